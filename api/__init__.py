@@ -1,0 +1,1 @@
+"""The HTTP API: blueprints, schemas, authentication and the API conventions."""

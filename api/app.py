@@ -1,0 +1,184 @@
+"""The app factory: wires settings, collaborators, conventions and blueprints. Starts nothing."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request, send_from_directory
+from flask_cors import CORS
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from api import health
+from api.auth import authenticate_request
+from api.extensions import Api
+from api.idempotency import ReplayResponse, finish_idempotent_request
+from api.problems import from_domain_error, from_http_exception, from_unexpected
+from api.resources import api_tokens, auth, teams, users
+from api.runtime import EXTENSION_KEY, close_db_session
+from fieldcast.context import AppContext, build_context
+from fieldcast.errors import DomainError
+from fieldcast.observability import configure_logging, request_id_var
+from fieldcast.settings import Settings
+
+log = logging.getLogger("fieldcast.access")
+
+API_BLUEPRINTS = (auth.blp, users.blp, teams.blp, api_tokens.blp)
+EXPOSED_HEADERS = [
+    "ETag",
+    "Location",
+    "Retry-After",
+    "X-Request-ID",
+    "Idempotent-Replayed",
+    "WWW-Authenticate",
+]
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
+
+API_DESCRIPTION = """
+Fieldcast is the backend of a mobile-first peer video microlearning product.
+
+**Authentication.** `POST /api/v1/auth/token` with email and password returns a short-lived
+access token and a single-use refresh token. Send `Authorization: Bearer <access token>`.
+
+**Errors** are `application/problem+json` (RFC 9457). Switch on `code`; `errors` holds field
+errors for validation failures.
+
+**Lists** are cursor-paginated: pass `next_cursor` back as `cursor` until it is null.
+
+**Caching.** Reads carry an `ETag`; send it back in `If-None-Match` to get `304 Not Modified`.
+
+**Retries.** Send an `Idempotency-Key` header on POSTs; a retry with the same key and body
+replays the first response instead of acting twice.
+"""
+
+
+def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> Flask:
+    settings = settings or (context.settings if context else Settings.from_env())
+    settings.require("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+    configure_logging(settings.log_level, json_lines=settings.log_json)
+    context = context or build_context(settings)
+
+    app = Flask("fieldcast")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.limits.max_request_bytes,
+        JSON_SORT_KEYS=False,
+        API_TITLE="Fieldcast API",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/docs/static/",
+        API_SPEC_OPTIONS={
+            "info": {"description": API_DESCRIPTION.strip()},
+            "security": [{"bearerAuth": []}],
+            "servers": [{"url": settings.public_base_url}],
+        },
+    )
+    app.extensions[EXTENSION_KEY] = context
+    if settings.trusted_proxy_hops:
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops
+        )
+    if settings.cors_origins:
+        CORS(
+            app,
+            origins=list(settings.cors_origins),
+            expose_headers=EXPOSED_HEADERS,
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match", "If-Match", "X-Request-ID"],
+            max_age=600,
+        )
+
+    api = Api(app)
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {"type": "http", "scheme": "bearer", "description": "An access token or an API token"},
+    )
+    for blueprint in API_BLUEPRINTS:
+        blueprint.before_request(authenticate_request)
+        api.register_blueprint(blueprint)
+    app.register_blueprint(health.blp)
+    _register_docs_assets(app)
+    _register_request_hooks(app)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_docs_assets(app: Flask) -> None:
+    """Serve Swagger UI's files from the installed package: /docs works offline."""
+    import swagger_ui_bundle
+
+    root = swagger_ui_bundle.swagger_ui_path
+
+    @app.get("/docs/static/<path:filename>")
+    def swagger_ui_static(filename: str) -> Response:
+        return send_from_directory(root, filename, max_age=86400)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def start_request() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        request_id = given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+        g.request_id = request_id
+        g.request_token = request_id_var.set(request_id)
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def finish_request(response: Response) -> Response:
+        response = finish_idempotent_request(response)
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "private, no-cache")
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        health.observe(request.method, route, response.status_code, elapsed)
+        if route not in {"/healthz", "/metrics"}:
+            log.info(
+                "%s %s %s",
+                request.method,
+                route,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 1),
+                    "user_id": str(g.principal.user_id) if g.get("principal") else None,
+                },
+            )
+        return response
+
+    @app.teardown_request
+    def end_request(exc: BaseException | None) -> None:
+        close_db_session(exc)
+        token = g.pop("request_token", None)
+        if token is not None:
+            request_id_var.reset(token)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ReplayResponse)
+    def replay(error: ReplayResponse) -> Response:
+        return error.response
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError) -> Response:
+        return from_domain_error(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Any:
+        return from_http_exception(error)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        if isinstance(error, HTTPException):
+            return from_http_exception(error)
+        return from_unexpected(error)

@@ -1,0 +1,105 @@
+"""The Api, Blueprint and Schema base classes, subclassed once for the whole API."""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import marshmallow as ma
+from flask_smorest import Api as BaseApi
+from flask_smorest import Blueprint as BaseBlueprint
+from flask_smorest.utils import prepare_response
+from werkzeug.exceptions import HTTPException
+
+from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, from_http_exception
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PUBLIC_ATTR = "_fieldcast_public"
+
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "A client-generated unique key (for example a UUID) per logical operation. "
+        "Retrying a POST with the same key and body replays the first response instead of "
+        "acting twice (header `Idempotent-Replayed: true`). Keys are kept for 24 hours."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
+class Schema(ma.Schema):
+    """Base schema: unknown fields are errors, so typos in a client surface at once."""
+
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+
+class Api(BaseApi):
+    ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = "DEFAULT_ERROR"
+
+    def handle_http_exception(self, error: HTTPException) -> Any:  # type: ignore[override]
+        return from_http_exception(error)
+
+    def _register_responses(self) -> None:
+        # Same as flask-smorest's, with the problem+json media type on every error response.
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        default: dict[str, Any] = {
+            "description": "Default error response",
+            "schema": self.ERROR_SCHEMA,
+        }
+        prepare_response(default, self.spec, PROBLEM_CONTENT_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
+
+
+class Blueprint(BaseBlueprint):
+    """Adds the project's conventions to every operation's documentation:
+    401 on authenticated operations, 422 where there is input, the Idempotency-Key header on
+    authenticated POSTs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(self._prepare_conventions_doc)
+
+    @staticmethod
+    def _prepare_conventions_doc(
+        doc: dict[str, Any], doc_info: dict[str, Any], *, method: str, **kwargs: Any
+    ) -> dict[str, Any]:
+        manual = doc_info.get("manual_doc", {})
+        is_public = manual.get("security") == []
+        responses = doc.setdefault("responses", {})
+        if not is_public:
+            responses.setdefault("401", "UNAUTHORIZED")
+        if doc_info.get("arguments"):
+            responses.setdefault("422", http.HTTPStatus(422).name)
+        if method == "post" and not is_public:
+            doc.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
+            responses.setdefault("409", "CONFLICT")
+        return doc
+
+    def problems(self, *statuses: int) -> Callable[[F], F]:
+        """Document the error responses an operation can give, beyond the automatic ones."""
+
+        def decorator(func: F) -> F:
+            for status in statuses:
+                func = self.alt_response(status, response=http.HTTPStatus(status).name)(func)
+            return func
+
+        return decorator
+
+
+def public(func: F) -> F:
+    """Mark an operation as reachable without a bearer token."""
+    func = BaseBlueprint.doc(security=[])(func)
+    setattr(func, PUBLIC_ATTR, True)
+    return func

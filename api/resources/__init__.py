@@ -1,0 +1,1 @@
+"""One smorest Blueprint per resource."""

@@ -1,0 +1,160 @@
+"""Teams: hierarchical, with members and team leads."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from sqlalchemy import select
+
+from api.auth import current_principal
+from api.extensions import Blueprint, Schema
+from api.pagination import PageArgsSchema, page_schema, paginate
+from api.runtime import db_session
+from api.schemas import UserSummarySchema
+from fieldcast.accounts import services as accounts
+from fieldcast.accounts.authz import authorize, scoped
+from fieldcast.accounts.models import Team, TeamMembership, TeamRole, User
+
+blp = Blueprint(
+    "teams",
+    __name__,
+    url_prefix="/api/v1/teams",
+    description="Teams form a tree; each has members and leads. Everyone can read; admins manage.",
+)
+
+
+class TeamSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
+    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
+    parent_id = ma.fields.UUID(load_default=None, allow_none=True, metadata={"description": "The team this one sits in"})
+    external_id = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=255))
+    created_at = ma.fields.DateTime(dump_only=True)
+    updated_at = ma.fields.DateTime(dump_only=True)
+
+
+class TeamUpdateSchema(Schema):
+    name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
+    description = ma.fields.String(validate=ma.validate.Length(max=2000))
+    parent_id = ma.fields.UUID(allow_none=True)
+    external_id = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=255))
+
+
+class TeamListArgsSchema(PageArgsSchema):
+    parent_id = ma.fields.UUID(load_default=None, metadata={"description": "Only the direct sub-teams of this team"})
+    root = ma.fields.Boolean(load_default=False, metadata={"description": "Only top-level teams"})
+
+
+class MemberSchema(Schema):
+    user = ma.fields.Nested(UserSummarySchema, dump_only=True)
+    role = ma.fields.Enum(TeamRole, by_value=True, dump_only=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+
+
+class MembershipSchema(Schema):
+    role = ma.fields.Enum(TeamRole, by_value=True, load_default=TeamRole.MEMBER)
+
+
+@blp.route("")
+class Teams(MethodView):
+    @blp.etag
+    @blp.arguments(TeamListArgsSchema, location="query")
+    @blp.response(200, page_schema(TeamSchema))
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List teams
+
+        Ordered by name. `parent_id` lists the direct sub-teams of a team; `root=true` the
+        top-level teams.
+        """
+        principal = current_principal()
+        authorize(principal, "team.list")
+        stmt = scoped(principal, Team)
+        if args["parent_id"] is not None:
+            stmt = stmt.where(Team.parent_id == args["parent_id"])
+        elif args["root"]:
+            stmt = stmt.where(Team.parent_id.is_(None))
+        page = paginate(db_session(), stmt, order_by=[Team.name, Team.id], args=args)
+        return {"items": page.items, "next_cursor": page.next_cursor}
+
+    @blp.arguments(TeamSchema)
+    @blp.response(201, TeamSchema)
+    @blp.problems(403, 409)
+    def post(self, body: dict[str, Any]) -> Team:
+        """Create a team (admins)"""
+        return accounts.create_team(db_session(), current_principal(), **body)
+
+
+@blp.route("/<uuid:team_id>")
+class TeamById(MethodView):
+    @blp.etag
+    @blp.response(200, TeamSchema)
+    @blp.problems(404)
+    def get(self, team_id: uuid.UUID) -> Team:
+        """Read a team"""
+        return accounts.get_team(db_session(), current_principal(), team_id)
+
+    @blp.arguments(TeamUpdateSchema)
+    @blp.response(200, TeamSchema)
+    @blp.problems(403, 404, 409)
+    def patch(self, body: dict[str, Any], team_id: uuid.UUID) -> Team:
+        """Update a team (admins)"""
+        return accounts.update_team(db_session(), current_principal(), team_id, body)
+
+    @blp.response(204)
+    @blp.problems(403, 404, 409)
+    def delete(self, team_id: uuid.UUID) -> None:
+        """Delete a team (admins)
+
+        A team with sub-teams cannot be deleted (409 `team_has_subteams`).
+        """
+        accounts.delete_team(db_session(), current_principal(), team_id)
+
+
+@blp.route("/<uuid:team_id>/members")
+class TeamMembers(MethodView):
+    @blp.etag
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, page_schema(MemberSchema))
+    @blp.problems(404)
+    def get(self, args: dict[str, Any], team_id: uuid.UUID) -> dict[str, Any]:
+        """List the members of a team"""
+        principal = current_principal()
+        team = accounts.get_team(db_session(), principal, team_id)
+        stmt = scoped(principal, TeamMembership).where(TeamMembership.team_id == team.id)
+        page = paginate(db_session(), stmt, order_by=[TeamMembership.user_id], args=args)
+        users = {
+            u.id: u
+            for u in db_session().execute(
+                select(User).where(
+                    User.org_id == principal.org_id,
+                    User.id.in_([m.user_id for m in page.items]),
+                )
+            ).scalars()
+        }
+        items = [
+            {"user": users[m.user_id], "role": m.role, "created_at": m.created_at}
+            for m in page.items
+        ]
+        return {"items": items, "next_cursor": page.next_cursor}
+
+
+@blp.route("/<uuid:team_id>/members/<uuid:user_id>")
+class TeamMember(MethodView):
+    @blp.arguments(MembershipSchema)
+    @blp.response(200, MemberSchema)
+    @blp.problems(403, 404)
+    def put(self, body: dict[str, Any], team_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
+        """Add a member or change their role in the team (admins)"""
+        principal = current_principal()
+        membership = accounts.set_membership(db_session(), principal, team_id, user_id, body["role"])
+        user = accounts.get_user(db_session(), principal, user_id)
+        return {"user": user, "role": membership.role, "created_at": membership.created_at}
+
+    @blp.response(204)
+    @blp.problems(403, 404)
+    def delete(self, team_id: uuid.UUID, user_id: uuid.UUID) -> None:
+        """Remove a member from the team (admins)"""
+        accounts.remove_membership(db_session(), current_principal(), team_id, user_id)

@@ -1,0 +1,175 @@
+"""The organisation's people: a directory for everyone, administration for admins."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from sqlalchemy import or_
+
+from api.auth import current_principal
+from api.extensions import Blueprint, Schema
+from api.pagination import Page, PageArgsSchema, page_schema, paginate
+from api.runtime import db_session
+from api.schemas import MeSchema, UserSchema
+from fieldcast.accounts import services as accounts
+from fieldcast.accounts.authz import Principal, authorize, scoped
+from fieldcast.accounts.models import Role, User
+from fieldcast.accounts.services import teams_of
+
+blp = Blueprint(
+    "users",
+    __name__,
+    url_prefix="/api/v1",
+    description="The people of your organisation. Everyone can read; admins manage.",
+)
+
+
+class UserListArgsSchema(PageArgsSchema):
+    q = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Length(min=1, max=100),
+        metadata={"description": "Prefix of a handle, display name or email (for @mention pickers)"},
+    )
+    role = ma.fields.Enum(Role, by_value=True, load_default=None)
+    is_active = ma.fields.Boolean(load_default=None)
+    manager_id = ma.fields.UUID(load_default=None, metadata={"description": "Direct reports of this user"})
+
+
+class UserCreateSchema(Schema):
+    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=320))
+    display_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
+    handle = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=33))
+    role = ma.fields.Enum(Role, by_value=True, load_default=Role.REP)
+    password = ma.fields.String(
+        load_default=None,
+        load_only=True,
+        validate=ma.validate.Length(min=10, max=1024),
+        metadata={"description": "Leave out for users who sign in through an identity provider"},
+    )
+    manager_id = ma.fields.UUID(load_default=None, allow_none=True)
+    external_id = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=255))
+    time_zone = ma.fields.String(load_default="UTC", validate=ma.validate.Length(max=64))
+
+
+class UserUpdateSchema(Schema):
+    display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
+    handle = ma.fields.String(validate=ma.validate.Length(min=2, max=33))
+    role = ma.fields.Enum(Role, by_value=True)
+    password = ma.fields.String(load_only=True, allow_none=True, validate=ma.validate.Length(min=10, max=1024))
+    manager_id = ma.fields.UUID(allow_none=True)
+    is_active = ma.fields.Boolean(metadata={"description": "false deactivates and ends all sessions and API tokens"})
+    external_id = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=255))
+    time_zone = ma.fields.String(validate=ma.validate.Length(max=64))
+
+
+class ProfileUpdateSchema(Schema):
+    display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
+    time_zone = ma.fields.String(validate=ma.validate.Length(max=64))
+
+
+def with_teams(principal: Principal, users: list[User]) -> list[dict[str, Any]]:
+    """Serialise users with their teams, loading the teams of all of them in one query."""
+    memberships = teams_of(db_session(), principal, [u.id for u in users])
+    result = []
+    for user in users:
+        data = UserSchema().dump(user)
+        data["teams"] = [
+            {"id": team.id, "name": team.name, "role": role} for team, role in memberships[user.id]
+        ]
+        result.append(data)
+    return result
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@blp.route("/users")
+class Users(MethodView):
+    @blp.etag
+    @blp.arguments(UserListArgsSchema, location="query")
+    @blp.response(200, page_schema(UserSchema))
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List users
+
+        Ordered by handle. Filter by `q` (a prefix of handle, display name or email), `role`,
+        `is_active` or `manager_id`.
+        """
+        principal = current_principal()
+        authorize(principal, "user.list")
+        stmt = scoped(principal, User)
+        if args["q"]:
+            prefix = _escape_like(args["q"].lstrip("@").lower()) + "%"
+            stmt = stmt.where(
+                or_(
+                    User.handle.like(prefix),
+                    User.display_name.ilike(prefix),
+                    User.email.like(prefix),
+                )
+            )
+        if args["role"] is not None:
+            stmt = stmt.where(User.role == args["role"])
+        if args["is_active"] is not None:
+            stmt = stmt.where(User.is_active == args["is_active"])
+        if args["manager_id"] is not None:
+            stmt = stmt.where(User.manager_id == args["manager_id"])
+        page: Page[User] = paginate(db_session(), stmt, order_by=[User.handle], args=args)
+        return {"items": with_teams(principal, page.items), "next_cursor": page.next_cursor}
+
+    @blp.arguments(UserCreateSchema)
+    @blp.response(201, UserSchema)
+    @blp.problems(403, 409)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a user (admins)"""
+        principal = current_principal()
+        user = accounts.create_user(db_session(), principal, **body)
+        return with_teams(principal, [user])[0]
+
+
+@blp.route("/users/<uuid:user_id>")
+class UserById(MethodView):
+    @blp.etag
+    @blp.response(200, UserSchema)
+    @blp.problems(404)
+    def get(self, user_id: uuid.UUID) -> dict[str, Any]:
+        """Read a user"""
+        principal = current_principal()
+        user = accounts.get_user(db_session(), principal, user_id)
+        return with_teams(principal, [user])[0]
+
+    @blp.arguments(UserUpdateSchema)
+    @blp.response(200, UserSchema)
+    @blp.problems(403, 404, 409)
+    def patch(self, body: dict[str, Any], user_id: uuid.UUID) -> dict[str, Any]:
+        """Update a user (admins)
+
+        Setting `is_active` to false ends the user's sessions and API tokens at once.
+        """
+        principal = current_principal()
+        user = accounts.update_user(db_session(), principal, user_id, body)
+        return with_teams(principal, [user])[0]
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.etag
+    @blp.response(200, MeSchema)
+    def get(self) -> dict[str, Any]:
+        """Who am I: the signed-in user, their teams and organisation"""
+        principal = current_principal()
+        data = with_teams(principal, [principal.user])[0]
+        data["organisation"] = accounts.get_organisation(db_session(), principal.org_id)
+        return data
+
+    @blp.arguments(ProfileUpdateSchema)
+    @blp.response(200, MeSchema)
+    def patch(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Update my display name or time zone"""
+        principal = current_principal()
+        accounts.update_profile(db_session(), principal, body)
+        data = with_teams(principal, [principal.user])[0]
+        data["organisation"] = accounts.get_organisation(db_session(), principal.org_id)
+        return data

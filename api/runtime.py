@@ -1,0 +1,32 @@
+"""Access to the process's collaborators and the request's database session."""
+
+from __future__ import annotations
+
+from flask import current_app, g
+from sqlalchemy.orm import Session
+
+from fieldcast.context import AppContext
+
+EXTENSION_KEY = "fieldcast"
+
+
+def context() -> AppContext:
+    ctx: AppContext = current_app.extensions[EXTENSION_KEY]
+    return ctx
+
+
+def db_session() -> Session:
+    """The request's session, opened on first use and closed at teardown."""
+    session: Session | None = g.get("db_session")
+    if session is None:
+        session = context().db.sessionmaker()
+        g.db_session = session
+    return session
+
+
+def close_db_session(exc: BaseException | None = None) -> None:
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        if exc is not None or session.in_transaction():
+            session.rollback()
+        session.close()

@@ -1,0 +1,1 @@
+"""Fieldcast's domain: models and services shared by the API and the workers."""

@@ -1,0 +1,240 @@
+"""Organisations, users, teams and the credentials that authenticate them."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fieldcast.db import UUIDPK, Base, CreatedAt, Str255, TenantMixin, UpdatedAt
+
+
+class Role(enum.StrEnum):
+    REP = "rep"
+    MANAGER = "manager"
+    ENABLEMENT = "enablement"
+    ADMIN = "admin"
+
+
+class TeamRole(enum.StrEnum):
+    MEMBER = "member"
+    LEAD = "lead"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as the value strings with a CHECK constraint: adding a role later is a migration
+    # that rewrites the constraint, not an ALTER TYPE.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[UUIDPK]
+    name: Mapped[Str255]
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class User(TenantMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        # The tenant key rides along in every reference so that rows never point across tenants.
+        UniqueConstraint("org_id", "id"),
+        UniqueConstraint("org_id", "handle"),
+        Index(
+            "uq_users_org_id_external_id",
+            "org_id",
+            "external_id",
+            unique=True,
+            postgresql_where="external_id IS NOT NULL",
+        ),
+        ForeignKeyConstraint(
+            ["org_id", "manager_id"],
+            ["users.org_id", "users.id"],
+            name="fk_users_manager_id_users",
+            ondelete="SET NULL (manager_id)",
+        ),
+        CheckConstraint("manager_id IS NULL OR manager_id <> id", name="not_own_manager"),
+    )
+
+    id: Mapped[UUIDPK]
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    handle: Mapped[str] = mapped_column(String(32))
+    role: Mapped[Role] = mapped_column(_enum(Role, "user_role"), default=Role.REP)
+    manager_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    is_active: Mapped[bool] = mapped_column(default=True, server_default="true")
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+    organisation: Mapped[Organisation] = relationship(lazy="raise")
+    manager: Mapped[User | None] = relationship(
+        remote_side="User.id",
+        primaryjoin="and_(User.manager_id == remote(User.id), User.org_id == remote(User.org_id))",
+        foreign_keys="User.manager_id",
+        lazy="raise",
+        viewonly=True,
+    )
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+class Team(TenantMixin, Base):
+    __tablename__ = "teams"
+    __table_args__ = (
+        UniqueConstraint("org_id", "id"),
+        UniqueConstraint(
+            "org_id", "parent_id", "name", postgresql_nulls_not_distinct=True
+        ),
+        Index(
+            "uq_teams_org_id_external_id",
+            "org_id",
+            "external_id",
+            unique=True,
+            postgresql_where="external_id IS NOT NULL",
+        ),
+        ForeignKeyConstraint(
+            ["org_id", "parent_id"],
+            ["teams.org_id", "teams.id"],
+            name="fk_teams_parent_id_teams",
+            ondelete="RESTRICT",
+        ),
+        CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+    )
+
+    id: Mapped[UUIDPK]
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(String(2000), default="", server_default="")
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
+
+
+class TeamMembership(TenantMixin, Base):
+    __tablename__ = "team_memberships"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["org_id", "team_id"],
+            ["teams.org_id", "teams.id"],
+            name="fk_team_memberships_team_id_teams",
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["org_id", "user_id"],
+            ["users.org_id", "users.id"],
+            name="fk_team_memberships_user_id_users",
+            ondelete="CASCADE",
+        ),
+    )
+
+    team_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
+    role: Mapped[TeamRole] = mapped_column(_enum(TeamRole, "team_role"), default=TeamRole.MEMBER)
+    created_at: Mapped[CreatedAt]
+
+    user: Mapped[User] = relationship(
+        primaryjoin="and_(TeamMembership.user_id == User.id, TeamMembership.org_id == User.org_id)",
+        foreign_keys="[TeamMembership.user_id]",
+        lazy="raise",
+        viewonly=True,
+    )
+
+
+class AuthSession(TenantMixin, Base):
+    """A login on one device: the family of refresh tokens issued from one password login.
+
+    Access tokens name their session, so revoking it (logout, reuse of a rotated refresh token,
+    deactivation) ends every token of the family at once.
+    """
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["org_id", "user_id"],
+            ["users.org_id", "users.id"],
+            name="fk_auth_sessions_user_id_users",
+            ondelete="CASCADE",
+        ),
+    )
+
+    id: Mapped[UUIDPK]
+    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    user_agent: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    created_at: Mapped[CreatedAt]
+    last_refreshed_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class RefreshToken(TenantMixin, Base):
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[UUIDPK]
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[CreatedAt]
+    expires_at: Mapped[datetime]
+    # Set when the token is exchanged; presenting it again means it leaked.
+    used_at: Mapped[datetime | None]
+
+
+class ApiToken(TenantMixin, Base):
+    """A long-lived token for an integration, acting as one user of the organisation."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["org_id", "user_id"],
+            ["users.org_id", "users.id"],
+            name="fk_api_tokens_user_id_users",
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["org_id", "created_by_id"],
+            ["users.org_id", "users.id"],
+            name="fk_api_tokens_created_by_id_users",
+            ondelete="SET NULL (created_by_id)",
+        ),
+    )
+
+    id: Mapped[UUIDPK]
+    name: Mapped[str] = mapped_column(String(120))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    created_by_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[CreatedAt]
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

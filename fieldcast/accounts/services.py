@@ -1,0 +1,458 @@
+"""Organisations, users, teams and memberships. Each public function owns its transaction."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fieldcast.accounts.authz import Principal, authorize, get_scoped
+from fieldcast.accounts.models import (
+    ApiToken,
+    AuthSession,
+    Organisation,
+    Role,
+    Team,
+    TeamMembership,
+    TeamRole,
+    User,
+)
+from fieldcast.db import utcnow
+from fieldcast.errors import Conflict, InvalidInput, NotFound
+
+HANDLE_RE = re.compile(r"^[a-z0-9_]{2,32}$")
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+MIN_PASSWORD_LENGTH = 10
+
+_hasher = PasswordHasher()
+# Verifying against this keeps the time of a failed login the same whether or not the user exists.
+_DUMMY_HASH = _hasher.hash("fieldcast-timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            errors={"password": [f"Must be at least {MIN_PASSWORD_LENGTH} characters long."]}
+        )
+    return _hasher.hash(password)
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    if user is None or user.password_hash is None:
+        try:
+            _hasher.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        return False
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return True
+
+
+def normalise_handle(handle: str) -> str:
+    value = handle.strip().lstrip("@").lower()
+    if not HANDLE_RE.match(value):
+        raise InvalidInput(
+            errors={"handle": ["2-32 characters: lower-case letters, digits and underscores."]}
+        )
+    return value
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _unique_violation(exc: IntegrityError) -> str:
+    """The name of the constraint an insert or update ran into."""
+    diag = getattr(exc.orig, "diag", None)
+    return str(getattr(diag, "constraint_name", "") or "")
+
+
+def _conflict_from(exc: IntegrityError) -> Conflict:
+    constraint = _unique_violation(exc)
+    if "email" in constraint:
+        return Conflict(
+            "A user with this email already exists.",
+            code="email_taken",
+            errors={"email": ["Already in use."]},
+        )
+    if "handle" in constraint:
+        return Conflict(
+            "This handle is already taken in the organisation.",
+            code="handle_taken",
+            errors={"handle": ["Already taken."]},
+        )
+    if "external_id" in constraint:
+        return Conflict(
+            "Another record has this external id.",
+            code="external_id_taken",
+            errors={"external_id": ["Already in use."]},
+        )
+    if "slug" in constraint:
+        return Conflict(
+            "An organisation with this slug already exists.",
+            code="slug_taken",
+            errors={"slug": ["Already in use."]},
+        )
+    if "teams" in constraint and "name" in constraint:
+        return Conflict(
+            "A team with this name already exists under the same parent.",
+            code="team_name_taken",
+            errors={"name": ["Already in use under this parent."]},
+        )
+    return Conflict("The change conflicts with existing data.")
+
+
+# -- organisations -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewOrganisation:
+    organisation: Organisation
+    admin: User
+
+
+def create_organisation(
+    session: Session,
+    *,
+    name: str,
+    slug: str,
+    admin_email: str,
+    admin_name: str,
+    admin_handle: str,
+    admin_password: str,
+) -> NewOrganisation:
+    slug = slug.strip().lower()
+    if not SLUG_RE.match(slug):
+        raise InvalidInput(errors={"slug": ["Lower-case letters, digits and dashes."]})
+    org = Organisation(id=uuid.uuid4(), name=name.strip(), slug=slug)
+    session.add(org)
+    admin = User(
+        org_id=org.id,
+        email=normalise_email(admin_email),
+        display_name=admin_name.strip(),
+        handle=normalise_handle(admin_handle),
+        role=Role.ADMIN,
+        password_hash=hash_password(admin_password),
+    )
+    session.add(admin)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise _conflict_from(exc) from None
+    return NewOrganisation(org, admin)
+
+
+def get_organisation(session: Session, org_id: uuid.UUID) -> Organisation:
+    org = session.get(Organisation, org_id)
+    if org is None:
+        raise NotFound()
+    return org
+
+
+# -- users ---------------------------------------------------------------------------------
+
+USER_FIELDS = {"display_name", "handle", "role", "manager_id", "is_active", "external_id", "time_zone"}
+
+
+def _check_manager(
+    session: Session, principal: Principal, user_id: uuid.UUID | None, manager_id: uuid.UUID
+) -> None:
+    try:
+        get_scoped(session, principal, User, manager_id)
+    except NotFound:
+        raise InvalidInput(errors={"manager_id": ["No such user in this organisation."]}) from None
+    if user_id is None:
+        return
+    # Walk up the reporting line from the new manager: meeting the user means a cycle.
+    seen: set[uuid.UUID] = set()
+    current: uuid.UUID | None = manager_id
+    while current is not None and current not in seen:
+        if current == user_id:
+            raise InvalidInput(
+                errors={"manager_id": ["This would make the reporting line a circle."]}
+            )
+        seen.add(current)
+        current = session.execute(
+            select(User.manager_id).where(User.org_id == principal.org_id, User.id == current)
+        ).scalar_one_or_none()
+
+
+def _check_time_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(errors={"time_zone": ["Not an IANA time zone name."]}) from None
+    return value
+
+
+def create_user(
+    session: Session,
+    principal: Principal,
+    *,
+    email: str,
+    display_name: str,
+    handle: str,
+    role: Role = Role.REP,
+    password: str | None = None,
+    manager_id: uuid.UUID | None = None,
+    external_id: str | None = None,
+    time_zone: str = "UTC",
+) -> User:
+    authorize(principal, "user.create")
+    if manager_id is not None:
+        _check_manager(session, principal, None, manager_id)
+    user = User(
+        org_id=principal.org_id,
+        email=normalise_email(email),
+        display_name=display_name.strip(),
+        handle=normalise_handle(handle),
+        role=role,
+        manager_id=manager_id,
+        external_id=external_id,
+        time_zone=_check_time_zone(time_zone),
+        password_hash=hash_password(password) if password else None,
+    )
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise _conflict_from(exc) from None
+    return user
+
+
+def get_user(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
+    user = get_scoped(session, principal, User, user_id)
+    authorize(principal, "user.read", user)
+    return user
+
+
+def update_user(
+    session: Session, principal: Principal, user_id: uuid.UUID, changes: dict[str, Any]
+) -> User:
+    user = get_scoped(session, principal, User, user_id)
+    unknown = set(changes) - USER_FIELDS - {"password"}
+    if unknown:
+        raise InvalidInput(errors={name: ["Unknown field."] for name in sorted(unknown)})
+    authorize(principal, "user.update", user)
+    if user.id == principal.user_id and (
+        changes.get("is_active") is False or ("role" in changes and changes["role"] != Role.ADMIN)
+    ):
+        raise InvalidInput(
+            "Admins cannot deactivate or demote themselves; ask another admin.",
+            code="cannot_change_own_admin",
+        )
+    if "handle" in changes:
+        changes["handle"] = normalise_handle(changes["handle"])
+    if changes.get("manager_id") is not None:
+        _check_manager(session, principal, user.id, changes["manager_id"])
+    if "time_zone" in changes:
+        _check_time_zone(changes["time_zone"])
+    if "password" in changes:
+        password = changes.pop("password")
+        user.password_hash = hash_password(password) if password else None
+    for name, value in changes.items():
+        setattr(user, name, value)
+    if changes.get("is_active") is False:
+        _revoke_credentials(session, user, reason="deactivated")
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise _conflict_from(exc) from None
+    return user
+
+
+def update_profile(
+    session: Session, principal: Principal, changes: dict[str, Any]
+) -> User:
+    """What users may change about themselves."""
+    user = principal.user
+    authorize(principal, "user.update_profile", user)
+    allowed = {"display_name", "time_zone"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise InvalidInput(errors={name: ["Cannot be changed here."] for name in sorted(unknown)})
+    if "time_zone" in changes:
+        _check_time_zone(changes["time_zone"])
+    for name, value in changes.items():
+        setattr(user, name, value)
+    session.add(user)
+    session.commit()
+    return user
+
+
+def _revoke_credentials(session: Session, user: User, *, reason: str) -> None:
+    now = utcnow()
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+# -- teams ---------------------------------------------------------------------------------
+
+
+def _check_parent(
+    session: Session, principal: Principal, team_id: uuid.UUID | None, parent_id: uuid.UUID
+) -> None:
+    try:
+        get_scoped(session, principal, Team, parent_id)
+    except NotFound:
+        raise InvalidInput(errors={"parent_id": ["No such team in this organisation."]}) from None
+    if team_id is None:
+        return
+    seen: set[uuid.UUID] = set()
+    current: uuid.UUID | None = parent_id
+    while current is not None and current not in seen:
+        if current == team_id:
+            raise InvalidInput(errors={"parent_id": ["A team cannot sit inside itself."]})
+        seen.add(current)
+        current = session.execute(
+            select(Team.parent_id).where(Team.org_id == principal.org_id, Team.id == current)
+        ).scalar_one_or_none()
+
+
+def create_team(
+    session: Session,
+    principal: Principal,
+    *,
+    name: str,
+    description: str = "",
+    parent_id: uuid.UUID | None = None,
+    external_id: str | None = None,
+) -> Team:
+    authorize(principal, "team.create")
+    if parent_id is not None:
+        _check_parent(session, principal, None, parent_id)
+    team = Team(
+        org_id=principal.org_id,
+        name=name.strip(),
+        description=description,
+        parent_id=parent_id,
+        external_id=external_id,
+    )
+    session.add(team)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise _conflict_from(exc) from None
+    return team
+
+
+def get_team(session: Session, principal: Principal, team_id: uuid.UUID) -> Team:
+    team = get_scoped(session, principal, Team, team_id)
+    authorize(principal, "team.read", team)
+    return team
+
+
+def update_team(
+    session: Session, principal: Principal, team_id: uuid.UUID, changes: dict[str, Any]
+) -> Team:
+    team = get_scoped(session, principal, Team, team_id)
+    authorize(principal, "team.update", team)
+    if changes.get("parent_id") is not None:
+        _check_parent(session, principal, team.id, changes["parent_id"])
+    for name in ("name", "description", "parent_id", "external_id"):
+        if name in changes:
+            setattr(team, name, changes[name])
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise _conflict_from(exc) from None
+    return team
+
+
+def delete_team(session: Session, principal: Principal, team_id: uuid.UUID) -> None:
+    team = get_scoped(session, principal, Team, team_id)
+    authorize(principal, "team.delete", team)
+    has_children = session.execute(
+        select(func.count()).where(Team.org_id == principal.org_id, Team.parent_id == team.id)
+    ).scalar_one()
+    if has_children:
+        raise Conflict(
+            "Move or delete the sub-teams first.",
+            code="team_has_subteams",
+        )
+    session.delete(team)
+    session.commit()
+
+
+def set_membership(
+    session: Session,
+    principal: Principal,
+    team_id: uuid.UUID,
+    user_id: uuid.UUID,
+    role: TeamRole = TeamRole.MEMBER,
+) -> TeamMembership:
+    team = get_scoped(session, principal, Team, team_id)
+    authorize(principal, "team.manage_members", team)
+    try:
+        get_scoped(session, principal, User, user_id)
+    except NotFound:
+        raise NotFound(f"No user with id {user_id}.", code="user_not_found") from None
+    membership = session.get(TeamMembership, (team.id, user_id))
+    if membership is None:
+        membership = TeamMembership(org_id=principal.org_id, team_id=team.id, user_id=user_id)
+        session.add(membership)
+    membership.role = role
+    session.commit()
+    return membership
+
+
+def remove_membership(
+    session: Session, principal: Principal, team_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
+    team = get_scoped(session, principal, Team, team_id)
+    authorize(principal, "team.manage_members", team)
+    result = session.execute(
+        delete(TeamMembership).where(
+            TeamMembership.org_id == principal.org_id,
+            TeamMembership.team_id == team.id,
+            TeamMembership.user_id == user_id,
+        )
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        session.rollback()
+        raise NotFound("This user is not a member of the team.", code="membership_not_found")
+    session.commit()
+
+
+def teams_of(session: Session, principal: Principal, user_ids: Sequence[uuid.UUID]) -> dict[
+    uuid.UUID, list[tuple[Team, TeamRole]]
+]:
+    """The teams of several users in one query (for list endpoints)."""
+    rows = session.execute(
+        select(TeamMembership.user_id, Team, TeamMembership.role)
+        .join(Team, (Team.id == TeamMembership.team_id) & (Team.org_id == TeamMembership.org_id))
+        .where(TeamMembership.org_id == principal.org_id, TeamMembership.user_id.in_(user_ids))
+        .order_by(Team.name)
+    ).all()
+    result: dict[uuid.UUID, list[tuple[Team, TeamRole]]] = {uid: [] for uid in user_ids}
+    for user_id, team, role in rows:
+        result[user_id].append((team, role))
+    return result

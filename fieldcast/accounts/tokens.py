@@ -1,0 +1,259 @@
+"""Credentials: access and refresh tokens for the apps, API tokens for integrations.
+
+- Access tokens are short-lived JWTs (HS256) naming the user and the login session; every use
+  checks that the session is still live, so logout and revocation take effect at once.
+- Refresh tokens are opaque, stored as SHA-256 hashes, single use. Exchanging one rotates it;
+  presenting a used one again means it leaked, and the whole session (the family) is revoked.
+- API tokens are opaque, prefixed `fct_`, stored as SHA-256 hashes, and act as one user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from fieldcast.accounts.authz import Principal, authorize, get_scoped
+from fieldcast.accounts.models import ApiToken, AuthSession, RefreshToken, User
+from fieldcast.accounts.services import normalise_email, verify_password
+from fieldcast.db import new_token, utcnow
+from fieldcast.errors import AuthenticationFailed, InvalidInput
+
+API_TOKEN_PREFIX = "fct_"
+_ALGORITHM = "HS256"
+_AUDIENCE = "fieldcast-api"
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    secret_key: str
+    access_ttl: timedelta
+    refresh_ttl: timedelta
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session_id: uuid.UUID
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _access_token(config: TokenConfig, user: User, session_id: uuid.UUID, now: datetime) -> str:
+    claims = {
+        "sub": str(user.id),
+        "org": str(user.org_id),
+        "sid": str(session_id),
+        "aud": _AUDIENCE,
+        "iat": int(now.timestamp()),
+        "exp": int((now + config.access_ttl).timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, config.secret_key, algorithm=_ALGORITHM)
+
+
+def _issue_refresh(
+    session: Session, config: TokenConfig, auth_session: AuthSession, now: datetime
+) -> str:
+    token = new_token(32)
+    session.add(
+        RefreshToken(
+            org_id=auth_session.org_id,
+            session_id=auth_session.id,
+            token_hash=_digest(token),
+            expires_at=now + config.refresh_ttl,
+        )
+    )
+    return token
+
+
+def login(
+    session: Session, config: TokenConfig, *, email: str, password: str, user_agent: str = ""
+) -> TokenPair:
+    user = session.execute(
+        select(User).where(User.email == normalise_email(email))
+    ).scalar_one_or_none()
+    if not verify_password(user, password) or user is None or not user.is_active:
+        session.rollback()
+        raise AuthenticationFailed("Wrong email or password.", code="invalid_credentials")
+    now = utcnow()
+    auth_session = AuthSession(
+        id=uuid.uuid4(),
+        org_id=user.org_id,
+        user_id=user.id,
+        user_agent=user_agent[:255],
+        expires_at=now + config.refresh_ttl,
+    )
+    session.add(auth_session)
+    refresh = _issue_refresh(session, config, auth_session, now)
+    user.last_login_at = now
+    session.commit()
+    return TokenPair(
+        access_token=_access_token(config, user, auth_session.id, now),
+        refresh_token=refresh,
+        expires_in=int(config.access_ttl.total_seconds()),
+        session_id=auth_session.id,
+    )
+
+
+def refresh(session: Session, config: TokenConfig, refresh_token: str) -> TokenPair:
+    now = utcnow()
+    row = session.execute(
+        select(RefreshToken, AuthSession, User)
+        .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+        .join(User, (User.id == AuthSession.user_id) & (User.org_id == AuthSession.org_id))
+        .where(RefreshToken.token_hash == _digest(refresh_token))
+        .with_for_update(of=RefreshToken)
+    ).one_or_none()
+    if row is None:
+        session.rollback()
+        raise AuthenticationFailed("Unknown refresh token.", code="invalid_refresh_token")
+    token, auth_session, user = row
+    if token.used_at is not None:
+        # A rotated token came back: someone holds a copy. End the whole family.
+        if auth_session.revoked_at is None:
+            auth_session.revoked_at = now
+            auth_session.revoked_reason = "refresh_token_reuse"
+        session.commit()
+        raise AuthenticationFailed(
+            "This refresh token was already used; the session has been ended.",
+            code="refresh_token_reused",
+        )
+    if auth_session.revoked_at is not None or token.expires_at <= now or not user.is_active:
+        session.rollback()
+        raise AuthenticationFailed("The session has ended; log in again.", code="session_ended")
+    token.used_at = now
+    auth_session.last_refreshed_at = now
+    new_refresh = _issue_refresh(session, config, auth_session, now)
+    session.commit()
+    return TokenPair(
+        access_token=_access_token(config, user, auth_session.id, now),
+        refresh_token=new_refresh,
+        expires_in=int(config.access_ttl.total_seconds()),
+        session_id=auth_session.id,
+    )
+
+
+def logout(session: Session, principal: Principal) -> None:
+    """End the login session behind the access token in use."""
+    if principal.session_id is None:
+        raise InvalidInput(
+            "API tokens are revoked through /api/v1/api-tokens, not logged out.",
+            code="not_a_login_session",
+        )
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == principal.session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason="logout")
+    )
+    session.commit()
+
+
+def authenticate(session: Session, config: TokenConfig, bearer: str) -> Principal:
+    if bearer.startswith(API_TOKEN_PREFIX):
+        return _authenticate_api_token(session, bearer)
+    try:
+        claims = jwt.decode(
+            bearer,
+            config.secret_key,
+            algorithms=[_ALGORITHM],
+            audience=_AUDIENCE,
+            options={"require": ["exp", "sub", "sid", "org"]},
+        )
+        user_id = uuid.UUID(claims["sub"])
+        session_id = uuid.UUID(claims["sid"])
+        org_id = uuid.UUID(claims["org"])
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationFailed("The access token has expired.", code="token_expired") from None
+    except (jwt.InvalidTokenError, ValueError, KeyError, TypeError):
+        raise AuthenticationFailed("The access token is not valid.", code="invalid_token") from None
+    row = session.execute(
+        select(User, AuthSession.revoked_at)
+        .join(AuthSession, (AuthSession.user_id == User.id) & (AuthSession.org_id == User.org_id))
+        .where(User.id == user_id, User.org_id == org_id, AuthSession.id == session_id)
+    ).one_or_none()
+    if row is None or row.revoked_at is not None or not row.User.is_active:
+        raise AuthenticationFailed("The session has ended; log in again.", code="session_ended")
+    return Principal(user=row.User, session_id=session_id)
+
+
+def _authenticate_api_token(session: Session, bearer: str) -> Principal:
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, (User.id == ApiToken.user_id) & (User.org_id == ApiToken.org_id))
+        .where(ApiToken.token_hash == _digest(bearer))
+    ).one_or_none()
+    now = utcnow()
+    if (
+        row is None
+        or row.ApiToken.revoked_at is not None
+        or (row.ApiToken.expires_at is not None and row.ApiToken.expires_at <= now)
+        or not row.User.is_active
+    ):
+        raise AuthenticationFailed("The API token is not valid.", code="invalid_token")
+    token = row.ApiToken
+    # Recording every use would write on every request; once a minute is enough to audit.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        session.execute(
+            update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+        )
+        session.commit()
+    return Principal(user=row.User, api_token_id=token.id)
+
+
+@dataclass(frozen=True)
+class NewApiToken:
+    token: ApiToken
+    secret: str
+
+
+def create_api_token(
+    session: Session,
+    principal: Principal,
+    *,
+    name: str,
+    user_id: uuid.UUID | None = None,
+    expires_at: datetime | None = None,
+) -> NewApiToken:
+    authorize(principal, "api_token.create")
+    acting = get_scoped(session, principal, User, user_id) if user_id else principal.user
+    if not acting.is_active:
+        raise InvalidInput(errors={"user_id": ["This user is deactivated."]})
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput(errors={"expires_at": ["Must be in the future."]})
+    secret = API_TOKEN_PREFIX + new_token(32)
+    token = ApiToken(
+        org_id=principal.org_id,
+        name=name.strip(),
+        prefix=secret[: len(API_TOKEN_PREFIX) + 6],
+        token_hash=_digest(secret),
+        user_id=acting.id,
+        created_by_id=principal.user_id,
+        expires_at=expires_at,
+    )
+    session.add(token)
+    session.commit()
+    return NewApiToken(token, secret)
+
+
+def revoke_api_token(session: Session, principal: Principal, token_id: uuid.UUID) -> ApiToken:
+    token = get_scoped(session, principal, ApiToken, token_id)
+    authorize(principal, "api_token.revoke", token)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    session.commit()
+    return token
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

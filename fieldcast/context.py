@@ -1,0 +1,54 @@
+"""The long-lived collaborators of one process: settings, database, Redis, storage.
+
+The API builds one in its app factory; each worker process builds its own on first use.
+Building one connects to nothing: engines and clients connect lazily.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from redis import Redis
+
+from fieldcast.db import Database
+from fieldcast.outbox.services import Dispatcher, install_dispatch
+from fieldcast.settings import Settings
+from media.storage import Storage, storage_from_url
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    redis: Redis
+    storage: Storage
+    dispatcher: Dispatcher
+    pid: int = field(default_factory=os.getpid)
+
+
+def redis_from_url(url: str) -> Redis:
+    return Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+
+
+def build_context(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    redis: Redis | None = None,
+    storage: Storage | None = None,
+    dispatcher: Dispatcher | None = None,
+) -> AppContext:
+    settings.require("DATABASE_URL", "REDIS_URL")
+    assert settings.database_url is not None and settings.redis_url is not None
+    db = db or Database(settings.database_url)
+    redis = redis or redis_from_url(settings.redis_url)
+    storage = storage or storage_from_url(
+        settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url
+    )
+    if dispatcher is None:
+        from workers.queues import RQDispatcher
+
+        dispatcher = RQDispatcher(redis)
+    install_dispatch(db.sessionmaker, dispatcher)
+    return AppContext(settings=settings, db=db, redis=redis, storage=storage, dispatcher=dispatcher)

@@ -1,0 +1,121 @@
+"""Idempotency keys: the first request with a key acts, retries replay its response.
+
+`begin()` inserts the key in the caller's transaction, so the key commits together with the
+change the request makes: a retry that arrives after the change committed finds the key, and
+one that arrives while the first request is still running waits on the row and then finds it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from fieldcast.db import Database, utcnow
+from fieldcast.errors import Conflict, InvalidInput
+from fieldcast.idempotency.models import IdempotencyKey
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Started:
+    key_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+def begin(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    key: str,
+    fingerprint: str,
+    ttl: timedelta,
+) -> Started | Replay:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput(
+            errors={"Idempotency-Key": [f"1-{MAX_KEY_LENGTH} printable characters."]},
+            code="invalid_idempotency_key",
+        )
+    now = utcnow()
+    # An expired key is free again.
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.user_id == user_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.expires_at <= now,
+        )
+    )
+    key_id = uuid.uuid4()
+    inserted = session.execute(
+        insert(IdempotencyKey)
+        .values(
+            id=key_id,
+            org_id=org_id,
+            user_id=user_id,
+            key=key,
+            fingerprint=fingerprint,
+            expires_at=now + ttl,
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(IdempotencyKey.id)
+    ).scalar_one_or_none()
+    if inserted is not None:
+        return Started(key_id)
+    existing = session.execute(
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+    ).scalar_one()
+    session.rollback()
+    if existing.fingerprint != fingerprint:
+        raise InvalidInput(
+            "This Idempotency-Key was used with a different request.",
+            code="idempotency_key_reused",
+        )
+    if existing.response_status is None or existing.response_body is None:
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            code="idempotency_request_in_progress",
+            headers={"Retry-After": "1"},
+        )
+    return Replay(
+        status=existing.response_status,
+        body=existing.response_body,
+        headers=dict(existing.response_headers or {}),
+    )
+
+
+def complete(
+    db_session: Session, key_id: uuid.UUID, *, status: int, body: bytes, headers: dict[str, Any]
+) -> None:
+    db_session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == key_id)
+        .values(response_status=status, response_body=body, response_headers=headers)
+    )
+    db_session.commit()
+
+
+def abandon(db_session: Session, key_id: uuid.UUID) -> None:
+    """Forget a key whose request failed, so that a retry runs again."""
+    db_session.rollback()
+    db_session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == key_id))
+    db_session.commit()
+
+
+def prune(db: Database) -> int:
+    with db.session() as session:
+        result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow()))
+        session.commit()
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,324 @@
+"""The transactional outbox.
+
+A service records work with `record()` inside its own transaction. When that transaction
+commits, the session hands the new rows to a `Dispatcher` (RQ in production). A worker runs a
+row through `execute()`, which claims it with a lease, runs the registered task and marks it
+done in the task's own transaction. `relay()` puts back what was lost: rows whose RQ job
+vanished (Redis restarted) and rows whose lease ran out (the worker died).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import and_, delete, event, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from fieldcast.db import Database, utcnow
+from fieldcast.outbox.models import OutboxJob, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+_SESSION_KEY = "fieldcast.outbox.recorded"
+
+
+class TransientError(Exception):
+    """Raised by a task when trying again later may succeed (a remote 503, a timeout)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+TaskFunc = Callable[[Session, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    func: TaskFunc
+    queue: str
+    max_attempts: int = 5
+
+
+@dataclass
+class TaskRegistry:
+    tasks: dict[str, Task] = field(default_factory=dict)
+
+    def register(
+        self, name: str, *, queue: str, max_attempts: int = 5
+    ) -> Callable[[TaskFunc], TaskFunc]:
+        def decorator(func: TaskFunc) -> TaskFunc:
+            if name in self.tasks:
+                raise ValueError(f"task {name!r} is registered twice")
+            self.tasks[name] = Task(name, func, queue, max_attempts)
+            return func
+
+        return decorator
+
+    def get(self, name: str) -> Task:
+        try:
+            return self.tasks[name]
+        except KeyError:
+            raise LookupError(f"no task named {name!r}") from None
+
+
+#: Tasks register themselves here at import time of their domain module.
+tasks = TaskRegistry()
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    job_id: uuid.UUID
+    queue: str
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, jobs: Sequence[Dispatch]) -> None: ...
+
+    def missing(self, job_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Of these outbox ids, those with no live job in the queue backend."""
+        ...
+
+
+def record(
+    session: Session,
+    task: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    org_id: uuid.UUID | None = None,
+    dedup_key: str | None = None,
+    delay: timedelta | None = None,
+) -> uuid.UUID | None:
+    """Record work in the caller's transaction; it is dispatched once that transaction commits.
+
+    With a `dedup_key`, recording the same work twice keeps the first row and returns None.
+    """
+    spec = tasks.get(task)
+    job_id = uuid.uuid4()
+    values: dict[str, Any] = {
+        "id": job_id,
+        "org_id": org_id,
+        "task": task,
+        "queue": spec.queue,
+        "payload": payload or {},
+        "dedup_key": dedup_key,
+        "status": OutboxStatus.PENDING,
+        "max_attempts": spec.max_attempts,
+    }
+    if delay is not None:
+        values["run_after"] = utcnow() + delay
+    stmt = insert(OutboxJob).values(**values)
+    if dedup_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
+    result = session.execute(stmt.returning(OutboxJob.id))
+    if result.scalar_one_or_none() is None:
+        return None
+    if delay is None:
+        session.info.setdefault(_SESSION_KEY, []).append(Dispatch(job_id, spec.queue))
+    return job_id
+
+
+def install_dispatch(factory: sessionmaker[Session], dispatcher: Dispatcher) -> None:
+    """Dispatch recorded work after every commit of sessions from this factory."""
+
+    @event.listens_for(factory, "after_commit")
+    def _after_commit(session: Session) -> None:
+        recorded: list[Dispatch] = session.info.pop(_SESSION_KEY, [])
+        if not recorded:
+            return
+        try:
+            dispatcher.dispatch(recorded)
+        except Exception:
+            # The rows are committed; the relay enqueues them once the queue is back.
+            log.warning("outbox dispatch failed; the relay will retry", exc_info=True)
+
+    @event.listens_for(factory, "after_rollback")
+    def _after_rollback(session: Session) -> None:
+        session.info.pop(_SESSION_KEY, None)
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    # Exponential with full jitter, floored by what the remote side asked for.
+    ceiling = min(600.0, 2.0 ** min(attempt, 10))
+    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+    return max(delay, retry_after or 0.0)
+
+
+def execute(
+    db: Database,
+    job_id: uuid.UUID,
+    *,
+    lease: timedelta,
+    registry: TaskRegistry = tasks,
+) -> OutboxStatus | None:
+    """Run one outbox row at most once at a time. Returns the row's new status, or None when
+    another worker holds it or it is already finished."""
+    now = utcnow()
+    with db.session() as session:
+        claimed = session.execute(
+            update(OutboxJob)
+            .where(
+                OutboxJob.id == job_id,
+                OutboxJob.run_after <= now,
+                or_(
+                    OutboxJob.status == OutboxStatus.PENDING,
+                    and_(
+                        OutboxJob.status == OutboxStatus.RUNNING,
+                        OutboxJob.lease_until < now,
+                    ),
+                ),
+            )
+            .values(
+                status=OutboxStatus.RUNNING,
+                attempts=OutboxJob.attempts + 1,
+                lease_until=now + lease,
+            )
+            .returning(OutboxJob.task, OutboxJob.payload, OutboxJob.attempts, OutboxJob.max_attempts)
+        ).one_or_none()
+        session.commit()
+    if claimed is None:
+        log.info("outbox job %s is finished or held elsewhere; skipping", job_id)
+        return None
+    task_name, payload, attempt, max_attempts = claimed
+
+    with db.session() as session:
+        try:
+            task = registry.get(task_name)
+            task.func(session, payload)
+            _finish(session, job_id, attempt, OutboxStatus.DONE, None)
+            session.commit()
+            return OutboxStatus.DONE
+        except TransientError as exc:
+            session.rollback()
+            if attempt >= max_attempts:
+                status = OutboxStatus.FAILED
+                _finish(session, job_id, attempt, status, f"gave up after {attempt} attempts: {exc}")
+            else:
+                status = OutboxStatus.PENDING
+                delay = _backoff(attempt, exc.retry_after)
+                session.execute(
+                    update(OutboxJob)
+                    .where(OutboxJob.id == job_id, OutboxJob.attempts == attempt)
+                    .values(
+                        status=status,
+                        run_after=utcnow() + timedelta(seconds=delay),
+                        lease_until=None,
+                        enqueued_at=None,
+                        last_error=str(exc)[:2000],
+                    )
+                )
+                log.warning("outbox job %s (%s) will retry in %.1fs: %s", job_id, task_name, delay, exc)
+            session.commit()
+            return status
+        except Exception as exc:
+            session.rollback()
+            log.exception("outbox job %s (%s) failed", job_id, task_name)
+            _finish(session, job_id, attempt, OutboxStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            session.commit()
+            return OutboxStatus.FAILED
+
+
+def _finish(
+    session: Session, job_id: uuid.UUID, attempt: int, status: OutboxStatus, error: str | None
+) -> None:
+    # Guarded by the attempt number: a worker whose lease expired and was superseded
+    # must not overwrite the outcome of the attempt that replaced it.
+    session.execute(
+        update(OutboxJob)
+        .where(OutboxJob.id == job_id, OutboxJob.attempts == attempt)
+        .values(
+            status=status,
+            finished_at=utcnow(),
+            lease_until=None,
+            last_error=error[:2000] if error else None,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class RelayReport:
+    expired: int
+    requeued: int
+
+
+def relay(
+    db: Database,
+    dispatcher: Dispatcher,
+    *,
+    grace: timedelta = timedelta(seconds=30),
+    batch: int = 500,
+) -> RelayReport:
+    """Re-dispatch due work that has no live job in the queue backend."""
+    now = utcnow()
+    with db.session() as session:
+        # A lease that ran out means the worker died mid-task (SIGKILL, OOM, lost host).
+        expired = session.execute(
+            update(OutboxJob)
+            .where(OutboxJob.status == OutboxStatus.RUNNING, OutboxJob.lease_until < now)
+            .values(status=OutboxStatus.PENDING, lease_until=None, enqueued_at=None)
+            .returning(OutboxJob.id)
+        ).all()
+        gave_up = session.execute(
+            update(OutboxJob)
+            .where(
+                OutboxJob.status == OutboxStatus.PENDING,
+                OutboxJob.attempts >= OutboxJob.max_attempts,
+            )
+            .values(
+                status=OutboxStatus.FAILED,
+                finished_at=now,
+                last_error=text("coalesce(last_error, 'worker lost') || ' (attempts exhausted)'"),
+            )
+            .returning(OutboxJob.id)
+        ).all()
+        for (job_id,) in gave_up:
+            log.error("outbox job %s exhausted its attempts", job_id)
+
+        due = session.execute(
+            select(OutboxJob.id, OutboxJob.queue)
+            .where(
+                OutboxJob.status == OutboxStatus.PENDING,
+                OutboxJob.run_after <= now,
+                # Fresh rows were dispatched on commit; give that path time to land first.
+                OutboxJob.created_at < now - grace,
+                or_(OutboxJob.enqueued_at.is_(None), OutboxJob.enqueued_at < now - grace),
+            )
+            .order_by(OutboxJob.run_after)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        ).all()
+        lost = dispatcher.missing([row.id for row in due]) if due else set()
+        # Retries scheduled by execute() clear enqueued_at: they are due, never enqueued.
+        to_send = [Dispatch(row.id, row.queue) for row in due if row.id in lost]
+        if to_send:
+            session.execute(
+                update(OutboxJob)
+                .where(OutboxJob.id.in_([d.job_id for d in to_send]))
+                .values(enqueued_at=now)
+            )
+        session.commit()
+    if to_send:
+        dispatcher.dispatch(to_send)
+        log.info("outbox relay re-dispatched %d job(s)", len(to_send))
+    return RelayReport(expired=len(expired), requeued=len(to_send))
+
+
+def prune(db: Database, *, older_than: timedelta) -> int:
+    """Delete finished rows past their retention."""
+    with db.session() as session:
+        result = session.execute(
+            delete(OutboxJob).where(
+                OutboxJob.status.in_([OutboxStatus.DONE, OutboxStatus.FAILED]),
+                OutboxJob.finished_at < utcnow() - older_than,
+            )
+        )
+        session.commit()
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,204 @@
+"""Settings, read from the environment once, typed, and validated at start.
+
+Every process (API, worker, scheduler, CLI) builds one `Settings` with `Settings.from_env()`.
+A missing or malformed value raises `SettingsError` naming the variable, so a bad deployment
+stops at start instead of failing on the first request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def _str(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return raw.strip()
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = _str(env, name)
+    if raw is None:
+        return ()
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual `postgres://` / `postgresql://` spellings and pick the psycopg 3 driver."""
+    parsed = urlparse(url)
+    if parsed.scheme in {"postgres", "postgresql"}:
+        return "postgresql+psycopg" + url[len(parsed.scheme) :]
+    if parsed.scheme == "postgresql+psycopg":
+        return url
+    raise SettingsError(
+        f"DATABASE_URL must be a postgresql:// URL, got scheme {parsed.scheme!r}"
+    )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what clients may send."""
+
+    max_upload_bytes: int = 2 * 1024**3
+    max_duration_s: int = 600
+    max_request_bytes: int = 1024**2
+    page_size_default: int = 50
+    page_size_max: int = 200
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    redis_url: str | None
+    storage_url: str
+    secret_key: str | None
+    data_dir: Path
+    public_base_url: str = "http://127.0.0.1:8000"
+    s3_endpoint_url: str | None = None
+    fcm_credentials: str | None = None
+    fcm_project_id: str | None = None
+    fcm_endpoint: str = "https://fcm.googleapis.com"
+    ffmpeg_binary: str | None = None
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    login_attempts_per_window: int = 10
+    login_window_s: int = 900
+    idempotency_ttl_s: int = 24 * 3600
+    cors_origins: tuple[str, ...] = ()
+    metrics_token: str | None = None
+    trusted_proxy_hops: int = 0
+    log_level: str = "INFO"
+    log_json: bool = True
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(_str(env, "FIELDCAST_DATA_DIR") or "var").resolve()
+
+        database_url = _str(env, "DATABASE_URL")
+        if database_url is not None:
+            database_url = normalise_database_url(database_url)
+
+        redis_url = _str(env, "REDIS_URL")
+        if redis_url is not None and urlparse(redis_url).scheme not in {
+            "redis",
+            "rediss",
+            "unix",
+        }:
+            raise SettingsError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL: {redis_url!r}")
+
+        storage_url = _str(env, "STORAGE_URL") or (data_dir / "media").as_uri()
+        scheme = urlparse(storage_url).scheme
+        if scheme not in {"file", "s3"}:
+            raise SettingsError(
+                f"STORAGE_URL must be file:///absolute/path or s3://bucket/prefix, got {storage_url!r}"
+            )
+        if scheme == "s3" and not urlparse(storage_url).netloc:
+            raise SettingsError(f"STORAGE_URL names no bucket: {storage_url!r}")
+
+        secret_key = _str(env, "SECRET_KEY")
+        if secret_key is not None and len(secret_key) < 32:
+            raise SettingsError("SECRET_KEY must be at least 32 characters long")
+
+        fcm_credentials = _str(env, "FCM_CREDENTIALS") or _str(env, "GOOGLE_APPLICATION_CREDENTIALS")
+        fcm_project_id = _str(env, "FCM_PROJECT_ID")
+        if fcm_credentials is not None:
+            fcm_project_id = fcm_project_id or _project_id_from_credentials(fcm_credentials)
+
+        log_level = (_str(env, "LOG_LEVEL") or "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise SettingsError(f"LOG_LEVEL must be a logging level name, got {log_level!r}")
+
+        limits = Limits(
+            max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", Limits.max_upload_bytes, minimum=1),
+            max_duration_s=_int(env, "MAX_DURATION_S", Limits.max_duration_s, minimum=1),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", Limits.max_request_bytes, minimum=1024),
+            page_size_default=_int(env, "PAGE_SIZE_DEFAULT", Limits.page_size_default, minimum=1),
+            page_size_max=_int(env, "PAGE_SIZE_MAX", Limits.page_size_max, minimum=1),
+        )
+        if limits.page_size_default > limits.page_size_max:
+            raise SettingsError("PAGE_SIZE_DEFAULT must not exceed PAGE_SIZE_MAX")
+
+        return cls(
+            database_url=database_url,
+            redis_url=redis_url,
+            storage_url=storage_url,
+            secret_key=secret_key,
+            data_dir=data_dir,
+            public_base_url=(_str(env, "PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            s3_endpoint_url=_str(env, "S3_ENDPOINT_URL"),
+            fcm_credentials=fcm_credentials,
+            fcm_project_id=fcm_project_id,
+            fcm_endpoint=(_str(env, "FCM_ENDPOINT") or "https://fcm.googleapis.com").rstrip("/"),
+            ffmpeg_binary=_str(env, "FFMPEG_BINARY"),
+            access_token_ttl_s=_int(env, "ACCESS_TOKEN_TTL_S", 900, minimum=30),
+            refresh_token_ttl_s=_int(env, "REFRESH_TOKEN_TTL_S", 30 * 24 * 3600, minimum=60),
+            login_attempts_per_window=_int(env, "LOGIN_ATTEMPTS_PER_WINDOW", 10, minimum=1),
+            login_window_s=_int(env, "LOGIN_WINDOW_S", 900, minimum=1),
+            idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_S", 24 * 3600, minimum=60),
+            cors_origins=_list(env, "CORS_ORIGINS"),
+            metrics_token=_str(env, "METRICS_TOKEN"),
+            trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0),
+            log_level=log_level,
+            log_json=_bool(env, "LOG_JSON", True),
+            limits=limits,
+        )
+
+    def require(self, *names: str) -> None:
+        """Fail fast when a process that needs external services starts without them."""
+        missing = [name for name in names if getattr(self, name.lower()) in (None, "")]
+        if missing:
+            raise SettingsError(
+                "missing required settings: "
+                + ", ".join(missing)
+                + " (run `fieldcast serve` for the embedded default instead)"
+            )
+
+
+def _project_id_from_credentials(credentials: str) -> str | None:
+    """Read `project_id` from a service-account JSON given inline or as a path."""
+    try:
+        text = credentials if credentials.lstrip().startswith("{") else Path(credentials).read_text()
+        data = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"FCM_CREDENTIALS is not a readable service-account JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("type") != "service_account":
+        raise SettingsError("FCM_CREDENTIALS must be a service-account JSON (type: service_account)")
+    project_id = data.get("project_id")
+    return str(project_id) if project_id else None

@@ -1,0 +1,1 @@
+"""Media work: storage, probing and ffmpeg. Knows nothing of the database."""

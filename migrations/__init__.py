@@ -1,0 +1,1 @@
+"""Alembic migrations. `fieldcast migrate` applies them; see `migrations.config`."""

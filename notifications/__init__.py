@@ -1,0 +1,1 @@
+"""Channels that reach people: push, inbox, chat."""

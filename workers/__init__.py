@@ -1,0 +1,1 @@
+"""RQ job entry points, queues, the worker and the scheduler."""

@@ -1,0 +1,86 @@
+"""RQ queues by latency class, their hard time limits, and the outbox dispatcher."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from redis import Redis
+from rq import Queue
+from rq.job import Job, JobStatus
+
+from fieldcast.outbox.services import Dispatch
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    timeout: timedelta
+    description: str
+
+
+# Listed in the order a general-purpose worker drains them: the user is waiting on the first ones.
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("notify", timedelta(minutes=2), "pushes, inbox items, chat webhooks"),
+    QueueSpec("media-fast", timedelta(minutes=5), "probe and the first playable rendition"),
+    QueueSpec("default", timedelta(minutes=10), "fan-out, housekeeping, the outbox relay"),
+    QueueSpec("media", timedelta(hours=1), "the full rendition ladder, storyboards"),
+)
+QUEUE_SPECS = {spec.name: spec for spec in QUEUES}
+QUEUE_NAMES = tuple(spec.name for spec in QUEUES)
+
+RUN_OUTBOX_JOB = "workers.jobs.run_outbox_job"
+# Successful outbox jobs keep their outcome in PostgreSQL; RQ need not keep a result.
+_RESULT_TTL = 0
+_FAILURE_TTL = int(timedelta(days=7).total_seconds())
+_LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+def lease_for(queue: str) -> timedelta:
+    """How long a claimed outbox row stays claimed: the queue's hard limit plus a margin."""
+    return QUEUE_SPECS[queue].timeout + timedelta(minutes=1)
+
+
+def outbox_rq_id(job_id: uuid.UUID) -> str:
+    return f"outbox-{job_id}"
+
+
+def get_queue(connection: Redis, name: str) -> Queue:
+    spec = QUEUE_SPECS[name]
+    return Queue(
+        name,
+        connection=connection,
+        default_timeout=int(spec.timeout.total_seconds()),
+    )
+
+
+class RQDispatcher:
+    """Enqueues outbox rows on RQ, one job per row with a deterministic id."""
+
+    def __init__(self, connection: Redis) -> None:
+        self.connection = connection
+
+    def dispatch(self, jobs: Sequence[Dispatch]) -> None:
+        with self.connection.pipeline() as pipe:
+            for job in jobs:
+                queue = get_queue(self.connection, job.queue)
+                queue.enqueue_call(
+                    RUN_OUTBOX_JOB,
+                    args=(str(job.job_id),),
+                    job_id=outbox_rq_id(job.job_id),
+                    result_ttl=_RESULT_TTL,
+                    failure_ttl=_FAILURE_TTL,
+                    description=f"outbox {job.job_id}",
+                    pipeline=pipe,
+                )
+            pipe.execute()
+
+    def missing(self, job_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        found = Job.fetch_many([outbox_rq_id(i) for i in job_ids], connection=self.connection)
+        return {
+            job_id
+            for job_id, job in zip(job_ids, found, strict=True)
+            if job is None or job.get_status(refresh=False) not in _LIVE
+        }
