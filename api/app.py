@@ -91,7 +91,14 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             app,
             origins=list(settings.cors_origins),
             expose_headers=EXPOSED_HEADERS,
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match", "If-Match", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-None-Match",
+                "If-Match",
+                "X-Request-ID",
+            ],
             max_age=600,
         )
 

@@ -53,7 +53,8 @@ def authenticate_request() -> None:
         g.principal = authenticate(db_session(), token_config(), credentials.strip())
     except AuthenticationFailed as exc:
         exc.headers.setdefault(
-            "WWW-Authenticate", f'Bearer realm="fieldcast", error="invalid_token", error_description="{exc.code}"'
+            "WWW-Authenticate",
+            f'Bearer realm="fieldcast", error="invalid_token", error_description="{exc.code}"',
         )
         raise
     from api.idempotency import begin_idempotent_request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import time
 from typing import Any
@@ -20,6 +21,8 @@ from sqlalchemy import text
 
 from api.problems import problem_response
 from api.runtime import context
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("health", __name__)
 
@@ -85,7 +88,9 @@ def _queue_gauges(registry: CollectorRegistry) -> None:
     from workers.queues import QUEUE_NAMES, get_queue
 
     ctx = context()
-    queued = Gauge("fieldcast_queue_jobs", "Jobs waiting per RQ queue", ["queue"], registry=registry)
+    queued = Gauge(
+        "fieldcast_queue_jobs", "Jobs waiting per RQ queue", ["queue"], registry=registry
+    )
     for name in QUEUE_NAMES:
         try:
             queued.labels(name).set(get_queue(ctx.redis, name).count)
@@ -97,14 +102,18 @@ def _queue_gauges(registry: CollectorRegistry) -> None:
             rows = dict(
                 session.execute(
                     select(OutboxJob.status, func.count())
-                    .where(OutboxJob.status.in_([OutboxStatus.PENDING, OutboxStatus.RUNNING, OutboxStatus.FAILED]))
+                    .where(
+                        OutboxJob.status.in_(
+                            [OutboxStatus.PENDING, OutboxStatus.RUNNING, OutboxStatus.FAILED]
+                        )
+                    )
                     .group_by(OutboxJob.status)
                 ).all()
             )
         for status in (OutboxStatus.PENDING, OutboxStatus.RUNNING, OutboxStatus.FAILED):
             outbox.labels(status.value).set(rows.get(status, 0))
     except Exception:
-        pass
+        log.warning("could not read the outbox backlog for metrics", exc_info=True)
 
 
 @blp.get("/metrics")
@@ -113,7 +122,9 @@ def metrics() -> Response:
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
-            return problem_response(401, "authentication_required", detail="Metrics need the metrics token.")
+            return problem_response(
+                401, "authentication_required", detail="Metrics need the metrics token."
+            )
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Under gunicorn each worker process counts on its own; sum them at scrape time.

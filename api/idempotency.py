@@ -65,7 +65,9 @@ def finish_idempotent_request(response: Response) -> Response:
         return response
     session = db_session()
     if 200 <= response.status_code < 300 and not response.is_streamed:
-        headers = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
+        headers = {
+            name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers
+        }
         idempotency.complete(
             session,
             key_id,

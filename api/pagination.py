@@ -66,7 +66,12 @@ class Page(Generic[T]):
 
 
 def _encode(values: Sequence[Any]) -> str:
-    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, uuid.UUID) else v for v in values])
+    raw = json.dumps(
+        [
+            v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, uuid.UUID) else v
+            for v in values
+        ]
+    )
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -100,7 +105,7 @@ def _decode(cursor: str, columns: Sequence[InstrumentedAttribute[Any]]) -> list[
 
 def paginate(
     session: Session,
-    stmt: Select[tuple[T]],
+    stmt: Select[Any],
     *,
     order_by: Sequence[InstrumentedAttribute[Any]],
     args: dict[str, Any],
@@ -113,7 +118,7 @@ def paginate(
     if cursor:
         after = _decode(cursor, order_by)
         stmt = stmt.where(tuple_(*order_by) > tuple_(*after))
-    rows = list(session.execute(stmt.order_by(*order_by).limit(limit + 1)).scalars())
+    rows: list[T] = list(session.execute(stmt.order_by(*order_by).limit(limit + 1)).scalars())
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None

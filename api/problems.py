@@ -45,7 +45,10 @@ class ProblemSchema(ma.Schema):
     """An error (RFC 9457). Switch on `code`; `errors` maps field names to messages."""
 
     type = ma.fields.String(
-        metadata={"description": "URI naming the kind of problem", "example": problem_type("not_found")}
+        metadata={
+            "description": "URI naming the kind of problem",
+            "example": problem_type("not_found"),
+        }
     )
     title = ma.fields.String(metadata={"description": "Short summary of the kind of problem"})
     status = ma.fields.Integer(metadata={"description": "HTTP status code"})

@@ -32,7 +32,9 @@ class UserSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
     email = ma.fields.Email(dump_only=True)
     display_name = ma.fields.String(dump_only=True)
-    handle = ma.fields.String(dump_only=True, metadata={"description": "Unique in the organisation; mention as @handle"})
+    handle = ma.fields.String(
+        dump_only=True, metadata={"description": "Unique in the organisation; mention as @handle"}
+    )
     role = ma.fields.Enum(Role, by_value=True, dump_only=True)
     manager_id = ma.fields.UUID(dump_only=True, allow_none=True)
     is_active = ma.fields.Boolean(dump_only=True)

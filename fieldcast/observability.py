@@ -48,7 +48,9 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         for key, value in vars(record).items():
             if key not in _RESERVED and key not in entry and key not in {"request_id", "job_id"}:
-                entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+                entry[key] = (
+                    value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+                )
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -65,9 +65,7 @@ def normalise_database_url(url: str) -> str:
         return "postgresql+psycopg" + url[len(parsed.scheme) :]
     if parsed.scheme == "postgresql+psycopg":
         return url
-    raise SettingsError(
-        f"DATABASE_URL must be a postgresql:// URL, got scheme {parsed.scheme!r}"
-    )
+    raise SettingsError(f"DATABASE_URL must be a postgresql:// URL, got scheme {parsed.scheme!r}")
 
 
 @dataclass(frozen=True)
@@ -121,13 +119,16 @@ class Settings:
             "rediss",
             "unix",
         }:
-            raise SettingsError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL: {redis_url!r}")
+            raise SettingsError(
+                f"REDIS_URL must be a redis://, rediss:// or unix:// URL: {redis_url!r}"
+            )
 
         storage_url = _str(env, "STORAGE_URL") or (data_dir / "media").as_uri()
         scheme = urlparse(storage_url).scheme
         if scheme not in {"file", "s3"}:
             raise SettingsError(
-                f"STORAGE_URL must be file:///absolute/path or s3://bucket/prefix, got {storage_url!r}"
+                "STORAGE_URL must be file:///absolute/path or s3://bucket/prefix, "
+                f"got {storage_url!r}"
             )
         if scheme == "s3" and not urlparse(storage_url).netloc:
             raise SettingsError(f"STORAGE_URL names no bucket: {storage_url!r}")
@@ -136,7 +137,9 @@ class Settings:
         if secret_key is not None and len(secret_key) < 32:
             raise SettingsError("SECRET_KEY must be at least 32 characters long")
 
-        fcm_credentials = _str(env, "FCM_CREDENTIALS") or _str(env, "GOOGLE_APPLICATION_CREDENTIALS")
+        fcm_credentials = _str(env, "FCM_CREDENTIALS") or _str(
+            env, "GOOGLE_APPLICATION_CREDENTIALS"
+        )
         fcm_project_id = _str(env, "FCM_PROJECT_ID")
         if fcm_credentials is not None:
             fcm_project_id = fcm_project_id or _project_id_from_credentials(fcm_credentials)
@@ -148,7 +151,9 @@ class Settings:
         limits = Limits(
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", Limits.max_upload_bytes, minimum=1),
             max_duration_s=_int(env, "MAX_DURATION_S", Limits.max_duration_s, minimum=1),
-            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", Limits.max_request_bytes, minimum=1024),
+            max_request_bytes=_int(
+                env, "MAX_REQUEST_BYTES", Limits.max_request_bytes, minimum=1024
+            ),
             page_size_default=_int(env, "PAGE_SIZE_DEFAULT", Limits.page_size_default, minimum=1),
             page_size_max=_int(env, "PAGE_SIZE_MAX", Limits.page_size_max, minimum=1),
         )
@@ -194,11 +199,17 @@ class Settings:
 def _project_id_from_credentials(credentials: str) -> str | None:
     """Read `project_id` from a service-account JSON given inline or as a path."""
     try:
-        text = credentials if credentials.lstrip().startswith("{") else Path(credentials).read_text()
+        text = (
+            credentials if credentials.lstrip().startswith("{") else Path(credentials).read_text()
+        )
         data = json.loads(text)
     except (OSError, ValueError) as exc:
-        raise SettingsError(f"FCM_CREDENTIALS is not a readable service-account JSON: {exc}") from None
+        raise SettingsError(
+            f"FCM_CREDENTIALS is not a readable service-account JSON: {exc}"
+        ) from None
     if not isinstance(data, dict) or data.get("type") != "service_account":
-        raise SettingsError("FCM_CREDENTIALS must be a service-account JSON (type: service_account)")
+        raise SettingsError(
+            "FCM_CREDENTIALS must be a service-account JSON (type: service_account)"
+        )
     project_id = data.get("project_id")
     return str(project_id) if project_id else None

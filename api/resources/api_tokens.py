@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
-from api.pagination import PageArgsSchema, page_schema, paginate
+from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from fieldcast.accounts import tokens
 from fieldcast.accounts.authz import authorize, scoped
@@ -30,9 +30,13 @@ blp = Blueprint(
 class ApiTokenSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
-    user_id = ma.fields.UUID(load_default=None, metadata={"description": "The user the token acts as (default: you)"})
+    user_id = ma.fields.UUID(
+        load_default=None, metadata={"description": "The user the token acts as (default: you)"}
+    )
     expires_at = ma.fields.AwareDateTime(load_default=None, allow_none=True)
-    prefix = ma.fields.String(dump_only=True, metadata={"description": "The first characters, to recognise a token"})
+    prefix = ma.fields.String(
+        dump_only=True, metadata={"description": "The first characters, to recognise a token"}
+    )
     created_by_id = ma.fields.UUID(dump_only=True, allow_none=True)
     created_at = ma.fields.DateTime(dump_only=True)
     last_used_at = ma.fields.DateTime(dump_only=True, allow_none=True)
@@ -53,7 +57,9 @@ class ApiTokens(MethodView):
         """List API tokens (admins)"""
         principal = current_principal()
         authorize(principal, "api_token.list")
-        page = paginate(db_session(), scoped(principal, ApiToken), order_by=[ApiToken.id], args=args)
+        page: Page[ApiToken] = paginate(
+            db_session(), scoped(principal, ApiToken), order_by=[ApiToken.id], args=args
+        )
         return {"items": page.items, "next_cursor": page.next_cursor}
 
     @blp.arguments(ApiTokenSchema)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
-from api.pagination import PageArgsSchema, page_schema, paginate
+from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import UserSummarySchema
 from fieldcast.accounts import services as accounts
@@ -30,8 +30,12 @@ class TeamSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
     description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
-    parent_id = ma.fields.UUID(load_default=None, allow_none=True, metadata={"description": "The team this one sits in"})
-    external_id = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=255))
+    parent_id = ma.fields.UUID(
+        load_default=None, allow_none=True, metadata={"description": "The team this one sits in"}
+    )
+    external_id = ma.fields.String(
+        load_default=None, allow_none=True, validate=ma.validate.Length(max=255)
+    )
     created_at = ma.fields.DateTime(dump_only=True)
     updated_at = ma.fields.DateTime(dump_only=True)
 
@@ -44,7 +48,9 @@ class TeamUpdateSchema(Schema):
 
 
 class TeamListArgsSchema(PageArgsSchema):
-    parent_id = ma.fields.UUID(load_default=None, metadata={"description": "Only the direct sub-teams of this team"})
+    parent_id = ma.fields.UUID(
+        load_default=None, metadata={"description": "Only the direct sub-teams of this team"}
+    )
     root = ma.fields.Boolean(load_default=False, metadata={"description": "Only top-level teams"})
 
 
@@ -76,7 +82,7 @@ class Teams(MethodView):
             stmt = stmt.where(Team.parent_id == args["parent_id"])
         elif args["root"]:
             stmt = stmt.where(Team.parent_id.is_(None))
-        page = paginate(db_session(), stmt, order_by=[Team.name, Team.id], args=args)
+        page: Page[Team] = paginate(db_session(), stmt, order_by=[Team.name, Team.id], args=args)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
     @blp.arguments(TeamSchema)
@@ -124,15 +130,19 @@ class TeamMembers(MethodView):
         principal = current_principal()
         team = accounts.get_team(db_session(), principal, team_id)
         stmt = scoped(principal, TeamMembership).where(TeamMembership.team_id == team.id)
-        page = paginate(db_session(), stmt, order_by=[TeamMembership.user_id], args=args)
+        page: Page[TeamMembership] = paginate(
+            db_session(), stmt, order_by=[TeamMembership.user_id], args=args
+        )
         users = {
             u.id: u
-            for u in db_session().execute(
+            for u in db_session()
+            .execute(
                 select(User).where(
                     User.org_id == principal.org_id,
                     User.id.in_([m.user_id for m in page.items]),
                 )
-            ).scalars()
+            )
+            .scalars()
         }
         items = [
             {"user": users[m.user_id], "role": m.role, "created_at": m.created_at}
@@ -149,7 +159,9 @@ class TeamMember(MethodView):
     def put(self, body: dict[str, Any], team_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
         """Add a member or change their role in the team (admins)"""
         principal = current_principal()
-        membership = accounts.set_membership(db_session(), principal, team_id, user_id, body["role"])
+        membership = accounts.set_membership(
+            db_session(), principal, team_id, user_id, body["role"]
+        )
         user = accounts.get_user(db_session(), principal, user_id)
         return {"user": user, "role": membership.role, "created_at": membership.created_at}
 

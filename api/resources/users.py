@@ -31,11 +31,15 @@ class UserListArgsSchema(PageArgsSchema):
     q = ma.fields.String(
         load_default=None,
         validate=ma.validate.Length(min=1, max=100),
-        metadata={"description": "Prefix of a handle, display name or email (for @mention pickers)"},
+        metadata={
+            "description": "Prefix of a handle, display name or email (for @mention pickers)"
+        },
     )
     role = ma.fields.Enum(Role, by_value=True, load_default=None)
     is_active = ma.fields.Boolean(load_default=None)
-    manager_id = ma.fields.UUID(load_default=None, metadata={"description": "Direct reports of this user"})
+    manager_id = ma.fields.UUID(
+        load_default=None, metadata={"description": "Direct reports of this user"}
+    )
 
 
 class UserCreateSchema(Schema):
@@ -50,7 +54,9 @@ class UserCreateSchema(Schema):
         metadata={"description": "Leave out for users who sign in through an identity provider"},
     )
     manager_id = ma.fields.UUID(load_default=None, allow_none=True)
-    external_id = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.Length(max=255))
+    external_id = ma.fields.String(
+        load_default=None, allow_none=True, validate=ma.validate.Length(max=255)
+    )
     time_zone = ma.fields.String(load_default="UTC", validate=ma.validate.Length(max=64))
 
 
@@ -58,9 +64,13 @@ class UserUpdateSchema(Schema):
     display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
     handle = ma.fields.String(validate=ma.validate.Length(min=2, max=33))
     role = ma.fields.Enum(Role, by_value=True)
-    password = ma.fields.String(load_only=True, allow_none=True, validate=ma.validate.Length(min=10, max=1024))
+    password = ma.fields.String(
+        load_only=True, allow_none=True, validate=ma.validate.Length(min=10, max=1024)
+    )
     manager_id = ma.fields.UUID(allow_none=True)
-    is_active = ma.fields.Boolean(metadata={"description": "false deactivates and ends all sessions and API tokens"})
+    is_active = ma.fields.Boolean(
+        metadata={"description": "false deactivates and ends all sessions and API tokens"}
+    )
     external_id = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=255))
     time_zone = ma.fields.String(validate=ma.validate.Length(max=64))
 

@@ -57,9 +57,7 @@ def _admin(principal: Principal, obj: Any) -> bool:
 
 
 def _self_or_admin(principal: Principal, obj: Any) -> bool:
-    return principal.has_role(Role.ADMIN) or (
-        isinstance(obj, User) and obj.id == principal.user_id
-    )
+    return principal.has_role(Role.ADMIN) or (isinstance(obj, User) and obj.id == principal.user_id)
 
 
 RULES: dict[str, Rule] = {
@@ -104,14 +102,14 @@ def authorize(principal: Principal, action: str, obj: Any = None) -> None:
 T = TypeVar("T")
 
 
-def scoped(principal: Principal, model: type[T]) -> Select[tuple[T]]:
+def scoped(principal: Principal, model: type[T]) -> Select[Any]:
     """`select(model)` restricted to the principal's organisation."""
     return select(model).where(model.org_id == principal.org_id)  # type: ignore[attr-defined]
 
 
 def get_scoped(session: Session, principal: Principal, model: type[T], obj_id: uuid.UUID) -> T:
     """Load one object of the principal's organisation, or raise NotFound."""
-    obj = session.execute(
+    obj: T | None = session.execute(
         scoped(principal, model).where(model.id == obj_id)  # type: ignore[attr-defined]
     ).scalar_one_or_none()
     if obj is None:

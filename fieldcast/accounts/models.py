@@ -110,9 +110,7 @@ class Team(TenantMixin, Base):
     __tablename__ = "teams"
     __table_args__ = (
         UniqueConstraint("org_id", "id"),
-        UniqueConstraint(
-            "org_id", "parent_id", "name", postgresql_nulls_not_distinct=True
-        ),
+        UniqueConstraint("org_id", "parent_id", "name", postgresql_nulls_not_distinct=True),
         Index(
             "uq_teams_org_id_external_id",
             "org_id",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Sequence
@@ -47,10 +48,8 @@ def hash_password(password: str) -> str:
 
 def verify_password(user: User | None, password: str) -> bool:
     if user is None or user.password_hash is None:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
         return False
     try:
         _hasher.verify(user.password_hash, password)
@@ -165,7 +164,15 @@ def get_organisation(session: Session, org_id: uuid.UUID) -> Organisation:
 
 # -- users ---------------------------------------------------------------------------------
 
-USER_FIELDS = {"display_name", "handle", "role", "manager_id", "is_active", "external_id", "time_zone"}
+USER_FIELDS = {
+    "display_name",
+    "handle",
+    "role",
+    "manager_id",
+    "is_active",
+    "external_id",
+    "time_zone",
+}
 
 
 def _check_manager(
@@ -279,9 +286,7 @@ def update_user(
     return user
 
 
-def update_profile(
-    session: Session, principal: Principal, changes: dict[str, Any]
-) -> User:
+def update_profile(session: Session, principal: Principal, changes: dict[str, Any]) -> User:
     """What users may change about themselves."""
     user = principal.user
     authorize(principal, "user.update_profile", user)
@@ -442,9 +447,9 @@ def remove_membership(
     session.commit()
 
 
-def teams_of(session: Session, principal: Principal, user_ids: Sequence[uuid.UUID]) -> dict[
-    uuid.UUID, list[tuple[Team, TeamRole]]
-]:
+def teams_of(
+    session: Session, principal: Principal, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[Team, TeamRole]]]:
     """The teams of several users in one query (for list endpoints)."""
     rows = session.execute(
         select(TeamMembership.user_id, Team, TeamMembership.role)

@@ -25,7 +25,7 @@ from fieldcast.accounts.services import normalise_email, verify_password
 from fieldcast.db import new_token, utcnow
 from fieldcast.errors import AuthenticationFailed, InvalidInput
 
-API_TOKEN_PREFIX = "fct_"
+API_TOKEN_PREFIX = "fct_"  # noqa: S105 - a marker, not a secret
 _ALGORITHM = "HS256"
 _AUDIENCE = "fieldcast-api"
 
@@ -204,9 +204,7 @@ def _authenticate_api_token(session: Session, bearer: str) -> Principal:
     token = row.ApiToken
     # Recording every use would write on every request; once a minute is enough to audit.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        session.execute(
-            update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
-        )
+        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
         session.commit()
     return Principal(user=row.User, api_token_id=token.id)
 

@@ -116,6 +116,8 @@ def abandon(db_session: Session, key_id: uuid.UUID) -> None:
 
 def prune(db: Database) -> int:
     with db.session() as session:
-        result = session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow()))
+        result = session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow())
+        )
         session.commit()
         return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -181,13 +181,18 @@ def execute(
                 attempts=OutboxJob.attempts + 1,
                 lease_until=now + lease,
             )
-            .returning(OutboxJob.task, OutboxJob.payload, OutboxJob.attempts, OutboxJob.max_attempts)
+            .returning(
+                OutboxJob.task, OutboxJob.payload, OutboxJob.attempts, OutboxJob.max_attempts
+            )
         ).one_or_none()
         session.commit()
     if claimed is None:
         log.info("outbox job %s is finished or held elsewhere; skipping", job_id)
         return None
-    task_name, payload, attempt, max_attempts = claimed
+    task_name: str = claimed.task
+    payload: dict[str, Any] = claimed.payload
+    attempt: int = claimed.attempts
+    max_attempts: int = claimed.max_attempts
 
     with db.session() as session:
         try:
@@ -200,7 +205,9 @@ def execute(
             session.rollback()
             if attempt >= max_attempts:
                 status = OutboxStatus.FAILED
-                _finish(session, job_id, attempt, status, f"gave up after {attempt} attempts: {exc}")
+                _finish(
+                    session, job_id, attempt, status, f"gave up after {attempt} attempts: {exc}"
+                )
             else:
                 status = OutboxStatus.PENDING
                 delay = _backoff(attempt, exc.retry_after)
@@ -215,7 +222,9 @@ def execute(
                         last_error=str(exc)[:2000],
                     )
                 )
-                log.warning("outbox job %s (%s) will retry in %.1fs: %s", job_id, task_name, delay, exc)
+                log.warning(
+                    "outbox job %s (%s) will retry in %.1fs: %s", job_id, task_name, delay, exc
+                )
             session.commit()
             return status
         except Exception as exc:

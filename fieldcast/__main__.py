@@ -1,0 +1,3 @@
+from fieldcast.cli import main
+
+main(prog_name="fieldcast")

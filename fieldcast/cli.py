@@ -1,0 +1,306 @@
+"""The `fieldcast` command: serve the embedded default, or run one role of a deployment."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from fieldcast.settings import Settings, SettingsError
+
+log = logging.getLogger("fieldcast.cli")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+    return settings
+
+
+def _settings_with_embedded() -> Settings:
+    """Settings, with the services of a running `fieldcast serve` filled in where unset."""
+    from fieldcast.embedded import read_runtime, secret_key_for
+
+    settings = _settings()
+    if settings.database_url and settings.redis_url:
+        return settings
+    runtime = read_runtime(settings.data_dir)
+    if runtime is None:
+        raise click.ClickException(
+            "DATABASE_URL and REDIS_URL are not set and no `fieldcast serve` is running "
+            f"with data directory {settings.data_dir}. Start `fieldcast serve` first, "
+            "or set them."
+        )
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", runtime["database_url"])
+    env.setdefault("REDIS_URL", runtime["redis_url"])
+    env.setdefault("SECRET_KEY", secret_key_for(settings.data_dir))
+    return Settings.from_env(env)
+
+
+def _require(settings: Settings, *names: str) -> None:
+    try:
+        settings.require(*names)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def main() -> None:
+    """Fieldcast: the backend for mobile-first peer video microlearning."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--web-workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, web_workers: int) -> None:
+    """Start the whole product: database, Redis, migrations, API and a worker.
+
+    With no configuration, PostgreSQL and Redis run embedded and keep their data in
+    FIELDCAST_DATA_DIR (default ./var). Ctrl-C stops everything.
+    """
+    from fieldcast.embedded import (
+        EmbeddedPostgres,
+        EmbeddedRedis,
+        Supervisor,
+        python_command,
+        secret_key_for,
+        write_runtime,
+    )
+    from fieldcast.observability import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, json_lines=False)
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    postgres = EmbeddedPostgres(data_dir) if not settings.database_url else None
+    redis = EmbeddedRedis(data_dir) if not settings.redis_url else None
+    supervisor = Supervisor()
+    code = 1
+    try:
+        env = dict(os.environ)
+        if postgres is not None:
+            click.echo(f"Starting embedded PostgreSQL in {postgres.pgdata} ...")
+            env["DATABASE_URL"] = postgres.start()
+        if redis is not None:
+            click.echo(f"Starting embedded Redis in {data_dir / 'redis'} ...")
+            env["REDIS_URL"] = redis.start()
+        env.setdefault("SECRET_KEY", secret_key_for(data_dir))
+        env.setdefault("FIELDCAST_DATA_DIR", str(data_dir))
+        env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
+        write_runtime(
+            data_dir, {"database_url": env["DATABASE_URL"], "redis_url": env["REDIS_URL"]}
+        )
+        child_settings = Settings.from_env(env)
+
+        from migrations.config import upgrade
+
+        click.echo("Applying migrations ...")
+        assert child_settings.database_url is not None
+        upgrade(child_settings.database_url)
+
+        supervisor.spawn(
+            "web",
+            python_command("web", "--bind", f"{host}:{port}", "--workers", str(web_workers)),
+            env,
+        )
+        supervisor.spawn("worker", python_command("worker"), env)
+        supervisor.spawn("scheduler", python_command("scheduler"), env)
+        click.echo(
+            f"\nFieldcast is up: http://{host}:{port}/docs  (health: /healthz, /readyz)\n"
+            "Load a demo organisation in another terminal:  fieldcast load-demo\n"
+            "Press Ctrl-C to stop.\n"
+        )
+        code = supervisor.wait()
+    finally:
+        supervisor.stop()
+        if redis is not None:
+            redis.stop()
+        if postgres is not None:
+            postgres.stop()
+        from fieldcast.embedded import runtime_file
+
+        runtime_file(data_dir).unlink(missing_ok=True)
+        click.echo("Fieldcast stopped.")
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--bind", default="0.0.0.0:8000", show_default=True)
+@click.option("--workers", default=None, type=int, help="Default: WEB_CONCURRENCY or 2 x cores + 1")
+@click.option("--threads", default=4, show_default=True, type=int)
+def web(bind: str, workers: int | None, threads: int) -> None:
+    """Run the API under gunicorn."""
+    settings = _settings()
+    _require(settings, "DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+    if workers is None:
+        workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) * 2 + 1)
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        "gthread",
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "30",
+        "--keep-alive",
+        "5",
+        "--access-logfile",
+        "-" if os.environ.get("GUNICORN_ACCESS_LOG") else "/dev/null",
+        "--forwarded-allow-ips",
+        os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        "wsgi:app",
+    ]
+    _prepare_multiprocess_metrics(settings)
+    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn
+
+
+def _prepare_multiprocess_metrics(settings: Settings) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = settings.data_dir / "run" / f"metrics-{os.getpid()}"
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+@main.command()
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    help="Queue to work (repeatable). Default: all, by priority.",
+)
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+def worker(queues: tuple[str, ...], burst: bool) -> None:
+    """Run an RQ worker on the latency-class queues."""
+    from workers.queues import QUEUE_NAMES
+    from workers.worker import run_worker
+
+    _require(_settings(), "DATABASE_URL", "REDIS_URL")
+    run_worker(queues or QUEUE_NAMES, burst=burst)
+
+
+@main.command()
+def scheduler() -> None:
+    """Enqueue the periodic jobs (outbox relay, housekeeping)."""
+    from workers.schedule import run_scheduler
+
+    _require(_settings(), "DATABASE_URL", "REDIS_URL")
+    run_scheduler()
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True)
+def migrate(revision: str) -> None:
+    """Apply database migrations."""
+    from migrations.config import upgrade
+
+    settings = _settings_with_embedded()
+    assert settings.database_url is not None
+    upgrade(settings.database_url, revision)
+    click.echo(f"Database migrated to {revision}.")
+
+
+@main.command("db-check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree."""
+    from fieldcast.schema_check import schema_differences
+
+    settings = _settings_with_embedded()
+    assert settings.database_url is not None
+    differences = schema_differences(settings.database_url)
+    if differences:
+        for diff in differences:
+            click.echo(f"  {diff}", err=True)
+        raise click.ClickException("models and migrations disagree")
+    click.echo("Models and migrations agree.")
+
+
+def _context() -> Any:
+    from fieldcast.context import build_context
+
+    return build_context(_settings_with_embedded())
+
+
+@main.command("create-org")
+@click.option("--name", required=True)
+@click.option("--slug", required=True)
+@click.option("--admin-email", required=True)
+@click.option("--admin-name", required=True)
+@click.option("--admin-handle", required=True)
+@click.password_option("--admin-password", envvar="FIELDCAST_ADMIN_PASSWORD")
+def create_org(
+    name: str, slug: str, admin_email: str, admin_name: str, admin_handle: str, admin_password: str
+) -> None:
+    """Create an organisation with its first admin."""
+    from fieldcast.accounts.services import create_organisation
+    from fieldcast.errors import DomainError
+
+    ctx = _context()
+    with ctx.db.session() as session:
+        try:
+            created = create_organisation(
+                session,
+                name=name,
+                slug=slug,
+                admin_email=admin_email,
+                admin_name=admin_name,
+                admin_handle=admin_handle,
+                admin_password=admin_password,
+            )
+        except DomainError as exc:
+            raise click.ClickException(f"{exc.detail} {exc.errors or ''}".strip()) from None
+    click.echo(f"Organisation {created.organisation.slug} ({created.organisation.id}) created.")
+    click.echo(f"Admin: {created.admin.email} (@{created.admin.handle})")
+
+
+@main.command("load-demo")
+@click.option("--password", default=None, help="Password for every demo user (default: generated)")
+def load_demo(password: str | None) -> None:
+    """Load a demo organisation: teams, a manager, reps and an enablement lead."""
+    from fieldcast.demo import load_demo_organisation
+    from fieldcast.errors import DomainError
+
+    ctx = _context()
+    with ctx.db.session() as session:
+        try:
+            demo = load_demo_organisation(session, password=password)
+        except DomainError as exc:
+            raise click.ClickException(exc.detail) from None
+    click.echo(f"Demo organisation '{demo.organisation.name}' ({demo.organisation.slug}) loaded.")
+    click.echo(f"Every demo user's password: {demo.password}\n")
+    for user in demo.users:
+        click.echo(f"  {user.role.value:<11} {user.email:<34} @{user.handle}")
+    base = ctx.settings.public_base_url
+    first = demo.users[0].email
+    click.echo(
+        "\nTry it:\n"
+        f"  curl -s -X POST {base}/api/v1/auth/token -H 'Content-Type: application/json' "
+        f'-d \'{{"email": "{first}", "password": "{demo.password}"}}\''
+    )
+
+
+@main.command()
+def relay() -> None:
+    """Run the outbox relay once (re-enqueue lost work)."""
+    from fieldcast.outbox.services import relay as run_relay
+
+    ctx = _context()
+    report = run_relay(ctx.db, ctx.dispatcher)
+    click.echo(f"expired leases: {report.expired}, re-enqueued: {report.requeued}")

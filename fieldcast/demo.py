@@ -1,0 +1,80 @@
+"""A demo organisation, so that a new developer can try the API at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fieldcast.accounts.authz import Principal
+from fieldcast.accounts.models import Organisation, Role, TeamRole, User
+from fieldcast.accounts.services import (
+    create_organisation,
+    create_team,
+    create_user,
+    set_membership,
+)
+from fieldcast.db import new_token
+from fieldcast.errors import Conflict
+
+DEMO_SLUG = "demo"
+DEMO_DOMAIN = "demo.example.com"
+
+
+@dataclass(frozen=True)
+class Demo:
+    organisation: Organisation
+    users: list[User]
+    password: str
+
+
+def load_demo_organisation(session: Session, *, password: str | None = None) -> Demo:
+    if session.execute(select(Organisation).where(Organisation.slug == DEMO_SLUG)).first():
+        raise Conflict(
+            "The demo organisation already exists. Log in with its users, or start from an "
+            "empty data directory.",
+            code="demo_exists",
+        )
+    password = password or new_token(9)
+    created = create_organisation(
+        session,
+        name="Northwind Demo",
+        slug=DEMO_SLUG,
+        admin_email=f"ada@{DEMO_DOMAIN}",
+        admin_name="Ada Admin",
+        admin_handle="ada",
+        admin_password=password,
+    )
+    admin = Principal(user=created.admin)
+
+    def person(handle: str, name: str, role: Role, manager: User | None = None) -> User:
+        return create_user(
+            session,
+            admin,
+            email=f"{handle}@{DEMO_DOMAIN}",
+            display_name=name,
+            handle=handle,
+            role=role,
+            password=password,
+            manager_id=manager.id if manager else None,
+            time_zone="Europe/London",
+        )
+
+    maya = person("maya", "Maya Manager", Role.MANAGER)
+    riley = person("riley", "Riley Rep", Role.REP, maya)
+    sam = person("sam", "Sam Rep", Role.REP, maya)
+    jordan = person("jordan", "Jordan Rep", Role.REP, maya)
+    eli = person("eli", "Eli Enablement", Role.ENABLEMENT)
+
+    sales = create_team(session, admin, name="Sales", description="Everyone who sells")
+    west = create_team(session, admin, name="Sales West", parent_id=sales.id)
+    east = create_team(session, admin, name="Sales East", parent_id=sales.id)
+    enablement = create_team(session, admin, name="Enablement")
+    set_membership(session, admin, west.id, maya.id, TeamRole.LEAD)
+    set_membership(session, admin, east.id, maya.id, TeamRole.LEAD)
+    set_membership(session, admin, west.id, riley.id)
+    set_membership(session, admin, west.id, sam.id)
+    set_membership(session, admin, east.id, jordan.id)
+    set_membership(session, admin, enablement.id, eli.id, TeamRole.LEAD)
+    return Demo(created.organisation, [riley, maya, eli, created.admin, sam, jordan], password)

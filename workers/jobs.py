@@ -1,0 +1,42 @@
+"""RQ job entry points. Each is a thin call into a service; the work lives in the domain."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from rq import get_current_job
+
+from fieldcast.accounts import maintenance as accounts_maintenance
+from fieldcast.idempotency import services as idempotency
+from fieldcast.outbox import services as outbox
+from workers.context import get_context
+from workers.queues import lease_for
+
+log = logging.getLogger(__name__)
+
+# Modules whose import registers outbox tasks; the worker imports them at start.
+TASK_MODULES: tuple[str, ...] = ()
+
+
+def run_outbox_job(job_id: str) -> str | None:
+    job = get_current_job()
+    queue = job.origin if job is not None else "default"
+    status = outbox.execute(get_context().db, uuid.UUID(job_id), lease=lease_for(queue))
+    return status.value if status else None
+
+
+def relay_outbox() -> dict[str, int]:
+    ctx = get_context()
+    report = outbox.relay(ctx.db, ctx.dispatcher)
+    return {"expired": report.expired, "requeued": report.requeued}
+
+
+def prune_records() -> dict[str, int]:
+    ctx = get_context()
+    return {
+        "outbox": outbox.prune(ctx.db, older_than=timedelta(days=7)),
+        "idempotency_keys": idempotency.prune(ctx.db),
+        "credentials": accounts_maintenance.prune_credentials(ctx.db),
+    }

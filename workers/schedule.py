@@ -1,0 +1,92 @@
+"""Periodic jobs, defined in code, each with a stable id.
+
+The scheduler enqueues each periodic job once per period, whichever replica gets there first:
+the period slot is claimed in Redis with SET NX, and the RQ job id is stable, so a run that is
+still queued or running is never doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from types import FrameType
+
+from redis import Redis
+from rq.exceptions import DuplicateJobError
+
+from fieldcast.observability import configure_logging
+from workers.context import get_context
+from workers.queues import get_queue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    id: str
+    every: timedelta
+    func: str
+    queue: str = "default"
+    timeout: timedelta = timedelta(minutes=5)
+
+
+PERIODIC: tuple[Periodic, ...] = (
+    # Re-enqueue outbox work whose RQ job was lost and take back work from dead workers.
+    Periodic("outbox-relay", timedelta(seconds=10), "workers.jobs.relay_outbox"),
+    Periodic("prune-records", timedelta(hours=1), "workers.jobs.prune_records"),
+)
+
+
+def enqueue_due(
+    redis: Redis, periodic: tuple[Periodic, ...] = PERIODIC, *, now: float | None = None
+) -> list[str]:
+    """Enqueue every periodic job whose current slot is unclaimed. Returns the ids enqueued."""
+    now = time.time() if now is None else now
+    enqueued = []
+    for job in periodic:
+        period = job.every.total_seconds()
+        slot = int(now // period)
+        claim = f"fieldcast:periodic:{job.id}:{slot}"
+        if not redis.set(claim, b"1", nx=True, ex=max(2, int(period * 2))):
+            continue
+        try:
+            get_queue(redis, job.queue).enqueue_call(
+                job.func,
+                job_id=f"periodic-{job.id}",
+                timeout=int(job.timeout.total_seconds()),
+                result_ttl=0,
+                failure_ttl=int(timedelta(days=1).total_seconds()),
+                description=f"periodic {job.id}",
+                unique=True,
+            )
+        except DuplicateJobError:
+            log.info("periodic job %s is still queued or running; skipping this period", job.id)
+            continue
+        enqueued.append(job.id)
+    return enqueued
+
+
+def run_scheduler(*, tick: float = 1.0, stop: threading.Event | None = None) -> None:
+    ctx = get_context()
+    configure_logging(ctx.settings.log_level, json_lines=ctx.settings.log_json)
+    stop = stop or threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        log.info("scheduler stopping (signal %d)", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    log.info("scheduler started with %d periodic job(s)", len(PERIODIC))
+    while not stop.is_set():
+        try:
+            for job_id in enqueue_due(ctx.redis):
+                log.info("enqueued periodic job %s", job_id)
+        except Exception:
+            log.exception("scheduler tick failed; retrying")
+        stop.wait(tick)

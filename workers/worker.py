@@ -1,0 +1,42 @@
+"""The worker process: RQ on the latency-class queues, with JSON logs carrying the job id."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+
+from rq import Worker
+
+from fieldcast.observability import configure_logging
+from workers.context import get_context
+from workers.jobs import TASK_MODULES
+from workers.queues import QUEUE_NAMES, get_queue
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(
+    queues: Sequence[str] = QUEUE_NAMES,
+    *,
+    burst: bool = False,
+    name: str | None = None,
+    extra_task_modules: Sequence[str] = (),
+) -> bool:
+    """Work the given queues in priority order until stopped (or, in burst mode, until empty)."""
+    ctx = get_context()
+    configure_logging(ctx.settings.log_level, json_lines=ctx.settings.log_json)
+    unknown = [q for q in queues if q not in QUEUE_NAMES]
+    if unknown:
+        raise SystemExit(f"unknown queue(s): {', '.join(unknown)}; known: {', '.join(QUEUE_NAMES)}")
+    for module in (*TASK_MODULES, *extra_task_modules):
+        importlib.import_module(module)
+    worker = Worker(
+        [get_queue(ctx.redis, q) for q in queues],
+        connection=ctx.redis,
+        name=name,
+    )
+    log.info("worker %s starting on %s", worker.name, ", ".join(queues))
+    return bool(
+        worker.work(burst=burst, logging_level=ctx.settings.log_level, with_scheduler=False)
+    )
