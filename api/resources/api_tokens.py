@@ -47,6 +47,9 @@ class NewApiTokenSchema(ApiTokenSchema):
     token = ma.fields.String(dump_only=True, metadata={"description": "The secret; shown only now"})
 
 
+_TOKEN_FIELDS = list(ApiTokenSchema._declared_fields)
+
+
 @blp.route("")
 class ApiTokens(MethodView):
     @blp.etag
@@ -71,7 +74,7 @@ class ApiTokens(MethodView):
         The response carries the secret `token` once; store it in the integration's vault.
         """
         created = tokens.create_api_token(db_session(), current_principal(), **body)
-        data: dict[str, Any] = ApiTokenSchema().dump(created.token)
+        data = {name: getattr(created.token, name) for name in _TOKEN_FIELDS}
         data["token"] = created.secret
         return data
 

@@ -80,12 +80,15 @@ class ProfileUpdateSchema(Schema):
     time_zone = ma.fields.String(validate=ma.validate.Length(max=64))
 
 
+_USER_FIELDS = [name for name in UserSchema._declared_fields if name != "teams"]
+
+
 def with_teams(principal: Principal, users: list[User]) -> list[dict[str, Any]]:
     """Serialise users with their teams, loading the teams of all of them in one query."""
     memberships = teams_of(db_session(), principal, [u.id for u in users])
     result = []
     for user in users:
-        data = UserSchema().dump(user)
+        data = {name: getattr(user, name) for name in _USER_FIELDS}
         data["teams"] = [
             {"id": team.id, "name": team.name, "role": role} for team, role in memberships[user.id]
         ]

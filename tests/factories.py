@@ -1,0 +1,90 @@
+"""factory_boy factories for the domain objects, with traits."""
+
+from __future__ import annotations
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+from sqlalchemy.orm import Session
+
+from fieldcast.accounts.models import Organisation, Role, Team, TeamMembership, TeamRole, User
+from fieldcast.accounts.services import _hasher
+
+PASSWORD = "correct-horse-battery"
+# Hashing once keeps the suite fast; logins still verify against a real argon2 hash.
+PASSWORD_HASH = _hasher.hash(PASSWORD)
+
+_holder: dict[str, Session | None] = {"session": None}
+
+
+def _current() -> Session:
+    session = _holder["session"]
+    if session is None:
+        raise RuntimeError("factories need the `session` fixture")
+    return session
+
+
+def bind(session: Session | None) -> None:
+    _holder["session"] = session
+
+
+class _Base(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = _current
+        sqlalchemy_session_persistence = "flush"
+
+
+class OrganisationFactory(_Base):
+    class Meta:
+        model = Organisation
+
+    name = factory.Sequence(lambda n: f"Org {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+
+
+class UserFactory(_Base):
+    class Meta:
+        model = User
+        exclude = ("org",)
+
+    org = factory.SubFactory(OrganisationFactory)
+    org_id = factory.SelfAttribute("org.id")
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    display_name = factory.Sequence(lambda n: f"User {n}")
+    handle = factory.Sequence(lambda n: f"user{n}")
+    role = Role.REP
+    password_hash = PASSWORD_HASH
+    is_active = True
+
+    class Params:
+        admin = factory.Trait(role=Role.ADMIN)
+        manager = factory.Trait(role=Role.MANAGER)
+        enablement = factory.Trait(role=Role.ENABLEMENT)
+        inactive = factory.Trait(is_active=False)
+
+
+class TeamFactory(_Base):
+    class Meta:
+        model = Team
+        exclude = ("org",)
+
+    org = factory.SubFactory(OrganisationFactory)
+    org_id = factory.SelfAttribute("org.id")
+    name = factory.Sequence(lambda n: f"Team {n}")
+    description = ""
+
+
+class MembershipFactory(_Base):
+    class Meta:
+        model = TeamMembership
+        exclude = ("team", "user")
+
+    team = None
+    user = None
+    team_id = factory.LazyAttribute(lambda o: o.team.id)
+    user_id = factory.LazyAttribute(lambda o: o.user.id)
+    org_id = factory.LazyAttribute(lambda o: o.team.org_id)
+    role = TeamRole.MEMBER
+
+    class Params:
+        lead = factory.Trait(role=TeamRole.LEAD)
