@@ -107,12 +107,19 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "An access token or an API token"},
     )
+    # Request ids and timing first: every later hook and error carries them.
+    _register_request_hooks(app)
     for blueprint in API_BLUEPRINTS:
-        blueprint.before_request(authenticate_request)
         api.register_blueprint(blueprint)
+    api_blueprint_names = {blueprint.name for blueprint in API_BLUEPRINTS}
+
+    @app.before_request
+    def authenticate_api_request() -> None:
+        # Blueprints are module-level and shared by every app; the hook lives on the app.
+        if request.blueprint in api_blueprint_names:
+            authenticate_request()
     app.register_blueprint(health.blp)
     _register_docs_assets(app)
-    _register_request_hooks(app)
     _register_error_handlers(app)
     return app
 

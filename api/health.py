@@ -65,8 +65,8 @@ def readyz() -> Any:
     ctx = context()
 
     def database() -> None:
-        with ctx.db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        with ctx.db.session() as session:
+            session.execute(text("SELECT 1"))
 
     checks = {
         "database": _timed(database),

@@ -52,7 +52,9 @@ def server_database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(server_database_url: str) -> Iterator[str]:
     name = f"fieldcast_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_database_url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
+    admin = create_engine(
+        server_database_url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(server_database_url).set(database=name).render_as_string(hide_password=False)

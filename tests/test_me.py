@@ -5,7 +5,9 @@ from typing import Any
 from tests import factories
 
 
-def test_me_returns_the_user_with_teams_and_organisation(client: Any, org: Any, rep: Any, auth: Any) -> None:
+def test_me_returns_the_user_with_teams_and_organisation(
+    client: Any, org: Any, rep: Any, auth: Any
+) -> None:
     team = factories.TeamFactory(org=org, name="Sales West")
     factories.MembershipFactory(team=team, user=rep, lead=True)
     response = client.get("/api/v1/me", headers=auth(rep))

@@ -1,0 +1,59 @@
+"""Configuration is read once and fails fast with a message naming the variable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fieldcast.settings import Settings, SettingsError
+
+
+def test_defaults_point_at_the_data_directory(tmp_path: Path) -> None:
+    settings = Settings.from_env({"FIELDCAST_DATA_DIR": str(tmp_path)})
+    assert settings.database_url is None
+    assert settings.storage_url == (tmp_path / "media").as_uri()
+    assert settings.fcm_endpoint == "https://fcm.googleapis.com"
+
+
+def test_database_url_spellings_select_psycopg() -> None:
+    for given in ("postgres://u@h/db", "postgresql://u@h/db"):
+        assert Settings.from_env({"DATABASE_URL": given}).database_url == (
+            "postgresql+psycopg://u@h/db"
+        )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"STORAGE_URL": "ftp://x"}, "STORAGE_URL"),
+        ({"STORAGE_URL": "s3://"}, "bucket"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"MAX_UPLOAD_BYTES": "lots"}, "MAX_UPLOAD_BYTES"),
+        ({"MAX_UPLOAD_BYTES": "0"}, "MAX_UPLOAD_BYTES"),
+        ({"LOG_JSON": "maybe"}, "LOG_JSON"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"FCM_CREDENTIALS": "/does/not/exist.json"}, "FCM_CREDENTIALS"),
+    ],
+)
+def test_bad_values_fail_fast(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_fcm_project_comes_from_the_service_account(tmp_path: Path) -> None:
+    path = tmp_path / "sa.json"
+    path.write_text(json.dumps({"type": "service_account", "project_id": "acme-app"}))
+    settings = Settings.from_env({"GOOGLE_APPLICATION_CREDENTIALS": str(path)})
+    assert settings.fcm_credentials == str(path)
+    assert settings.fcm_project_id == "acme-app"
+
+
+def test_require_names_what_is_missing() -> None:
+    with pytest.raises(SettingsError, match="DATABASE_URL, SECRET_KEY"):
+        Settings.from_env({"REDIS_URL": "redis://x"}).require(
+            "DATABASE_URL", "REDIS_URL", "SECRET_KEY"
+        )
