@@ -12,8 +12,7 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
-# README.md is the project's `readme`; the wildcard keeps the build working while it is absent.
-COPY pyproject.toml README.m[d] wsgi.py ./
+COPY pyproject.toml README.md wsgi.py ./
 COPY api/ api/
 COPY media/ media/
 COPY workers/ workers/
