@@ -69,6 +69,14 @@ def normalise_handle(handle: str) -> str:
     return value
 
 
+def clean_name(value: str, field: str) -> str:
+    """Names are shown to people: trimmed, and never blank."""
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise InvalidInput(errors={field: ["Must not be blank."]})
+    return cleaned
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -227,7 +235,7 @@ def create_user(
     user = User(
         org_id=principal.org_id,
         email=normalise_email(email),
-        display_name=display_name.strip(),
+        display_name=clean_name(display_name, "display_name"),
         handle=normalise_handle(handle),
         role=role,
         manager_id=manager_id,
@@ -267,6 +275,8 @@ def update_user(
         )
     if "handle" in changes:
         changes["handle"] = normalise_handle(changes["handle"])
+    if "display_name" in changes:
+        changes["display_name"] = clean_name(changes["display_name"], "display_name")
     if changes.get("manager_id") is not None:
         _check_manager(session, principal, user.id, changes["manager_id"])
     if "time_zone" in changes:
@@ -296,6 +306,8 @@ def update_profile(session: Session, principal: Principal, changes: dict[str, An
         raise InvalidInput(errors={name: ["Cannot be changed here."] for name in sorted(unknown)})
     if "time_zone" in changes:
         _check_time_zone(changes["time_zone"])
+    if "display_name" in changes:
+        changes["display_name"] = clean_name(changes["display_name"], "display_name")
     for name, value in changes.items():
         setattr(user, name, value)
     session.add(user)
@@ -354,7 +366,7 @@ def create_team(
         _check_parent(session, principal, None, parent_id)
     team = Team(
         org_id=principal.org_id,
-        name=name.strip(),
+        name=clean_name(name, "name"),
         description=description,
         parent_id=parent_id,
         external_id=external_id,
@@ -381,6 +393,8 @@ def update_team(
     authorize(principal, "team.update", team)
     if changes.get("parent_id") is not None:
         _check_parent(session, principal, team.id, changes["parent_id"])
+    if "name" in changes:
+        changes["name"] = clean_name(changes["name"], "name")
     for name in ("name", "description", "parent_id", "external_id"):
         if name in changes:
             setattr(team, name, changes[name])

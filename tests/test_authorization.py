@@ -1,0 +1,356 @@
+"""The authorization matrix: every operation of the OpenAPI document, checked four ways.
+
+(a) without credentials: 401 problem (except the public log-in operations);
+(b) from another organisation: the objects do not exist (404), so ids cannot be probed;
+(c) without the permission: 403 `permission_denied` for admin-only operations;
+(d) with the right role: success.
+
+`OPERATIONS` must name every operation of the document: a new endpoint without an entry here
+fails `test_every_operation_has_an_authorization_case`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from openapi_spec_validator import validate
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fieldcast.accounts.models import ApiToken, Team, TeamMembership, User
+from tests import factories
+
+PROBLEM_JSON = "application/problem+json"
+HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
+
+
+class Access(Enum):
+    PUBLIC = "public"  # no credentials needed
+    MEMBER = "member"  # any signed-in user of the organisation
+    ADMIN = "admin"  # admins of the organisation only
+
+
+@dataclass
+class World:
+    """Objects of `org` the requests point at, and who may act on them."""
+
+    client: FlaskClient
+    org: Any
+    admin: Any
+    rep: Any
+    target: Any  # a second rep: the user that user operations point at
+    team: Any  # a top-level team with `target` as a member
+    api_token: ApiToken
+
+    def ids(self) -> dict[str, uuid.UUID]:
+        return {"user_id": self.target.id, "team_id": self.team.id, "token_id": self.api_token.id}
+
+    def login(self, user: Any) -> dict[str, Any]:
+        response = self.client.post(
+            "/api/v1/auth/token", json={"email": user.email, "password": factories.PASSWORD}
+        )
+        assert response.status_code == 200, response.get_json()
+        body: dict[str, Any] = response.get_json()
+        return body
+
+
+Body = dict[str, Any] | Callable[[World], dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class Case:
+    access: Access
+    ok: int  # the success status
+    body: Body = None
+
+    def json(self, world: World) -> dict[str, Any] | None:
+        return self.body(world) if callable(self.body) else self.body
+
+
+def _login_body(world: World) -> dict[str, Any]:
+    return {"email": world.rep.email, "password": factories.PASSWORD}
+
+
+def _refresh_body(world: World) -> dict[str, Any]:
+    return {"refresh_token": world.login(world.rep)["refresh_token"]}
+
+
+OPERATIONS: dict[tuple[str, str], Case] = {
+    ("POST", "/api/v1/auth/token"): Case(Access.PUBLIC, 200, _login_body),
+    ("POST", "/api/v1/auth/refresh"): Case(Access.PUBLIC, 200, _refresh_body),
+    ("POST", "/api/v1/auth/logout"): Case(Access.MEMBER, 204),
+    ("GET", "/api/v1/me"): Case(Access.MEMBER, 200),
+    ("PATCH", "/api/v1/me"): Case(Access.MEMBER, 200, {"display_name": "Renamed Me"}),
+    ("GET", "/api/v1/users"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/users"): Case(
+        Access.ADMIN,
+        201,
+        {
+            "email": "new.person@example.com",
+            "display_name": "New Person",
+            "handle": "new_person",
+            "password": "a-long-enough-password",
+        },
+    ),
+    ("GET", "/api/v1/users/{user_id}"): Case(Access.MEMBER, 200),
+    ("PATCH", "/api/v1/users/{user_id}"): Case(Access.ADMIN, 200, {"display_name": "Renamed"}),
+    ("GET", "/api/v1/teams"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/teams"): Case(Access.ADMIN, 201, {"name": "Brand new team"}),
+    ("GET", "/api/v1/teams/{team_id}"): Case(Access.MEMBER, 200),
+    ("PATCH", "/api/v1/teams/{team_id}"): Case(Access.ADMIN, 200, {"description": "Changed"}),
+    ("DELETE", "/api/v1/teams/{team_id}"): Case(Access.ADMIN, 204),
+    ("GET", "/api/v1/teams/{team_id}/members"): Case(Access.MEMBER, 200),
+    ("PUT", "/api/v1/teams/{team_id}/members/{user_id}"): Case(Access.ADMIN, 200, {"role": "lead"}),
+    ("DELETE", "/api/v1/teams/{team_id}/members/{user_id}"): Case(Access.ADMIN, 204),
+    ("GET", "/api/v1/api-tokens"): Case(Access.ADMIN, 200),
+    ("POST", "/api/v1/api-tokens"): Case(Access.ADMIN, 201, {"name": "CRM sync"}),
+    ("DELETE", "/api/v1/api-tokens/{token_id}"): Case(Access.ADMIN, 204),
+}
+
+_PATH_PARAM = re.compile(r"{(\w+)}")
+
+
+def _has_path_ids(path: str) -> bool:
+    return bool(_PATH_PARAM.search(path))
+
+
+def _ops(predicate: Callable[[str, str, Case], bool]) -> list[Any]:
+    return [
+        pytest.param(method, path, id=f"{method} {path}")
+        for (method, path), case in OPERATIONS.items()
+        if predicate(method, path, case)
+    ]
+
+
+def _call(world: World, method: str, path: str, headers: dict[str, str] | None = None) -> Any:
+    case = OPERATIONS[(method, path)]
+    url = path.format(**world.ids())
+    return world.client.open(url, method=method, json=case.json(world), headers=headers or {})
+
+
+def _org_state(session: Session, org_id: uuid.UUID) -> list[Any]:
+    """Everything an operation on `org` could change, read straight from the database."""
+    queries = [
+        select(User.id, User.email, User.display_name, User.handle, User.role, User.is_active)
+        .where(User.org_id == org_id)
+        .order_by(User.id),
+        select(Team.id, Team.name, Team.description, Team.parent_id)
+        .where(Team.org_id == org_id)
+        .order_by(Team.id),
+        select(TeamMembership.team_id, TeamMembership.user_id, TeamMembership.role)
+        .where(TeamMembership.org_id == org_id)
+        .order_by(TeamMembership.team_id, TeamMembership.user_id),
+        select(ApiToken.id, ApiToken.revoked_at)
+        .where(ApiToken.org_id == org_id)
+        .order_by(ApiToken.id),
+    ]
+    return [session.execute(q).all() for q in queries]
+
+
+def _assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM_JSON
+    body: dict[str, Any] = response.get_json()
+    assert body["status"] == status
+    assert isinstance(body.get("code"), str) and body["code"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+@pytest.fixture
+def spec(client: FlaskClient) -> dict[str, Any]:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.get_json()
+    return document
+
+
+@pytest.fixture
+def world(client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any) -> World:
+    target = factories.UserFactory(org=org)
+    team = factories.TeamFactory(org=org)
+    factories.MembershipFactory(team=team, user=target)
+    secret = "fct_" + uuid.uuid4().hex
+    token = ApiToken(
+        org_id=org.id,
+        name="Existing integration",
+        prefix=secret[:10],
+        token_hash=hashlib.sha256(secret.encode()).hexdigest(),
+        user_id=admin.id,
+        created_by_id=admin.id,
+    )
+    session.add(token)
+    session.flush()
+    return World(client, org, admin, rep, target, team, token)
+
+
+def _spec_operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): operation
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    }
+
+
+# -- the document itself ---------------------------------------------------------------------
+
+
+def test_openapi_document_is_valid(spec: dict[str, Any]) -> None:
+    validate(spec)
+
+
+def test_every_operation_has_an_authorization_case(spec: dict[str, Any]) -> None:
+    documented = set(_spec_operations(spec))
+    missing = sorted(documented - set(OPERATIONS))
+    stale = sorted(set(OPERATIONS) - documented)
+    assert not missing, f"add authorization cases for: {missing}"
+    assert not stale, f"these cases name no documented operation: {stale}"
+
+
+def test_only_the_log_in_operations_are_public(spec: dict[str, Any]) -> None:
+    assert spec["security"] == [{"bearerAuth": []}]
+    public = {key for key, op in _spec_operations(spec).items() if op.get("security") == []}
+    assert public == {key for key, case in OPERATIONS.items() if case.access is Access.PUBLIC}
+    assert public == {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/refresh")}
+
+
+def test_documented_error_responses_match_the_rules(spec: dict[str, Any]) -> None:
+    """Generated clients rely on the documented statuses."""
+    for key, operation in _spec_operations(spec).items():
+        case = OPERATIONS[key]
+        responses = operation["responses"]
+        assert str(case.ok) in responses, key
+        if case.access is not Access.PUBLIC:
+            assert "401" in responses, key
+        if case.access is Access.ADMIN:
+            assert "403" in responses, key
+        if _has_path_ids(key[1]):
+            assert "404" in responses, key
+
+
+# -- (a) no credentials ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path"), _ops(lambda m, p, c: c.access is not Access.PUBLIC))
+def test_without_credentials_the_answer_is_401(
+    world: World, session: Session, method: str, path: str
+) -> None:
+    before = _org_state(session, world.org.id)
+    response = _call(world, method, path)
+    _assert_problem(response, 401, "authentication_required")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert _org_state(session, world.org.id) == before
+
+
+@pytest.mark.parametrize(("method", "path"), _ops(lambda m, p, c: c.access is not Access.PUBLIC))
+def test_with_a_forged_token_the_answer_is_401(world: World, method: str, path: str) -> None:
+    for bearer in ("not-a-jwt", "fct_" + "0" * 43):
+        response = _call(world, method, path, {"Authorization": f"Bearer {bearer}"})
+        _assert_problem(response, 401, "invalid_token")
+
+
+# -- (b) another organisation ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path"), _ops(lambda m, p, c: _has_path_ids(p)))
+def test_another_organisation_cannot_see_the_objects(
+    world: World, session: Session, outsider: Any, method: str, path: str
+) -> None:
+    """An admin of another organisation gets 404, exactly as for an id that does not exist."""
+    headers = {"Authorization": f"Bearer {world.login(outsider)['access_token']}"}
+    before = _org_state(session, world.org.id)
+    response = _call(world, method, path, headers)
+    body = _assert_problem(response, 404)
+    assert _org_state(session, world.org.id) == before
+
+    random_ids = dict.fromkeys(world.ids(), uuid.uuid4())
+    case = OPERATIONS[(method, path)]
+    unknown = world.client.open(
+        path.format(**random_ids), method=method, json=case.json(world), headers=headers
+    )
+    assert unknown.status_code == 404
+    assert unknown.get_json()["code"] == body["code"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/users", "/api/v1/teams", "/api/v1/teams/{team_id}/members"]
+)
+def test_lists_show_nothing_of_another_organisation(world: World, outsider: Any, path: str) -> None:
+    headers = {"Authorization": f"Bearer {world.login(outsider)['access_token']}"}
+    response = world.client.get(path.format(**world.ids()), headers=headers)
+    if _has_path_ids(path):
+        _assert_problem(response, 404)
+        return
+    assert response.status_code == 200
+    seen = {item["id"] for item in response.get_json()["items"]}
+    org_ids = {str(u.id) for u in (world.admin, world.rep, world.target)} | {str(world.team.id)}
+    assert not seen & org_ids
+
+
+def test_api_token_list_shows_nothing_of_another_organisation(world: World, outsider: Any) -> None:
+    headers = {"Authorization": f"Bearer {world.login(outsider)['access_token']}"}
+    response = world.client.get("/api/v1/api-tokens", headers=headers)
+    assert response.status_code == 200
+    assert str(world.api_token.id) not in {item["id"] for item in response.get_json()["items"]}
+
+
+# -- (c) no permission -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("trait", ["rep", "manager", "enablement"])
+@pytest.mark.parametrize(("method", "path"), _ops(lambda m, p, c: c.access is Access.ADMIN))
+def test_non_admins_are_refused_admin_operations(
+    world: World, session: Session, method: str, path: str, trait: str
+) -> None:
+    user = world.rep if trait == "rep" else factories.UserFactory(org=world.org, **{trait: True})
+    headers = {"Authorization": f"Bearer {world.login(user)['access_token']}"}
+    before = _org_state(session, world.org.id)
+    response = _call(world, method, path, headers)
+    _assert_problem(response, 403, "permission_denied")
+    assert _org_state(session, world.org.id) == before
+
+
+# -- (d) allowed -----------------------------------------------------------------------------
+
+
+def _allowed_user(world: World, case: Case) -> Any:
+    return world.admin if case.access is Access.ADMIN else world.rep
+
+
+@pytest.mark.parametrize(("method", "path"), _ops(lambda m, p, c: True))
+def test_the_right_role_succeeds(world: World, method: str, path: str) -> None:
+    case = OPERATIONS[(method, path)]
+    headers: dict[str, str] = {}
+    if case.access is not Access.PUBLIC:
+        user = _allowed_user(world, case)
+        headers = {"Authorization": f"Bearer {world.login(user)['access_token']}"}
+    response = _call(world, method, path, headers)
+    assert response.status_code == case.ok, response.get_data(as_text=True)
+    if case.ok != 204:
+        assert response.mimetype == "application/json"
+        assert response.get_json() is not None
+    else:
+        assert response.get_data() == b""
+
+
+@pytest.mark.parametrize(("method", "path"), _ops(lambda m, p, c: c.access is Access.ADMIN))
+def test_an_admin_api_token_is_allowed_like_its_user(world: World, method: str, path: str) -> None:
+    created = world.client.post(
+        "/api/v1/api-tokens",
+        json={"name": "Admin integration"},
+        headers={"Authorization": f"Bearer {world.login(world.admin)['access_token']}"},
+    )
+    assert created.status_code == 201
+    headers = {"Authorization": f"Bearer {created.get_json()['token']}"}
+    response = _call(world, method, path, headers)
+    assert response.status_code == OPERATIONS[(method, path)].ok, response.get_json()
