@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         # Blueprints are module-level and shared by every app; the hook lives on the app.
         if request.blueprint in api_blueprint_names:
             authenticate_request()
+
     app.register_blueprint(health.blp)
     _register_docs_assets(app)
     _register_error_handlers(app)

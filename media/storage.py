@@ -72,7 +72,12 @@ class LocalStorage:
 
     def put(self, key: str, stream: IO[bytes], *, content_type: str | None = None) -> int:
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise StorageError(f"a prefix of {key!r} is itself an object") from None
+        if target.is_dir():
+            raise StorageError(f"{key!r} is a prefix of other objects")
         # Write beside the target and rename, so readers never see a half-written object.
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:

@@ -16,13 +16,15 @@ from datetime import timedelta
 from types import FrameType
 
 from redis import Redis
-from rq.exceptions import DuplicateJobError
+from rq.job import Job, JobStatus
 
 from fieldcast.observability import configure_logging
 from workers.context import get_context
 from workers.queues import get_queue
 
 log = logging.getLogger(__name__)
+
+_LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 @dataclass(frozen=True)
@@ -53,19 +55,20 @@ def enqueue_due(
         claim = f"fieldcast:periodic:{job.id}:{slot}"
         if not redis.set(claim, b"1", nx=True, ex=max(2, int(period * 2))):
             continue
-        try:
-            get_queue(redis, job.queue).enqueue_call(
-                job.func,
-                job_id=f"periodic-{job.id}",
-                timeout=int(job.timeout.total_seconds()),
-                result_ttl=0,
-                failure_ttl=int(timedelta(days=1).total_seconds()),
-                description=f"periodic {job.id}",
-                unique=True,
-            )
-        except DuplicateJobError:
+        job_id = f"periodic-{job.id}"
+        previous = Job.fetch_many([job_id], connection=redis)[0]
+        if previous is not None and previous.get_status(refresh=False) in _LIVE:
             log.info("periodic job %s is still queued or running; skipping this period", job.id)
             continue
+        # A finished or failed previous run is replaced: one failure must not stop the job.
+        get_queue(redis, job.queue).enqueue_call(
+            job.func,
+            job_id=job_id,
+            timeout=int(job.timeout.total_seconds()),
+            result_ttl=0,
+            failure_ttl=int(timedelta(days=1).total_seconds()),
+            description=f"periodic {job.id}",
+        )
         enqueued.append(job.id)
     return enqueued
 

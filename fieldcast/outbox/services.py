@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, event, or_, select, text, update
+from sqlalchemy import and_, delete, event, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -140,9 +140,12 @@ def install_dispatch(factory: sessionmaker[Session], dispatcher: Dispatcher) -> 
             # The rows are committed; the relay enqueues them once the queue is back.
             log.warning("outbox dispatch failed; the relay will retry", exc_info=True)
 
-    @event.listens_for(factory, "after_rollback")
-    def _after_rollback(session: Session) -> None:
-        session.info.pop(_SESSION_KEY, None)
+    @event.listens_for(factory, "after_transaction_end")
+    def _after_transaction_end(session: Session, transaction: Any) -> None:
+        # Only the outermost transaction ending (rolled back or closed) discards what was
+        # recorded: a rolled-back SAVEPOINT keeps the work recorded before it.
+        if transaction.parent is None:
+            session.info.pop(_SESSION_KEY, None)
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:
@@ -161,7 +164,8 @@ def execute(
 ) -> OutboxStatus | None:
     """Run one outbox row at most once at a time. Returns the row's new status, or None when
     another worker holds it or it is already finished."""
-    now = utcnow()
+    # The database's clock, not this host's: run_after and created_at come from it too.
+    now = func.now()
     with db.session() as session:
         claimed = session.execute(
             update(OutboxJob)
@@ -196,7 +200,12 @@ def execute(
 
     with db.session() as session:
         try:
-            task = registry.get(task_name)
+            try:
+                task = registry.get(task_name)
+            except LookupError:
+                # A worker of an older release may not know a new task yet: leave it for one
+                # that does instead of failing the work for good.
+                raise TransientError(f"this worker does not know task {task_name!r}") from None
             task.func(session, payload)
             _finish(session, job_id, attempt, OutboxStatus.DONE, None)
             session.commit()
@@ -266,7 +275,7 @@ def relay(
     batch: int = 500,
 ) -> RelayReport:
     """Re-dispatch due work that has no live job in the queue backend."""
-    now = utcnow()
+    now = func.now()
     with db.session() as session:
         # A lease that ran out means the worker died mid-task (SIGKILL, OOM, lost host).
         expired = session.execute(

@@ -1,0 +1,78 @@
+"""Helpers for tests that run real RQ workers in burst mode inside the test process.
+
+`run_worker` configures logging, installs signal handlers and sets environment variables in the
+calling process before it forks work horses; `preserved_process_state` puts all of that back so
+one test's worker leaves nothing behind for the next test.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from redis import Redis
+
+import workers.context
+from fieldcast.context import AppContext, build_context
+from fieldcast.db import Database
+from fieldcast.settings import Settings
+from workers.queues import QUEUE_NAMES
+from workers.worker import run_worker
+
+TASK_MODULE = "tests.outbox_tasks"
+_LOGGERS = ("rq", "rq.worker", "rq.job", "rq.scheduler")
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)
+_ENV = ("RQ_WORKER_ID", "RQ_JOB_ID")
+
+
+@contextmanager
+def preserved_process_state() -> Iterator[None]:
+    root = logging.getLogger()
+    root_state = (list(root.handlers), root.level)
+    loggers: dict[str, tuple[list[logging.Handler], int, bool]] = {}
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        loggers[name] = (list(logger.handlers), logger.level, logger.propagate)
+    handlers: dict[int, Any] = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    env = {name: os.environ.get(name) for name in _ENV}
+    try:
+        yield
+    finally:
+        root.handlers[:] = root_state[0]
+        root.setLevel(root_state[1])
+        for name, (saved, level, propagate) in loggers.items():
+            logger = logging.getLogger(name)
+            logger.handlers[:] = saved
+            logger.setLevel(level)
+            logger.propagate = propagate
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def install_worker_context(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, db: Database, redis: Redis
+) -> AppContext:
+    """Build the context the worker (and its forked work horses) will use.
+
+    Recording through `ctx.db` dispatches on commit to RQ on `redis`; the work horses inherit
+    the context and rebuild its connections after the fork (workers.context.get_context).
+    """
+    ctx = build_context(settings, db=db, redis=redis)
+    monkeypatch.setattr(workers.context, "_context", ctx)
+    return ctx
+
+
+def run_burst(queues: Sequence[str] = QUEUE_NAMES) -> bool:
+    """Run a burst-mode worker until the queues are empty. True when it ran at least one job."""
+    with preserved_process_state():
+        return run_worker(queues, burst=True, extra_task_modules=(TASK_MODULE,))
