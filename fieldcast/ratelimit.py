@@ -43,9 +43,10 @@ class RateLimiter:
         """Count one event; returns the count in the current window."""
         key = self._key(scope, subject)
         with self.redis.pipeline() as pipe:
+            # SET NX EX starts the window; EXPIRE NX would need Redis 7 (the embedded one is 6.2).
+            pipe.set(key, 0, ex=window.seconds, nx=True)
             pipe.incr(key)
-            pipe.expire(key, window.seconds, nx=True)
-            count, _ = pipe.execute()
+            _, count = pipe.execute()
         return int(count)
 
     def reset(self, scope: str, subject: str) -> None:
