@@ -16,6 +16,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,22 +50,30 @@ def server_database_url() -> Iterator[str]:
     server.cleanup()
 
 
-@pytest.fixture(scope="session")
-def database_url(server_database_url: str) -> Iterator[str]:
-    name = f"fieldcast_test_{uuid.uuid4().hex[:12]}"
+@contextmanager
+def scratch_database(server_database_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the test server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(
         server_database_url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool
     )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_database_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield make_url(server_database_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_database_url: str) -> Iterator[str]:
     from migrations.config import upgrade
 
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(server_database_url, "fieldcast_test") as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="session")
