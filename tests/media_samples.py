@@ -1,0 +1,63 @@
+"""Short media samples made with ffmpeg (lavfi testsrc2 + sine), for the media tests."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+VIDEO = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"]
+TONE = ["-f", "lavfi", "-i", "sine=frequency=440"]
+H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+
+def make_samples(directory: Path) -> dict[str, Path]:
+    """name -> path of every sample kind the tests use."""
+    s = {
+        "landscape": directory / "landscape.mp4",
+        "faststart": directory / "faststart.mp4",
+        "portrait": directory / "portrait.mp4",
+        "hlg": directory / "hlg.mp4",
+        "audio_only": directory / "audio.m4a",
+        "truncated": directory / "truncated.mp4",
+        "truncated_faststart": directory / "truncated-faststart.mp4",
+        "empty": directory / "empty.mp4",
+        "not_a_video": directory / "notes.mp4",
+        "odd_size": directory / "odd.mp4",
+    }
+    clip = [*VIDEO, *TONE, "-t", "4", *H264, "-c:a", "aac", "-shortest"]
+    ffmpeg(*clip, str(s["landscape"]))
+    ffmpeg(*clip, "-movflags", "+faststart", str(s["faststart"]))
+    # A phone held upright: landscape pixels with a display matrix turning them 90° clockwise.
+    ffmpeg("-display_rotation", "-90", "-i", str(s["landscape"]), "-c", "copy", str(s["portrait"]))
+    ffmpeg(
+        *VIDEO,
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p10le",
+        "-bsf:v",
+        "h264_metadata=transfer_characteristics=18:colour_primaries=9",
+        str(s["hlg"]),
+    )
+    ffmpeg(*TONE, "-t", "2", str(s["audio_only"]))
+    ffmpeg(
+        *VIDEO, "-t", "1", "-vf", "scale=321:241",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv444p", str(s["odd_size"]),
+    )  # fmt: skip
+    for source, target in (("landscape", "truncated"), ("faststart", "truncated_faststart")):
+        data = s[source].read_bytes()
+        s[target].write_bytes(data[: len(data) // 2])
+    s["empty"].write_bytes(b"")
+    s["not_a_video"].write_bytes(b"Pricing objection notes\n" * 200)
+    return s

@@ -1,0 +1,89 @@
+"""Probing real (generated) phone-like media, and rejecting what cannot become a video."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from media.probe import MediaLimits, MediaRejected, probe, validate
+from tests.media_samples import make_samples
+
+LIMITS = MediaLimits(max_bytes=50 * 1024 * 1024, max_duration_s=600)
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    yield make_samples(tmp_path_factory.mktemp("media"))
+
+
+def test_landscape_h264_can_be_remuxed(samples: dict[str, Path]) -> None:
+    info = probe(samples["landscape"])
+    assert (info.video.codec, info.video.width, info.video.height) == ("h264", 320, 240)
+    assert info.video.rotation == 0
+    assert info.duration_s == pytest.approx(4.0, abs=0.1)
+    assert info.video.fps == pytest.approx(30.0)
+    assert info.audio is not None and info.audio.codec == "aac"
+    assert info.is_h264_sdr_8bit
+    validate(info, LIMITS)
+
+
+def test_portrait_phone_video_reports_display_size_after_rotation(
+    samples: dict[str, Path],
+) -> None:
+    info = probe(samples["portrait"])
+    assert info.video.rotation == 90
+    assert (info.video.width, info.video.height) == (320, 240)
+    assert (info.video.display_width, info.video.display_height) == (240, 320)
+
+
+def test_hdr_hlg_ten_bit_is_recognised_and_not_remuxed(samples: dict[str, Path]) -> None:
+    info = probe(samples["hlg"])
+    assert info.video.transfer == "arib-std-b67"
+    assert info.video.primaries == "bt2020"
+    assert info.video.is_hdr
+    assert info.video.bit_depth == 10
+    assert not info.is_h264_sdr_8bit
+
+
+def test_odd_dimensions_and_non_420_are_probed_but_not_remuxed(samples: dict[str, Path]) -> None:
+    info = probe(samples["odd_size"])
+    assert (info.video.width, info.video.height) == (321, 241)
+    assert info.audio is None
+    assert not info.is_h264_sdr_8bit
+
+
+@pytest.mark.parametrize(
+    ("sample", "code"),
+    [
+        ("empty", "empty_file"),
+        ("not_a_video", "not_a_video"),
+        ("audio_only", "audio_only"),
+        ("truncated", "truncated"),
+        ("truncated_faststart", "truncated"),
+    ],
+)
+def test_hostile_files_are_rejected_with_a_reason(
+    samples: dict[str, Path], sample: str, code: str
+) -> None:
+    with pytest.raises(MediaRejected) as rejected:
+        probe(samples[sample])
+    assert rejected.value.code == code
+    assert rejected.value.detail.endswith(".")
+
+
+def test_limits(samples: dict[str, Path]) -> None:
+    info = probe(samples["landscape"])
+    cases = [
+        (replace(LIMITS, max_duration_s=3), "too_long"),
+        (replace(LIMITS, max_bytes=1000), "too_big"),
+        (replace(LIMITS, max_side=300), "frame_too_large"),
+        (replace(LIMITS, max_pixels=320 * 200), "frame_too_large"),
+        (replace(LIMITS, min_side=256), "frame_too_small"),
+    ]
+    for limits, code in cases:
+        with pytest.raises(MediaRejected) as rejected:
+            validate(info, limits)
+        assert rejected.value.code == code
