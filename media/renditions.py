@@ -1,0 +1,197 @@
+"""The rendition table and the ffmpeg command lines built from it.
+
+Pure functions: they take what `media.probe` found and return argument lists, so every
+decision (which rungs, which sizes, tone mapping, constant frame rate, GOP) is unit-tested
+without running ffmpeg. Differences from the usual per-rung approach: one ffmpeg process decodes
+the source once and feeds every rung; sizes follow the picture as displayed (after rotation),
+scaling the short side so portrait stays portrait; HDR is tone-mapped to SDR BT.709.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from media.probe import MediaInfo, VideoInfo
+
+GOP_SECONDS = 2
+SEGMENT_SECONDS = 4
+AUDIO_KBPS = 128
+LOUDNESS = "loudnorm=I=-16:TP=-1.5:LRA=11"
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str
+    short_side: int
+    video_kbps: int
+
+    @property
+    def max_kbps(self) -> int:
+        return self.video_kbps * 3 // 2
+
+    @property
+    def buffer_kbps(self) -> int:
+        return self.video_kbps * 2
+
+
+LADDER: tuple[Rung, ...] = (
+    Rung("360p", 360, 800),
+    Rung("540p", 540, 1600),
+    Rung("720p", 720, 2800),
+    Rung("1080p", 1080, 5000),
+)
+OFFLINE_RUNG = LADDER[2]  # the offline MP4: at most 720p
+FIRST_RUNG = LADDER[1]  # encoded first when the source cannot be remuxed
+
+
+def _even(value: float) -> int:
+    return max(2, round(value / 2) * 2)
+
+
+def output_size(video: VideoInfo, short_side: int) -> tuple[int, int]:
+    """Display size scaled so the short side is `short_side` (never larger than the source)."""
+    width, height = video.display_width, video.display_height
+    source_short = min(width, height)
+    target_short = min(short_side, source_short)
+    scale = target_short / source_short
+    return _even(width * scale), _even(height * scale)
+
+
+def ladder_for(video: VideoInfo) -> list[Rung]:
+    """The rungs worth making for this source: never upscale; always at least one."""
+    source_short = min(video.display_width, video.display_height)
+    rungs = [rung for rung in LADDER if rung.short_side <= source_short]
+    if not rungs:
+        smallest = LADDER[0]
+        rungs = [Rung(f"{_even(source_short)}p", _even(source_short), smallest.video_kbps)]
+    return rungs
+
+
+def output_fps(video: VideoInfo) -> int:
+    """A constant output rate: the source's average, capped at 60, at least 1."""
+    if not video.fps or math.isnan(video.fps):
+        return 30
+    return max(1, min(60, round(video.fps)))
+
+
+def picture_filters(video: VideoInfo) -> list[str]:
+    """Filters applied once, before the rungs split: constant frame rate and SDR BT.709."""
+    filters = [f"fps={output_fps(video)}"]
+    if video.is_hdr:
+        transfer = video.transfer or "smpte2084"
+        primaries = video.primaries or "bt2020"
+        filters += [
+            f"zscale=tin={transfer}:pin={primaries}:min=bt2020nc:t=linear:npl=100",
+            "format=gbrpf32le",
+            "zscale=p=bt709",
+            "tonemap=tonemap=hable:desat=0",
+            "zscale=t=bt709:m=bt709:r=tv",
+        ]
+    return filters
+
+
+def _x264(video: VideoInfo, rung: Rung, index: int | None, preset: str) -> list[str]:
+    suffix = f":v:{index}" if index is not None else ":v"
+    gop = output_fps(video) * GOP_SECONDS
+    return [
+        f"-c{suffix}", "libx264",
+        f"-preset{suffix}", preset,
+        f"-profile{suffix}", "high",
+        f"-b{suffix}", f"{rung.video_kbps}k",
+        f"-maxrate{suffix}", f"{rung.max_kbps}k",
+        f"-bufsize{suffix}", f"{rung.buffer_kbps}k",
+        f"-g{suffix}", str(gop),
+        f"-keyint_min{suffix}", str(gop),
+        f"-sc_threshold{suffix}", "0",
+    ]  # fmt: skip
+
+
+def _audio_args() -> list[str]:
+    return ["-c:a", "aac", "-b:a", f"{AUDIO_KBPS}k", "-ac", "2", "-ar", "48000"]
+
+
+def ladder_command(
+    ffmpeg: str,
+    source: Path,
+    out_dir: Path,
+    info: MediaInfo,
+    rungs: Sequence[Rung],
+    *,
+    preset: str = "veryfast",
+) -> list[str]:
+    """One ffmpeg process: one decode, split to every rung, fMP4 HLS with a master playlist."""
+    video = info.video
+    count = len(rungs)
+    graph = [
+        f"[0:v]{','.join(picture_filters(video))},split={count}"
+        + "".join(f"[s{i}]" for i in range(count))
+    ]
+    for i, rung in enumerate(rungs):
+        width, height = output_size(video, rung.short_side)
+        graph.append(f"[s{i}]scale={width}:{height}:flags=bicubic,format=yuv420p[v{i}]")
+    if info.audio is not None:
+        graph.append(f"[0:a]{LOUDNESS},asplit={count}" + "".join(f"[a{i}]" for i in range(count)))
+    args = [ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(source)]
+    args += ["-filter_complex", ";".join(graph)]
+    stream_map = []
+    for i, rung in enumerate(rungs):
+        args += ["-map", f"[v{i}]"]
+        args += _x264(video, rung, i, preset)
+        entry = f"v:{i}"
+        if info.audio is not None:
+            args += ["-map", f"[a{i}]"]
+            entry += f",a:{i}"
+        stream_map.append(f"{entry},name:{rung.name}")
+    if info.audio is not None:
+        args += _audio_args()
+    args += [
+        "-f", "hls",
+        "-hls_time", str(SEGMENT_SECONDS),
+        "-hls_playlist_type", "vod",
+        "-hls_segment_type", "fmp4",
+        "-hls_flags", "independent_segments",
+        "-hls_fmp4_init_filename", "init.mp4",
+        "-hls_segment_filename", str(out_dir / "%v" / "seg-%05d.m4s"),
+        "-master_pl_name", "master.m3u8",
+        "-var_stream_map", " ".join(stream_map),
+        str(out_dir / "%v" / "index.m3u8"),
+    ]  # fmt: skip
+    return args
+
+
+def remux_command(ffmpeg: str, source: Path, out_dir: Path, info: MediaInfo) -> list[str]:
+    """The first playable rendition without re-encoding: HLS (fMP4) and a fast-start MP4.
+
+    Only for sources where `info.is_h264_sdr_8bit`; rotation stays as display metadata, which
+    every HLS and MP4 player honours.
+    """
+    maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if info.audio is not None else [])
+    audio = ["-c:a", "copy"] if info.audio is not None else []
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(source),
+        *maps, "-c:v", "copy", *audio,
+        "-f", "hls",
+        "-hls_time", str(SEGMENT_SECONDS),
+        "-hls_playlist_type", "vod",
+        "-hls_segment_type", "fmp4",
+        "-hls_fmp4_init_filename", "init.mp4",
+        "-hls_segment_filename", str(out_dir / "seg-%05d.m4s"),
+        str(out_dir / "index.m3u8"),
+        *maps, "-c:v", "copy", *audio,
+        "-movflags", "+faststart",
+        str(out_dir / "fast.mp4"),
+    ]  # fmt: skip
+
+
+def parse_progress(line: str, duration_s: float) -> int | None:
+    """Percent done from one line of ffmpeg's `-progress` output, or None."""
+    key, _, value = line.strip().partition("=")
+    if key not in {"out_time_us", "out_time_ms"} or not value.strip().lstrip("-").isdigit():
+        return None
+    if duration_s <= 0:
+        return None
+    seconds = int(value) / 1_000_000  # both keys are in microseconds
+    return max(0, min(100, int(seconds / duration_s * 100)))
