@@ -18,7 +18,7 @@ from api.auth import authenticate_request
 from api.extensions import Api
 from api.idempotency import ReplayResponse, finish_idempotent_request
 from api.problems import from_domain_error, from_http_exception, from_unexpected
-from api.resources import api_tokens, auth, teams, users
+from api.resources import api_tokens, auth, teams, users, videos
 from api.runtime import EXTENSION_KEY, close_db_session
 from fieldcast.context import AppContext, build_context
 from fieldcast.errors import DomainError
@@ -27,7 +27,7 @@ from fieldcast.settings import Settings
 
 log = logging.getLogger("fieldcast.access")
 
-API_BLUEPRINTS = (auth.blp, users.blp, teams.blp, api_tokens.blp)
+API_BLUEPRINTS = (auth.blp, users.blp, teams.blp, api_tokens.blp, videos.blp)
 EXPOSED_HEADERS = [
     "ETag",
     "Location",

@@ -110,15 +110,18 @@ def paginate(
     order_by: Sequence[InstrumentedAttribute[Any]],
     args: dict[str, Any],
     key: Callable[[T], Sequence[Any]] | None = None,
+    descending: bool = False,
 ) -> Page[T]:
-    """Run `stmt` one page at a time, ordered ascending by `order_by` (a unique key)."""
+    """Run `stmt` one page at a time, ordered by `order_by` (a unique key)."""
     limits = context().settings.limits
     limit = min(args.get("limit") or limits.page_size_default, limits.page_size_max)
     cursor = args.get("cursor")
     if cursor:
         after = _decode(cursor, order_by)
-        stmt = stmt.where(tuple_(*order_by) > tuple_(*after))
-    rows: list[T] = list(session.execute(stmt.order_by(*order_by).limit(limit + 1)).scalars())
+        position = tuple_(*order_by)
+        stmt = stmt.where(position < tuple_(*after) if descending else position > tuple_(*after))
+    ordering = [column.desc() for column in order_by] if descending else list(order_by)
+    rows: list[T] = list(session.execute(stmt.order_by(*ordering).limit(limit + 1)).scalars())
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None

@@ -12,6 +12,7 @@ from fieldcast.accounts.models import (
 from fieldcast.db import Base
 from fieldcast.idempotency.models import IdempotencyKey
 from fieldcast.outbox.models import OutboxJob
+from fieldcast.videos.models import Video
 
 metadata = Base.metadata
 
@@ -25,5 +26,6 @@ __all__ = [
     "Team",
     "TeamMembership",
     "User",
+    "Video",
     "metadata",
 ]

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.models import ApiToken, Team, TeamMembership, User
+from fieldcast.videos.models import Video
 from tests import factories
 
 PROBLEM_JSON = "application/problem+json"
@@ -36,6 +37,7 @@ class Access(Enum):
     PUBLIC = "public"  # no credentials needed
     MEMBER = "member"  # any signed-in user of the organisation
     ADMIN = "admin"  # admins of the organisation only
+    OWNER = "owner"  # the video's author; other members do not see it (404)
 
 
 @dataclass
@@ -49,9 +51,15 @@ class World:
     target: Any  # a second rep: the user that user operations point at
     team: Any  # a top-level team with `target` as a member
     api_token: ApiToken
+    video: Video  # authored by `rep`
 
     def ids(self) -> dict[str, uuid.UUID]:
-        return {"user_id": self.target.id, "team_id": self.team.id, "token_id": self.api_token.id}
+        return {
+            "user_id": self.target.id,
+            "team_id": self.team.id,
+            "token_id": self.api_token.id,
+            "video_id": self.video.id,
+        }
 
     def login(self, user: Any) -> dict[str, Any]:
         response = self.client.post(
@@ -113,6 +121,12 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/api-tokens"): Case(Access.ADMIN, 200),
     ("POST", "/api/v1/api-tokens"): Case(Access.ADMIN, 201, {"name": "CRM sync"}),
     ("DELETE", "/api/v1/api-tokens/{token_id}"): Case(Access.ADMIN, 204),
+    ("GET", "/api/v1/videos"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/videos"): Case(
+        Access.MEMBER, 201, {"title": "Pricing objection", "deal_attributes": {"stage": "demo"}}
+    ),
+    ("GET", "/api/v1/videos/{video_id}"): Case(Access.OWNER, 200),
+    ("PATCH", "/api/v1/videos/{video_id}"): Case(Access.OWNER, 200, {"title": "Renamed"}),
 }
 
 _PATH_PARAM = re.compile(r"{(\w+)}")
@@ -151,6 +165,9 @@ def _org_state(session: Session, org_id: uuid.UUID) -> list[Any]:
         select(ApiToken.id, ApiToken.revoked_at)
         .where(ApiToken.org_id == org_id)
         .order_by(ApiToken.id),
+        select(Video.id, Video.title, Video.description, Video.deal_attributes)
+        .where(Video.org_id == org_id)
+        .order_by(Video.id),
     ]
     return [session.execute(q).all() for q in queries]
 
@@ -189,8 +206,10 @@ def world(client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any)
         created_by_id=admin.id,
     )
     session.add(token)
+    video = Video(org_id=org.id, owner_id=rep.id, title="How I handled pricing")
+    session.add(video)
     session.flush()
-    return World(client, org, admin, rep, target, team, token)
+    return World(client, org, admin, rep, target, team, token, video)
 
 
 def _spec_operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -318,6 +337,23 @@ def test_non_admins_are_refused_admin_operations(
     response = _call(world, method, path, headers)
     _assert_problem(response, 403, "permission_denied")
     assert _org_state(session, world.org.id) == before
+
+
+@pytest.mark.parametrize(("method", "path"), _ops(lambda m, p, c: c.access is Access.OWNER))
+def test_other_members_do_not_see_someone_elses_video(
+    world: World, session: Session, method: str, path: str
+) -> None:
+    headers = {"Authorization": f"Bearer {world.login(world.target)['access_token']}"}
+    before = _org_state(session, world.org.id)
+    _assert_problem(_call(world, method, path, headers), 404, "not_found")
+    assert _org_state(session, world.org.id) == before
+
+
+def test_admins_read_but_do_not_edit_someone_elses_video(world: World) -> None:
+    headers = {"Authorization": f"Bearer {world.login(world.admin)['access_token']}"}
+    assert _call(world, "GET", "/api/v1/videos/{video_id}", headers).status_code == 200
+    response = _call(world, "PATCH", "/api/v1/videos/{video_id}", headers)
+    _assert_problem(response, 403, "permission_denied")
 
 
 # -- (d) allowed -----------------------------------------------------------------------------

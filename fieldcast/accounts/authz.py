@@ -56,6 +56,14 @@ def _admin(principal: Principal, obj: Any) -> bool:
     return principal.has_role(Role.ADMIN)
 
 
+def _owner(principal: Principal, obj: Any) -> bool:
+    return getattr(obj, "owner_id", None) == principal.user_id
+
+
+def _owner_or_admin(principal: Principal, obj: Any) -> bool:
+    return principal.has_role(Role.ADMIN) or _owner(principal, obj)
+
+
 def _self_or_admin(principal: Principal, obj: Any) -> bool:
     return principal.has_role(Role.ADMIN) or (isinstance(obj, User) and obj.id == principal.user_id)
 
@@ -76,6 +84,11 @@ RULES: dict[str, Rule] = {
     "api_token.list": _admin,
     "api_token.create": _admin,
     "api_token.revoke": _admin,
+    # Loaders already narrow videos to those the principal may see (services.visible_videos).
+    "video.create": _anyone,
+    "video.list": _anyone,
+    "video.read": _owner_or_admin,
+    "video.update": _owner,
 }
 
 

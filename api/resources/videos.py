@@ -1,0 +1,141 @@
+"""Videos: create a draft, follow its processing, edit its details."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from api.auth import current_principal
+from api.extensions import Blueprint, Schema
+from api.pagination import Page, PageArgsSchema, page_schema, paginate
+from api.runtime import db_session
+from fieldcast.accounts.authz import authorize
+from fieldcast.videos import services as videos
+from fieldcast.videos.models import Video, VideoStatus
+
+blp = Blueprint(
+    "videos",
+    __name__,
+    url_prefix="/api/v1/videos",
+    description=(
+        "A video starts as a draft (`awaiting_upload`), receives its file through an upload, "
+        "becomes `playable` seconds after the last byte and `ready` when every rendition is made."
+    ),
+)
+
+DEAL_ATTRIBUTES = ma.fields.Dict(
+    keys=ma.fields.String(validate=ma.validate.Length(min=1, max=64)),
+    values=ma.fields.Raw(),
+    metadata={
+        "description": 'Deal context, e.g. {"industry": "retail", "stage": "negotiation"}',
+        "example": {"industry": "retail", "competitor": "Acme"},
+    },
+)
+
+
+class FailureSchema(Schema):
+    code = ma.fields.String(metadata={"description": "Stable reason, e.g. `truncated`, `too_long`"})
+    detail = ma.fields.String(metadata={"description": "A sentence for the author"})
+
+
+class PlaybackSchema(Schema):
+    hls_url = ma.fields.String(allow_none=True, metadata={"description": "HLS master playlist"})
+    mp4_url = ma.fields.String(allow_none=True, metadata={"description": "MP4 for offline viewing"})
+    poster_url = ma.fields.String(allow_none=True)
+    storyboard_url = ma.fields.String(
+        allow_none=True, metadata={"description": "WebVTT thumbnail track for scrubbing"}
+    )
+
+
+class VideoSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    owner_id = ma.fields.UUID(dump_only=True)
+    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=5000))
+    deal_attributes = DEAL_ATTRIBUTES
+    status = ma.fields.Enum(VideoStatus, by_value=True, dump_only=True)
+    progress = ma.fields.Integer(dump_only=True, metadata={"description": "Processing, 0-100"})
+    duration_ms = ma.fields.Integer(dump_only=True, allow_none=True)
+    width = ma.fields.Integer(
+        dump_only=True, allow_none=True, metadata={"description": "Display width, after rotation"}
+    )
+    height = ma.fields.Integer(dump_only=True, allow_none=True)
+    failure = ma.fields.Nested(FailureSchema, dump_only=True, allow_none=True)
+    playback = ma.fields.Nested(PlaybackSchema, dump_only=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+    updated_at = ma.fields.DateTime(dump_only=True)
+
+
+class VideoUpdateSchema(Schema):
+    title = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
+    description = ma.fields.String(validate=ma.validate.Length(max=5000))
+    deal_attributes = DEAL_ATTRIBUTES
+
+
+_FIELDS = [name for name in VideoSchema._declared_fields if name not in {"failure", "playback"}]
+
+
+def _present(video: Video) -> dict[str, Any]:
+    data = {name: getattr(video, name) for name in _FIELDS}
+    data["failure"] = (
+        {"code": video.failure_code, "detail": video.failure_detail}
+        if video.status is VideoStatus.FAILED
+        else None
+    )
+    # Renditions come with processing; until then nothing can be played.
+    data["playback"] = {
+        "hls_url": None,
+        "mp4_url": None,
+        "poster_url": None,
+        "storyboard_url": None,
+    }
+    return data
+
+
+@blp.route("")
+class Videos(MethodView):
+    @blp.etag
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, page_schema(VideoSchema))
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List the videos you may see, newest first"""
+        principal = current_principal()
+        authorize(principal, "video.list")
+        page: Page[Video] = paginate(
+            db_session(),
+            videos.visible_videos(principal),
+            order_by=[Video.id],
+            args=args,
+            descending=True,
+        )
+        return {"items": [_present(v) for v in page.items], "next_cursor": page.next_cursor}
+
+    @blp.arguments(VideoSchema)
+    @blp.response(201, VideoSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a draft video
+
+        The response carries the `id` to name in the upload (`Upload-Metadata: video_id`).
+        """
+        video = videos.create_video(db_session(), current_principal(), **body)
+        return _present(video)
+
+
+@blp.route("/<uuid:video_id>")
+class VideoById(MethodView):
+    @blp.etag
+    @blp.response(200, VideoSchema)
+    @blp.problems(404)
+    def get(self, video_id: uuid.UUID) -> dict[str, Any]:
+        """Read a video: status, progress and playback URLs as they become available"""
+        return _present(videos.get_video(db_session(), current_principal(), video_id))
+
+    @blp.arguments(VideoUpdateSchema)
+    @blp.response(200, VideoSchema)
+    @blp.problems(403, 404)
+    def patch(self, body: dict[str, Any], video_id: uuid.UUID) -> dict[str, Any]:
+        """Edit a video's title, description or deal attributes (its author)"""
+        return _present(videos.update_video(db_session(), current_principal(), video_id, body))
