@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import secrets
 import time
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, String, Uuid, create_engine, func
+from sqlalchemy import DateTime, Enum, ForeignKey, MetaData, String, Uuid, create_engine, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -45,6 +46,22 @@ def utcnow() -> datetime:
 
 def new_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
+
+
+def str_enum(cls: type[enum.Enum], name: str, *, length: int = 32) -> Enum:
+    """An enum stored as its value strings with a CHECK constraint.
+
+    Adding a member later is a migration that rewrites the constraint, not an ALTER TYPE.
+    """
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
 
 
 class Base(DeclarativeBase):

@@ -8,7 +8,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     CheckConstraint,
-    Enum,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -17,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fieldcast.db import UUIDPK, Base, CreatedAt, Str255, TenantMixin, UpdatedAt
+from fieldcast.db import UUIDPK, Base, CreatedAt, Str255, TenantMixin, UpdatedAt, str_enum
 
 
 class Role(enum.StrEnum):
@@ -30,20 +29,6 @@ class Role(enum.StrEnum):
 class TeamRole(enum.StrEnum):
     MEMBER = "member"
     LEAD = "lead"
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    # Stored as the value strings with a CHECK constraint: adding a role later is a migration
-    # that rewrites the constraint, not an ALTER TYPE.
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
 
 
 class Organisation(Base):
@@ -82,7 +67,7 @@ class User(TenantMixin, Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
     handle: Mapped[str] = mapped_column(String(32))
-    role: Mapped[Role] = mapped_column(_enum(Role, "user_role"), default=Role.REP)
+    role: Mapped[Role] = mapped_column(str_enum(Role, "user_role"), default=Role.REP)
     manager_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     is_active: Mapped[bool] = mapped_column(default=True, server_default="true")
     external_id: Mapped[str | None] = mapped_column(String(255))
@@ -155,7 +140,7 @@ class TeamMembership(TenantMixin, Base):
 
     team_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
-    role: Mapped[TeamRole] = mapped_column(_enum(TeamRole, "team_role"), default=TeamRole.MEMBER)
+    role: Mapped[TeamRole] = mapped_column(str_enum(TeamRole, "team_role"), default=TeamRole.MEMBER)
     created_at: Mapped[CreatedAt]
 
     user: Mapped[User] = relationship(

@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fieldcast.db import UUIDPK, Base, CreatedAt
+from fieldcast.db import UUIDPK, Base, CreatedAt, str_enum
 
 
 class OutboxStatus(enum.StrEnum):
@@ -43,15 +43,7 @@ class OutboxJob(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     status: Mapped[OutboxStatus] = mapped_column(
-        Enum(
-            OutboxStatus,
-            name="outbox_status",
-            native_enum=False,
-            create_constraint=True,
-            length=16,
-            values_callable=lambda members: [m.value for m in members],
-        ),
-        default=OutboxStatus.PENDING,
+        str_enum(OutboxStatus, "outbox_status", length=16), default=OutboxStatus.PENDING
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)

@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Enum, ForeignKeyConstraint, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKeyConstraint, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt
+from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_enum
 
 
 class VideoStatus(enum.StrEnum):
@@ -45,15 +45,7 @@ class Video(TenantMixin, Base):
         JSONB, default=dict, server_default="{}"
     )
     status: Mapped[VideoStatus] = mapped_column(
-        Enum(
-            VideoStatus,
-            name="video_status",
-            native_enum=False,
-            create_constraint=True,
-            length=32,
-            values_callable=lambda members: [m.value for m in members],
-        ),
-        default=VideoStatus.AWAITING_UPLOAD,
+        str_enum(VideoStatus, "video_status"), default=VideoStatus.AWAITING_UPLOAD
     )
     progress: Mapped[int] = mapped_column(default=0, server_default="0")
     duration_ms: Mapped[int | None]
