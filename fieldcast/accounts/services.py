@@ -11,9 +11,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from fieldcast.accounts.authz import Principal, authorize, get_scoped
 from fieldcast.accounts.models import (
@@ -183,27 +183,58 @@ USER_FIELDS = {
 }
 
 
+def _check_parent_link(
+    session: Session,
+    principal: Principal,
+    model: type[User] | type[Team],
+    obj_id: uuid.UUID | None,
+    parent_id: uuid.UUID,
+    *,
+    field: str,
+    link: str,
+    missing: str,
+    circle: str,
+) -> None:
+    """A new manager / parent team must exist in the organisation and must not close a loop.
+
+    Whether following the links up from `parent_id` meets `obj_id` is asked in one recursive
+    query; UNION (not UNION ALL) stops at rows already seen, so even a corrupt loop ends.
+    """
+    try:
+        get_scoped(session, principal, model, parent_id)
+    except NotFound:
+        raise InvalidInput(errors={field: [missing]}) from None
+    if obj_id is None:
+        return
+    chain = (
+        select(model.id, getattr(model, link).label("up"))
+        .where(model.org_id == principal.org_id, model.id == parent_id)
+        .cte(recursive=True)
+    )
+    step = aliased(model)
+    chain = chain.union(
+        select(step.id, getattr(step, link)).where(
+            step.org_id == principal.org_id, step.id == chain.c.up
+        )
+    )
+    if session.execute(select(exists().where(chain.c.id == obj_id))).scalar():
+        raise InvalidInput(errors={field: [circle]})
+
+
 def _check_manager(
     session: Session, principal: Principal, user_id: uuid.UUID | None, manager_id: uuid.UUID
 ) -> None:
-    try:
-        get_scoped(session, principal, User, manager_id)
-    except NotFound:
-        raise InvalidInput(errors={"manager_id": ["No such user in this organisation."]}) from None
-    if user_id is None:
-        return
-    # Walk up the reporting line from the new manager: meeting the user means a cycle.
-    seen: set[uuid.UUID] = set()
-    current: uuid.UUID | None = manager_id
-    while current is not None and current not in seen:
-        if current == user_id:
-            raise InvalidInput(
-                errors={"manager_id": ["This would make the reporting line a circle."]}
-            )
-        seen.add(current)
-        current = session.execute(
-            select(User.manager_id).where(User.org_id == principal.org_id, User.id == current)
-        ).scalar_one_or_none()
+    _check_parent_link(
+        session,
+        principal,
+        User,
+        user_id,
+        manager_id,
+        field="manager_id",
+        link="manager_id",
+        missing="No such user in this organisation.",
+        circle="This would make the reporting line a circle.",
+    )
 
 
 def _check_time_zone(value: str) -> str:
@@ -335,21 +366,17 @@ def _revoke_credentials(session: Session, user: User, *, reason: str) -> None:
 def _check_parent(
     session: Session, principal: Principal, team_id: uuid.UUID | None, parent_id: uuid.UUID
 ) -> None:
-    try:
-        get_scoped(session, principal, Team, parent_id)
-    except NotFound:
-        raise InvalidInput(errors={"parent_id": ["No such team in this organisation."]}) from None
-    if team_id is None:
-        return
-    seen: set[uuid.UUID] = set()
-    current: uuid.UUID | None = parent_id
-    while current is not None and current not in seen:
-        if current == team_id:
-            raise InvalidInput(errors={"parent_id": ["A team cannot sit inside itself."]})
-        seen.add(current)
-        current = session.execute(
-            select(Team.parent_id).where(Team.org_id == principal.org_id, Team.id == current)
-        ).scalar_one_or_none()
+    _check_parent_link(
+        session,
+        principal,
+        Team,
+        team_id,
+        parent_id,
+        field="parent_id",
+        link="parent_id",
+        missing="No such team in this organisation.",
+        circle="A team cannot sit inside itself.",
+    )
 
 
 def create_team(
