@@ -35,7 +35,14 @@ RUN_OUTBOX_JOB = "workers.jobs.run_outbox_job"
 # Successful outbox jobs keep their outcome in PostgreSQL; RQ need not keep a result.
 _RESULT_TTL = 0
 _FAILURE_TTL = int(timedelta(days=7).total_seconds())
-_LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+LIVE_STATUSES = frozenset(
+    {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+)
+
+
+def is_live(job: Job | None) -> bool:
+    """Whether an RQ job is still waiting or running (not finished, failed or gone)."""
+    return job is not None and job.get_status(refresh=False) in LIVE_STATUSES
 
 
 def lease_for(queue: str) -> timedelta:
@@ -79,8 +86,4 @@ class RQDispatcher:
 
     def missing(self, job_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         found = Job.fetch_many([outbox_rq_id(i) for i in job_ids], connection=self.connection)
-        return {
-            job_id
-            for job_id, job in zip(job_ids, found, strict=True)
-            if job is None or job.get_status(refresh=False) not in _LIVE
-        }
+        return {job_id for job_id, job in zip(job_ids, found, strict=True) if not is_live(job)}

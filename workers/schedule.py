@@ -16,15 +16,13 @@ from datetime import timedelta
 from types import FrameType
 
 from redis import Redis
-from rq.job import Job, JobStatus
+from rq.job import Job
 
 from fieldcast.observability import configure_logging
 from workers.context import get_context
-from workers.queues import get_queue
+from workers.queues import get_queue, is_live
 
 log = logging.getLogger(__name__)
-
-_LIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ def enqueue_due(
             continue
         job_id = f"periodic-{job.id}"
         previous = Job.fetch_many([job_id], connection=redis)[0]
-        if previous is not None and previous.get_status(refresh=False) in _LIVE:
+        if is_live(previous):
             log.info("periodic job %s is still queued or running; skipping this period", job.id)
             continue
         # A finished or failed previous run is replaced: one failure must not stop the job.
