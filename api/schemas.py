@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 import marshmallow as ma
 
 from api.extensions import Schema
 from fieldcast.accounts.models import Role, TeamRole
+
+
+def attributes(
+    obj: Any, schema: type[ma.Schema], *, exclude: Collection[str] = ()
+) -> dict[str, Any]:
+    """The object's attributes that the schema names, not yet serialised.
+
+    Views return these and let `@blp.response` dump them once; dumping in the view as well
+    would serialise twice (enums and dates would no longer be themselves).
+    """
+    return {name: getattr(obj, name) for name in schema._declared_fields if name not in exclude}
 
 
 class OrganisationSchema(Schema):

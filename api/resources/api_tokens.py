@@ -12,6 +12,7 @@ from api.auth import current_principal
 from api.extensions import Blueprint, Schema
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
+from api.schemas import attributes
 from fieldcast.accounts import tokens
 from fieldcast.accounts.authz import authorize, scoped
 from fieldcast.accounts.models import ApiToken
@@ -47,9 +48,6 @@ class NewApiTokenSchema(ApiTokenSchema):
     token = ma.fields.String(dump_only=True, metadata={"description": "The secret; shown only now"})
 
 
-_TOKEN_FIELDS = list(ApiTokenSchema._declared_fields)
-
-
 @blp.route("")
 class ApiTokens(MethodView):
     @blp.etag
@@ -74,7 +72,7 @@ class ApiTokens(MethodView):
         The response carries the secret `token` once; store it in the integration's vault.
         """
         created = tokens.create_api_token(db_session(), current_principal(), **body)
-        data = {name: getattr(created.token, name) for name in _TOKEN_FIELDS}
+        data = attributes(created.token, ApiTokenSchema)
         data["token"] = created.secret
         return data
 

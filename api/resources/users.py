@@ -13,7 +13,7 @@ from api.auth import current_principal
 from api.extensions import Blueprint, Schema
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
-from api.schemas import MeSchema, UserSchema
+from api.schemas import MeSchema, UserSchema, attributes
 from fieldcast.accounts import services as accounts
 from fieldcast.accounts.authz import Principal, authorize, scoped
 from fieldcast.accounts.models import Role, User
@@ -80,15 +80,12 @@ class ProfileUpdateSchema(Schema):
     time_zone = ma.fields.String(validate=ma.validate.Length(max=64))
 
 
-_USER_FIELDS = [name for name in UserSchema._declared_fields if name != "teams"]
-
-
 def with_teams(principal: Principal, users: list[User]) -> list[dict[str, Any]]:
     """Serialise users with their teams, loading the teams of all of them in one query."""
     memberships = teams_of(db_session(), principal, [u.id for u in users])
     result = []
     for user in users:
-        data = {name: getattr(user, name) for name in _USER_FIELDS}
+        data = attributes(user, UserSchema, exclude={"teams"})
         data["teams"] = [
             {"id": team.id, "name": team.name, "role": role} for team, role in memberships[user.id]
         ]
@@ -166,16 +163,19 @@ class UserById(MethodView):
         return with_teams(principal, [user])[0]
 
 
+def _me(principal: Principal) -> dict[str, Any]:
+    data = with_teams(principal, [principal.user])[0]
+    data["organisation"] = accounts.get_organisation(db_session(), principal.org_id)
+    return data
+
+
 @blp.route("/me")
 class Me(MethodView):
     @blp.etag
     @blp.response(200, MeSchema)
     def get(self) -> dict[str, Any]:
         """Who am I: the signed-in user, their teams and organisation"""
-        principal = current_principal()
-        data = with_teams(principal, [principal.user])[0]
-        data["organisation"] = accounts.get_organisation(db_session(), principal.org_id)
-        return data
+        return _me(current_principal())
 
     @blp.arguments(ProfileUpdateSchema)
     @blp.response(200, MeSchema)
@@ -183,6 +183,4 @@ class Me(MethodView):
         """Update my display name or time zone"""
         principal = current_principal()
         accounts.update_profile(db_session(), principal, body)
-        data = with_teams(principal, [principal.user])[0]
-        data["organisation"] = accounts.get_organisation(db_session(), principal.org_id)
-        return data
+        return _me(principal)

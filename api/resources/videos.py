@@ -12,6 +12,7 @@ from api.auth import current_principal
 from api.extensions import Blueprint, Schema
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
+from api.schemas import attributes
 from fieldcast.accounts.authz import authorize
 from fieldcast.videos import services as videos
 from fieldcast.videos.models import Video, VideoStatus
@@ -75,11 +76,8 @@ class VideoUpdateSchema(Schema):
     deal_attributes = DEAL_ATTRIBUTES
 
 
-_FIELDS = [name for name in VideoSchema._declared_fields if name not in {"failure", "playback"}]
-
-
 def _present(video: Video) -> dict[str, Any]:
-    data = {name: getattr(video, name) for name in _FIELDS}
+    data = attributes(video, VideoSchema, exclude={"failure", "playback"})
     data["failure"] = (
         {"code": video.failure_code, "detail": video.failure_detail}
         if video.status is VideoStatus.FAILED
