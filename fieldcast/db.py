@@ -12,7 +12,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from sqlalchemy import DateTime, Enum, ForeignKey, MetaData, String, Uuid, create_engine, func
+from sqlalchemy import (
+    DateTime,
+    Enum,
+    ForeignKey,
+    ForeignKeyConstraint,
+    MetaData,
+    String,
+    Uuid,
+    create_engine,
+    func,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -61,6 +71,20 @@ def str_enum(cls: type[enum.Enum], name: str, *, length: int = 32) -> Enum:
         length=length,
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
+    )
+
+
+def tenant_fk(table: str, column: str, target: str, *, ondelete: str) -> ForeignKeyConstraint:
+    """A reference that stays inside one organisation: (org_id, column) -> target(org_id, id).
+
+    Carrying the tenant key in the reference makes a row pointing at another organisation's
+    row impossible, whatever the application code does.
+    """
+    return ForeignKeyConstraint(
+        ["org_id", column],
+        [f"{target}.org_id", f"{target}.id"],
+        name=f"fk_{table}_{column}_{target}",
+        ondelete=ondelete,
     )
 
 

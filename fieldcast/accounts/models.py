@@ -9,14 +9,22 @@ from datetime import datetime
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     String,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fieldcast.db import UUIDPK, Base, CreatedAt, Str255, TenantMixin, UpdatedAt, str_enum
+from fieldcast.db import (
+    UUIDPK,
+    Base,
+    CreatedAt,
+    Str255,
+    TenantMixin,
+    UpdatedAt,
+    str_enum,
+    tenant_fk,
+)
 
 
 class Role(enum.StrEnum):
@@ -54,12 +62,7 @@ class User(TenantMixin, Base):
             unique=True,
             postgresql_where="external_id IS NOT NULL",
         ),
-        ForeignKeyConstraint(
-            ["org_id", "manager_id"],
-            ["users.org_id", "users.id"],
-            name="fk_users_manager_id_users",
-            ondelete="SET NULL (manager_id)",
-        ),
+        tenant_fk("users", "manager_id", "users", ondelete="SET NULL (manager_id)"),
         CheckConstraint("manager_id IS NULL OR manager_id <> id", name="not_own_manager"),
     )
 
@@ -103,12 +106,7 @@ class Team(TenantMixin, Base):
             unique=True,
             postgresql_where="external_id IS NOT NULL",
         ),
-        ForeignKeyConstraint(
-            ["org_id", "parent_id"],
-            ["teams.org_id", "teams.id"],
-            name="fk_teams_parent_id_teams",
-            ondelete="RESTRICT",
-        ),
+        tenant_fk("teams", "parent_id", "teams", ondelete="RESTRICT"),
         CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
     )
 
@@ -124,18 +122,8 @@ class Team(TenantMixin, Base):
 class TeamMembership(TenantMixin, Base):
     __tablename__ = "team_memberships"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["org_id", "team_id"],
-            ["teams.org_id", "teams.id"],
-            name="fk_team_memberships_team_id_teams",
-            ondelete="CASCADE",
-        ),
-        ForeignKeyConstraint(
-            ["org_id", "user_id"],
-            ["users.org_id", "users.id"],
-            name="fk_team_memberships_user_id_users",
-            ondelete="CASCADE",
-        ),
+        tenant_fk("team_memberships", "team_id", "teams", ondelete="CASCADE"),
+        tenant_fk("team_memberships", "user_id", "users", ondelete="CASCADE"),
     )
 
     team_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -159,14 +147,7 @@ class AuthSession(TenantMixin, Base):
     """
 
     __tablename__ = "auth_sessions"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["org_id", "user_id"],
-            ["users.org_id", "users.id"],
-            name="fk_auth_sessions_user_id_users",
-            ondelete="CASCADE",
-        ),
-    )
+    __table_args__ = (tenant_fk("auth_sessions", "user_id", "users", ondelete="CASCADE"),)
 
     id: Mapped[UUIDPK]
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
@@ -197,18 +178,8 @@ class ApiToken(TenantMixin, Base):
 
     __tablename__ = "api_tokens"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["org_id", "user_id"],
-            ["users.org_id", "users.id"],
-            name="fk_api_tokens_user_id_users",
-            ondelete="CASCADE",
-        ),
-        ForeignKeyConstraint(
-            ["org_id", "created_by_id"],
-            ["users.org_id", "users.id"],
-            name="fk_api_tokens_created_by_id_users",
-            ondelete="SET NULL (created_by_id)",
-        ),
+        tenant_fk("api_tokens", "user_id", "users", ondelete="CASCADE"),
+        tenant_fk("api_tokens", "created_by_id", "users", ondelete="SET NULL (created_by_id)"),
     )
 
     id: Mapped[UUIDPK]

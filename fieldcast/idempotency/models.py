@@ -6,23 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin
+from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, tenant_fk
 
 
 class IdempotencyKey(TenantMixin, Base):
     __tablename__ = "idempotency_keys"
     __table_args__ = (
         UniqueConstraint("user_id", "key"),
-        ForeignKeyConstraint(
-            ["org_id", "user_id"],
-            ["users.org_id", "users.id"],
-            name="fk_idempotency_keys_user_id_users",
-            ondelete="CASCADE",
-        ),
+        tenant_fk("idempotency_keys", "user_id", "users", ondelete="CASCADE"),
     )
 
     id: Mapped[UUIDPK]

@@ -7,11 +7,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKeyConstraint, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_enum
+from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_enum, tenant_fk
 
 
 class VideoStatus(enum.StrEnum):
@@ -26,12 +26,7 @@ class VideoStatus(enum.StrEnum):
 class Video(TenantMixin, Base):
     __tablename__ = "videos"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["org_id", "owner_id"],
-            ["users.org_id", "users.id"],
-            name="fk_videos_owner_id_users",
-            ondelete="CASCADE",
-        ),
+        tenant_fk("videos", "owner_id", "users", ondelete="CASCADE"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress_percent"),
         # "My videos", newest first.
         Index("ix_videos_owner_id_id", "owner_id", "id"),
