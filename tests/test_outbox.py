@@ -84,6 +84,18 @@ def sql(db: Database, statement: str, **params: Any) -> None:
         conn.execute(text(statement), params)
 
 
+def expire_lease_and_relay(ctx: AppContext, job_id: uuid.UUID) -> None:
+    """Let the row's lease run out, as when its worker died, and run the relay."""
+    sql(
+        ctx.db,
+        "UPDATE outbox_jobs SET lease_until = now() - interval '1 second' WHERE id = :id",
+        id=job_id,
+    )
+    assert outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE) == outbox.RelayReport(
+        expired=1, requeued=1
+    )
+
+
 def queued(redis: Redis, queue: str = "default") -> list[str]:
     return get_queue(redis, queue).get_job_ids()
 
@@ -288,14 +300,7 @@ def test_relay_takes_back_a_row_whose_lease_expired(
     assert outbox.execute(ctx.db, job_id, lease=lease_for("default")) is None
     assert outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE) == outbox.RelayReport(0, 0)
 
-    sql(
-        ctx.db,
-        "UPDATE outbox_jobs SET lease_until = now() - interval '1 second' WHERE id = :id",
-        id=job_id,
-    )
-    assert outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE) == outbox.RelayReport(
-        expired=1, requeued=1
-    )
+    expire_lease_and_relay(ctx, job_id)
     row = load(ctx.db, job_id)
     assert row.status is OutboxStatus.PENDING
     assert row.lease_until is None
@@ -323,14 +328,7 @@ def test_a_killed_work_horse_leaves_a_lease_that_the_relay_takes_back(
     # Until the lease runs out the row may still be in someone's hands.
     assert outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE) == outbox.RelayReport(0, 0)
 
-    sql(
-        ctx.db,
-        "UPDATE outbox_jobs SET lease_until = now() - interval '1 second' WHERE id = :id",
-        id=job_id,
-    )
-    assert outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE) == outbox.RelayReport(
-        expired=1, requeued=1
-    )
+    expire_lease_and_relay(ctx, job_id)
     assert run_burst() is True
     row = load(ctx.db, job_id)
     assert row.status is OutboxStatus.DONE

@@ -124,18 +124,22 @@ def test_local_failed_put_leaves_nothing_behind(local: LocalStorage) -> None:
     assert list((local.root / "a").iterdir()) == []
 
 
+def assert_rejects_on_every_operation(storage: Storage, key: str) -> None:
+    with pytest.raises(StorageError):
+        storage.put_bytes(key, b"x")
+    with pytest.raises(StorageError):
+        storage.open(key)
+    with pytest.raises(StorageError):
+        storage.size(key)
+    with pytest.raises(StorageError):
+        storage.exists(key)
+    with pytest.raises(StorageError):
+        storage.delete(key)
+
+
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_local_rejects_bad_keys_on_every_operation(local: LocalStorage, key: str) -> None:
-    with pytest.raises(StorageError):
-        local.put_bytes(key, b"x")
-    with pytest.raises(StorageError):
-        local.open(key)
-    with pytest.raises(StorageError):
-        local.size(key)
-    with pytest.raises(StorageError):
-        local.exists(key)
-    with pytest.raises(StorageError):
-        local.delete(key)
+    assert_rejects_on_every_operation(local, key)
     assert not (local.root.parent / "x").exists()
 
 
@@ -259,14 +263,7 @@ def test_s3_missing_objects(s3: S3Storage) -> None:
 
 @pytest.mark.parametrize("key", ["../x", "/abs", "a//b", ""])
 def test_s3_rejects_bad_keys(s3: S3Storage, key: str) -> None:
-    with pytest.raises(StorageError):
-        s3.put_bytes(key, b"x")
-    with pytest.raises(StorageError):
-        s3.open(key)
-    with pytest.raises(StorageError):
-        s3.exists(key)
-    with pytest.raises(StorageError):
-        s3.delete(key)
+    assert_rejects_on_every_operation(s3, key)
 
 
 def test_s3_check_raises_when_the_bucket_is_missing(s3_endpoint: str) -> None:
