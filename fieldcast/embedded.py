@@ -176,6 +176,8 @@ class Supervisor:
         )
 
     def wait(self) -> int:
+        """Block until a signal arrives or a child ends; the caller then calls `stop()`."""
+
         def request_stop(signum: int, frame: Any) -> None:
             self.stopping = True
 
@@ -190,7 +192,6 @@ class Supervisor:
                     self.stopping = True
                     break
             time.sleep(0.2)
-        self.stop()
         return code
 
     def stop(self, timeout: float = 30) -> None:
