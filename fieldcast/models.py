@@ -9,22 +9,29 @@ from fieldcast.accounts.models import (
     TeamMembership,
     User,
 )
+from fieldcast.attachments.models import Attachment
 from fieldcast.db import Base
 from fieldcast.idempotency.models import IdempotencyKey
+from fieldcast.notifications.models import Notification
 from fieldcast.outbox.models import OutboxJob
-from fieldcast.videos.models import Video
+from fieldcast.uploads.models import Upload
+from fieldcast.videos.models import Rendition, Video
 
 metadata = Base.metadata
 
 __all__ = [
     "ApiToken",
+    "Attachment",
     "AuthSession",
     "IdempotencyKey",
+    "Notification",
     "Organisation",
     "OutboxJob",
     "RefreshToken",
+    "Rendition",
     "Team",
     "TeamMembership",
+    "Upload",
     "User",
     "Video",
     "metadata",

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Index, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,6 +27,8 @@ class Video(TenantMixin, Base):
     __tablename__ = "videos"
     __table_args__ = (
         tenant_fk("videos", "owner_id", "users", ondelete="CASCADE"),
+        # Rows of other tables reference (org_id, id), so they stay inside the organisation.
+        UniqueConstraint("org_id", "id"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress_percent"),
         # "My videos", newest first.
         Index("ix_videos_owner_id_id", "owner_id", "id"),
@@ -47,8 +49,45 @@ class Video(TenantMixin, Base):
     width: Mapped[int | None]
     height: Mapped[int | None]
     source_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    source_key: Mapped[str | None] = mapped_column(String(900))
+    # Bumped by every completed upload; processing of an older file stops when it sees a newer.
+    source_version: Mapped[int] = mapped_column(default=0, server_default="0")
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_detail: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+    playable_at: Mapped[datetime | None]
     ready_at: Mapped[datetime | None]
+
+
+class RenditionKind(enum.StrEnum):
+    HLS = "hls"  # a media playlist with its init file and segments
+    MASTER = "master"  # the multi-variant playlist over the HLS rungs
+    MP4 = "mp4"
+    POSTER = "poster"
+    STORYBOARD = "storyboard"  # a WebVTT track whose cues point into a sprite
+
+
+class Rendition(TenantMixin, Base):
+    """One made output of a video, keyed by (video, name): making it again replaces it."""
+
+    __tablename__ = "renditions"
+    __table_args__ = (
+        tenant_fk("renditions", "video_id", "videos", ondelete="CASCADE"),
+        UniqueConstraint("video_id", "name"),
+    )
+
+    id: Mapped[UUIDPK]
+    video_id: Mapped[uuid.UUID]
+    # "first" (the fast playable one), "360p".."1080p", "master", "mp4", "poster", "storyboard"
+    name: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[RenditionKind] = mapped_column(str_enum(RenditionKind, "rendition_kind"))
+    source_version: Mapped[int]
+    # The playlist, MP4, image or WebVTT file; segments sit beside it under the same prefix.
+    storage_key: Mapped[str] = mapped_column(String(900))
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    bitrate_kbps: Mapped[int | None]
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]

@@ -1,0 +1,121 @@
+"""Running ffmpeg: finding the binary, following `-progress`, and dying with the worker.
+
+A worker killed with SIGKILL must not leave an ffmpeg behind writing into a work directory
+nobody will read: on Linux each ffmpeg asks the kernel to kill it when its parent dies.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from media.renditions import parse_progress
+
+_PR_SET_PDEATHSIG = 1
+_STDERR_LINES = 20
+
+
+class FFmpegFailed(Exception):
+    """ffmpeg exited with an error. `tail` holds its last lines of output."""
+
+    def __init__(self, returncode: int, tail: str) -> None:
+        super().__init__(f"ffmpeg exited with {returncode}: {tail[-500:]}")
+        self.returncode = returncode
+        self.tail = tail
+
+
+def ffmpeg_binary(configured: str | None = None) -> str:
+    """The configured binary, else one on PATH, else the one shipped in imageio-ffmpeg."""
+    if configured:
+        return configured
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe() or shutil.which("ffmpeg") or "ffmpeg"
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def run(
+    args: Sequence[str],
+    *,
+    duration_s: float = 0.0,
+    on_progress: Callable[[int], None] | None = None,
+    timeout_s: float | None = None,
+    cwd: Path | None = None,
+) -> None:
+    """Run one ffmpeg command to completion, reporting percent done from `-progress`.
+
+    Raises FFmpegFailed on a non-zero exit and TimeoutError past `timeout_s`.
+    """
+    command = list(args)
+    if on_progress is not None:
+        # `-progress` is a global option: it goes before the first input.
+        command[1:1] = ["-progress", "pipe:1", "-nostats"]
+    process = subprocess.Popen(  # noqa: S603 - arguments are built by media.renditions
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if on_progress is not None else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads touch the child before exec
+        text=True,
+        errors="replace",
+    )
+    tail: collections.deque[str] = collections.deque(maxlen=_STDERR_LINES)
+
+    def drain_stderr() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.strip():
+                tail.append(line.rstrip())
+
+    reader = threading.Thread(target=drain_stderr, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    try:
+        if on_progress is not None:
+            assert process.stdout is not None
+            last = -1
+            for line in process.stdout:
+                percent = parse_progress(line, duration_s)
+                if percent is not None and percent != last:
+                    last = percent
+                    on_progress(percent)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError(f"ffmpeg ran longer than {timeout_s:.0f}s")
+        remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
+        try:
+            returncode = process.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"ffmpeg ran longer than {timeout_s:.0f}s") from None
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    finally:
+        reader.join(timeout=5)
+    if returncode != 0:
+        raise FFmpegFailed(returncode, "\n".join(tail))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
