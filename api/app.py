@@ -18,7 +18,7 @@ from api.auth import authenticate_request
 from api.extensions import Api
 from api.idempotency import ReplayResponse, finish_idempotent_request
 from api.problems import from_domain_error, from_http_exception, from_unexpected
-from api.resources import api_tokens, auth, teams, users, videos
+from api.resources import api_tokens, auth, playback, teams, uploads, users, videos
 from api.runtime import EXTENSION_KEY, close_db_session
 from fieldcast.context import AppContext, build_context
 from fieldcast.errors import DomainError
@@ -27,7 +27,15 @@ from fieldcast.settings import Settings
 
 log = logging.getLogger("fieldcast.access")
 
-API_BLUEPRINTS = (auth.blp, users.blp, teams.blp, api_tokens.blp, videos.blp)
+API_BLUEPRINTS = (
+    auth.blp,
+    users.blp,
+    teams.blp,
+    api_tokens.blp,
+    videos.blp,
+    uploads.blp,
+    uploads.direct_blp,
+)
 EXPOSED_HEADERS = [
     "ETag",
     "Location",
@@ -35,6 +43,7 @@ EXPOSED_HEADERS = [
     "X-Request-ID",
     "Idempotent-Replayed",
     "WWW-Authenticate",
+    *uploads.TUS_RESPONSE_HEADERS,
 ]
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
@@ -98,7 +107,10 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
                 "If-None-Match",
                 "If-Match",
                 "X-Request-ID",
+                "Range",
+                *uploads.TUS_REQUEST_HEADERS,
             ],
+            methods=["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
             max_age=600,
         )
 
@@ -120,6 +132,9 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             authenticate_request()
 
     app.register_blueprint(health.blp)
+    # Signed URLs are their own credential: players cannot send a bearer token.
+    app.register_blueprint(playback.blp)
+    uploads.install(app)
     _register_docs_assets(app)
     _register_error_handlers(app)
     return app

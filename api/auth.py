@@ -31,9 +31,9 @@ def _is_public_endpoint() -> bool:
     if view_class is None:
         return bool(getattr(view, PUBLIC_ATTR, False))
     method = request.method.lower()
-    if method == "head":
-        method = "get"
     handler = getattr(view_class, method, None)
+    if handler is None and method == "head":
+        handler = getattr(view_class, "get", None)
     return handler is None or bool(getattr(handler, PUBLIC_ATTR, False))
 
 

@@ -36,7 +36,9 @@ def _fingerprint() -> str:
 
 
 def begin_idempotent_request(principal: Principal) -> None:
-    if request.method != "POST":
+    # JSON requests only: binary bodies (upload chunks) are resumed by their own protocol and
+    # must not be read whole into memory to be fingerprinted.
+    if request.method != "POST" or request.mimetype not in ("application/json", ""):
         return
     key = request.headers.get(HEADER)
     if key is None:

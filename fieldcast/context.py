@@ -15,6 +15,7 @@ from fieldcast.db import Database
 from fieldcast.outbox.services import Dispatcher, install_dispatch
 from fieldcast.settings import Settings
 from media.storage import Storage, storage_from_url
+from notifications.push import LogSink, PushSink
 
 
 @dataclass
@@ -24,7 +25,23 @@ class AppContext:
     redis: Redis
     storage: Storage
     dispatcher: Dispatcher
+    push: PushSink = field(default_factory=LogSink)
     pid: int = field(default_factory=os.getpid)
+
+
+_current: AppContext | None = None
+
+
+def set_current(context: AppContext | None) -> None:
+    """Make `context` the one that work running in this process (outbox tasks) uses."""
+    global _current
+    _current = context
+
+
+def current() -> AppContext:
+    if _current is None:
+        raise RuntimeError("no AppContext is active in this process")
+    return _current
 
 
 def redis_from_url(url: str) -> Redis:
@@ -40,6 +57,7 @@ def build_context(
     redis: Redis | None = None,
     storage: Storage | None = None,
     dispatcher: Dispatcher | None = None,
+    push: PushSink | None = None,
 ) -> AppContext:
     settings.require("DATABASE_URL", "REDIS_URL")
     assert settings.database_url is not None and settings.redis_url is not None
@@ -53,4 +71,11 @@ def build_context(
 
         dispatcher = RQDispatcher(redis)
     install_dispatch(db.sessionmaker, dispatcher)
-    return AppContext(settings=settings, db=db, redis=redis, storage=storage, dispatcher=dispatcher)
+    return AppContext(
+        settings=settings,
+        db=db,
+        redis=redis,
+        storage=storage,
+        dispatcher=dispatcher,
+        push=push or LogSink(),
+    )

@@ -68,6 +68,17 @@ def normalise_database_url(url: str) -> str:
     raise SettingsError(f"DATABASE_URL must be a postgresql:// URL, got scheme {parsed.scheme!r}")
 
 
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+)
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds on what clients may send."""
@@ -75,6 +86,7 @@ class Limits:
     max_upload_bytes: int = 2 * 1024**3
     max_duration_s: int = 600
     max_request_bytes: int = 1024**2
+    max_attachment_bytes: int = 100 * 1024**2
     page_size_default: int = 50
     page_size_max: int = 200
 
@@ -102,6 +114,11 @@ class Settings:
     trusted_proxy_hops: int = 0
     log_level: str = "INFO"
     log_json: bool = True
+    upload_expiry_s: int = 24 * 3600
+    outbox_lease_s: int = 60
+    playback_url_ttl_s: int = 900
+    media_work_dir: Path | None = None
+    media_preset: str = "veryfast"
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -154,11 +171,21 @@ class Settings:
             max_request_bytes=_int(
                 env, "MAX_REQUEST_BYTES", Limits.max_request_bytes, minimum=1024
             ),
+            max_attachment_bytes=_int(
+                env, "MAX_ATTACHMENT_BYTES", Limits.max_attachment_bytes, minimum=1
+            ),
             page_size_default=_int(env, "PAGE_SIZE_DEFAULT", Limits.page_size_default, minimum=1),
             page_size_max=_int(env, "PAGE_SIZE_MAX", Limits.page_size_max, minimum=1),
         )
         if limits.page_size_default > limits.page_size_max:
             raise SettingsError("PAGE_SIZE_DEFAULT must not exceed PAGE_SIZE_MAX")
+
+        work_dir = _str(env, "MEDIA_WORK_DIR")
+        media_preset = _str(env, "MEDIA_PRESET") or "veryfast"
+        if media_preset not in X264_PRESETS:
+            raise SettingsError(
+                f"MEDIA_PRESET must be one of {', '.join(X264_PRESETS)}, got {media_preset!r}"
+            )
 
         return cls(
             database_url=database_url,
@@ -182,6 +209,11 @@ class Settings:
             trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0),
             log_level=log_level,
             log_json=_bool(env, "LOG_JSON", True),
+            upload_expiry_s=_int(env, "UPLOAD_EXPIRY_S", 24 * 3600, minimum=60),
+            outbox_lease_s=_int(env, "OUTBOX_LEASE_S", 60, minimum=2),
+            playback_url_ttl_s=_int(env, "PLAYBACK_URL_TTL_S", 900, minimum=30),
+            media_work_dir=Path(work_dir).resolve() if work_dir else None,
+            media_preset=media_preset,
             limits=limits,
         )
 

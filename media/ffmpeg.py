@@ -70,7 +70,7 @@ def run(
         stdout=subprocess.PIPE if on_progress is not None else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         cwd=cwd,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads touch the child before exec
+        preexec_fn=_die_with_parent,
         text=True,
         errors="replace",
     )

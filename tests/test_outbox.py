@@ -19,7 +19,7 @@ from redis import Redis
 from rq.job import Job
 from sqlalchemy import text
 
-import workers.context
+import fieldcast.context
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database, utcnow
 from fieldcast.observability import ContextFilter, JsonFormatter
@@ -28,7 +28,9 @@ from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
 from tests import outbox_tasks as t
 from tests.worker_support import install_worker_context, run_burst
-from workers.queues import QUEUE_NAMES, RQDispatcher, get_queue, lease_for, outbox_rq_id
+from workers.queues import QUEUE_NAMES, RQDispatcher, get_queue, outbox_rq_id
+
+LEASE = timedelta(minutes=5)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60, method="thread")]
 
@@ -249,7 +251,7 @@ def test_a_failed_dispatch_keeps_the_commit_and_the_relay_sends_the_work_later(
     # The API's Redis is down (nothing listens on port 1) when the transaction commits.
     down = Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=1)
     ctx = build_context(settings, db=committed_db, redis=down)
-    monkeypatch.setattr(workers.context, "_context", ctx)
+    monkeypatch.setattr(fieldcast.context, "_current", ctx)
     payload = mark_payload(redis_url)
     with caplog.at_level(logging.WARNING, logger="fieldcast.outbox.services"):
         job_id = record_committed(ctx.db, t.APPEND_MARK, payload)
@@ -258,7 +260,7 @@ def test_a_failed_dispatch_keeps_the_commit_and_the_relay_sends_the_work_later(
 
     report = outbox.relay(ctx.db, RQDispatcher(redis), grace=NO_GRACE)
     assert report.requeued == 1
-    monkeypatch.setattr(workers.context, "_context", dataclasses.replace(ctx, redis=redis))
+    monkeypatch.setattr(fieldcast.context, "_current", dataclasses.replace(ctx, redis=redis))
     assert run_burst() is True
     assert load(ctx.db, job_id).status is OutboxStatus.DONE
     assert marks(redis, payload) == ["v"]
@@ -297,7 +299,7 @@ def test_relay_takes_back_a_row_whose_lease_expired(
         id=job_id,
     )
     # The lease still runs: nobody else may take the row.
-    assert outbox.execute(ctx.db, job_id, lease=lease_for("default")) is None
+    assert outbox.execute(ctx.db, job_id, lease=LEASE) is None
     assert outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE) == outbox.RelayReport(0, 0)
 
     expire_lease_and_relay(ctx, job_id)
@@ -359,7 +361,7 @@ def test_transient_error_schedules_a_retry_that_the_relay_and_worker_complete(
 
     # Not due yet: neither the relay nor a worker runs it early.
     assert outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE).requeued == 0
-    assert outbox.execute(ctx.db, job_id, lease=lease_for("default")) is None
+    assert outbox.execute(ctx.db, job_id, lease=LEASE) is None
     assert load(ctx.db, job_id).attempts == 1
 
     sql(
@@ -379,7 +381,7 @@ def test_transient_error_schedules_a_retry_that_the_relay_and_worker_complete(
 
 def test_transient_errors_give_up_after_max_attempts(ctx: AppContext, redis_url: str) -> None:
     job_id = record_committed(ctx.db, t.ALWAYS_TRANSIENT, {})
-    lease = lease_for("default")
+    lease = LEASE
     assert outbox.execute(ctx.db, job_id, lease=lease) is OutboxStatus.PENDING
     sql(
         ctx.db,
@@ -413,7 +415,7 @@ def test_an_unexpected_exception_fails_the_row_without_retrying(
 
     assert outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE) == outbox.RelayReport(0, 0)
     assert run_burst() is False
-    assert outbox.execute(ctx.db, job_id, lease=lease_for("default")) is None
+    assert outbox.execute(ctx.db, job_id, lease=LEASE) is None
     assert int(redis.get(payload["counter"]) or 0) == 1
     assert load(ctx.db, job_id).attempts == 1
 
@@ -441,7 +443,7 @@ def test_finished_work_runs_effectively_once(ctx: AppContext, redis: Redis, redi
     done = load(ctx.db, job_id)
     assert done.status is OutboxStatus.DONE
 
-    assert outbox.execute(ctx.db, job_id, lease=lease_for("default")) is None
+    assert outbox.execute(ctx.db, job_id, lease=LEASE) is None
     # A duplicate delivery (the same RQ job enqueued again) changes nothing either.
     ctx.dispatcher.dispatch([outbox.Dispatch(job_id, "default")])
     assert run_burst() is True
@@ -451,7 +453,7 @@ def test_finished_work_runs_effectively_once(ctx: AppContext, redis: Redis, redi
     assert again.attempts == 1
     assert again.finished_at == done.finished_at
     assert marks(redis, payload) == ["v"]
-    assert outbox.execute(ctx.db, uuid.uuid4(), lease=lease_for("default")) is None
+    assert outbox.execute(ctx.db, uuid.uuid4(), lease=LEASE) is None
 
 
 def test_worker_log_records_carry_the_rq_job_id(

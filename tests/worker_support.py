@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from redis import Redis
 
-import workers.context
+import fieldcast.context
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
 from fieldcast.settings import Settings
@@ -68,7 +68,7 @@ def install_worker_context(
     the context and rebuild its connections after the fork (workers.context.get_context).
     """
     ctx = build_context(settings, db=db, redis=redis)
-    monkeypatch.setattr(workers.context, "_context", ctx)
+    monkeypatch.setattr(fieldcast.context, "_current", ctx)
     return ctx
 
 

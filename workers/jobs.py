@@ -6,24 +6,24 @@ import logging
 import uuid
 from datetime import timedelta
 
-from rq import get_current_job
-
 from fieldcast.accounts import maintenance as accounts_maintenance
 from fieldcast.idempotency import services as idempotency
 from fieldcast.outbox import services as outbox
 from workers.context import get_context
-from workers.queues import lease_for
 
 log = logging.getLogger(__name__)
 
 # Modules whose import registers outbox tasks; the worker imports them at start.
-TASK_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = (
+    "fieldcast.notifications.services",
+    "fieldcast.videos.processing",
+)
 
 
 def run_outbox_job(job_id: str) -> str | None:
-    job = get_current_job()
-    queue = job.origin if job is not None else "default"
-    status = outbox.execute(get_context().db, uuid.UUID(job_id), lease=lease_for(queue))
+    ctx = get_context()
+    lease = timedelta(seconds=ctx.settings.outbox_lease_s)
+    status = outbox.execute(ctx.db, uuid.UUID(job_id), lease=lease)
     return status.value if status else None
 
 
@@ -40,3 +40,10 @@ def prune_records() -> dict[str, int]:
         "idempotency_keys": idempotency.prune(ctx.db),
         "credentials": accounts_maintenance.prune_credentials(ctx.db),
     }
+
+
+def expire_uploads() -> dict[str, int]:
+    from fieldcast.uploads import services as uploads
+
+    ctx = get_context()
+    return uploads.expire(ctx.db, ctx.storage)

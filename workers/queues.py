@@ -45,11 +45,6 @@ def is_live(job: Job | None) -> bool:
     return job is not None and job.get_status(refresh=False) in LIVE_STATUSES
 
 
-def lease_for(queue: str) -> timedelta:
-    """How long a claimed outbox row stays claimed: the queue's hard limit plus a margin."""
-    return QUEUE_SPECS[queue].timeout + timedelta(minutes=1)
-
-
 def outbox_rq_id(job_id: uuid.UUID) -> str:
     return f"outbox-{job_id}"
 

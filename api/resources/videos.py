@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
+from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
+from api.resources.playback import playback_urls
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.accounts.authz import authorize
 from fieldcast.videos import services as videos
-from fieldcast.videos.models import Video, VideoStatus
+from fieldcast.videos.models import Rendition, Video, VideoStatus
 
 blp = Blueprint(
     "videos",
@@ -43,11 +46,25 @@ class FailureSchema(Schema):
 
 
 class PlaybackSchema(Schema):
-    hls_url = ma.fields.String(allow_none=True, metadata={"description": "HLS master playlist"})
-    mp4_url = ma.fields.String(allow_none=True, metadata={"description": "MP4 for offline viewing"})
+    hls_url = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "HLS playlist: the full ladder once `ready`, the first rendition "
+            "while `playable`. Every URI inside is signed too."
+        },
+    )
+    mp4_url = ma.fields.String(
+        allow_none=True, metadata={"description": "MP4 for offline viewing (at most 720p)"}
+    )
     poster_url = ma.fields.String(allow_none=True)
     storyboard_url = ma.fields.String(
         allow_none=True, metadata={"description": "WebVTT thumbnail track for scrubbing"}
+    )
+    expires_at = ma.fields.Integer(
+        metadata={
+            "description": "Unix time after which these URLs stop working; read the video "
+            "again for fresh ones"
+        }
     )
 
 
@@ -76,20 +93,27 @@ class VideoUpdateSchema(Schema):
     deal_attributes = DEAL_ATTRIBUTES
 
 
-def _present(video: Video) -> dict[str, Any]:
+def _renditions(videos_: Sequence[Video]) -> dict[uuid.UUID, list[Rendition]]:
+    """The renditions of a page of videos, in one query."""
+    found: dict[uuid.UUID, list[Rendition]] = {video.id: [] for video in videos_}
+    if found:
+        for rendition in db_session().scalars(
+            select(Rendition).where(Rendition.video_id.in_(found))
+        ):
+            found[rendition.video_id].append(rendition)
+    return found
+
+
+def _present(video: Video, renditions: Sequence[Rendition] | None = None) -> dict[str, Any]:
     data = attributes(video, VideoSchema, exclude={"failure", "playback"})
     data["failure"] = (
         {"code": video.failure_code, "detail": video.failure_detail}
         if video.status is VideoStatus.FAILED
         else None
     )
-    # Renditions come with processing; until then nothing can be played.
-    data["playback"] = {
-        "hls_url": None,
-        "mp4_url": None,
-        "poster_url": None,
-        "storyboard_url": None,
-    }
+    if renditions is None:
+        renditions = _renditions([video])[video.id]
+    data["playback"] = playback_urls(video, renditions)
     return data
 
 
@@ -109,7 +133,11 @@ class Videos(MethodView):
             args=args,
             descending=True,
         )
-        return {"items": [_present(v) for v in page.items], "next_cursor": page.next_cursor}
+        renditions = _renditions(page.items)
+        return {
+            "items": [_present(v, renditions[v.id]) for v in page.items],
+            "next_cursor": page.next_cursor,
+        }
 
     @blp.arguments(VideoSchema)
     @blp.response(201, VideoSchema)

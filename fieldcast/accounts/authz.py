@@ -89,6 +89,10 @@ RULES: dict[str, Rule] = {
     "video.list": _anyone,
     "video.read": _owner_or_admin,
     "video.update": _owner,
+    # Only the author sends the file of their draft, and only they add or remove attachments.
+    "video.upload": _owner,
+    "attachment.create": _owner,
+    "attachment.delete": _owner,
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ class TransientError(Exception):
 
 
 TaskFunc = Callable[[Session, dict[str, Any]], None]
+# Called once, in its own transaction, when a task fails for good: the place to tell the user
+# (mark the video failed) instead of leaving what they wait for stuck.
+GiveUpFunc = Callable[[Session, dict[str, Any], str], None]
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Task:
     func: TaskFunc
     queue: str
     max_attempts: int = 5
+    on_give_up: GiveUpFunc | None = None
 
 
 @dataclass
@@ -53,12 +58,17 @@ class TaskRegistry:
     tasks: dict[str, Task] = field(default_factory=dict)
 
     def register(
-        self, name: str, *, queue: str, max_attempts: int = 5
+        self,
+        name: str,
+        *,
+        queue: str,
+        max_attempts: int = 5,
+        on_give_up: GiveUpFunc | None = None,
     ) -> Callable[[TaskFunc], TaskFunc]:
         def decorator(func: TaskFunc) -> TaskFunc:
             if name in self.tasks:
                 raise ValueError(f"task {name!r} is registered twice")
-            self.tasks[name] = Task(name, func, queue, max_attempts)
+            self.tasks[name] = Task(name, func, queue, max_attempts, on_give_up)
             return func
 
         return decorator
@@ -163,7 +173,12 @@ def execute(
     registry: TaskRegistry = tasks,
 ) -> OutboxStatus | None:
     """Run one outbox row at most once at a time. Returns the row's new status, or None when
-    another worker holds it or it is already finished."""
+    another worker holds it or it is already finished.
+
+    While the task runs, its lease is renewed every third of `lease`; a worker that dies
+    (SIGKILL, OOM, lost host) stops renewing, and the relay hands the work to another worker
+    soon after, however long the task may legitimately run.
+    """
     # The database's clock, not this host's: run_after and created_at come from it too.
     now = func.now()
     with db.session() as session:
@@ -198,7 +213,7 @@ def execute(
     attempt: int = claimed.attempts
     max_attempts: int = claimed.max_attempts
 
-    with db.session() as session:
+    with _LeaseRenewal(db, job_id, attempt, lease), db.session() as session:
         try:
             try:
                 task = registry.get(task_name)
@@ -214,9 +229,9 @@ def execute(
             session.rollback()
             if attempt >= max_attempts:
                 status = OutboxStatus.FAILED
-                _finish(
-                    session, job_id, attempt, status, f"gave up after {attempt} attempts: {exc}"
-                )
+                reason = f"gave up after {attempt} attempts: {exc}"
+                _finish(session, job_id, attempt, status, reason)
+                _give_up(session, registry, task_name, payload, reason)
             else:
                 status = OutboxStatus.PENDING
                 delay = _backoff(attempt, exc.retry_after)
@@ -239,9 +254,64 @@ def execute(
         except Exception as exc:
             session.rollback()
             log.exception("outbox job %s (%s) failed", job_id, task_name)
-            _finish(session, job_id, attempt, OutboxStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}"
+            _finish(session, job_id, attempt, OutboxStatus.FAILED, reason)
+            _give_up(session, registry, task_name, payload, reason)
             session.commit()
             return OutboxStatus.FAILED
+
+
+class _LeaseRenewal:
+    """Renews a claimed row's lease from a thread while its task runs in this one."""
+
+    def __init__(self, db: Database, job_id: uuid.UUID, attempt: int, lease: timedelta) -> None:
+        self.db = db
+        self.job_id = job_id
+        self.attempt = attempt
+        self.lease = lease
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
+
+    def __enter__(self) -> _LeaseRenewal:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        interval = max(0.5, self.lease.total_seconds() / 3)
+        while not self.stop.wait(interval):
+            try:
+                with self.db.engine.begin() as connection:
+                    connection.execute(
+                        update(OutboxJob)
+                        .where(
+                            OutboxJob.id == self.job_id,
+                            OutboxJob.attempts == self.attempt,
+                            OutboxJob.status == OutboxStatus.RUNNING,
+                        )
+                        .values(lease_until=func.now() + self.lease)
+                    )
+            except Exception:
+                log.warning("could not renew the lease of outbox job %s", self.job_id)
+
+
+def _give_up(
+    session: Session, registry: TaskRegistry, task_name: str, payload: dict[str, Any], reason: str
+) -> None:
+    try:
+        task = registry.get(task_name)
+    except LookupError:
+        return
+    if task.on_give_up is None:
+        return
+    try:
+        with session.begin_nested():
+            task.on_give_up(session, payload, reason)
+    except Exception:
+        log.exception("the give-up handler of %s failed", task_name)
 
 
 def _finish(
@@ -273,6 +343,7 @@ def relay(
     *,
     grace: timedelta = timedelta(seconds=30),
     batch: int = 500,
+    registry: TaskRegistry = tasks,
 ) -> RelayReport:
     """Re-dispatch due work that has no live job in the queue backend."""
     now = func.now()
@@ -295,10 +366,11 @@ def relay(
                 finished_at=now,
                 last_error=text("coalesce(last_error, 'worker lost') || ' (attempts exhausted)'"),
             )
-            .returning(OutboxJob.id)
+            .returning(OutboxJob.id, OutboxJob.task, OutboxJob.payload, OutboxJob.last_error)
         ).all()
-        for (job_id,) in gave_up:
-            log.error("outbox job %s exhausted its attempts", job_id)
+        for row in gave_up:
+            log.error("outbox job %s exhausted its attempts", row.id)
+            _give_up(session, registry, row.task, row.payload, row.last_error or "worker lost")
 
         due = session.execute(
             select(OutboxJob.id, OutboxJob.queue)
@@ -314,6 +386,9 @@ def relay(
             .with_for_update(skip_locked=True)
         ).all()
         lost = dispatcher.missing([row.id for row in due]) if due else set()
+        # A lease that ran out is proof enough that the work is lost, even when the queue
+        # backend still lists its job as running (the whole worker died, not only its horse).
+        lost |= {row.id for row in expired}
         # Retries scheduled by execute() clear enqueued_at: they are due, never enqueued.
         to_send = [Dispatch(row.id, row.queue) for row in due if row.id in lost]
         if to_send:

@@ -59,6 +59,12 @@ class Video(TenantMixin, Base):
     playable_at: Mapped[datetime | None]
     ready_at: Mapped[datetime | None]
 
+    @property
+    def media_prefix(self) -> str:
+        """Where the outputs of the current source live; the version keeps a new file from
+        mixing with the outputs of one that failed."""
+        return f"org/{self.org_id}/videos/{self.id}/v{self.source_version}"
+
 
 class RenditionKind(enum.StrEnum):
     HLS = "hls"  # a media playlist with its init file and segments

@@ -1,0 +1,541 @@
+"""tus 1.0 resumable uploads (core, creation, creation-with-upload, termination, checksum,
+expiration) and direct-to-S3 multipart uploads.
+
+A standard tus client works unchanged: create with `POST /api/v1/uploads` (Upload-Length,
+Upload-Metadata naming `video_id`), then PATCH chunks to the returned Location; after a broken
+connection, HEAD gives the offset to resume from. Errors keep the tus status codes and carry a
+problem+json body with a stable `code`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import tempfile
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import IO, Any
+
+import marshmallow as ma
+from flask import Flask, Response, request
+from flask.views import MethodView
+from werkzeug.exceptions import ClientDisconnected
+
+from api.auth import current_principal
+from api.extensions import Blueprint, Schema
+from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, problem_response
+from api.runtime import context, db_session
+from fieldcast.uploads import services as uploads
+from fieldcast.uploads.models import Upload
+
+blp = Blueprint(
+    "uploads",
+    __name__,
+    url_prefix="/api/v1/uploads",
+    description=(
+        "Resumable uploads with the tus 1.0 protocol (https://tus.io/protocols/resumable-upload)."
+        " Extensions: creation, creation-with-upload, termination, checksum (sha1), expiration."
+        " `Upload-Metadata` must carry `video_id` (a draft of yours); `filename` and `filetype`"
+        " are kept. Use any tus client (tus-js-client, TUSKit, tus-android-client, tuspy)."
+    ),
+)
+direct_blp = Blueprint(
+    "direct_uploads",
+    __name__,
+    url_prefix="/api/v1/direct-uploads",
+    description=(
+        "Direct-to-S3 multipart uploads (S3 deployments): the API hands out presigned part URLs "
+        "and the phone PUTs the parts to S3, so no video byte passes through the API. "
+        "Complete with the ETag of every part; the video is then processed as after a tus upload."
+    ),
+)
+
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
+OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+TUS_REQUEST_HEADERS = [
+    "Tus-Resumable",
+    "Upload-Length",
+    "Upload-Offset",
+    "Upload-Metadata",
+    "Upload-Checksum",
+    "Upload-Defer-Length",
+    "Upload-Concat",
+    "X-HTTP-Method-Override",
+    "X-Requested-With",
+]
+TUS_RESPONSE_HEADERS = [
+    "Location",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Tus-Checksum-Algorithm",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Expires",
+    "Upload-Metadata",
+]
+_COPY_CHUNK = 1024 * 1024
+
+TUS_HEADERS_DOC = {
+    "parameters": [
+        {
+            "name": "Tus-Resumable",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "enum": [TUS_VERSION]},
+        }
+    ]
+}
+
+
+def _tus_error(status: int, code: str, detail: str, **headers: str) -> Response:
+    return problem_response(status, code, detail=detail, headers=headers or None)
+
+
+class _TusProtocolError(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def _int_header(name: str, *, required: bool = True) -> int | None:
+    raw = request.headers.get(name)
+    if raw is None:
+        if required:
+            raise _TusProtocolError(
+                _tus_error(400, f"{name.lower().replace('-', '_')}_required", f"Send {name}.")
+            )
+        return None
+    if not raw.strip().isdigit():
+        raise _TusProtocolError(
+            _tus_error(400, "invalid_tus_header", f"{name} must be a non-negative integer.")
+        )
+    return int(raw.strip())
+
+
+def parse_metadata(raw: str | None) -> dict[str, str]:
+    """`Upload-Metadata: key base64value,key2` into a dict of decoded values."""
+    metadata: dict[str, str] = {}
+    if not raw or not raw.strip():
+        return metadata
+    if len(raw) > 4096:
+        raise ValueError("Upload-Metadata is longer than 4096 characters.")
+    for pair in raw.split(","):
+        parts = pair.strip().split(" ")
+        key = parts[0]
+        if not key or len(parts) > 2 or key in metadata:
+            raise ValueError("Upload-Metadata must be comma-separated `key base64value` pairs.")
+        try:
+            value = base64.b64decode(parts[1], validate=True).decode() if len(parts) == 2 else ""
+        except (binascii.Error, UnicodeDecodeError):
+            raise ValueError(f"Upload-Metadata value of {key!r} is not base64 UTF-8.") from None
+        metadata[key] = value
+    return metadata
+
+
+def encode_metadata(upload: Upload) -> str:
+    pairs = {
+        "video_id": str(upload.video_id),
+        "filename": upload.filename,
+        "filetype": upload.filetype,
+    }
+    return ",".join(
+        f"{key} {base64.b64encode(value.encode()).decode()}"
+        for key, value in pairs.items()
+        if value
+    )
+
+
+class _ClientBody:
+    """The request body, where a client that goes away mid-chunk reads as the end of it:
+    the bytes that did arrive are kept and the next HEAD reports them."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.disconnected = False
+
+    def read(self, size: int = -1) -> bytes:
+        if self.disconnected:
+            return b""
+        try:
+            return self.stream.read(size)
+        except (ClientDisconnected, OSError):
+            self.disconnected = True
+            return b""
+
+
+def _verified_body(max_bytes: int) -> IO[bytes] | _ClientBody:
+    """The chunk to store. With Upload-Checksum it is spooled to disk and verified first,
+    because a chunk that does not match must leave no trace."""
+    request.max_content_length = max_bytes  # tus chunks are far larger than JSON bodies
+    body = _ClientBody(request.stream)
+    header = request.headers.get("Upload-Checksum")
+    if header is None:
+        return body
+    algorithm, _, encoded = header.strip().partition(" ")
+    if algorithm.lower() != "sha1":
+        raise _TusProtocolError(
+            _tus_error(400, "checksum_algorithm_unsupported", "Only sha1 checksums are supported.")
+        )
+    try:
+        expected = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise _TusProtocolError(
+            _tus_error(400, "invalid_tus_header", "Upload-Checksum is not base64.")
+        ) from None
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed at teardown
+    digest = hashlib.sha1()  # noqa: S324 - the tus checksum extension names sha1
+    while chunk := body.read(_COPY_CHUNK):
+        digest.update(chunk)
+        spool.write(chunk)
+    if body.disconnected or digest.digest() != expected:
+        spool.close()
+        raise uploads.ChecksumMismatch()
+    spool.seek(0)
+    return spool
+
+
+def _expires_in() -> timedelta:
+    return timedelta(seconds=context().settings.upload_expiry_s)
+
+
+def _append(upload_id: uuid.UUID, offset: int, content_length: int | None) -> Upload:
+    ctx = context()
+    principal = current_principal()
+    # Nothing of this request's own session may stay open while a chunk streams in.
+    db_session().commit()
+    body = _verified_body(ctx.settings.limits.max_upload_bytes)
+    try:
+        return uploads.append(
+            ctx.db,
+            principal,
+            ctx.storage,
+            ctx.redis,
+            upload_id,
+            offset=offset,
+            stream=body,  # type: ignore[arg-type]
+            content_length=content_length,
+            expires_in=_expires_in(),
+        )
+    finally:
+        if not isinstance(body, _ClientBody):
+            body.close()
+
+
+def _offset_headers(upload: Upload) -> dict[str, str]:
+    headers = {"Upload-Offset": str(upload.offset)}
+    if upload.completed_at is None:
+        headers["Upload-Expires"] = _http_date(upload.expires_at)
+    return headers
+
+
+def _tus(view: Callable[..., Response]) -> Callable[..., Response]:
+    """tus protocol checks around a view, and tus status codes for protocol errors."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        if request.headers.get("Tus-Resumable") != TUS_VERSION:
+            return _tus_error(
+                412,
+                "tus_version_unsupported",
+                f"Send `Tus-Resumable: {TUS_VERSION}`.",
+                **{"Tus-Version": TUS_VERSION},
+            )
+        try:
+            return view(*args, **kwargs)
+        except _TusProtocolError as exc:
+            return exc.response
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    wrapper.__dict__.update(view.__dict__)
+    return wrapper
+
+
+@blp.route("")
+class Uploads(MethodView):
+    @blp.doc(**TUS_HEADERS_DOC)
+    @blp.alt_response(201, description="Created; `Location` is the upload URL")
+    @blp.problems(400, 403, 404, 412, 413)
+    @_tus
+    def post(self) -> Response:
+        """Create an upload (tus creation; with a body, creation-with-upload)
+
+        Headers: `Upload-Length` (bytes), `Upload-Metadata` with `video_id` (base64, as tus
+        encodes every value). With `Content-Type: application/offset+octet-stream` the body is
+        the first chunk.
+        """
+        if request.headers.get("Upload-Defer-Length") is not None:
+            return _tus_error(400, "upload_length_required", "Deferred lengths are not supported.")
+        length = _int_header("Upload-Length")
+        assert length is not None
+        try:
+            metadata = parse_metadata(request.headers.get("Upload-Metadata"))
+        except ValueError as exc:
+            return _tus_error(400, "invalid_upload_metadata", str(exc))
+        try:
+            video_id = uuid.UUID(metadata.get("video_id", ""))
+        except ValueError:
+            return _tus_error(
+                400, "video_id_required", "Upload-Metadata must name the draft's video_id."
+            )
+        ctx = context()
+        upload = uploads.create_upload(
+            db_session(),
+            current_principal(),
+            ctx.storage,
+            video_id=video_id,
+            length=length,
+            max_size=ctx.settings.limits.max_upload_bytes,
+            expires_in=_expires_in(),
+            filename=metadata.get("filename") or metadata.get("name"),
+            filetype=metadata.get("filetype") or metadata.get("type"),
+        )
+        location = f"{request.host_url.rstrip('/')}{blp.url_prefix}/{upload.id}"
+        has_body = request.mimetype == OFFSET_CONTENT_TYPE and (request.content_length or 0) > 0
+        if has_body:
+            upload = _append(upload.id, 0, request.content_length)
+        response = Response(status=201)
+        response.headers["Location"] = location
+        response.headers.update(_offset_headers(upload))
+        return response
+
+
+@blp.route("/<uuid:upload_id>")
+class UploadById(MethodView):
+    @blp.doc(**TUS_HEADERS_DOC)
+    @blp.alt_response(200, description="`Upload-Offset` and `Upload-Length` in the headers")
+    @blp.problems(404, 410, 412)
+    @_tus
+    def head(self, upload_id: uuid.UUID) -> Response:
+        """The offset to resume from (tus HEAD)"""
+        upload = uploads.status(db_session(), current_principal(), context().storage, upload_id)
+        response = Response(status=200)
+        response.headers.update(_offset_headers(upload))
+        response.headers["Upload-Length"] = str(upload.length)
+        response.headers["Upload-Metadata"] = encode_metadata(upload)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @blp.doc(**TUS_HEADERS_DOC)
+    @blp.alt_response(204, description="Stored; `Upload-Offset` is the new offset")
+    @blp.problems(400, 404, 409, 410, 412, 413, 415, 423)
+    @blp.alt_response(
+        460,
+        description="Checksum Mismatch (tus): the chunk was not stored",
+        schema=ProblemSchema,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+    @_tus
+    def patch(self, upload_id: uuid.UUID) -> Response:
+        """Send a chunk at `Upload-Offset` (tus PATCH; `Upload-Checksum: sha1 <base64>` optional)
+
+        When the last byte arrives the video is processed and soon `playable`.
+        """
+        if request.mimetype != OFFSET_CONTENT_TYPE:
+            return _tus_error(
+                415, "unsupported_media_type", f"Send Content-Type: {OFFSET_CONTENT_TYPE}."
+            )
+        offset = _int_header("Upload-Offset")
+        assert offset is not None
+        upload = _append(upload_id, offset, request.content_length)
+        response = Response(status=204)
+        response.headers.update(_offset_headers(upload))
+        return response
+
+    @blp.doc(**TUS_HEADERS_DOC)
+    @blp.alt_response(204, description="Terminated")
+    @blp.problems(404, 409, 412)
+    @_tus
+    def delete(self, upload_id: uuid.UUID) -> Response:
+        """Discard an unfinished upload (tus termination)"""
+        uploads.terminate(db_session(), current_principal(), context().storage, upload_id)
+        return Response(status=204)
+
+
+def tus_headers(response: Response) -> Response:
+    """Every tus response names the protocol version; OPTIONS describes the server."""
+    if request.blueprint != blp.name:
+        return response
+    if request.method == "OPTIONS":
+        settings = context().settings
+        response.status_code = 204
+        response.set_data(b"")
+        response.headers["Tus-Version"] = TUS_VERSION
+        response.headers["Tus-Extension"] = TUS_EXTENSIONS
+        response.headers["Tus-Max-Size"] = str(settings.limits.max_upload_bytes)
+        response.headers["Tus-Checksum-Algorithm"] = "sha1"
+    response.headers["Tus-Resumable"] = TUS_VERSION
+    return response
+
+
+class MethodOverride:
+    """WSGI: tus clients behind proxies that allow only GET and POST send
+    `X-HTTP-Method-Override`; honour it for upload URLs only."""
+
+    ALLOWED = {"PATCH", "DELETE", "HEAD"}
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        override = environ.get("HTTP_X_HTTP_METHOD_OVERRIDE", "").upper()
+        if (
+            override in self.ALLOWED
+            and environ.get("REQUEST_METHOD") == "POST"
+            and environ.get("PATH_INFO", "").startswith(blp.url_prefix + "/")
+        ):
+            environ["REQUEST_METHOD"] = override
+        return self.app(environ, start_response)
+
+
+def install(app: Flask) -> None:
+    app.after_request(tus_headers)
+    app.wsgi_app = MethodOverride(app.wsgi_app)  # type: ignore[method-assign]
+
+
+# -- Direct to S3 ---------------------------------------------------------------------------------
+
+
+class DirectUploadCreateSchema(Schema):
+    video_id = ma.fields.UUID(required=True)
+    size = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
+    filename = ma.fields.String(validate=ma.validate.Length(max=255))
+    content_type = ma.fields.String(validate=ma.validate.Length(max=127))
+
+
+class PartUrlSchema(Schema):
+    number = ma.fields.Integer()
+    url = ma.fields.String()
+
+
+class DirectUploadSchema(Schema):
+    id = ma.fields.UUID()
+    video_id = ma.fields.UUID()
+    part_size = ma.fields.Integer(metadata={"description": "Every part but the last has this size"})
+    part_count = ma.fields.Integer()
+    parts = ma.fields.List(
+        ma.fields.Nested(PartUrlSchema),
+        metadata={"description": "Presigned PUT URLs (the first 1000 parts; ask for more)"},
+    )
+    expires_at = ma.fields.DateTime()
+
+
+class DirectUploadCompletedSchema(Schema):
+    id = ma.fields.UUID()
+    video_id = ma.fields.UUID(metadata={"description": "Now `processing`; poll or wait for a push"})
+
+
+class PartNumbersSchema(Schema):
+    numbers = ma.fields.List(
+        ma.fields.Integer(), required=True, validate=ma.validate.Length(min=1, max=1000)
+    )
+
+
+class PartUrlsSchema(Schema):
+    parts = ma.fields.List(ma.fields.Nested(PartUrlSchema))
+
+
+class CompletedPartSchema(Schema):
+    number = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=10_000))
+    etag = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+
+
+class CompleteSchema(Schema):
+    parts = ma.fields.List(
+        ma.fields.Nested(CompletedPartSchema),
+        required=True,
+        validate=ma.validate.Length(min=1, max=10_000),
+    )
+
+
+def _url_ttl() -> int:
+    # Long enough for a slow phone to send a part, short enough to be worthless if leaked.
+    return min(context().settings.upload_expiry_s, 6 * 3600)
+
+
+def _part_list(urls: dict[int, str]) -> list[dict[str, Any]]:
+    return [{"number": number, "url": url} for number, url in sorted(urls.items())]
+
+
+@direct_blp.route("")
+class DirectUploads(MethodView):
+    @direct_blp.arguments(DirectUploadCreateSchema)
+    @direct_blp.response(201, DirectUploadSchema)
+    @direct_blp.problems(403, 404, 413)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a direct-to-S3 upload for a draft: presigned part URLs"""
+        ctx = context()
+        created = uploads.create_direct_upload(
+            db_session(),
+            current_principal(),
+            ctx.storage,
+            video_id=body["video_id"],
+            length=body["size"],
+            max_size=ctx.settings.limits.max_upload_bytes,
+            expires_in=_expires_in(),
+            url_ttl=_url_ttl(),
+            filename=body.get("filename"),
+            filetype=body.get("content_type"),
+        )
+        return {
+            "id": created.upload.id,
+            "video_id": created.upload.video_id,
+            "part_size": created.part_size,
+            "part_count": created.part_count,
+            "parts": _part_list(created.part_urls),
+            "expires_at": created.upload.expires_at,
+        }
+
+
+@direct_blp.route("/<uuid:direct_upload_id>")
+class DirectUploadById(MethodView):
+    @direct_blp.response(204)
+    @direct_blp.problems(404, 409)
+    def delete(self, direct_upload_id: uuid.UUID) -> None:
+        """Abort a direct upload: S3 discards the parts"""
+        uploads.abort_direct_upload(
+            db_session(), current_principal(), context().storage, direct_upload_id
+        )
+
+
+@direct_blp.route("/<uuid:direct_upload_id>/part-urls")
+class DirectUploadPartUrls(MethodView):
+    @direct_blp.arguments(PartNumbersSchema)
+    @direct_blp.response(200, PartUrlsSchema)
+    @direct_blp.problems(404, 409, 410)
+    def post(self, body: dict[str, Any], direct_upload_id: uuid.UUID) -> dict[str, Any]:
+        """Fresh presigned URLs for some parts (to resume after they expired)"""
+        urls = uploads.part_urls(
+            db_session(),
+            current_principal(),
+            context().storage,
+            direct_upload_id,
+            body["numbers"],
+            url_ttl=_url_ttl(),
+        )
+        return {"parts": _part_list(urls)}
+
+
+@direct_blp.route("/<uuid:direct_upload_id>/complete")
+class DirectUploadComplete(MethodView):
+    @direct_blp.arguments(CompleteSchema)
+    @direct_blp.response(200, DirectUploadCompletedSchema)
+    @direct_blp.problems(404, 409, 410)
+    def post(self, body: dict[str, Any], direct_upload_id: uuid.UUID) -> dict[str, Any]:
+        """Complete a direct upload with every part's ETag; processing starts"""
+        video = uploads.complete_direct_upload(
+            db_session(),
+            current_principal(),
+            context().storage,
+            direct_upload_id,
+            [(part["number"], part["etag"]) for part in body["parts"]],
+        )
+        return {"id": direct_upload_id, "video_id": video.id}

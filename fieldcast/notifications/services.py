@@ -1,0 +1,79 @@
+"""Telling a user something: an inbox item, and a push to their phones after commit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from fieldcast.context import current
+from fieldcast.notifications.models import Notification
+from fieldcast.outbox import services as outbox
+from notifications.push import PushMessage
+
+PUSH_TASK = "notifications.push"
+
+
+def notify(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    type: str,
+    title: str,
+    body: str = "",
+    data: dict[str, Any] | None = None,
+    dedup_key: str,
+) -> uuid.UUID | None:
+    """Add an inbox item and record its push, in the caller's transaction.
+
+    The same `dedup_key` never makes a second item or push, however often the caller runs.
+    """
+    notification_id = session.execute(
+        insert(Notification)
+        .values(
+            id=uuid.uuid4(),
+            org_id=org_id,
+            user_id=user_id,
+            type=type,
+            title=title[:200],
+            body=body[:1000],
+            data={key: str(value) for key, value in (data or {}).items()},
+            dedup_key=dedup_key,
+        )
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(Notification.id)
+    ).scalar_one_or_none()
+    if notification_id is not None:
+        outbox.record(
+            session,
+            PUSH_TASK,
+            {"notification_id": str(notification_id)},
+            org_id=org_id,
+            dedup_key=f"push:{notification_id}",
+        )
+    return notification_id
+
+
+def _push(session: Session, payload: dict[str, Any]) -> None:
+    item = session.scalars(
+        select(Notification).where(Notification.id == uuid.UUID(payload["notification_id"]))
+    ).one_or_none()
+    if item is None:
+        return  # the user or organisation is gone
+    current().push.send(
+        PushMessage(
+            notification_id=item.id,
+            user_id=item.user_id,
+            type=item.type,
+            title=item.title,
+            body=item.body,
+            data={"notification_id": str(item.id), "type": item.type, **item.data},
+        )
+    )
+
+
+outbox.tasks.register(PUSH_TASK, queue="notify")(_push)

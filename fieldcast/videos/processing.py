@@ -1,0 +1,491 @@
+"""From an uploaded file to a playable, then ready, video.
+
+Two outbox tasks, recorded in the transaction that made their input:
+- `video.process` (queue media-fast): probe and validate, then the first playable rendition:
+  a remux when the phone's file is already H.264 SDR 8-bit, else one mid rung encoded fast.
+  The video becomes `playable` and its author is told.
+- `video.ladder` (queue media): poster, the full ladder from one decode, the offline MP4 made
+  from the 720p (or best lower) rung without re-encoding, the storyboard. The video is `ready`.
+
+Every output has a deterministic storage key under the source version and one `Rendition` row
+keyed by (video, name), upserted: a step that runs twice (a worker killed mid-transcode and the
+work handed to another) overwrites the same objects and rows, never duplicates them. Hostile
+files fail the video with the probe's code and are not retried; storage or database outages
+are retried; a step that fails for good fails the video instead of leaving it processing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from fieldcast.context import AppContext, current
+from fieldcast.db import utcnow
+from fieldcast.notifications.services import notify
+from fieldcast.outbox import services as outbox
+from fieldcast.videos.models import Rendition, RenditionKind, Video, VideoStatus
+from media import ffmpeg
+from media.probe import MediaInfo, MediaLimits, MediaRejected, probe, validate
+from media.renditions import (
+    FIRST_RUNG,
+    OFFLINE_RUNG,
+    Rung,
+    ladder_command,
+    ladder_for,
+    output_size,
+    remux_command,
+)
+from media.storage import LocalStorage, Storage, StorageError
+from media.thumbnails import make_poster, make_storyboard
+
+log = logging.getLogger(__name__)
+
+PROCESS_TASK = "video.process"
+LADDER_TASK = "video.ladder"
+
+# Overall progress: probing, then the first playable rendition, then the ladder and the rest.
+_PROBED = 5
+_PLAYABLE = 25
+_LADDER_DONE = 85
+_MP4_DONE = 90
+_STORYBOARD_DONE = 97
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+    ".vtt": "text/vtt",
+}
+
+
+def content_type(name: str) -> str:
+    return CONTENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
+
+
+def start(session: Session, video: Video) -> None:
+    """Record processing of the video's current source, in the caller's transaction."""
+    outbox.record(
+        session,
+        PROCESS_TASK,
+        {"video_id": str(video.id), "version": video.source_version},
+        org_id=video.org_id,
+        dedup_key=f"{PROCESS_TASK}:{video.id}:{video.source_version}",
+    )
+
+
+# -- Running a step -------------------------------------------------------------------------------
+
+
+class _Superseded(Exception):
+    """The video was deleted, re-uploaded or already moved past this step."""
+
+
+def _load(session: Session, payload: dict[str, Any], *expected: VideoStatus) -> Video:
+    """The video as it is now (locked until commit), if this step is still its next one."""
+    video = session.get(
+        Video, uuid.UUID(payload["video_id"]), populate_existing=True, with_for_update=True
+    )
+    if video is None or video.source_version != payload["version"]:
+        raise _Superseded()
+    if video.status not in expected:
+        raise _Superseded()
+    return video
+
+
+@contextmanager
+def _work_dir(ctx: AppContext) -> Iterator[Path]:
+    """A scratch directory for one step, removed whatever happens. Directories left by a
+    worker that was killed are removed by the next step that runs on the machine."""
+    root = ctx.settings.media_work_dir or Path(tempfile.gettempdir()) / "fieldcast-media"
+    root.mkdir(parents=True, exist_ok=True)
+    _sweep_abandoned(root)
+    path = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _sweep_abandoned(root: Path) -> None:
+    for entry in root.iterdir():
+        pid, _, _ = entry.name.partition("-")
+        if pid.isdigit() and not ffmpeg.pid_alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _source_file(storage: Storage, key: str, work: Path) -> Path:
+    if isinstance(storage, LocalStorage):
+        return storage.path(key)  # read in place: no copy of a large file
+    target = work / "source"
+    with target.open("wb") as out:
+        for chunk in storage.open(key):
+            out.write(chunk)
+    return target
+
+
+def _store_dir(storage: Storage, directory: Path, prefix: str) -> int:
+    """Copy every file of an output directory under `prefix`; returns the bytes stored.
+    Playlists go last, so a reader never finds a playlist naming a segment not yet stored."""
+    files = sorted(
+        (p for p in directory.rglob("*") if p.is_file()), key=lambda p: p.suffix == ".m3u8"
+    )
+    total = 0
+    for path in files:
+        key = f"{prefix}/{path.relative_to(directory).as_posix()}"
+        with path.open("rb") as handle:
+            total += storage.put(key, handle, content_type=content_type(path.name))
+    return total
+
+
+def _store_file(storage: Storage, path: Path, key: str) -> int:
+    with path.open("rb") as handle:
+        return storage.put(key, handle, content_type=content_type(path.name))
+
+
+def _save_rendition(
+    session: Session,
+    video: Video,
+    name: str,
+    kind: RenditionKind,
+    key: str,
+    *,
+    size: tuple[int, int] | None = None,
+    bitrate_kbps: int | None = None,
+    size_bytes: int | None = None,
+) -> None:
+    values = {
+        "kind": kind,
+        "source_version": video.source_version,
+        "storage_key": key,
+        "width": size[0] if size else None,
+        "height": size[1] if size else None,
+        "bitrate_kbps": bitrate_kbps,
+        "size_bytes": size_bytes,
+        "updated_at": utcnow(),
+    }
+    session.execute(
+        insert(Rendition)
+        .values(id=uuid.uuid4(), org_id=video.org_id, video_id=video.id, name=name, **values)
+        .on_conflict_do_update(index_elements=["video_id", "name"], set_=values)
+    )
+
+
+class _Progress:
+    """Writes progress (only ever forward) at most once a second, outside the step's
+    transaction, so readers see it while ffmpeg runs."""
+
+    def __init__(self, ctx: AppContext, video_id: uuid.UUID, start: int, end: int) -> None:
+        self.ctx = ctx
+        self.video_id = video_id
+        self.start = start
+        self.end = end
+        self.last_write = 0.0
+
+    def __call__(self, percent: int) -> None:
+        now = time.monotonic()
+        if now - self.last_write < 1.0 and percent < 100:
+            return
+        self.last_write = now
+        self.set(self.start + (self.end - self.start) * percent // 100)
+
+    def set(self, value: int) -> None:
+        with self.ctx.db.engine.begin() as connection:
+            connection.execute(
+                update(Video)
+                .where(Video.id == self.video_id)
+                .values(progress=func.greatest(Video.progress, value))
+            )
+
+
+def _run_ffmpeg(ctx: AppContext, args: list[str], info: MediaInfo, progress: _Progress) -> None:
+    ffmpeg.run(
+        args,
+        duration_s=info.duration_s,
+        on_progress=progress,
+        # Well inside the queue's hard limit, so the step ends with a reason, not a kill.
+        timeout_s=max(120.0, info.duration_s * 20),
+    )
+
+
+def _step(
+    session: Session, payload: dict[str, Any], body: Callable[[AppContext, Path], None]
+) -> None:
+    ctx = current()
+    try:
+        with _work_dir(ctx) as work:
+            body(ctx, work)
+    except _Superseded:
+        session.rollback()
+        log.info("video %s: step skipped, the video moved on", payload.get("video_id"))
+    except MediaRejected as exc:
+        session.rollback()
+        _fail(session, payload, exc.code, exc.detail)
+    except ffmpeg.FFmpegFailed as exc:
+        session.rollback()
+        log.warning("ffmpeg failed for video %s: %s", payload.get("video_id"), exc.tail)
+        _fail(session, payload, "unprocessable", "The video could not be converted.")
+    except TimeoutError:
+        session.rollback()
+        _fail(session, payload, "processing_timeout", "Converting the video took too long.")
+    except (StorageError, OperationalError, OSError) as exc:
+        # Storage or database trouble passes; the outbox retries with backoff.
+        raise outbox.TransientError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _fail(session: Session, payload: dict[str, Any], code: str, detail: str) -> None:
+    """The video cannot be processed: say why, and tell its author."""
+    video = session.get(
+        Video, uuid.UUID(payload["video_id"]), populate_existing=True, with_for_update=True
+    )
+    if video is None or video.source_version != payload["version"]:
+        return
+    if video.status in (VideoStatus.READY, VideoStatus.FAILED):
+        return
+    if video.status is VideoStatus.PLAYABLE:
+        # The first rendition plays: keep it playable rather than take it away.
+        log.error("video %s stays playable without its full ladder: %s", video.id, code)
+        return
+    video.status = VideoStatus.FAILED
+    video.failure_code = code
+    video.failure_detail = detail[:500]
+    notify(
+        session,
+        org_id=video.org_id,
+        user_id=video.owner_id,
+        type="video.failed",
+        title=f"“{video.title}” could not be processed",
+        body=detail,
+        data={"video_id": video.id},
+        dedup_key=f"video.failed:{video.id}:{video.source_version}",
+    )
+    session.commit()
+    log.info("video %s failed: %s", video.id, code)
+
+
+def _give_up(session: Session, payload: dict[str, Any], reason: str) -> None:
+    _fail(session, payload, "processing_failed", "Processing the video failed; try again later.")
+
+
+# -- video.process --------------------------------------------------------------------------------
+
+
+def _first_rung(info: MediaInfo) -> Rung:
+    rungs = ladder_for(info.video)
+    fitting = [rung for rung in rungs if rung.short_side <= FIRST_RUNG.short_side]
+    return fitting[-1] if fitting else rungs[0]
+
+
+def process(session: Session, payload: dict[str, Any]) -> None:
+    def body(ctx: AppContext, work: Path) -> None:
+        video = _load(session, payload, VideoStatus.PROCESSING)
+        assert video.source_key is not None
+        session.commit()
+        source = _source_file(ctx.storage, video.source_key, work)
+        info = probe(source)
+        settings = ctx.settings
+        validate(
+            info,
+            MediaLimits(
+                max_bytes=settings.limits.max_upload_bytes,
+                max_duration_s=settings.limits.max_duration_s,
+            ),
+        )
+        video.duration_ms = round(info.duration_s * 1000)
+        video.width = info.video.display_width
+        video.height = info.video.display_height
+        video.progress = max(video.progress, _PROBED)
+        session.commit()
+
+        progress = _Progress(ctx, video.id, _PROBED, _PLAYABLE)
+        out = work / "first"
+        out.mkdir()
+        prefix = f"{video.media_prefix}/first"
+        binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
+        if info.is_h264_sdr_8bit:
+            _run_ffmpeg(ctx, remux_command(binary, source, out, info), info, progress)
+            size = (info.video.display_width, info.video.display_height)
+            mp4 = out / "fast.mp4"
+            mp4_bytes = _store_file(ctx.storage, mp4, f"{video.media_prefix}/source.mp4")
+            mp4.unlink()
+            stored = _store_dir(ctx.storage, out, prefix)
+            _save_rendition(
+                session,
+                video,
+                "source_mp4",
+                RenditionKind.MP4,
+                f"{video.media_prefix}/source.mp4",
+                size=size,
+                size_bytes=mp4_bytes,
+            )
+            kbps = round(info.size_bytes * 8 / 1000 / max(info.duration_s, 0.001))
+        else:
+            rung = _first_rung(info)
+            # Fastest preset: this rendition is replaced by the ladder minutes later.
+            args = ladder_command(binary, source, out, info, [rung], preset="ultrafast")
+            _run_ffmpeg(ctx, args, info, progress)
+            (out / "master.m3u8").unlink(missing_ok=True)
+            stored = _store_dir(ctx.storage, out / rung.name, prefix)
+            size = output_size(info.video, rung.short_side)
+            kbps = rung.video_kbps
+        _save_rendition(
+            session,
+            video,
+            "first",
+            RenditionKind.HLS,
+            f"{prefix}/index.m3u8",
+            size=size,
+            bitrate_kbps=kbps,
+            size_bytes=stored,
+        )
+        video = _load(session, payload, VideoStatus.PROCESSING)
+        video.status = VideoStatus.PLAYABLE
+        video.playable_at = utcnow()
+        video.progress = max(video.progress, _PLAYABLE)
+        notify(
+            session,
+            org_id=video.org_id,
+            user_id=video.owner_id,
+            type="video.playable",
+            title=f"“{video.title}” is ready to watch",
+            body="Share it with your team.",
+            data={"video_id": video.id},
+            dedup_key=f"video.playable:{video.id}:{video.source_version}",
+        )
+        outbox.record(
+            session,
+            LADDER_TASK,
+            {"video_id": str(video.id), "version": video.source_version},
+            org_id=video.org_id,
+            dedup_key=f"{LADDER_TASK}:{video.id}:{video.source_version}",
+        )
+        session.commit()
+        log.info("video %s playable (%s)", video.id, "remux" if info.is_h264_sdr_8bit else "encode")
+
+    _step(session, payload, body)
+
+
+# -- video.ladder ---------------------------------------------------------------------------------
+
+
+def _offline_rung(rungs: list[Rung]) -> Rung:
+    fitting = [rung for rung in rungs if rung.short_side <= OFFLINE_RUNG.short_side]
+    return fitting[-1] if fitting else rungs[0]
+
+
+def _offline_mp4(binary: str, rung_dir: Path, out: Path) -> None:
+    """The offline MP4 from a rung's fMP4 segments: its init file and segments concatenated
+    form a fragmented MP4, remuxed (not re-encoded) into a fast-start one."""
+    fragmented = out.with_suffix(".frag.mp4")
+    init = next(rung_dir.glob("init*.mp4"))
+    with fragmented.open("wb") as target:
+        for part in [init, *sorted(rung_dir.glob("seg-*.m4s"))]:
+            with part.open("rb") as handle:
+                shutil.copyfileobj(handle, target)
+    ffmpeg.run(
+        [binary, "-hide_banner", "-nostdin", "-y", "-i", str(fragmented),
+         "-c", "copy", "-movflags", "+faststart", str(out)],
+        timeout_s=300,
+    )  # fmt: skip
+    fragmented.unlink()
+
+
+def ladder(session: Session, payload: dict[str, Any]) -> None:
+    def body(ctx: AppContext, work: Path) -> None:
+        video = _load(session, payload, VideoStatus.PLAYABLE)
+        assert video.source_key is not None
+        session.commit()
+        settings = ctx.settings
+        binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
+        source = _source_file(ctx.storage, video.source_key, work)
+        info = probe(source)
+        prefix = video.media_prefix
+
+        poster = make_poster(binary, source, info, work / "poster.jpg")
+        poster_bytes = _store_file(ctx.storage, work / "poster.jpg", f"{prefix}/poster.jpg")
+        _save_rendition(
+            session,
+            video,
+            "poster",
+            RenditionKind.POSTER,
+            f"{prefix}/poster.jpg",
+            size=(poster.width, poster.height),
+            size_bytes=poster_bytes,
+        )
+        session.commit()
+
+        rungs = ladder_for(info.video)
+        out = work / "hls"
+        out.mkdir()
+        args = ladder_command(binary, source, out, info, rungs, preset=settings.media_preset)
+        _run_ffmpeg(ctx, args, info, _Progress(ctx, video.id, _PLAYABLE, _LADDER_DONE))
+
+        offline = _offline_rung(rungs)
+        _offline_mp4(binary, out / offline.name, work / "offline.mp4")
+        mp4_bytes = _store_file(ctx.storage, work / "offline.mp4", f"{prefix}/offline.mp4")
+        _Progress(ctx, video.id, 0, 100).set(_MP4_DONE)
+
+        storyboard = make_storyboard(binary, source, info, work / "storyboard")
+        _store_file(ctx.storage, storyboard.sprite_path, f"{prefix}/storyboard/sprite.jpg")
+        _store_file(ctx.storage, storyboard.vtt_path, f"{prefix}/storyboard/storyboard.vtt")
+        _Progress(ctx, video.id, 0, 100).set(_STORYBOARD_DONE)
+
+        for rung in rungs:
+            stored = _store_dir(ctx.storage, out / rung.name, f"{prefix}/hls/{rung.name}")
+            _save_rendition(
+                session,
+                video,
+                rung.name,
+                RenditionKind.HLS,
+                f"{prefix}/hls/{rung.name}/index.m3u8",
+                size=output_size(info.video, rung.short_side),
+                bitrate_kbps=rung.video_kbps,
+                size_bytes=stored,
+            )
+        _store_file(ctx.storage, out / "master.m3u8", f"{prefix}/hls/master.m3u8")
+        _save_rendition(session, video, "master", RenditionKind.MASTER, f"{prefix}/hls/master.m3u8")
+        _save_rendition(
+            session,
+            video,
+            "mp4",
+            RenditionKind.MP4,
+            f"{prefix}/offline.mp4",
+            size=output_size(info.video, offline.short_side),
+            bitrate_kbps=offline.video_kbps,
+            size_bytes=mp4_bytes,
+        )
+        _save_rendition(
+            session,
+            video,
+            "storyboard",
+            RenditionKind.STORYBOARD,
+            f"{prefix}/storyboard/storyboard.vtt",
+            size=(storyboard.tile_width, storyboard.tile_height),
+        )
+        video = _load(session, payload, VideoStatus.PLAYABLE)
+        video.status = VideoStatus.READY
+        video.ready_at = utcnow()
+        video.progress = 100
+        session.commit()
+        log.info("video %s ready: %s", video.id, ", ".join(rung.name for rung in rungs))
+
+    _step(session, payload, body)
+
+
+outbox.tasks.register(PROCESS_TASK, queue="media-fast", max_attempts=3, on_give_up=_give_up)(
+    process
+)
+outbox.tasks.register(LADDER_TASK, queue="media", max_attempts=3, on_give_up=_give_up)(ladder)
