@@ -377,9 +377,15 @@ def relay(
             .where(
                 OutboxJob.status == OutboxStatus.PENDING,
                 OutboxJob.run_after <= now,
-                # Fresh rows were dispatched on commit; give that path time to land first.
-                OutboxJob.created_at < now - grace,
-                or_(OutboxJob.enqueued_at.is_(None), OutboxJob.enqueued_at < now - grace),
+                or_(
+                    # Fresh rows were dispatched on commit; give that path time to land first.
+                    and_(
+                        OutboxJob.created_at < now - grace,
+                        or_(OutboxJob.enqueued_at.is_(None), OutboxJob.enqueued_at < now - grace),
+                    ),
+                    # Work taken back from a dead worker has waited long enough already.
+                    OutboxJob.id.in_([row.id for row in expired]),
+                ),
             )
             .order_by(OutboxJob.run_after)
             .limit(batch)

@@ -438,6 +438,7 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
         mp4_bytes = _store_file(ctx.storage, work / "offline.mp4", f"{prefix}/offline.mp4")
         _Progress(ctx, video.id, 0, 100).set(_MP4_DONE)
 
+        (work / "storyboard").mkdir()
         storyboard = make_storyboard(binary, source, info, work / "storyboard")
         _store_file(ctx.storage, storyboard.sprite_path, f"{prefix}/storyboard/sprite.jpg")
         _store_file(ctx.storage, storyboard.vtt_path, f"{prefix}/storyboard/storyboard.vtt")

@@ -1,0 +1,442 @@
+"""From an uploaded file to a playable, then ready, video: real uploads, real RQ workers, real
+ffmpeg; hostile files; signed playback; a worker killed mid-transcode."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import av
+import psutil
+import pytest
+from flask.testing import FlaskClient
+from redis import Redis
+from sqlalchemy import select
+
+from fieldcast.accounts.authz import Principal
+from fieldcast.context import AppContext
+from fieldcast.db import Database
+from fieldcast.notifications.models import Notification
+from fieldcast.outbox import services as outbox
+from fieldcast.outbox.models import OutboxJob, OutboxStatus
+from fieldcast.settings import Settings
+from fieldcast.uploads import services as uploads
+from fieldcast.videos import playback
+from fieldcast.videos.models import Rendition, Video, VideoStatus
+from media.thumbnails import measure_luma
+from tests import factories
+from tests.live_server import committed_factories
+from tests.media_samples import ffmpeg, make_samples
+from tests.worker_support import install_worker_context, run_burst
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240, method="thread")]
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_samples(tmp_path_factory.mktemp("processing-samples"))
+
+
+@dataclasses.dataclass
+class Pipeline:
+    ctx: AppContext
+    rep: Any
+    work_root: Path
+
+    def upload(self, path: Path, title: str = "Pricing objection") -> uuid.UUID:
+        """A draft and its file, sent through the upload service as the tus endpoint does."""
+        principal = Principal(self.rep)
+        with self.ctx.db.session() as session:
+            video = Video(org_id=self.rep.org_id, owner_id=self.rep.id, title=title)
+            session.add(video)
+            session.commit()
+            size = path.stat().st_size
+            upload = uploads.create_upload(
+                session,
+                principal,
+                self.ctx.storage,
+                video_id=video.id,
+                length=size,
+                max_size=self.ctx.settings.limits.max_upload_bytes,
+                expires_in=timedelta(hours=1),
+            )
+        with path.open("rb") as stream:
+            uploads.append(
+                self.ctx.db,
+                principal,
+                self.ctx.storage,
+                self.ctx.redis,
+                upload.id,
+                offset=0,
+                stream=stream,
+                content_length=size,
+                expires_in=timedelta(hours=1),
+            )
+        return video.id
+
+    def video(self, video_id: uuid.UUID) -> Video:
+        with self.ctx.db.session() as session:
+            return session.get_one(Video, video_id)
+
+    def renditions(self, video_id: uuid.UUID) -> dict[str, Rendition]:
+        with self.ctx.db.session() as session:
+            rows = session.scalars(select(Rendition).where(Rendition.video_id == video_id)).all()
+        names = [row.name for row in rows]
+        assert len(names) == len(set(names)), names
+        return {row.name: row for row in rows}
+
+    def notifications(self, video_id: uuid.UUID) -> list[str]:
+        with self.ctx.db.session() as session:
+            return [
+                n.type
+                for n in session.scalars(
+                    select(Notification).where(
+                        Notification.data["video_id"].astext == str(video_id)
+                    )
+                )
+            ]
+
+    def jobs(self, task: str) -> list[OutboxJob]:
+        with self.ctx.db.session() as session:
+            return list(session.scalars(select(OutboxJob).where(OutboxJob.task == task)))
+
+    def left_in_work_dir(self) -> list[Path]:
+        return list(self.work_root.iterdir()) if self.work_root.exists() else []
+
+
+def _pipeline(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    db: Database,
+    redis: Redis,
+    work_root: Path,
+    **changes: Any,
+) -> Iterator[Pipeline]:
+    settings = dataclasses.replace(settings, media_work_dir=work_root, **changes)
+    ctx = install_worker_context(monkeypatch, settings, db, redis)
+    with committed_factories(db) as session:
+        rep = factories.UserFactory(org=factories.OrganisationFactory())
+        session.commit()
+    yield Pipeline(ctx, rep, work_root)
+
+
+@pytest.fixture
+def pipeline(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis: Redis,
+    tmp_path: Path,
+) -> Iterator[Pipeline]:
+    yield from _pipeline(monkeypatch, settings, committed_db, redis, tmp_path / "work")
+
+
+def _client(ctx: AppContext) -> FlaskClient:
+    from api.app import create_app
+
+    return create_app(ctx.settings, context=ctx).test_client()
+
+
+def _login(client: FlaskClient, user: Any) -> dict[str, str]:
+    response = client.post(
+        "/api/v1/auth/token", json={"email": user.email, "password": factories.PASSWORD}
+    )
+    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+
+def _path(url: str) -> str:
+    parsed = urlparse(url)
+    return f"{parsed.path}?{parsed.query}"
+
+
+def _uris(playlist: str) -> list[str]:
+    uris = [line for line in playlist.splitlines() if line and not line.startswith("#")]
+    uris += [
+        line.split('URI="', 1)[1].split('"', 1)[0]
+        for line in playlist.splitlines()
+        if 'URI="' in line
+    ]
+    return uris
+
+
+# -- the whole way --------------------------------------------------------------------------------
+
+
+def test_a_phone_video_becomes_playable_then_ready_and_plays_through_signed_urls(
+    pipeline: Pipeline, samples: dict[str, Path]
+) -> None:
+    video_id = pipeline.upload(samples["landscape"])
+    assert pipeline.video(video_id).status is VideoStatus.PROCESSING
+
+    run_burst(["media-fast", "notify"])
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.PLAYABLE
+    assert (video.width, video.height) == (320, 240)
+    assert 3900 <= (video.duration_ms or 0) <= 4100
+    assert video.playable_at is not None
+    first = pipeline.renditions(video_id)
+    # H.264 SDR from a phone: remuxed, not re-encoded, so the first rendition is the source.
+    assert set(first) == {"first", "source_mp4"}
+    assert pipeline.notifications(video_id) == ["video.playable"]
+
+    run_burst()
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.READY
+    assert video.progress == 100
+    made = pipeline.renditions(video_id)
+    assert set(made) == {"first", "source_mp4", "poster", "240p", "master", "mp4", "storyboard"}
+    assert (made["240p"].width, made["240p"].height) == (320, 240)
+    for rendition in made.values():
+        assert pipeline.ctx.storage.exists(rendition.storage_key), rendition.name
+    assert pipeline.left_in_work_dir() == []
+    assert pipeline.notifications(video_id) == ["video.playable"]  # told once, not per step
+
+    client = _client(pipeline.ctx)
+    body = client.get(f"/api/v1/videos/{video_id}", headers=_login(client, pipeline.rep)).get_json()
+    assert body["status"] == "ready" and body["progress"] == 100
+    urls = body["playback"]
+    assert all(urls[name] for name in ("hls_url", "mp4_url", "poster_url", "storyboard_url"))
+
+    master = client.get(_path(urls["hls_url"]))
+    assert master.status_code == 200
+    assert master.mimetype == "application/vnd.apple.mpegurl"
+    assert "private" in master.headers["Cache-Control"]
+    variants = _uris(master.get_data(as_text=True))
+    assert len(variants) == 1 and "sig=" in variants[0]
+    media = client.get(_path(variants[0])).get_data(as_text=True)
+    segments = _uris(media)
+    assert segments and all("sig=" in uri and "exp=" in uri for uri in segments)
+    for uri in segments:
+        assert client.get(_path(uri)).status_code == 200
+
+    whole = client.get(_path(urls["mp4_url"]))
+    assert whole.status_code == 200
+    assert whole.headers["Content-Disposition"].startswith("attachment")
+    ranged = client.get(_path(urls["mp4_url"]), headers={"Range": "bytes=100-199"})
+    assert ranged.status_code == 206
+    assert ranged.get_data() == whole.get_data()[100:200]
+    offline = pipeline.work_root.parent / "offline.mp4"
+    offline.write_bytes(whole.get_data())
+    with av.open(str(offline)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+        assert container.streams.audio
+
+    storyboard = client.get(_path(urls["storyboard_url"]))
+    assert storyboard.status_code == 200 and storyboard.mimetype == "text/vtt"
+    sprite_uri = next(
+        line for line in storyboard.get_data(as_text=True).splitlines() if "#xywh=" in line
+    )
+    assert client.get(_path(sprite_uri.split("#", 1)[0])).status_code == 200
+    poster = pipeline.work_root.parent / "poster.jpg"
+    poster.write_bytes(client.get(_path(urls["poster_url"])).get_data())
+    assert measure_luma(poster).mean > 0.1
+
+
+def test_signed_urls_give_nothing_when_tampered_expired_or_guessed(
+    pipeline: Pipeline, samples: dict[str, Path]
+) -> None:
+    video_id = pipeline.upload(samples["faststart"])
+    run_burst()
+    client = _client(pipeline.ctx)
+    owner = _login(client, pipeline.rep)
+    urls = client.get(f"/api/v1/videos/{video_id}", headers=owner).get_json()["playback"]
+    mp4 = urlparse(urls["mp4_url"])
+    secret = pipeline.ctx.settings.secret_key
+    assert secret is not None
+
+    tampered = client.get(f"{mp4.path}?{mp4.query.replace('sig=', 'sig=x')}")
+    assert tampered.status_code == 403 and tampered.get_json()["code"] == "invalid_signature"
+    unsigned = client.get(mp4.path)
+    assert unsigned.status_code == 403
+    past = int(time.time()) - 10
+    expired = client.get(playback.signed_path(secret, mp4.path, past))
+    assert expired.status_code == 403 and expired.get_json()["code"] == "link_expired"
+    # A signature for one object does not open another, even of the same video.
+    poster_key_path = urlparse(urls["poster_url"]).path
+    moved = client.get(f"{poster_key_path}?{mp4.query}")
+    assert moved.status_code == 403
+    # Nor does a playlist signature open another video's playlist.
+    other = client.get(f"/play/{uuid.uuid4()}/master.m3u8?{urlparse(urls['hls_url']).query}")
+    assert other.status_code == 403
+
+    # Someone who may not see the video gets no URLs at all.
+    with committed_factories(pipeline.ctx.db) as session:
+        peer = factories.UserFactory(org_id=pipeline.rep.org_id)
+        outsider = factories.UserFactory(org=factories.OrganisationFactory())
+        session.commit()
+    for user in (peer, outsider):
+        response = client.get(f"/api/v1/videos/{video_id}", headers=_login(client, user))
+        assert response.status_code == 404
+        assert "playback" not in response.get_json()
+
+
+@pytest.mark.parametrize(
+    ("sample", "code"),
+    [
+        ("empty", "empty_file"),
+        ("not_a_video", "not_a_video"),
+        ("truncated", "truncated"),
+        ("truncated_faststart", "truncated"),
+        ("audio_only", "audio_only"),
+    ],
+)
+def test_hostile_files_fail_the_video_with_a_reason_once(
+    pipeline: Pipeline, samples: dict[str, Path], sample: str, code: str
+) -> None:
+    video_id = pipeline.upload(samples[sample])
+    run_burst()
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.FAILED
+    assert video.failure_code == code
+    assert video.failure_detail
+    [job] = pipeline.jobs("video.process")
+    assert (job.status, job.attempts) == (OutboxStatus.DONE, 1)  # not retried in vain
+    assert pipeline.renditions(video_id) == {}
+    assert pipeline.notifications(video_id) == ["video.failed"]
+    assert pipeline.left_in_work_dir() == []
+
+    client = _client(pipeline.ctx)
+    body = client.get(f"/api/v1/videos/{video_id}", headers=_login(client, pipeline.rep)).get_json()
+    assert body["status"] == "failed"
+    assert body["failure"]["code"] == code
+    assert body["playback"]["hls_url"] is None
+
+
+def test_too_long_and_absurd_frames_fail_with_their_codes(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis: Redis,
+    tmp_path: Path,
+    samples: dict[str, Path],
+) -> None:
+    limits = dataclasses.replace(settings.limits, max_duration_s=2)
+    pipeline = next(
+        _pipeline(monkeypatch, settings, committed_db, redis, tmp_path / "work", limits=limits)
+    )
+    video_id = pipeline.upload(samples["landscape"])
+    huge = tmp_path / "huge.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=size=8200x16:rate=1", "-t", "1", "-c:v", "libx264",
+           "-preset", "ultrafast", str(huge))  # fmt: skip
+    huge_id = pipeline.upload(huge)
+    run_burst()
+    assert pipeline.video(video_id).failure_code == "too_long"
+    assert pipeline.video(huge_id).failure_code == "frame_too_large"
+
+
+@pytest.mark.parametrize(
+    ("sample", "size", "rung"),
+    [
+        ("portrait", (240, 320), "240p"),  # rotation applied: portrait stays portrait
+        ("hlg", (320, 240), "240p"),  # HDR: encoded first, tone-mapped
+        ("odd_size", (320, 240), "240p"),  # 4:4:4 odd-sized: encoded, even sizes
+    ],
+)
+def test_phone_video_kinds(
+    pipeline: Pipeline, samples: dict[str, Path], sample: str, size: tuple[int, int], rung: str
+) -> None:
+    video_id = pipeline.upload(samples[sample])
+    run_burst()
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.READY, video.failure_detail
+    made = pipeline.renditions(video_id)
+    assert (made[rung].width, made[rung].height) == size
+    assert (made["first"].width, made["first"].height) == size
+    path = pipeline.work_root.parent / f"{sample}.mp4"
+    path.write_bytes(b"".join(pipeline.ctx.storage.open(made["mp4"].storage_key)))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frame = next(container.decode(stream))
+        assert (frame.width, frame.height) == size
+        assert stream.codec_context.pix_fmt == "yuv420p"
+        assert stream.codec_context.color_trc in (1, 2)  # BT.709 or unspecified, never HLG
+
+
+# -- a worker killed mid-transcode -----------------------------------------------------------------
+
+
+def _horse_and_ffmpeg() -> tuple[psutil.Process, psutil.Process] | None:
+    for child in psutil.Process(os.getpid()).children():
+        for grandchild in child.children():
+            if "ffmpeg" in grandchild.name():
+                return child, grandchild
+    return None
+
+
+def test_a_worker_killed_mid_transcode_leaves_the_video_to_another(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis: Redis,
+    tmp_path: Path,
+) -> None:
+    pipeline = next(
+        _pipeline(
+            monkeypatch,
+            settings,
+            committed_db,
+            redis,
+            tmp_path / "work",
+            outbox_lease_s=2,
+            media_preset="medium",
+        )
+    )
+    source = tmp_path / "long.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=960x540:rate=30", "-f", "lavfi", "-i",
+           "sine=frequency=300", "-t", "12", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(source))  # fmt: skip
+    video_id = pipeline.upload(source)
+    run_burst(["media-fast", "notify"])
+    assert pipeline.video(video_id).status is VideoStatus.PLAYABLE
+
+    killed: dict[str, int] = {}
+
+    def kill_mid_transcode() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = _horse_and_ffmpeg()
+            if found and pipeline.video(video_id).progress >= 35:
+                horse, encoder = found
+                killed.update(horse=horse.pid, ffmpeg=encoder.pid)
+                horse.send_signal(signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_mid_transcode)
+    killer.start()
+    run_burst(["media"])
+    killer.join()
+    assert killed, "the ladder finished before it could be interrupted"
+    assert pipeline.video(video_id).status is VideoStatus.PLAYABLE  # still plays meanwhile
+
+    # ffmpeg died with its worker rather than write on for nobody.
+    deadline = time.monotonic() + 5
+    while psutil.pid_exists(killed["ffmpeg"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not psutil.pid_exists(killed["ffmpeg"]) or (
+        psutil.Process(killed["ffmpeg"]).status() == psutil.STATUS_ZOMBIE
+    )
+
+    time.sleep(2.5)  # the lease, no longer renewed, runs out
+    report = outbox.relay(pipeline.ctx.db, pipeline.ctx.dispatcher)
+    assert report.expired == 1 and report.requeued == 1
+    run_burst(["media"])
+
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.READY
+    made = pipeline.renditions(video_id)  # asserts one row per name
+    assert {"360p", "540p", "master", "mp4", "poster", "storyboard"} <= set(made)
+    [job] = pipeline.jobs("video.ladder")
+    assert (job.status, job.attempts) == (OutboxStatus.DONE, 2)
+    assert pipeline.left_in_work_dir() == []
+    master = b"".join(pipeline.ctx.storage.open(made["master"].storage_key)).decode()
+    assert master.count("#EXT-X-STREAM-INF") == 2
