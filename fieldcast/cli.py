@@ -110,7 +110,19 @@ def serve(host: str, port: int, web_workers: int) -> None:
             python_command("web", "--bind", f"{host}:{port}", "--workers", str(web_workers)),
             env,
         )
-        supervisor.spawn("worker", python_command("worker"), env)
+        # Two workers, so a long ladder never holds back a first playable or a push.
+        supervisor.spawn(
+            "worker-fast",
+            python_command(
+                "worker", "--queue", "notify", "--queue", "media-fast", "--queue", "default"
+            ),
+            env,
+        )
+        supervisor.spawn(
+            "worker-media",
+            python_command("worker", "--queue", "media", "--queue", "media-fast"),
+            env,
+        )
         supervisor.spawn("scheduler", python_command("scheduler"), env)
         click.echo(
             f"\nFieldcast is up: http://{host}:{port}/docs  (health: /healthz, /readyz)\n"

@@ -1,0 +1,160 @@
+"""What the benchmarks share: scratch services, the product's own processes, a signed-in client.
+
+Services: DATABASE_URL / REDIS_URL when set (a scratch database is created next to the given
+one), else the PostgreSQL and Redis on 127.0.0.1. Everything made here is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
+import requests
+from redis import Redis
+
+PASSWORD = "benchmark-password-1"  # noqa: S105 - a scratch account, dropped afterwards
+DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def scratch_environment(**extra: str) -> Iterator[dict[str, str]]:
+    """Environment variables for the product's processes, on a scratch database, a Redis
+    database of its own and a temporary storage directory."""
+    base = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE
+    redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS
+    name = f"fieldcast_bench_{uuid.uuid4().hex[:10]}"
+    admin_url = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    database_url = urlunparse(urlparse(admin_url)._replace(path=f"/{name}"))
+    directory = Path(tempfile.mkdtemp(prefix="fieldcast-bench-"))
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    try:
+        from migrations.config import upgrade
+
+        upgrade(database_url)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "STORAGE_URL": (directory / "media").as_uri(),
+            "FIELDCAST_DATA_DIR": str(directory / "var"),
+            "MEDIA_WORK_DIR": str(directory / "work"),
+            "LOG_LEVEL": "WARNING",
+            **extra,
+        }
+        yield env
+    finally:
+        redis.flushdb()
+        shutil.rmtree(directory, ignore_errors=True)
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def running(env: dict[str, str], commands: Sequence[Sequence[str]]) -> Iterator[None]:
+    """Start the product's processes (e.g. `fieldcast web`, `fieldcast worker`); stop them."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "fieldcast", *command],
+            env=env,
+            start_new_session=True,
+        )
+        for command in commands
+    ]
+    try:
+        yield
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@dataclass
+class Client:
+    base: str
+    headers: dict[str, str]
+
+    def get(self, path: str) -> Any:
+        response = requests.get(self.base + path, headers=self.headers, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        response = requests.post(self.base + path, json=body, headers=self.headers, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+
+def wait_until_up(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(base + "/healthz", timeout=10).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the API at {base} did not come up")
+
+
+def signed_in(env: dict[str, str], base: str) -> Client:
+    """A new organisation's admin, signed in through the API."""
+    from fieldcast.accounts.services import create_organisation
+    from fieldcast.db import Database
+    from fieldcast.settings import normalise_database_url
+
+    database = Database(normalise_database_url(env["DATABASE_URL"]), pool_size=1)
+    slug = f"bench-{uuid.uuid4().hex[:8]}"
+    with database.session() as session:
+        created = create_organisation(
+            session,
+            name="Benchmark",
+            slug=slug,
+            admin_email=f"rep@{slug}.example.com",
+            admin_name="Bench Rep",
+            admin_handle="bench_rep",
+            admin_password=PASSWORD,
+        )
+        email = created.admin.email
+    database.dispose()
+    response = requests.post(
+        base + "/api/v1/auth/token", json={"email": email, "password": PASSWORD}, timeout=30
+    )
+    response.raise_for_status()
+    return Client(base, {"Authorization": f"Bearer {response.json()['access_token']}"})
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
