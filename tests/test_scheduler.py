@@ -34,16 +34,26 @@ def ctx(
     return install_worker_context(monkeypatch, settings, committed_db, redis)
 
 
+IDS = [p.id for p in PERIODIC]
+JOB_IDS = [f"periodic-{p.id}" for p in PERIODIC]
+
+
 def queued(redis: Redis, queue: str = "default") -> list[str]:
     return get_queue(redis, queue).get_job_ids()
 
 
 def test_periodic_ids_and_functions_are_stable() -> None:
-    assert [p.id for p in PERIODIC] == ["outbox-relay", "prune-records"]
+    assert [p.id for p in PERIODIC] == ["outbox-relay", "prune-records", "expire-uploads"]
     assert len({p.id for p in PERIODIC}) == len(PERIODIC)
     relay = PERIODIC[0]
     assert relay.func == "workers.jobs.relay_outbox"
     assert relay.every == timedelta(seconds=10)
+    # Every periodic function exists: a typo would only show when the job first runs.
+    import importlib
+
+    for periodic in PERIODIC:
+        module, _, name = periodic.func.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), periodic.func
 
 
 def test_each_periodic_job_is_enqueued_once_per_slot_across_replicas(
@@ -52,14 +62,14 @@ def test_each_periodic_job_is_enqueued_once_per_slot_across_replicas(
     replica_a = Redis.from_url(redis_url)
     replica_b = Redis.from_url(redis_url)
     try:
-        assert enqueue_due(replica_a, now=NOW) == ["outbox-relay", "prune-records"]
+        assert enqueue_due(replica_a, now=NOW) == IDS
         assert enqueue_due(replica_b, now=NOW) == []
         assert enqueue_due(replica_a, now=NOW + 5) == []  # still the same 10-second slot
     finally:
         replica_a.close()
         replica_b.close()
 
-    assert queued(redis) == ["periodic-outbox-relay", "periodic-prune-records"]
+    assert queued(redis) == JOB_IDS
     job = Job.fetch("periodic-outbox-relay", connection=redis)
     assert job.func_name == "workers.jobs.relay_outbox"
     assert job.origin == "default"
@@ -75,18 +85,18 @@ def test_each_periodic_job_is_enqueued_once_per_slot_across_replicas(
 def test_a_new_slot_is_skipped_while_the_previous_run_is_still_queued(
     redis: Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert enqueue_due(redis, now=NOW) == ["outbox-relay", "prune-records"]
+    assert enqueue_due(redis, now=NOW) == IDS
     with caplog.at_level(logging.INFO, logger="workers.schedule"):
         # The relay's next slot comes round before any worker took the first run.
         assert enqueue_due(redis, now=NOW + 10) == []
     assert "periodic job outbox-relay is still queued or running" in caplog.text
-    assert queued(redis) == ["periodic-outbox-relay", "periodic-prune-records"]
+    assert queued(redis) == JOB_IDS
 
 
 def test_a_worker_runs_the_periodic_jobs_and_the_next_slot_enqueues_again(
     ctx: AppContext, redis: Redis
 ) -> None:
-    assert enqueue_due(redis, now=NOW) == ["outbox-relay", "prune-records"]
+    assert enqueue_due(redis, now=NOW) == IDS
     assert run_burst(["default"]) is True
     assert queued(redis) == []
     assert get_queue(redis, "default").failed_job_registry.count == 0
@@ -150,4 +160,4 @@ def test_run_scheduler_enqueues_the_periodic_jobs_until_stopped(
             stop.set()
             thread.join(5)
     assert not thread.is_alive()
-    assert sorted(queued(redis)) == ["periodic-outbox-relay", "periodic-prune-records"]
+    assert sorted(queued(redis)) == sorted(JOB_IDS)
