@@ -24,7 +24,8 @@ class QueueSpec:
 # Listed in the order a general-purpose worker drains them: the user is waiting on the first ones.
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notify", timedelta(minutes=2), "pushes, inbox items, chat webhooks"),
-    QueueSpec("media-fast", timedelta(minutes=5), "probe and the first playable rendition"),
+    # Long enough to encode a first rendition of a 10-minute 4K HDR file on a small machine.
+    QueueSpec("media-fast", timedelta(minutes=15), "probe and the first playable rendition"),
     QueueSpec("default", timedelta(minutes=10), "fan-out, housekeeping, the outbox relay"),
     QueueSpec("media", timedelta(hours=1), "the full rendition ladder, storyboards"),
 )

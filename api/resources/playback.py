@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, request, send_file
 from sqlalchemy import select
@@ -50,8 +51,6 @@ def sign_media_key(key: str, *, ttl: int, download_name: str | None = None) -> s
     path = playback.media_path(key)
     signed = playback.signed_path(_secret(), path, playback.expiry(ttl))
     if download_name:
-        from urllib.parse import quote
-
         signed += f"&name={quote(download_name)}"
     return _absolute(signed)
 
@@ -191,12 +190,10 @@ def media(key: str) -> Response:
         return problem_response(404, "not_found", detail="No such media.")
     if not path.is_file():
         return problem_response(404, "not_found", detail="No such media.")
-    from fieldcast.videos.processing import content_type
-
     name = request.args.get("name")
     response = send_file(
         path,
-        mimetype=content_type(path.name) if not name else None,
+        mimetype=playback.content_type(path.name) if not name else None,
         as_attachment=bool(name),
         download_name=name or path.name,
         conditional=True,

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from posixpath import dirname, normpath
 from urllib.parse import quote
 
@@ -33,7 +34,9 @@ def signature(secret: str, path: str, expires: int) -> str:
 
 
 def signed_path(secret: str, path: str, expires: int) -> str:
-    return f"{path}?exp={expires}&sig={signature(secret, path, expires)}"
+    """The URL path with its signature. The signature covers the path as the server sees it
+    (decoded); the URL carries it percent-encoded."""
+    return f"{quote(path, safe='/')}?exp={expires}&sig={signature(secret, path, expires)}"
 
 
 def verify(secret: str, path: str, expires: str | None, sig: str | None, *, now: float) -> str:
@@ -62,7 +65,21 @@ def storyboard_path(video_id: uuid.UUID) -> str:
 
 
 def media_path(key: str) -> str:
-    return "/media/" + quote(key, safe="/")
+    return "/media/" + key
+
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+    ".vtt": "text/vtt",
+}
+
+
+def content_type(name: str) -> str:
+    """The media type of a rendition file, by its extension."""
+    return CONTENT_TYPES.get(PurePosixPath(name).suffix.lower(), "application/octet-stream")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from fieldcast.db import utcnow
 from fieldcast.notifications.services import notify
 from fieldcast.outbox import services as outbox
 from fieldcast.videos.models import Rendition, RenditionKind, Video, VideoStatus
+from fieldcast.videos.playback import content_type
 from media import ffmpeg
 from media.probe import MediaInfo, MediaLimits, MediaRejected, probe, validate
 from media.renditions import (
@@ -55,6 +57,9 @@ log = logging.getLogger(__name__)
 
 PROCESS_TASK = "video.process"
 LADDER_TASK = "video.ladder"
+# ffmpeg's share of each queue's hard time limit (workers.queues), leaving time to store outputs.
+FAST_LIMIT = timedelta(minutes=12)
+LADDER_LIMIT = timedelta(minutes=50)
 
 # Overall progress: probing, then the first playable rendition, then the ladder and the rest.
 _PROBED = 5
@@ -62,18 +67,6 @@ _PLAYABLE = 25
 _LADDER_DONE = 85
 _MP4_DONE = 90
 _STORYBOARD_DONE = 97
-
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4",
-    ".jpg": "image/jpeg",
-    ".vtt": "text/vtt",
-}
-
-
-def content_type(name: str) -> str:
-    return CONTENT_TYPES.get(Path(name).suffix.lower(), "application/octet-stream")
 
 
 def start(session: Session, video: Video) -> None:
@@ -211,13 +204,13 @@ class _Progress:
             )
 
 
-def _run_ffmpeg(ctx: AppContext, args: list[str], info: MediaInfo, progress: _Progress) -> None:
+def _run_ffmpeg(args: list[str], info: MediaInfo, progress: _Progress, *, limit: timedelta) -> None:
     ffmpeg.run(
         args,
         duration_s=info.duration_s,
         on_progress=progress,
-        # Well inside the queue's hard limit, so the step ends with a reason, not a kill.
-        timeout_s=max(120.0, info.duration_s * 20),
+        # Inside the queue's hard limit, so a step that runs too long ends with a reason.
+        timeout_s=min(max(120.0, info.duration_s * 20), limit.total_seconds()),
     )
 
 
@@ -316,7 +309,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         prefix = f"{video.media_prefix}/first"
         binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
         if info.is_h264_sdr_8bit:
-            _run_ffmpeg(ctx, remux_command(binary, source, out, info), info, progress)
+            _run_ffmpeg(remux_command(binary, source, out, info), info, progress, limit=FAST_LIMIT)
             size = (info.video.display_width, info.video.display_height)
             mp4 = out / "fast.mp4"
             mp4_bytes = _store_file(ctx.storage, mp4, f"{video.media_prefix}/source.mp4")
@@ -336,7 +329,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
             rung = _first_rung(info)
             # Fastest preset: this rendition is replaced by the ladder minutes later.
             args = ladder_command(binary, source, out, info, [rung], preset="ultrafast")
-            _run_ffmpeg(ctx, args, info, progress)
+            _run_ffmpeg(args, info, progress, limit=FAST_LIMIT)
             (out / "master.m3u8").unlink(missing_ok=True)
             stored = _store_dir(ctx.storage, out / rung.name, prefix)
             size = output_size(info.video, rung.short_side)
@@ -431,7 +424,8 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
         out = work / "hls"
         out.mkdir()
         args = ladder_command(binary, source, out, info, rungs, preset=settings.media_preset)
-        _run_ffmpeg(ctx, args, info, _Progress(ctx, video.id, _PLAYABLE, _LADDER_DONE))
+        progress = _Progress(ctx, video.id, _PLAYABLE, _LADDER_DONE)
+        _run_ffmpeg(args, info, progress, limit=LADDER_LIMIT)
 
         offline = _offline_rung(rungs)
         _offline_mp4(binary, out / offline.name, work / "offline.mp4")
