@@ -69,9 +69,9 @@ class Pipeline:
                 max_size=self.ctx.settings.limits.max_upload_bytes,
                 expires_in=timedelta(hours=1),
             )
-        with path.open("rb") as stream:
+        with path.open("rb") as stream, self.ctx.db.session() as session:
             uploads.append(
-                self.ctx.db,
+                session,
                 principal,
                 self.ctx.storage,
                 self.ctx.redis,
