@@ -18,7 +18,16 @@ from api.auth import authenticate_request
 from api.extensions import Api
 from api.idempotency import ReplayResponse, finish_idempotent_request
 from api.problems import from_domain_error, from_http_exception, from_unexpected
-from api.resources import api_tokens, auth, playback, teams, uploads, users, videos
+from api.resources import (
+    api_tokens,
+    attachments,
+    auth,
+    playback,
+    teams,
+    uploads,
+    users,
+    videos,
+)
 from api.runtime import EXTENSION_KEY, close_db_session
 from fieldcast.context import AppContext, build_context
 from fieldcast.errors import DomainError
@@ -33,6 +42,7 @@ API_BLUEPRINTS = (
     teams.blp,
     api_tokens.blp,
     videos.blp,
+    attachments.blp,
     uploads.blp,
     uploads.direct_blp,
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import re
 import uuid
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.models import ApiToken, Team, TeamMembership, User
+from fieldcast.attachments.models import Attachment, AttachmentKind
 from fieldcast.db import utcnow
 from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.videos.models import Video
@@ -58,6 +60,7 @@ class World:
     video: Video  # authored by `rep`
     upload: Upload  # a tus upload of `rep` to `video`, 10 bytes long
     direct_upload: Upload  # a direct-to-S3 upload of `rep` to `video`
+    attachment: Attachment  # a note `rep` attached to `video`
 
     def ids(self) -> dict[str, uuid.UUID]:
         return {
@@ -67,6 +70,7 @@ class World:
             "video_id": self.video.id,
             "upload_id": self.upload.id,
             "direct_upload_id": self.direct_upload.id,
+            "attachment_id": self.attachment.id,
         }
 
     def login(self, user: Any) -> dict[str, Any]:
@@ -87,7 +91,8 @@ class Case:
     ok: int  # the success status
     body: Body = None
     headers: Body = None
-    data: bytes | None = None  # a raw body instead of JSON (tus chunks)
+    # A raw body (tus chunks) or form fields and files (multipart) instead of JSON.
+    data: bytes | Callable[[World], dict[str, Any]] | None = None
     json_response: bool = True
     needs_s3: bool = False  # succeeds only on S3 storage; tests/test_uploads.py covers it there
 
@@ -99,6 +104,7 @@ class Case:
 
 
 TUS = {"Tus-Resumable": "1.0.0"}
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
 def _tus_create_headers(world: World) -> dict[str, str]:
@@ -154,6 +160,14 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/api/v1/videos/{video_id}"): Case(Access.OWNER, 200),
     ("PATCH", "/api/v1/videos/{video_id}"): Case(Access.OWNER, 200, {"title": "Renamed"}),
+    ("GET", "/api/v1/videos/{video_id}/attachments"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/videos/{video_id}/attachments"): Case(
+        Access.OWNER, 201, {"kind": "link", "url": "https://example.com/deck"}
+    ),
+    ("POST", "/api/v1/videos/{video_id}/attachments/files"): Case(
+        Access.OWNER, 201, data=lambda world: {"file": (io.BytesIO(PDF), "deck.pdf")}
+    ),
+    ("DELETE", "/api/v1/videos/{video_id}/attachments/{attachment_id}"): Case(Access.OWNER, 204),
     ("POST", "/api/v1/uploads"): Case(
         Access.OWNER, 201, headers=_tus_create_headers, json_response=False
     ),
@@ -207,7 +221,8 @@ def _call(
     url = path.format(**(ids or world.ids()))
     all_headers = {**case.request_headers(world), **(headers or {})}
     if case.data is not None:
-        return world.client.open(url, method=method, data=case.data, headers=all_headers)
+        data = case.data(world) if callable(case.data) else case.data
+        return world.client.open(url, method=method, data=data, headers=all_headers)
     return world.client.open(url, method=method, json=case.json(world), headers=all_headers)
 
 
@@ -232,6 +247,9 @@ def _org_state(session: Session, org_id: uuid.UUID) -> list[Any]:
         select(Upload.id, Upload.offset, Upload.completed_at)
         .where(Upload.org_id == org_id)
         .order_by(Upload.id),
+        select(Attachment.id, Attachment.title)
+        .where(Attachment.org_id == org_id)
+        .order_by(Attachment.id),
     ]
     return [session.execute(q).all() for q in queries]
 
@@ -297,9 +315,17 @@ def world(client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any)
         state={"upload_id": "not-an-s3-upload"},
         expires_at=utcnow() + timedelta(hours=1),
     )
-    session.add_all([upload, direct])
+    note = Attachment(
+        org_id=org.id,
+        video_id=video.id,
+        created_by_id=rep.id,
+        kind=AttachmentKind.NOTE,
+        title="Talk track",
+        body="Lead with the ROI slide.",
+    )
+    session.add_all([upload, direct, note])
     session.flush()
-    return World(client, org, admin, rep, target, team, token, video, upload, direct)
+    return World(client, org, admin, rep, target, team, token, video, upload, direct, note)
 
 
 def _spec_operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -13,10 +13,12 @@ from sqlalchemy import select
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
+from api.resources.attachments import AttachmentSchema, present_attachments
 from api.resources.playback import playback_urls
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.accounts.authz import authorize
+from fieldcast.attachments.services import attachments_of
 from fieldcast.videos import services as videos
 from fieldcast.videos.models import Rendition, Video, VideoStatus
 
@@ -83,6 +85,11 @@ class VideoSchema(Schema):
     height = ma.fields.Integer(dump_only=True, allow_none=True)
     failure = ma.fields.Nested(FailureSchema, dump_only=True, allow_none=True)
     playback = ma.fields.Nested(PlaybackSchema, dump_only=True)
+    attachments = ma.fields.List(
+        ma.fields.Nested(AttachmentSchema),
+        dump_only=True,
+        metadata={"description": "Slides, documents, links and notes (reading one video only)"},
+    )
     created_at = ma.fields.DateTime(dump_only=True)
     updated_at = ma.fields.DateTime(dump_only=True)
 
@@ -105,7 +112,7 @@ def _renditions(videos_: Sequence[Video]) -> dict[uuid.UUID, list[Rendition]]:
 
 
 def _present(video: Video, renditions: Sequence[Rendition] | None = None) -> dict[str, Any]:
-    data = attributes(video, VideoSchema, exclude={"failure", "playback"})
+    data = attributes(video, VideoSchema, exclude={"failure", "playback", "attachments"})
     data["failure"] = (
         {"code": video.failure_code, "detail": video.failure_detail}
         if video.status is VideoStatus.FAILED
@@ -114,6 +121,12 @@ def _present(video: Video, renditions: Sequence[Rendition] | None = None) -> dic
     if renditions is None:
         renditions = _renditions([video])[video.id]
     data["playback"] = playback_urls(video, renditions)
+    return data
+
+
+def _present_one(video: Video) -> dict[str, Any]:
+    data = _present(video)
+    data["attachments"] = present_attachments(attachments_of(db_session(), video))
     return data
 
 
@@ -147,7 +160,7 @@ class Videos(MethodView):
         The response carries the `id` to name in the upload (`Upload-Metadata: video_id`).
         """
         video = videos.create_video(db_session(), current_principal(), **body)
-        return _present(video)
+        return _present_one(video)
 
 
 @blp.route("/<uuid:video_id>")
@@ -157,11 +170,11 @@ class VideoById(MethodView):
     @blp.problems(404)
     def get(self, video_id: uuid.UUID) -> dict[str, Any]:
         """Read a video: status, progress and playback URLs as they become available"""
-        return _present(videos.get_video(db_session(), current_principal(), video_id))
+        return _present_one(videos.get_video(db_session(), current_principal(), video_id))
 
     @blp.arguments(VideoUpdateSchema)
     @blp.response(200, VideoSchema)
     @blp.problems(403, 404)
     def patch(self, body: dict[str, Any], video_id: uuid.UUID) -> dict[str, Any]:
         """Edit a video's title, description or deal attributes (its author)"""
-        return _present(videos.update_video(db_session(), current_principal(), video_id, body))
+        return _present_one(videos.update_video(db_session(), current_principal(), video_id, body))
