@@ -71,12 +71,17 @@ _STORYBOARD_DONE = 97
 
 def start(session: Session, video: Video) -> None:
     """Record processing of the video's current source, in the caller's transaction."""
+    _record_step(session, video, PROCESS_TASK)
+
+
+def _record_step(session: Session, video: Video, task: str) -> None:
+    # Keyed by (video, source version, step): recording a step twice records it once.
     outbox.record(
         session,
-        PROCESS_TASK,
+        task,
         {"video_id": str(video.id), "version": video.source_version},
         org_id=video.org_id,
-        dedup_key=f"{PROCESS_TASK}:{video.id}:{video.source_version}",
+        dedup_key=f"{task}:{video.id}:{video.source_version}",
     )
 
 
@@ -358,13 +363,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
             data={"video_id": video.id},
             dedup_key=f"video.playable:{video.id}:{video.source_version}",
         )
-        outbox.record(
-            session,
-            LADDER_TASK,
-            {"video_id": str(video.id), "version": video.source_version},
-            org_id=video.org_id,
-            dedup_key=f"{LADDER_TASK}:{video.id}:{video.source_version}",
-        )
+        _record_step(session, video, LADDER_TASK)
         session.commit()
         log.info("video %s playable (%s)", video.id, "remux" if info.is_h264_sdr_8bit else "encode")
 
