@@ -7,10 +7,27 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from media.probe import VideoInfo
+
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 VIDEO = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"]
 TONE = ["-f", "lavfi", "-i", "sine=frequency=440"]
 H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+
+# What a recent phone records held upright: HEVC 10-bit HLG, rotated by its display matrix.
+PHONE = VideoInfo(
+    codec="hevc",
+    width=1920,
+    height=1080,
+    rotation=90,
+    fps=29.97,
+    variable_frame_rate=True,
+    pix_fmt="yuv420p10le",
+    bit_depth=10,
+    transfer="arib-std-b67",
+    primaries="bt2020",
+    profile="Main 10",
+)
 
 
 def ffmpeg(*args: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from media.probe import MediaInfo, VideoInfo, probe
+from media.probe import MediaInfo, probe
 from media.renditions import (
     LADDER,
     ladder_command,
@@ -21,21 +21,7 @@ from media.renditions import (
     picture_filters,
     remux_command,
 )
-from tests.media_samples import FFMPEG, ffmpeg, make_samples
-
-PHONE = VideoInfo(
-    codec="hevc",
-    width=1920,
-    height=1080,
-    rotation=90,
-    fps=29.97,
-    variable_frame_rate=True,
-    pix_fmt="yuv420p10le",
-    bit_depth=10,
-    transfer="arib-std-b67",
-    primaries="bt2020",
-    profile="Main 10",
-)
+from tests.media_samples import FFMPEG, PHONE, ffmpeg, make_samples
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import pytest
 
-from media.probe import MediaInfo, VideoInfo, probe
+from media.probe import MediaInfo, probe
 from media.thumbnails import (
     MAX_SPRITE_SIDE,
     Luma,
@@ -27,21 +27,8 @@ from media.thumbnails import (
     storyboard_layout,
     storyboard_vtt,
 )
-from tests.media_samples import FFMPEG, ffmpeg, make_samples
+from tests.media_samples import FFMPEG, PHONE, ffmpeg, make_samples
 
-PHONE = VideoInfo(
-    codec="hevc",
-    width=1920,
-    height=1080,
-    rotation=90,
-    fps=29.97,
-    variable_frame_rate=True,
-    pix_fmt="yuv420p10le",
-    bit_depth=10,
-    transfer="arib-std-b67",
-    primaries="bt2020",
-    profile="Main 10",
-)
 WIDE = replace(PHONE, rotation=0, transfer="bt709", primaries="bt709", pix_fmt="yuv420p")
 BLACK_S = 4  # the black-start sample is black for this long, then a test pattern for 2 s
 RAMP_STEP = 2  # the ramp sample's grey level rises by this much every frame
