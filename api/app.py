@@ -22,6 +22,7 @@ from api.resources import (
     api_tokens,
     attachments,
     auth,
+    devices,
     playback,
     teams,
     uploads,
@@ -45,6 +46,7 @@ API_BLUEPRINTS = (
     attachments.blp,
     uploads.blp,
     uploads.direct_blp,
+    devices.blp,
 )
 EXPOSED_HEADERS = [
     "ETag",

@@ -11,6 +11,7 @@ from fieldcast.accounts.models import (
 )
 from fieldcast.attachments.models import Attachment
 from fieldcast.db import Base
+from fieldcast.devices.models import Device
 from fieldcast.idempotency.models import IdempotencyKey
 from fieldcast.notifications.models import Notification
 from fieldcast.outbox.models import OutboxJob
@@ -23,6 +24,7 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "AuthSession",
+    "Device",
     "IdempotencyKey",
     "Notification",
     "Organisation",

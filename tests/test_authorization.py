@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from fieldcast.accounts.models import ApiToken, Team, TeamMembership, User
 from fieldcast.attachments.models import Attachment, AttachmentKind
 from fieldcast.db import utcnow
+from fieldcast.devices.models import Device, Platform
 from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.videos.models import Video
 from tests import factories
@@ -61,6 +62,7 @@ class World:
     upload: Upload  # a tus upload of `rep` to `video`, 10 bytes long
     direct_upload: Upload  # a direct-to-S3 upload of `rep` to `video`
     attachment: Attachment  # a note `rep` attached to `video`
+    device: Device  # a phone of `rep`
 
     def ids(self) -> dict[str, uuid.UUID]:
         return {
@@ -71,6 +73,7 @@ class World:
             "upload_id": self.upload.id,
             "direct_upload_id": self.direct_upload.id,
             "attachment_id": self.attachment.id,
+            "device_id": self.device.id,
         }
 
     def login(self, user: Any) -> dict[str, Any]:
@@ -168,6 +171,11 @@ OPERATIONS: dict[tuple[str, str], Case] = {
         Access.OWNER, 201, data=lambda world: {"file": (io.BytesIO(PDF), "deck.pdf")}
     ),
     ("DELETE", "/api/v1/videos/{video_id}/attachments/{attachment_id}"): Case(Access.OWNER, 204),
+    ("GET", "/api/v1/devices"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/devices"): Case(
+        Access.MEMBER, 201, {"token": "fcm-new-token-1", "platform": "android"}
+    ),
+    ("DELETE", "/api/v1/devices/{device_id}"): Case(Access.OWNER, 204),
     ("POST", "/api/v1/uploads"): Case(
         Access.OWNER, 201, headers=_tus_create_headers, json_response=False
     ),
@@ -323,9 +331,16 @@ def world(client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any)
         title="Talk track",
         body="Lead with the ROI slide.",
     )
-    session.add_all([upload, direct, note])
+    phone = Device(
+        org_id=org.id,
+        user_id=rep.id,
+        token="fcm-token-of-the-rep",
+        platform=Platform.IOS,
+        last_registered_at=utcnow(),
+    )
+    session.add_all([upload, direct, note, phone])
     session.flush()
-    return World(client, org, admin, rep, target, team, token, video, upload, direct, note)
+    return World(client, org, admin, rep, target, team, token, video, upload, direct, note, phone)
 
 
 def _spec_operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

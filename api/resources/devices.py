@@ -1,0 +1,74 @@
+"""Devices: where a user's pushes go."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from api.auth import current_principal
+from api.extensions import Blueprint, Schema
+from api.runtime import db_session
+from api.schemas import attributes
+from fieldcast.devices import services as devices
+from fieldcast.devices.models import Platform
+
+blp = Blueprint(
+    "devices",
+    __name__,
+    url_prefix="/api/v1/devices",
+    description=(
+        "Register the app's push token (FCM registration token; iOS through APNs via FCM) at "
+        "every start and when it changes. Registering is idempotent; a token registered before "
+        "by someone else moves to you. Remove the device at logout."
+    ),
+)
+
+
+class DeviceSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1024))
+    platform = ma.fields.Enum(Platform, by_value=True, required=True)
+    app_version = ma.fields.String(
+        load_default=None, allow_none=True, validate=ma.validate.Length(max=64)
+    )
+    locale = ma.fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=ma.validate.Regexp(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"),
+        metadata={"example": "en-GB"},
+    )
+    created_at = ma.fields.DateTime(dump_only=True)
+    last_registered_at = ma.fields.DateTime(dump_only=True)
+
+
+class DeviceListSchema(Schema):
+    items = ma.fields.List(ma.fields.Nested(DeviceSchema))
+
+
+@blp.route("")
+class Devices(MethodView):
+    @blp.response(200, DeviceListSchema)
+    def get(self) -> dict[str, Any]:
+        """Your registered devices"""
+        found = devices.my_devices(db_session(), current_principal())
+        return {"items": [attributes(device, DeviceSchema) for device in found]}
+
+    @blp.arguments(DeviceSchema)
+    @blp.response(201, DeviceSchema)
+    @blp.alt_response(200, schema=DeviceSchema, description="Already registered; updated")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Register this device's push token"""
+        device, created = devices.register(db_session(), current_principal(), **body)
+        return attributes(device, DeviceSchema), 201 if created else 200
+
+
+@blp.route("/<uuid:device_id>")
+class DeviceById(MethodView):
+    @blp.response(204)
+    @blp.problems(404)
+    def delete(self, device_id: uuid.UUID) -> None:
+        """Remove one of your devices (at logout): it gets no more pushes"""
+        devices.unregister(db_session(), current_principal(), device_id)
