@@ -23,6 +23,7 @@ from api.resources import (
     attachments,
     auth,
     devices,
+    notifications,
     playback,
     teams,
     uploads,
@@ -47,6 +48,7 @@ API_BLUEPRINTS = (
     uploads.blp,
     uploads.direct_blp,
     devices.blp,
+    notifications.blp,
 )
 EXPOSED_HEADERS = [
     "ETag",

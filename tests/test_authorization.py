@@ -32,6 +32,7 @@ from fieldcast.accounts.models import ApiToken, Team, TeamMembership, User
 from fieldcast.attachments.models import Attachment, AttachmentKind
 from fieldcast.db import utcnow
 from fieldcast.devices.models import Device, Platform
+from fieldcast.notifications.models import Notification
 from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.videos.models import Video
 from tests import factories
@@ -63,6 +64,7 @@ class World:
     direct_upload: Upload  # a direct-to-S3 upload of `rep` to `video`
     attachment: Attachment  # a note `rep` attached to `video`
     device: Device  # a phone of `rep`
+    notification: Notification  # an inbox item of `rep`
 
     def ids(self) -> dict[str, uuid.UUID]:
         return {
@@ -74,6 +76,7 @@ class World:
             "direct_upload_id": self.direct_upload.id,
             "attachment_id": self.attachment.id,
             "device_id": self.device.id,
+            "notification_id": self.notification.id,
         }
 
     def login(self, user: Any) -> dict[str, Any]:
@@ -176,6 +179,9 @@ OPERATIONS: dict[tuple[str, str], Case] = {
         Access.MEMBER, 201, {"token": "fcm-new-token-1", "platform": "android"}
     ),
     ("DELETE", "/api/v1/devices/{device_id}"): Case(Access.OWNER, 204),
+    ("GET", "/api/v1/notifications"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/notifications/{notification_id}/read"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/notifications/read-all"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/uploads"): Case(
         Access.OWNER, 201, headers=_tus_create_headers, json_response=False
     ),
@@ -338,9 +344,19 @@ def world(client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any)
         platform=Platform.IOS,
         last_registered_at=utcnow(),
     )
-    session.add_all([upload, direct, note, phone])
+    item = Notification(
+        org_id=org.id,
+        user_id=rep.id,
+        type="video.playable",
+        title="Ready to watch",
+        body="",
+        data={"video_id": str(video.id)},
+    )
+    session.add_all([upload, direct, note, phone, item])
     session.flush()
-    return World(client, org, admin, rep, target, team, token, video, upload, direct, note, phone)
+    return World(
+        client, org, admin, rep, target, team, token, video, upload, direct, note, phone, item
+    )
 
 
 def _spec_operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

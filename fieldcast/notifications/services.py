@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from fieldcast.accounts.authz import Principal
 from fieldcast.context import current
+from fieldcast.db import utcnow, uuid7
+from fieldcast.errors import NotFound
 from fieldcast.notifications.models import Notification
 from fieldcast.outbox import services as outbox
 from notifications.push import PushMessage
@@ -35,7 +38,7 @@ def notify(
     notification_id = session.execute(
         insert(Notification)
         .values(
-            id=uuid.uuid4(),
+            id=uuid7(),
             org_id=org_id,
             user_id=user_id,
             type=type,
@@ -77,3 +80,54 @@ def _push(session: Session, payload: dict[str, Any]) -> None:
 
 
 outbox.tasks.register(PUSH_TASK, queue="notify")(_push)
+
+
+# -- the inbox ------------------------------------------------------------------------------------
+
+
+def inbox(principal: Principal, *, unread_only: bool = False) -> Select[Any]:
+    stmt = select(Notification).where(
+        Notification.org_id == principal.org_id, Notification.user_id == principal.user_id
+    )
+    if unread_only:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    return stmt
+
+
+def unread_count(session: Session, principal: Principal) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Notification.org_id == principal.org_id,
+                Notification.user_id == principal.user_id,
+                Notification.read_at.is_(None),
+            )
+        )
+        or 0
+    )
+
+
+def mark_read(session: Session, principal: Principal, notification_id: uuid.UUID) -> Notification:
+    """Mark one of the principal's items read (again is harmless). Others' do not exist."""
+    item = session.scalars(inbox(principal).where(Notification.id == notification_id)).one_or_none()
+    if item is None:
+        raise NotFound(f"No notification with id {notification_id}.")
+    if item.read_at is None:
+        item.read_at = utcnow()
+    session.commit()
+    return item
+
+
+def mark_all_read(session: Session, principal: Principal) -> int:
+    """Mark every unread item read; returns how many were."""
+    result = session.execute(
+        update(Notification)
+        .where(
+            Notification.org_id == principal.org_id,
+            Notification.user_id == principal.user_id,
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=utcnow())
+    )
+    session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

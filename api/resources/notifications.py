@@ -1,0 +1,97 @@
+"""The inbox: every push has an inbox item; the app lists them and marks them read."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+
+from api.auth import current_principal
+from api.extensions import Blueprint, Schema
+from api.pagination import Page, PageArgsSchema, paginate
+from api.runtime import db_session
+from api.schemas import attributes
+from fieldcast.notifications import services as notifications
+from fieldcast.notifications.models import Notification
+
+blp = Blueprint(
+    "notifications",
+    __name__,
+    url_prefix="/api/v1/notifications",
+    description="Your inbox, newest first, with the unread count for the app's badge.",
+)
+
+
+class NotificationSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    type = ma.fields.String(
+        dump_only=True, metadata={"description": "e.g. `video.playable`, `video.failed`"}
+    )
+    title = ma.fields.String(dump_only=True)
+    body = ma.fields.String(dump_only=True)
+    data = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        dump_only=True,
+        metadata={"description": "Ids to deep-link into, e.g. `video_id`"},
+    )
+    created_at = ma.fields.DateTime(dump_only=True)
+    read_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+
+
+class InboxArgsSchema(PageArgsSchema):
+    unread_only = ma.fields.Boolean(load_default=False)
+
+
+class InboxSchema(Schema):
+    items = ma.fields.List(ma.fields.Nested(NotificationSchema), required=True)
+    next_cursor = ma.fields.String(allow_none=True, required=True)
+    unread_count = ma.fields.Integer(required=True)
+
+
+class ReadAllSchema(Schema):
+    marked = ma.fields.Integer(metadata={"description": "How many items were unread"})
+    unread_count = ma.fields.Integer()
+
+
+@blp.route("")
+class Inbox(MethodView):
+    @blp.arguments(InboxArgsSchema, location="query")
+    @blp.response(200, InboxSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Your inbox, newest first"""
+        principal = current_principal()
+        unread_only = args.pop("unread_only")
+        page: Page[Notification] = paginate(
+            db_session(),
+            notifications.inbox(principal, unread_only=unread_only),
+            order_by=[Notification.id],
+            args=args,
+            descending=True,
+        )
+        return {
+            "items": [attributes(item, NotificationSchema) for item in page.items],
+            "next_cursor": page.next_cursor,
+            "unread_count": notifications.unread_count(db_session(), principal),
+        }
+
+
+@blp.route("/<uuid:notification_id>/read")
+class NotificationRead(MethodView):
+    @blp.response(200, NotificationSchema)
+    @blp.problems(404)
+    def post(self, notification_id: uuid.UUID) -> dict[str, Any]:
+        """Mark one item read"""
+        item = notifications.mark_read(db_session(), current_principal(), notification_id)
+        return attributes(item, NotificationSchema)
+
+
+@blp.route("/read-all")
+class NotificationsReadAll(MethodView):
+    @blp.response(200, ReadAllSchema)
+    def post(self) -> dict[str, Any]:
+        """Mark every item read"""
+        marked = notifications.mark_all_read(db_session(), current_principal())
+        return {"marked": marked, "unread_count": 0}

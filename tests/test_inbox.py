@@ -1,0 +1,68 @@
+"""The inbox as the app shows it: newest first, the unread badge, marking read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from fieldcast.notifications.services import notify
+from tests import factories
+
+
+def _notify(session: Session, user: Any, n: int) -> None:
+    notify(
+        session,
+        org_id=user.org_id,
+        user_id=user.id,
+        type="video.playable",
+        title=f"Video {n} is ready to watch",
+        data={"video_id": f"v{n}"},
+        dedup_key=f"test:{user.id}:{n}",
+    )
+    session.flush()
+
+
+def test_inbox_newest_first_with_unread_count_and_pages(
+    client: FlaskClient, session: Session, rep: Any, auth: Any
+) -> None:
+    for n in range(5):
+        _notify(session, rep, n)
+    _notify(session, rep, 4)  # the same event again makes no second item
+    headers = auth(rep)
+    first = client.get("/api/v1/notifications?limit=3", headers=headers).get_json()
+    assert [item["data"]["video_id"] for item in first["items"]] == ["v4", "v3", "v2"]
+    assert first["unread_count"] == 5
+    assert first["items"][0]["type"] == "video.playable"
+    rest = client.get(
+        f"/api/v1/notifications?limit=3&cursor={first['next_cursor']}", headers=headers
+    ).get_json()
+    assert [item["data"]["video_id"] for item in rest["items"]] == ["v1", "v0"]
+    assert rest["next_cursor"] is None
+
+
+def test_marking_read_one_and_all(
+    client: FlaskClient, session: Session, org: Any, rep: Any, auth: Any
+) -> None:
+    for n in range(3):
+        _notify(session, rep, n)
+    headers = auth(rep)
+    items = client.get("/api/v1/notifications", headers=headers).get_json()["items"]
+    read = client.post(f"/api/v1/notifications/{items[0]['id']}/read", headers=headers)
+    assert read.status_code == 200 and read.get_json()["read_at"] is not None
+    again = client.post(f"/api/v1/notifications/{items[0]['id']}/read", headers=headers)
+    assert again.get_json()["read_at"] == read.get_json()["read_at"]
+    unread = client.get("/api/v1/notifications?unread_only=true", headers=headers).get_json()
+    assert unread["unread_count"] == 2 and len(unread["items"]) == 2
+
+    colleague = factories.UserFactory(org=org)
+    _notify(session, colleague, 9)
+    response = client.post(f"/api/v1/notifications/{items[1]['id']}/read", headers=auth(colleague))
+    assert response.status_code == 404
+    everything = client.post("/api/v1/notifications/read-all", headers=headers).get_json()
+    assert everything == {"marked": 2, "unread_count": 0}
+    assert client.get("/api/v1/notifications", headers=headers).get_json()["unread_count"] == 0
+    # Someone else's inbox is untouched.
+    theirs = client.get("/api/v1/notifications", headers=auth(colleague)).get_json()
+    assert theirs["unread_count"] == 1
