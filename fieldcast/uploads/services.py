@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +20,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, cast
 
-from redis import Redis
+from redis import Redis, RedisError
+from redis.lock import Lock
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ from media.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL_MS = 60_000
+LOCK_TTL_S = 60
 DIRECT_PART_SIZE = 8 * 1024 * 1024
 MAX_PARTS = 10_000
 # Presigned part URLs are handed out in batches; a client asks again for the ones that expired.
@@ -212,41 +212,24 @@ def status(
 
 
 @contextmanager
-def _write_lock(redis: Redis, upload_id: uuid.UUID) -> Iterator[_Lock]:
-    lock = _Lock(redis, f"fieldcast:upload-lock:{upload_id}")
+def _write_lock(redis: Redis, upload_id: uuid.UUID) -> Iterator[Lock]:
+    """A token lock that expires by itself if its holder dies; renewed while a chunk streams."""
+    lock = redis.lock(
+        f"fieldcast:upload-lock:{upload_id}",
+        timeout=LOCK_TTL_S,
+        blocking=False,
+        thread_local=False,
+        raise_on_release_error=False,
+    )
     if not lock.acquire():
         raise UploadLocked()
     try:
         yield lock
     finally:
-        lock.release()
-
-
-class _Lock:
-    """A Redis lock with a token, renewed while a long request streams."""
-
-    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
-    _RENEW = (
-        "if redis.call('get', KEYS[1]) == ARGV[1] then "
-        "return redis.call('pexpire', KEYS[1], ARGV[2]) end"
-    )
-
-    def __init__(self, redis: Redis, key: str) -> None:
-        self.redis = redis
-        self.key = key
-        self.token = secrets.token_hex(16)
-
-    def acquire(self) -> bool:
-        return bool(self.redis.set(self.key, self.token, nx=True, px=LOCK_TTL_MS))
-
-    def renew(self) -> None:
-        self.redis.eval(self._RENEW, 1, self.key, self.token, LOCK_TTL_MS)
-
-    def release(self) -> None:
         try:
-            self.redis.eval(self._RELEASE, 1, self.key, self.token)
-        except Exception:
-            log.warning("could not release upload lock %s; it expires by itself", self.key)
+            lock.release()
+        except RedisError:
+            log.warning("could not release the lock of upload %s; it expires by itself", upload_id)
 
 
 class _RenewingReader:
@@ -254,7 +237,7 @@ class _RenewingReader:
 
     _EVERY = 16 * 1024 * 1024
 
-    def __init__(self, stream: IO[bytes], lock: _Lock) -> None:
+    def __init__(self, stream: IO[bytes], lock: Lock) -> None:
         self.stream = stream
         self.lock = lock
         self.since_renewal = 0
@@ -264,7 +247,7 @@ class _RenewingReader:
         self.since_renewal += len(data)
         if self.since_renewal >= self._EVERY:
             self.since_renewal = 0
-            self.lock.renew()
+            self.lock.reacquire()
         return data
 
 
@@ -388,34 +371,38 @@ def _remove(session: Session, storage: Storage, upload: Upload) -> None:
 
 def expire(db: Database, storage: Storage, *, batch: int = 100) -> dict[str, int]:
     """Clean up unfinished uploads past their expiry, and finish ones whose last write was cut
-    short before processing was recorded."""
-    expired = finished = 0
+    short before processing was recorded.
+
+    Each upload is claimed (FOR UPDATE SKIP LOCKED) in the transaction that handles it, since
+    handling one commits: a lock taken for the whole batch would not outlive the first.
+    """
+    stale = [Upload.completed_at.is_(None), Upload.expires_at < utcnow()]
+    cut_short = [
+        Upload.completed_at.is_(None),
+        Upload.offset == Upload.length,
+        Upload.protocol == UploadProtocol.TUS,
+        Upload.updated_at < utcnow() - timedelta(minutes=1),
+    ]
+    counts = {"expired": 0, "finished": 0}
     with db.session() as session:
-        stale = session.scalars(
-            select(Upload)
-            .where(Upload.completed_at.is_(None), Upload.expires_at < utcnow())
-            .order_by(Upload.expires_at)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        ).all()
-        for upload in stale:
-            _remove(session, storage, upload)
-            expired += 1
-        full = session.scalars(
-            select(Upload)
-            .where(
-                Upload.completed_at.is_(None),
-                Upload.offset == Upload.length,
-                Upload.protocol == UploadProtocol.TUS,
-                Upload.updated_at < utcnow() - timedelta(minutes=1),
-            )
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        ).all()
-        for upload in full:
-            finish(session, storage, upload)
-            finished += 1
-    return {"expired": expired, "finished": finished}
+        for name, conditions in (("expired", stale), ("finished", cut_short)):
+            while counts[name] < batch:
+                upload = session.scalars(
+                    select(Upload)
+                    .where(*conditions)
+                    .order_by(Upload.expires_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                ).one_or_none()
+                if upload is None:
+                    session.rollback()
+                    break
+                if name == "expired":
+                    _remove(session, storage, upload)
+                else:
+                    finish(session, storage, upload)
+                counts[name] += 1
+    return counts
 
 
 # -- Direct to S3 ---------------------------------------------------------------------------------
