@@ -182,9 +182,20 @@ def _save_rendition(
     )
 
 
+def _set_progress(ctx: AppContext, video_id: uuid.UUID, value: int) -> None:
+    """Move progress forward (never back), outside the step's transaction, so readers see it
+    while the step runs."""
+    with ctx.db.engine.begin() as connection:
+        connection.execute(
+            update(Video)
+            .where(Video.id == video_id)
+            .values(progress=func.greatest(Video.progress, value))
+        )
+
+
 class _Progress:
-    """Writes progress (only ever forward) at most once a second, outside the step's
-    transaction, so readers see it while ffmpeg runs."""
+    """ffmpeg's percent done, mapped onto a span of the overall progress, written at most once
+    a second."""
 
     def __init__(self, ctx: AppContext, video_id: uuid.UUID, start: int, end: int) -> None:
         self.ctx = ctx
@@ -198,15 +209,9 @@ class _Progress:
         if now - self.last_write < 1.0 and percent < 100:
             return
         self.last_write = now
-        self.set(self.start + (self.end - self.start) * percent // 100)
-
-    def set(self, value: int) -> None:
-        with self.ctx.db.engine.begin() as connection:
-            connection.execute(
-                update(Video)
-                .where(Video.id == self.video_id)
-                .values(progress=func.greatest(Video.progress, value))
-            )
+        _set_progress(
+            self.ctx, self.video_id, self.start + (self.end - self.start) * percent // 100
+        )
 
 
 def _run_ffmpeg(args: list[str], info: MediaInfo, progress: _Progress, *, limit: timedelta) -> None:
@@ -429,13 +434,13 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
         offline = _offline_rung(rungs)
         _offline_mp4(binary, out / offline.name, work / "offline.mp4")
         mp4_bytes = _store_file(ctx.storage, work / "offline.mp4", f"{prefix}/offline.mp4")
-        _Progress(ctx, video.id, 0, 100).set(_MP4_DONE)
+        _set_progress(ctx, video.id, _MP4_DONE)
 
         (work / "storyboard").mkdir()
         storyboard = make_storyboard(binary, source, info, work / "storyboard")
         _store_file(ctx.storage, storyboard.sprite_path, f"{prefix}/storyboard/sprite.jpg")
         _store_file(ctx.storage, storyboard.vtt_path, f"{prefix}/storyboard/storyboard.vtt")
-        _Progress(ctx, video.id, 0, 100).set(_STORYBOARD_DONE)
+        _set_progress(ctx, video.id, _STORYBOARD_DONE)
 
         for rung in rungs:
             stored = _store_dir(ctx.storage, out / rung.name, f"{prefix}/hls/{rung.name}")
