@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -59,12 +59,26 @@ def _sign_api_path(path: str, ttl: int) -> str:
     return _absolute(playback.signed_path(_secret(), path, playback.expiry(ttl)))
 
 
+def _media_ttl(video: Video) -> int:
+    # Segments are fetched for as long as the video plays; their URLs outlive the playlist's.
+    return _ttl() + (video.duration_ms or 0) // 1000
+
+
+def _beside(video: Video, rendition: Rendition, ttl: int) -> Callable[[str], str | None]:
+    """Signs a URI found in the rendition's file, if it names an object of the same video."""
+
+    def sign(uri: str) -> str | None:
+        key = playback.resolve(rendition.storage_key, uri, within=video.media_prefix)
+        return sign_media_key(key, ttl=ttl) if key else None
+
+    return sign
+
+
 def playback_urls(video: Video, renditions: Iterable[Rendition]) -> dict[str, Any]:
     """The `playback` object of a video, for a principal already allowed to see it."""
     chosen = playback.choose(video, renditions)
     ttl = _ttl()
-    # Segments are fetched for as long as the video plays; their URLs outlive the playlist's.
-    media_ttl = ttl + (video.duration_ms or 0) // 1000
+    media_ttl = _media_ttl(video)
     return {
         "hls_url": _sign_api_path(playback.playlist_path(video.id, chosen.hls.name), ttl)
         if chosen.hls
@@ -143,16 +157,16 @@ def playlist(video_id: uuid.UUID, name: str) -> Response:
     text = _read_text(rendition.storage_key)
     if text is None:
         return problem_response(404, "not_found", detail="No such playlist.")
-    ttl = _ttl() + (video.duration_ms or 0) // 1000
+    ttl = _media_ttl(video)
 
-    def sign(uri: str) -> str | None:
-        if rendition.kind is RenditionKind.MASTER:
-            # Variants are "<rung>/index.m3u8": served (and signed) by this route in turn.
-            variant = uri.split("/", 1)[0]
-            return _sign_api_path(playback.playlist_path(video.id, variant), ttl)
-        key = playback.resolve(rendition.storage_key, uri, within=video.media_prefix)
-        return sign_media_key(key, ttl=ttl) if key else None
+    def sign_variant(uri: str) -> str | None:
+        # Variants are "<rung>/index.m3u8": served (and signed) by this route in turn.
+        variant = uri.split("/", 1)[0]
+        return _sign_api_path(playback.playlist_path(video.id, variant), ttl)
 
+    sign = (
+        sign_variant if rendition.kind is RenditionKind.MASTER else _beside(video, rendition, ttl)
+    )
     return _text_response(playback.rewrite_playlist(text, sign), PLAYLIST_TYPE)
 
 
@@ -166,12 +180,7 @@ def storyboard(video_id: uuid.UUID) -> Response:
     if found is None or text is None:
         return problem_response(404, "not_found", detail="No storyboard.")
     video, rendition = found
-    ttl = _ttl() + (video.duration_ms or 0) // 1000
-
-    def sign(uri: str) -> str | None:
-        key = playback.resolve(rendition.storage_key, uri, within=video.media_prefix)
-        return sign_media_key(key, ttl=ttl) if key else None
-
+    sign = _beside(video, rendition, _media_ttl(video))
     return _text_response(playback.rewrite_storyboard(text, sign), "text/vtt")
 
 
