@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import ctypes
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -34,12 +33,13 @@ class FFmpegFailed(Exception):
 
 
 def ffmpeg_binary(configured: str | None = None) -> str:
-    """The configured binary, else one on PATH, else the one shipped in imageio-ffmpeg."""
+    """The configured binary (FFMPEG_BINARY), else the one shipped in imageio-ffmpeg (which also
+    honours IMAGEIO_FFMPEG_EXE)."""
     if configured:
         return configured
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe() or shutil.which("ffmpeg") or "ffmpeg"
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec

@@ -106,14 +106,12 @@ def _http_date(moment: datetime) -> str:
     return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
-def _int_header(name: str, *, required: bool = True) -> int | None:
+def _int_header(name: str) -> int:
     raw = request.headers.get(name)
     if raw is None:
-        if required:
-            raise _TusProtocolError(
-                _tus_error(400, f"{name.lower().replace('-', '_')}_required", f"Send {name}.")
-            )
-        return None
+        raise _TusProtocolError(
+            _tus_error(400, f"{name.lower().replace('-', '_')}_required", f"Send {name}.")
+        )
     if not raw.strip().isdigit():
         raise _TusProtocolError(
             _tus_error(400, "invalid_tus_header", f"{name} must be a non-negative integer.")
@@ -294,7 +292,6 @@ class Uploads(MethodView):
         if request.headers.get("Upload-Defer-Length") is not None:
             return _tus_error(400, "upload_length_required", "Deferred lengths are not supported.")
         length = _int_header("Upload-Length")
-        assert length is not None
         try:
             metadata = parse_metadata(request.headers.get("Upload-Metadata"))
         except ValueError as exc:
@@ -363,7 +360,6 @@ class UploadById(MethodView):
                 415, "unsupported_media_type", f"Send Content-Type: {OFFSET_CONTENT_TYPE}."
             )
         offset = _int_header("Upload-Offset")
-        assert offset is not None
         upload = _append(upload_id, offset, request.content_length)
         response = Response(status=204)
         response.headers.update(_offset_headers(upload))

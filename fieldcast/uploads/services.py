@@ -416,6 +416,10 @@ class DirectUpload:
     part_urls: dict[int, str]
 
 
+def part_count(length: int) -> int:
+    return math.ceil(length / part_size_for(length))
+
+
 def part_size_for(length: int) -> int:
     """8 MiB parts, larger when the file would need more parts than S3 allows."""
     return max(DIRECT_PART_SIZE, math.ceil(length / MAX_PARTS))
@@ -448,13 +452,12 @@ def create_direct_upload(
         filetype=filetype,
         protocol=UploadProtocol.S3_MULTIPART,
     )
-    size = part_size_for(length)
-    count = math.ceil(length / size)
+    count = part_count(length)
     first = list(range(1, min(count, MAX_PART_URLS) + 1))
     urls = storage.presigned_part_urls(
         upload.storage_key, upload.state["upload_id"], first, expires_in=url_ttl
     )
-    return DirectUpload(upload, size, count, urls)
+    return DirectUpload(upload, part_size_for(length), count, urls)
 
 
 def _direct(session: Session, principal: Principal, upload_id: uuid.UUID) -> Upload:
@@ -477,7 +480,7 @@ def part_urls(
     url_ttl: int,
 ) -> dict[int, str]:
     upload = _direct(session, principal, upload_id)
-    count = math.ceil(upload.length / part_size_for(upload.length))
+    count = part_count(upload.length)
     bad = [n for n in numbers if not 1 <= n <= count]
     if bad:
         raise InvalidInput(errors={"numbers": [f"Parts are numbered 1 to {count}."]})
@@ -494,7 +497,7 @@ def complete_direct_upload(
     parts: Sequence[tuple[int, str]],
 ) -> Video:
     upload = _direct(session, principal, upload_id)
-    count = math.ceil(upload.length / part_size_for(upload.length))
+    count = part_count(upload.length)
     if sorted(number for number, _ in parts) != list(range(1, count + 1)):
         raise InvalidInput(errors={"parts": [f"Name every part from 1 to {count} once."]})
     try:
