@@ -86,6 +86,15 @@ def sql(db: Database, statement: str, **params: Any) -> None:
         conn.execute(text(statement), params)
 
 
+def run_to_done_on_second_attempt(ctx: AppContext, job_id: uuid.UUID) -> OutboxJob:
+    """A worker runs the taken-back row once more, and this time it is done."""
+    assert run_burst() is True
+    row = load(ctx.db, job_id)
+    assert row.status is OutboxStatus.DONE
+    assert row.attempts == 2
+    return row
+
+
 def expire_lease_and_relay(ctx: AppContext, job_id: uuid.UUID) -> None:
     """Let the row's lease run out, as when its worker died, and run the relay."""
     sql(
@@ -307,10 +316,7 @@ def test_relay_takes_back_a_row_whose_lease_expired(
     assert row.status is OutboxStatus.PENDING
     assert row.lease_until is None
 
-    assert run_burst() is True
-    row = load(ctx.db, job_id)
-    assert row.status is OutboxStatus.DONE
-    assert row.attempts == 2
+    row = run_to_done_on_second_attempt(ctx, job_id)
     assert marks(redis, payload) == ["v"]
 
 
@@ -331,10 +337,7 @@ def test_a_killed_work_horse_leaves_a_lease_that_the_relay_takes_back(
     assert outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE) == outbox.RelayReport(0, 0)
 
     expire_lease_and_relay(ctx, job_id)
-    assert run_burst() is True
-    row = load(ctx.db, job_id)
-    assert row.status is OutboxStatus.DONE
-    assert row.attempts == 2
+    row = run_to_done_on_second_attempt(ctx, job_id)
     assert marks(redis, payload) == ["v"]
 
 
@@ -370,10 +373,7 @@ def test_transient_error_schedules_a_retry_that_the_relay_and_worker_complete(
         id=job_id,
     )
     assert outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE).requeued == 1
-    assert run_burst() is True
-    row = load(ctx.db, job_id)
-    assert row.status is OutboxStatus.DONE
-    assert row.attempts == 2
+    row = run_to_done_on_second_attempt(ctx, job_id)
     assert row.last_error is None
     assert marks(redis, payload) == ["v"]
     assert int(redis.get(payload["counter"]) or 0) == 2
