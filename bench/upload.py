@@ -9,9 +9,10 @@ compared byte for byte with the source file.
 Baseline, in the same run: the same file sent as one streaming `requests.put` (read from disk,
 `Content-Length` set) to `bench.upload:bare_app`, a bare WSGI app served by the same gunicorn
 command line (same worker class, threads and timeouts, one worker) that copies `wsgi.input` to
-a file on the same disk in 1 MiB reads and fsyncs it once before answering. The tus path fsyncs
-every chunk, because the offset it reports must survive a crash; the single final fsync gives
-the baseline the same guarantee when it answers.
+a file on the same disk in 1 MiB reads and fsyncs it once before answering. The tus path ends
+the same way: local storage starts each chunk's writeback as it arrives and fsyncs the file
+once, when the last chunk completes it, so both answer their last request with the whole file
+on disk.
 
 Figures (one JSON line on stdout, progress on stderr):
 

@@ -192,6 +192,40 @@ def test_a_connection_lost_mid_chunk_keeps_what_arrived(live: Live, tmp_path: Pa
     assert _source_bytes(live.ctx, video_id) == path.read_bytes()
 
 
+def test_bytes_lost_in_a_machine_crash_are_sent_again(live: Live, tmp_path: Path) -> None:
+    """Local storage syncs an upload once, when it completes. If the machine goes down before
+    the page cache reached the disk, the partial file is shorter than the recorded offset: the
+    server reports what it holds and the client resends the rest."""
+    video_id = live.draft()
+    path = _file(tmp_path, 400_000)
+    first = live.tus().uploader(
+        file_path=str(path), chunk_size=100_000, metadata={"video_id": str(video_id)}
+    )
+    first.upload(stop_at=300_000)
+    assert first.url is not None
+    upload_id = first.url.rsplit("/", 1)[1]
+    assert isinstance(live.ctx.storage, LocalStorage)
+    with (live.ctx.storage.root / ".uploads" / upload_id).open("r+b") as partial:
+        partial.truncate(130_000)  # what reached the disk before the crash
+
+    headers = {**live.server.login(live.rep), **TUS}
+    stale = requests.patch(
+        first.url,
+        data=path.read_bytes()[300_000:],
+        headers={**headers, "Upload-Offset": "300000", "Content-Type": OFFSET_TYPE},
+        timeout=10,
+    )
+    assert stale.status_code == 409
+    assert stale.headers["Upload-Offset"] == "130000"
+    assert requests.head(first.url, headers=headers, timeout=10).headers["Upload-Offset"] == (
+        "130000"
+    )
+    resumed = live.tus().uploader(file_path=str(path), url=first.url, chunk_size=100_000)
+    resumed.upload()
+    assert _source_bytes(live.ctx, video_id) == path.read_bytes()
+    assert live.video(video_id).status is VideoStatus.PROCESSING
+
+
 def test_tuspy_with_checksums(live: Live, tmp_path: Path) -> None:
     video_id = live.draft()
     path = _file(tmp_path, 200_000)
@@ -521,6 +555,31 @@ def test_a_full_upload_whose_finish_was_cut_short_is_finished_later(
     )  # fmt: skip
     session.commit()
     assert uploads.expire(context.db, context.storage) == {"expired": 0, "finished": 1}
+    video = client.get(f"/api/v1/videos/{draft}", headers=headers).get_json()
+    assert video["status"] == "processing"
+
+
+def test_a_full_upload_that_lost_bytes_in_a_crash_waits_for_them(
+    client: FlaskClient, rep: Any, auth: Any, draft: str, context: AppContext, session: Any
+) -> None:
+    """The offset says complete, but the machine went down before the last bytes reached the
+    disk: the sweep does not finish a short file; the offset moves back for the client."""
+    headers = auth(rep)
+    url = _create(client, headers, draft, 6)
+    upload_id = uuid.UUID(url.rsplit("/", 1)[1])
+    upload = session.get_one(Upload, upload_id)
+    offset, state = context.storage.append_upload(upload.state, 0, io.BytesIO(b"abc"), limit=6)
+    session.execute(
+        text("UPDATE uploads SET \"offset\" = 6, state = :s, updated_at = now() - interval "
+             "'2 minutes' WHERE id = :id"),
+        {"s": json.dumps(state), "id": upload_id},
+    )  # fmt: skip
+    session.commit()
+    assert offset == 3
+    assert uploads.expire(context.db, context.storage) == {"expired": 0, "finished": 0}
+    session.expire_all()
+    assert session.get_one(Upload, upload_id).offset == 3
+    assert _patch(client, headers, url, 3, b"def").status_code == 204
     video = client.get(f"/api/v1/videos/{draft}", headers=headers).get_json()
     assert video["status"] == "processing"
 

@@ -1,8 +1,10 @@
 """Uploads: resumable (tus) through the API, or straight to S3 in parts.
 
 An upload belongs to one draft video and its author. Bytes go to storage as they arrive
-(`Storage.append_upload`); PostgreSQL records how many are safely stored, so a phone can resume
-from the server's offset after any failure, from any API process. When the last byte is stored,
+(`Storage.append_upload`); PostgreSQL records how many are stored, so a phone can resume from
+the server's offset after any failure, from any API process. Should the machine go down before
+its page cache reached the disk, the store reports fewer bytes than recorded and the offset
+moves back to them (`Storage.held_upload_bytes`). When the last byte is stored,
 the object becomes the video's source and processing is recorded in the same transaction.
 
 No database transaction stays open while bytes stream: the row is read, the bytes are stored,
@@ -22,7 +24,7 @@ from typing import IO, cast
 
 from redis import Redis, RedisError
 from redis.lock import Lock
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal, authorize
@@ -206,9 +208,36 @@ def status(
     between storing its last byte and handing it to processing."""
     upload = get_upload(session, principal, upload_id)
     _check_open(upload)
-    if upload.completed_at is None and upload.offset == upload.length:
+    _recover_lost_bytes(session, storage, upload)
+    if upload.offset == upload.length:
         finish(session, storage, upload)
     return upload
+
+
+def _recover_lost_bytes(session: Session, storage: Storage, upload: Upload) -> None:
+    """After a machine crash the store may hold fewer bytes than were acknowledged (local disk
+    syncs each upload once, when it completes): move the offset back to what it holds, so the
+    client resends the rest instead of leaving a hole."""
+    if upload.completed_at is not None or upload.protocol is not UploadProtocol.TUS:
+        return
+    held = storage.held_upload_bytes(upload.state, upload.offset)
+    if held >= upload.offset:
+        return
+    log.warning(
+        "upload %s: storage holds %d of %d acknowledged bytes; resuming from %d",
+        upload.id,
+        held,
+        upload.offset,
+        held,
+    )
+    session.execute(
+        update(Upload)
+        .where(Upload.id == upload.id, Upload.offset == upload.offset)
+        .values(offset=held)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    session.refresh(upload)
 
 
 @contextmanager
@@ -275,6 +304,7 @@ def append(
         if upload.completed_at is not None and offset == upload.length and not content_length:
             return upload
         raise UploadCompleted("The upload already has all its bytes.")
+    _recover_lost_bytes(session, storage, upload)
     if offset != upload.offset:
         raise OffsetMismatch(
             f"Upload-Offset is {offset}; the server has {upload.offset} bytes.",
@@ -294,6 +324,11 @@ def append(
             cast(IO[bytes], _RenewingReader(stream, lock)),
             limit=remaining,
         )
+        # The new offset need not wait for PostgreSQL's WAL flush: should the database lose
+        # it in a crash, the recorded offset is behind the stored bytes, the client resumes
+        # from it, and the surplus is cut off by the next write. The last chunk's finish
+        # commits normally.
+        session.execute(text("SET LOCAL synchronous_commit = off"))
         moved = session.execute(
             update(Upload)
             .where(Upload.id == upload.id, Upload.offset == upload.offset)
@@ -309,14 +344,18 @@ def append(
     return moved
 
 
-def finish(session: Session, storage: Storage, upload: Upload) -> None:
+def finish(session: Session, storage: Storage, upload: Upload) -> bool:
     """The last byte is stored: make the object, point the video at it, record processing.
+    False when the store turns out to hold fewer bytes (the client sends the rest).
 
     Safe to call again: completing storage is idempotent and a finished upload is left alone.
     """
     if upload.completed_at is not None:
-        return
+        return True
     if upload.protocol is UploadProtocol.TUS:
+        _recover_lost_bytes(session, storage, upload)
+        if upload.offset < upload.length:
+            return False
         size = storage.complete_upload(upload.state)
     else:
         size = storage.size(upload.storage_key)
@@ -343,6 +382,7 @@ def finish(session: Session, storage: Storage, upload: Upload) -> None:
         video.id,
         video.source_version,
     )
+    return True
 
 
 def terminate(
@@ -399,8 +439,8 @@ def expire(db: Database, storage: Storage, *, batch: int = 100) -> dict[str, int
                     break
                 if name == "expired":
                     _remove(session, storage, upload)
-                else:
-                    finish(session, storage, upload)
+                elif not finish(session, storage, upload):
+                    continue  # bytes were lost: the offset moved back, the client resumes
                 counts[name] += 1
     return counts
 
