@@ -25,10 +25,13 @@ from api.resources import (
     devices,
     notifications,
     playback,
+    preferences,
+    sharing,
     teams,
     uploads,
     users,
     videos,
+    webhooks,
 )
 from api.runtime import EXTENSION_KEY, close_db_session
 from fieldcast.context import AppContext, build_context
@@ -49,6 +52,10 @@ API_BLUEPRINTS = (
     uploads.direct_blp,
     devices.blp,
     notifications.blp,
+    sharing.lists_blp,
+    sharing.shares_blp,
+    preferences.blp,
+    webhooks.blp,
 )
 EXPOSED_HEADERS = [
     "ETag",

@@ -15,7 +15,7 @@ from fieldcast.db import Database
 from fieldcast.outbox.services import Dispatcher, install_dispatch
 from fieldcast.settings import Settings
 from media.storage import Storage, storage_from_url
-from notifications.push import LogSink, PushSink
+from notifications.push import LogSink, PushSink, sink_from_settings
 
 
 @dataclass
@@ -77,5 +77,5 @@ def build_context(
         redis=redis,
         storage=storage,
         dispatcher=dispatcher,
-        push=push or LogSink(),
+        push=push or sink_from_settings(settings),
     )

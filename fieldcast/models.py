@@ -13,8 +13,21 @@ from fieldcast.attachments.models import Attachment
 from fieldcast.db import Base
 from fieldcast.devices.models import Device
 from fieldcast.idempotency.models import IdempotencyKey
-from fieldcast.notifications.models import Notification
+from fieldcast.integrations.models import TeamWebhook
+from fieldcast.notifications.models import (
+    Notification,
+    NotificationPreference,
+    PushDelivery,
+    VideoMute,
+)
 from fieldcast.outbox.models import OutboxJob
+from fieldcast.sharing.models import (
+    DistributionList,
+    DistributionListTeam,
+    DistributionListUser,
+    Share,
+    ShareRecipient,
+)
 from fieldcast.uploads.models import Upload
 from fieldcast.videos.models import Rendition, Video
 
@@ -25,16 +38,25 @@ __all__ = [
     "Attachment",
     "AuthSession",
     "Device",
+    "DistributionList",
+    "DistributionListTeam",
+    "DistributionListUser",
     "IdempotencyKey",
     "Notification",
+    "NotificationPreference",
     "Organisation",
     "OutboxJob",
+    "PushDelivery",
     "RefreshToken",
     "Rendition",
+    "Share",
+    "ShareRecipient",
     "Team",
     "TeamMembership",
+    "TeamWebhook",
     "Upload",
     "User",
     "Video",
+    "VideoMute",
     "metadata",
 ]

@@ -83,6 +83,10 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     handler._fieldcast = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # HTTP client libraries log request paths at DEBUG, and some paths are credentials (a Slack
+    # webhook's, a presigned URL's signature): they stay quiet even when we debug.
+    for name in ("urllib3", "botocore", "boto3", "s3transfer", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.getLevelName(level), logging.INFO))
     # RQ installs its own handler on the "rq.worker" logger; let records reach ours instead.
     for name in ("rq.worker", "rq.scheduler", "rq"):
         rq_logger = logging.getLogger(name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,14 @@ class Settings:
     playback_url_ttl_s: int = 900
     media_work_dir: Path | None = None
     media_preset: str = "veryfast"
+    # Where team webhooks may point: exact hosts or `*.domain` (any subdomain of it). http is
+    # accepted only for loopback hosts listed explicitly, for local testing.
+    webhook_allowed_hosts: tuple[str, ...] = (
+        "hooks.slack.com",
+        "*.webhook.office.com",
+        "*.logic.azure.com",
+        "*.powerplatform.com",
+    )
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -187,6 +196,17 @@ class Settings:
                 f"MEDIA_PRESET must be one of {', '.join(X264_PRESETS)}, got {media_preset!r}"
             )
 
+        webhook_allowed_hosts = (
+            tuple(pattern.lower().rstrip(".") for pattern in _list(env, "WEBHOOK_ALLOWED_HOSTS"))
+            or cls.webhook_allowed_hosts
+        )
+        for pattern in webhook_allowed_hosts:
+            if not re.fullmatch(r"(\*\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?", pattern):
+                raise SettingsError(
+                    "WEBHOOK_ALLOWED_HOSTS lists hosts (hooks.slack.com) or *.domain patterns, "
+                    f"got {pattern!r}"
+                )
+
         return cls(
             database_url=database_url,
             redis_url=redis_url,
@@ -214,6 +234,7 @@ class Settings:
             playback_url_ttl_s=_int(env, "PLAYBACK_URL_TTL_S", 900, minimum=30),
             media_work_dir=Path(work_dir).resolve() if work_dir else None,
             media_preset=media_preset,
+            webhook_allowed_hosts=webhook_allowed_hosts,
             limits=limits,
         )
 

@@ -1,17 +1,24 @@
 """Push channels behind one small interface: FCM when configured, a local sink otherwise.
 
-The local sink writes every message to the log (logger `fieldcast.push`), so the embedded
-default and demos show what would have been sent.
+A sink takes a batch of messages (at most 500, one per device) and answers one result per
+message, in order. The local sink writes every message to the log (logger `fieldcast.push`) and
+accepts it, so the embedded default and demos show what would have been sent.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from fieldcast.settings import Settings
 
 log = logging.getLogger("fieldcast.push")
+
+MAX_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -23,22 +30,66 @@ class PushMessage:
     body: str
     # Deep-link ids; FCM data payloads carry strings only.
     data: dict[str, str] = field(default_factory=dict)
+    device_id: uuid.UUID | None = None
+    token: str = ""
+    platform: str = "android"
+    # The app icon's badge: the user's unread inbox items.
+    badge: int | None = None
+
+    @property
+    def collapse_id(self) -> str:
+        """The same notification sent twice replaces itself on the phone instead of stacking."""
+        return str(self.notification_id)
+
+
+@dataclass(frozen=True)
+class PushResult:
+    accepted: bool
+    message_id: str | None = None
+    # A stable reason when not accepted: unregistered, invalid_token, sender_mismatch,
+    # quota_exceeded, unavailable, internal, apns_auth, fcm_error.
+    error: str | None = None
+    # The token will never work again: forget the device.
+    drop_token: bool = False
+    # Trying again later may succeed (429, 5xx, timeouts); `retry_after` is what FCM asked for.
+    transient: bool = False
+    retry_after: float | None = None
 
 
 class PushSink(Protocol):
-    def send(self, message: PushMessage) -> None: ...
+    def send_each(self, messages: Sequence[PushMessage]) -> list[PushResult]: ...
 
 
 class LogSink:
-    """Records each message as one log line instead of sending it."""
+    """Records each message as one log line instead of sending it, and accepts it."""
 
-    def send(self, message: PushMessage) -> None:
-        fields = asdict(message)
-        log.info(
-            "push (local sink) to user %s: %s",
-            message.user_id,
-            message.title,
-            extra={
-                "push": {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in fields.items()}
-            },
+    def send_each(self, messages: Sequence[PushMessage]) -> list[PushResult]:
+        results = []
+        for message in messages:
+            fields = asdict(message)
+            fields.pop("token")  # a credential of the device; the device id names it
+            log.info(
+                "push (local sink) to user %s: %s",
+                message.user_id,
+                message.title,
+                extra={
+                    "push": {
+                        k: str(v) if isinstance(v, uuid.UUID) else v for k, v in fields.items()
+                    }
+                },
+            )
+            results.append(PushResult(accepted=True, message_id=f"local/{uuid.uuid4()}"))
+        return results
+
+
+def sink_from_settings(settings: Settings) -> PushSink:
+    """FCM with service-account credentials when they are configured, else the local sink."""
+    if settings.fcm_credentials:
+        from notifications.fcm import FcmSink
+
+        return FcmSink(
+            settings.fcm_credentials,
+            project_id=settings.fcm_project_id,
+            endpoint=settings.fcm_endpoint,
         )
+    return LogSink()

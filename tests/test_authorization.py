@@ -32,7 +32,9 @@ from fieldcast.accounts.models import ApiToken, Team, TeamMembership, User
 from fieldcast.attachments.models import Attachment, AttachmentKind
 from fieldcast.db import utcnow
 from fieldcast.devices.models import Device, Platform
+from fieldcast.integrations.models import TeamWebhook, WebhookKind
 from fieldcast.notifications.models import Notification
+from fieldcast.sharing.models import DistributionList, Share, ShareRecipient
 from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.videos.models import Video
 from tests import factories
@@ -46,6 +48,7 @@ class Access(Enum):
     MEMBER = "member"  # any signed-in user of the organisation
     ADMIN = "admin"  # admins of the organisation only
     OWNER = "owner"  # the video's author; other members do not see it (404)
+    LIST_MAKER = "list_maker"  # managers, enablement and admins; reps are refused (403)
 
 
 @dataclass
@@ -65,6 +68,9 @@ class World:
     attachment: Attachment  # a note `rep` attached to `video`
     device: Device  # a phone of `rep`
     notification: Notification  # an inbox item of `rep`
+    distribution_list: DistributionList  # a private list of `rep`'s
+    share: Share  # `rep` shared `video` with `admin`
+    webhook: TeamWebhook  # `team`'s Slack channel
 
     def ids(self) -> dict[str, uuid.UUID]:
         return {
@@ -77,6 +83,9 @@ class World:
             "attachment_id": self.attachment.id,
             "device_id": self.device.id,
             "notification_id": self.notification.id,
+            "list_id": self.distribution_list.id,
+            "share_id": self.share.id,
+            "webhook_id": self.webhook.id,
         }
 
     def login(self, user: Any) -> dict[str, Any]:
@@ -182,6 +191,36 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/notifications"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/notifications/{notification_id}/read"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/notifications/read-all"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/notifications/{notification_id}/delivered"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/notifications/{notification_id}/opened"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/distribution-lists"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/distribution-lists"): Case(Access.LIST_MAKER, 201, {"name": "West"}),
+    ("GET", "/api/v1/distribution-lists/{list_id}"): Case(Access.OWNER, 200),
+    ("PATCH", "/api/v1/distribution-lists/{list_id}"): Case(Access.OWNER, 200, {"name": "East"}),
+    ("DELETE", "/api/v1/distribution-lists/{list_id}"): Case(Access.OWNER, 204),
+    ("POST", "/api/v1/videos/{video_id}/shares"): Case(
+        Access.OWNER, 201, lambda world: {"user_ids": [str(world.admin.id)]}
+    ),
+    ("GET", "/api/v1/videos/{video_id}/shares"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/shares/{share_id}"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/shares/{share_id}/recipients"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/videos/{video_id}/playback-started"): Case(Access.OWNER, 204),
+    ("GET", "/api/v1/me/notification-preferences"): Case(Access.MEMBER, 200),
+    ("PUT", "/api/v1/me/notification-preferences"): Case(
+        Access.MEMBER,
+        200,
+        {"muted_types": ["video.failed"], "quiet_hours": {"start": "22:00", "end": "07:00"}},
+    ),
+    ("PUT", "/api/v1/videos/{video_id}/mute"): Case(Access.OWNER, 204),
+    ("DELETE", "/api/v1/videos/{video_id}/mute"): Case(Access.OWNER, 204),
+    ("GET", "/api/v1/me/muted-videos"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/teams/{team_id}/webhooks"): Case(Access.ADMIN, 200),
+    ("POST", "/api/v1/teams/{team_id}/webhooks"): Case(
+        Access.ADMIN,
+        201,
+        {"kind": "slack", "url": "https://hooks.slack.com/services/T000/B000/secretsecret"},
+    ),
+    ("DELETE", "/api/v1/teams/{team_id}/webhooks/{webhook_id}"): Case(Access.ADMIN, 204),
     ("POST", "/api/v1/uploads"): Case(
         Access.OWNER, 201, headers=_tus_create_headers, json_response=False
     ),
@@ -352,10 +391,39 @@ def world(client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any)
         body="",
         data={"video_id": str(video.id)},
     )
-    session.add_all([upload, direct, note, phone, item])
+    dl = DistributionList(org_id=org.id, owner_id=rep.id, name="My accounts")
+    share = Share(
+        org_id=org.id, video_id=video.id, sender_id=rep.id, audience={}, recipient_count=1
+    )
+    hook = TeamWebhook(
+        org_id=org.id,
+        team_id=team.id,
+        kind=WebhookKind.SLACK,
+        url="https://hooks.slack.com/services/T000/B000/existing",
+    )
+    session.add_all([upload, direct, note, phone, item, dl, share, hook])
+    session.flush()
+    session.add(
+        ShareRecipient(org_id=org.id, share_id=share.id, user_id=admin.id, video_id=video.id)
+    )
     session.flush()
     return World(
-        client, org, admin, rep, target, team, token, video, upload, direct, note, phone, item
+        client,
+        org,
+        admin,
+        rep,
+        target,
+        team,
+        token,
+        video,
+        upload,
+        direct,
+        note,
+        phone,
+        item,
+        dl,
+        share,
+        hook,
     )
 
 
@@ -505,7 +573,20 @@ def test_admins_read_but_do_not_edit_someone_elses_video(world: World) -> None:
 
 
 def _allowed_user(world: World, case: Case) -> Any:
-    return world.admin if case.access is Access.ADMIN else world.rep
+    return world.admin if case.access in (Access.ADMIN, Access.LIST_MAKER) else world.rep
+
+
+@pytest.mark.parametrize(("method", "path"), _ops(lambda m, p, c: c.access is Access.LIST_MAKER))
+def test_reps_are_refused_what_managers_may_do(
+    world: World, session: Session, method: str, path: str
+) -> None:
+    headers = {"Authorization": f"Bearer {world.login(world.rep)['access_token']}"}
+    before = _org_state(session, world.org.id)
+    _assert_problem(_call(world, method, path, headers), 403, "permission_denied")
+    assert _org_state(session, world.org.id) == before
+    manager = factories.UserFactory(org=world.org, manager=True)
+    headers = {"Authorization": f"Bearer {world.login(manager)['access_token']}"}
+    assert _call(world, method, path, headers).status_code == OPERATIONS[(method, path)].ok
 
 
 @pytest.mark.parametrize(("method", "path"), _ops(lambda m, p, c: True))

@@ -15,6 +15,8 @@ from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.notifications import services as notifications
 from fieldcast.notifications.models import Notification
+from fieldcast.sharing import services as sharing
+from fieldcast.sharing.models import RecipientState
 
 blp = Blueprint(
     "notifications",
@@ -39,6 +41,8 @@ class NotificationSchema(Schema):
     )
     created_at = ma.fields.DateTime(dump_only=True)
     read_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    delivered_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    opened_at = ma.fields.DateTime(dump_only=True, allow_none=True)
 
 
 class InboxArgsSchema(PageArgsSchema):
@@ -85,6 +89,30 @@ class NotificationRead(MethodView):
     def post(self, notification_id: uuid.UUID) -> dict[str, Any]:
         """Mark one item read"""
         item = notifications.mark_read(db_session(), current_principal(), notification_id)
+        return attributes(item, NotificationSchema)
+
+
+@blp.route("/<uuid:notification_id>/delivered")
+class NotificationDelivered(MethodView):
+    @blp.response(200, NotificationSchema)
+    @blp.problems(404)
+    def post(self, notification_id: uuid.UUID) -> dict[str, Any]:
+        """Receipt: the app received this push (its sender sees `delivered`)"""
+        item = sharing.notification_receipt(
+            db_session(), current_principal(), notification_id, RecipientState.DELIVERED
+        )
+        return attributes(item, NotificationSchema)
+
+
+@blp.route("/<uuid:notification_id>/opened")
+class NotificationOpened(MethodView):
+    @blp.response(200, NotificationSchema)
+    @blp.problems(404)
+    def post(self, notification_id: uuid.UUID) -> dict[str, Any]:
+        """Receipt: the user tapped this push (`opened`; the item is read too)"""
+        item = sharing.notification_receipt(
+            db_session(), current_principal(), notification_id, RecipientState.OPENED
+        )
         return attributes(item, NotificationSchema)
 
 

@@ -68,6 +68,10 @@ def _self_or_admin(principal: Principal, obj: Any) -> bool:
     return principal.has_role(Role.ADMIN) or (isinstance(obj, User) and obj.id == principal.user_id)
 
 
+def _list_maker(principal: Principal, obj: Any) -> bool:
+    return principal.has_role(Role.ADMIN, Role.MANAGER, Role.ENABLEMENT)
+
+
 RULES: dict[str, Rule] = {
     # The directory is visible to every member: @mentions and sharing need it.
     "user.read": _anyone,
@@ -87,12 +91,21 @@ RULES: dict[str, Rule] = {
     # Loaders already narrow videos to those the principal may see (services.visible_videos).
     "video.create": _anyone,
     "video.list": _anyone,
-    "video.read": _owner_or_admin,
+    "video.read": _anyone,
     "video.update": _owner,
     # Only the author sends the file of their draft, and only they add or remove attachments.
     "video.upload": _owner,
     "attachment.create": _owner,
     "attachment.delete": _owner,
+    # Whoever can see a video may pass it on: peers learn from peers.
+    "video.share": _anyone,
+    "video.mute": _anyone,
+    # Lists are for the people who send to many: managers, enablement, admins.
+    "distribution_list.create": _list_maker,
+    "distribution_list.update": _owner_or_admin,
+    "distribution_list.delete": _owner_or_admin,
+    # A team's Slack or Teams channel is an organisation-level integration.
+    "team.manage_webhooks": _admin,
 }
 
 

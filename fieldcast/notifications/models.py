@@ -1,16 +1,18 @@
-"""Inbox items: what a user is told about, in the app and (as a push) on their phones."""
+"""Inbox items: what a user is told about, in the app and (as a push) on their phones; which
+device got which push; and how each user wants to be told."""
 
 from __future__ import annotations
 
+import enum
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import Index, String, text
+from sqlalchemy import ARRAY, ForeignKey, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, tenant_fk
+from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_enum, tenant_fk
 
 
 class Notification(TenantMixin, Base):
@@ -38,3 +40,72 @@ class Notification(TenantMixin, Base):
     dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[CreatedAt]
     read_at: Mapped[datetime | None]
+    # Receipts from the app: the push arrived; the user tapped it.
+    delivered_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime | None]
+
+
+class DeliveryStatus(enum.StrEnum):
+    SENDING = "sending"  # claimed by a worker; its outcome is not recorded yet
+    RETRY = "retry"  # FCM asked to try again later (429, 5xx)
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+
+
+class PushDelivery(Base):
+    """One push of one notification to one device: the key that keeps it to one send.
+
+    A worker claims the row (committed) before it calls FCM; a second run of the same job finds
+    it claimed and sends nothing. Only a claim whose worker died (older than the lease) is sent
+    again, with the same collapse id, so the phone shows it once.
+    """
+
+    __tablename__ = "push_deliveries"
+
+    notification_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    status: Mapped[DeliveryStatus] = mapped_column(
+        str_enum(DeliveryStatus, "delivery_status", length=16)
+    )
+    attempts: Mapped[int] = mapped_column(default=1, server_default="1")
+    claimed_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    # FCM's message name when accepted; the error code otherwise.
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(String(64))
+
+
+class NotificationPreference(TenantMixin, Base):
+    """How a user wants pushes: types they muted, and quiet hours in their own time zone
+    (users.time_zone). Muted or quiet, the inbox item is still made."""
+
+    __tablename__ = "notification_preferences"
+    __table_args__ = (
+        tenant_fk("notification_preferences", "user_id", "users", ondelete="CASCADE"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    muted_types: Mapped[list[str]] = mapped_column(
+        ARRAY(String(64)), default=list, server_default="{}"
+    )
+    quiet_start: Mapped[time | None]
+    quiet_end: Mapped[time | None]
+    updated_at: Mapped[UpdatedAt]
+
+
+class VideoMute(TenantMixin, Base):
+    """No pushes about this video (new shares of it, comments on it) for this user."""
+
+    __tablename__ = "video_mutes"
+    __table_args__ = (
+        tenant_fk("video_mutes", "user_id", "users", ondelete="CASCADE"),
+        tenant_fk("video_mutes", "video_id", "videos", ondelete="CASCADE"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    video_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    created_at: Mapped[CreatedAt]

@@ -1,4 +1,5 @@
-"""Telling a user something: an inbox item, and a push to their phones after commit."""
+"""Telling a user something: an inbox item, and a push to their phones after commit
+(`fieldcast.notifications.delivery`)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal
-from fieldcast.context import current
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
+from fieldcast.notifications.delivery import PUSH_TASK
 from fieldcast.notifications.models import Notification
 from fieldcast.outbox import services as outbox
-from notifications.push import PushMessage
-
-PUSH_TASK = "notifications.push"
 
 
 def notify(
@@ -59,27 +57,6 @@ def notify(
             dedup_key=f"push:{notification_id}",
         )
     return notification_id
-
-
-def _push(session: Session, payload: dict[str, Any]) -> None:
-    item = session.scalars(
-        select(Notification).where(Notification.id == uuid.UUID(payload["notification_id"]))
-    ).one_or_none()
-    if item is None:
-        return  # the user or organisation is gone
-    current().push.send(
-        PushMessage(
-            notification_id=item.id,
-            user_id=item.user_id,
-            type=item.type,
-            title=item.title,
-            body=item.body,
-            data={"notification_id": str(item.id), "type": item.type, **item.data},
-        )
-    )
-
-
-outbox.tasks.register(PUSH_TASK, queue="notify")(_push)
 
 
 # -- the inbox ------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from fieldcast.context import AppContext, current
 from fieldcast.db import utcnow
 from fieldcast.notifications.services import notify
 from fieldcast.outbox import services as outbox
+from fieldcast.sharing import services as sharing
 from fieldcast.videos.models import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.videos.playback import content_type
 from media import ffmpeg
@@ -368,8 +369,11 @@ def process(session: Session, payload: dict[str, Any]) -> None:
             data={"video_id": video.id},
             dedup_key=f"video.playable:{video.id}:{video.source_version}",
         )
+        released = sharing.release_waiting_shares(session, video)
         _record_step(session, video, LADDER_TASK)
         session.commit()
+        if released:
+            log.info("video %s: %d shares that waited for it go out now", video.id, released)
         log.info("video %s playable (%s)", video.id, "remux" if info.is_h264_sdr_8bit else "encode")
 
     _step(session, payload, body)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, exists, or_
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal, authorize, scoped
 from fieldcast.accounts.models import Role
 from fieldcast.accounts.services import clean_name
 from fieldcast.errors import InvalidInput, NotFound
+from fieldcast.sharing.models import ShareRecipient
 from fieldcast.videos.models import Video
 
 MAX_DEAL_ATTRIBUTES = 20
@@ -46,14 +47,17 @@ def clean_deal_attributes(attributes: dict[str, Any]) -> dict[str, str]:
 
 
 def visible_videos(principal: Principal) -> Select[Any]:
-    """The videos this principal may see: their own; every video of the org for admins.
-
-    Sharing widens this to recipients.
-    """
+    """The videos this principal may see: their own and those shared with them; every video of
+    the organisation for admins."""
     stmt = scoped(principal, Video)
     if principal.has_role(Role.ADMIN):
         return stmt
-    return stmt.where(Video.owner_id == principal.user_id)
+    shared_with_them = exists().where(
+        ShareRecipient.org_id == principal.org_id,
+        ShareRecipient.user_id == principal.user_id,
+        ShareRecipient.video_id == Video.id,
+    )
+    return stmt.where(or_(Video.owner_id == principal.user_id, shared_with_them))
 
 
 def get_video(session: Session, principal: Principal, video_id: uuid.UUID) -> Video:

@@ -1,0 +1,372 @@
+"""Sharing: distribution lists, shares of a video, and each recipient's state."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from sqlalchemy import select
+
+from api.auth import current_principal
+from api.extensions import Blueprint, Schema
+from api.pagination import Page, PageArgsSchema, paginate
+from api.runtime import db_session
+from api.schemas import attributes
+from fieldcast.accounts.models import User
+from fieldcast.sharing import services as sharing
+from fieldcast.sharing.models import (
+    DistributionList,
+    ListVisibility,
+    RecipientState,
+    Share,
+    ShareRecipient,
+)
+
+lists_blp = Blueprint(
+    "distribution_lists",
+    __name__,
+    url_prefix="/api/v1/distribution-lists",
+    description=(
+        "Named audiences of people and teams. A team counts with whoever is in it (and in its "
+        "sub-teams) when a share is sent. Managers, enablement and admins create lists; a "
+        "`private` list is its owner's (and admins'), an `organisation` list everyone may see "
+        "and share to. Its owner and admins change it."
+    ),
+)
+shares_blp = Blueprint(
+    "shares",
+    __name__,
+    url_prefix="/api/v1",
+    description=(
+        "Share a video with people, teams and lists. The share returns at once; recipients "
+        "can see the video from then on, and their phones are notified by workers (when the "
+        "video is playable). The sender, their managers and admins follow each recipient from "
+        "`queued` to `sent`, `delivered`, `opened` and `watched` (or `failed`, with a reason)."
+    ),
+)
+
+_LIST_USERS = ma.validate.Length(max=sharing.MAX_LIST_USERS)
+
+
+class ListSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    owner_id = ma.fields.UUID(dump_only=True)
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
+    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
+    visibility = ma.fields.Enum(ListVisibility, by_value=True, load_default=ListVisibility.PRIVATE)
+    user_ids = ma.fields.List(ma.fields.UUID(), load_default=list, validate=_LIST_USERS)
+    team_ids = ma.fields.List(
+        ma.fields.UUID(), load_default=list, validate=ma.validate.Length(max=sharing.MAX_LIST_TEAMS)
+    )
+    recipient_count = ma.fields.Integer(
+        dump_only=True, metadata={"description": "Active people the list reaches now"}
+    )
+    created_at = ma.fields.DateTime(dump_only=True)
+    updated_at = ma.fields.DateTime(dump_only=True)
+
+
+class ListUpdateSchema(Schema):
+    name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
+    description = ma.fields.String(validate=ma.validate.Length(max=2000))
+    visibility = ma.fields.Enum(ListVisibility, by_value=True)
+    user_ids = ma.fields.List(
+        ma.fields.UUID(),
+        metadata={"description": "Replaces the people of the list"},
+        validate=_LIST_USERS,
+    )
+    team_ids = ma.fields.List(
+        ma.fields.UUID(),
+        validate=ma.validate.Length(max=sharing.MAX_LIST_TEAMS),
+        metadata={"description": "Replaces the teams of the list"},
+    )
+
+
+class ListSummarySchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    owner_id = ma.fields.UUID(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    description = ma.fields.String(dump_only=True)
+    visibility = ma.fields.Enum(ListVisibility, by_value=True, dump_only=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+    updated_at = ma.fields.DateTime(dump_only=True)
+
+
+class ListPageSchema(Schema):
+    items = ma.fields.List(ma.fields.Nested(ListSummarySchema), required=True)
+    next_cursor = ma.fields.String(allow_none=True, required=True)
+
+
+def _present_list(dl: DistributionList) -> dict[str, Any]:
+    members = sharing.members(db_session(), dl)
+    return {
+        **attributes(dl, ListSummarySchema),
+        "user_ids": members.user_ids,
+        "team_ids": members.team_ids,
+        "recipient_count": members.recipient_count,
+    }
+
+
+@lists_blp.route("")
+class Lists(MethodView):
+    @lists_blp.arguments(PageArgsSchema, location="query")
+    @lists_blp.response(200, ListPageSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Lists you may share to"""
+        page: Page[DistributionList] = paginate(
+            db_session(),
+            sharing.visible_lists(current_principal()),
+            order_by=[DistributionList.id],
+            args=args,
+        )
+        return {
+            "items": [attributes(dl, ListSummarySchema) for dl in page.items],
+            "next_cursor": page.next_cursor,
+        }
+
+    @lists_blp.arguments(ListSchema)
+    @lists_blp.response(201, ListSchema)
+    @lists_blp.problems(403, 422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a list (managers, enablement, admins)"""
+        dl = sharing.create_list(db_session(), current_principal(), **body)
+        return _present_list(dl)
+
+
+@lists_blp.route("/<uuid:list_id>")
+class ListById(MethodView):
+    @lists_blp.response(200, ListSchema)
+    @lists_blp.problems(404)
+    def get(self, list_id: uuid.UUID) -> dict[str, Any]:
+        """A list with its members and how many people it reaches now"""
+        return _present_list(sharing.get_list(db_session(), current_principal(), list_id))
+
+    @lists_blp.arguments(ListUpdateSchema)
+    @lists_blp.response(200, ListSchema)
+    @lists_blp.problems(403, 404, 422)
+    def patch(self, body: dict[str, Any], list_id: uuid.UUID) -> dict[str, Any]:
+        """Change a list (its owner or an admin)"""
+        user_ids = body.pop("user_ids", None)
+        team_ids = body.pop("team_ids", None)
+        dl = sharing.update_list(
+            db_session(),
+            current_principal(),
+            list_id,
+            changes=body,
+            user_ids=user_ids,
+            team_ids=team_ids,
+        )
+        return _present_list(dl)
+
+    @lists_blp.response(204)
+    @lists_blp.problems(403, 404)
+    def delete(self, list_id: uuid.UUID) -> None:
+        """Delete a list (its owner or an admin); shares sent to it keep their recipients"""
+        sharing.delete_list(db_session(), current_principal(), list_id)
+
+
+# -- shares ---------------------------------------------------------------------------------------
+
+
+class ShareRequestSchema(Schema):
+    user_ids = ma.fields.List(
+        ma.fields.UUID(),
+        load_default=list,
+        validate=ma.validate.Length(max=sharing.MAX_SHARE_USERS),
+    )
+    team_ids = ma.fields.List(
+        ma.fields.UUID(),
+        load_default=list,
+        validate=ma.validate.Length(max=sharing.MAX_SHARE_TEAMS),
+    )
+    list_ids = ma.fields.List(
+        ma.fields.UUID(),
+        load_default=list,
+        validate=ma.validate.Length(max=sharing.MAX_SHARE_LISTS),
+    )
+    message = ma.fields.String(load_default="", validate=ma.validate.Length(max=1000))
+
+
+class CountsSchema(Schema):
+    queued = ma.fields.Integer()
+    sent = ma.fields.Integer()
+    delivered = ma.fields.Integer()
+    opened = ma.fields.Integer()
+    watched = ma.fields.Integer()
+    failed = ma.fields.Integer()
+
+
+class ReachedSchema(Schema):
+    sent = ma.fields.Integer()
+    delivered = ma.fields.Integer()
+    opened = ma.fields.Integer()
+    watched = ma.fields.Integer()
+
+
+class ShareSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    video_id = ma.fields.UUID(dump_only=True)
+    sender_id = ma.fields.UUID(dump_only=True)
+    message = ma.fields.String(dump_only=True)
+    audience = ma.fields.Dict(
+        dump_only=True, metadata={"description": "The user, team and list ids as sent"}
+    )
+    recipient_count = ma.fields.Integer(dump_only=True)
+    status = ma.fields.String(
+        dump_only=True,
+        metadata={"description": "`waiting_for_video` until the video is playable, then `sending`"},
+    )
+    created_at = ma.fields.DateTime(dump_only=True)
+    released_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    counts = ma.fields.Nested(
+        CountsSchema, dump_only=True, metadata={"description": "Recipients in each state now"}
+    )
+    reached = ma.fields.Nested(
+        ReachedSchema,
+        dump_only=True,
+        metadata={"description": "Recipients who got at least this far (sent ⊇ delivered ⊇ ...)"},
+    )
+
+
+class SharePageSchema(Schema):
+    items = ma.fields.List(ma.fields.Nested(ShareSchema), required=True)
+    next_cursor = ma.fields.String(allow_none=True, required=True)
+
+
+class RecipientUserSchema(Schema):
+    id = ma.fields.UUID()
+    handle = ma.fields.String()
+    display_name = ma.fields.String()
+
+
+class RecipientSchema(Schema):
+    user = ma.fields.Nested(RecipientUserSchema)
+    state = ma.fields.Enum(RecipientState, by_value=True)
+    failure_reason = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "When failed: muted, no_devices, unregistered, invalid_token, ..."
+        },
+    )
+    queued_at = ma.fields.DateTime()
+    sent_at = ma.fields.DateTime(allow_none=True)
+    delivered_at = ma.fields.DateTime(allow_none=True)
+    opened_at = ma.fields.DateTime(allow_none=True)
+    watched_at = ma.fields.DateTime(allow_none=True)
+    failed_at = ma.fields.DateTime(allow_none=True)
+
+
+class RecipientArgsSchema(PageArgsSchema):
+    state = ma.fields.Enum(RecipientState, by_value=True, load_default=None)
+
+
+class RecipientPageSchema(Schema):
+    items = ma.fields.List(ma.fields.Nested(RecipientSchema), required=True)
+    next_cursor = ma.fields.String(allow_none=True, required=True)
+
+
+def _present_share(share: Share, *, with_counts: bool = True) -> dict[str, Any]:
+    result = {
+        **attributes(share, ShareSchema, exclude=("status", "counts", "reached")),
+        "status": "sending" if share.released_at else "waiting_for_video",
+    }
+    if with_counts:
+        by_state = sharing.counts(db_session(), share)
+        result["counts"] = by_state
+        result["reached"] = sharing.reached(by_state)
+    return result
+
+
+@shares_blp.route("/videos/<uuid:video_id>/shares")
+class VideoShares(MethodView):
+    @shares_blp.arguments(ShareRequestSchema)
+    @shares_blp.response(201, ShareSchema)
+    @shares_blp.problems(404, 422)
+    def post(self, body: dict[str, Any], video_id: uuid.UUID) -> dict[str, Any]:
+        """Share a video you can see
+
+        Returns at once, whatever the audience size, with `recipient_count`: the people
+        reached (deduplicated, you left out). A video still processing is shared now and its
+        pushes go out when it is playable.
+        """
+        share = sharing.share_video(db_session(), current_principal(), video_id, **body)
+        return {
+            **_present_share(share, with_counts=False),
+            "counts": {**{s.value: 0 for s in RecipientState}, "queued": share.recipient_count},
+            "reached": {"sent": 0, "delivered": 0, "opened": 0, "watched": 0},
+        }
+
+    @shares_blp.arguments(PageArgsSchema, location="query")
+    @shares_blp.response(200, SharePageSchema)
+    @shares_blp.problems(404)
+    def get(self, args: dict[str, Any], video_id: uuid.UUID) -> dict[str, Any]:
+        """Shares of a video that you sent, that your reports sent, or (admins) all"""
+        principal = current_principal()
+        page: Page[Share] = paginate(
+            db_session(),
+            sharing.shares_of_video(db_session(), principal, video_id),
+            order_by=[Share.id],
+            args=args,
+            descending=True,
+        )
+        return {
+            "items": [_present_share(share) for share in page.items],
+            "next_cursor": page.next_cursor,
+        }
+
+
+@shares_blp.route("/shares/<uuid:share_id>")
+class ShareById(MethodView):
+    @shares_blp.response(200, ShareSchema)
+    @shares_blp.problems(404)
+    def get(self, share_id: uuid.UUID) -> dict[str, Any]:
+        """A share with its recipients counted per state (sender, their managers, admins)"""
+        return _present_share(sharing.get_share(db_session(), current_principal(), share_id))
+
+
+@shares_blp.route("/shares/<uuid:share_id>/recipients")
+class ShareRecipients(MethodView):
+    @shares_blp.arguments(RecipientArgsSchema, location="query")
+    @shares_blp.response(200, RecipientPageSchema)
+    @shares_blp.problems(404)
+    def get(self, args: dict[str, Any], share_id: uuid.UUID) -> dict[str, Any]:
+        """Each recipient's state and when they got there"""
+        session = db_session()
+        share = sharing.get_share(session, current_principal(), share_id)
+        state = args.pop("state")
+        page: Page[ShareRecipient] = paginate(
+            session,
+            sharing.recipients(share, state=state),
+            order_by=[ShareRecipient.user_id],
+            args=args,
+        )
+        users = {
+            user.id: user
+            for user in session.scalars(
+                select(User).where(
+                    User.org_id == share.org_id,
+                    User.id.in_([r.user_id for r in page.items]),
+                )
+            )
+        }
+        return {
+            "items": [
+                {
+                    **attributes(r, RecipientSchema, exclude=("user",)),
+                    "user": attributes(users[r.user_id], RecipientUserSchema),
+                }
+                for r in page.items
+                if r.user_id in users
+            ],
+            "next_cursor": page.next_cursor,
+        }
+
+
+@shares_blp.route("/videos/<uuid:video_id>/playback-started")
+class PlaybackStarted(MethodView):
+    @shares_blp.response(204)
+    @shares_blp.problems(404)
+    def post(self, video_id: uuid.UUID) -> None:
+        """Tell the sender you started watching: every share of this video to you is `watched`"""
+        sharing.playback_started(db_session(), current_principal(), video_id)

@@ -1,0 +1,319 @@
+"""From inbox items to phones: one push per (notification, device), whatever happens to workers.
+
+`deliver()` takes a set of notifications (up to a few hundred users' worth):
+
+1. Preferences first: a muted type or video sends nothing; quiet hours defer the push to their
+   end (a delayed outbox job), never drop it.
+2. Claim: one `push_deliveries` row per (notification, device), inserted and committed before
+   FCM is called. A second run of the same job (a duplicate, a retry) finds the rows claimed
+   and sends nothing again. A claim older than the lease belongs to a worker that died between
+   claiming and recording: only then is it sent again, with the same collapse id, so the
+   phone shows it once.
+3. Send in batches of at most 500, record each result, forget tokens FCM says are dead.
+4. Tell listeners (sharing) who got it: `sent` when any of their devices accepted, `failed`
+   with a reason when none could.
+5. Results FCM asked to retry (429, 5xx) make the job raise `TransientError` with the longest
+   Retry-After: the outbox runs it again after an exponential, jittered backoff, and only the
+   unsent rows go out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session
+
+from fieldcast.accounts.models import User
+from fieldcast.context import current
+from fieldcast.db import utcnow
+from fieldcast.devices.models import Device
+from fieldcast.notifications import preferences
+from fieldcast.notifications.models import DeliveryStatus, Notification
+from fieldcast.outbox import services as outbox
+from notifications.push import MAX_BATCH, PushMessage, PushResult
+
+log = logging.getLogger(__name__)
+
+PUSH_TASK = "notifications.push"
+# A claim this old was left by a worker that died before recording what FCM said.
+CLAIM_LEASE = timedelta(minutes=2)
+
+
+@dataclass
+class Outcome:
+    notification_id: uuid.UUID
+    user_id: uuid.UUID
+    type: str
+    data: dict[str, Any]
+    accepted: bool = False
+    # Why nobody's phone got it: muted, no_devices, unregistered, invalid_token, ...
+    failure: str | None = None
+    deferred_until: datetime | None = None
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+Listener = Callable[[Session, dict[uuid.UUID, Outcome]], None]
+#: Called after each round, in its transaction, with every notification's outcome.
+listeners: list[Listener] = []
+
+
+def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Outcome]:
+    """Push these notifications to their users' devices (see the module docstring)."""
+    if not notification_ids:
+        return {}
+    rows = session.execute(
+        select(Notification, User.time_zone)
+        .join(User, (User.id == Notification.user_id) & (User.org_id == Notification.org_id))
+        .where(Notification.id.in_(list(notification_ids)), User.is_active.is_(True))
+    ).all()
+    items = {row.Notification.id: row.Notification for row in rows}
+    zones = {row.Notification.user_id: row.time_zone for row in rows}
+    outcomes = {
+        nid: Outcome(nid, item.user_id, item.type, dict(item.data)) for nid, item in items.items()
+    }
+    if not outcomes:
+        return {}
+
+    to_send = _apply_preferences(session, items, zones, outcomes)
+    devices = _devices(session, {items[nid].user_id for nid in to_send})
+    pairs: list[tuple[uuid.UUID, Device]] = []
+    for nid in to_send:
+        mine = devices.get(items[nid].user_id, [])
+        if not mine:
+            outcomes[nid].failure = "no_devices"
+        pairs.extend((nid, device) for device in mine)
+
+    claimed = _claim(session, [(nid, device.id) for nid, device in pairs])
+    session.commit()  # the claims hold before anything is sent
+
+    badges = _unread_counts(session, {items[nid].user_id for nid, _ in pairs})
+    messages = [
+        _message(items[nid], device, badges.get(items[nid].user_id, 0))
+        for nid, device in pairs
+        if (nid, device.id) in claimed
+    ]
+    results: list[tuple[PushMessage, PushResult]] = []
+    sink = current().push
+    for start in range(0, len(messages), MAX_BATCH):
+        batch = messages[start : start + MAX_BATCH]
+        results.extend(zip(batch, sink.send_each(batch), strict=True))
+
+    retry_after = _record(session, results)
+    _settle(session, outcomes, [nid for nid in to_send if outcomes[nid].failure is None])
+    for listener in listeners:
+        listener(session, outcomes)
+    _forget_dead_tokens(session, results)
+    session.commit()
+
+    sent = sum(1 for _, result in results if result.accepted)
+    waiting = sum(1 for _, result in results if result.transient)
+    log.info(
+        "pushed %d notifications: %d messages accepted, %d to retry, %d skipped as already sent",
+        len(outcomes),
+        sent,
+        waiting,
+        len(pairs) - len(messages),
+    )
+    if waiting:
+        raise outbox.TransientError(
+            f"FCM asked to retry {waiting} messages", retry_after=retry_after
+        )
+    return outcomes
+
+
+def _apply_preferences(
+    session: Session,
+    items: dict[uuid.UUID, Notification],
+    zones: dict[uuid.UUID, str],
+    outcomes: dict[uuid.UUID, Outcome],
+) -> list[uuid.UUID]:
+    """Mark muted ones, defer quiet ones; return the ids to send now."""
+    prefs = preferences.load_for_delivery(session, list(zones))
+    video_pairs = [
+        (item.user_id, uuid.UUID(item.data["video_id"]))
+        for item in items.values()
+        if item.data.get("video_id")
+    ]
+    muted_videos = preferences.muted_pairs(session, video_pairs) if video_pairs else set()
+    now = utcnow()
+    deferred: dict[datetime, list[uuid.UUID]] = {}
+    to_send = []
+    for nid, item in items.items():
+        muted_types, quiet_start, quiet_end = prefs.get(item.user_id, ((), None, None))
+        video_id = item.data.get("video_id")
+        if item.type in muted_types or (
+            video_id and (item.user_id, uuid.UUID(video_id)) in muted_videos
+        ):
+            outcomes[nid].failure = "muted"
+            continue
+        until = preferences.quiet_until(quiet_start, quiet_end, zones[item.user_id], now)
+        if until is not None:
+            outcomes[nid].deferred_until = until
+            deferred.setdefault(until, []).append(nid)
+            continue
+        to_send.append(nid)
+    for until, ids in deferred.items():
+        key = hashlib.sha256("".join(sorted(str(i) for i in ids)).encode()).hexdigest()[:32]
+        outbox.record(
+            session,
+            PUSH_TASK,
+            {"notification_ids": [str(i) for i in ids]},
+            delay=until - now,
+            dedup_key=f"push.deferred:{key}",
+        )
+    return to_send
+
+
+def _devices(session: Session, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Device]]:
+    found: dict[uuid.UUID, list[Device]] = {}
+    if not user_ids:
+        return found
+    for device in session.scalars(
+        select(Device).where(Device.user_id.in_(list(user_ids))).order_by(Device.id)
+    ):
+        found.setdefault(device.user_id, []).append(device)
+    return found
+
+
+def _claim(
+    session: Session, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """Insert or take over delivery rows; returns the pairs this run now owns."""
+    if not pairs:
+        return set()
+    claimed = session.execute(
+        text(
+            "INSERT INTO push_deliveries AS d (notification_id, device_id, status, claimed_at) "
+            "SELECT n, dev, 'sending', now() "
+            "FROM unnest(CAST(:notifications AS uuid[]), CAST(:devices AS uuid[])) AS p(n, dev) "
+            "ON CONFLICT (notification_id, device_id) DO UPDATE "
+            "SET status = 'sending', claimed_at = now(), attempts = d.attempts + 1 "
+            "WHERE d.status = 'retry' "
+            "OR (d.status = 'sending' AND d.claimed_at < now() - CAST(:lease AS interval)) "
+            "RETURNING d.notification_id, d.device_id"
+        ),
+        {
+            "notifications": [nid for nid, _ in pairs],
+            "devices": [did for _, did in pairs],
+            "lease": f"{int(CLAIM_LEASE.total_seconds())} seconds",
+        },
+    ).all()
+    return {(row.notification_id, row.device_id) for row in claimed}
+
+
+def _unread_counts(session: Session, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        select(Notification.user_id, func.count())
+        .where(Notification.user_id.in_(list(user_ids)), Notification.read_at.is_(None))
+        .group_by(Notification.user_id)
+    ).all()
+    return {user_id: int(count) for user_id, count in rows}
+
+
+def _message(item: Notification, device: Device, badge: int) -> PushMessage:
+    return PushMessage(
+        notification_id=item.id,
+        user_id=item.user_id,
+        type=item.type,
+        title=item.title,
+        body=item.body,
+        data={"notification_id": str(item.id), "type": item.type, **item.data},
+        device_id=device.id,
+        token=device.token,
+        platform=device.platform.value,
+        badge=badge,
+    )
+
+
+def _record(session: Session, results: Sequence[tuple[PushMessage, PushResult]]) -> float | None:
+    """Write each result on its claim. Returns the longest Retry-After asked for."""
+    if not results:
+        return None
+    status = [
+        DeliveryStatus.ACCEPTED.value
+        if result.accepted
+        else DeliveryStatus.RETRY.value
+        if result.transient
+        else DeliveryStatus.FAILED.value
+        for _, result in results
+    ]
+    session.execute(
+        text(
+            "UPDATE push_deliveries AS d SET status = r.status, message_id = r.message_id, "
+            "error = r.error, finished_at = CASE WHEN r.status = 'retry' THEN NULL ELSE now() END "
+            "FROM unnest(CAST(:notifications AS uuid[]), CAST(:devices AS uuid[]), "
+            "CAST(:status AS text[]), CAST(:message_ids AS text[]), CAST(:errors AS text[])) "
+            "AS r(notification_id, device_id, status, message_id, error) "
+            "WHERE d.notification_id = r.notification_id AND d.device_id = r.device_id"
+        ),
+        {
+            "notifications": [m.notification_id for m, _ in results],
+            "devices": [m.device_id for m, _ in results],
+            "status": status,
+            "message_ids": [r.message_id for _, r in results],
+            "errors": [r.error for _, r in results],
+        },
+    )
+    waits = [r.retry_after for _, r in results if r.transient and r.retry_after is not None]
+    return max(waits) if waits else None
+
+
+def _forget_dead_tokens(
+    session: Session, results: Sequence[tuple[PushMessage, PushResult]]
+) -> None:
+    """Remove the devices whose tokens FCM will never accept again; their delivery rows go
+    with them, once the outcome is settled."""
+    dead = {m.device_id for m, r in results if r.drop_token and m.device_id is not None}
+    if not dead:
+        return
+    # Only if the token is still the one that failed: the app may have re-registered.
+    tokens = [m.token for m, r in results if r.drop_token]
+    session.execute(delete(Device).where(Device.id.in_(list(dead)), Device.token.in_(tokens)))
+    log.info("forgot %d devices whose tokens FCM no longer accepts", len(dead))
+
+
+def _settle(
+    session: Session, outcomes: dict[uuid.UUID, Outcome], notification_ids: Sequence[uuid.UUID]
+) -> None:
+    """Each notification's state over all its deliveries, this run's and earlier ones."""
+    if not notification_ids:
+        return
+    rows = session.execute(
+        text(
+            "SELECT notification_id, status, error FROM push_deliveries "
+            "WHERE notification_id = ANY(CAST(:ids AS uuid[]))"
+        ),
+        {"ids": list(notification_ids)},
+    ).all()
+    pending: set[uuid.UUID] = set()
+    for row in rows:
+        outcome = outcomes[row.notification_id]
+        if row.status == DeliveryStatus.ACCEPTED.value:
+            outcome.accepted = True
+        elif row.status == DeliveryStatus.FAILED.value:
+            outcome.errors[row.error or "fcm_error"] += 1
+        else:
+            pending.add(row.notification_id)
+    for nid in notification_ids:
+        outcome = outcomes[nid]
+        if outcome.accepted or nid in pending or not outcome.errors:
+            continue
+        outcome.failure = outcome.errors.most_common(1)[0][0]
+
+
+def _push(session: Session, payload: dict[str, Any]) -> None:
+    ids = payload.get("notification_ids") or [payload["notification_id"]]
+    deliver(session, [uuid.UUID(i) for i in ids])
+
+
+outbox.tasks.register(PUSH_TASK, queue="notify", max_attempts=8)(_push)

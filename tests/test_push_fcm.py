@@ -1,0 +1,183 @@
+"""Pushes through the real firebase-admin client to a local FCM HTTP v1 server.
+
+The service account is generated for the test; its `token_uri` points at the local server, so
+the real OAuth flow (signed JWT assertion, access token) runs before every send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from fieldcast.context import AppContext, set_current
+from fieldcast.db import utcnow
+from fieldcast.devices.models import Device, Platform
+from fieldcast.outbox.models import OutboxJob, OutboxStatus
+from fieldcast.sharing import services as sharing
+from notifications.fcm import FcmSink
+from tests import factories
+from tests.fcm_server import FcmServer, TokenRule, write_service_account
+from tests.test_sharing import _video, drain
+
+
+@pytest.fixture
+def fcm(tmp_path: Path, context: AppContext) -> Iterator[FcmServer]:
+    with FcmServer() as server:
+        account = write_service_account(tmp_path / "service-account.json", server)
+        sink = FcmSink(str(account), endpoint=server.base_url)
+        context.push = sink
+        set_current(context)
+        try:
+            yield server
+        finally:
+            set_current(None)
+            sink.close()
+
+
+def _device(session: Session, user: Any, token: str) -> Device:
+    device = Device(
+        org_id=user.org_id,
+        user_id=user.id,
+        token=token,
+        platform=Platform.ANDROID,
+        last_registered_at=utcnow(),
+    )
+    session.add(device)
+    session.flush()
+    return device
+
+
+def _share(client: FlaskClient, auth: Any, sender: Any, video: Any, users: list[Any]) -> str:
+    response = client.post(
+        f"/api/v1/videos/{video.id}/shares",
+        json={"user_ids": [str(u.id) for u in users], "message": "Great opener"},
+        headers=auth(sender),
+    )
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])
+
+
+def _states(client: FlaskClient, auth: Any, sender: Any, share_id: str) -> dict[str, Any]:
+    items = client.get(f"/api/v1/shares/{share_id}/recipients", headers=auth(sender)).get_json()
+    return {r["user"]["id"]: (r["state"], r["failure_reason"]) for r in items["items"]}
+
+
+def test_token_hygiene_and_recipient_states(
+    client: FlaskClient,
+    session: Session,
+    org: Any,
+    rep: Any,
+    auth: Any,
+    context: AppContext,
+    fcm: FcmServer,
+) -> None:
+    fine, mixed, gone = (factories.UserFactory(org=org) for _ in range(3))
+    _device(session, fine, "fine-1")
+    _device(session, mixed, "mixed-ok")
+    _device(session, mixed, "mixed-unregistered")
+    _device(session, gone, "gone-unregistered")
+    _device(session, gone, "gone-invalid")
+    video = _video(session, rep)
+    session.commit()
+    fcm.set_rule("mixed-unregistered", TokenRule.unregistered())
+    fcm.set_rule("gone-unregistered", TokenRule.unregistered())
+    fcm.set_rule("gone-invalid", TokenRule.invalid_argument())
+
+    share_id = _share(client, auth, rep, video, [fine, mixed, gone])
+    drain(context)
+
+    assert fcm.token_requests >= 1  # the real credential flow ran
+    states = _states(client, auth, rep, share_id)
+    assert states[str(fine.id)] == ("sent", None)
+    assert states[str(mixed.id)] == ("sent", None)  # one device of theirs took it
+    assert states[str(gone.id)][0] == "failed"
+    assert states[str(gone.id)][1] in {"unregistered", "invalid_token"}
+    # Dead tokens are forgotten; live ones stay.
+    tokens = set(session.scalars(select(Device.token)).all())
+    assert tokens == {"fine-1", "mixed-ok"}
+
+    message = next(m for m in fcm.messages() if m.token == "fine-1")
+    body = message.message
+    assert body["notification"]["body"] == "Great opener"
+    assert body["data"]["share_id"] == share_id and body["data"]["video_id"] == str(video.id)
+    assert body["data"]["type"] == "share.received"
+    collapse = body["data"]["notification_id"]
+    assert body["android"]["priority"] == "high" and body["android"]["collapse_key"] == collapse
+    assert body["apns"]["headers"]["apns-collapse-id"] == collapse
+    assert body["apns"]["payload"]["aps"]["badge"] == 1
+    assert fcm.duplicates() == 0
+
+
+@pytest.mark.parametrize("rule", [TokenRule.quota_exceeded(times=1, retry_after=7),
+                                  TokenRule.unavailable(times=1, retry_after=5)])  # fmt: skip
+def test_throttled_and_unavailable_pushes_are_retried_after_the_wait(
+    client: FlaskClient,
+    session: Session,
+    org: Any,
+    rep: Any,
+    auth: Any,
+    context: AppContext,
+    fcm: FcmServer,
+    rule: TokenRule,
+) -> None:
+    busy, calm = factories.UserFactory(org=org), factories.UserFactory(org=org)
+    _device(session, busy, "busy")
+    _device(session, calm, "calm")
+    video = _video(session, rep)
+    session.commit()
+    fcm.set_rule("busy", rule)
+    share_id = _share(client, auth, rep, video, [busy, calm])
+    before = utcnow()
+    drain(context)
+
+    states = _states(client, auth, rep, share_id)
+    assert states[str(calm.id)] == ("sent", None)
+    assert states[str(busy.id)] == ("queued", None)  # not failed: it will be tried again
+    job = session.scalars(select(OutboxJob).where(OutboxJob.task == sharing.SLICE_TASK)).one()
+    session.refresh(job)
+    assert job.status is OutboxStatus.PENDING
+    assert job.run_after >= before + timedelta(seconds=rule.retry_after or 0)
+
+    # Once the wait is over, only the message that did not go out is sent again.
+    # (The test's transaction fixes the database's now(): due means before it started.)
+    past = utcnow() - timedelta(hours=1)
+    session.execute(update(OutboxJob).where(OutboxJob.id == job.id).values(run_after=past))
+    session.commit()
+    drain(context)
+    assert _states(client, auth, rep, share_id)[str(busy.id)] == ("sent", None)
+    assert [m.token for m in fcm.messages() if m.status == 200].count("calm") == 1
+    assert fcm.duplicates() == 0
+
+
+def test_a_job_run_twice_sends_nothing_twice(
+    client: FlaskClient,
+    session: Session,
+    org: Any,
+    rep: Any,
+    auth: Any,
+    context: AppContext,
+    fcm: FcmServer,
+) -> None:
+    peers = [factories.UserFactory(org=org) for _ in range(4)]
+    for i, peer in enumerate(peers):
+        _device(session, peer, f"peer-{i}")
+    video = _video(session, rep)
+    session.commit()
+    _share(client, auth, rep, video, peers)
+    drain(context)
+    session.execute(
+        update(OutboxJob)
+        .where(OutboxJob.task == sharing.SLICE_TASK)
+        .values(status=OutboxStatus.PENDING, run_after=utcnow() - timedelta(hours=1))
+    )
+    session.commit()
+    drain(context)
+    assert len(fcm.messages()) == 4
+    assert fcm.duplicates() == 0
