@@ -24,7 +24,7 @@ Figures (one JSON line on stdout, progress on stderr):
   Target <= 64.
 - `size_mb`, `chunk_mb`: the file size and the tus chunk size, in MiB.
 
-The file is sent `--rounds` times each way (default 3), alternating, and the speeds are medians
+The file is sent `--rounds` times each way (default 5), alternating, and the speeds are medians
 (`rss_growth_mb` the largest): a single 1 GiB PUT into the page cache varies by 2x from one
 run to the next on a virtual machine, and other work on the machine moves both figures.
 
@@ -33,7 +33,7 @@ at 127.0.0.1:5432 (a scratch database, dropped afterwards) and the Redis at 127.
 free database number, emptied before and after); else an embedded PostgreSQL and Redis in a
 temporary directory.
 
-Run: python -m bench.upload  [--size-mb 1024 | --quick] [--rounds 3]
+Run: python -m bench.upload  [--size-mb 1024 | --quick] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ CHUNK_MIB = 8
 READ_BLOCK = MIB
 DEFAULT_SIZE_MIB = 1024
 QUICK_SIZE_MIB = 64
-DEFAULT_ROUNDS = 3
+DEFAULT_ROUNDS = 5
 WARMUP_BYTES = 256 * 1024
 RSS_INTERVAL_S = 0.05
 TARGET_RATIO = 0.8
