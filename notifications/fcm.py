@@ -40,7 +40,7 @@ warnings.filterwarnings(
 GOOGLE_ENDPOINT = "https://fcm.googleapis.com"
 HTTP_TIMEOUT_S = 15
 # Connections kept to the endpoint: send_each runs one thread per message of a batch.
-POOL_SIZE = 100
+POOL_SIZE = MAX_BATCH
 
 _PERMANENT: tuple[tuple[type[Exception], str], ...] = (
     (messaging.UnregisteredError, "unregistered"),

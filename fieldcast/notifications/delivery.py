@@ -6,9 +6,9 @@
    end (a delayed outbox job), never drop it.
 2. Claim: one `push_deliveries` row per (notification, device), inserted and committed before
    FCM is called. A second run of the same job (a duplicate, a retry) finds the rows claimed
-   and sends nothing again. A claim older than the lease belongs to a worker that died between
-   claiming and recording: only then is it sent again, with the same collapse id, so the
-   phone shows it once.
+   and sends nothing again. A claim older than the outbox lease belongs to a worker that died
+   between claiming and recording: only then is it sent again, with the same collapse id, so
+   the phone shows it once.
 3. Send in batches of at most 500, record each result, forget tokens FCM says are dead.
 4. Tell listeners (sharing) who got it: `sent` when any of their devices accepted, `failed`
    with a reason when none could.
@@ -43,8 +43,6 @@ from notifications.push import MAX_BATCH, PushMessage, PushResult
 log = logging.getLogger(__name__)
 
 PUSH_TASK = "notifications.push"
-# A claim this old was left by a worker that died before recording what FCM said.
-CLAIM_LEASE = timedelta(minutes=2)
 
 
 @dataclass
@@ -91,7 +89,10 @@ def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uui
             outcomes[nid].failure = "no_devices"
         pairs.extend((nid, device) for device in mine)
 
-    claimed = _claim(session, [(nid, device.id) for nid, device in pairs])
+    # The job runs again only once its outbox lease ran out (its worker died) or as a duplicate
+    # while that lease holds: a claim older than the lease was left by a dead worker.
+    lease = timedelta(seconds=current().settings.outbox_lease_s)
+    claimed = _claim(session, [(nid, device.id) for nid, device in pairs], lease)
     session.commit()  # the claims hold before anything is sent
 
     badges = _unread_counts(session, {items[nid].user_id for nid, _ in pairs})
@@ -184,7 +185,7 @@ def _devices(session: Session, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, list
 
 
 def _claim(
-    session: Session, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
+    session: Session, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]], lease: timedelta
 ) -> set[tuple[uuid.UUID, uuid.UUID]]:
     """Insert or take over delivery rows; returns the pairs this run now owns."""
     if not pairs:
@@ -203,7 +204,7 @@ def _claim(
         {
             "notifications": [nid for nid, _ in pairs],
             "devices": [did for _, did in pairs],
-            "lease": f"{int(CLAIM_LEASE.total_seconds())} seconds",
+            "lease": f"{lease.total_seconds()} seconds",
         },
     ).all()
     return {(row.notification_id, row.device_id) for row in claimed}

@@ -1,0 +1,178 @@
+"""The fan-out under faults, with real RQ workers, the real firebase-admin client and the local
+FCM server: a work horse killed while its pushes are in flight, and Redis losing its queues
+mid-fan-out. Every device ends up with its push accepted exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from redis import Redis
+from sqlalchemy import select
+
+from fieldcast.accounts.authz import Principal
+from fieldcast.context import AppContext
+from fieldcast.db import Database, utcnow
+from fieldcast.devices.models import Device, Platform
+from fieldcast.outbox import services as outbox
+from fieldcast.outbox.models import OutboxJob, OutboxStatus
+from fieldcast.settings import Settings
+from fieldcast.sharing import services as sharing
+from fieldcast.sharing.models import RecipientState, ShareRecipient
+from fieldcast.videos.models import Video, VideoStatus
+from notifications.fcm import FcmSink
+from tests import factories
+from tests.fcm_server import FcmServer, write_service_account
+from tests.live_server import committed_factories
+from tests.worker_support import install_worker_context, run_burst
+
+LEASE_S = 2
+
+
+@dataclasses.dataclass
+class FanOut:
+    ctx: AppContext
+    fcm: FcmServer
+    share_id: Any
+    tokens: list[str]
+
+    def recipients(self) -> list[ShareRecipient]:
+        with self.ctx.db.session() as session:
+            return list(
+                session.scalars(
+                    select(ShareRecipient).where(ShareRecipient.share_id == self.share_id)
+                )
+            )
+
+    def jobs(self, task: str) -> list[OutboxJob]:
+        with self.ctx.db.session() as session:
+            return list(session.scalars(select(OutboxJob).where(OutboxJob.task == task)))
+
+
+@pytest.fixture
+def fan_out(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis: Redis,
+    tmp_path: Path,
+) -> Iterator[FanOut]:
+    """Six recipients with a phone each, in slices of two; the share is made, not yet sent."""
+    monkeypatch.setattr(sharing, "SLICE_SIZE", 2)
+    ctx = install_worker_context(
+        monkeypatch, dataclasses.replace(settings, outbox_lease_s=LEASE_S), committed_db, redis
+    )
+    with FcmServer() as fcm:
+        sink = FcmSink(str(write_service_account(tmp_path / "sa.json", fcm)), endpoint=fcm.base_url)
+        ctx.push = sink
+        with committed_factories(committed_db) as session:
+            org = factories.OrganisationFactory()
+            sender = factories.UserFactory(org=org)
+            peers = [factories.UserFactory(org=org) for _ in range(6)]
+            video = Video(org_id=org.id, owner_id=sender.id, title="Demo", status=VideoStatus.READY)
+            session.add(video)
+            tokens = []
+            for i, peer in enumerate(peers):
+                tokens.append(f"phone-{i}")
+                session.add(
+                    Device(
+                        org_id=org.id,
+                        user_id=peer.id,
+                        token=tokens[-1],
+                        platform=Platform.ANDROID,
+                        last_registered_at=utcnow(),
+                    )
+                )
+            session.commit()
+            share = sharing.share_video(
+                session, Principal(user=sender), video.id, user_ids=[p.id for p in peers]
+            )
+            share_id = share.id
+        try:
+            yield FanOut(ctx, fcm, share_id, tokens)
+        finally:
+            sink.close()
+
+
+def _meanwhile(action: Any) -> threading.Thread:
+    """Run `action` beside the worker: RQ's worker needs the main thread for its signals."""
+    thread = threading.Thread(target=action, daemon=True)
+    thread.start()
+    return thread
+
+
+def _assert_everyone_got_it_once(fan: FanOut) -> None:
+    accepted = fan.fcm.counts()
+    assert sorted(token for token, _ in accepted) == sorted(fan.tokens)
+    assert fan.fcm.duplicates() == 0
+    states = {r.state for r in fan.recipients()}
+    assert states == {RecipientState.SENT}
+
+
+def test_a_horse_killed_with_pushes_in_flight(fan_out: FanOut) -> None:
+    fan = fan_out
+    fan.fcm.hold()
+
+    def kill_with_pushes_in_flight() -> None:
+        # The fan-out ran and the first slice's two pushes reached FCM, unanswered.
+        fan.fcm.wait_until(lambda server: server.held == 2, timeout=60)
+        for horse in psutil.Process().children():
+            horse.kill()
+        fan.fcm.wait_until(lambda server: server.stats()["dropped"] == 2, timeout=20)
+        fan.fcm.release()  # FCM answers again from now on
+
+    killer = _meanwhile(kill_with_pushes_in_flight)
+    run_burst(["notify"])
+    killer.join()
+
+    # The other slices went out; the killed one waits for its lease to run out.
+    [killed] = [j for j in fan.jobs(sharing.SLICE_TASK) if j.status is OutboxStatus.RUNNING]
+    time.sleep(LEASE_S + 0.5)
+    report = outbox.relay(fan.ctx.db, fan.ctx.dispatcher)
+    assert report.expired == 1
+    run_burst(["notify"])
+
+    _assert_everyone_got_it_once(fan)
+    # The two in flight at the kill arrived twice, with the same collapse id for the phone.
+    assert fan.fcm.duplicates_received() == 2
+    for token, _ in [pair for pair, n in fan.fcm.counts(answered_only=False).items() if n > 1]:
+        sent = fan.fcm.messages(token=token)
+        assert len({m.message["android"]["collapse_key"] for m in sent}) == 1
+    assert {j.status for j in fan.jobs(sharing.SLICE_TASK)} == {OutboxStatus.DONE}
+    [again] = [j for j in fan.jobs(sharing.SLICE_TASK) if j.id == killed.id]
+    assert again.attempts == 2
+
+
+def test_redis_losing_its_queues_mid_fan_out(fan_out: FanOut, redis: Redis) -> None:
+    fan = fan_out
+    fan.fcm.hold()
+
+    def restart_redis_with_pushes_in_flight() -> None:
+        fan.fcm.wait_until(lambda server: server.held == 2, timeout=60)
+        # Redis restarts without persistence: the queued slices and the running job's records
+        # are gone.
+        redis.flushdb()
+        fan.fcm.release()
+
+    restarter = _meanwhile(restart_redis_with_pushes_in_flight)
+    with contextlib.suppress(Exception):  # the worker may trip over its vanished job records
+        run_burst(["notify"])
+    restarter.join()
+    assert len(fan.fcm.counts()) == 2  # only the slice that was running got through
+
+    # The relay finds the work that Redis lost and queues it again; nothing is sent twice.
+    # (No grace: in production the relay leaves freshly recorded work 30 s to be dispatched.)
+    report = outbox.relay(fan.ctx.db, fan.ctx.dispatcher, grace=timedelta(0))
+    assert report.requeued == 2
+    run_burst(["notify"])
+    _assert_everyone_got_it_once(fan)
+    assert fan.fcm.duplicates_received() == 0
+    assert {j.status for j in fan.jobs(sharing.SLICE_TASK)} == {OutboxStatus.DONE}
