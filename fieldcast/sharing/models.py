@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -106,15 +106,24 @@ STATE_RANK = {
 }
 
 
-class ShareRecipient(TenantMixin, Base):
+class ShareRecipient(Base):
+    """One person a share reached.
+
+    A share to a large list writes thousands of these in its request, so the table carries only
+    what that needs: the tenant reference to its share (which also ties `org_id` to the
+    share's organisation and deletes the rows with it), the primary key and the access index.
+    `user_id` and `notification_id` come from organisation-scoped queries and are not checked
+    row by row; users are deactivated, not deleted.
+    """
+
     __tablename__ = "share_recipients"
     __table_args__ = (
         tenant_fk("share_recipients", "share_id", "shares", ondelete="CASCADE"),
-        tenant_fk("share_recipients", "user_id", "users", ondelete="CASCADE"),
         # Access to shared videos: "is this user a recipient of this video?".
         Index("ix_share_recipients_user_id_video_id", "user_id", "video_id"),
     )
 
+    org_id: Mapped[uuid.UUID]
     share_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     # Denormalised from the share, for the access check.
@@ -123,9 +132,7 @@ class ShareRecipient(TenantMixin, Base):
         str_enum(RecipientState, "recipient_state", length=16), default=RecipientState.QUEUED
     )
     failure_reason: Mapped[str | None] = mapped_column(String(64))
-    notification_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("notifications.id", ondelete="SET NULL")
-    )
+    notification_id: Mapped[uuid.UUID | None]
     queued_at: Mapped[CreatedAt]
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
