@@ -16,7 +16,11 @@ from fieldcast.accounts.services import (
     set_membership,
 )
 from fieldcast.db import new_token
+from fieldcast.devices.models import Platform
+from fieldcast.devices.services import register as register_device
 from fieldcast.errors import Conflict
+from fieldcast.sharing.models import ListVisibility
+from fieldcast.sharing.services import create_list
 
 DEMO_SLUG = "demo"
 DEMO_DOMAIN = "demo.example.com"
@@ -77,4 +81,29 @@ def load_demo_organisation(session: Session, *, password: str | None = None) -> 
     set_membership(session, admin, west.id, sam.id)
     set_membership(session, admin, east.id, jordan.id)
     set_membership(session, admin, enablement.id, eli.id, TeamRole.LEAD)
-    return Demo(created.organisation, [riley, maya, eli, created.admin, sam, jordan], password)
+    people = [riley, maya, eli, created.admin, sam, jordan]
+    # A phone each, so the pushes of a demo show in the local sink's log (with FCM configured,
+    # FCM rejects these tokens and they are forgotten).
+    for user in people:
+        register_device(
+            session,
+            Principal(user=user),
+            token=f"demo-phone-of-{user.handle}",
+            platform=Platform.IOS,
+            locale="en-GB",
+        )
+    create_list(
+        session,
+        Principal(user=maya),
+        name="My reps",
+        description="Everyone reporting to Maya",
+        user_ids=[riley.id, sam.id, jordan.id],
+    )
+    create_list(
+        session,
+        Principal(user=eli),
+        name="All of sales",
+        visibility=ListVisibility.ORGANISATION,
+        team_ids=[sales.id],
+    )
+    return Demo(created.organisation, people, password)

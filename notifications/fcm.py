@@ -33,11 +33,6 @@ from notifications.push import MAX_BATCH, PushMessage, PushResult
 
 log = logging.getLogger("fieldcast.push")
 
-# The apps register FCM registration tokens, which FCM HTTP v1 takes as `message.token`;
-# firebase-admin 7 already nudges towards Firebase installation ids (`fid`).
-warnings.filterwarnings(
-    "ignore", message="Message.token is deprecated", category=DeprecationWarning
-)
 
 GOOGLE_ENDPOINT = "https://fcm.googleapis.com"
 HTTP_TIMEOUT_S = 15
@@ -141,6 +136,14 @@ def _configure_transport(app: firebase_admin.App, endpoint: str) -> None:
 
 def _message(push: PushMessage) -> messaging.Message:
     collapse = push.collapse_id
+    with warnings.catch_warnings():
+        # The apps register FCM registration tokens, which FCM HTTP v1 takes as
+        # `message.token`; firebase-admin 7 already nudges towards installation ids (`fid`).
+        warnings.filterwarnings("ignore", "Message.token is deprecated", DeprecationWarning)
+        return _build(push, collapse)
+
+
+def _build(push: PushMessage, collapse: str) -> messaging.Message:
     return messaging.Message(
         token=push.token,
         notification=messaging.Notification(title=push.title, body=push.body),

@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext, set_current
 from fieldcast.db import utcnow
-from fieldcast.devices.models import Device, Platform
+from fieldcast.devices.models import Device
 from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.sharing import services as sharing
 from notifications.fcm import FcmSink
 from tests import factories
 from tests.fcm_server import FcmServer, TokenRule, write_service_account
-from tests.test_sharing import _video, drain
+from tests.test_sharing import _device, _video, drain
 
 
 @pytest.fixture
@@ -39,19 +39,6 @@ def fcm(tmp_path: Path, context: AppContext) -> Iterator[FcmServer]:
         finally:
             set_current(None)
             sink.close()
-
-
-def _device(session: Session, user: Any, token: str) -> Device:
-    device = Device(
-        org_id=user.org_id,
-        user_id=user.id,
-        token=token,
-        platform=Platform.ANDROID,
-        last_registered_at=utcnow(),
-    )
-    session.add(device)
-    session.flush()
-    return device
 
 
 def _share(client: FlaskClient, auth: Any, sender: Any, video: Any, users: list[Any]) -> str:
@@ -79,11 +66,11 @@ def test_token_hygiene_and_recipient_states(
     fcm: FcmServer,
 ) -> None:
     fine, mixed, gone = (factories.UserFactory(org=org) for _ in range(3))
-    _device(session, fine, "fine-1")
-    _device(session, mixed, "mixed-ok")
-    _device(session, mixed, "mixed-unregistered")
-    _device(session, gone, "gone-unregistered")
-    _device(session, gone, "gone-invalid")
+    _device(session, fine, token="fine-1")
+    _device(session, mixed, token="mixed-ok")
+    _device(session, mixed, token="mixed-unregistered")
+    _device(session, gone, token="gone-unregistered")
+    _device(session, gone, token="gone-invalid")
     video = _video(session, rep)
     session.commit()
     fcm.set_rule("mixed-unregistered", TokenRule.unregistered())
@@ -128,8 +115,8 @@ def test_throttled_and_unavailable_pushes_are_retried_after_the_wait(
     rule: TokenRule,
 ) -> None:
     busy, calm = factories.UserFactory(org=org), factories.UserFactory(org=org)
-    _device(session, busy, "busy")
-    _device(session, calm, "calm")
+    _device(session, busy, token="busy")
+    _device(session, calm, token="calm")
     video = _video(session, rep)
     session.commit()
     fcm.set_rule("busy", rule)
@@ -167,7 +154,7 @@ def test_a_job_run_twice_sends_nothing_twice(
 ) -> None:
     peers = [factories.UserFactory(org=org) for _ in range(4)]
     for i, peer in enumerate(peers):
-        _device(session, peer, f"peer-{i}")
+        _device(session, peer, token=f"peer-{i}")
     video = _video(session, rep)
     session.commit()
     _share(client, auth, rep, video, peers)

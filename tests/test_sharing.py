@@ -72,11 +72,11 @@ def _video(session: Session, owner: Any, status: VideoStatus = VideoStatus.PLAYA
     return video
 
 
-def _device(session: Session, user: Any, n: int = 0) -> Device:
+def _device(session: Session, user: Any, n: int = 0, *, token: str | None = None) -> Device:
     device = Device(
         org_id=user.org_id,
         user_id=user.id,
-        token=f"token-{user.id}-{n}",
+        token=token or f"token-{user.id}-{n}",
         platform=Platform.IOS,
         last_registered_at=utcnow(),
     )
