@@ -26,6 +26,7 @@ from fieldcast.sharing.models import (
     DistributionListTeam,
     DistributionListUser,
     Share,
+    ShareAudience,
     ShareRecipient,
 )
 from fieldcast.uploads.models import Upload
@@ -50,6 +51,7 @@ __all__ = [
     "RefreshToken",
     "Rendition",
     "Share",
+    "ShareAudience",
     "ShareRecipient",
     "Team",
     "TeamMembership",

@@ -34,7 +34,7 @@ from fieldcast.db import utcnow
 from fieldcast.devices.models import Device, Platform
 from fieldcast.integrations.models import TeamWebhook, WebhookKind
 from fieldcast.notifications.models import Notification
-from fieldcast.sharing.models import DistributionList, Share, ShareRecipient
+from fieldcast.sharing.models import DistributionList, Share, ShareAudience
 from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.videos.models import Video
 from tests import factories
@@ -404,7 +404,9 @@ def world(client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any)
     session.add_all([upload, direct, note, phone, item, dl, share, hook])
     session.flush()
     session.add(
-        ShareRecipient(org_id=org.id, share_id=share.id, user_id=admin.id, video_id=video.id)
+        ShareAudience(
+            org_id=org.id, share_id=share.id, block=0, video_id=video.id, user_ids=[admin.id]
+        )
     )
     session.flush()
     return World(

@@ -29,7 +29,7 @@ from fieldcast.notifications.preferences import (
     set_preferences,
     unmute_video,
 )
-from fieldcast.sharing.models import Share, ShareRecipient
+from fieldcast.sharing.models import Share, ShareAudience
 from fieldcast.videos.models import Video
 from tests import factories
 
@@ -202,8 +202,12 @@ def _share(session: Session, video: Video, recipient: Any) -> None:
     session.add(share)
     session.flush()
     session.add(
-        ShareRecipient(
-            org_id=video.org_id, share_id=share.id, user_id=recipient.id, video_id=video.id
+        ShareAudience(
+            org_id=video.org_id,
+            share_id=share.id,
+            block=0,
+            video_id=video.id,
+            user_ids=[recipient.id],
         )
     )
     session.flush()

@@ -7,8 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, UniqueConstraint
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Index, String, UniqueConstraint, Uuid
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_enum, tenant_fk
@@ -86,6 +86,32 @@ class Share(TenantMixin, Base):
     released_at: Mapped[datetime | None]
 
 
+class ShareAudience(Base):
+    """Who a share reached, in blocks of up to `AUDIENCE_BLOCK` user ids, and what gives them
+    access to the video.
+
+    Written in the share's own request: a share to 10,000 people is ten rows, so the request
+    stays fast whatever the audience. Each person's state (`ShareRecipient`) is made from these
+    by a worker moments later.
+    """
+
+    __tablename__ = "share_audiences"
+    __table_args__ = (
+        tenant_fk("share_audiences", "share_id", "shares", ondelete="CASCADE"),
+        # "Which videos were shared with this user?": one lookup, whatever the block sizes.
+        Index("ix_share_audiences_user_ids", "user_ids", postgresql_using="gin"),
+    )
+
+    org_id: Mapped[uuid.UUID]
+    share_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    block: Mapped[int] = mapped_column(primary_key=True)
+    video_id: Mapped[uuid.UUID]
+    user_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid()))
+
+
+AUDIENCE_BLOCK = 1000
+
+
 class RecipientState(enum.StrEnum):
     QUEUED = "queued"
     SENT = "sent"  # a device of theirs accepted the push
@@ -107,11 +133,11 @@ STATE_RANK = {
 
 
 class ShareRecipient(Base):
-    """One person a share reached.
+    """One person a share reached, and how far the share got with them.
 
-    A share to a large list writes thousands of these in its request, so the table carries only
-    what that needs: the tenant reference to its share (which also ties `org_id` to the
-    share's organisation and deletes the rows with it), the primary key and the access index.
+    Made by a worker from the share's audience blocks, thousands at a time, so the table carries
+    only what that needs: the tenant reference to its share (which also ties `org_id` to the
+    share's organisation and deletes the rows with it), the key, and the index receipts use.
     `user_id` and `notification_id` come from organisation-scoped queries and are not checked
     row by row; users are deactivated, not deleted.
     """
@@ -119,7 +145,7 @@ class ShareRecipient(Base):
     __tablename__ = "share_recipients"
     __table_args__ = (
         tenant_fk("share_recipients", "share_id", "shares", ondelete="CASCADE"),
-        # Access to shared videos: "is this user a recipient of this video?".
+        # "Every share of this video to this user" (watched receipts).
         Index("ix_share_recipients_user_id_video_id", "user_id", "video_id"),
     )
 

@@ -1,11 +1,12 @@
 """Distribution lists and shares: who gets a video, and what became of each of them.
 
 A share resolves its audience (users, teams with their sub-teams, lists) in one SQL statement,
-in the request's transaction: the recipients are deduplicated, the sender left out, and every
-recipient can see the video from the moment the share exists. Telling them is work for the
-outbox: `shares.fan_out` cuts the recipients into slices, and each `shares.send_slice` makes
-their inbox items and pushes them to their devices. A share of a video that is not playable
-yet waits; the fan-out starts when the video becomes playable.
+in the request's transaction, into a few blocks of user ids: the recipients are deduplicated,
+the sender left out, and every recipient can see the video from the moment the share exists.
+The rest is work for the outbox: `shares.fan_out` makes one row per recipient (their state)
+and, once the video is playable, cuts them into slices; each `shares.send_slice` makes their
+inbox items and pushes them to their devices. A share of a video that is not playable yet
+waits for it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy import (
     union,
     update,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -41,6 +43,7 @@ from fieldcast.notifications import delivery
 from fieldcast.notifications.models import Notification
 from fieldcast.outbox import services as outbox
 from fieldcast.sharing.models import (
+    AUDIENCE_BLOCK,
     STATE_RANK,
     DistributionList,
     DistributionListTeam,
@@ -48,6 +51,7 @@ from fieldcast.sharing.models import (
     ListVisibility,
     RecipientState,
     Share,
+    ShareAudience,
     ShareRecipient,
 )
 from fieldcast.videos.models import Video, VideoStatus
@@ -355,24 +359,38 @@ def share_video(
         .where(User.id != principal.user_id)
         .subquery()
     )
+    # The audience in blocks of user ids: a few rows whatever its size (see ShareAudience).
+    numbered = select(
+        people.c.id.label("user_id"),
+        func.row_number().over(order_by=people.c.id).label("n"),
+    ).subquery()
+    block = ((numbered.c.n - 1) // AUDIENCE_BLOCK).label("block")
     inserted = (
-        pg_insert(cast(Table, ShareRecipient.__table__))
+        pg_insert(cast(Table, ShareAudience.__table__))
         .from_select(
-            ["org_id", "share_id", "user_id", "video_id", "state"],
+            ["org_id", "share_id", "video_id", "block", "user_ids"],
             select(
                 literal(principal.org_id),
                 literal(share.id),
-                people.c.id,
                 literal(video.id),
-                literal(RecipientState.QUEUED.value),
-            ),
+                block,
+                func.array_agg(aggregate_order_by(numbered.c.user_id, numbered.c.user_id)),
+            ).group_by(block),
         )
-        .returning(literal(1))
+        .returning(func.cardinality(ShareAudience.user_ids).label("people"))
         .cte("inserted")
     )
-    share.recipient_count = int(session.scalar(select(func.count()).select_from(inserted)) or 0)
+    share.recipient_count = int(session.scalar(select(func.sum(inserted.c.people))) or 0)
+    # A worker turns the blocks into one row per person at once, and pushes once released.
+    outbox.record(
+        session,
+        FAN_OUT_TASK,
+        {"share_id": str(share.id)},
+        org_id=share.org_id,
+        dedup_key=f"share.fan_out:{share.id}",
+    )
     if video.status in _PLAYABLE:
-        _release(session, share)
+        _release(session, share, record_fan_out=False)  # the fan-out above sees it released
     session.commit()
     log.info(
         "share %s of video %s by %s: %d recipients%s",
@@ -385,15 +403,17 @@ def share_video(
     return share
 
 
-def _release(session: Session, share: Share) -> None:
+def _release(session: Session, share: Share, *, record_fan_out: bool = True) -> None:
+    """The video plays: the share's pushes (and chat cards) may go out."""
     share.released_at = utcnow()
-    outbox.record(
-        session,
-        FAN_OUT_TASK,
-        {"share_id": str(share.id)},
-        org_id=share.org_id,
-        dedup_key=f"share.fan_out:{share.id}",
-    )
+    if record_fan_out:
+        outbox.record(
+            session,
+            FAN_OUT_TASK,
+            {"share_id": str(share.id)},
+            org_id=share.org_id,
+            dedup_key=f"share.fan_out:{share.id}:released",
+        )
     team_ids = [uuid.UUID(t) for t in share.audience.get("team_ids", [])]
     if team_ids:
         webhooks.record_share(session, share, team_ids)
@@ -447,15 +467,17 @@ def managers_of(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> set[
 
 
 def counts(session: Session, share: Share) -> dict[str, int]:
-    """Recipients per state, every state present (0 when nobody is in it)."""
+    """Recipients per state, every state present (0 when nobody is in it). Everyone not yet
+    past `queued` counts there, including people whose rows a worker is still making."""
     rows = session.execute(
         select(ShareRecipient.state, func.count())
-        .where(ShareRecipient.share_id == share.id)
+        .where(ShareRecipient.share_id == share.id, ShareRecipient.state != RecipientState.QUEUED)
         .group_by(ShareRecipient.state)
     ).all()
     result = {state.value: 0 for state in RecipientState}
     for state, count in rows:
         result[RecipientState(state).value] = int(count)
+    result[RecipientState.QUEUED.value] = max(0, share.recipient_count - sum(result.values()))
     return result
 
 
@@ -580,10 +602,38 @@ def playback_started(session: Session, principal: Principal, video_id: uuid.UUID
 
 
 def _fan_out(session: Session, payload: dict[str, Any]) -> None:
-    """Cut the recipients into slices by user id and record one job per slice."""
+    """Make a row per recipient from the share's audience blocks (once; again is harmless);
+    then, if the share is released, cut the recipients into slices by user id and record one
+    push job per slice."""
     share = session.get(Share, uuid.UUID(payload["share_id"]))
     if share is None:
         return
+    people = (
+        select(
+            ShareAudience.org_id,
+            ShareAudience.share_id,
+            func.unnest(ShareAudience.user_ids).label("user_id"),
+            ShareAudience.video_id,
+        )
+        .where(ShareAudience.share_id == share.id)
+        .subquery()
+    )
+    session.execute(
+        pg_insert(cast(Table, ShareRecipient.__table__))
+        .from_select(
+            ["org_id", "share_id", "user_id", "video_id", "state"],
+            select(
+                people.c.org_id,
+                people.c.share_id,
+                people.c.user_id,
+                people.c.video_id,
+                literal(RecipientState.QUEUED.value),
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["share_id", "user_id"])
+    )
+    if share.released_at is None:
+        return  # the pushes wait until the video is playable
     numbered = (
         select(
             ShareRecipient.user_id,

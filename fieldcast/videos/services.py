@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, exists, or_
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal, authorize, scoped
 from fieldcast.accounts.models import Role
 from fieldcast.accounts.services import clean_name
 from fieldcast.errors import InvalidInput, NotFound
-from fieldcast.sharing.models import ShareRecipient
+from fieldcast.sharing.models import ShareAudience
 from fieldcast.videos.models import Video
 
 MAX_DEAL_ATTRIBUTES = 20
@@ -52,12 +52,11 @@ def visible_videos(principal: Principal) -> Select[Any]:
     stmt = scoped(principal, Video)
     if principal.has_role(Role.ADMIN):
         return stmt
-    shared_with_them = exists().where(
-        ShareRecipient.org_id == principal.org_id,
-        ShareRecipient.user_id == principal.user_id,
-        ShareRecipient.video_id == Video.id,
+    shared_with_them = select(ShareAudience.video_id).where(
+        ShareAudience.org_id == principal.org_id,
+        ShareAudience.user_ids.contains([principal.user_id]),
     )
-    return stmt.where(or_(Video.owner_id == principal.user_id, shared_with_them))
+    return stmt.where(or_(Video.owner_id == principal.user_id, Video.id.in_(shared_with_them)))
 
 
 def get_video(session: Session, principal: Principal, video_id: uuid.UUID) -> Video:
