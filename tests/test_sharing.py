@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.models import Role
@@ -291,7 +291,7 @@ def test_fan_out_pushes_each_device_once_and_counts_move(
     # Running the work again sends nothing twice.
     with context.db.session() as s:
         s.execute(
-            OutboxJob.__table__.update()
+            update(OutboxJob)
             .where(OutboxJob.task == sharing.SLICE_TASK)
             .values(status=OutboxStatus.PENDING)
         )

@@ -256,6 +256,7 @@ def test_only_the_author_uploads_to_a_draft(live: Live, tmp_path: Path) -> None:
         assert response.headers["Content-Type"] == "application/problem+json"
     uploader = live.tus().uploader(file_path=str(path), metadata={"video_id": str(video_id)})
     uploader.set_url(uploader.create_url())
+    assert uploader.url is not None
     # Another member cannot see, resume or end the author's upload.
     peer = {**live.server.login(live.peer), **TUS}
     assert requests.head(uploader.url, headers=peer, timeout=10).status_code == 404
@@ -614,6 +615,7 @@ def test_tuspy_upload_to_s3_maps_to_a_multipart_upload(
         file_path=str(path), chunk_size=3 * 1024 * 1024, metadata={"video_id": str(video_id)}
     )
     uploader.upload(stop_at=7 * 1024 * 1024)
+    assert uploader.url is not None
     resumed = s3_live.tus().uploader(file_path=str(path), url=uploader.url, chunk_size=4_000_000)
     resumed.upload()
     assert _source_bytes(s3_live.ctx, video_id) == path.read_bytes()

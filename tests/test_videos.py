@@ -42,7 +42,7 @@ def test_create_returns_a_draft_awaiting_upload(client: Any, rep: Any, auth: Any
 
 def test_bad_drafts_name_the_field(client: Any, rep: Any, auth: Any) -> None:
     headers = auth(rep)
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"title": "   "}, "title"),
         ({"title": "x" * 201}, "title"),
         ({"deal_attributes": {f"k{i}": "v" for i in range(21)}}, "deal_attributes"),
