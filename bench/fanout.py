@@ -19,6 +19,8 @@ Figures (one JSON line on stdout, progress on stderr):
 - `fanout_s`: from the POST of one share to the whole list until FCM has accepted every push.
 - `pushes_per_s`: pushes accepted / fanout_s.
 - `duplicates`: (device token, notification) pairs FCM accepted more than once.
+- `cpu_busy_s`, `fcm_standin_cpu_s`: CPU seconds the whole machine (all cores) and the FCM
+  stand-in alone spent during the fan-out: the fan-out is CPU-bound on a small machine.
 - `recipients_sent`: the share's recipients in state `sent` afterwards (the API's own count).
 
 Targets: share_post_p95_ms <= 100 for both sizes, fanout_s <= 15, duplicates = 0.
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -39,6 +42,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import requests
 
@@ -126,6 +130,12 @@ def post_share(
     return elapsed, response.json()
 
 
+def machine_busy_s() -> float:
+    """CPU seconds spent by every process on the machine so far (all cores, not idle)."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
@@ -170,6 +180,9 @@ def run(members: int, posts: int) -> dict[str, Any]:
                 ]
                 with running(env, workers):
                     time.sleep(3)  # the workers import and connect
+                    standin = psutil.Process(fcm.pid)
+                    standin_before = sum(standin.cpu_times()[:2])
+                    busy_before = machine_busy_s()
                     started = time.perf_counter()
                     _, share = post_share(base, client.headers, ids["video_id"], ids["everyone"])
                     accepted = 0
@@ -181,7 +194,13 @@ def run(members: int, posts: int) -> dict[str, Any]:
                             break
                         time.sleep(0.05)
                     fanout_s = time.perf_counter() - started
-                    log(f"fan-out: {accepted} pushes accepted in {fanout_s:.2f} s")
+                    busy_s = machine_busy_s() - busy_before
+                    standin_s = sum(standin.cpu_times()[:2]) - standin_before
+                    log(
+                        f"fan-out: {accepted} pushes accepted in {fanout_s:.2f} s; CPU busy "
+                        f"{busy_s:.1f} s over {os.cpu_count()} cores, of which the FCM stand-in "
+                        f"{standin_s:.1f} s"
+                    )
                     time.sleep(1)  # the last results are recorded
                     stats = fcm.stats()
                     counts = client.get(f"/api/v1/shares/{share['id']}")["counts"]
@@ -196,6 +215,9 @@ def run(members: int, posts: int) -> dict[str, Any]:
         "pushes_accepted": accepted,
         "duplicates": int(stats["duplicates"]),
         "recipients_sent": counts["sent"],
+        "cpu_busy_s": round(busy_s, 1),
+        "fcm_standin_cpu_s": round(standin_s, 1),
+        "cores": os.cpu_count(),
         "fcm_latency_ms": FCM_LATENCY_MS,
         "workers": 2,
         "targets": TARGETS,

@@ -99,7 +99,13 @@ class ShareAudience(Base):
     __table_args__ = (
         tenant_fk("share_audiences", "share_id", "shares", ondelete="CASCADE"),
         # "Which videos were shared with this user?": one lookup, whatever the block sizes.
-        Index("ix_share_audiences_user_ids", "user_ids", postgresql_using="gin"),
+        # Written through at once (no pending list): a share never pays for earlier ones.
+        Index(
+            "ix_share_audiences_user_ids",
+            "user_ids",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
     )
 
     org_id: Mapped[uuid.UUID]
