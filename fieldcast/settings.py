@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 
@@ -251,6 +252,12 @@ class Settings:
 
 def _project_id_from_credentials(credentials: str) -> str | None:
     """Read `project_id` from a service-account JSON given inline or as a path."""
+    project_id = service_account_info(credentials).get("project_id")
+    return str(project_id) if project_id else None
+
+
+def service_account_info(credentials: str) -> dict[str, Any]:
+    """A service-account JSON given inline or as a path, read and checked."""
     try:
         text = (
             credentials if credentials.lstrip().startswith("{") else Path(credentials).read_text()
@@ -264,5 +271,4 @@ def _project_id_from_credentials(credentials: str) -> str | None:
         raise SettingsError(
             "FCM_CREDENTIALS must be a service-account JSON (type: service_account)"
         )
-    project_id = data.get("project_id")
-    return str(project_id) if project_id else None
+    return data

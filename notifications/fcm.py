@@ -13,7 +13,6 @@ from the service account's own `token_uri`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -21,7 +20,6 @@ import urllib.request
 import uuid
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import firebase_admin
@@ -29,6 +27,7 @@ import requests
 from firebase_admin import credentials, exceptions, messaging
 from urllib3.util.retry import Retry
 
+from fieldcast.settings import service_account_info
 from notifications.push import MAX_BATCH, PushMessage, PushResult
 
 log = logging.getLogger("fieldcast.push")
@@ -71,8 +70,7 @@ class FcmSink:
     def _get_app(self) -> firebase_admin.App:
         with self._lock:
             if self._app is None:
-                text = self._service_account
-                info = json.loads(text if text.lstrip().startswith("{") else Path(text).read_text())
+                info = service_account_info(self._service_account)
                 options: dict[str, Any] = {"httpTimeout": HTTP_TIMEOUT_S}
                 if self._project_id:
                     options["projectId"] = self._project_id
@@ -140,38 +138,34 @@ def _message(push: PushMessage) -> messaging.Message:
         # The apps register FCM registration tokens, which FCM HTTP v1 takes as
         # `message.token`; firebase-admin 7 already nudges towards installation ids (`fid`).
         warnings.filterwarnings("ignore", "Message.token is deprecated", DeprecationWarning)
-        return _build(push, collapse)
-
-
-def _build(push: PushMessage, collapse: str) -> messaging.Message:
-    return messaging.Message(
-        token=push.token,
-        notification=messaging.Notification(title=push.title, body=push.body),
-        data=push.data,
-        android=messaging.AndroidConfig(
-            priority="high",
-            collapse_key=collapse,
-            notification=messaging.AndroidNotification(
-                tag=collapse, sound="default", notification_count=push.badge
+        return messaging.Message(
+            token=push.token,
+            notification=messaging.Notification(title=push.title, body=push.body),
+            data=push.data,
+            android=messaging.AndroidConfig(
+                priority="high",
+                collapse_key=collapse,
+                notification=messaging.AndroidNotification(
+                    tag=collapse, sound="default", notification_count=push.badge
+                ),
             ),
-        ),
-        apns=messaging.APNSConfig(
-            headers={
-                "apns-priority": "10",
-                "apns-push-type": "alert",
-                "apns-collapse-id": collapse,
-            },
-            payload=messaging.APNSPayload(
-                aps=messaging.Aps(
-                    badge=push.badge, sound="default", mutable_content=True, thread_id=push.type
-                )
+            apns=messaging.APNSConfig(
+                headers={
+                    "apns-priority": "10",
+                    "apns-push-type": "alert",
+                    "apns-collapse-id": collapse,
+                },
+                payload=messaging.APNSPayload(
+                    aps=messaging.Aps(
+                        badge=push.badge, sound="default", mutable_content=True, thread_id=push.type
+                    )
+                ),
             ),
-        ),
-        webpush=messaging.WebpushConfig(
-            headers={"Urgency": "high"},
-            notification=messaging.WebpushNotification(tag=collapse),
-        ),
-    )
+            webpush=messaging.WebpushConfig(
+                headers={"Urgency": "high"},
+                notification=messaging.WebpushNotification(tag=collapse),
+            ),
+        )
 
 
 def _result(response: messaging.SendResponse) -> PushResult:

@@ -266,16 +266,14 @@ class RecipientPageSchema(Schema):
     next_cursor = ma.fields.String(allow_none=True, required=True)
 
 
-def _present_share(share: Share, *, with_counts: bool = True) -> dict[str, Any]:
-    result = {
+def _present_share(share: Share) -> dict[str, Any]:
+    by_state = sharing.counts(db_session(), share)
+    return {
         **attributes(share, ShareSchema, exclude=("status", "counts", "reached")),
         "status": "sending" if share.released_at else "waiting_for_video",
+        "counts": by_state,
+        "reached": sharing.reached(by_state),
     }
-    if with_counts:
-        by_state = sharing.counts(db_session(), share)
-        result["counts"] = by_state
-        result["reached"] = sharing.reached(by_state)
-    return result
 
 
 @shares_blp.route("/videos/<uuid:video_id>/shares")
@@ -291,11 +289,7 @@ class VideoShares(MethodView):
         pushes go out when it is playable.
         """
         share = sharing.share_video(db_session(), current_principal(), video_id, **body)
-        return {
-            **_present_share(share, with_counts=False),
-            "counts": {**{s.value: 0 for s in RecipientState}, "queued": share.recipient_count},
-            "reached": {"sent": 0, "delivered": 0, "opened": 0, "watched": 0},
-        }
+        return _present_share(share)
 
     @shares_blp.arguments(PageArgsSchema, location="query")
     @shares_blp.response(200, SharePageSchema)

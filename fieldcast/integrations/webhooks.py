@@ -144,8 +144,9 @@ def clean_webhook_url(url: str, kind: WebhookKind, allowed_hosts: Sequence[str])
         )
     if port not in (None, 443) and not local:
         raise WebhookUrlInvalid(errors={"url": ["Webhook URLs use the default https port."]})
-    if not local and (kind == WebhookKind.SLACK) != _is_slack_host(host):
-        expected = "slack" if _is_slack_host(host) else "teams"
+    slack = _is_slack_host(host)
+    if not local and (kind == WebhookKind.SLACK) != slack:
+        expected = "slack" if slack else "teams"
         raise WebhookKindMismatch(
             errors={"url": [f"This is a {expected} webhook URL; send kind `{expected}`."]}
         )

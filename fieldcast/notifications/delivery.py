@@ -49,12 +49,10 @@ PUSH_TASK = "notifications.push"
 class Outcome:
     notification_id: uuid.UUID
     user_id: uuid.UUID
-    type: str
     data: dict[str, Any]
     accepted: bool = False
     # Why nobody's phone got it: muted, no_devices, unregistered, invalid_token, ...
     failure: str | None = None
-    deferred_until: datetime | None = None
     errors: Counter[str] = field(default_factory=Counter)
 
 
@@ -74,9 +72,7 @@ def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uui
     ).all()
     items = {row.Notification.id: row.Notification for row in rows}
     zones = {row.Notification.user_id: row.time_zone for row in rows}
-    outcomes = {
-        nid: Outcome(nid, item.user_id, item.type, dict(item.data)) for nid, item in items.items()
-    }
+    outcomes = {nid: Outcome(nid, item.user_id, dict(item.data)) for nid, item in items.items()}
     if not outcomes:
         return {}
 
@@ -136,14 +132,14 @@ def _apply_preferences(
     zones: dict[uuid.UUID, str],
     outcomes: dict[uuid.UUID, Outcome],
 ) -> list[uuid.UUID]:
-    """Mark muted ones, defer quiet ones; return the ids to send now."""
+    """Mark muted ones, defer quiet ones (they stay queued); return the ids to send now."""
     prefs = preferences.load_for_delivery(session, list(zones))
     video_pairs = [
         (item.user_id, uuid.UUID(item.data["video_id"]))
         for item in items.values()
         if item.data.get("video_id")
     ]
-    muted_videos = preferences.muted_pairs(session, video_pairs) if video_pairs else set()
+    muted_videos = preferences.muted_pairs(session, video_pairs)
     now = utcnow()
     deferred: dict[datetime, list[uuid.UUID]] = {}
     to_send = []
@@ -157,7 +153,6 @@ def _apply_preferences(
             continue
         until = preferences.quiet_until(quiet_start, quiet_end, zones[item.user_id], now)
         if until is not None:
-            outcomes[nid].deferred_until = until
             deferred.setdefault(until, []).append(nid)
             continue
         to_send.append(nid)

@@ -23,6 +23,7 @@ from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.db import utcnow
 from fieldcast.errors import InvalidInput
 from fieldcast.notifications.models import NotificationPreference, VideoMute
+from fieldcast.videos.models import Video
 from fieldcast.videos.services import get_video
 
 # The push types a user can mute. Inbox items of every type are made regardless.
@@ -124,26 +125,14 @@ def quiet_until(
 
 def get_preferences(session: Session, principal: Principal) -> Preferences:
     """The principal's preferences; nothing muted and no quiet hours until they set some."""
-    # Columns, not the entity: set_preferences upserts past the session's identity map.
-    row = session.execute(
-        select(
-            NotificationPreference.muted_types,
-            NotificationPreference.quiet_start,
-            NotificationPreference.quiet_end,
-        ).where(
-            NotificationPreference.org_id == principal.org_id,
-            NotificationPreference.user_id == principal.user_id,
-        )
-    ).one_or_none()
-    time_zone = principal.user.time_zone
-    if row is None:
-        return Preferences(time_zone=time_zone)
-    muted_types, quiet_start, quiet_end = row
+    muted_types, quiet_start, quiet_end = load_for_delivery(session, [principal.user_id]).get(
+        principal.user_id, ((), None, None)
+    )
     return Preferences(
-        muted_types=tuple(muted_types or ()),
+        muted_types=muted_types,
         quiet_start=quiet_start,
         quiet_end=quiet_end,
-        time_zone=time_zone,
+        time_zone=principal.user.time_zone,
     )
 
 
@@ -204,10 +193,15 @@ def set_preferences(
     )
 
 
-def mute_video(session: Session, principal: Principal, video_id: uuid.UUID) -> None:
-    """No more pushes about this video for the principal. Muting twice is muting once."""
+def _mutable_video(session: Session, principal: Principal, video_id: uuid.UUID) -> Video:
     video = get_video(session, principal, video_id)
     authorize(principal, "video.mute", video)
+    return video
+
+
+def mute_video(session: Session, principal: Principal, video_id: uuid.UUID) -> None:
+    """No more pushes about this video for the principal. Muting twice is muting once."""
+    video = _mutable_video(session, principal, video_id)
     session.execute(
         insert(VideoMute)
         .values(org_id=principal.org_id, user_id=principal.user_id, video_id=video.id)
@@ -218,8 +212,7 @@ def mute_video(session: Session, principal: Principal, video_id: uuid.UUID) -> N
 
 def unmute_video(session: Session, principal: Principal, video_id: uuid.UUID) -> None:
     """Pushes about this video again. Unmuting a video that is not muted changes nothing."""
-    video = get_video(session, principal, video_id)
-    authorize(principal, "video.mute", video)
+    video = _mutable_video(session, principal, video_id)
     session.execute(
         delete(VideoMute).where(
             VideoMute.org_id == principal.org_id,

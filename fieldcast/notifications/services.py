@@ -18,6 +18,29 @@ from fieldcast.notifications.models import Notification
 from fieldcast.outbox import services as outbox
 
 
+def item_values(
+    *,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    type: str,
+    title: str,
+    body: str = "",
+    data: dict[str, Any] | None = None,
+    dedup_key: str,
+) -> dict[str, Any]:
+    """An inbox item's columns, cut to their limits, the data as strings (as FCM carries it)."""
+    return {
+        "id": uuid7(),
+        "org_id": org_id,
+        "user_id": user_id,
+        "type": type,
+        "title": title[:200],
+        "body": body[:1000],
+        "data": {key: str(value) for key, value in (data or {}).items()},
+        "dedup_key": dedup_key,
+    }
+
+
 def notify(
     session: Session,
     *,
@@ -36,14 +59,15 @@ def notify(
     notification_id = session.execute(
         insert(Notification)
         .values(
-            id=uuid7(),
-            org_id=org_id,
-            user_id=user_id,
-            type=type,
-            title=title[:200],
-            body=body[:1000],
-            data={key: str(value) for key, value in (data or {}).items()},
-            dedup_key=dedup_key,
+            item_values(
+                org_id=org_id,
+                user_id=user_id,
+                type=type,
+                title=title,
+                body=body,
+                data=data,
+                dedup_key=dedup_key,
+            )
         )
         .on_conflict_do_nothing(index_elements=["dedup_key"])
         .returning(Notification.id)
@@ -84,11 +108,17 @@ def unread_count(session: Session, principal: Principal) -> int:
     )
 
 
-def mark_read(session: Session, principal: Principal, notification_id: uuid.UUID) -> Notification:
-    """Mark one of the principal's items read (again is harmless). Others' do not exist."""
+def get_item(session: Session, principal: Principal, notification_id: uuid.UUID) -> Notification:
+    """One of the principal's items. Others' do not exist."""
     item = session.scalars(inbox(principal).where(Notification.id == notification_id)).one_or_none()
     if item is None:
         raise NotFound(f"No notification with id {notification_id}.")
+    return item
+
+
+def mark_read(session: Session, principal: Principal, notification_id: uuid.UUID) -> Notification:
+    """Mark one of the principal's items read (again is harmless)."""
+    item = get_item(session, principal, notification_id)
     if item.read_at is None:
         item.read_at = utcnow()
     session.commit()

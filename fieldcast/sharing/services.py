@@ -40,6 +40,7 @@ from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import InvalidInput, NotFound
 from fieldcast.integrations import webhooks
 from fieldcast.notifications import delivery
+from fieldcast.notifications import services as inbox
 from fieldcast.notifications.models import Notification
 from fieldcast.outbox import services as outbox
 from fieldcast.sharing.models import (
@@ -54,7 +55,8 @@ from fieldcast.sharing.models import (
     ShareAudience,
     ShareRecipient,
 )
-from fieldcast.videos.models import Video, VideoStatus
+from fieldcast.videos.models import Video
+from fieldcast.videos.playback import PLAYABLE_STATUSES
 from fieldcast.videos.services import get_video
 
 log = logging.getLogger(__name__)
@@ -70,9 +72,6 @@ MAX_LIST_TEAMS = 500
 MAX_SHARE_USERS = 1_000
 MAX_SHARE_TEAMS = 100
 MAX_SHARE_LISTS = 20
-
-_PLAYABLE = (VideoStatus.PLAYABLE, VideoStatus.READY)
-
 
 # -- distribution lists ---------------------------------------------------------------------------
 
@@ -108,6 +107,14 @@ class ListMembers:
 
 
 def members(session: Session, dl: DistributionList) -> ListMembers:
+    user_ids, team_ids = _member_ids(session, dl)
+    count = session.scalar(
+        select(func.count()).select_from(audience(dl.org_id, list_ids=[dl.id]).subquery())
+    )
+    return ListMembers(user_ids, team_ids, int(count or 0))
+
+
+def _member_ids(session: Session, dl: DistributionList) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
     user_ids = session.scalars(
         select(DistributionListUser.user_id)
         .where(DistributionListUser.list_id == dl.id)
@@ -118,10 +125,7 @@ def members(session: Session, dl: DistributionList) -> ListMembers:
         .where(DistributionListTeam.list_id == dl.id)
         .order_by(DistributionListTeam.team_id)
     ).all()
-    count = session.scalar(
-        select(func.count()).select_from(audience(dl.org_id, list_ids=[dl.id]).subquery())
-    )
-    return ListMembers(list(user_ids), list(team_ids), int(count or 0))
+    return list(user_ids), list(team_ids)
 
 
 def create_list(
@@ -165,12 +169,12 @@ def update_list(
         if field_name in changes:
             setattr(dl, field_name, changes[field_name])
     if user_ids is not None or team_ids is not None:
-        current = members(session, dl)
+        current_users, current_teams = _member_ids(session, dl)
         _set_members(
             session,
             dl,
-            current.user_ids if user_ids is None else user_ids,
-            current.team_ids if team_ids is None else team_ids,
+            current_users if user_ids is None else user_ids,
+            current_teams if team_ids is None else team_ids,
         )
     dl.updated_at = utcnow()
     session.commit()
@@ -389,7 +393,7 @@ def share_video(
         org_id=share.org_id,
         dedup_key=f"share.fan_out:{share.id}",
     )
-    if video.status in _PLAYABLE:
+    if video.status in PLAYABLE_STATUSES:
         _release(session, share, record_fan_out=False)  # the fan-out above sees it released
     session.commit()
     log.info(
@@ -414,9 +418,9 @@ def _release(session: Session, share: Share, *, record_fan_out: bool = True) -> 
             org_id=share.org_id,
             dedup_key=f"share.fan_out:{share.id}:released",
         )
-    team_ids = [uuid.UUID(t) for t in share.audience.get("team_ids", [])]
-    if team_ids:
-        webhooks.record_share(session, share, team_ids)
+    webhooks.record_share(
+        session, share, [uuid.UUID(t) for t in share.audience.get("team_ids", [])]
+    )
 
 
 def release_waiting_shares(session: Session, video: Video) -> int:
@@ -437,9 +441,7 @@ def get_share(session: Session, principal: Principal, share_id: uuid.UUID) -> Sh
     share: Share | None = session.scalars(
         select(Share).where(Share.org_id == principal.org_id, Share.id == share_id)
     ).one_or_none()
-    if share is None:
-        raise NotFound(f"No share with id {share_id}.")
-    if not can_see_share(session, principal, share):
+    if share is None or not can_see_share(session, principal, share):
         raise NotFound(f"No share with id {share_id}.")
     return share
 
@@ -538,17 +540,17 @@ def advance(
 ) -> int:
     """Move matching recipients forward to `state` (never back), stamping when they got there."""
     lower = [s.value for s, rank in STATE_RANK.items() if rank < STATE_RANK[state]]
-    values: dict[str, Any] = {"state": state}
     stamp = _STAMP[state]
-    values[stamp.key] = func.coalesce(stamp, func.now())
-    if state is RecipientState.FAILED:
-        values["failure_reason"] = reason
-    else:
-        values["failure_reason"] = None
     result = session.execute(
         update(ShareRecipient)
         .where(*conditions, ShareRecipient.state.in_(lower))
-        .values(**values)
+        .values(
+            {
+                ShareRecipient.state: state,
+                stamp: func.coalesce(stamp, func.now()),
+                ShareRecipient.failure_reason: reason if state is RecipientState.FAILED else None,
+            }
+        )
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -558,15 +560,7 @@ def notification_receipt(
     session: Session, principal: Principal, notification_id: uuid.UUID, state: RecipientState
 ) -> Notification:
     """The app says a push arrived (`delivered`) or was tapped (`opened`; also marks it read)."""
-    item: Notification | None = session.scalars(
-        select(Notification).where(
-            Notification.org_id == principal.org_id,
-            Notification.user_id == principal.user_id,
-            Notification.id == notification_id,
-        )
-    ).one_or_none()
-    if item is None:
-        raise NotFound(f"No notification with id {notification_id}.")
+    item = inbox.get_item(session, principal, notification_id)
     now = utcnow()
     item.delivered_at = item.delivered_at or now
     if state is RecipientState.OPENED:
@@ -670,31 +664,24 @@ def _send_slice(session: Session, payload: dict[str, Any]) -> None:
     sender = session.get(User, share.sender_id)
     if video is None or sender is None:
         return
-    in_slice = [
-        ShareRecipient.share_id == share.id,
-        ShareRecipient.user_id >= uuid.UUID(payload["from"]),
-    ]
-    if payload.get("to"):
-        in_slice.append(ShareRecipient.user_id < uuid.UUID(payload["to"]))
     user_ids = session.scalars(
-        select(ShareRecipient.user_id).where(*in_slice).order_by(ShareRecipient.user_id)
+        select(ShareRecipient.user_id).where(*_in_slice(payload)).order_by(ShareRecipient.user_id)
     ).all()
     if not user_ids:
         return
-    title = f"{sender.display_name} shared “{video.title}”"[:200]
+    title = f"{sender.display_name} shared “{video.title}”"
     body = share.message or "Tap to watch."
     data = {"video_id": str(video.id), "share_id": str(share.id)}
     rows = [
-        {
-            "id": uuid7(),
-            "org_id": share.org_id,
-            "user_id": user_id,
-            "type": SHARE_NOTIFICATION,
-            "title": title,
-            "body": body[:1000],
-            "data": data,
-            "dedup_key": f"share:{share.id}:{user_id}",
-        }
+        inbox.item_values(
+            org_id=share.org_id,
+            user_id=user_id,
+            type=SHARE_NOTIFICATION,
+            title=title,
+            body=body,
+            data=data,
+            dedup_key=f"share:{share.id}:{user_id}",
+        )
         for user_id in user_ids
     ]
     session.execute(
@@ -755,15 +742,20 @@ def on_delivery(session: Session, outcomes: dict[uuid.UUID, delivery.Outcome]) -
         )
 
 
-def _give_up_slice(session: Session, payload: dict[str, Any], reason: str) -> None:
-    """Pushes that could never be sent: their recipients are failed, not left queued."""
+def _in_slice(payload: dict[str, Any]) -> list[Any]:
+    """SQL: the recipients of a slice job (user ids from `from`, up to before `to`)."""
     conditions = [
         ShareRecipient.share_id == uuid.UUID(payload["share_id"]),
         ShareRecipient.user_id >= uuid.UUID(payload["from"]),
     ]
     if payload.get("to"):
         conditions.append(ShareRecipient.user_id < uuid.UUID(payload["to"]))
-    advance(session, RecipientState.FAILED, *conditions, reason="push_unavailable")
+    return conditions
+
+
+def _give_up_slice(session: Session, payload: dict[str, Any], reason: str) -> None:
+    """Pushes that could never be sent: their recipients are failed, not left queued."""
+    advance(session, RecipientState.FAILED, *_in_slice(payload), reason="push_unavailable")
 
 
 delivery.listeners.append(on_delivery)
