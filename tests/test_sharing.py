@@ -20,6 +20,7 @@ from fieldcast.notifications.models import Notification, PushDelivery
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.sharing import services as sharing
+from fieldcast.sharing.models import ShareAudience, ShareRecipient
 from fieldcast.videos.models import Video, VideoStatus
 from notifications.push import PushMessage, PushResult
 from tests import factories
@@ -177,7 +178,12 @@ def sharing_principal(user: Any) -> Any:
 
 
 def test_a_share_resolves_its_audience_at_once(
-    client: FlaskClient, session: Session, org: Any, auth: Any, sink: RecordingSink
+    client: FlaskClient,
+    session: Session,
+    org: Any,
+    auth: Any,
+    context: AppContext,
+    sink: RecordingSink,
 ) -> None:
     sender = factories.UserFactory(org=org, manager=True)
     alice, bob, carol, dave = (factories.UserFactory(org=org) for _ in range(4))
@@ -208,6 +214,18 @@ def test_a_share_resolves_its_audience_at_once(
     assert share["counts"]["queued"] == 3
 
     # Recipients can see the video from now on; others still cannot.
+    assert client.get(f"/api/v1/videos/{video.id}", headers=auth(bob)).status_code == 200
+    assert client.get(f"/api/v1/videos/{video.id}", headers=auth(dave)).status_code == 404
+    listed = client.get("/api/v1/videos", headers=auth(carol)).get_json()["items"]
+    assert [item["id"] for item in listed] == [str(video.id)]
+
+    # Once the worker has made a row per recipient, those give access and the blocks are gone.
+    drain(context)
+    share_id = uuid.UUID(share["id"])
+    assert session.scalar(select(func.count()).where(ShareAudience.share_id == share_id)) == 0
+    assert set(
+        session.scalars(select(ShareRecipient.user_id).where(ShareRecipient.share_id == share_id))
+    ) == {alice.id, bob.id, carol.id}
     assert client.get(f"/api/v1/videos/{video.id}", headers=auth(bob)).status_code == 200
     assert client.get(f"/api/v1/videos/{video.id}", headers=auth(dave)).status_code == 404
     listed = client.get("/api/v1/videos", headers=auth(carol)).get_json()["items"]

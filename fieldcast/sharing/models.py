@@ -87,25 +87,21 @@ class Share(TenantMixin, Base):
 
 
 class ShareAudience(Base):
-    """Who a share reached, in blocks of up to `AUDIENCE_BLOCK` user ids, and what gives them
-    access to the video.
+    """Who a share reached, in blocks of up to `AUDIENCE_BLOCK` user ids, until a worker has
+    made each person's `ShareRecipient` row from them.
 
-    Written in the share's own request: a share to 10,000 people is ten rows, so the request
-    stays fast whatever the audience. Each person's state (`ShareRecipient`) is made from these
-    by a worker moments later.
+    Written in the share's own request, and what gives the recipients access to the video until
+    their rows exist: a share to 10,000 people is ten rows, so the request stays fast whatever
+    the audience. The worker deletes a share's blocks in the transaction that makes its rows, so
+    this table holds only the shares of the last moments (or of a backlog), and the access check
+    reads it by organisation without a per-person index, which would cost the request one entry
+    per recipient.
     """
 
     __tablename__ = "share_audiences"
     __table_args__ = (
         tenant_fk("share_audiences", "share_id", "shares", ondelete="CASCADE"),
-        # "Which videos were shared with this user?": one lookup, whatever the block sizes.
-        # Written through at once (no pending list): a share never pays for earlier ones.
-        Index(
-            "ix_share_audiences_user_ids",
-            "user_ids",
-            postgresql_using="gin",
-            postgresql_with={"fastupdate": "off"},
-        ),
+        Index("ix_share_audiences_org_id", "org_id"),
     )
 
     org_id: Mapped[uuid.UUID]
@@ -151,7 +147,8 @@ class ShareRecipient(Base):
     __tablename__ = "share_recipients"
     __table_args__ = (
         tenant_fk("share_recipients", "share_id", "shares", ondelete="CASCADE"),
-        # "Every share of this video to this user" (watched receipts).
+        # "Which videos were shared with this user?" (access) and "every share of this video to
+        # this user" (watched receipts).
         Index("ix_share_recipients_user_id_video_id", "user_id", "video_id"),
     )
 

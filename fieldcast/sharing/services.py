@@ -596,9 +596,9 @@ def playback_started(session: Session, principal: Principal, video_id: uuid.UUID
 
 
 def _fan_out(session: Session, payload: dict[str, Any]) -> None:
-    """Make a row per recipient from the share's audience blocks (once; again is harmless);
-    then, if the share is released, cut the recipients into slices by user id and record one
-    push job per slice."""
+    """Make a row per recipient from the share's audience blocks, which then go (once; again
+    is harmless); then, if the share is released, cut the recipients into slices by user id
+    and record one push job per slice."""
     share = session.get(Share, uuid.UUID(payload["share_id"]))
     if share is None:
         return
@@ -626,6 +626,8 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
         )
         .on_conflict_do_nothing(index_elements=["share_id", "user_id"])
     )
+    # The rows now give the recipients access; the blocks are done with.
+    session.execute(delete(ShareAudience).where(ShareAudience.share_id == share.id))
     if share.released_at is None:
         return  # the pushes wait until the video is playable
     numbered = (

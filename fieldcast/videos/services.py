@@ -12,7 +12,7 @@ from fieldcast.accounts.authz import Principal, authorize, scoped
 from fieldcast.accounts.models import Role
 from fieldcast.accounts.services import clean_name
 from fieldcast.errors import InvalidInput, NotFound
-from fieldcast.sharing.models import ShareAudience
+from fieldcast.sharing.models import ShareAudience, ShareRecipient
 from fieldcast.videos.models import Video
 
 MAX_DEAL_ATTRIBUTES = 20
@@ -52,11 +52,18 @@ def visible_videos(principal: Principal) -> Select[Any]:
     stmt = scoped(principal, Video)
     if principal.has_role(Role.ADMIN):
         return stmt
-    shared_with_them = select(ShareAudience.video_id).where(
+    # A share's recipients have their rows once a worker has made them from its audience
+    # blocks, moments after the share; until then the blocks give them access.
+    received = select(ShareRecipient.video_id).where(
+        ShareRecipient.user_id == principal.user_id, ShareRecipient.org_id == principal.org_id
+    )
+    pending = select(ShareAudience.video_id).where(
         ShareAudience.org_id == principal.org_id,
         ShareAudience.user_ids.contains([principal.user_id]),
     )
-    return stmt.where(or_(Video.owner_id == principal.user_id, Video.id.in_(shared_with_them)))
+    return stmt.where(
+        or_(Video.owner_id == principal.user_id, Video.id.in_(received), Video.id.in_(pending))
+    )
 
 
 def get_video(session: Session, principal: Principal, video_id: uuid.UUID) -> Video:
