@@ -81,6 +81,12 @@ class FcmSink:
                 self._app = app
             return self._app
 
+    def prepare(self) -> None:
+        """Set up the app now: its credentials (the private key), messaging client and HTTP
+        pool. A worker calls this before it forks a process per job, so each job inherits them
+        instead of parsing the key and loading TLS settings again. Opens no connection."""
+        self._get_app()
+
     def close(self) -> None:
         with self._lock:
             if self._app is not None:
@@ -126,9 +132,10 @@ def _configure_transport(app: firebase_admin.App, endpoint: str) -> None:
     # requests reads proxies, .netrc and the CA bundle from the environment on every request,
     # a third of a push's CPU: read them once here instead.
     session.proxies.update(urllib.request.getproxies())
-    session.verify = (
-        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    )
+    if endpoint.startswith("https://"):
+        session.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
     session.trust_env = False
 
 

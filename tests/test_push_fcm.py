@@ -6,6 +6,8 @@ the real OAuth flow (signed JWT assertion, access token) runs before every send.
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +24,7 @@ from fieldcast.devices.models import Device
 from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.sharing import services as sharing
 from notifications.fcm import FcmSink
+from notifications.push import PushMessage
 from tests import factories
 from tests.fcm_server import FcmServer, TokenRule, write_service_account
 from tests.test_sharing import _device, _video, drain
@@ -168,3 +171,41 @@ def test_a_job_run_twice_sends_nothing_twice(
     drain(context)
     assert len(fcm.messages()) == 4
     assert fcm.duplicates() == 0
+
+
+def test_a_sink_prepared_before_a_fork_sends_from_each_child(tmp_path: Path) -> None:
+    """What a worker does: set the sink up once, then fork a process per job."""
+    with FcmServer() as server:
+        account = write_service_account(tmp_path / "service-account.json", server)
+        sink = FcmSink(str(account), endpoint=server.base_url)
+        sink.prepare()
+        prepared = sink._app
+        assert prepared is not None and server.token_requests == 0  # nothing sent yet
+
+        def message(n: int) -> PushMessage:
+            return PushMessage(
+                notification_id=uuid.uuid4(),
+                user_id=uuid.uuid4(),
+                type="share",
+                title="Maya shared a video",
+                body="Tap to watch.",
+                token=f"forked-{n}",
+            )
+
+        for n in range(2):
+            pid = os.fork()
+            if pid == 0:  # the job's process: the parent's app, its own connections
+                try:
+                    results = sink.send_each([message(n)])
+                    os._exit(0 if sink._app is prepared and results[0].accepted else 1)
+                finally:
+                    os._exit(2)
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+        assert sink.send_each([message(2)])[0].accepted
+        assert sorted(m.token for m in server.messages(status=200)) == [
+            "forked-0",
+            "forked-1",
+            "forked-2",
+        ]
+        sink.close()

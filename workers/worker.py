@@ -31,6 +31,10 @@ def run_worker(
         raise SystemExit(f"unknown queue(s): {', '.join(unknown)}; known: {', '.join(QUEUE_NAMES)}")
     for module in (*TASK_MODULES, *extra_task_modules):
         importlib.import_module(module)
+    # Each job runs in a forked process: what the push sink sets up now, every job inherits.
+    prepare = getattr(ctx.push, "prepare", None)
+    if callable(prepare):
+        prepare()
     worker = Worker(
         [get_queue(ctx.redis, q) for q in queues],
         connection=ctx.redis,
