@@ -22,6 +22,10 @@ Figures (one JSON line on stdout, progress on stderr):
 - `cpu_busy_s`, `fcm_standin_cpu_s`: CPU seconds the whole machine (all cores) and the FCM
   stand-in alone spent during the fan-out: the fan-out is CPU-bound on a small machine.
 - `recipients_sent`: the share's recipients in state `sent` afterwards (the API's own count).
+- `send_each_cpu_ms_per_push`: before the fan-out, CPU per message of sending 2,000 messages
+  through the product's FCM sink from this process to the same stand-in; `send_each_floor_s` is
+  what that alone makes the least fan-out time on this machine's cores (pushes x CPU / cores),
+  before any database, queue or stand-in work.
 
 Targets: share_post_p95_ms <= 100 for both sizes, fanout_s <= 15, duplicates = 0.
 
@@ -133,6 +137,36 @@ def post_share(
     return elapsed, response.json()
 
 
+def send_each_cpu_ms(account: Path, endpoint: str, messages: int = 2000) -> float:
+    """CPU milliseconds this process spends per message sending through the product's FCM sink
+    (firebase-admin `send_each`, batches of 500) to the stand-in, and nothing else."""
+    from notifications.fcm import FcmSink
+    from notifications.push import MAX_BATCH, PushMessage
+
+    sink = FcmSink(str(account), endpoint=endpoint)
+    batch = [
+        PushMessage(
+            notification_id=uuid.uuid4(),
+            user_id=uuid.uuid4(),
+            type="share",
+            title="Bench Rep shared “Pricing objection, handled”",
+            body="Listen to the pricing part",
+            data={"video_id": str(uuid.uuid4()), "share_id": str(uuid.uuid4())},
+            token=f"probe-{n}",
+            badge=1,
+        )
+        for n in range(MAX_BATCH)
+    ]
+    sink.send_each(batch[:10])  # the app, the access token, the first connections
+    before = os.times()
+    for _ in range(messages // MAX_BATCH):
+        assert all(result.accepted for result in sink.send_each(batch))
+    after = os.times()
+    sink.close()
+    spent = (after.user - before.user) + (after.system - before.system)
+    return spent * 1000 / (messages // MAX_BATCH * MAX_BATCH)
+
+
 def machine_busy_s() -> float:
     """CPU seconds spent by every process on the machine so far (all cores, not idle)."""
     times = psutil.cpu_times()
@@ -175,6 +209,13 @@ def run(members: int, posts: int) -> dict[str, Any]:
                 medians = {size: round(statistics.median(v), 1) for size, v in timings.items()}
                 log(f"share POST p95 (ms) by audience: {by_size}; medians: {medians}")
 
+                sender_ms = send_each_cpu_ms(account, fcm.base_url)
+                cores = os.cpu_count() or 1
+                floor_s = sender_ms * expected / 1000 / cores
+                log(
+                    f"send_each alone: {sender_ms:.2f} ms of CPU per push, so {expected} pushes "
+                    f"need at least {floor_s:.1f} s on {cores} cores before any other work"
+                )
                 fcm.reset()
                 workers = [
                     ["worker", "--queue", "notify", "--queue", "default"],
@@ -220,6 +261,8 @@ def run(members: int, posts: int) -> dict[str, Any]:
         "recipients_sent": counts["sent"],
         "cpu_busy_s": round(busy_s, 1),
         "fcm_standin_cpu_s": round(standin_s, 1),
+        "send_each_cpu_ms_per_push": round(sender_ms, 2),
+        "send_each_floor_s": round(floor_s, 1),
         "cores": os.cpu_count(),
         "fcm_latency_ms": FCM_LATENCY_MS,
         "workers": 2,

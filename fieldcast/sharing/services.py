@@ -684,7 +684,7 @@ def _send_slice(session: Session, payload: dict[str, Any]) -> None:
         for user_id in user_ids
     ]
     session.execute(
-        pg_insert(Notification).values(rows).on_conflict_do_nothing(index_elements=["dedup_key"])
+        pg_insert(Notification).on_conflict_do_nothing(index_elements=["dedup_key"]), rows
     )
     made = session.execute(
         select(Notification.id, Notification.user_id).where(
