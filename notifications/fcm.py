@@ -65,10 +65,17 @@ class FcmSink:
         self._project_id = project_id
         self._endpoint = endpoint.rstrip("/")
         self._app: firebase_admin.App | None = None
+        # The process whose connection pool the app's HTTP session holds.
+        self._pid = 0
         self._lock = threading.Lock()
 
     def _get_app(self) -> firebase_admin.App:
         with self._lock:
+            if self._app is not None and self._pid != os.getpid():
+                # Forked from the process that set the app up: connections that process pooled
+                # must not be shared, so this one takes a pool of its own.
+                _configure_transport(self._app, self._endpoint)
+                self._pid = os.getpid()
             if self._app is None:
                 info = service_account_info(self._service_account)
                 options: dict[str, Any] = {"httpTimeout": HTTP_TIMEOUT_S}
@@ -79,6 +86,7 @@ class FcmSink:
                 )
                 _configure_transport(app, self._endpoint)
                 self._app = app
+                self._pid = os.getpid()
             return self._app
 
     def prepare(self) -> None:

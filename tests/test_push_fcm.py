@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from firebase_admin import messaging
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -174,7 +175,8 @@ def test_a_job_run_twice_sends_nothing_twice(
 
 
 def test_a_sink_prepared_before_a_fork_sends_from_each_child(tmp_path: Path) -> None:
-    """What a worker does: set the sink up once, then fork a process per job."""
+    """What a worker does: set the sink up once, then fork a process per job. Each process
+    sends on connections of its own, even when the parent has sent before."""
     with FcmServer() as server:
         account = write_service_account(tmp_path / "service-account.json", server)
         sink = FcmSink(str(account), endpoint=server.base_url)
@@ -192,20 +194,26 @@ def test_a_sink_prepared_before_a_fork_sends_from_each_child(tmp_path: Path) -> 
                 token=f"forked-{n}",
             )
 
-        for n in range(2):
+        def pool() -> Any:
+            session = messaging._get_messaging_service(prepared)._client.session
+            return session.get_adapter(server.base_url)
+
+        assert sink.send_each([message(0)])[0].accepted  # the parent's pool holds a connection
+        parents = pool()
+        for n in (1, 2):
             pid = os.fork()
-            if pid == 0:  # the job's process: the parent's app, its own connections
+            if pid == 0:  # the job's process: the parent's app, a pool of its own
                 try:
                     results = sink.send_each([message(n)])
-                    os._exit(0 if sink._app is prepared and results[0].accepted else 1)
+                    ok = sink._app is prepared and pool() is not parents and results[0].accepted
+                    os._exit(0 if ok else 1)
                 finally:
                     os._exit(2)
             _, status = os.waitpid(pid, 0)
             assert os.waitstatus_to_exitcode(status) == 0
-        assert sink.send_each([message(2)])[0].accepted
+        assert pool() is parents
+        assert sink.send_each([message(3)])[0].accepted
         assert sorted(m.token for m in server.messages(status=200)) == [
-            "forked-0",
-            "forked-1",
-            "forked-2",
+            f"forked-{n}" for n in range(4)
         ]
         sink.close()

@@ -232,6 +232,38 @@ def test_a_share_resolves_its_audience_at_once(
     assert [item["id"] for item in listed] == [str(video.id)]
 
 
+def test_housekeeping_removes_the_blocks_an_earlier_fan_out_left(
+    client: FlaskClient,
+    session: Session,
+    org: Any,
+    rep: Any,
+    auth: Any,
+    context: AppContext,
+    sink: RecordingSink,
+) -> None:
+    peer = factories.UserFactory(org=org)
+    video = _video(session, rep)
+    session.commit()
+    url = f"/api/v1/videos/{video.id}/shares"
+    done = uuid.UUID(
+        client.post(url, json={"user_ids": [str(peer.id)]}, headers=auth(rep)).get_json()["id"]
+    )
+    drain(context)
+    # What a fan-out of the earlier release leaves: the rows made, the blocks kept.
+    session.add(
+        ShareAudience(org_id=org.id, share_id=done, block=0, video_id=video.id, user_ids=[peer.id])
+    )
+    session.commit()
+    waiting = uuid.UUID(
+        client.post(url, json={"user_ids": [str(peer.id)]}, headers=auth(rep)).get_json()["id"]
+    )
+
+    assert sharing.prune_audiences(context.db) == 1
+    # The share whose rows are not made yet keeps its blocks.
+    assert session.scalars(select(ShareAudience.share_id)).all() == [waiting]
+    assert client.get(f"/api/v1/videos/{video.id}", headers=auth(peer)).status_code == 200
+
+
 def test_share_validation(
     client: FlaskClient, session: Session, org: Any, rep: Any, auth: Any
 ) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from fieldcast.accounts import maintenance as accounts_maintenance
 from fieldcast.idempotency import services as idempotency
 from fieldcast.outbox import services as outbox
+from fieldcast.sharing import services as sharing
 from workers.context import get_context
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def prune_records() -> dict[str, int]:
         "outbox": outbox.prune(ctx.db, older_than=timedelta(days=7)),
         "idempotency_keys": idempotency.prune(ctx.db),
         "credentials": accounts_maintenance.prune_credentials(ctx.db),
+        "share_audiences": sharing.prune_audiences(ctx.db),
     }
 
 

@@ -33,7 +33,7 @@ def run_worker(
         importlib.import_module(module)
     # Each job runs in a forked process: what the push sink sets up now, every job inherits.
     prepare = getattr(ctx.push, "prepare", None)
-    if callable(prepare):
+    if "notify" in queues and callable(prepare):
         prepare()
     worker = Worker(
         [get_queue(ctx.redis, q) for q in queues],

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.accounts.models import Role, Team, TeamMembership, User
-from fieldcast.db import utcnow, uuid7
+from fieldcast.db import Database, utcnow, uuid7
 from fieldcast.errors import InvalidInput, NotFound
 from fieldcast.integrations import webhooks
 from fieldcast.notifications import delivery
@@ -652,6 +652,21 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
             dedup_key=f"share.slice:{share.id}:{index}",
         )
     log.info("share %s: %d recipients in %d slices", share.id, share.recipient_count, len(starts))
+
+
+def prune_audiences(db: Database) -> int:
+    """Delete the audience blocks of shares whose recipient rows exist: those a fan-out of an
+    earlier release made without deleting them. The fan-out deletes its own."""
+    with db.session() as session:
+        result = session.execute(
+            delete(ShareAudience).where(
+                select(ShareRecipient.share_id)
+                .where(ShareRecipient.share_id == ShareAudience.share_id)
+                .exists()
+            )
+        )
+        session.commit()
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _send_slice(session: Session, payload: dict[str, Any]) -> None:
