@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
-from api.pagination import Page, PageArgsSchema, paginate
+from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.accounts.models import User
@@ -93,11 +93,6 @@ class ListSummarySchema(Schema):
     updated_at = ma.fields.DateTime(dump_only=True)
 
 
-class ListPageSchema(Schema):
-    items = ma.fields.List(ma.fields.Nested(ListSummarySchema), required=True)
-    next_cursor = ma.fields.String(allow_none=True, required=True)
-
-
 def _present_list(dl: DistributionList) -> dict[str, Any]:
     members = sharing.members(db_session(), dl)
     return {
@@ -111,7 +106,7 @@ def _present_list(dl: DistributionList) -> dict[str, Any]:
 @lists_blp.route("")
 class Lists(MethodView):
     @lists_blp.arguments(PageArgsSchema, location="query")
-    @lists_blp.response(200, ListPageSchema)
+    @lists_blp.response(200, page_schema(ListSummarySchema))
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Lists you may share to"""
         page: Page[DistributionList] = paginate(
@@ -229,11 +224,6 @@ class ShareSchema(Schema):
     )
 
 
-class SharePageSchema(Schema):
-    items = ma.fields.List(ma.fields.Nested(ShareSchema), required=True)
-    next_cursor = ma.fields.String(allow_none=True, required=True)
-
-
 class RecipientUserSchema(Schema):
     id = ma.fields.UUID()
     handle = ma.fields.String()
@@ -259,11 +249,6 @@ class RecipientSchema(Schema):
 
 class RecipientArgsSchema(PageArgsSchema):
     state = ma.fields.Enum(RecipientState, by_value=True, load_default=None)
-
-
-class RecipientPageSchema(Schema):
-    items = ma.fields.List(ma.fields.Nested(RecipientSchema), required=True)
-    next_cursor = ma.fields.String(allow_none=True, required=True)
 
 
 def _present_share(share: Share) -> dict[str, Any]:
@@ -292,7 +277,7 @@ class VideoShares(MethodView):
         return _present_share(share)
 
     @shares_blp.arguments(PageArgsSchema, location="query")
-    @shares_blp.response(200, SharePageSchema)
+    @shares_blp.response(200, page_schema(ShareSchema))
     @shares_blp.problems(404)
     def get(self, args: dict[str, Any], video_id: uuid.UUID) -> dict[str, Any]:
         """Shares of a video that you sent, that your reports sent, or (admins) all"""
@@ -322,7 +307,7 @@ class ShareById(MethodView):
 @shares_blp.route("/shares/<uuid:share_id>/recipients")
 class ShareRecipients(MethodView):
     @shares_blp.arguments(RecipientArgsSchema, location="query")
-    @shares_blp.response(200, RecipientPageSchema)
+    @shares_blp.response(200, page_schema(RecipientSchema))
     @shares_blp.problems(404)
     def get(self, args: dict[str, Any], share_id: uuid.UUID) -> dict[str, Any]:
         """Each recipient's state and when they got there"""
