@@ -27,6 +27,7 @@ import requests
 from firebase_admin import credentials, exceptions, messaging
 from urllib3.util.retry import Retry
 
+from fieldcast.outbox.services import retry_after_seconds
 from fieldcast.settings import service_account_info
 from notifications.push import MAX_BATCH, PushMessage, PushResult
 
@@ -202,10 +203,6 @@ def _result(response: messaging.SendResponse) -> PushResult:
 
 def _retry_after(error: Exception) -> float | None:
     response = getattr(error, "http_response", None)
-    raw = response.headers.get("Retry-After") if response is not None else None
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None  # an HTTP date: the backoff decides
+    return retry_after_seconds(
+        response.headers.get("Retry-After") if response is not None else None
+    )

@@ -14,12 +14,9 @@ admin cannot aim the workers at internal addresses.
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -399,23 +396,9 @@ MESSAGE_BUILDERS = {WebhookKind.SLACK: slack_message, WebhookKind.TEAMS: teams_m
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    """The remote's Retry-After (seconds or an HTTP date) in seconds, capped."""
-    raw = response.headers.get("Retry-After", "").strip()
-    if not raw:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+    """The remote's Retry-After in seconds, capped."""
+    seconds = outbox.retry_after_seconds(response.headers.get("Retry-After"))
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER_S)
 
 
 def _secrets_of(url: str) -> list[str]:
