@@ -45,6 +45,9 @@ LADDER: tuple[Rung, ...] = (
 )
 OFFLINE_RUNG = LADDER[2]  # the offline MP4: at most 720p
 FIRST_RUNG = LADDER[1]  # encoded first when the source cannot be remuxed
+# A source's own size is a rung of its own only when its short side is at least this much larger
+# than the rung below: a 362p source next to the 360p rung gains nothing from a 362p one.
+OWN_RUNG_MARGIN = 1.1
 
 
 def _even(value: float) -> int:
@@ -60,14 +63,49 @@ def output_size(video: VideoInfo, short_side: int) -> tuple[int, int]:
     return _even(width * scale), _even(height * scale)
 
 
+def _own_rung(short_side: int) -> Rung:
+    """A rung at a size between two of the table's, its bitrate interpolated between theirs by
+    pixel count (below the smallest: the smallest's bitrate)."""
+    below = [rung for rung in LADDER if rung.short_side <= short_side]
+    above = [rung for rung in LADDER if rung.short_side > short_side]
+    if not below:
+        return Rung(f"{short_side}p", short_side, LADDER[0].video_kbps)
+    low, high = below[-1], above[0]
+    share = (short_side**2 - low.short_side**2) / (high.short_side**2 - low.short_side**2)
+    kbps = low.video_kbps + share * (high.video_kbps - low.video_kbps)
+    return Rung(f"{short_side}p", short_side, round(kbps / 50) * 50)
+
+
 def ladder_for(video: VideoInfo) -> list[Rung]:
-    """The rungs worth making for this source: never upscale; always at least one."""
-    source_short = min(video.display_width, video.display_height)
+    """The rungs worth making for this source: the table's up to its size (never upscaled),
+    plus one at the source's own size when it lies between two of them, so an 854x480 source
+    keeps its 480 lines. That own-size rung is left out when it would be less than
+    OWN_RUNG_MARGIN (10%) larger than the rung below, and sources beyond the largest rung stop
+    there (4K gets up to 1080p). A source smaller than every rung gets one at its own size."""
+    source_short = _even(min(video.display_width, video.display_height))
     rungs = [rung for rung in LADDER if rung.short_side <= source_short]
-    if not rungs:
-        smallest = LADDER[0]
-        rungs = [Rung(f"{_even(source_short)}p", _even(source_short), smallest.video_kbps)]
+    if source_short < LADDER[-1].short_side and (
+        not rungs or source_short >= rungs[-1].short_side * OWN_RUNG_MARGIN
+    ):
+        rungs.append(_own_rung(source_short))
     return rungs
+
+
+def best_rung(rungs: Sequence[Rung], cap: Rung) -> Rung:
+    """The largest of `rungs` no larger than `cap` (the smallest when all are larger)."""
+    fitting = [rung for rung in rungs if rung.short_side <= cap.short_side]
+    return fitting[-1] if fitting else rungs[0]
+
+
+def first_rung(video: VideoInfo) -> Rung:
+    """The rung encoded for the first playable rendition when the source cannot be remuxed:
+    as close to the source's size as FIRST_RUNG allows, so it is quick to encode."""
+    return best_rung(ladder_for(video), FIRST_RUNG)
+
+
+def offline_rung(rungs: Sequence[Rung]) -> Rung:
+    """The rung the offline MP4 is made from: the best one up to 720p."""
+    return best_rung(rungs, OFFLINE_RUNG)
 
 
 def output_fps(video: VideoInfo) -> int:

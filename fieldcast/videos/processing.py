@@ -5,7 +5,7 @@ Two outbox tasks, recorded in the transaction that made their input:
   a remux when the phone's file is already H.264 SDR 8-bit, else one mid rung encoded fast.
   The video becomes `playable` and its author is told.
 - `video.ladder` (queue media): poster, the full ladder from one decode, the offline MP4 made
-  from the 720p (or best lower) rung without re-encoding, the storyboard. The video is `ready`.
+  from the best rung up to 720p without re-encoding, the storyboard. The video is `ready`.
 
 Every output has a deterministic storage key under the source version and one `Rendition` row
 keyed by (video, name), upserted: a step that runs twice (a worker killed mid-transcode and the
@@ -43,11 +43,10 @@ from fieldcast.videos.playback import content_type
 from media import ffmpeg
 from media.probe import MediaInfo, MediaLimits, MediaRejected, probe, validate
 from media.renditions import (
-    FIRST_RUNG,
-    OFFLINE_RUNG,
-    Rung,
+    first_rung,
     ladder_command,
     ladder_for,
+    offline_rung,
     output_size,
     remux_command,
 )
@@ -287,12 +286,6 @@ def _give_up(session: Session, payload: dict[str, Any], reason: str) -> None:
 # -- video.process --------------------------------------------------------------------------------
 
 
-def _first_rung(info: MediaInfo) -> Rung:
-    rungs = ladder_for(info.video)
-    fitting = [rung for rung in rungs if rung.short_side <= FIRST_RUNG.short_side]
-    return fitting[-1] if fitting else rungs[0]
-
-
 def process(session: Session, payload: dict[str, Any]) -> None:
     def body(ctx: AppContext, work: Path) -> None:
         video = _load(session, payload, VideoStatus.PROCESSING)
@@ -337,7 +330,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
             )
             kbps = round(info.size_bytes * 8 / 1000 / max(info.duration_s, 0.001))
         else:
-            rung = _first_rung(info)
+            rung = first_rung(info.video)
             # Fastest preset: this rendition is replaced by the ladder minutes later.
             args = ladder_command(binary, source, out, info, [rung], preset="ultrafast")
             _run_ffmpeg(args, info, progress, limit=FAST_LIMIT)
@@ -380,11 +373,6 @@ def process(session: Session, payload: dict[str, Any]) -> None:
 
 
 # -- video.ladder ---------------------------------------------------------------------------------
-
-
-def _offline_rung(rungs: list[Rung]) -> Rung:
-    fitting = [rung for rung in rungs if rung.short_side <= OFFLINE_RUNG.short_side]
-    return fitting[-1] if fitting else rungs[0]
 
 
 def _offline_mp4(binary: str, rung_dir: Path, out: Path) -> None:
@@ -435,7 +423,7 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
         progress = _Progress(ctx, video.id, _PLAYABLE, _LADDER_DONE)
         _run_ffmpeg(args, info, progress, limit=LADDER_LIMIT)
 
-        offline = _offline_rung(rungs)
+        offline = offline_rung(rungs)
         _offline_mp4(binary, out / offline.name, work / "offline.mp4")
         mp4_bytes = _store_file(ctx.storage, work / "offline.mp4", f"{prefix}/offline.mp4")
         _set_progress(ctx, video.id, _MP4_DONE)
