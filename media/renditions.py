@@ -4,7 +4,9 @@ Pure functions: they take what `media.probe` found and return argument lists, so
 decision (which rungs, which sizes, tone mapping, constant frame rate, GOP) is unit-tested
 without running ffmpeg. Differences from the usual per-rung approach: one ffmpeg process decodes
 the source once and feeds every rung; sizes follow the picture as displayed (after rotation),
-scaling the short side so portrait stays portrait; HDR is tone-mapped to SDR BT.709.
+scaling the short side so portrait stays portrait; a source between two rungs also gets a rung
+at its own size; every output is SDR BT.709 in its pixels and in its tags, whatever the source
+was (HDR is tone-mapped, BT.601 and BT.2020 converted, full range made limited).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from media.probe import MediaInfo, VideoInfo
+from media.probe import BT709, Colour, MediaInfo, VideoInfo
 
 GOP_SECONDS = 2
 SEGMENT_SECONDS = 4
@@ -115,20 +117,56 @@ def output_fps(video: VideoInfo) -> int:
     return max(1, min(60, round(video.fps)))
 
 
-def picture_filters(video: VideoInfo) -> list[str]:
-    """Filters applied once, before the rungs split: constant frame rate and SDR BT.709."""
-    filters = [f"fps={output_fps(video)}"]
-    if video.is_hdr:
-        transfer = video.transfer or "smpte2084"
-        primaries = video.primaries or "bt2020"
+# JPEG (JFIF) pictures: BT.601 YCbCr at full range, BT.709 primaries and curve (as sRGB).
+JPEG = Colour("bt709", "bt709", "bt470bg", full_range=True)
+
+
+def colour_filters(video: VideoInfo, target: Colour = BT709) -> list[str]:
+    """Filters turning the source's pixels into `target`'s: tone mapping for HDR, a conversion
+    for any other difference (BT.601 or BT.2020 SDR, full range), nothing when they match.
+
+    They start by stating what the source is (`VideoInfo.colour`), as the frames' own tags may
+    be missing or partial: ffmpeg would otherwise convert from a guess of its own on the way to
+    the encoder, and the encoder would copy those tags instead of the ones asked for.
+    """
+    source = video.colour
+    filters = [
+        f"setparams=color_primaries={source.primaries}:color_trc={source.transfer}"
+        f":colorspace={source.matrix}:range={source.range}"
+    ]
+    given = f"pin={source.primaries}:tin={source.transfer}:min={source.matrix}:rin={source.range}"
+    wanted = f"p={target.primaries}:t={target.transfer}:m={target.matrix}:r={target.range}"
+    # Pinned after the last conversion: left free, ffmpeg may pick a full-range (`yuvj`) format
+    # there for a full-range source and undo the conversion to limited range. 4:4:4, as odd-sized
+    # pictures cannot be 4:2:0; the rungs and thumbnails are made 4:2:0 at their even sizes.
+    pinned = f"format={'yuvj444p' if target.full_range else 'yuv444p'}"
+    if source.is_hdr:
         filters += [
-            f"zscale=tin={transfer}:pin={primaries}:min=bt2020nc:t=linear:npl=100",
+            f"zscale={given}:t=linear:npl=100",
             "format=gbrpf32le",
-            "zscale=p=bt709",
+            f"zscale=p={target.primaries}",
             "tonemap=tonemap=hable:desat=0",
-            "zscale=t=bt709:m=bt709:r=tv",
+            f"zscale={wanted}",
+            pinned,
         ]
+    elif source != target:
+        filters += [f"zscale={given}:{wanted}", pinned]
     return filters
+
+
+def picture_filters(video: VideoInfo, target: Colour = BT709) -> list[str]:
+    """Filters applied once, before the rungs split: constant frame rate and `target` colour."""
+    return [f"fps={output_fps(video)}", *colour_filters(video, target)]
+
+
+def _colour_tags(target: Colour, suffix: str) -> list[str]:
+    """Tags for the container and the H.264 VUI, matching the pixels `colour_filters` made."""
+    return [
+        f"-color_primaries{suffix}", target.primaries,
+        f"-color_trc{suffix}", target.transfer,
+        f"-colorspace{suffix}", target.matrix,
+        f"-color_range{suffix}", target.range,
+    ]  # fmt: skip
 
 
 def _x264(video: VideoInfo, rung: Rung, index: int | None, preset: str) -> list[str]:
@@ -144,6 +182,7 @@ def _x264(video: VideoInfo, rung: Rung, index: int | None, preset: str) -> list[
         f"-g{suffix}", str(gop),
         f"-keyint_min{suffix}", str(gop),
         f"-sc_threshold{suffix}", "0",
+        *_colour_tags(BT709, suffix),
     ]  # fmt: skip
 
 
@@ -200,17 +239,26 @@ def ladder_command(
     return args
 
 
+# BT.709 in the H.264 VUI (ITU-T H.273 code points), limited range.
+_H264_BT709 = (
+    "h264_metadata=video_full_range_flag=0:colour_primaries=1"
+    ":transfer_characteristics=1:matrix_coefficients=1"
+)
+
+
 def remux_command(ffmpeg: str, source: Path, out_dir: Path, info: MediaInfo) -> list[str]:
     """The first playable rendition without re-encoding: HLS (fMP4) and a fast-start MP4.
 
-    Only for sources where `info.is_h264_sdr_8bit`; rotation stays as display metadata, which
-    every HLS and MP4 player honours.
+    Only for sources where `info.can_remux`: their pixels already are BT.709, so the copies
+    are tagged so in the H.264 VUI and the container, even when the source left tags out.
+    Rotation stays as display metadata, which every HLS and MP4 player honours.
     """
     maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if info.audio is not None else [])
     audio = ["-c:a", "copy"] if info.audio is not None else []
+    video = ["-c:v", "copy", "-bsf:v", _H264_BT709, *_colour_tags(BT709, ":v")]
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(source),
-        *maps, "-c:v", "copy", *audio,
+        *maps, *video, *audio,
         "-f", "hls",
         "-hls_time", str(SEGMENT_SECONDS),
         "-hls_playlist_type", "vod",
@@ -218,8 +266,8 @@ def remux_command(ffmpeg: str, source: Path, out_dir: Path, info: MediaInfo) -> 
         "-hls_fmp4_init_filename", "init.mp4",
         "-hls_segment_filename", str(out_dir / "seg-%05d.m4s"),
         str(out_dir / "index.m3u8"),
-        *maps, "-c:v", "copy", *audio,
-        "-movflags", "+faststart",
+        *maps, *video, *audio,
+        "-movflags", "+faststart+write_colr",
         str(out_dir / "fast.mp4"),
     ]  # fmt: skip
 

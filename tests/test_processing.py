@@ -35,7 +35,7 @@ from fieldcast.videos.models import Rendition, Video, VideoStatus
 from media.thumbnails import measure_luma
 from tests import factories
 from tests.live_server import committed_factories
-from tests.media_samples import ffmpeg, make_samples
+from tests.media_samples import colr, ffmpeg, make_samples
 from tests.worker_support import install_worker_context, run_burst
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240, method="thread")]
@@ -365,7 +365,10 @@ def test_phone_video_kinds(
         frame = next(container.decode(stream))
         assert (frame.width, frame.height) == size
         assert stream.codec_context.pix_fmt == "yuv420p"
-        assert stream.codec_context.color_trc in (1, 2)  # BT.709 or unspecified, never HLG
+        # SDR BT.709 at limited range, in the H.264 stream and in the MP4 container.
+        tags = (frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range)
+        assert tags == (1, 1, 1, 1)
+    assert colr(path) == (1, 1, 1, 0)
 
 
 # -- a worker killed mid-transcode -----------------------------------------------------------------

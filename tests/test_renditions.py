@@ -112,10 +112,10 @@ def test_odd_sizes_round_to_even() -> None:
 def test_hdr_is_tone_mapped_and_vfr_made_constant() -> None:
     filters = picture_filters(PHONE)
     assert filters[0] == "fps=30"
-    assert any(f.startswith("zscale=tin=arib-std-b67:pin=bt2020") for f in filters)
+    assert any(f.startswith("zscale=pin=bt2020:tin=arib-std-b67:min=bt2020nc") for f in filters)
     assert any(f.startswith("tonemap=") for f in filters)
-    sdr = picture_filters(replace(PHONE, transfer="bt709", primaries="bt709"))
-    assert not any("tonemap" in f for f in sdr)
+    sdr = picture_filters(replace(PHONE, transfer="bt709", primaries="bt709", matrix="bt709"))
+    assert not any("tonemap" in f or "zscale" in f for f in sdr)
     assert output_fps(replace(PHONE, fps=240.0)) == 60
 
 
@@ -199,7 +199,7 @@ def test_remux_makes_hls_and_fast_start_mp4_without_reencoding(
     samples: dict[str, Path], tmp_path: Path
 ) -> None:
     info = probe(samples["portrait"])
-    assert info.is_h264_sdr_8bit
+    assert info.can_remux
     subprocess.run(
         remux_command(FFMPEG, samples["portrait"], tmp_path, info), check=True, capture_output=True
     )

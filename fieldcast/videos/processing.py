@@ -2,7 +2,8 @@
 
 Two outbox tasks, recorded in the transaction that made their input:
 - `video.process` (queue media-fast): probe and validate, then the first playable rendition:
-  a remux when the phone's file is already H.264 SDR 8-bit, else one mid rung encoded fast.
+  a remux when the phone's file is already 8-bit H.264 SDR BT.709, else one rung up to 540p
+  encoded fast.
   The video becomes `playable` and its author is told.
 - `video.ladder` (queue media): poster, the full ladder from one decode, the offline MP4 made
   from the best rung up to 720p without re-encoding, the storyboard. The video is `ready`.
@@ -312,7 +313,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         out.mkdir()
         prefix = f"{video.media_prefix}/first"
         binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
-        if info.is_h264_sdr_8bit:
+        if info.can_remux:
             _run_ffmpeg(remux_command(binary, source, out, info), info, progress, limit=FAST_LIMIT)
             size = (info.video.display_width, info.video.display_height)
             mp4 = out / "fast.mp4"
@@ -367,7 +368,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         session.commit()
         if released:
             log.info("video %s: %d shares that waited for it go out now", video.id, released)
-        log.info("video %s playable (%s)", video.id, "remux" if info.is_h264_sdr_8bit else "encode")
+        log.info("video %s playable (%s)", video.id, "remux" if info.can_remux else "encode")
 
     _step(session, payload, body)
 
@@ -386,7 +387,7 @@ def _offline_mp4(binary: str, rung_dir: Path, out: Path) -> None:
                 shutil.copyfileobj(handle, target)
     ffmpeg.run(
         [binary, "-hide_banner", "-nostdin", "-y", "-i", str(fragmented),
-         "-c", "copy", "-movflags", "+faststart", str(out)],
+         "-c", "copy", "-movflags", "+faststart+write_colr", str(out)],
         timeout_s=300,
     )  # fmt: skip
     fragmented.unlink()
