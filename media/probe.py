@@ -95,6 +95,8 @@ class VideoInfo:
           at most 576 and long side under 1280, as players guess) is BT.601, else BT.709.
         - Range: full when tagged so or when the pixel format is a JPEG one (`yuvj420p`),
           else limited.
+        - RGB pictures (screen recordings, PNG or RGB H.264) have no matrix, and untagged
+          primaries are BT.709 (sRGB's) whatever their size.
         """
         hdr = self.transfer in HDR_TRANSFERS or (
             self.transfer is None
@@ -102,7 +104,8 @@ class VideoInfo:
             and (self.primaries == "bt2020" or self.matrix in BT2020_MATRICES)
         )
         short, long = sorted((self.width, self.height))
-        standard_definition = short <= 576 and long < 1280
+        rgb = self.pix_fmt.startswith(_RGB_FORMATS)
+        standard_definition = short <= 576 and long < 1280 and not rgb
         guess = "smpte170m" if standard_definition else "bt709"
         if hdr:
             primaries = self.primaries or "bt2020"
@@ -112,6 +115,8 @@ class VideoInfo:
             primaries = self.primaries or _PRIMARIES_FOR_MATRIX.get(self.matrix or "", guess)
             matrix = self.matrix or _MATRIX_FOR_PRIMARIES.get(self.primaries or "", guess)
             transfer = self.transfer or "bt709"
+        if rgb:
+            matrix = "gbr"
         full_range = self.color_range == "pc" or (
             self.color_range is None and self.pix_fmt.startswith("yuvj")
         )
@@ -130,6 +135,7 @@ class VideoInfo:
         return self.colour.is_hdr
 
 
+_RGB_FORMATS = ("gbr", "rgb", "bgr", "argb", "abgr", "0rgb", "0bgr")
 _PRIMARIES_FOR_MATRIX = {
     "bt709": "bt709",
     "bt470bg": "bt470bg",

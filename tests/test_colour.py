@@ -41,7 +41,7 @@ _AV_LIMITED, _AV_FULL = 1, 2
 class Source:
     """How a sample is made: the colour space its pixels are in, and the tags it carries."""
 
-    encoder: str  # "h264" (8-bit) or "hevc" (10-bit)
+    encoder: str  # "h264" (8-bit), "hevc" (10-bit) or "rgb" (8-bit RGB H.264)
     pixels: str  # zscale's output options: what the pixels are
     tags: str  # setparams' options: what the file says they are
     width: int = 64
@@ -96,18 +96,22 @@ SOURCES = {
     ),
     # HEVC 10-bit SD with no tags at all: SDR BT.601.
     "hevc_untagged": Source("hevc", _BT601, _NO_TAGS),
+    # RGB H.264 (as screen recorders may write), untagged: sRGB's primaries, no matrix.
+    "rgb_untagged": Source("rgb", "p=709:t=709:m=gbr:r=full", _NO_TAGS),
 }
 
 
 def make_source(source: Source, path: Path) -> None:
     half = source.width // 2
     patch = f"s={half}x{source.height}:r=30:d=1"
-    pixel_format = "yuv420p10le" if source.encoder == "hevc" else "yuv420p"
-    encoder = (
-        ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error:crf=8"]
-        if source.encoder == "hevc"
-        else ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "8"]
-    )
+    pixel_format, encoder = {
+        "hevc": (
+            "yuv420p10le",
+            ["-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error:crf=8"],
+        ),
+        "h264": ("yuv420p", ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "8"]),
+        "rgb": ("gbrp", ["-c:v", "libx264rgb", "-preset", "ultrafast", "-crf", "8"]),
+    }[source.encoder]
     graph = (
         f"color=c=0x{RED[0]:02x}{RED[1]:02x}{RED[2]:02x}:{patch},format=gbrp[a];"
         f"color=c=0x{GREY[0]:02x}{GREY[1]:02x}{GREY[2]:02x}:{patch},format=gbrp[b];"
@@ -193,6 +197,7 @@ def test_sources_are_classified_from_the_tags_they_carry(sources: dict[str, Path
     assert colours["bt709_full_range"] == replace(BT709, full_range=True)
     assert colours["bt2020_8bit"] == Colour("bt2020", "bt709", "bt2020nc", full_range=False)
     assert colours["hd_untagged"] == BT709
+    assert colours["rgb_untagged"] == Colour("bt709", "bt709", "gbr", full_range=True)
     hlg = Colour("bt2020", "arib-std-b67", "bt2020nc", full_range=False)
     assert colours["hlg_all"] == colours["hlg_matrix_only"] == hlg
     remuxable = {name for name, path in sources.items() if probe(path).can_remux}
