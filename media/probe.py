@@ -1,9 +1,10 @@
 """Probing and validating uploaded media with PyAV.
 
 `probe()` reads what the pipeline needs to plan renditions: codec, coded and display size
-(after the display-matrix rotation phones write), frame rate and whether it varies, bit depth
-and HDR transfer, audio, duration. Anything that is not a playable video raises `MediaRejected`
-with a stable `code` and a sentence the author can read.
+(after the display-matrix rotation phones write), frame rate and whether it varies, bit depth,
+the colour tags (primaries, transfer, matrix, range; `VideoInfo.colour` says what the pixels
+are when some are missing), audio, duration. Anything that is not a playable video raises
+`MediaRejected` with a stable `code` and a sentence the author can read.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import av
 
-# AVColorTransferCharacteristic / AVColorPrimaries values (libavutil/pixfmt.h).
+# AVColorTransferCharacteristic / AVColorPrimaries / AVColorSpace / AVColorRange values
+# (libavutil/pixfmt.h), by the names ffmpeg's filters and options take.
 _TRANSFERS = {
     1: "bt709",
+    6: "smpte170m",
     13: "iec61966-2-1",
     14: "bt2020-10",
     15: "bt2020-12",
@@ -25,7 +28,32 @@ _TRANSFERS = {
     18: "arib-std-b67",
 }
 _PRIMARIES = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020", 12: "smpte432"}
+_MATRICES = {1: "bt709", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc", 10: "bt2020c"}
+_RANGES = {1: "tv", 2: "pc"}
 HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
+BT2020_MATRICES = {"bt2020nc", "bt2020c"}
+
+
+@dataclass(frozen=True)
+class Colour:
+    """What a picture's pixels are, every property known, in ffmpeg's names."""
+
+    primaries: str
+    transfer: str
+    matrix: str
+    full_range: bool
+
+    @property
+    def is_hdr(self) -> bool:
+        return self.transfer in HDR_TRANSFERS
+
+    @property
+    def range(self) -> str:
+        return "pc" if self.full_range else "tv"
+
+
+# What every video output is, and what remuxed sources must already be: SDR BT.709, limited range.
+BT709 = Colour("bt709", "bt709", "bt709", full_range=False)
 
 
 class MediaRejected(Exception):
@@ -50,6 +78,49 @@ class VideoInfo:
     transfer: str | None
     primaries: str | None
     profile: str | None
+    matrix: str | None = None  # the YCbCr matrix (colorspace) tag
+    color_range: str | None = None  # "tv" (limited), "pc" (full) or untagged
+
+    @property
+    def colour(self) -> Colour:
+        """What the pixels are, from the tags the source carries and, where some are missing,
+        from the others, the bit depth and the size. The one place this is decided.
+
+        - HDR: an HDR transfer (PQ or HLG). With no transfer tag, a 10-bit or deeper picture with
+          BT.2020 primaries or matrix is HDR too (phones tag some and not all): taken as HLG,
+          which phones record and which, if the guess is wrong, still looks right after tone
+          mapping, where PQ would not. An SDR transfer tag proves otherwise.
+        - Matrix and primaries, when untagged, follow each other (BT.2020 with BT.2020, BT.601
+          with BT.601); with neither, a picture no larger than standard definition (short side
+          at most 576 and long side under 1280, as players guess) is BT.601, else BT.709.
+        - Range: full when tagged so or when the pixel format is a JPEG one (`yuvj420p`),
+          else limited.
+        - RGB pictures (screen recordings, PNG or RGB H.264) have no matrix, and untagged
+          primaries are BT.709 (sRGB's) whatever their size.
+        """
+        hdr = self.transfer in HDR_TRANSFERS or (
+            self.transfer is None
+            and self.bit_depth >= 10
+            and (self.primaries == "bt2020" or self.matrix in BT2020_MATRICES)
+        )
+        short, long = sorted((self.width, self.height))
+        rgb = self.pix_fmt.startswith(_RGB_FORMATS)
+        standard_definition = short <= 576 and long < 1280 and not rgb
+        guess = "smpte170m" if standard_definition else "bt709"
+        if hdr:
+            primaries = self.primaries or "bt2020"
+            matrix = self.matrix or "bt2020nc"
+            transfer = self.transfer if self.transfer in HDR_TRANSFERS else "arib-std-b67"
+        else:
+            primaries = self.primaries or _PRIMARIES_FOR_MATRIX.get(self.matrix or "", guess)
+            matrix = self.matrix or _MATRIX_FOR_PRIMARIES.get(self.primaries or "", guess)
+            transfer = self.transfer or "bt709"
+        if rgb:
+            matrix = "gbr"
+        full_range = self.color_range == "pc" or (
+            self.color_range is None and self.pix_fmt.startswith("yuvj")
+        )
+        return Colour(primaries, transfer, matrix, full_range)
 
     @property
     def display_width(self) -> int:
@@ -61,7 +132,24 @@ class VideoInfo:
 
     @property
     def is_hdr(self) -> bool:
-        return self.transfer in HDR_TRANSFERS
+        return self.colour.is_hdr
+
+
+_RGB_FORMATS = ("gbr", "rgb", "bgr", "argb", "abgr", "0rgb", "0bgr")
+_PRIMARIES_FOR_MATRIX = {
+    "bt709": "bt709",
+    "bt470bg": "bt470bg",
+    "smpte170m": "smpte170m",
+    "bt2020nc": "bt2020",
+    "bt2020c": "bt2020",
+}
+_MATRIX_FOR_PRIMARIES = {
+    "bt709": "bt709",
+    "bt470bg": "bt470bg",
+    "smpte170m": "smpte170m",
+    "bt2020": "bt2020nc",
+    "smpte432": "bt709",  # Display P3 video comes with the BT.709 matrix
+}
 
 
 @dataclass(frozen=True)
@@ -80,13 +168,18 @@ class MediaInfo:
     audio: AudioInfo | None
 
     @property
-    def is_h264_sdr_8bit(self) -> bool:
-        """Can be remuxed for the first playable rendition, without re-encoding."""
+    def can_remux(self) -> bool:
+        """The first playable rendition can copy the stream, without re-encoding: 8-bit 4:2:0
+        H.264 whose pixels already are what every output is tagged as (`BT709`). Anything else
+        (HDR, BT.601 or BT.2020 SDR, full range) is converted by an encode."""
+        colour = self.video.colour
         return (
             self.video.codec == "h264"
             and self.video.bit_depth == 8
-            and not self.video.is_hdr
-            and self.video.pix_fmt in {"yuv420p", "yuvj420p"}
+            and self.video.pix_fmt == "yuv420p"
+            and (colour.primaries, colour.matrix, colour.full_range) == ("bt709", "bt709", False)
+            # SMPTE 170M's transfer curve is BT.709's.
+            and colour.transfer in {"bt709", "smpte170m"}
         )
 
 
@@ -165,6 +258,8 @@ def probe(path: Path) -> MediaInfo:
             transfer=_TRANSFERS.get(int(ctx.color_trc or 0)),
             primaries=_PRIMARIES.get(int(ctx.color_primaries or 0)),
             profile=ctx.profile,
+            matrix=_MATRICES.get(int(ctx.colorspace or 0)),
+            color_range=_RANGES.get(int(ctx.color_range or 0)),
         )
         audio = None
         if container.streams.audio:

@@ -4,7 +4,9 @@ Pure functions: they take what `media.probe` found and return argument lists, so
 decision (which rungs, which sizes, tone mapping, constant frame rate, GOP) is unit-tested
 without running ffmpeg. Differences from the usual per-rung approach: one ffmpeg process decodes
 the source once and feeds every rung; sizes follow the picture as displayed (after rotation),
-scaling the short side so portrait stays portrait; HDR is tone-mapped to SDR BT.709.
+scaling the short side so portrait stays portrait; a source between two rungs also gets a rung
+at its own size; every output is SDR BT.709 in its pixels and in its tags, whatever the source
+was (HDR is tone-mapped, BT.601 and BT.2020 converted, full range made limited).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from media.probe import MediaInfo, VideoInfo
+from media.probe import BT709, Colour, MediaInfo, VideoInfo
 
 GOP_SECONDS = 2
 SEGMENT_SECONDS = 4
@@ -45,6 +47,9 @@ LADDER: tuple[Rung, ...] = (
 )
 OFFLINE_RUNG = LADDER[2]  # the offline MP4: at most 720p
 FIRST_RUNG = LADDER[1]  # encoded first when the source cannot be remuxed
+# A source's own size is a rung of its own only when its short side is at least this much larger
+# than the rung below: a 362p source next to the 360p rung gains nothing from a 362p one.
+OWN_RUNG_MARGIN = 1.1
 
 
 def _even(value: float) -> int:
@@ -60,14 +65,49 @@ def output_size(video: VideoInfo, short_side: int) -> tuple[int, int]:
     return _even(width * scale), _even(height * scale)
 
 
+def _own_rung(short_side: int) -> Rung:
+    """A rung at a size between two of the table's, its bitrate interpolated between theirs by
+    pixel count (below the smallest: the smallest's bitrate)."""
+    below = [rung for rung in LADDER if rung.short_side <= short_side]
+    above = [rung for rung in LADDER if rung.short_side > short_side]
+    if not below:
+        return Rung(f"{short_side}p", short_side, LADDER[0].video_kbps)
+    low, high = below[-1], above[0]
+    share = (short_side**2 - low.short_side**2) / (high.short_side**2 - low.short_side**2)
+    kbps = low.video_kbps + share * (high.video_kbps - low.video_kbps)
+    return Rung(f"{short_side}p", short_side, round(kbps / 50) * 50)
+
+
 def ladder_for(video: VideoInfo) -> list[Rung]:
-    """The rungs worth making for this source: never upscale; always at least one."""
-    source_short = min(video.display_width, video.display_height)
+    """The rungs worth making for this source: the table's up to its size (never upscaled),
+    plus one at the source's own size when it lies between two of them, so an 854x480 source
+    keeps its 480 lines. That own-size rung is left out when it would be less than
+    OWN_RUNG_MARGIN (10%) larger than the rung below, and sources beyond the largest rung stop
+    there (4K gets up to 1080p). A source smaller than every rung gets one at its own size."""
+    source_short = _even(min(video.display_width, video.display_height))
     rungs = [rung for rung in LADDER if rung.short_side <= source_short]
-    if not rungs:
-        smallest = LADDER[0]
-        rungs = [Rung(f"{_even(source_short)}p", _even(source_short), smallest.video_kbps)]
+    if source_short < LADDER[-1].short_side and (
+        not rungs or source_short >= rungs[-1].short_side * OWN_RUNG_MARGIN
+    ):
+        rungs.append(_own_rung(source_short))
     return rungs
+
+
+def best_rung(rungs: Sequence[Rung], cap: Rung) -> Rung:
+    """The largest of `rungs` no larger than `cap` (the smallest when all are larger)."""
+    fitting = [rung for rung in rungs if rung.short_side <= cap.short_side]
+    return fitting[-1] if fitting else rungs[0]
+
+
+def first_rung(video: VideoInfo) -> Rung:
+    """The rung encoded for the first playable rendition when the source cannot be remuxed:
+    as close to the source's size as FIRST_RUNG allows, so it is quick to encode."""
+    return best_rung(ladder_for(video), FIRST_RUNG)
+
+
+def offline_rung(rungs: Sequence[Rung]) -> Rung:
+    """The rung the offline MP4 is made from: the best one up to 720p."""
+    return best_rung(rungs, OFFLINE_RUNG)
 
 
 def output_fps(video: VideoInfo) -> int:
@@ -77,20 +117,56 @@ def output_fps(video: VideoInfo) -> int:
     return max(1, min(60, round(video.fps)))
 
 
-def picture_filters(video: VideoInfo) -> list[str]:
-    """Filters applied once, before the rungs split: constant frame rate and SDR BT.709."""
-    filters = [f"fps={output_fps(video)}"]
-    if video.is_hdr:
-        transfer = video.transfer or "smpte2084"
-        primaries = video.primaries or "bt2020"
+# JPEG (JFIF) pictures: BT.601 YCbCr at full range, BT.709 primaries and curve (as sRGB).
+JPEG = Colour("bt709", "bt709", "bt470bg", full_range=True)
+
+
+def colour_filters(video: VideoInfo, target: Colour = BT709) -> list[str]:
+    """Filters turning the source's pixels into `target`'s: tone mapping for HDR, a conversion
+    for any other difference (BT.601 or BT.2020 SDR, full range), nothing when they match.
+
+    They start by stating what the source is (`VideoInfo.colour`), as the frames' own tags may
+    be missing or partial: ffmpeg would otherwise convert from a guess of its own on the way to
+    the encoder, and the encoder would copy those tags instead of the ones asked for.
+    """
+    source = video.colour
+    filters = [
+        f"setparams=color_primaries={source.primaries}:color_trc={source.transfer}"
+        f":colorspace={source.matrix}:range={source.range}"
+    ]
+    given = f"pin={source.primaries}:tin={source.transfer}:min={source.matrix}:rin={source.range}"
+    wanted = f"p={target.primaries}:t={target.transfer}:m={target.matrix}:r={target.range}"
+    # Pinned after the last conversion: left free, ffmpeg may pick a full-range (`yuvj`) format
+    # there for a full-range source and undo the conversion to limited range. 4:4:4, as odd-sized
+    # pictures cannot be 4:2:0; the rungs and thumbnails are made 4:2:0 at their even sizes.
+    pinned = f"format={'yuvj444p' if target.full_range else 'yuv444p'}"
+    if source.is_hdr:
         filters += [
-            f"zscale=tin={transfer}:pin={primaries}:min=bt2020nc:t=linear:npl=100",
+            f"zscale={given}:t=linear:npl=100",
             "format=gbrpf32le",
-            "zscale=p=bt709",
+            f"zscale=p={target.primaries}",
             "tonemap=tonemap=hable:desat=0",
-            "zscale=t=bt709:m=bt709:r=tv",
+            f"zscale={wanted}",
+            pinned,
         ]
+    elif source != target:
+        filters += [f"zscale={given}:{wanted}", pinned]
     return filters
+
+
+def picture_filters(video: VideoInfo, target: Colour = BT709) -> list[str]:
+    """Filters applied once, before the rungs split: constant frame rate and `target` colour."""
+    return [f"fps={output_fps(video)}", *colour_filters(video, target)]
+
+
+def _colour_tags(target: Colour, suffix: str) -> list[str]:
+    """Tags for the container and the H.264 VUI, matching the pixels `colour_filters` made."""
+    return [
+        f"-color_primaries{suffix}", target.primaries,
+        f"-color_trc{suffix}", target.transfer,
+        f"-colorspace{suffix}", target.matrix,
+        f"-color_range{suffix}", target.range,
+    ]  # fmt: skip
 
 
 def _x264(video: VideoInfo, rung: Rung, index: int | None, preset: str) -> list[str]:
@@ -106,6 +182,7 @@ def _x264(video: VideoInfo, rung: Rung, index: int | None, preset: str) -> list[
         f"-g{suffix}", str(gop),
         f"-keyint_min{suffix}", str(gop),
         f"-sc_threshold{suffix}", "0",
+        *_colour_tags(BT709, suffix),
     ]  # fmt: skip
 
 
@@ -162,17 +239,26 @@ def ladder_command(
     return args
 
 
+# BT.709 in the H.264 VUI (ITU-T H.273 code points), limited range.
+_H264_BT709 = (
+    "h264_metadata=video_full_range_flag=0:colour_primaries=1"
+    ":transfer_characteristics=1:matrix_coefficients=1"
+)
+
+
 def remux_command(ffmpeg: str, source: Path, out_dir: Path, info: MediaInfo) -> list[str]:
     """The first playable rendition without re-encoding: HLS (fMP4) and a fast-start MP4.
 
-    Only for sources where `info.is_h264_sdr_8bit`; rotation stays as display metadata, which
-    every HLS and MP4 player honours.
+    Only for sources where `info.can_remux`: their pixels already are BT.709, so the copies
+    are tagged so in the H.264 VUI and the container, even when the source left tags out.
+    Rotation stays as display metadata, which every HLS and MP4 player honours.
     """
     maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if info.audio is not None else [])
     audio = ["-c:a", "copy"] if info.audio is not None else []
+    video = ["-c:v", "copy", "-bsf:v", _H264_BT709, *_colour_tags(BT709, ":v")]
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(source),
-        *maps, "-c:v", "copy", *audio,
+        *maps, *video, *audio,
         "-f", "hls",
         "-hls_time", str(SEGMENT_SECONDS),
         "-hls_playlist_type", "vod",
@@ -180,8 +266,8 @@ def remux_command(ffmpeg: str, source: Path, out_dir: Path, info: MediaInfo) -> 
         "-hls_fmp4_init_filename", "init.mp4",
         "-hls_segment_filename", str(out_dir / "seg-%05d.m4s"),
         str(out_dir / "index.m3u8"),
-        *maps, "-c:v", "copy", *audio,
-        "-movflags", "+faststart",
+        *maps, *video, *audio,
+        "-movflags", "+faststart+write_colr",
         str(out_dir / "fast.mp4"),
     ]  # fmt: skip
 

@@ -2,8 +2,10 @@
 
 The commands are built by pure functions, like `media.renditions`, and go through the same
 `picture_filters`, so phone video is upright and HDR is tone-mapped exactly as in the
-renditions. ffmpeg turns the picture upright while decoding (display-matrix autorotation), so
-every size here is the display size: a portrait video gets a portrait poster and portrait tiles.
+renditions, only to JPEG's colour (BT.601 YCbCr at full range, what every JPEG decoder assumes)
+rather than the videos' BT.709 at limited range. ffmpeg turns the picture upright while decoding
+(display-matrix autorotation), so every size here is the display size: a portrait video gets a
+portrait poster and portrait tiles.
 
 Poster: a few candidate moments are tried in order and the first one that is neither near
 black nor flat is kept (clips often open on a black frame or a lens cap), else the best one.
@@ -22,7 +24,7 @@ import av
 
 from media.ffmpeg import FFmpegFailed, run
 from media.probe import MediaInfo, VideoInfo
-from media.renditions import _even, output_fps, output_size, picture_filters
+from media.renditions import JPEG, _even, output_fps, output_size, picture_filters
 
 POSTER_LONG_SIDE = 1280
 # Tried in this order: a third of the way in is usually past intros and fade-ins.
@@ -137,7 +139,7 @@ def poster_command(
     filters = [
         # Shrinking first keeps tone mapping cheap on 4K sources.
         f"scale={width}:{height}:flags=bicubic",
-        *picture_filters(video),
+        *picture_filters(video, JPEG),
         f"thumbnail={frames}",
         # Full-range 8-bit 4:2:0: the JPEG layout every ffmpeg build and decoder accepts.
         "format=yuvj420p",
@@ -248,7 +250,7 @@ def storyboard_command(
 ) -> list[str]:
     """One ffmpeg run: a frame every interval, scaled to a tile, tiled into one JPEG."""
     # The storyboard samples at its own rate; the constant-rate step would only add duplicates.
-    picture = [f for f in picture_filters(info.video) if not f.startswith("fps=")]
+    picture = [f for f in picture_filters(info.video, JPEG) if not f.startswith("fps=")]
     filters = [
         # round=up: tile k is the frame shown at k * interval, where its cue starts.
         f"fps=1/{layout.interval_s}:round=up",

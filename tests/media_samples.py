@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
 from pathlib import Path
 
@@ -12,7 +13,11 @@ from media.probe import VideoInfo
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 VIDEO = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"]
 TONE = ["-f", "lavfi", "-i", "sine=frequency=440"]
-H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+# Tagged BT.709 throughout, as phones tag what they record: such a clip can be remuxed.
+H264 = [
+    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+    "-vf", "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
+]  # fmt: skip
 
 # What a recent phone records held upright: HEVC 10-bit HLG, rotated by its display matrix.
 PHONE = VideoInfo(
@@ -78,3 +83,14 @@ def make_samples(directory: Path) -> dict[str, Path]:
     s["empty"].write_bytes(b"")
     s["not_a_video"].write_bytes(b"Pricing objection notes\n" * 200)
     return s
+
+
+def colr(path: Path) -> tuple[int, int, int, int] | None:
+    """An MP4's `colr` (nclx) box: primaries, transfer, matrix (ITU-T H.273 numbers) and the
+    full-range flag; None without one."""
+    data = path.read_bytes()
+    at = data.find(b"colrnclx")
+    if at < 0:
+        return None
+    primaries, transfer, matrix, full_range = struct.unpack(">HHHB", data[at + 8 : at + 15])
+    return primaries, transfer, matrix, full_range >> 7

@@ -26,7 +26,7 @@ def test_landscape_h264_can_be_remuxed(samples: dict[str, Path]) -> None:
     assert info.duration_s == pytest.approx(4.0, abs=0.1)
     assert info.video.fps == pytest.approx(30.0)
     assert info.audio is not None and info.audio.codec == "aac"
-    assert info.is_h264_sdr_8bit
+    assert info.can_remux
     validate(info, LIMITS)
 
 
@@ -45,14 +45,14 @@ def test_hdr_hlg_ten_bit_is_recognised_and_not_remuxed(samples: dict[str, Path])
     assert info.video.primaries == "bt2020"
     assert info.video.is_hdr
     assert info.video.bit_depth == 10
-    assert not info.is_h264_sdr_8bit
+    assert not info.can_remux
 
 
 def test_odd_dimensions_and_non_420_are_probed_but_not_remuxed(samples: dict[str, Path]) -> None:
     info = probe(samples["odd_size"])
     assert (info.video.width, info.video.height) == (321, 241)
     assert info.audio is None
-    assert not info.is_h264_sdr_8bit
+    assert not info.can_remux
 
 
 @pytest.mark.parametrize(

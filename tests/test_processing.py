@@ -35,7 +35,7 @@ from fieldcast.videos.models import Rendition, Video, VideoStatus
 from media.thumbnails import measure_luma
 from tests import factories
 from tests.live_server import committed_factories
-from tests.media_samples import ffmpeg, make_samples
+from tests.media_samples import colr, ffmpeg, make_samples
 from tests.worker_support import install_worker_context, run_burst
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240, method="thread")]
@@ -43,7 +43,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240, method="thread")]
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_samples(tmp_path_factory.mktemp("processing-samples"))
+    made = make_samples(tmp_path_factory.mktemp("processing-samples"))
+    # Between the 360p and 540p rungs, untagged (so BT.601, as players guess): encoded first.
+    made["between"] = made["landscape"].with_name("between.mp4")
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=854x480:rate=30", "-t", "1", "-c:v", "libx264",
+           "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(made["between"]))  # fmt: skip
+    return made
 
 
 @dataclasses.dataclass
@@ -339,6 +344,8 @@ def test_too_long_and_absurd_frames_fail_with_their_codes(
         ("portrait", (240, 320), "240p"),  # rotation applied: portrait stays portrait
         ("hlg", (320, 240), "240p"),  # HDR: encoded first, tone-mapped
         ("odd_size", (320, 240), "240p"),  # 4:4:4 odd-sized: encoded, even sizes
+        # Between two rungs: first, rung and offline MP4 at its own size, not 640x360.
+        ("between", (854, 480), "480p"),
     ],
 )
 def test_phone_video_kinds(
@@ -358,7 +365,10 @@ def test_phone_video_kinds(
         frame = next(container.decode(stream))
         assert (frame.width, frame.height) == size
         assert stream.codec_context.pix_fmt == "yuv420p"
-        assert stream.codec_context.color_trc in (1, 2)  # BT.709 or unspecified, never HLG
+        # SDR BT.709 at limited range, in the H.264 stream and in the MP4 container.
+        tags = (frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range)
+        assert tags == (1, 1, 1, 1)
+    assert colr(path) == (1, 1, 1, 0)
 
 
 # -- a worker killed mid-transcode -----------------------------------------------------------------

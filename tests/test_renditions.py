@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 from collections.abc import Iterator
@@ -13,8 +14,10 @@ import pytest
 from media.probe import MediaInfo, probe
 from media.renditions import (
     LADDER,
+    first_rung,
     ladder_command,
     ladder_for,
+    offline_rung,
     output_fps,
     output_size,
     parse_progress,
@@ -47,13 +50,57 @@ def test_portrait_rungs_scale_the_short_side() -> None:
     assert output_size(replace(PHONE, rotation=0), 720) == (1280, 720)
 
 
-def test_never_upscale_and_small_sources_get_one_rung() -> None:
-    small = replace(PHONE, width=640, height=480, rotation=0)
-    assert [r.name for r in ladder_for(small)] == ["360p"]
-    tiny = replace(PHONE, width=320, height=180, rotation=0)
-    rungs = ladder_for(tiny)
-    assert len(rungs) == 1 and rungs[0].short_side == 180
-    assert output_size(tiny, 1080) == (320, 180)
+@pytest.mark.parametrize(
+    ("width", "height", "rotation", "names", "first", "offline"),
+    [
+        (1920, 1080, 0, ["360p", "540p", "720p", "1080p"], "540p", "720p"),
+        (1080, 1920, 0, ["360p", "540p", "720p", "1080p"], "540p", "720p"),
+        (1920, 1080, 90, ["360p", "540p", "720p", "1080p"], "540p", "720p"),
+        (3840, 2160, 0, ["360p", "540p", "720p", "1080p"], "540p", "720p"),
+        (2560, 1440, 270, ["360p", "540p", "720p", "1080p"], "540p", "720p"),
+        (1280, 720, 0, ["360p", "540p", "720p"], "540p", "720p"),
+        # Between two rungs: a rung at the source's own size.
+        (854, 480, 0, ["360p", "480p"], "480p", "480p"),
+        (480, 854, 0, ["360p", "480p"], "480p", "480p"),
+        (854, 480, 90, ["360p", "480p"], "480p", "480p"),
+        (640, 480, 0, ["360p", "480p"], "480p", "480p"),
+        (853, 479, 0, ["360p", "480p"], "480p", "480p"),
+        (1600, 900, 0, ["360p", "540p", "720p", "900p"], "540p", "720p"),
+        (1920, 800, 0, ["360p", "540p", "720p", "800p"], "540p", "720p"),
+        # Within 10% of the rung below: not worth a rung of its own.
+        (644, 362, 0, ["360p"], "360p", "360p"),
+        (1024, 576, 0, ["360p", "540p"], "540p", "540p"),
+        (1920, 1200, 0, ["360p", "540p", "720p", "1080p"], "540p", "720p"),
+        # Smaller than every rung: one at its own size.
+        (320, 180, 0, ["180p"], "180p", "180p"),
+        (321, 241, 0, ["240p"], "240p", "240p"),
+        (16, 16, 0, ["16p"], "16p", "16p"),
+    ],
+)
+def test_rungs_first_and_offline_for_each_source_size(
+    width: int, height: int, rotation: int, names: list[str], first: str, offline: str
+) -> None:
+    video = replace(PHONE, width=width, height=height, rotation=rotation)
+    rungs = ladder_for(video)
+    assert [rung.name for rung in rungs] == names
+    assert first_rung(video).name == first
+    assert offline_rung(rungs).name == offline
+    # Never upscaled (beyond rounding to even), orientation kept, bitrates rising with size.
+    for rung in rungs:
+        out_w, out_h = output_size(video, rung.short_side)
+        assert out_w <= video.display_width + 1 and out_h <= video.display_height + 1
+        assert (out_w >= out_h) == (video.display_width >= video.display_height)
+    assert all(a.video_kbps < b.video_kbps for a, b in itertools.pairwise(rungs))
+
+
+def test_a_rung_at_the_source_size_takes_a_bitrate_between_its_neighbours() -> None:
+    rungs = ladder_for(replace(PHONE, width=854, height=480, rotation=0))
+    own = rungs[-1]
+    assert (own.name, own.short_side) == ("480p", 480)
+    assert LADDER[0].video_kbps < own.video_kbps < LADDER[1].video_kbps
+    # By pixel count: 480 lines sit 62% of the way from 360 to 540.
+    assert own.video_kbps == 1300
+    assert output_size(replace(PHONE, width=854, height=480, rotation=0), 480) == (854, 480)
 
 
 def test_odd_sizes_round_to_even() -> None:
@@ -65,10 +112,10 @@ def test_odd_sizes_round_to_even() -> None:
 def test_hdr_is_tone_mapped_and_vfr_made_constant() -> None:
     filters = picture_filters(PHONE)
     assert filters[0] == "fps=30"
-    assert any(f.startswith("zscale=tin=arib-std-b67:pin=bt2020") for f in filters)
+    assert any(f.startswith("zscale=pin=bt2020:tin=arib-std-b67:min=bt2020nc") for f in filters)
     assert any(f.startswith("tonemap=") for f in filters)
-    sdr = picture_filters(replace(PHONE, transfer="bt709", primaries="bt709"))
-    assert not any("tonemap" in f for f in sdr)
+    sdr = picture_filters(replace(PHONE, transfer="bt709", primaries="bt709", matrix="bt709"))
+    assert not any("tonemap" in f or "zscale" in f for f in sdr)
     assert output_fps(replace(PHONE, fps=240.0)) == 60
 
 
@@ -116,6 +163,29 @@ def test_portrait_ladder_runs_and_stays_portrait(samples: dict[str, Path], tmp_p
     assert (out.video.width, out.video.height) == (720, 1280)
 
 
+def test_a_source_between_rungs_gets_a_rung_at_its_own_size(tmp_path: Path) -> None:
+    # 854x480 recorded sideways: 480x854 as shown, between the 360p and 540p rungs.
+    wide, source = tmp_path / "wide.mp4", tmp_path / "between.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=854x480:rate=30", "-t", "1",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(wide),
+    )  # fmt: skip
+    ffmpeg("-display_rotation", "-90", "-i", str(wide), "-c", "copy", str(source))
+    info = probe(source)
+    rungs = ladder_for(info.video)
+    out = tmp_path / "hls"
+    command = ladder_command(FFMPEG, source, out, info, rungs, preset="ultrafast")
+    subprocess.run(command, check=True, capture_output=True)
+    assert _variants(out / "master.m3u8") == ["360x640", "480x854"]
+    assert offline_rung(rungs).name == "480p"
+    rung_dir = out / "480p"
+    joined = tmp_path / "480p.mp4"
+    joined.write_bytes(
+        next(rung_dir.glob("init*.mp4")).read_bytes() + (rung_dir / "seg-00000.m4s").read_bytes()
+    )
+    assert (probe(joined).video.width, probe(joined).video.height) == (480, 854)
+
+
 def test_hdr_source_is_encoded_to_sdr(samples: dict[str, Path], tmp_path: Path) -> None:
     info = probe(samples["hlg"])
     command = ladder_command(
@@ -129,7 +199,7 @@ def test_remux_makes_hls_and_fast_start_mp4_without_reencoding(
     samples: dict[str, Path], tmp_path: Path
 ) -> None:
     info = probe(samples["portrait"])
-    assert info.is_h264_sdr_8bit
+    assert info.can_remux
     subprocess.run(
         remux_command(FFMPEG, samples["portrait"], tmp_path, info), check=True, capture_output=True
     )

@@ -2,10 +2,11 @@
 
 Two outbox tasks, recorded in the transaction that made their input:
 - `video.process` (queue media-fast): probe and validate, then the first playable rendition:
-  a remux when the phone's file is already H.264 SDR 8-bit, else one mid rung encoded fast.
+  a remux when the phone's file is already 8-bit H.264 SDR BT.709, else one rung up to 540p
+  encoded fast.
   The video becomes `playable` and its author is told.
 - `video.ladder` (queue media): poster, the full ladder from one decode, the offline MP4 made
-  from the 720p (or best lower) rung without re-encoding, the storyboard. The video is `ready`.
+  from the best rung up to 720p without re-encoding, the storyboard. The video is `ready`.
 
 Every output has a deterministic storage key under the source version and one `Rendition` row
 keyed by (video, name), upserted: a step that runs twice (a worker killed mid-transcode and the
@@ -43,11 +44,10 @@ from fieldcast.videos.playback import content_type
 from media import ffmpeg
 from media.probe import MediaInfo, MediaLimits, MediaRejected, probe, validate
 from media.renditions import (
-    FIRST_RUNG,
-    OFFLINE_RUNG,
-    Rung,
+    first_rung,
     ladder_command,
     ladder_for,
+    offline_rung,
     output_size,
     remux_command,
 )
@@ -287,12 +287,6 @@ def _give_up(session: Session, payload: dict[str, Any], reason: str) -> None:
 # -- video.process --------------------------------------------------------------------------------
 
 
-def _first_rung(info: MediaInfo) -> Rung:
-    rungs = ladder_for(info.video)
-    fitting = [rung for rung in rungs if rung.short_side <= FIRST_RUNG.short_side]
-    return fitting[-1] if fitting else rungs[0]
-
-
 def process(session: Session, payload: dict[str, Any]) -> None:
     def body(ctx: AppContext, work: Path) -> None:
         video = _load(session, payload, VideoStatus.PROCESSING)
@@ -319,7 +313,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         out.mkdir()
         prefix = f"{video.media_prefix}/first"
         binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
-        if info.is_h264_sdr_8bit:
+        if info.can_remux:
             _run_ffmpeg(remux_command(binary, source, out, info), info, progress, limit=FAST_LIMIT)
             size = (info.video.display_width, info.video.display_height)
             mp4 = out / "fast.mp4"
@@ -337,7 +331,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
             )
             kbps = round(info.size_bytes * 8 / 1000 / max(info.duration_s, 0.001))
         else:
-            rung = _first_rung(info)
+            rung = first_rung(info.video)
             # Fastest preset: this rendition is replaced by the ladder minutes later.
             args = ladder_command(binary, source, out, info, [rung], preset="ultrafast")
             _run_ffmpeg(args, info, progress, limit=FAST_LIMIT)
@@ -374,17 +368,12 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         session.commit()
         if released:
             log.info("video %s: %d shares that waited for it go out now", video.id, released)
-        log.info("video %s playable (%s)", video.id, "remux" if info.is_h264_sdr_8bit else "encode")
+        log.info("video %s playable (%s)", video.id, "remux" if info.can_remux else "encode")
 
     _step(session, payload, body)
 
 
 # -- video.ladder ---------------------------------------------------------------------------------
-
-
-def _offline_rung(rungs: list[Rung]) -> Rung:
-    fitting = [rung for rung in rungs if rung.short_side <= OFFLINE_RUNG.short_side]
-    return fitting[-1] if fitting else rungs[0]
 
 
 def _offline_mp4(binary: str, rung_dir: Path, out: Path) -> None:
@@ -398,7 +387,7 @@ def _offline_mp4(binary: str, rung_dir: Path, out: Path) -> None:
                 shutil.copyfileobj(handle, target)
     ffmpeg.run(
         [binary, "-hide_banner", "-nostdin", "-y", "-i", str(fragmented),
-         "-c", "copy", "-movflags", "+faststart", str(out)],
+         "-c", "copy", "-movflags", "+faststart+write_colr", str(out)],
         timeout_s=300,
     )  # fmt: skip
     fragmented.unlink()
@@ -435,7 +424,7 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
         progress = _Progress(ctx, video.id, _PLAYABLE, _LADDER_DONE)
         _run_ffmpeg(args, info, progress, limit=LADDER_LIMIT)
 
-        offline = _offline_rung(rungs)
+        offline = offline_rung(rungs)
         _offline_mp4(binary, out / offline.name, work / "offline.mp4")
         mp4_bytes = _store_file(ctx.storage, work / "offline.mp4", f"{prefix}/offline.mp4")
         _set_progress(ctx, video.id, _MP4_DONE)
