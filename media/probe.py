@@ -141,14 +141,14 @@ def probe(path: Path) -> MediaInfo:
         ctx = stream.codec_context
         if not ctx.width or not ctx.height:
             raise MediaRejected("not_a_video", "The video has no picture size.")
-        duration = _duration(container, stream)
-        avg = stream.average_rate or stream.guessed_rate or Fraction(0)
+        duration, counted_rate = _duration(path, container, stream)
+        avg = counted_rate or stream.average_rate or stream.guessed_rate or Fraction(0)
         real = stream.base_rate or avg
         try:
             rotation = _rotation(container, stream)
         except av.error.FFmpegError:
             raise MediaRejected("truncated", "The video's pictures cannot be decoded.") from None
-        if not _tail_decodes(container, stream, duration):
+        if counted_rate is None and not _tail_decodes(container, stream, duration):
             raise MediaRejected(
                 "truncated", "The upload is incomplete: the end of the video is missing."
             )
@@ -202,14 +202,51 @@ def _tail_decodes(
     return False
 
 
-def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+def _duration(
+    path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> tuple[float, Fraction | None]:
+    """The length from the header, else the one found by reading the stream (with the frame rate
+    counted on the way: such headers carry no trustworthy rate either)."""
     if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
+        return float(stream.duration * stream.time_base), None
     if container.duration:
-        return container.duration / av.time_base
-    raise MediaRejected(
-        "truncated", "The video's length cannot be read; the file may be incomplete."
-    )
+        return container.duration / av.time_base, None
+    return _read_length(path)
+
+
+def _read_length(path: Path) -> tuple[float, Fraction]:
+    """Length and frame rate of a video whose header has no length, by reading its packets
+    (not decoding them).
+
+    Browsers' MediaRecorder and Android's WebM encoders write the header before they know the
+    length and never go back: the file ends where the recording stopped, so there is no
+    announced end to fall short of, and what the stream holds is the video.
+    """
+    first: int | None = None
+    end = 0
+    frames = 0
+    time_base: Fraction | None = None
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            try:
+                for packet in container.demux(stream):
+                    if packet.pts is None or packet.size == 0:
+                        continue
+                    frames += 1
+                    first = packet.pts if first is None else min(first, packet.pts)
+                    end = max(end, packet.pts + (packet.duration or 0))
+            except av.error.FFmpegError:
+                pass  # a recording cut mid-cluster: keep what was read before
+            time_base = stream.time_base
+    except av.error.FFmpegError:
+        frames = 0
+    if not frames or first is None or not time_base or end <= first:
+        raise MediaRejected(
+            "truncated", "The video's length cannot be read; the file may be incomplete."
+        )
+    duration = float((end - first) * time_base)
+    return duration, Fraction(frames) / Fraction(end - first) / time_base
 
 
 def validate(info: MediaInfo, limits: MediaLimits) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from media.probe import MediaLimits, MediaRejected, probe, validate
-from tests.media_samples import make_samples
+from tests.media_samples import ffmpeg, make_samples
 
 LIMITS = MediaLimits(max_bytes=50 * 1024 * 1024, max_duration_s=600)
 
@@ -87,3 +87,20 @@ def test_limits(samples: dict[str, Path]) -> None:
         with pytest.raises(MediaRejected) as rejected:
             validate(info, limits)
         assert rejected.value.code == code
+
+
+@pytest.mark.parametrize("codec", ["libvpx", "libvpx-vp9"])
+def test_a_browser_recording_without_a_length_in_its_header_is_read_to_its_end(
+    tmp_path: Path, codec: str
+) -> None:
+    recording = tmp_path / "recording.webm"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-f", "lavfi", "-i",
+           "sine=frequency=440:duration=3", "-t", "3", "-c:v", codec, "-deadline", "realtime",
+           "-cpu-used", "8", "-c:a", "libopus", "-live", "1", "-f", "webm",
+           str(recording))  # fmt: skip
+    info = probe(recording)
+    assert info.duration_s == pytest.approx(3.0, abs=0.1)
+    assert info.video.fps == pytest.approx(30.0, abs=0.5)
+    assert info.audio is not None and info.audio.codec == "opus"
+    assert not info.is_h264_sdr_8bit  # encoded, not remuxed
+    validate(info, LIMITS)
