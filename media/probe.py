@@ -90,13 +90,28 @@ class MediaInfo:
         )
 
 
+# What the pipeline can hand to players. A phone's H.264 file is remuxed as it is, so its picture
+# must be one every phone decodes: H.264 level 5.2, the highest that phones record (4K at 60 fps)
+# and decode in hardware, allows 36,864 macroblocks of 16x16 pixels a frame (4096x2304) and
+# 2,073,600 a second (4096x2160 at 60 fps); phone decoders also stop at 4096 pixels a side.
+MAX_FRAME_PIXELS = 36_864 * 256
+MAX_PIXEL_RATE = 2_073_600 * 256
+MAX_FRAME_SIDE = 4096
+MIN_FRAME_SIDE = 16
+# H.264 itself (level 6.2) ends here: no configuration may go past it.
+H264_MAX_FRAME_PIXELS = 139_264 * 256
+H264_MAX_PIXEL_RATE = 16_711_680 * 256
+H264_MAX_FRAME_SIDE = 8192
+
+
 @dataclass(frozen=True)
 class MediaLimits:
     max_bytes: int
     max_duration_s: float
-    max_pixels: int = 8192 * 8192
-    max_side: int = 8192
-    min_side: int = 16
+    max_pixels: int = MAX_FRAME_PIXELS
+    max_side: int = MAX_FRAME_SIDE
+    min_side: int = MIN_FRAME_SIDE
+    max_pixel_rate: int = MAX_PIXEL_RATE  # width x height x frames a second
 
 
 def _rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
@@ -249,12 +264,17 @@ def _read_length(path: Path) -> tuple[float, Fraction]:
     return duration, Fraction(frames) / Fraction(end - first) / time_base
 
 
-def validate(info: MediaInfo, limits: MediaLimits) -> None:
-    """Raise MediaRejected when the media is outside what the product accepts."""
-    if info.size_bytes > limits.max_bytes:
+def check_size(size_bytes: int, limits: MediaLimits) -> None:
+    """The size alone, checkable before the file is fetched from storage."""
+    if size_bytes > limits.max_bytes:
         raise MediaRejected(
             "too_big", f"The file is larger than {limits.max_bytes // (1024 * 1024)} MB."
         )
+
+
+def validate(info: MediaInfo, limits: MediaLimits) -> None:
+    """Raise MediaRejected when the media is outside what the product accepts."""
+    check_size(info.size_bytes, limits)
     if info.duration_s <= 0:
         raise MediaRejected("truncated", "The video has no length.")
     if info.duration_s > limits.max_duration_s:
@@ -274,3 +294,9 @@ def validate(info: MediaInfo, limits: MediaLimits) -> None:
         )
     if v.width < limits.min_side or v.height < limits.min_side:
         raise MediaRejected("frame_too_small", f"The picture is only {v.width}x{v.height}.")
+    if v.fps and v.width * v.height * v.fps > limits.max_pixel_rate:
+        raise MediaRejected(
+            "frame_rate_too_high",
+            f"The video is {v.width}x{v.height} at {v.fps:.0f} frames a second, more than we "
+            "can process; record at a lower frame rate or resolution.",
+        )

@@ -7,6 +7,9 @@ Two outbox tasks, recorded in the transaction that made their input:
 - `video.ladder` (queue media): poster, the full ladder from one decode, the offline MP4 made
   from the 720p (or best lower) rung without re-encoding, the storyboard. The video is `ready`.
 
+Both steps probe the file and hold it to the same limits (`media_limits`) before they make
+anything: nothing outside them becomes playable, whichever way the file came.
+
 Every output has a deterministic storage key under the source version and one `Rendition` row
 keyed by (video, name), upserted: a step that runs twice (a worker killed mid-transcode and the
 work handed to another) overwrites the same objects and rows, never duplicates them. Hostile
@@ -37,11 +40,12 @@ from fieldcast.context import AppContext, current
 from fieldcast.db import utcnow
 from fieldcast.notifications.services import notify
 from fieldcast.outbox import services as outbox
+from fieldcast.settings import Settings
 from fieldcast.sharing import services as sharing
 from fieldcast.videos.models import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.videos.playback import content_type
 from media import ffmpeg
-from media.probe import MediaInfo, MediaLimits, MediaRejected, probe, validate
+from media.probe import MediaInfo, MediaLimits, MediaRejected, check_size, probe, validate
 from media.renditions import (
     FIRST_RUNG,
     OFFLINE_RUNG,
@@ -68,6 +72,17 @@ _PLAYABLE = 25
 _LADDER_DONE = 85
 _MP4_DONE = 90
 _STORYBOARD_DONE = 97
+
+
+def media_limits(settings: Settings) -> MediaLimits:
+    limits = settings.limits
+    return MediaLimits(
+        max_bytes=limits.max_upload_bytes,
+        max_duration_s=limits.max_duration_s,
+        max_pixels=limits.max_frame_pixels,
+        max_side=limits.max_frame_side,
+        max_pixel_rate=limits.max_pixel_rate,
+    )
 
 
 def start(session: Session, video: Video) -> None:
@@ -134,6 +149,18 @@ def _source_file(storage: Storage, key: str, work: Path) -> Path:
         for chunk in storage.open(key):
             out.write(chunk)
     return target
+
+
+def _checked_source(ctx: AppContext, video: Video, work: Path) -> tuple[Path, MediaInfo]:
+    """The video's file, probed and held to the limits. Raises MediaRejected."""
+    assert video.source_key is not None
+    limits = media_limits(ctx.settings)
+    if video.source_bytes is not None:
+        check_size(video.source_bytes, limits)  # before fetching gigabytes from storage
+    source = _source_file(ctx.storage, video.source_key, work)
+    info = probe(source)
+    validate(info, limits)
+    return source, info
 
 
 def _store_dir(storage: Storage, directory: Path, prefix: str) -> int:
@@ -296,18 +323,9 @@ def _first_rung(info: MediaInfo) -> Rung:
 def process(session: Session, payload: dict[str, Any]) -> None:
     def body(ctx: AppContext, work: Path) -> None:
         video = _load(session, payload, VideoStatus.PROCESSING)
-        assert video.source_key is not None
         session.commit()
-        source = _source_file(ctx.storage, video.source_key, work)
-        info = probe(source)
         settings = ctx.settings
-        validate(
-            info,
-            MediaLimits(
-                max_bytes=settings.limits.max_upload_bytes,
-                max_duration_s=settings.limits.max_duration_s,
-            ),
-        )
+        source, info = _checked_source(ctx, video, work)
         video.duration_ms = round(info.duration_s * 1000)
         video.width = info.video.display_width
         video.height = info.video.display_height
@@ -407,12 +425,10 @@ def _offline_mp4(binary: str, rung_dir: Path, out: Path) -> None:
 def ladder(session: Session, payload: dict[str, Any]) -> None:
     def body(ctx: AppContext, work: Path) -> None:
         video = _load(session, payload, VideoStatus.PLAYABLE)
-        assert video.source_key is not None
         session.commit()
         settings = ctx.settings
         binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
-        source = _source_file(ctx.storage, video.source_key, work)
-        info = probe(source)
+        source, info = _checked_source(ctx, video, work)
         prefix = video.media_prefix
 
         poster = make_poster(binary, source, info, work / "poster.jpg")
