@@ -9,6 +9,7 @@ the defaults, so a case here is what a deployment does.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import shutil
 import uuid
@@ -22,8 +23,9 @@ import pytest
 from redis import Redis
 from sqlalchemy import select, text
 
+import fieldcast.context
 from fieldcast.accounts.authz import Principal
-from fieldcast.context import AppContext
+from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
 from fieldcast.models import metadata
 from fieldcast.outbox import services as outbox
@@ -33,6 +35,7 @@ from fieldcast.uploads import services as uploads
 from fieldcast.videos import playback
 from fieldcast.videos.models import Rendition, Video, VideoStatus
 from fieldcast.videos.processing import LADDER_TASK, PROCESS_TASK
+from media.storage import S3Storage
 from tests import factories
 from tests.live_server import committed_factories
 from tests.media_samples import ffmpeg
@@ -381,3 +384,127 @@ def test_media_corpus(corpus: Corpus, media_dir: Path, case: Case) -> None:
         assert corpus.ctx.storage.exists(rendition.storage_key), rendition.name
     playlist = b"".join(corpus.ctx.storage.open(first.storage_key)).decode()
     assert "#EXTINF" in playlist and "#EXT-X-ENDLIST" in playlist
+
+
+# -- every way in --------------------------------------------------------------------------------
+
+
+def _api(ctx: AppContext) -> Any:
+    from api.app import create_app
+
+    return create_app(ctx.settings, context=ctx).test_client()
+
+
+def _draft(client: Any, headers: dict[str, str]) -> str:
+    response = client.post("/api/v1/videos", json={"title": "Objections"}, headers=headers)
+    assert response.status_code == 201
+    return str(response.get_json()["id"])
+
+
+def _login(client: Any, user: Any) -> dict[str, str]:
+    response = client.post(
+        "/api/v1/auth/token", json={"email": user.email, "password": factories.PASSWORD}
+    )
+    return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
+
+
+def _tus_create_with_upload(
+    client: Any, headers: dict[str, str], video_id: str, data: bytes
+) -> None:
+    encoded = base64.b64encode(video_id.encode()).decode()
+    response = client.post(
+        "/api/v1/uploads",
+        data=data,
+        headers={
+            **headers,
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": f"video_id {encoded}",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert response.headers["Upload-Offset"] == str(len(data))
+
+
+def test_tus_creation_with_upload_and_a_new_file_after_failure_meet_the_same_limits(
+    corpus: Corpus, media_dir: Path
+) -> None:
+    client = _api(corpus.ctx)
+    headers = _login(client, corpus.rep)
+    video_id = _draft(client, headers)
+    oversized = media_dir / "strip-tus.mp4"
+    frame_over_side_limit(oversized)
+    good = media_dir / "good-tus.mp4"
+    no_audio(good)
+
+    _tus_create_with_upload(client, headers, video_id, b"Pricing objection notes\n" * 50)
+    corpus.run_steps()
+    body = client.get(f"/api/v1/videos/{video_id}", headers=headers).get_json()
+    assert (body["status"], body["failure"]["code"]) == ("failed", "not_a_video")
+
+    # A new file for the failed video: held to the limits like the first.
+    _tus_create_with_upload(client, headers, video_id, oversized.read_bytes())
+    corpus.run_steps()
+    body = client.get(f"/api/v1/videos/{video_id}", headers=headers).get_json()
+    assert (body["status"], body["failure"]["code"]) == ("failed", "frame_too_large")
+    assert body["playback"]["hls_url"] is None and body["playback"]["mp4_url"] is None
+    assert corpus.renditions(uuid.UUID(video_id)) == []
+
+    _tus_create_with_upload(client, headers, video_id, good.read_bytes())
+    corpus.run_steps()
+    body = client.get(f"/api/v1/videos/{video_id}", headers=headers).get_json()
+    assert (body["status"], body["missing"], body["failure"]) == ("ready", [], None)
+    assert body["playback"]["hls_url"]
+
+
+def test_a_direct_s3_upload_meets_the_same_limits(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    corpus_db: Database,
+    redis: Redis,
+    s3_endpoint: str,
+    tmp_path: Path,
+    media_dir: Path,
+) -> None:
+    import boto3
+    import requests
+
+    bucket = f"fieldcast-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket
+    )
+    storage = S3Storage(bucket, "media", endpoint_url=s3_endpoint, part_size=5 * 1024 * 1024)
+    settings = dataclasses.replace(settings, media_work_dir=tmp_path / "work")
+    ctx = build_context(settings, db=corpus_db, redis=redis, storage=storage)
+    monkeypatch.setattr(fieldcast.context, "_current", ctx)
+    with committed_factories(corpus_db) as session:
+        rep = factories.UserFactory(org=factories.OrganisationFactory())
+        session.commit()
+    corpus = Corpus(ctx, rep)
+    oversized = media_dir / "strip-s3.mp4"
+    frame_over_side_limit(oversized)
+    data = oversized.read_bytes()
+
+    client = _api(ctx)
+    headers = _login(client, rep)
+    video_id = _draft(client, headers)
+    created = client.post(
+        "/api/v1/direct-uploads", json={"video_id": video_id, "size": len(data)}, headers=headers
+    )
+    assert created.status_code == 201, created.get_json()
+    [part] = created.get_json()["parts"]
+    put = requests.put(part["url"], data=data, timeout=30)
+    assert put.status_code == 200
+    done = client.post(
+        f"/api/v1/direct-uploads/{created.get_json()['id']}/complete",
+        json={"parts": [{"number": 1, "etag": put.headers["ETag"]}]},
+        headers=headers,
+    )
+    assert done.status_code == 200, done.get_json()
+    corpus.run_steps()
+
+    body = client.get(f"/api/v1/videos/{video_id}", headers=headers).get_json()
+    assert (body["status"], body["failure"]["code"]) == ("failed", "frame_too_large")
+    assert body["playback"]["hls_url"] is None
+    assert corpus.renditions(uuid.UUID(video_id)) == []
