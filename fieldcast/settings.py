@@ -16,12 +16,29 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from media.probe import (
+    H264_MAX_FRAME_PIXELS,
+    H264_MAX_FRAME_SIDE,
+    H264_MAX_PIXEL_RATE,
+    MAX_FRAME_PIXELS,
+    MAX_FRAME_SIDE,
+    MAX_PIXEL_RATE,
+    MIN_FRAME_SIDE,
+)
+
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -31,6 +48,8 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -87,6 +106,10 @@ class Limits:
 
     max_upload_bytes: int = 2 * 1024**3
     max_duration_s: int = 600
+    # Pictures the renditions can carry (see media.probe): 4K at 60 fps by default.
+    max_frame_pixels: int = MAX_FRAME_PIXELS
+    max_frame_side: int = MAX_FRAME_SIDE
+    max_pixel_rate: int = MAX_PIXEL_RATE
     max_request_bytes: int = 1024**2
     max_attachment_bytes: int = 100 * 1024**2
     page_size_default: int = 50
@@ -178,6 +201,27 @@ class Settings:
         limits = Limits(
             max_upload_bytes=_int(env, "MAX_UPLOAD_BYTES", Limits.max_upload_bytes, minimum=1),
             max_duration_s=_int(env, "MAX_DURATION_S", Limits.max_duration_s, minimum=1),
+            max_frame_pixels=_int(
+                env,
+                "MAX_FRAME_PIXELS",
+                Limits.max_frame_pixels,
+                minimum=MIN_FRAME_SIDE**2,
+                maximum=H264_MAX_FRAME_PIXELS,
+            ),
+            max_frame_side=_int(
+                env,
+                "MAX_FRAME_SIDE",
+                Limits.max_frame_side,
+                minimum=MIN_FRAME_SIDE,
+                maximum=H264_MAX_FRAME_SIDE,
+            ),
+            max_pixel_rate=_int(
+                env,
+                "MAX_PIXEL_RATE",
+                Limits.max_pixel_rate,
+                minimum=MIN_FRAME_SIDE**2,
+                maximum=H264_MAX_PIXEL_RATE,
+            ),
             max_request_bytes=_int(
                 env, "MAX_REQUEST_BYTES", Limits.max_request_bytes, minimum=1024
             ),

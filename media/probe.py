@@ -183,13 +183,28 @@ class MediaInfo:
         )
 
 
+# What the pipeline can hand to players. A phone's H.264 file is remuxed as it is, so its picture
+# must be one every phone decodes: H.264 level 5.2, the highest that phones record (4K at 60 fps)
+# and decode in hardware, allows 36,864 macroblocks of 16x16 pixels a frame (4096x2304) and
+# 2,073,600 a second (4096x2160 at 60 fps); phone decoders also stop at 4096 pixels a side.
+MAX_FRAME_PIXELS = 36_864 * 256
+MAX_PIXEL_RATE = 2_073_600 * 256
+MAX_FRAME_SIDE = 4096
+MIN_FRAME_SIDE = 16
+# H.264 itself (level 6.2) ends here: no configuration may go past it.
+H264_MAX_FRAME_PIXELS = 139_264 * 256
+H264_MAX_PIXEL_RATE = 16_711_680 * 256
+H264_MAX_FRAME_SIDE = 8192
+
+
 @dataclass(frozen=True)
 class MediaLimits:
     max_bytes: int
     max_duration_s: float
-    max_pixels: int = 8192 * 8192
-    max_side: int = 8192
-    min_side: int = 16
+    max_pixels: int = MAX_FRAME_PIXELS
+    max_side: int = MAX_FRAME_SIDE
+    min_side: int = MIN_FRAME_SIDE
+    max_pixel_rate: int = MAX_PIXEL_RATE  # width x height x frames a second
 
 
 def _rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
@@ -234,14 +249,14 @@ def probe(path: Path) -> MediaInfo:
         ctx = stream.codec_context
         if not ctx.width or not ctx.height:
             raise MediaRejected("not_a_video", "The video has no picture size.")
-        duration = _duration(container, stream)
-        avg = stream.average_rate or stream.guessed_rate or Fraction(0)
+        duration, counted_rate = _duration(path, container, stream)
+        avg = counted_rate or stream.average_rate or stream.guessed_rate or Fraction(0)
         real = stream.base_rate or avg
         try:
             rotation = _rotation(container, stream)
         except av.error.FFmpegError:
             raise MediaRejected("truncated", "The video's pictures cannot be decoded.") from None
-        if not _tail_decodes(container, stream, duration):
+        if counted_rate is None and not _tail_decodes(container, stream, duration):
             raise MediaRejected(
                 "truncated", "The upload is incomplete: the end of the video is missing."
             )
@@ -297,22 +312,64 @@ def _tail_decodes(
     return False
 
 
-def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+def _duration(
+    path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> tuple[float, Fraction | None]:
+    """The length from the header, else the one found by reading the stream (with the frame rate
+    counted on the way: such headers carry no trustworthy rate either)."""
     if stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
+        return float(stream.duration * stream.time_base), None
     if container.duration:
-        return container.duration / av.time_base
-    raise MediaRejected(
-        "truncated", "The video's length cannot be read; the file may be incomplete."
-    )
+        return container.duration / av.time_base, None
+    return _read_length(path)
+
+
+def _read_length(path: Path) -> tuple[float, Fraction]:
+    """Length and frame rate of a video whose header has no length, by reading its packets
+    (not decoding them).
+
+    Browsers' MediaRecorder and Android's WebM encoders write the header before they know the
+    length and never go back: the file ends where the recording stopped, so there is no
+    announced end to fall short of, and what the stream holds is the video.
+    """
+    first: int | None = None
+    end = 0
+    frames = 0
+    time_base: Fraction | None = None
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            stream = container.streams.video[0]
+            try:
+                for packet in container.demux(stream):
+                    if packet.pts is None or packet.size == 0:
+                        continue
+                    frames += 1
+                    first = packet.pts if first is None else min(first, packet.pts)
+                    end = max(end, packet.pts + (packet.duration or 0))
+            except av.error.FFmpegError:
+                pass  # a recording cut mid-cluster: keep what was read before
+            time_base = stream.time_base
+    except av.error.FFmpegError:
+        frames = 0
+    if not frames or first is None or not time_base or end <= first:
+        raise MediaRejected(
+            "truncated", "The video's length cannot be read; the file may be incomplete."
+        )
+    duration = float((end - first) * time_base)
+    return duration, Fraction(frames) / Fraction(end - first) / time_base
+
+
+def check_size(size_bytes: int, limits: MediaLimits) -> None:
+    """The size alone, checkable before the file is fetched from storage."""
+    if size_bytes > limits.max_bytes:
+        raise MediaRejected(
+            "too_big", f"The file is larger than {limits.max_bytes // (1024 * 1024)} MB."
+        )
 
 
 def validate(info: MediaInfo, limits: MediaLimits) -> None:
     """Raise MediaRejected when the media is outside what the product accepts."""
-    if info.size_bytes > limits.max_bytes:
-        raise MediaRejected(
-            "too_big", f"The file is larger than {limits.max_bytes // (1024 * 1024)} MB."
-        )
+    check_size(info.size_bytes, limits)
     if info.duration_s <= 0:
         raise MediaRejected("truncated", "The video has no length.")
     if info.duration_s > limits.max_duration_s:
@@ -332,3 +389,9 @@ def validate(info: MediaInfo, limits: MediaLimits) -> None:
         )
     if v.width < limits.min_side or v.height < limits.min_side:
         raise MediaRejected("frame_too_small", f"The picture is only {v.width}x{v.height}.")
+    if v.fps and v.width * v.height * v.fps > limits.max_pixel_rate:
+        raise MediaRejected(
+            "frame_rate_too_high",
+            f"The video is {v.width}x{v.height} at {v.fps:.0f} frames a second, more than we "
+            "can process; record at a lower frame rate or resolution.",
+        )

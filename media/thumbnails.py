@@ -8,7 +8,9 @@ rather than the videos' BT.709 at limited range. ffmpeg turns the picture uprigh
 portrait poster and portrait tiles.
 
 Poster: a few candidate moments are tried in order and the first one that is neither near
-black nor flat is kept (clips often open on a black frame or a lens cap), else the best one.
+black nor flat is kept (clips often open on a black frame or a lens cap), else the best one;
+when none yields a picture (a clip of a single frame, or frames seconds apart), the first
+picture of the video.
 Storyboard: one sprite of tiles, one every `interval_s` seconds, and a WebVTT track whose
 cues point into it with `#xywh=`; players show those tiles while the author scrubs.
 """
@@ -130,23 +132,26 @@ def poster_command(
     at_s: float,
     out: Path,
     *,
-    window_s: float = POSTER_WINDOW_S,
+    window_s: float | None = POSTER_WINDOW_S,
 ) -> list[str]:
-    """One JPEG: the most typical frame of `window_s` seconds from `at_s`."""
+    """One JPEG: the most typical frame of `window_s` seconds from `at_s`; with no window, the
+    first picture from `at_s`."""
     video = info.video
     width, height = poster_size(video)
-    frames = max(1, round(output_fps(video) * window_s))
+    frames = round(output_fps(video) * window_s) if window_s else 0
     filters = [
         # Shrinking first keeps tone mapping cheap on 4K sources.
         f"scale={width}:{height}:flags=bicubic",
         *picture_filters(video, JPEG),
-        f"thumbnail={frames}",
+        # `thumbnail` compares two frames or more; a window holding fewer is taken as it is.
+        *([f"thumbnail={frames}"] if frames >= 2 else []),
         # Full-range 8-bit 4:2:0: the JPEG layout every ffmpeg build and decoder accepts.
         "format=yuvj420p",
     ]
+    window = ["-t", f"{window_s:.3f}"] if window_s else []
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-y",
-        "-ss", f"{at_s:.3f}", "-t", f"{window_s:.3f}", "-i", str(source),
+        "-ss", f"{at_s:.3f}", *window, "-i", str(source),
         "-map", "0:v:0", "-vf", ",".join(filters),
         "-frames:v", "1", "-update", "1",
         "-f", "image2", "-c:v", "mjpeg", "-q:v", str(POSTER_QUALITY),
@@ -191,12 +196,20 @@ def make_poster(
     best: tuple[float, Path, float] | None = None  # score, file, at_s
     failure: FFmpegFailed | None = None
     candidates: list[Path] = []
+    # The first picture comes last: it always exists, however few frames the clip has.
+    attempts: list[tuple[float, float | None]] = [
+        (at_s, POSTER_WINDOW_S) for at_s in poster_times(info.duration_s)
+    ]
+    attempts.append((0.0, None))
     try:
-        for index, at_s in enumerate(poster_times(info.duration_s)):
+        for index, (at_s, window_s) in enumerate(attempts):
+            if window_s is None and best is not None:
+                break
             candidate = out.with_name(f"{out.stem}.candidate-{index}{out.suffix or '.jpg'}")
             candidates.append(candidate)
+            command = poster_command(ffmpeg, source, info, at_s, candidate, window_s=window_s)
             try:
-                run(poster_command(ffmpeg, source, info, at_s, candidate), timeout_s=timeout_s)
+                run(command, timeout_s=timeout_s)
             except FFmpegFailed as exc:
                 failure = exc
                 continue

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from media.probe import MediaLimits, MediaRejected, probe, validate
-from tests.media_samples import make_samples
+from media.probe import MediaInfo, MediaLimits, MediaRejected, probe, validate
+from tests.media_samples import PHONE, ffmpeg, make_samples
 
 LIMITS = MediaLimits(max_bytes=50 * 1024 * 1024, max_duration_s=600)
 
@@ -82,8 +82,72 @@ def test_limits(samples: dict[str, Path]) -> None:
         (replace(LIMITS, max_side=300), "frame_too_large"),
         (replace(LIMITS, max_pixels=320 * 200), "frame_too_large"),
         (replace(LIMITS, min_side=256), "frame_too_small"),
+        (replace(LIMITS, max_pixel_rate=320 * 240 * 29), "frame_rate_too_high"),
     ]
     for limits, code in cases:
         with pytest.raises(MediaRejected) as rejected:
             validate(info, limits)
         assert rejected.value.code == code
+
+
+def _phone(width: int, height: int, fps: float, rotation: int = 0) -> MediaInfo:
+    video = replace(PHONE, width=width, height=height, fps=fps, rotation=rotation)
+    return MediaInfo("mov", 60.0, 40 * 1024 * 1024, video, None)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "fps", "rotation"),
+    [
+        (3840, 2160, 60.0, 0),  # a phone's 4K60
+        (3840, 2160, 59.94, 90),  # the same, held upright
+        (4096, 2160, 60.0, 0),  # DCI 4K60: exactly H.264 level 5.2
+        (1920, 1080, 240.0, 0),  # slow motion
+        (4096, 2304, 30.0, 0),  # the largest level 5.2 picture
+    ],
+)
+def test_what_phones_record_is_within_the_default_limits(
+    width: int, height: int, fps: float, rotation: int
+) -> None:
+    validate(_phone(width, height, fps, rotation), LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "fps", "code"),
+    [
+        (
+            8192,
+            8192,
+            30.0,
+            "frame_too_large",
+        ),  # no phone decodes it; remuxed it would be handed out
+        (7680, 4320, 24.0, "frame_too_large"),  # 8K
+        (4096, 2320, 30.0, "frame_too_large"),  # past level 5.2's picture
+        (4160, 64, 30.0, "frame_too_large"),  # past 4096 a side
+        (3840, 2160, 120.0, "frame_rate_too_high"),
+        (1920, 1080, 300.0, "frame_rate_too_high"),
+    ],
+)
+def test_what_no_phone_can_play_is_rejected_by_the_default_limits(
+    width: int, height: int, fps: float, code: str
+) -> None:
+    with pytest.raises(MediaRejected) as rejected:
+        validate(_phone(width, height, fps), LIMITS)
+    assert rejected.value.code == code
+    assert rejected.value.detail.endswith(".")
+
+
+@pytest.mark.parametrize("codec", ["libvpx", "libvpx-vp9"])
+def test_a_browser_recording_without_a_length_in_its_header_is_read_to_its_end(
+    tmp_path: Path, codec: str
+) -> None:
+    recording = tmp_path / "recording.webm"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-f", "lavfi", "-i",
+           "sine=frequency=440:duration=3", "-t", "3", "-c:v", codec, "-deadline", "realtime",
+           "-cpu-used", "8", "-c:a", "libopus", "-live", "1", "-f", "webm",
+           str(recording))  # fmt: skip
+    info = probe(recording)
+    assert info.duration_s == pytest.approx(3.0, abs=0.1)
+    assert info.video.fps == pytest.approx(30.0, abs=0.5)
+    assert info.audio is not None and info.audio.codec == "opus"
+    assert not info.can_remux  # encoded, not remuxed
+    validate(info, LIMITS)

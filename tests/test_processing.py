@@ -20,7 +20,7 @@ import psutil
 import pytest
 from flask.testing import FlaskClient
 from redis import Redis
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from fieldcast.accounts.authz import Principal
 from fieldcast.context import AppContext
@@ -32,6 +32,7 @@ from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
 from fieldcast.videos import playback
 from fieldcast.videos.models import Rendition, Video, VideoStatus
+from media.ffmpeg import ffmpeg_binary
 from media.thumbnails import measure_luma
 from tests import factories
 from tests.live_server import committed_factories
@@ -450,3 +451,125 @@ def test_a_worker_killed_mid_transcode_leaves_the_video_to_another(
     assert pipeline.left_in_work_dir() == []
     master = b"".join(pipeline.ctx.storage.open(made["master"].storage_key)).decode()
     assert master.count("#EXT-X-STREAM-INF") == 2
+
+
+# -- a video that plays always ends ready --------------------------------------------------------
+
+
+def _failing_ffmpeg(directory: Path, pattern: str) -> str:
+    """ffmpeg, except that the commands matching `pattern` fail as a broken build or a codec
+    bug would make them fail."""
+    real = ffmpeg_binary()
+    script = directory / "ffmpeg"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *"{pattern}"*) echo "Conversion failed!" >&2; exit 1;; esac\n'
+        f'exec "{real}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "missing"),
+    [
+        ("tile=", ["storyboard"]),  # the storyboard
+        ("-q:v 3", ["poster"]),  # every poster candidate
+        (".frag.mp4", ["mp4"]),  # the offline MP4 from the ladder's rung
+        ("-master_pl_name", ["ladder", "mp4"]),  # the ladder, and so the MP4 made from it
+    ],
+)
+def test_an_output_that_cannot_be_made_leaves_the_video_ready_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis: Redis,
+    tmp_path: Path,
+    samples: dict[str, Path],
+    pattern: str,
+    missing: list[str],
+) -> None:
+    binary = _failing_ffmpeg(tmp_path, pattern)
+    pipeline = next(
+        _pipeline(
+            monkeypatch, settings, committed_db, redis, tmp_path / "work", ffmpeg_binary=binary
+        )
+    )
+    video_id = pipeline.upload(samples["landscape"])
+    run_burst()
+
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.READY
+    assert video.missing == missing
+    assert video.progress == 100 and video.ready_at is not None
+    [job] = pipeline.jobs("video.ladder")
+    assert job.status is OutboxStatus.DONE
+    assert pipeline.left_in_work_dir() == []
+
+    client = _client(pipeline.ctx)
+    body = client.get(f"/api/v1/videos/{video_id}", headers=_login(client, pipeline.rep)).get_json()
+    assert (body["status"], body["missing"]) == ("ready", missing)
+    urls = body["playback"]
+    assert urls["hls_url"] and urls["mp4_url"]  # it plays, from the first rendition at worst
+    assert bool(urls["poster_url"]) == ("poster" not in missing)
+    assert bool(urls["storyboard_url"]) == ("storyboard" not in missing)
+    made = pipeline.renditions(video_id)
+    assert ("master" in made) == ("ladder" not in missing)
+    hls = client.get(_path(urls["hls_url"]))
+    assert hls.status_code == 200
+
+
+def test_a_ladder_given_up_after_its_attempts_leaves_the_video_ready(
+    pipeline: Pipeline, samples: dict[str, Path]
+) -> None:
+    video_id = pipeline.upload(samples["faststart"])
+    run_burst(["media-fast", "notify"])
+    assert pipeline.video(video_id).status is VideoStatus.PLAYABLE
+    # Every worker that took the ladder died with it (out of memory, past the hard time limit).
+    [job] = pipeline.jobs("video.ladder")
+    with pipeline.ctx.db.session() as session:
+        session.execute(
+            update(OutboxJob)
+            .where(OutboxJob.id == job.id)
+            .values(
+                status=OutboxStatus.RUNNING,
+                attempts=job.max_attempts,
+                lease_until=func.now() - timedelta(seconds=1),
+            )
+        )
+        session.commit()
+    outbox.relay(pipeline.ctx.db, pipeline.ctx.dispatcher)
+
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.READY
+    assert video.missing == ["poster", "ladder", "mp4", "storyboard"]
+    [job] = pipeline.jobs("video.ladder")
+    assert job.status is OutboxStatus.FAILED
+    assert pipeline.notifications(video_id) == [
+        "video.playable"
+    ]  # no failure for a video that plays
+
+
+def test_a_ladder_that_finds_the_file_outside_the_limits_makes_nothing_more(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis: Redis,
+    tmp_path: Path,
+    samples: dict[str, Path],
+) -> None:
+    pipeline = next(_pipeline(monkeypatch, settings, committed_db, redis, tmp_path / "work"))
+    video_id = pipeline.upload(samples["landscape"])
+    run_burst(["media-fast", "notify"])
+    assert pipeline.video(video_id).status is VideoStatus.PLAYABLE
+    # The limits were lowered (a new release, a changed setting) while the ladder waited.
+    limits = dataclasses.replace(settings.limits, max_duration_s=2)
+    pipeline = next(
+        _pipeline(monkeypatch, settings, committed_db, redis, tmp_path / "work", limits=limits)
+    )
+    run_burst(["media"])
+
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.READY
+    assert video.missing == ["poster", "ladder", "mp4", "storyboard"]
+    assert set(pipeline.renditions(video_id)) == {"first", "source_mp4"}

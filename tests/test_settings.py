@@ -34,6 +34,11 @@ def test_database_url_spellings_select_psycopg() -> None:
         ({"SECRET_KEY": "short"}, "SECRET_KEY"),
         ({"MAX_UPLOAD_BYTES": "lots"}, "MAX_UPLOAD_BYTES"),
         ({"MAX_UPLOAD_BYTES": "0"}, "MAX_UPLOAD_BYTES"),
+        ({"MAX_FRAME_PIXELS": "lots"}, "MAX_FRAME_PIXELS"),
+        ({"MAX_FRAME_PIXELS": str(8192 * 8192)}, "MAX_FRAME_PIXELS"),  # past H.264 itself
+        ({"MAX_FRAME_SIDE": "8"}, "MAX_FRAME_SIDE"),
+        ({"MAX_FRAME_SIDE": "16384"}, "MAX_FRAME_SIDE"),
+        ({"MAX_PIXEL_RATE": "0"}, "MAX_PIXEL_RATE"),
         ({"LOG_JSON": "maybe"}, "LOG_JSON"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"FCM_CREDENTIALS": "/does/not/exist.json"}, "FCM_CREDENTIALS"),
@@ -57,3 +62,18 @@ def test_require_names_what_is_missing() -> None:
         Settings.from_env({"REDIS_URL": "redis://x"}).require(
             "DATABASE_URL", "REDIS_URL", "SECRET_KEY"
         )
+
+
+def test_media_limits_default_to_4k_at_60_fps_and_can_be_set() -> None:
+    limits = Settings.from_env({}).limits
+    assert 3840 * 2160 <= limits.max_frame_pixels < 8192 * 8192
+    assert limits.max_frame_side == 4096
+    assert limits.max_pixel_rate >= 3840 * 2160 * 60
+    custom = Settings.from_env(
+        {"MAX_FRAME_PIXELS": "2073600", "MAX_FRAME_SIDE": "1920", "MAX_PIXEL_RATE": "62208000"}
+    ).limits
+    assert (custom.max_frame_pixels, custom.max_frame_side, custom.max_pixel_rate) == (
+        1920 * 1080,
+        1920,
+        1920 * 1080 * 30,
+    )

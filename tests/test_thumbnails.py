@@ -191,6 +191,36 @@ def test_hdr_poster_is_an_8bit_jpeg_neither_black_nor_blown_out(
     assert 0.2 < measure_luma(out).mean < 0.8
 
 
+def test_a_window_of_one_frame_is_taken_as_it_is() -> None:
+    # `thumbnail` refuses to pick among fewer than two frames: a 1 fps clip has one a second.
+    info = MediaInfo("mov", 1.0, 10, replace(WIDE, fps=1.0), None)
+    graph = poster_command("ffmpeg", Path("in.mov"), info, 0.0, Path("p.jpg"))
+    assert "thumbnail" not in graph[graph.index("-vf") + 1]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=1", "-frames:v", "1"],  # one frame, 1 s
+        ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-frames:v", "1"],  # one frame
+        ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "0.3"],  # under a second
+    ],
+    ids=["single-frame-1s", "single-frame", "sub-second"],
+)
+def test_a_clip_of_one_frame_or_a_blink_gets_a_poster_and_a_storyboard(
+    tmp_path: Path, source: list[str]
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    ffmpeg(*source, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip))
+    info = probe(clip)
+    poster = make_poster(FFMPEG, clip, info, tmp_path / "poster.jpg")
+    assert (picture(tmp_path / "poster.jpg").width, poster.height) == (160, 120)
+    assert measure_luma(tmp_path / "poster.jpg").looks_good
+    (tmp_path / "storyboard").mkdir()
+    storyboard = make_storyboard(FFMPEG, clip, info, tmp_path / "storyboard")
+    assert storyboard.count == 1 and storyboard.sprite_path.stat().st_size > 0
+
+
 # Storyboard: pure decisions
 
 

@@ -84,6 +84,16 @@ class VideoSchema(Schema):
     )
     height = ma.fields.Integer(dump_only=True, allow_none=True)
     failure = ma.fields.Nested(FailureSchema, dump_only=True, allow_none=True)
+    missing = ma.fields.List(
+        ma.fields.String(),
+        dump_only=True,
+        metadata={
+            "description": "Outputs a `ready` video goes without because they could not be "
+            "made: `poster`, `storyboard`, `ladder` (it plays in its first rendition only), "
+            "`mp4` (no offline MP4 beyond the source's own, if any). Empty when all were made.",
+            "example": [],
+        },
+    )
     playback = ma.fields.Nested(PlaybackSchema, dump_only=True)
     attachments = ma.fields.List(
         ma.fields.Nested(AttachmentSchema),

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, Index, String, Text, UniqueConstraint
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_enum, tenant_fk
@@ -54,6 +54,9 @@ class Video(TenantMixin, Base):
     source_version: Mapped[int] = mapped_column(default=0, server_default="0")
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_detail: Mapped[str | None] = mapped_column(String(500))
+    # Outputs a `ready` video goes without because making them failed ("poster", "storyboard",
+    # "ladder", "mp4"): it plays, and says so instead of staying `playable`.
+    missing: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list, server_default="{}")
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
     playable_at: Mapped[datetime | None]

@@ -7,12 +7,18 @@ Two outbox tasks, recorded in the transaction that made their input:
   The video becomes `playable` and its author is told.
 - `video.ladder` (queue media): poster, the full ladder from one decode, the offline MP4 made
   from the best rung up to 720p without re-encoding, the storyboard. The video is `ready`.
+  Each of these may fail without costing the others; the video is then `ready` all the same,
+  with what could not be made named in `missing`: a video that plays always ends `ready`.
+
+Both steps probe the file and hold it to the same limits (`media_limits`) before they make
+anything: nothing outside them becomes playable, whichever way the file came.
 
 Every output has a deterministic storage key under the source version and one `Rendition` row
 keyed by (video, name), upserted: a step that runs twice (a worker killed mid-transcode and the
 work handed to another) overwrites the same objects and rows, never duplicates them. Hostile
 files fail the video with the probe's code and are not retried; storage or database outages
-are retried; a step that fails for good fails the video instead of leaving it processing.
+are retried; a step that fails for good fails the video instead of leaving it processing, or,
+once it plays, makes it `ready` with what is missing.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, update
+import av
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -38,11 +45,12 @@ from fieldcast.context import AppContext, current
 from fieldcast.db import utcnow
 from fieldcast.notifications.services import notify
 from fieldcast.outbox import services as outbox
+from fieldcast.settings import Settings
 from fieldcast.sharing import services as sharing
 from fieldcast.videos.models import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.videos.playback import content_type
 from media import ffmpeg
-from media.probe import MediaInfo, MediaLimits, MediaRejected, probe, validate
+from media.probe import MediaInfo, MediaLimits, MediaRejected, check_size, probe, validate
 from media.renditions import (
     first_rung,
     ladder_command,
@@ -68,6 +76,26 @@ _PLAYABLE = 25
 _LADDER_DONE = 85
 _MP4_DONE = 90
 _STORYBOARD_DONE = 97
+
+# What the ladder step makes beside the first rendition, by the name `missing` gives each, and
+# the rendition whose row says it was made.
+LATER_OUTPUTS: dict[str, str] = {
+    "poster": "poster",
+    "ladder": "master",
+    "mp4": "mp4",
+    "storyboard": "storyboard",
+}
+
+
+def media_limits(settings: Settings) -> MediaLimits:
+    limits = settings.limits
+    return MediaLimits(
+        max_bytes=limits.max_upload_bytes,
+        max_duration_s=limits.max_duration_s,
+        max_pixels=limits.max_frame_pixels,
+        max_side=limits.max_frame_side,
+        max_pixel_rate=limits.max_pixel_rate,
+    )
 
 
 def start(session: Session, video: Video) -> None:
@@ -134,6 +162,18 @@ def _source_file(storage: Storage, key: str, work: Path) -> Path:
         for chunk in storage.open(key):
             out.write(chunk)
     return target
+
+
+def _checked_source(ctx: AppContext, video: Video, work: Path) -> tuple[Path, MediaInfo]:
+    """The video's file, probed and held to the limits. Raises MediaRejected."""
+    assert video.source_key is not None
+    limits = media_limits(ctx.settings)
+    if video.source_bytes is not None:
+        check_size(video.source_bytes, limits)  # before fetching gigabytes from storage
+    source = _source_file(ctx.storage, video.source_key, work)
+    info = probe(source)
+    validate(info, limits)
+    return source, info
 
 
 def _store_dir(storage: Storage, directory: Path, prefix: str) -> int:
@@ -250,8 +290,11 @@ def _step(
         raise outbox.TransientError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _fail(session: Session, payload: dict[str, Any], code: str, detail: str) -> None:
-    """The video cannot be processed: say why, and tell its author."""
+def _fail(
+    session: Session, payload: dict[str, Any], code: str, detail: str, *, commit: bool = True
+) -> None:
+    """The video cannot be processed: say why, and tell its author. A video that plays already
+    is not taken away: it becomes `ready` with what it goes without."""
     video = session.get(
         Video, uuid.UUID(payload["video_id"]), populate_existing=True, with_for_update=True
     )
@@ -260,8 +303,9 @@ def _fail(session: Session, payload: dict[str, Any], code: str, detail: str) -> 
     if video.status in (VideoStatus.READY, VideoStatus.FAILED):
         return
     if video.status is VideoStatus.PLAYABLE:
-        # The first rendition plays: keep it playable rather than take it away.
-        log.error("video %s stays playable without its full ladder: %s", video.id, code)
+        _become_ready(session, video, cause=code)
+        if commit:
+            session.commit()
         return
     video.status = VideoStatus.FAILED
     video.failure_code = code
@@ -276,12 +320,66 @@ def _fail(session: Session, payload: dict[str, Any], code: str, detail: str) -> 
         data={"video_id": video.id},
         dedup_key=f"video.failed:{video.id}:{video.source_version}",
     )
-    session.commit()
+    if commit:
+        session.commit()
     log.info("video %s failed: %s", video.id, code)
 
 
 def _give_up(session: Session, payload: dict[str, Any], reason: str) -> None:
-    _fail(session, payload, "processing_failed", "Processing the video failed; try again later.")
+    # The outbox commits what this does, once its savepoint is released.
+    _fail(
+        session,
+        payload,
+        "processing_failed",
+        "Processing the video failed; try again later.",
+        commit=False,
+    )
+
+
+def _missing_outputs(session: Session, video: Video) -> list[str]:
+    """The later outputs of the video's current file that have no rendition."""
+    made = set(
+        session.scalars(
+            select(Rendition.name).where(
+                Rendition.org_id == video.org_id,
+                Rendition.video_id == video.id,
+                Rendition.source_version == video.source_version,
+            )
+        )
+    )
+    return [name for name, rendition in LATER_OUTPUTS.items() if rendition not in made]
+
+
+def _become_ready(session: Session, video: Video, *, cause: str | None = None) -> None:
+    """The final state of a video that plays: `ready`, naming any output it goes without.
+
+    The author is not told separately: the video plays and was announced when it became
+    playable; apps read `missing` (a poster placeholder, no scrubbing thumbnails).
+    """
+    missing = _missing_outputs(session, video)
+    video.status = VideoStatus.READY
+    video.ready_at = utcnow()
+    video.progress = 100
+    video.missing = missing
+    if missing:
+        log.error(
+            "video %s ready without %s%s",
+            video.id,
+            ", ".join(missing),
+            f" ({cause})" if cause else "",
+        )
+
+
+@contextmanager
+def _optional(session: Session, video_id: uuid.UUID, output: str) -> Iterator[None]:
+    """One output of the ladder step: if ffmpeg cannot make it, the others are still made.
+    Storage and database errors pass through, to be retried."""
+    try:
+        yield
+    except (ffmpeg.FFmpegFailed, TimeoutError, av.error.FFmpegError, MediaRejected) as exc:
+        session.rollback()
+        detail = exc.tail[-300:] if isinstance(exc, ffmpeg.FFmpegFailed) else str(exc)
+        log.warning("video %s: no %s: %s: %s", video_id, output, type(exc).__name__, detail)
 
 
 # -- video.process --------------------------------------------------------------------------------
@@ -290,18 +388,9 @@ def _give_up(session: Session, payload: dict[str, Any], reason: str) -> None:
 def process(session: Session, payload: dict[str, Any]) -> None:
     def body(ctx: AppContext, work: Path) -> None:
         video = _load(session, payload, VideoStatus.PROCESSING)
-        assert video.source_key is not None
         session.commit()
-        source = _source_file(ctx.storage, video.source_key, work)
-        info = probe(source)
         settings = ctx.settings
-        validate(
-            info,
-            MediaLimits(
-                max_bytes=settings.limits.max_upload_bytes,
-                max_duration_s=settings.limits.max_duration_s,
-            ),
-        )
+        source, info = _checked_source(ctx, video, work)
         video.duration_ms = round(info.duration_s * 1000)
         video.width = info.video.display_width
         video.height = info.video.display_height
@@ -380,7 +469,9 @@ def _offline_mp4(binary: str, rung_dir: Path, out: Path) -> None:
     """The offline MP4 from a rung's fMP4 segments: its init file and segments concatenated
     form a fragmented MP4, remuxed (not re-encoded) into a fast-start one."""
     fragmented = out.with_suffix(".frag.mp4")
-    init = next(rung_dir.glob("init*.mp4"))
+    init = next(rung_dir.glob("init*.mp4"), None)
+    if init is None:
+        raise ffmpeg.FFmpegFailed(0, f"no init segment in {rung_dir.name}")
     with fragmented.open("wb") as target:
         for part in [init, *sorted(rung_dir.glob("seg-*.m4s"))]:
             with part.open("rb") as handle:
@@ -396,83 +487,99 @@ def _offline_mp4(binary: str, rung_dir: Path, out: Path) -> None:
 def ladder(session: Session, payload: dict[str, Any]) -> None:
     def body(ctx: AppContext, work: Path) -> None:
         video = _load(session, payload, VideoStatus.PLAYABLE)
-        assert video.source_key is not None
+        video_id = video.id
+        prefix = video.media_prefix
         session.commit()
+        try:
+            source, info = _checked_source(ctx, video, work)
+        except MediaRejected as exc:
+            # It plays already, from a file that passed; nothing more is made from this one.
+            video = _load(session, payload, VideoStatus.PLAYABLE)
+            _become_ready(session, video, cause=exc.code)
+            session.commit()
+            return
         settings = ctx.settings
         binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
-        source = _source_file(ctx.storage, video.source_key, work)
-        info = probe(source)
-        prefix = video.media_prefix
 
-        poster = make_poster(binary, source, info, work / "poster.jpg")
-        poster_bytes = _store_file(ctx.storage, work / "poster.jpg", f"{prefix}/poster.jpg")
-        _save_rendition(
-            session,
-            video,
-            "poster",
-            RenditionKind.POSTER,
-            f"{prefix}/poster.jpg",
-            size=(poster.width, poster.height),
-            size_bytes=poster_bytes,
-        )
-        session.commit()
+        with _optional(session, video_id, "poster"):
+            poster = make_poster(binary, source, info, work / "poster.jpg")
+            poster_bytes = _store_file(ctx.storage, work / "poster.jpg", f"{prefix}/poster.jpg")
+            _save_rendition(
+                session,
+                video,
+                "poster",
+                RenditionKind.POSTER,
+                f"{prefix}/poster.jpg",
+                size=(poster.width, poster.height),
+                size_bytes=poster_bytes,
+            )
+            session.commit()
 
         rungs = ladder_for(info.video)
         out = work / "hls"
         out.mkdir()
-        args = ladder_command(binary, source, out, info, rungs, preset=settings.media_preset)
-        progress = _Progress(ctx, video.id, _PLAYABLE, _LADDER_DONE)
-        _run_ffmpeg(args, info, progress, limit=LADDER_LIMIT)
+        laddered = False
+        with _optional(session, video_id, "ladder"):
+            args = ladder_command(binary, source, out, info, rungs, preset=settings.media_preset)
+            progress = _Progress(ctx, video_id, _PLAYABLE, _LADDER_DONE)
+            _run_ffmpeg(args, info, progress, limit=LADDER_LIMIT)
+            for rung in rungs:
+                stored = _store_dir(ctx.storage, out / rung.name, f"{prefix}/hls/{rung.name}")
+                _save_rendition(
+                    session,
+                    video,
+                    rung.name,
+                    RenditionKind.HLS,
+                    f"{prefix}/hls/{rung.name}/index.m3u8",
+                    size=output_size(info.video, rung.short_side),
+                    bitrate_kbps=rung.video_kbps,
+                    size_bytes=stored,
+                )
+            _store_file(ctx.storage, out / "master.m3u8", f"{prefix}/hls/master.m3u8")
+            _save_rendition(
+                session, video, "master", RenditionKind.MASTER, f"{prefix}/hls/master.m3u8"
+            )
+            session.commit()
+            laddered = True
 
-        offline = offline_rung(rungs)
-        _offline_mp4(binary, out / offline.name, work / "offline.mp4")
-        mp4_bytes = _store_file(ctx.storage, work / "offline.mp4", f"{prefix}/offline.mp4")
-        _set_progress(ctx, video.id, _MP4_DONE)
+        if laddered:  # the offline MP4 is the ladder's own rung, not a second encode
+            with _optional(session, video_id, "mp4"):
+                offline = offline_rung(rungs)
+                _offline_mp4(binary, out / offline.name, work / "offline.mp4")
+                mp4_bytes = _store_file(ctx.storage, work / "offline.mp4", f"{prefix}/offline.mp4")
+                _save_rendition(
+                    session,
+                    video,
+                    "mp4",
+                    RenditionKind.MP4,
+                    f"{prefix}/offline.mp4",
+                    size=output_size(info.video, offline.short_side),
+                    bitrate_kbps=offline.video_kbps,
+                    size_bytes=mp4_bytes,
+                )
+                session.commit()
+        _set_progress(ctx, video_id, _MP4_DONE)
 
-        (work / "storyboard").mkdir()
-        storyboard = make_storyboard(binary, source, info, work / "storyboard")
-        _store_file(ctx.storage, storyboard.sprite_path, f"{prefix}/storyboard/sprite.jpg")
-        _store_file(ctx.storage, storyboard.vtt_path, f"{prefix}/storyboard/storyboard.vtt")
-        _set_progress(ctx, video.id, _STORYBOARD_DONE)
-
-        for rung in rungs:
-            stored = _store_dir(ctx.storage, out / rung.name, f"{prefix}/hls/{rung.name}")
+        with _optional(session, video_id, "storyboard"):
+            (work / "storyboard").mkdir()
+            storyboard = make_storyboard(binary, source, info, work / "storyboard")
+            _store_file(ctx.storage, storyboard.sprite_path, f"{prefix}/storyboard/sprite.jpg")
+            _store_file(ctx.storage, storyboard.vtt_path, f"{prefix}/storyboard/storyboard.vtt")
             _save_rendition(
                 session,
                 video,
-                rung.name,
-                RenditionKind.HLS,
-                f"{prefix}/hls/{rung.name}/index.m3u8",
-                size=output_size(info.video, rung.short_side),
-                bitrate_kbps=rung.video_kbps,
-                size_bytes=stored,
+                "storyboard",
+                RenditionKind.STORYBOARD,
+                f"{prefix}/storyboard/storyboard.vtt",
+                size=(storyboard.tile_width, storyboard.tile_height),
             )
-        _store_file(ctx.storage, out / "master.m3u8", f"{prefix}/hls/master.m3u8")
-        _save_rendition(session, video, "master", RenditionKind.MASTER, f"{prefix}/hls/master.m3u8")
-        _save_rendition(
-            session,
-            video,
-            "mp4",
-            RenditionKind.MP4,
-            f"{prefix}/offline.mp4",
-            size=output_size(info.video, offline.short_side),
-            bitrate_kbps=offline.video_kbps,
-            size_bytes=mp4_bytes,
-        )
-        _save_rendition(
-            session,
-            video,
-            "storyboard",
-            RenditionKind.STORYBOARD,
-            f"{prefix}/storyboard/storyboard.vtt",
-            size=(storyboard.tile_width, storyboard.tile_height),
-        )
+            session.commit()
+        _set_progress(ctx, video_id, _STORYBOARD_DONE)
+
         video = _load(session, payload, VideoStatus.PLAYABLE)
-        video.status = VideoStatus.READY
-        video.ready_at = utcnow()
-        video.progress = 100
+        _become_ready(session, video)
         session.commit()
-        log.info("video %s ready: %s", video.id, ", ".join(rung.name for rung in rungs))
+        log.info("video %s ready: %s", video_id, ", ".join(rung.name for rung in rungs))
 
     _step(session, payload, body)
 
