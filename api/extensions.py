@@ -31,6 +31,20 @@ IDEMPOTENCY_KEY_PARAMETER = {
 }
 
 
+SERVICE_UNAVAILABLE_DOC = {
+    "description": (
+        "PostgreSQL or Redis is unavailable for a moment (code `service_unavailable`): wait "
+        "`Retry-After` seconds and retry the same request."
+    ),
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+
 class Schema(ma.Schema):
     """Base schema: unknown fields are errors, so typos in a client surface at once."""
 
@@ -52,6 +66,8 @@ class Api(BaseApi):
             response: dict[str, Any] = {"description": status.phrase}
             if not (100 <= status < 200) and status not in (204, 304):
                 response["schema"] = self.ERROR_SCHEMA
+            if status == 503:
+                response.update(SERVICE_UNAVAILABLE_DOC)
             prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
             self.spec.components.response(status.name, response, lazy=True)
         default: dict[str, Any] = {
@@ -65,7 +81,7 @@ class Api(BaseApi):
 class Blueprint(BaseBlueprint):
     """Adds the project's conventions to every operation's documentation:
     401 on authenticated operations, 422 where there is input, the Idempotency-Key header on
-    authenticated POSTs."""
+    authenticated POSTs, 503 when a dependency is down."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,6 +96,8 @@ class Blueprint(BaseBlueprint):
         responses = doc.setdefault("responses", {})
         if not is_public:
             responses.setdefault("401", "UNAUTHORIZED")
+        # Any operation can meet an outage of PostgreSQL or Redis.
+        responses.setdefault("503", "SERVICE_UNAVAILABLE")
         if doc_info.get("arguments"):
             responses.setdefault("422", http.HTTPStatus(422).name)
         if method == "post" and not is_public:
