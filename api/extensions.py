@@ -7,12 +7,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import marshmallow as ma
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, from_http_exception
+from fieldcast.errors import InvalidInput
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,9 +55,50 @@ class Schema(ma.Schema):
         ordered = True
 
 
+EMPTY_PATCH = "The request names no field to change."
+
+
+class PatchSchema(Schema):
+    """A partial update: every field is optional, but a body that names none is refused
+    (422 `empty_patch`) rather than answered as if something changed."""
+
+    @ma.validates_schema
+    def names_a_field(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise InvalidInput(EMPTY_PATCH, code="empty_patch")
+
+
+class _Converter(OpenAPIConverter):
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        jsonschema: dict[str, Any] = super().schema2jsonschema(schema)
+        if isinstance(schema, PatchSchema):
+            jsonschema["minProperties"] = 1
+        # Rules across fields that the code enforces, written for the document too.
+        jsonschema.update(getattr(schema, "openapi_extra", {}))
+        return jsonschema
+
+    def field2property(self, field: ma.fields.Field) -> dict[str, Any]:
+        ret: dict[str, Any] = super().field2property(field)
+        # Under OpenAPI 3.0 apispec documents a nullable nested object as "that object, or
+        # any object at all", so fields the nested schema requires would read as optional.
+        # Only null is meant.
+        for option in ret.get("anyOf", []):
+            if option == {"type": "object", "nullable": True}:
+                option["enum"] = [None]
+        return ret
+
+
+class _MarshmallowPlugin(MarshmallowPlugin):
+    Converter = _Converter
+
+
 class Api(BaseApi):
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_ERROR_RESPONSE_NAME = "DEFAULT_ERROR"
+
+    def __init__(self, app: Any = None, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        spec_kwargs = {"marshmallow_plugin": _MarshmallowPlugin(), **(spec_kwargs or {})}
+        super().__init__(app, spec_kwargs=spec_kwargs)
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         return from_http_exception(error)
