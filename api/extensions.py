@@ -7,12 +7,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import marshmallow as ma
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, from_http_exception
+from fieldcast.errors import InvalidInput
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +33,20 @@ IDEMPOTENCY_KEY_PARAMETER = {
 }
 
 
+SERVICE_UNAVAILABLE_DOC = {
+    "description": (
+        "PostgreSQL or Redis is unavailable for a moment (code `service_unavailable`): wait "
+        "`Retry-After` seconds and retry the same request."
+    ),
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+
 class Schema(ma.Schema):
     """Base schema: unknown fields are errors, so typos in a client surface at once."""
 
@@ -39,9 +55,50 @@ class Schema(ma.Schema):
         ordered = True
 
 
+EMPTY_PATCH = "The request names no field to change."
+
+
+class PatchSchema(Schema):
+    """A partial update: every field is optional, but a body that names none is refused
+    (422 `empty_patch`) rather than answered as if something changed."""
+
+    @ma.validates_schema
+    def names_a_field(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise InvalidInput(EMPTY_PATCH, code="empty_patch")
+
+
+class _Converter(OpenAPIConverter):
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        jsonschema: dict[str, Any] = super().schema2jsonschema(schema)
+        if isinstance(schema, PatchSchema):
+            jsonschema["minProperties"] = 1
+        # Rules across fields that the code enforces, written for the document too.
+        jsonschema.update(getattr(schema, "openapi_extra", {}))
+        return jsonschema
+
+    def field2property(self, field: ma.fields.Field) -> dict[str, Any]:
+        ret: dict[str, Any] = super().field2property(field)
+        # Under OpenAPI 3.0 apispec documents a nullable nested object as "that object, or
+        # any object at all", so fields the nested schema requires would read as optional.
+        # Only null is meant.
+        for option in ret.get("anyOf", []):
+            if option == {"type": "object", "nullable": True}:
+                option["enum"] = [None]
+        return ret
+
+
+class _MarshmallowPlugin(MarshmallowPlugin):
+    Converter = _Converter
+
+
 class Api(BaseApi):
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_ERROR_RESPONSE_NAME = "DEFAULT_ERROR"
+
+    def __init__(self, app: Any = None, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        spec_kwargs = {"marshmallow_plugin": _MarshmallowPlugin(), **(spec_kwargs or {})}
+        super().__init__(app, spec_kwargs=spec_kwargs)
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         return from_http_exception(error)
@@ -52,6 +109,8 @@ class Api(BaseApi):
             response: dict[str, Any] = {"description": status.phrase}
             if not (100 <= status < 200) and status not in (204, 304):
                 response["schema"] = self.ERROR_SCHEMA
+            if status == 503:
+                response.update(SERVICE_UNAVAILABLE_DOC)
             prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
             self.spec.components.response(status.name, response, lazy=True)
         default: dict[str, Any] = {
@@ -65,7 +124,7 @@ class Api(BaseApi):
 class Blueprint(BaseBlueprint):
     """Adds the project's conventions to every operation's documentation:
     401 on authenticated operations, 422 where there is input, the Idempotency-Key header on
-    authenticated POSTs."""
+    authenticated POSTs, 503 when a dependency is down."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -80,6 +139,8 @@ class Blueprint(BaseBlueprint):
         responses = doc.setdefault("responses", {})
         if not is_public:
             responses.setdefault("401", "UNAUTHORIZED")
+        # Any operation can meet an outage of PostgreSQL or Redis.
+        responses.setdefault("503", "SERVICE_UNAVAILABLE")
         if doc_info.get("arguments"):
             responses.setdefault("422", http.HTTPStatus(422).name)
         if method == "post" and not is_public:

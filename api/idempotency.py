@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import timedelta
 
 from flask import Response, g, request
@@ -10,6 +11,9 @@ from flask import Response, g, request
 from api.runtime import context, db_session
 from fieldcast.accounts.authz import Principal
 from fieldcast.idempotency import services as idempotency
+from fieldcast.outages import is_outage
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -78,5 +82,12 @@ def finish_idempotent_request(response: Response) -> Response:
             headers=headers,
         )
     else:
-        idempotency.abandon(session, key_id)
+        try:
+            idempotency.abandon(session, key_id)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # The request failed with the same outage. Its transaction, and the key with it,
+            # rolled back; a key committed earlier in the request expires with its TTL.
+            log.warning("could not forget Idempotency-Key %s during an outage", key_id)
     return response

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from fieldcast.errors import DomainError
 from fieldcast.observability import request_id_var
+from fieldcast.outages import RETRY_AFTER_S, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,10 @@ def _flatten_webargs(messages: Any) -> dict[str, Any]:
 
 
 def from_http_exception(error: HTTPException) -> Response:
+    # An error in an after-request hook reaches here wrapped in a 500.
+    original = getattr(error, "original_exception", None)
+    if original is not None and is_outage(original):
+        return from_outage(original)
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     errors = None
@@ -140,7 +145,20 @@ def from_domain_error(error: DomainError) -> Response:
     )
 
 
+def from_outage(error: BaseException) -> Response:
+    """PostgreSQL or Redis is unreachable: the client backs off and retries."""
+    log.warning("a dependency is unavailable: %s: %s", type(error).__name__, error)
+    return problem_response(
+        503,
+        "service_unavailable",
+        detail="A service the API depends on is unavailable for a moment; retry after a while.",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def from_unexpected(error: Exception) -> Response:
+    if is_outage(error):
+        return from_outage(error)
     log.exception("unhandled error")
     return problem_response(
         500,

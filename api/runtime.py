@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app, g
 from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext
 
 EXTENSION_KEY = "fieldcast"
+
+log = logging.getLogger(__name__)
 
 
 def context() -> AppContext:
@@ -26,7 +30,15 @@ def db_session() -> Session:
 
 def close_db_session(exc: BaseException | None = None) -> None:
     session: Session | None = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         if exc is not None or session.in_transaction():
             session.rollback()
+    except Exception:
+        # The connection died with the database: drop it rather than return it to the pool,
+        # so the next request gets a fresh one.
+        log.warning("could not roll back the request's session; discarding its connection")
+        session.invalidate()
+    finally:
         session.close()

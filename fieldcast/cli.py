@@ -95,7 +95,12 @@ def serve(host: str, port: int, web_workers: int) -> None:
         env.setdefault("FIELDCAST_DATA_DIR", str(data_dir))
         env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
         write_runtime(
-            data_dir, {"database_url": env["DATABASE_URL"], "redis_url": env["REDIS_URL"]}
+            data_dir,
+            {
+                "database_url": env["DATABASE_URL"],
+                "redis_url": env["REDIS_URL"],
+                "public_base_url": env["PUBLIC_BASE_URL"],
+            },
         )
         child_settings = Settings.from_env(env)
 
@@ -282,6 +287,17 @@ def create_org(
     click.echo(f"Admin: {created.admin.email} (@{created.admin.handle})")
 
 
+def _public_base_url(settings: Settings) -> str:
+    """Where the product answers: PUBLIC_BASE_URL when set, else where the running `fieldcast
+    serve` listens (its port may not be the default)."""
+    if os.environ.get("PUBLIC_BASE_URL"):
+        return settings.public_base_url
+    from fieldcast.embedded import read_runtime
+
+    runtime = read_runtime(settings.data_dir) or {}
+    return runtime.get("public_base_url") or settings.public_base_url
+
+
 @main.command("load-demo")
 @click.option("--password", default=None, help="Password for every demo user (default: generated)")
 def load_demo(password: str | None) -> None:
@@ -299,7 +315,7 @@ def load_demo(password: str | None) -> None:
     click.echo(f"Every demo user's password: {demo.password}\n")
     for user in demo.users:
         click.echo(f"  {user.role.value:<11} {user.email:<34} @{user.handle}")
-    base = ctx.settings.public_base_url
+    base = _public_base_url(ctx.settings)
     first = demo.users[0].email
     click.echo(
         "\nTry it:\n"

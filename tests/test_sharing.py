@@ -275,7 +275,7 @@ def test_share_validation(
     url = f"/api/v1/videos/{video.id}/shares"
     assert client.post(url, json={}, headers=headers).status_code == 422
     unknown = client.post(url, json={"team_ids": [str(uuid.uuid4())]}, headers=headers)
-    assert unknown.status_code == 422 and "team_ids" in unknown.get_json()["errors"]
+    assert unknown.status_code == 404 and "team_ids" in unknown.get_json()["errors"]
     too_many = client.post(
         url, json={"user_ids": [str(uuid.uuid4()) for _ in range(1001)]}, headers=headers
     )
@@ -292,6 +292,61 @@ def test_share_validation(
         f"/api/v1/videos/{theirs.id}/shares", json={"user_ids": [str(peer.id)]}, headers=headers
     )
     assert hidden.status_code == 404
+
+
+def test_a_share_naming_what_the_sender_may_not_see_is_not_found(
+    client: FlaskClient, session: Session, org: Any, other_org: Any, rep: Any, auth: Any
+) -> None:
+    """People, teams and lists of another organisation, someone else's private list, and ids
+    of nothing: each answers 404 like any object the sender cannot see, and shares nothing."""
+    peer = factories.UserFactory(org=org)
+    manager = factories.UserFactory(org=org, manager=True)
+    admin = factories.UserFactory(org=org, admin=True)
+    stranger = factories.UserFactory(org=other_org, manager=True)
+    their_team = factories.TeamFactory(org=other_org)
+    their_list = sharing.create_list(
+        session,
+        sharing_principal(stranger),
+        name="Theirs",
+        visibility=sharing.ListVisibility.ORGANISATION,
+        user_ids=[stranger.id],
+    )
+    private = sharing.create_list(
+        session, sharing_principal(manager), name="Mine", user_ids=[peer.id]
+    )
+    video = _video(session, rep)
+    session.commit()
+    url = f"/api/v1/videos/{video.id}/shares"
+    headers = auth(rep)
+    refused = {
+        "user_ids": [stranger.id, uuid.uuid4()],
+        "team_ids": [their_team.id, uuid.uuid4()],
+        "list_ids": [their_list.id, private.id, uuid.uuid4()],
+    }
+    for field, ids in refused.items():
+        for refused_id in ids:
+            # Named beside someone the sender may share with: the whole share is refused.
+            body = {"user_ids": [str(peer.id)], field: [str(refused_id)]}
+            if field == "user_ids":
+                body = {"user_ids": [str(peer.id), str(refused_id)]}
+            response = client.post(url, json=body, headers=headers)
+            assert response.status_code == 404, (field, response.get_json())
+            problem = response.get_json()
+            assert problem["code"] == "not_found"
+            assert str(refused_id) in problem["errors"][field][0]
+    assert (
+        client.get(f"/api/v1/videos/{video.id}/shares", headers=headers).get_json()["items"] == []
+    )
+    # The list's owner and admins may use the private list.
+    for user in (manager, admin):
+        own_video = _video(session, user)
+        session.commit()
+        shared = client.post(
+            f"/api/v1/videos/{own_video.id}/shares",
+            json={"list_ids": [str(private.id)]},
+            headers=auth(user),
+        )
+        assert shared.status_code == 201, shared.get_json()
 
 
 def test_fan_out_pushes_each_device_once_and_counts_move(

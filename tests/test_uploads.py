@@ -238,6 +238,93 @@ def test_tuspy_with_checksums(live: Live, tmp_path: Path) -> None:
     assert _source_bytes(live.ctx, video_id) == path.read_bytes()
 
 
+def _process_jobs(ctx: AppContext, video_id: uuid.UUID) -> list[dict[str, Any]]:
+    with ctx.db.session() as session:
+        return [
+            job.payload
+            for job in session.scalars(select(OutboxJob).where(OutboxJob.task == "video.process"))
+            if job.payload["video_id"] == str(video_id)
+        ]
+
+
+# -- every way an upload completes records its processing at once ------------------------------
+
+
+def test_an_empty_file_is_complete_when_its_upload_is_created(live: Live, tmp_path: Path) -> None:
+    """tus clients send no PATCH for an empty file: the creation itself completes it."""
+    video_id = live.draft()
+    uploader = live.tus().uploader(
+        file_path=str(_file(tmp_path, 0)), chunk_size=1024, metadata={"video_id": str(video_id)}
+    )
+    uploader.upload()
+    assert uploader.url is not None
+
+    assert live.video(video_id).status is VideoStatus.PROCESSING
+    assert _process_jobs(live.ctx, video_id) == [{"video_id": str(video_id), "version": 1}]
+    head = requests.head(uploader.url, headers={**live.server.login(live.rep), **TUS}, timeout=10)
+    assert (head.status_code, head.headers["Upload-Offset"]) == (200, "0")
+    assert "Upload-Expires" not in head.headers  # complete: it no longer expires
+
+
+def test_creation_with_upload_of_the_whole_file_is_processed_at_once(
+    live: Live, tmp_path: Path
+) -> None:
+    video_id = live.draft()
+    data = _file(tmp_path, 50_000).read_bytes()
+    created = requests.post(
+        f"{live.server.url}/api/v1/uploads",
+        data=data,
+        headers={
+            **live.server.login(live.rep),
+            **TUS,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": metadata(video_id),
+            "Content-Type": OFFSET_TYPE,
+        },
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["Upload-Offset"] == str(len(data))
+    assert live.video(video_id).status is VideoStatus.PROCESSING
+    assert _process_jobs(live.ctx, video_id) == [{"video_id": str(video_id), "version": 1}]
+    assert _source_bytes(live.ctx, video_id) == data
+
+
+def test_the_last_patch_records_processing(live: Live, tmp_path: Path) -> None:
+    video_id = live.draft()
+    path = _file(tmp_path, 30_000)
+    uploader = live.tus().uploader(
+        file_path=str(path), chunk_size=10_000, metadata={"video_id": str(video_id)}
+    )
+    uploader.upload(stop_at=20_000)
+    assert _process_jobs(live.ctx, video_id) == []
+    uploader.upload()
+    assert live.video(video_id).status is VideoStatus.PROCESSING
+    assert _process_jobs(live.ctx, video_id) == [{"video_id": str(video_id), "version": 1}]
+
+
+def test_an_empty_file_fails_with_its_reason_without_waiting_for_housekeeping(
+    live: Live,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis: Redis,
+) -> None:
+    from tests.worker_support import install_worker_context, run_burst
+
+    install_worker_context(monkeypatch, settings, committed_db, redis)
+    video_id = live.draft()
+    live.tus().uploader(
+        file_path=str(_file(tmp_path, 0)), chunk_size=1024, metadata={"video_id": str(video_id)}
+    ).upload()
+
+    # Only the media queues: the periodic upload housekeeping (queue default) plays no part.
+    assert run_burst(["media-fast", "media"])
+    video = live.video(video_id)
+    assert (video.status, video.failure_code) == (VideoStatus.FAILED, "empty_file")
+
+
 def test_only_the_author_uploads_to_a_draft(live: Live, tmp_path: Path) -> None:
     video_id = live.draft()
     path = _file(tmp_path, 10_000)
@@ -666,6 +753,7 @@ def test_direct_to_s3_multipart_upload(s3_live: Live, tmp_path: Path) -> None:
     assert done.status_code == 200, done.text
     assert _source_bytes(s3_live.ctx, video_id) == data
     assert s3_live.video(video_id).status is VideoStatus.PROCESSING
+    assert _process_jobs(s3_live.ctx, video_id) == [{"video_id": str(video_id), "version": 1}]
 
     # Another member can neither complete nor abort it.
     peer = s3_live.server.login(s3_live.peer)

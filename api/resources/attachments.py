@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import marshmallow as ma
 from flask import request
@@ -100,6 +100,22 @@ class AttachmentCreateSchema(Schema):
         validate=ma.validate.Length(min=1, max=attachments.MAX_NOTE),
         metadata={"description": "For `note`: the text"},
     )
+
+    # What `content_matches_kind` enforces, in the OpenAPI document.
+    openapi_extra: ClassVar[dict[str, Any]] = {
+        "oneOf": [
+            {
+                "properties": {"kind": {"enum": ["link"]}},
+                "required": ["url"],
+                "not": {"required": ["body"]},
+            },
+            {
+                "properties": {"kind": {"enum": ["note"]}},
+                "required": ["body"],
+                "not": {"required": ["url"]},
+            },
+        ]
+    }
 
     @ma.validates_schema
     def content_matches_kind(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from api.auth import current_principal
-from api.extensions import Blueprint, Schema
+from api.extensions import Blueprint, PatchSchema, Schema
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
@@ -67,7 +67,7 @@ class ListSchema(Schema):
     updated_at = ma.fields.DateTime(dump_only=True)
 
 
-class ListUpdateSchema(Schema):
+class ListUpdateSchema(PatchSchema):
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
     description = ma.fields.String(validate=ma.validate.Length(max=2000))
     visibility = ma.fields.Enum(ListVisibility, by_value=True)

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from api.auth import current_principal
-from api.extensions import Blueprint, Schema
+from api.extensions import Blueprint, PatchSchema, Schema
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import UserSummarySchema
@@ -40,7 +40,7 @@ class TeamSchema(Schema):
     updated_at = ma.fields.DateTime(dump_only=True)
 
 
-class TeamUpdateSchema(Schema):
+class TeamUpdateSchema(PatchSchema):
     name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
     description = ma.fields.String(validate=ma.validate.Length(max=2000))
     parent_id = ma.fields.UUID(allow_none=True)

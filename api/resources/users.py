@@ -10,7 +10,7 @@ from flask.views import MethodView
 from sqlalchemy import or_
 
 from api.auth import current_principal
-from api.extensions import Blueprint, Schema
+from api.extensions import Blueprint, PatchSchema, Schema
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import MeSchema, UserSchema, attributes
@@ -60,7 +60,7 @@ class UserCreateSchema(Schema):
     time_zone = ma.fields.String(load_default="UTC", validate=ma.validate.Length(max=64))
 
 
-class UserUpdateSchema(Schema):
+class UserUpdateSchema(PatchSchema):
     display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
     handle = ma.fields.String(validate=ma.validate.Length(min=2, max=33))
     role = ma.fields.Enum(Role, by_value=True)
@@ -75,7 +75,7 @@ class UserUpdateSchema(Schema):
     time_zone = ma.fields.String(validate=ma.validate.Length(max=64))
 
 
-class ProfileUpdateSchema(Schema):
+class ProfileUpdateSchema(PatchSchema):
     display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
     time_zone = ma.fields.String(validate=ma.validate.Length(max=64))
 

@@ -11,7 +11,7 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from api.auth import current_principal
-from api.extensions import Blueprint, Schema
+from api.extensions import Blueprint, PatchSchema, Schema
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.resources.attachments import AttachmentSchema, present_attachments
 from api.resources.playback import playback_urls
@@ -104,7 +104,7 @@ class VideoSchema(Schema):
     updated_at = ma.fields.DateTime(dump_only=True)
 
 
-class VideoUpdateSchema(Schema):
+class VideoUpdateSchema(PatchSchema):
     title = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
     description = ma.fields.String(validate=ma.validate.Length(max=5000))
     deal_attributes = DEAL_ATTRIBUTES

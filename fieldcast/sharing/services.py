@@ -227,6 +227,17 @@ def _check_ids(
     team_ids: Sequence[uuid.UUID],
 ) -> None:
     """Every id names a member or team of the organisation; others are named in the error."""
+    if errors := _unknown_ids(session, org_id, user_ids, team_ids):
+        raise InvalidInput("Some ids name nobody in your organisation.", errors=errors)
+
+
+def _unknown_ids(
+    session: Session,
+    org_id: uuid.UUID,
+    user_ids: Sequence[uuid.UUID],
+    team_ids: Sequence[uuid.UUID],
+) -> dict[str, list[str]]:
+    """Field errors naming the ids that are no member or team of the organisation."""
     errors: dict[str, list[str]] = {}
     if user_ids:
         found = set(
@@ -244,8 +255,7 @@ def _check_ids(
         )
         if missing := [str(t) for t in team_ids if t not in found]:
             errors["team_ids"] = [f"no such team: {', '.join(missing[:20])}"]
-    if errors:
-        raise InvalidInput("Some ids name nobody in your organisation.", errors=errors)
+    return errors
 
 
 # -- the audience ---------------------------------------------------------------------------------
@@ -328,7 +338,7 @@ def share_video(
             f"{MAX_SHARE_LISTS} lists; put larger audiences in a list.",
             code="audience_too_large",
         )
-    _check_ids(session, principal.org_id, users, teams)
+    errors = _unknown_ids(session, principal.org_id, users, teams)
     if lists:
         usable = set(
             session.scalars(
@@ -338,10 +348,14 @@ def share_video(
             ).all()
         )
         if missing := [str(x) for x in lists if x not in usable]:
-            raise InvalidInput(
-                "Some lists do not exist or are not yours to use.",
-                errors={"list_ids": [f"no such list: {', '.join(missing[:20])}"]},
-            )
+            errors["list_ids"] = [f"no such list: {', '.join(missing[:20])}"]
+    if errors:
+        # Like any object the sender may not see: not found, be it missing, another
+        # organisation's or someone else's private list.
+        raise NotFound(
+            "Some people, teams or lists do not exist or are not yours to share with.",
+            errors=errors,
+        )
 
     share = Share(
         id=uuid7(),

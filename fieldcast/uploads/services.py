@@ -5,7 +5,8 @@ An upload belongs to one draft video and its author. Bytes go to storage as they
 the server's offset after any failure, from any API process. Should the machine go down before
 its page cache reached the disk, the store reports fewer bytes than recorded and the offset
 moves back to them (`Storage.held_upload_bytes`). When the last byte is stored,
-the object becomes the video's source and processing is recorded in the same transaction.
+the object becomes the video's source and processing is recorded in the same transaction;
+an upload of zero bytes is complete, and processed, from its creation.
 
 No database transaction stays open while bytes stream: the row is read, the bytes are stored,
 then the new offset is written with a check that nobody else moved it.
@@ -166,7 +167,13 @@ def create_upload(
     video.progress = 0
     video.failure_code = None
     video.failure_detail = None
-    session.commit()
+    if length == 0 and protocol is UploadProtocol.TUS:
+        # Complete the moment it exists: no chunk will ever finish it, so processing is
+        # recorded now, in this transaction (and fails the empty file at once).
+        session.flush()
+        finish(session, storage, upload)
+    else:
+        session.commit()
     for old in replaced:
         _discard(storage, old)
     return upload
