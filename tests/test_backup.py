@@ -309,3 +309,51 @@ def test_the_commands_report_a_damaged_archive_clearly(
     assert "does not match its checksum" in failed.stderr
     assert "Traceback" not in failed.stderr
     _assert_nothing_restored(target_url, tmp_path / "fresh", tmp_path / "restored")
+
+
+def test_an_archive_without_media_restores_the_database_and_leaves_the_storage_alone(
+    tmp_path: Path, source_url: str, target_url: str
+) -> None:
+    source = LocalStorage(tmp_path / "media")
+    _populate(source_url, source)
+    archive = create_backup(
+        tmp_path / "db-only.tar", database_url=source_url, storage=None, secret_key=KEY
+    ).path
+    with tarfile.open(archive) as tar:
+        assert not [name for name in tar.getnames() if name.startswith("media/")]
+    # The bucket the product keeps using, protected by its own versioning.
+    restore_backup(
+        archive,
+        data_dir=tmp_path / "fresh",
+        database_url=target_url,
+        storage_url=source.root.as_uri(),
+    )
+    assert _rows(target_url, "SELECT slug FROM organisations") == [("acme",)]
+    assert len(list(source.keys())) == 2
+
+
+def test_media_restores_into_s3(
+    tmp_path: Path, source_url: str, target_url: str, s3_endpoint: str
+) -> None:
+    import boto3
+
+    from media.storage import storage_from_url
+
+    source = LocalStorage(tmp_path / "media")
+    _populate(source_url, source)
+    archive = _backup(tmp_path, source_url, source)
+    bucket = f"fieldcast-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket
+    )
+    restore_backup(
+        archive,
+        data_dir=tmp_path / "fresh",
+        database_url=target_url,
+        storage_url=f"s3://{bucket}/media",
+        s3_endpoint_url=s3_endpoint,
+    )
+    restored = storage_from_url(f"s3://{bucket}/media", s3_endpoint_url=s3_endpoint)
+    assert sorted(restored.keys()) == sorted(source.keys())
+    for key in sorted(source.keys()):
+        assert b"".join(restored.open(key)) == b"".join(source.open(key))
