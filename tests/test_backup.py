@@ -4,6 +4,7 @@ checks, restores onto an empty DATABASE_URL, refusals, and archives of older rel
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import stat
@@ -360,3 +361,39 @@ def test_media_restores_into_s3(
     assert sorted(restored.keys()) == sorted(source.keys())
     for key in sorted(source.keys()):
         assert b"".join(restored.open(key)) == b"".join(source.open(key))
+
+
+def _rewrite_dump(archive: Path, damage: Any) -> None:
+    """Rebuild the archive with `damage` applied to the dump and a manifest that agrees: a
+    dump pg_restore cannot read to its end, which no checksum can catch."""
+    with tarfile.open(archive) as tar:
+        members = {info.name: tar.extractfile(info).read() for info in tar}  # type: ignore[union-attr]
+    members["database.pgdump"] = damage(members["database.pgdump"])
+    manifest = json.loads(members.pop("manifest.json"))
+    manifest["files"]["database.pgdump"] = {
+        "size": len(members["database.pgdump"]),
+        "sha256": hashlib.sha256(members["database.pgdump"]).hexdigest(),
+    }
+    members["manifest.json"] = json.dumps(manifest).encode()
+    archive.unlink()
+    with tarfile.open(archive, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_a_dump_that_fails_midway_leaves_the_database_empty(
+    tmp_path: Path, source_url: str, target_url: str
+) -> None:
+    source = LocalStorage(tmp_path / "media")
+    _populate(source_url, source)
+    archive = _backup(tmp_path, source_url, source)
+    # The table definitions come first; the damage hits the table data behind them.
+    _rewrite_dump(archive, lambda dump: dump[: len(dump) * 3 // 4])
+    data_dir, restored = tmp_path / "fresh", tmp_path / "restored"
+    with pytest.raises(BackupError, match="loading the database failed"):
+        restore_backup(
+            archive, data_dir=data_dir, database_url=target_url, storage_url=restored.as_uri()
+        )
+    _assert_nothing_restored(target_url, data_dir, restored)
