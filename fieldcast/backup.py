@@ -37,7 +37,7 @@ from typing import IO, Any
 import psycopg
 from psycopg import sql
 
-from media.storage import Storage, StorageError, storage_from_url, validate_key
+from media.storage import LocalStorage, Storage, StorageError, storage_from_url, validate_key
 
 FORMAT = "fieldcast-backup"
 FORMAT_VERSION = 1
@@ -304,9 +304,21 @@ def _add_object(
 ) -> dict[str, Any] | None:
     """Copy one object into the archive; None when it was deleted since it was listed.
 
-    The object goes through a spool file first: a tar header states the size before the data,
-    and only the bytes actually read tell it (an object may be replaced while it is copied).
+    A tar header states the size before the data. A local object is read through one open
+    handle, whose file never changes (objects are replaced by rename, never rewritten in
+    place). Other stores' objects go through a spool file, as only the bytes read tell the
+    size of an object that may be replaced while it is copied.
     """
+    if isinstance(storage, LocalStorage):
+        try:
+            handle = storage.path(key).open("rb")
+        except FileNotFoundError:
+            return None
+        with handle:
+            stat = os.fstat(handle.fileno())
+            hashing = _Hashing(handle)
+            tar.addfile(_info(MEDIA + key, stat.st_size, stat.st_mtime), hashing)
+            return hashing.entry()
     with tempfile.TemporaryFile(dir=work) as spool:
         try:
             for chunk in storage.open(key):

@@ -22,7 +22,7 @@ import pytest
 from fieldcast.accounts.services import create_organisation
 from fieldcast.backup import BackupError, create_backup, libpq_url, restore_backup
 from fieldcast.db import Database
-from media.storage import LocalStorage
+from media.storage import LocalStorage, Storage
 from migrations.config import upgrade
 from tests.conftest import scratch_database
 
@@ -41,7 +41,7 @@ def target_url(server_database_url: str) -> Iterator[str]:
         yield url
 
 
-def _populate(url: str, storage: LocalStorage) -> None:
+def _populate(url: str, storage: Storage) -> None:
     upgrade(url)
     database = Database(url)
     with database.session() as session:
@@ -75,7 +75,7 @@ def _objects(storage: LocalStorage) -> dict[str, str]:
     return {key: hashlib.sha256(b"".join(storage.open(key))).hexdigest() for key in stored}
 
 
-def _backup(tmp_path: Path, url: str, storage: LocalStorage, name: str = "b.tar") -> Path:
+def _backup(tmp_path: Path, url: str, storage: Storage, name: str = "b.tar") -> Path:
     return create_backup(tmp_path / name, database_url=url, storage=storage, secret_key=KEY).path
 
 
@@ -336,28 +336,29 @@ def test_an_archive_without_media_restores_the_database_and_leaves_the_storage_a
     assert len(list(source.keys())) == 2
 
 
-def test_media_restores_into_s3(
+def test_media_of_s3_is_backed_up_and_restored_into_s3(
     tmp_path: Path, source_url: str, target_url: str, s3_endpoint: str
 ) -> None:
     import boto3
 
     from media.storage import storage_from_url
 
-    source = LocalStorage(tmp_path / "media")
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    buckets = [f"fieldcast-{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    for bucket in buckets:
+        client.create_bucket(Bucket=bucket)
+    source, restored = (
+        storage_from_url(f"s3://{bucket}/media", s3_endpoint_url=s3_endpoint) for bucket in buckets
+    )
     _populate(source_url, source)
     archive = _backup(tmp_path, source_url, source)
-    bucket = f"fieldcast-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
-        Bucket=bucket
-    )
     restore_backup(
         archive,
         data_dir=tmp_path / "fresh",
         database_url=target_url,
-        storage_url=f"s3://{bucket}/media",
+        storage_url=f"s3://{buckets[1]}/media",
         s3_endpoint_url=s3_endpoint,
     )
-    restored = storage_from_url(f"s3://{bucket}/media", s3_endpoint_url=s3_endpoint)
     assert sorted(restored.keys()) == sorted(source.keys())
     for key in sorted(source.keys()):
         assert b"".join(restored.open(key)) == b"".join(source.open(key))
