@@ -4,10 +4,13 @@ fresh data directory, start the product from it, and play the restored video."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +108,16 @@ def _play(hls_url: str, into: Path) -> int:
             assert frame.width > 0
             frames += 1
     return frames
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A directory of this test's own: pytest's shared base directory is made private again
+    by every pytest run that starts meanwhile, and the embedded PostgreSQL (running as its own
+    user when the tests run as root) must reach its data directory until it is stopped."""
+    directory = Path(tempfile.mkdtemp(prefix="fieldcast-backup-test-"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_backup_while_serving_then_restore_into_a_fresh_data_dir_and_play(
