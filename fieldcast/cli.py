@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -332,3 +334,103 @@ def relay() -> None:
     ctx = _context()
     report = run_relay(ctx.db, ctx.dispatcher)
     click.echo(f"expired leases: {report.expired}, re-enqueued: {report.requeued}")
+
+
+@main.command()
+@click.argument("archive", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--media/--no-media",
+    default=True,
+    show_default=True,
+    help="Copy the stored media into the archive (with S3, bucket versioning can stand in).",
+)
+def backup(archive: Path | None, media: bool) -> None:
+    """Write one archive of the database, the media and the secret key.
+
+    Runs beside a live `fieldcast serve` (or on DATABASE_URL and STORAGE_URL). The archive
+    holds the key that signs tokens: keep it as safe as the data directory.
+    """
+    from fieldcast.backup import BackupError, create_backup
+    from fieldcast.embedded import read_runtime
+    from media.storage import storage_from_url
+
+    settings = _settings()
+    database_url = settings.database_url
+    if database_url is None:
+        runtime = read_runtime(settings.data_dir)
+        if runtime is None:
+            raise click.ClickException(
+                "DATABASE_URL is not set and no `fieldcast serve` is running with data "
+                f"directory {settings.data_dir}. Start `fieldcast serve` first, or set it."
+            )
+        database_url = runtime["database_url"]
+    secret_key = settings.secret_key
+    key_file = settings.data_dir / "secret_key"
+    if secret_key is None and key_file.is_file():
+        secret_key = key_file.read_text().strip()
+    if archive is None:
+        archive = Path(f"fieldcast-backup-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.tar")
+    storage = (
+        storage_from_url(settings.storage_url, s3_endpoint_url=settings.s3_endpoint_url)
+        if media
+        else None
+    )
+    try:
+        result = create_backup(
+            archive,
+            database_url=database_url,
+            storage=storage,
+            secret_key=secret_key,
+            progress=click.echo,
+        )
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    summary = result.manifest["media"]
+    click.echo(
+        f"Revision {result.manifest['alembic_revision']}, {summary['objects']} media objects "
+        f"({summary['bytes']} bytes). Keep this file safe: it holds the secret key."
+    )
+    if summary["missing"]:
+        click.echo(
+            f"{len(summary['missing'])} objects were deleted while they were copied.", err=True
+        )
+
+
+@main.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Restore into a non-empty data directory (its contents are moved aside) or storage.",
+)
+def restore(archive: Path, force: bool) -> None:
+    """Restore an archive into a fresh FIELDCAST_DATA_DIR (or an empty DATABASE_URL).
+
+    The archive is verified in full first; the database is then migrated to this release.
+    Start the product on it with `fieldcast serve`.
+    """
+    from fieldcast.backup import BackupError, restore_backup
+
+    settings = _settings()
+    try:
+        manifest = restore_backup(
+            archive,
+            data_dir=settings.data_dir,
+            database_url=settings.database_url,
+            storage_url=settings.storage_url,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            force=force,
+            progress=click.echo,
+        )
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"Restored the backup of {manifest['created_at']} into {settings.data_dir}. "
+        "Start it with `fieldcast serve`."
+    )
+    if manifest["secret_key"] and settings.secret_key is not None:
+        click.echo(
+            "SECRET_KEY is set, so the restored secret_key file is not used: tokens and links "
+            "made before the backup stop working unless SECRET_KEY is the backed-up key.",
+            err=True,
+        )

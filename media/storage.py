@@ -175,6 +175,10 @@ class Storage(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def keys(self) -> Iterator[str]:
+        """Every stored object's key, in no particular order; unfinished uploads excluded."""
+        ...
+
     def check(self) -> None:
         """Raise if the backend is unreachable or not writable (used by /readyz)."""
         ...
@@ -306,6 +310,15 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
+
+    def keys(self) -> Iterator[str]:
+        for directory, subdirs, files in os.walk(self.root):
+            # Dot names are internal: partial uploads, files being written, the /readyz probe.
+            subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+            relative = Path(directory).relative_to(self.root).as_posix()
+            for name in files:
+                if not name.startswith("."):
+                    yield name if relative == "." else f"{relative}/{name}"
 
     def check(self) -> None:
         probe = self.root / ".readyz"
@@ -491,6 +504,18 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
+    def keys(self) -> Iterator[str]:
+        start = f"{self.prefix}/" if self.prefix else ""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=start
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = str(item["Key"])[len(start) :]
+                # Tails of unfinished uploads live under a dot prefix no key can reach.
+                if key and not any(part.startswith(".") for part in key.split("/")):
+                    yield key
 
     def check(self) -> None:
         self.client.head_bucket(Bucket=self.bucket)

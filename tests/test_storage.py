@@ -319,6 +319,20 @@ def test_local_complete_onto_a_key_under_an_object_fails_and_keeps_the_data(
     assert (local.root / ".uploads" / "clash").read_bytes() == b"upload"
 
 
+def test_local_keys_list_every_object_and_no_unfinished_upload(local: LocalStorage) -> None:
+    local.put_bytes("org/1/videos/2/source", b"a")
+    local.put_bytes("org/1/videos/2/hls/master.m3u8", b"b")
+    local.put_bytes("top", b"c")
+    state = local.begin_upload("u1", "org/1/videos/3/source")
+    local.append_upload(state, 0, io.BytesIO(b"partial"), limit=7)
+    local.check()
+    assert sorted(local.keys()) == [
+        "org/1/videos/2/hls/master.m3u8",
+        "org/1/videos/2/source",
+        "top",
+    ]
+
+
 @pytest.mark.parametrize("upload_id", ["", "../x", "a/b", "a.b", "x" * 65, "é", "a b", ".."])
 def test_local_rejects_bad_upload_ids(local: LocalStorage, upload_id: str) -> None:
     with pytest.raises(StorageError):
@@ -464,6 +478,18 @@ def stored_keys(s3_client: Any, bucket: str) -> list[str]:
 def open_multipart_uploads(s3_client: Any, bucket: str) -> list[str]:
     listing = s3_client.list_multipart_uploads(Bucket=bucket)
     return [u["Key"] for u in listing.get("Uploads", [])]
+
+
+def test_s3_keys_list_objects_under_the_prefix_only(
+    s3_small_parts: S3Storage, s3_client: Any, bucket: str
+) -> None:
+    s3 = s3_small_parts
+    s3.put_bytes("org/1/videos/2/source", b"a")
+    s3.put_bytes("org/1/videos/2/hls/master.m3u8", b"b")
+    s3_client.put_object(Bucket=bucket, Key="elsewhere/x", Body=b"not ours")
+    state = s3.begin_upload("u1", "org/1/videos/3/source")
+    s3.append_upload(state, 0, io.BytesIO(b"tail bytes"), limit=10)
+    assert sorted(s3.keys()) == ["org/1/videos/2/hls/master.m3u8", "org/1/videos/2/source"]
 
 
 def test_s3_part_size_has_s3s_minimum(s3_endpoint: str, bucket: str) -> None:
