@@ -94,7 +94,9 @@ def serve(
     data_dir.mkdir(parents=True, exist_ok=True)
     postgres = EmbeddedPostgres(data_dir) if not settings.database_url else None
     redis = EmbeddedRedis(data_dir) if not settings.redis_url else None
-    supervisor = Supervisor(RestartPolicy(limit=restart_limit, window=restart_window))
+    supervisor = Supervisor(
+        RestartPolicy(limit=restart_limit, window=restart_window), adopt_orphans=True
+    )
     gave_up: str | None = None
     try:
         env = dict(os.environ)

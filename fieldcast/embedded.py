@@ -442,7 +442,6 @@ class _Watched:
     delay: float
     failures: collections.deque[float] = field(default_factory=collections.deque)
     restart_at: float | None = None
-    last_failure: str = ""
 
 
 @dataclass
@@ -455,6 +454,10 @@ class Supervisor:
     """
 
     policy: RestartPolicy = field(default_factory=RestartPolicy)
+    # Orphans of the parts (a dead worker's horse, a dead PostgreSQL's backends) are then
+    # reparented to this process, which stops them; otherwise they would go to init unseen.
+    # Only for a process that does nothing but supervise: it must reap whatever it adopts.
+    adopt_orphans: bool = False
     tick: float = 0.2
     stopping: bool = False
     _watched: list[_Watched] = field(default_factory=list)
@@ -462,9 +465,7 @@ class Supervisor:
     _last_sweep: float = 0.0
 
     def __post_init__(self) -> None:
-        # Orphans of the parts (a dead worker's horse, a dead PostgreSQL's backends) are then
-        # reparented to serve, which stops them; without it they would go to init unseen.
-        self._subreaper = become_subreaper()
+        self._subreaper = self.adopt_orphans and become_subreaper()
 
     def start(self, part: Part, *, service: bool = False) -> None:
         """Start a part and watch it from now on; a part that cannot start at all raises."""
@@ -524,11 +525,10 @@ class Supervisor:
         watched.failures.append(now)
         while watched.failures and watched.failures[0] < now - self.policy.window:
             watched.failures.popleft()
-        watched.last_failure = what
         if len(watched.failures) >= self.policy.limit:
             message = (
                 f"{watched.part.name} failed {len(watched.failures)} times within "
-                f"{self.policy.window:.0f} s (last: {what}); giving up and stopping Fieldcast"
+                f"{self.policy.window:g} s (last: {what}); giving up and stopping Fieldcast"
             )
             log.error("%s", message)
             return message
@@ -536,7 +536,7 @@ class Supervisor:
         watched.delay = min(delay * 2, self.policy.max_delay)
         watched.restart_at = now + delay
         log.error(
-            "%s; restarting it in %.0f s (failure %d within %.0f s; Fieldcast stops at %d)",
+            "%s; restarting it in %g s (failure %d within %g s; Fieldcast stops at %d)",
             what,
             delay,
             len(watched.failures),

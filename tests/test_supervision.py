@@ -233,6 +233,15 @@ def test_a_killed_worker_is_started_again_and_the_api_stays_up(serve: Serve) -> 
     assert _login(serve) == 200
 
 
+def test_a_killed_api_is_started_again_on_its_port(serve: Serve) -> None:
+    web = serve.wait_part("web")
+    web.kill()  # gunicorn's master; its workers must not keep the port
+    serve.wait_log(rf"web \(pid {web.pid}\) was killed by SIGKILL; restarting it in 1 s")
+    serve.wait_part("web", other_than=web.pid)
+    serve.wait_ready()
+    assert _login(serve) == 200
+
+
 def test_a_killed_worker_leaves_no_work_horse_or_ffmpeg_behind(serve: Serve) -> None:
     worker = serve.wait_part("worker-media")
     with serve.redis() as redis:
