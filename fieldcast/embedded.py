@@ -176,9 +176,11 @@ class EmbeddedPostgres:
         try:
             pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
             leftover = psutil.Process(pid)
-            if leftover.name() != "postgres":
-                return
+            command = " ".join(leftover.cmdline())
         except (OSError, ValueError, IndexError, psutil.Error):
+            return
+        # A stale pid may now belong to any process, another PostgreSQL's included.
+        if not {str(self.pgdata), str(self.pgdata.resolve())} & set(command.split()):
             return
         log.warning("stopping a PostgreSQL (pid %d) left running on %s", pid, self.pgdata)
         with contextlib.suppress(psutil.Error):
