@@ -152,7 +152,7 @@ def serve(
     finally:
         supervisor.stop()
         runtime_file(data_dir).unlink(missing_ok=True)
-        click.echo("Fieldcast stopped." if gave_up is None else f"Fieldcast stopped: {gave_up}.")
+        click.echo(f"Fieldcast stopped because {gave_up}." if gave_up else "Fieldcast stopped.")
     sys.exit(0 if gave_up is None else 1)
 
 

@@ -528,12 +528,12 @@ class Supervisor:
         while watched.failures and watched.failures[0] < now - self.policy.window:
             watched.failures.popleft()
         if len(watched.failures) >= self.policy.limit:
-            message = (
+            reason = (
                 f"{watched.part.name} failed {len(watched.failures)} times within "
-                f"{self.policy.window:g} s (last: {what}); giving up and stopping Fieldcast"
+                f"{self.policy.window:g} s (last: {what})"
             )
-            log.error("%s", message)
-            return message
+            log.error("%s; giving up and stopping Fieldcast", reason)
+            return reason
         delay = watched.delay
         watched.delay = min(delay * 2, self.policy.max_delay)
         watched.restart_at = now + delay

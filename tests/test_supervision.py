@@ -307,6 +307,7 @@ def test_a_part_that_keeps_failing_makes_serve_give_up(data_dir: Path) -> None:
         serve.stop()
     output = serve.output()
     assert code == 1, output[-4000:]
+    assert re.search(r"Fieldcast stopped because scheduler failed 3 times within 120 s", output)
     assert re.search(
         r"scheduler failed 3 times within 120 s \(last: scheduler \(pid \d+\) was killed by "
         r"SIGKILL\); giving up and stopping Fieldcast",
