@@ -130,7 +130,8 @@ class EmbeddedPostgres:
 
     @property
     def pgdata(self) -> Path:
-        return self.data_dir / "postgres"
+        # Absolute: PostgreSQL reads a relative socket directory from inside its data directory.
+        return self.data_dir.resolve() / "postgres"
 
     def _socket_dir(self) -> Path:
         socket_path = _short_socket_path(self.pgdata / ".s.PGSQL.5432")
@@ -180,7 +181,7 @@ class EmbeddedPostgres:
         except (OSError, ValueError, IndexError, psutil.Error):
             return
         # A stale pid may now belong to any process, another PostgreSQL's included.
-        if not {str(self.pgdata), str(self.pgdata.resolve())} & set(command.split()):
+        if str(self.pgdata) not in command.split():
             return
         log.warning("stopping a PostgreSQL (pid %d) left running on %s", pid, self.pgdata)
         with contextlib.suppress(psutil.Error):
@@ -308,7 +309,7 @@ class EmbeddedRedis:
             start_new_session=True,
             preexec_fn=_pdeathsig(signal.SIGTERM),  # Redis saves on SIGTERM before exiting
         )
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60  # after a kill, Redis first replays its append-only file
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
@@ -321,7 +322,7 @@ class EmbeddedRedis:
                 return self.url
             time.sleep(0.05)
         self.kill()
-        raise RuntimeError("embedded Redis did not start within 15 s")
+        raise RuntimeError("embedded Redis did not start within 60 s")
 
     def _reply(self, expected: bytes = b"") -> bool:
         """PING; whether the reply starts with `expected` (any reply at all by default)."""
