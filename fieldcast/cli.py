@@ -61,17 +61,30 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--web-workers", default=2, show_default=True, type=int)
-def serve(host: str, port: int, web_workers: int) -> None:
-    """Start the whole product: database, Redis, migrations, API and a worker.
+@click.option(
+    "--restart-limit",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Give up when one part fails this many times within --restart-window.",
+)
+@click.option("--restart-window", default=300.0, show_default=True, type=float, help="Seconds.")
+def serve(
+    host: str, port: int, web_workers: int, restart_limit: int, restart_window: float
+) -> None:
+    """Start the whole product: database, Redis, migrations, API, workers and the scheduler.
 
     With no configuration, PostgreSQL and Redis run embedded and keep their data in
-    FIELDCAST_DATA_DIR (default ./var). Ctrl-C stops everything.
+    FIELDCAST_DATA_DIR (default ./var). A part that dies is started again after a backoff;
+    one that keeps failing stops everything. Ctrl-C stops everything.
     """
     from fieldcast.embedded import (
         EmbeddedPostgres,
         EmbeddedRedis,
+        RestartPolicy,
         Supervisor,
         python_command,
+        runtime_file,
         secret_key_for,
         write_runtime,
     )
@@ -83,16 +96,22 @@ def serve(host: str, port: int, web_workers: int) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     postgres = EmbeddedPostgres(data_dir) if not settings.database_url else None
     redis = EmbeddedRedis(data_dir) if not settings.redis_url else None
-    supervisor = Supervisor()
-    code = 1
+    supervisor = Supervisor(
+        RestartPolicy(limit=restart_limit, window=restart_window), adopt_orphans=True
+    )
+    gave_up: str | None = None
     try:
         env = dict(os.environ)
         if postgres is not None:
             click.echo(f"Starting embedded PostgreSQL in {postgres.pgdata} ...")
-            env["DATABASE_URL"] = postgres.start()
+            supervisor.start(postgres, service=True)
+            assert postgres.url is not None
+            env["DATABASE_URL"] = postgres.url
         if redis is not None:
             click.echo(f"Starting embedded Redis in {data_dir / 'redis'} ...")
-            env["REDIS_URL"] = redis.start()
+            supervisor.start(redis, service=True)
+            assert redis.url is not None
+            env["REDIS_URL"] = redis.url
         env.setdefault("SECRET_KEY", secret_key_for(data_dir))
         env.setdefault("FIELDCAST_DATA_DIR", str(data_dir))
         env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
@@ -136,18 +155,12 @@ def serve(host: str, port: int, web_workers: int) -> None:
             "Load a demo organisation in another terminal:  fieldcast load-demo\n"
             "Press Ctrl-C to stop.\n"
         )
-        code = supervisor.wait()
+        gave_up = supervisor.run()
     finally:
         supervisor.stop()
-        if redis is not None:
-            redis.stop()
-        if postgres is not None:
-            postgres.stop()
-        from fieldcast.embedded import runtime_file
-
         runtime_file(data_dir).unlink(missing_ok=True)
-        click.echo("Fieldcast stopped.")
-    sys.exit(code)
+        click.echo(f"Fieldcast stopped because {gave_up}." if gave_up else "Fieldcast stopped.")
+    sys.exit(0 if gave_up is None else 1)
 
 
 @main.command()

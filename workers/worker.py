@@ -5,15 +5,29 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
-from rq import Worker
+from rq import Worker as RQWorker
 
 from fieldcast.observability import configure_logging
+from fieldcast.processes import die_with_parent
 from workers.context import get_context
 from workers.jobs import TASK_MODULES
 from workers.queues import QUEUE_NAMES, get_queue
 
 log = logging.getLogger(__name__)
+
+
+class Worker(RQWorker):
+    """RQ's worker, with each work horse tied to it.
+
+    RQ puts the horse in a process group of its own, so a worker killed outright (SIGKILL, the
+    OOM killer) would leave its horse, and the ffmpeg the horse runs, working for nobody.
+    """
+
+    def main_work_horse(self, *args: Any, **kwargs: Any) -> None:
+        die_with_parent(parent_pid=self.pid)
+        super().main_work_horse(*args, **kwargs)
 
 
 def run_worker(

@@ -1,0 +1,91 @@
+"""The restart policy of `fieldcast serve`'s supervisor, on real short-lived processes: backoff
+that doubles up to a cap, resets once a part stays up, and gives up only on repeated failure
+within the window."""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from fieldcast.embedded import ChildProcess, RestartPolicy, Supervisor
+
+
+@pytest.fixture(autouse=True)
+def _keep_signal_handlers() -> Iterator[None]:
+    """The supervisor takes over SIGINT and SIGTERM, as serve needs; give them back."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def _part(name: str, code: str) -> ChildProcess:
+    return ChildProcess(name, [sys.executable, "-c", code], env={})
+
+
+def _restart_delays(caplog: pytest.LogCaptureFixture, name: str) -> list[float]:
+    pattern = re.compile(rf"^{name} \(pid \d+\) .*; restarting it in ([\d.]+) s")
+    return [
+        float(match.group(1))
+        for record in caplog.records
+        if (match := pattern.match(record.getMessage()))
+    ]
+
+
+def test_a_crashing_part_is_restarted_with_doubling_backoff_then_given_up_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="fieldcast.embedded")
+    policy = RestartPolicy(first_delay=0.05, max_delay=0.2, limit=5, window=60)
+    supervisor = Supervisor(policy, tick=0.02)
+    supervisor.start(_part("crasher", "raise SystemExit(3)"))
+    supervisor.start(_part("steady", "import time; time.sleep(60)"))
+    try:
+        gave_up = supervisor.run()
+    finally:
+        supervisor.stop(timeout=5)
+    assert gave_up is not None
+    assert re.fullmatch(
+        r"crasher failed 5 times within 60 s \(last: crasher \(pid \d+\) exited with status 3\)",
+        gave_up,
+    )
+    assert _restart_delays(caplog, "crasher") == [0.05, 0.1, 0.2, 0.2]
+    assert _restart_delays(caplog, "steady") == []
+    assert len(re.findall(r"crasher restarted", caplog.text)) == 4
+
+
+def test_backoff_starts_over_once_a_part_has_stayed_up(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="fieldcast.embedded")
+    policy = RestartPolicy(first_delay=0.05, max_delay=1, stable_after=0.2, limit=3, window=60)
+    supervisor = Supervisor(policy, tick=0.02)
+    supervisor.start(_part("flaky", "import time; time.sleep(0.4)"))
+    try:
+        gave_up = supervisor.run()
+    finally:
+        supervisor.stop(timeout=5)
+    assert gave_up is not None and gave_up.startswith("flaky failed 3 times")
+    assert _restart_delays(caplog, "flaky") == [0.05, 0.05]
+
+
+def test_failures_spread_wider_than_the_window_never_make_it_give_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="fieldcast.embedded")
+    policy = RestartPolicy(first_delay=0.05, limit=2, window=0.3)
+    supervisor = Supervisor(policy, tick=0.02)
+    supervisor.start(_part("flaky", "import time; time.sleep(0.4)"))
+    stop = threading.Timer(2.0, lambda: setattr(supervisor, "stopping", True))
+    stop.start()
+    try:
+        gave_up = supervisor.run()
+    finally:
+        stop.cancel()
+        supervisor.stop(timeout=5)
+    assert gave_up is None
+    assert len(_restart_delays(caplog, "flaky")) >= 3
