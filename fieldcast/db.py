@@ -123,6 +123,9 @@ class Database:
             pool_size=pool_size,
             max_overflow=10,
             pool_pre_ping=True,
+            # Error messages end up in logs: they name the statement, never the values bound
+            # to it (emails, token hashes, what a user typed).
+            hide_parameters=True,
             echo=echo,
             **kwargs,
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from fieldcast.accounts.services import create_organisation
 from fieldcast.backup import BackupError, create_backup, libpq_url, restore_backup
@@ -398,3 +399,44 @@ def test_a_dump_that_fails_midway_leaves_the_database_empty(
             archive, data_dir=data_dir, database_url=target_url, storage_url=restored.as_uri()
         )
     _assert_nothing_restored(target_url, data_dir, restored)
+
+
+def test_the_database_password_never_appears_on_a_tools_command_line(
+    tmp_path: Path, source_url: str, target_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_dump and psql read it from their environment: a command line is readable by every
+    local user while the tool runs. (The test server trusts local connections, so the password
+    is carried but not checked.)"""
+    storage = LocalStorage(tmp_path / "media")
+    _populate(source_url, storage)
+    secret = "s3cret-Pass-phrase"
+    seen: list[tuple[list[str], str | None]] = []
+    real_run, real_popen = subprocess.run, subprocess.Popen
+
+    def run(argv: list[str], *args: Any, **kwargs: Any) -> Any:
+        seen.append((list(argv), (kwargs.get("env") or {}).get("PGPASSWORD")))
+        return real_run(argv, *args, **kwargs)
+
+    def popen(argv: list[str], *args: Any, **kwargs: Any) -> Any:
+        seen.append((list(argv), (kwargs.get("env") or {}).get("PGPASSWORD")))
+        return real_popen(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "Popen", popen)
+
+    def with_password(url: str) -> str:
+        return make_url(url).set(password=secret).render_as_string(hide_password=False)
+
+    archive = _backup(tmp_path, with_password(source_url), storage)
+    restore_backup(
+        archive,
+        data_dir=tmp_path / "fresh",
+        database_url=with_password(target_url),
+        storage_url=(tmp_path / "restored").as_uri(),
+    )
+    tools = [(argv, pw) for argv, pw in seen if Path(argv[0]).name in {"pg_dump", "psql"}]
+    assert {Path(argv[0]).name for argv, _ in tools} == {"pg_dump", "psql"}
+    for argv, password in tools:
+        assert not any(secret in part for part in argv), argv
+        assert password == secret
+    assert _tables(target_url)

@@ -89,3 +89,24 @@ def test_json_log_lines_carry_the_request_id() -> None:
     assert line["msg"] == "hello x"
     assert line["request_id"] == "req-123456"
     assert line["level"] == "info"
+
+
+def test_database_errors_never_carry_the_values_bound_to_the_statement(database_url: str) -> None:
+    """What a statement was given (an email, a token hash) must not reach the logs through an
+    error's message, which the outage and internal-error handlers log."""
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from fieldcast.db import Database
+
+    database = Database(database_url)
+    try:
+        with pytest.raises(DBAPIError) as caught, database.engine.connect() as connection:
+            connection.execute(
+                text("SELECT CAST(:value AS text), 1 / 0"), {"value": "ada@secret.test"}
+            )
+    finally:
+        database.dispose()
+    assert "ada@secret.test" not in str(caught.value)
+    assert "division by zero" in str(caught.value)
