@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import http
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import marshmallow as ma
@@ -12,6 +12,7 @@ from flask_smorest import Blueprint as BaseBlueprint
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
+from api.fields import REFUSED_MESSAGE, first_unstorable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, from_http_exception
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,11 +33,25 @@ IDEMPOTENCY_KEY_PARAMETER = {
 
 
 class Schema(ma.Schema):
-    """Base schema: unknown fields are errors, so typos in a client surface at once."""
+    """Base schema: unknown fields are errors, so typos in a client surface at once; text the
+    database cannot store is refused wherever it sits (body, query, form, keys of objects,
+    items of lists)."""
 
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+    @ma.pre_load
+    def refuse_unstorable_text(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, Mapping):
+            errors = {
+                str(name): [REFUSED_MESSAGE]
+                for name in data
+                if first_unstorable(name) or first_unstorable(data[name])
+            }
+            if errors:
+                raise ma.ValidationError(errors)
+        return data
 
 
 class Api(BaseApi):

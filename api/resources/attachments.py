@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
+from api.fields import String
 from api.resources.playback import sign_media_key
 from api.runtime import context, db_session
 from api.schemas import attributes
@@ -82,22 +83,26 @@ class AttachmentListSchema(Schema):
 
 
 class AttachmentCreateSchema(Schema):
-    kind = ma.fields.String(
+    kind = String(
         required=True,
+        max_length=4,
         validate=ma.validate.OneOf(
             ["link", "note"], error="Must be `link` or `note`; send files to …/attachments/files."
         ),
     )
-    title = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=attachments.MAX_TITLE),
+    title = String(
+        min_length=1,
+        column=Attachment.title,
         metadata={"description": "Defaults to the link's host or the note's first line"},
     )
-    url = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=attachments.MAX_URL),
+    url = String(
+        min_length=1,
+        column=Attachment.url,
         metadata={"description": "For `link`: an http(s) URL", "example": "https://example.com"},
     )
-    body = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=attachments.MAX_NOTE),
+    body = String(
+        min_length=1,
+        column=Attachment.body,
         metadata={"description": "For `note`: the text"},
     )
 
@@ -130,8 +135,9 @@ class AttachmentFileSchema(Schema):
             "md, png, jpg, gif, webp or heic. Its name is kept for downloads."
         },
     )
-    title = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=attachments.MAX_TITLE),
+    title = String(
+        min_length=1,
+        column=Attachment.title,
         metadata={"description": "Defaults to the file's name"},
     )
 
