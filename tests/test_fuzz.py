@@ -1,6 +1,7 @@
 """The API fuzzed from its own OpenAPI document (schemathesis): every operation, valid and invalid
 input, against the app on the test PostgreSQL and Redis, signed in as an admin of an
-organisation with a video, a team, a list, an attachment, a device and an API token in it.
+organisation with a video, a team, a list, an attachment, a device, an API token, a share, a
+webhook, an upload and an inbox item in it.
 
 No input may produce a server error, a status code the document does not list for the
 operation, a content type it does not list, or a body or header that breaks its schema.
@@ -15,6 +16,7 @@ session for every call; every other operation shares the test's token.
 
 from __future__ import annotations
 
+import base64
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -32,7 +34,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy.orm import Session
 
+from fieldcast.notifications.models import Notification
 from fieldcast.settings import Settings
 from tests.conftest import SECRET_KEY, bearer
 
@@ -84,7 +88,9 @@ class World:
 
 
 @pytest.fixture
-def world(app: Flask, client: FlaskClient, org: Any, admin: Any, rep: Any) -> World:
+def world(
+    app: Flask, client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any
+) -> World:
     headers = bearer(client, admin)
 
     def made(path: str, body: dict[str, Any]) -> str:
@@ -108,7 +114,33 @@ def world(app: Flask, client: FlaskClient, org: Any, admin: Any, rep: Any) -> Wo
         "device_id": made("/api/v1/devices", {"token": "fcm-token-1", "platform": "android"}),
         "token_id": made("/api/v1/api-tokens", {"name": "BI export"}),
         "share_id": made(f"/api/v1/videos/{video_id}/shares", {"user_ids": [str(rep.id)]}),
+        "webhook_id": made(
+            f"/api/v1/teams/{team_id}/webhooks",
+            {"kind": "slack", "url": "https://hooks.slack.com/services/T0/B0/abcdefghijklmnop"},
+        ),
     }
+    upload = client.post(
+        "/api/v1/uploads",
+        headers={
+            **headers,
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": "1000",
+            "Upload-Metadata": "video_id " + base64.b64encode(video_id.encode()).decode(),
+        },
+    )
+    assert upload.status_code == 201, upload.get_json()
+    ids["upload_id"] = upload.headers["Location"].rsplit("/", 1)[-1]
+    item = Notification(
+        org_id=org.id,
+        user_id=admin.id,
+        type="video.playable",
+        title="Ready to watch",
+        body="",
+        data={"video_id": video_id},
+    )
+    session.add(item)
+    session.flush()
+    ids["notification_id"] = str(item.id)
     return World(app, client, admin, headers, ids)
 
 
