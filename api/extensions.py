@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from api.fields import REFUSED_MESSAGE, first_unstorable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, from_http_exception
+from fieldcast.idempotency import services as idempotency
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,7 +29,7 @@ IDEMPOTENCY_KEY_PARAMETER = {
         "Retrying a POST with the same key and body replays the first response instead of "
         "acting twice (header `Idempotent-Replayed: true`). Keys are kept for 24 hours."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH},
 }
 
 
@@ -79,8 +80,8 @@ class Api(BaseApi):
 
 class Blueprint(BaseBlueprint):
     """Adds the project's conventions to every operation's documentation:
-    401 on authenticated operations, 422 where there is input, the Idempotency-Key header on
-    authenticated POSTs."""
+    401 on authenticated operations, 422 where there is input, the Idempotency-Key header (and
+    the 409 and 422 it can give) on authenticated POSTs."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -100,6 +101,8 @@ class Blueprint(BaseBlueprint):
         if method == "post" and not is_public:
             doc.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
             responses.setdefault("409", "CONFLICT")
+            # A malformed Idempotency-Key is refused on every POST.
+            responses.setdefault("422", http.HTTPStatus(422).name)
         return doc
 
     def problems(self, *statuses: int) -> Callable[[F], F]:

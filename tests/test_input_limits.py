@@ -179,6 +179,35 @@ def test_an_attachment_file_name_with_nul_is_stored_clean(
     assert response.get_json()["filename"] == "notes.txt"
 
 
+@pytest.mark.parametrize("kind", ["json", "multipart", "tus"])
+def test_a_malformed_idempotency_key_is_refused_on_every_post(
+    client: FlaskClient, rep: Any, auth: Any, video_id: str, kind: str
+) -> None:
+    headers = {**auth(rep), "Idempotency-Key": "k" * 300}
+    if kind == "json":
+        response = client.post("/api/v1/videos", json={"title": "Pricing"}, headers=headers)
+    elif kind == "multipart":
+        response = client.post(
+            f"/api/v1/videos/{video_id}/attachments/files",
+            data={"file": (io.BytesIO(b"call notes\n"), "notes.txt", "text/plain")},
+            headers=headers,
+        )
+    else:
+        metadata = "video_id " + base64.b64encode(video_id.encode()).decode()
+        response = client.post(
+            "/api/v1/uploads",
+            headers={
+                **headers,
+                "Tus-Resumable": "1.0.0",
+                "Upload-Length": "100",
+                "Upload-Metadata": metadata,
+            },
+        )
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.get_json()["code"] == "invalid_idempotency_key"
+    assert "Idempotency-Key" in response.get_json()["errors"]
+
+
 def test_a_signed_playlist_path_with_nul_is_not_found(client: FlaskClient) -> None:
     path = playback.playlist_path(uuid.uuid4(), "hls\x00720p")
     response = client.get(playback.signed_path(SECRET_KEY, path, int(time.time()) + 60))
