@@ -22,7 +22,7 @@ from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.extensions import Schema
-from api.fields import String
+from api.fields import String, is_storable
 from api.runtime import context
 from fieldcast.errors import InvalidInput
 
@@ -92,6 +92,8 @@ def _decode(cursor: str, columns: Sequence[InstrumentedAttribute[Any]]) -> list[
             elif python_type in (int, str, bool):
                 if not isinstance(value, python_type):
                     raise ValueError("type")
+                if isinstance(value, str) and not is_storable(value):
+                    raise ValueError("text the database cannot compare")
                 decoded.append(value)
             else:
                 decoded.append(python_type(value))

@@ -112,6 +112,23 @@ def test_text_the_database_refuses_in_the_query_is_a_field_error(
     _assert_field_error(client.get(path, headers=auth(rep)), field)
 
 
+@pytest.mark.parametrize(
+    ("path", "position"),
+    [
+        ("/api/v1/users", ["a\x00"]),  # ordered by handle
+        ("/api/v1/teams", ["a\x00", "01a232b6-aa31-759d-8225-362b27524a96"]),  # by name, id
+    ],
+)
+def test_a_cursor_that_decodes_to_nul_is_refused(
+    client: FlaskClient, admin: Any, auth: Any, path: str, position: list[str]
+) -> None:
+    forged = base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+    response = client.get(f"{path}?cursor={forged}", headers=auth(admin))
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM_JSON
+    assert response.get_json()["code"] == "invalid_cursor"
+
+
 def test_a_locale_longer_than_its_column_is_a_field_error(
     client: FlaskClient, rep: Any, auth: Any
 ) -> None:
