@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http
+import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -10,6 +11,7 @@ import marshmallow as ma
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
 from flask_smorest.utils import prepare_response
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
 from api.fields import REFUSED_MESSAGE, first_unstorable
@@ -55,6 +57,18 @@ class Schema(ma.Schema):
         return data
 
 
+class ArgumentsParser(FlaskParser):
+    """webargs' parser, where JSON nested deeper than the parser can follow is an invalid body
+    (400) instead of an unexpected error."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            error = json.JSONDecodeError("nested too deeply", "", 0)
+            return self._handle_invalid_json_error(error, req)
+
+
 class Api(BaseApi):
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_ERROR_RESPONSE_NAME = "DEFAULT_ERROR"
@@ -82,6 +96,8 @@ class Blueprint(BaseBlueprint):
     """Adds the project's conventions to every operation's documentation:
     401 on authenticated operations, 422 where there is input, the Idempotency-Key header (and
     the 409 and 422 it can give) on authenticated POSTs."""
+
+    ARGUMENTS_PARSER = ArgumentsParser()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -21,13 +21,20 @@ def is_storable(value: str) -> bool:
 
 
 def first_unstorable(data: Any) -> bool:
-    """Whether any string anywhere in `data` (keys, values, items) cannot be stored."""
-    if isinstance(data, str):
-        return not is_storable(data)
-    if isinstance(data, Mapping):
-        return any(first_unstorable(k) or first_unstorable(v) for k, v in data.items())
-    if isinstance(data, list | tuple):
-        return any(first_unstorable(item) for item in data)
+    """Whether any string anywhere in `data` (keys, values, items) cannot be stored.
+
+    Walks without recursion: a body may nest as deep as the JSON parser allows."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not is_storable(item):
+                return True
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return False
 
 

@@ -171,13 +171,13 @@ def test_a_body_over_the_limit_is_problem_json(
 
 def test_a_body_that_is_not_json_is_problem_json(client: FlaskClient, rep: Any, auth: Any) -> None:
     headers = auth(rep)
-    _assert_problem(
-        client.post(
-            "/api/v1/videos", data="{not json", content_type="application/json", headers=headers
-        ),
-        400,
-        "bad_request",
-    )
+    nested_too_deep = "[" * 200_000 + "]" * 200_000
+    deep_object = '{"title": "x", "deal_attributes": ' + '{"a": ' * 5000 + "1" + "}" * 5001
+    for malformed in ("{not json", nested_too_deep, deep_object):
+        response = client.post(
+            "/api/v1/videos", data=malformed, content_type="application/json", headers=headers
+        )
+        _assert_problem(response, 400, "bad_request")
     response = client.post(
         "/api/v1/videos", data="title=x", content_type="text/plain", headers=headers
     )

@@ -11,12 +11,11 @@ import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 from flask_smorest.fields import Upload
-from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict, FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.auth import current_principal
-from api.extensions import Blueprint, Schema
+from api.extensions import ArgumentsParser, Blueprint, Schema
 from api.fields import String
 from api.resources.playback import sign_media_key
 from api.runtime import context, db_session
@@ -30,7 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-class _MultipartParser(FlaskParser):
+class _MultipartParser(ArgumentsParser):
     """Loads the form fields of a multipart body along with its files, so that one schema
     describes (and documents, as one requestBody) the whole upload."""
 
