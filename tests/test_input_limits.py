@@ -276,6 +276,26 @@ def _string_inputs(field: ma.fields.Field, name: str) -> Iterator[tuple[str, ma.
             yield from _string_inputs(field.value_field, f"{name}.values")
 
 
+# String inputs that are never stored as they come (compared, hashed, parsed or cleaned first);
+# every other string input names its column, and its limit is that column's.
+NOT_STORED = {
+    "PageArgsSchema.cursor",
+    "UserListArgsSchema.cursor",
+    "TeamListArgsSchema.cursor",
+    "InboxArgsSchema.cursor",
+    "RecipientArgsSchema.cursor",
+    "UserListArgsSchema.q",
+    "TokenRequestSchema.password",
+    "RefreshRequestSchema.refresh_token",
+    "UserCreateSchema.password",
+    "UserUpdateSchema.password",
+    "CompletedPartSchema.etag",
+    "AttachmentCreateSchema.kind",
+    "VideoSchema.deal_attributes.keys",
+    "VideoUpdateSchema.deal_attributes.keys",
+}
+
+
 def test_every_string_input_carries_the_limit_of_its_column(app: Flask) -> None:
     checked = 0
     problems: list[str] = []
@@ -291,6 +311,8 @@ def test_every_string_input_carries_the_limit_of_its_column(app: Flask) -> None:
                     problems.append(f"{name}: the Length validator does not enforce max_length")
                 if field.column is not None and field.max_length > column_limit(field.column):
                     problems.append(f"{name}: longer than its column {field.column}")
+                if field.column is None and name not in NOT_STORED:
+                    problems.append(f"{name}: name the column it is stored in")
     assert checked > 40
     assert not problems, "\n".join(problems)
 
