@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from api import health
 from api.auth import authenticate_request
 from api.extensions import Api
+from api.fields import install_converters
 from api.idempotency import ReplayResponse, finish_idempotent_request
 from api.problems import from_domain_error, from_http_exception, from_unexpected
 from api.resources import (
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     context = context or build_context(settings)
 
     app = Flask("fieldcast")
+    install_converters(app.url_map)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.limits.max_request_bytes,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import http
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import marshmallow as ma
@@ -11,10 +12,13 @@ from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from flask_smorest import Api as BaseApi
 from flask_smorest import Blueprint as BaseBlueprint
 from flask_smorest.utils import prepare_response
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
+from api.fields import REFUSED_MESSAGE, first_unstorable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, from_http_exception
 from fieldcast.errors import InvalidInput
+from fieldcast.idempotency import services as idempotency
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,7 +33,7 @@ IDEMPOTENCY_KEY_PARAMETER = {
         "Retrying a POST with the same key and body replays the first response instead of "
         "acting twice (header `Idempotent-Replayed: true`). Keys are kept for 24 hours."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH},
 }
 
 
@@ -48,11 +52,37 @@ SERVICE_UNAVAILABLE_DOC = {
 
 
 class Schema(ma.Schema):
-    """Base schema: unknown fields are errors, so typos in a client surface at once."""
+    """Base schema: unknown fields are errors, so typos in a client surface at once; text the
+    database cannot store is refused wherever it sits (body, query, form, keys of objects,
+    items of lists)."""
 
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+    @ma.pre_load
+    def refuse_unstorable_text(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, Mapping):
+            errors = {
+                str(name): [REFUSED_MESSAGE]
+                for name in data
+                if first_unstorable(name) or first_unstorable(data[name])
+            }
+            if errors:
+                raise ma.ValidationError(errors)
+        return data
+
+
+class ArgumentsParser(FlaskParser):
+    """webargs' parser, where JSON nested deeper than the parser can follow is an invalid body
+    (400) instead of an unexpected error."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            error = json.JSONDecodeError("nested too deeply", "", 0)
+            return self._handle_invalid_json_error(error, req)
 
 
 EMPTY_PATCH = "The request names no field to change."
@@ -123,8 +153,10 @@ class Api(BaseApi):
 
 class Blueprint(BaseBlueprint):
     """Adds the project's conventions to every operation's documentation:
-    401 on authenticated operations, 422 where there is input, the Idempotency-Key header on
-    authenticated POSTs, 503 when a dependency is down."""
+    401 on authenticated operations, 422 where there is input, the Idempotency-Key header (and
+    the 409 and 422 it can give) on authenticated POSTs, 503 when a dependency is down."""
+
+    ARGUMENTS_PARSER = ArgumentsParser()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -146,6 +178,8 @@ class Blueprint(BaseBlueprint):
         if method == "post" and not is_public:
             doc.setdefault("parameters", []).append(IDEMPOTENCY_KEY_PARAMETER)
             responses.setdefault("409", "CONFLICT")
+            # A malformed Idempotency-Key is refused on every POST.
+            responses.setdefault("422", http.HTTPStatus(422).name)
         return doc
 
     def problems(self, *statuses: int) -> Callable[[F], F]:

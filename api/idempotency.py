@@ -40,12 +40,16 @@ def _fingerprint() -> str:
 
 
 def begin_idempotent_request(principal: Principal) -> None:
-    # JSON requests only: binary bodies (upload chunks) are resumed by their own protocol and
-    # must not be read whole into memory to be fingerprinted.
-    if request.method != "POST" or request.mimetype not in ("application/json", ""):
+    if request.method != "POST":
         return
     key = request.headers.get(HEADER)
     if key is None:
+        return
+    # The documented form of the key holds on every POST, whether or not its body is replayed.
+    idempotency.check_key(key.strip())
+    # JSON requests only: binary bodies (upload chunks) are resumed by their own protocol and
+    # must not be read whole into memory to be fingerprinted.
+    if request.mimetype not in ("application/json", ""):
         return
     outcome = idempotency.begin(
         db_session(),

@@ -22,6 +22,7 @@ from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.extensions import Schema
+from api.fields import String, is_storable
 from api.runtime import context
 from fieldcast.errors import InvalidInput
 
@@ -34,9 +35,9 @@ class PageArgsSchema(Schema):
         validate=ma.validate.Range(min=1, max=500),
         metadata={"description": "Items per page (the server caps it)"},
     )
-    cursor = ma.fields.String(
+    cursor = String(
         load_default=None,
-        validate=ma.validate.Length(max=1024),
+        max_length=1024,
         metadata={"description": "`next_cursor` from the previous page"},
     )
 
@@ -91,6 +92,8 @@ def _decode(cursor: str, columns: Sequence[InstrumentedAttribute[Any]]) -> list[
             elif python_type in (int, str, bool):
                 if not isinstance(value, python_type):
                     raise ValueError("type")
+                if isinstance(value, str) and not is_storable(value):
+                    raise ValueError("text the database cannot compare")
                 decoded.append(value)
             else:
                 decoded.append(python_type(value))

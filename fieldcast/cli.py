@@ -184,7 +184,7 @@ def web(bind: str, workers: int | None, threads: int) -> None:
         "--threads",
         str(threads),
         "--worker-class",
-        "gthread",
+        "api.server.ProblemThreadWorker",  # gthread, with problem+json for gunicorn's errors
         "--timeout",
         "120",
         "--graceful-timeout",

@@ -10,6 +10,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
+from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
@@ -30,7 +31,7 @@ blp = Blueprint(
 
 class ApiTokenSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
+    name = String(required=True, min_length=1, column=ApiToken.name)
     user_id = ma.fields.UUID(
         load_default=None, metadata={"description": "The user the token acts as (default: you)"}
     )

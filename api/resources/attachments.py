@@ -11,12 +11,12 @@ import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 from flask_smorest.fields import Upload
-from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict, FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.auth import current_principal
-from api.extensions import Blueprint, Schema
+from api.extensions import ArgumentsParser, Blueprint, Schema
+from api.fields import String
 from api.resources.playback import sign_media_key
 from api.runtime import context, db_session
 from api.schemas import attributes
@@ -29,7 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-class _MultipartParser(FlaskParser):
+class _MultipartParser(ArgumentsParser):
     """Loads the form fields of a multipart body along with its files, so that one schema
     describes (and documents, as one requestBody) the whole upload."""
 
@@ -82,22 +82,26 @@ class AttachmentListSchema(Schema):
 
 
 class AttachmentCreateSchema(Schema):
-    kind = ma.fields.String(
+    kind = String(
         required=True,
+        max_length=4,
         validate=ma.validate.OneOf(
             ["link", "note"], error="Must be `link` or `note`; send files to …/attachments/files."
         ),
     )
-    title = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=attachments.MAX_TITLE),
+    title = String(
+        min_length=1,
+        column=Attachment.title,
         metadata={"description": "Defaults to the link's host or the note's first line"},
     )
-    url = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=attachments.MAX_URL),
+    url = String(
+        min_length=1,
+        column=Attachment.url,
         metadata={"description": "For `link`: an http(s) URL", "example": "https://example.com"},
     )
-    body = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=attachments.MAX_NOTE),
+    body = String(
+        min_length=1,
+        column=Attachment.body,
         metadata={"description": "For `note`: the text"},
     )
 
@@ -146,8 +150,9 @@ class AttachmentFileSchema(Schema):
             "md, png, jpg, gif, webp or heic. Its name is kept for downloads."
         },
     )
-    title = ma.fields.String(
-        validate=ma.validate.Length(min=1, max=attachments.MAX_TITLE),
+    title = String(
+        min_length=1,
+        column=Attachment.title,
         metadata={"description": "Defaults to the file's name"},
     )
 

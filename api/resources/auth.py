@@ -10,8 +10,10 @@ from flask.views import MethodView
 
 from api.auth import current_principal, token_config
 from api.extensions import Blueprint, Schema, public
+from api.fields import Email, String, column_limit, storable_header
 from api.runtime import context, db_session
 from fieldcast.accounts import tokens
+from fieldcast.accounts.models import AuthSession, User
 from fieldcast.errors import AuthenticationFailed
 from fieldcast.ratelimit import RateLimiter, Window
 
@@ -24,16 +26,12 @@ blp = Blueprint(
 
 
 class TokenRequestSchema(Schema):
-    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=320))
-    password = ma.fields.String(
-        required=True, load_only=True, validate=ma.validate.Length(min=1, max=1024)
-    )
+    email = Email(required=True, column=User.email)
+    password = String(required=True, load_only=True, min_length=1, max_length=1024)
 
 
 class RefreshRequestSchema(Schema):
-    refresh_token = ma.fields.String(
-        required=True, load_only=True, validate=ma.validate.Length(min=1, max=512)
-    )
+    refresh_token = String(required=True, load_only=True, min_length=1, max_length=512)
 
 
 class TokenSchema(Schema):
@@ -90,7 +88,9 @@ class Token(MethodView):
                 token_config(),
                 email=email,
                 password=body["password"],
-                user_agent=request.headers.get("User-Agent", ""),
+                user_agent=storable_header(
+                    request.headers.get("User-Agent"), column_limit(AuthSession.user_agent)
+                ),
             )
         except AuthenticationFailed:
             limiter.hit("login-account", email, per_account)

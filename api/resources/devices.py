@@ -10,10 +10,11 @@ from flask.views import MethodView
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
+from api.fields import String
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.devices import services as devices
-from fieldcast.devices.models import Platform
+from fieldcast.devices.models import Device, Platform
 
 blp = Blueprint(
     "devices",
@@ -29,13 +30,12 @@ blp = Blueprint(
 
 class DeviceSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
-    token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1024))
+    token = String(required=True, min_length=1, column=Device.token)
     platform = ma.fields.Enum(Platform, by_value=True, required=True)
-    app_version = ma.fields.String(
-        load_default=None, allow_none=True, validate=ma.validate.Length(max=64)
-    )
-    locale = ma.fields.String(
+    app_version = String(load_default=None, allow_none=True, column=Device.app_version)
+    locale = String(
         load_default=None,
+        column=Device.locale,
         allow_none=True,
         validate=ma.validate.Regexp(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"),
         metadata={"example": "en-GB"},

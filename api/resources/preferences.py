@@ -10,8 +10,10 @@ from flask.views import MethodView
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
+from api.fields import String
 from api.runtime import db_session
 from fieldcast.notifications import preferences
+from fieldcast.notifications.models import NotificationPreference
 from fieldcast.notifications.preferences import NOTIFICATION_TYPES, Preferences
 
 blp = Blueprint(
@@ -46,8 +48,10 @@ class QuietHoursSchema(Schema):
 
 class NotificationPreferencesSchema(Schema):
     muted_types = ma.fields.List(
-        ma.fields.String(
-            validate=ma.validate.Length(min=1, max=64), metadata={"enum": list(NOTIFICATION_TYPES)}
+        String(
+            min_length=1,
+            column=NotificationPreference.muted_types,
+            metadata={"enum": list(NOTIFICATION_TYPES)},
         ),
         required=True,
         validate=ma.validate.Length(max=100),

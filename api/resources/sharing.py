@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
+from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
@@ -53,8 +54,8 @@ _LIST_USERS = ma.validate.Length(max=sharing.MAX_LIST_USERS)
 class ListSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
     owner_id = ma.fields.UUID(dump_only=True)
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
-    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
+    name = String(required=True, min_length=1, column=DistributionList.name)
+    description = String(load_default="", column=DistributionList.description)
     visibility = ma.fields.Enum(ListVisibility, by_value=True, load_default=ListVisibility.PRIVATE)
     user_ids = ma.fields.List(ma.fields.UUID(), load_default=list, validate=_LIST_USERS)
     team_ids = ma.fields.List(
@@ -68,8 +69,8 @@ class ListSchema(Schema):
 
 
 class ListUpdateSchema(PatchSchema):
-    name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
-    description = ma.fields.String(validate=ma.validate.Length(max=2000))
+    name = String(min_length=1, column=DistributionList.name)
+    description = String(column=DistributionList.description)
     visibility = ma.fields.Enum(ListVisibility, by_value=True)
     user_ids = ma.fields.List(
         ma.fields.UUID(),
@@ -180,7 +181,7 @@ class ShareRequestSchema(Schema):
         load_default=list,
         validate=ma.validate.Length(max=sharing.MAX_SHARE_LISTS),
     )
-    message = ma.fields.String(load_default="", validate=ma.validate.Length(max=1000))
+    message = String(load_default="", column=Share.message)
 
 
 class CountsSchema(Schema):

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
+from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import UserSummarySchema
@@ -28,23 +29,21 @@ blp = Blueprint(
 
 class TeamSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
-    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=2000))
+    name = String(required=True, min_length=1, column=Team.name)
+    description = String(load_default="", column=Team.description)
     parent_id = ma.fields.UUID(
         load_default=None, allow_none=True, metadata={"description": "The team this one sits in"}
     )
-    external_id = ma.fields.String(
-        load_default=None, allow_none=True, validate=ma.validate.Length(max=255)
-    )
+    external_id = String(load_default=None, allow_none=True, column=Team.external_id)
     created_at = ma.fields.DateTime(dump_only=True)
     updated_at = ma.fields.DateTime(dump_only=True)
 
 
 class TeamUpdateSchema(PatchSchema):
-    name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
-    description = ma.fields.String(validate=ma.validate.Length(max=2000))
+    name = String(min_length=1, column=Team.name)
+    description = String(column=Team.description)
     parent_id = ma.fields.UUID(allow_none=True)
-    external_id = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=255))
+    external_id = String(allow_none=True, column=Team.external_id)
 
 
 class TeamListArgsSchema(PageArgsSchema):
@@ -153,7 +152,8 @@ class TeamMembers(MethodView):
 
 @blp.route("/<uuid:team_id>/members/<uuid:user_id>")
 class TeamMember(MethodView):
-    @blp.arguments(MembershipSchema)
+    # The body is optional: without one the person joins as a member.
+    @blp.arguments(MembershipSchema, required=False)
     @blp.response(200, MemberSchema)
     @blp.problems(403, 404)
     def put(self, body: dict[str, Any], team_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from werkzeug.exceptions import ClientDisconnected
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
+from api.fields import String, is_storable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, problem_response
 from api.runtime import context, db_session
 from fieldcast.uploads import services as uploads
@@ -135,6 +136,8 @@ def parse_metadata(raw: str | None) -> dict[str, str]:
             value = base64.b64decode(parts[1], validate=True).decode() if len(parts) == 2 else ""
         except (binascii.Error, UnicodeDecodeError):
             raise ValueError(f"Upload-Metadata value of {key!r} is not base64 UTF-8.") from None
+        if not is_storable(key) or not is_storable(value):
+            raise ValueError(f"Upload-Metadata value of {key!r} contains a NUL character.")
         metadata[key] = value
     return metadata
 
@@ -422,8 +425,8 @@ def install(app: Flask) -> None:
 class DirectUploadCreateSchema(Schema):
     video_id = ma.fields.UUID(required=True)
     size = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1))
-    filename = ma.fields.String(validate=ma.validate.Length(max=255))
-    content_type = ma.fields.String(validate=ma.validate.Length(max=127))
+    filename = String(column=Upload.filename)
+    content_type = String(column=Upload.filetype)
 
 
 class PartUrlSchema(Schema):
@@ -460,7 +463,7 @@ class PartUrlsSchema(Schema):
 
 class CompletedPartSchema(Schema):
     number = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1, max=10_000))
-    etag = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    etag = String(required=True, min_length=1, max_length=200)
 
 
 class CompleteSchema(Schema):

@@ -11,6 +11,7 @@ from sqlalchemy import or_
 
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
+from api.fields import Email, String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import MeSchema, UserSchema, attributes
@@ -28,9 +29,10 @@ blp = Blueprint(
 
 
 class UserListArgsSchema(PageArgsSchema):
-    q = ma.fields.String(
+    q = String(
         load_default=None,
-        validate=ma.validate.Length(min=1, max=100),
+        min_length=1,
+        max_length=100,
         metadata={
             "description": "Prefix of a handle, display name or email (for @mention pickers)"
         },
@@ -43,41 +45,38 @@ class UserListArgsSchema(PageArgsSchema):
 
 
 class UserCreateSchema(Schema):
-    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=320))
-    display_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=120))
-    handle = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=33))
+    email = Email(required=True, column=User.email)
+    display_name = String(required=True, min_length=1, column=User.display_name)
+    handle = String(required=True, min_length=2, column=User.handle)
     role = ma.fields.Enum(Role, by_value=True, load_default=Role.REP)
-    password = ma.fields.String(
+    password = String(
         load_default=None,
         load_only=True,
-        validate=ma.validate.Length(min=10, max=1024),
+        min_length=10,
+        max_length=1024,
         metadata={"description": "Leave out for users who sign in through an identity provider"},
     )
     manager_id = ma.fields.UUID(load_default=None, allow_none=True)
-    external_id = ma.fields.String(
-        load_default=None, allow_none=True, validate=ma.validate.Length(max=255)
-    )
-    time_zone = ma.fields.String(load_default="UTC", validate=ma.validate.Length(max=64))
+    external_id = String(load_default=None, allow_none=True, column=User.external_id)
+    time_zone = String(load_default="UTC", column=User.time_zone)
 
 
 class UserUpdateSchema(PatchSchema):
-    display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
-    handle = ma.fields.String(validate=ma.validate.Length(min=2, max=33))
+    display_name = String(min_length=1, column=User.display_name)
+    handle = String(min_length=2, column=User.handle)
     role = ma.fields.Enum(Role, by_value=True)
-    password = ma.fields.String(
-        load_only=True, allow_none=True, validate=ma.validate.Length(min=10, max=1024)
-    )
+    password = String(load_only=True, allow_none=True, min_length=10, max_length=1024)
     manager_id = ma.fields.UUID(allow_none=True)
     is_active = ma.fields.Boolean(
         metadata={"description": "false deactivates and ends all sessions and API tokens"}
     )
-    external_id = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=255))
-    time_zone = ma.fields.String(validate=ma.validate.Length(max=64))
+    external_id = String(allow_none=True, column=User.external_id)
+    time_zone = String(column=User.time_zone)
 
 
 class ProfileUpdateSchema(PatchSchema):
-    display_name = ma.fields.String(validate=ma.validate.Length(min=1, max=120))
-    time_zone = ma.fields.String(validate=ma.validate.Length(max=64))
+    display_name = String(min_length=1, column=User.display_name)
+    time_zone = String(column=User.time_zone)
 
 
 def with_teams(principal: Principal, users: list[User]) -> list[dict[str, Any]]:

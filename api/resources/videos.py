@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
+from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.resources.attachments import AttachmentSchema, present_attachments
 from api.resources.playback import playback_urls
@@ -33,7 +34,7 @@ blp = Blueprint(
 )
 
 DEAL_ATTRIBUTES = ma.fields.Dict(
-    keys=ma.fields.String(validate=ma.validate.Length(min=1, max=64)),
+    keys=String(min_length=1, max_length=videos.MAX_ATTRIBUTE_NAME),
     values=ma.fields.Raw(),
     metadata={
         "description": 'Deal context, e.g. {"industry": "retail", "stage": "negotiation"}',
@@ -73,8 +74,8 @@ class PlaybackSchema(Schema):
 class VideoSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
     owner_id = ma.fields.UUID(dump_only=True)
-    title = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
-    description = ma.fields.String(load_default="", validate=ma.validate.Length(max=5000))
+    title = String(required=True, min_length=1, column=Video.title)
+    description = String(load_default="", column=Video.description)
     deal_attributes = DEAL_ATTRIBUTES
     status = ma.fields.Enum(VideoStatus, by_value=True, dump_only=True)
     progress = ma.fields.Integer(dump_only=True, metadata={"description": "Processing, 0-100"})
@@ -105,8 +106,8 @@ class VideoSchema(Schema):
 
 
 class VideoUpdateSchema(PatchSchema):
-    title = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
-    description = ma.fields.String(validate=ma.validate.Length(max=5000))
+    title = String(min_length=1, column=Video.title)
+    description = String(column=Video.description)
     deal_attributes = DEAL_ATTRIBUTES
 
 

@@ -11,6 +11,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
+from api.fields import String
 from api.runtime import context, db_session
 from api.schemas import attributes
 from fieldcast.integrations import webhooks
@@ -55,9 +56,10 @@ class WebhookCreateSchema(Schema):
         required=True,
         metadata={"description": "`slack` for a Slack URL, `teams` for a Microsoft Teams one"},
     )
-    url = ma.fields.String(
+    url = String(
         required=True,
-        validate=ma.validate.Length(min=1, max=webhooks.MAX_URL),
+        min_length=1,
+        column=TeamWebhook.url,
         metadata={
             "description": (
                 "The channel's incoming-webhook URL: a Slack app's incoming webhook, a Teams "

@@ -37,7 +37,8 @@ class Attachment(TenantMixin, Base):
     kind: Mapped[AttachmentKind] = mapped_column(str_enum(AttachmentKind, "attachment_kind"))
     title: Mapped[str] = mapped_column(String(200))
     url: Mapped[str | None] = mapped_column(String(2000))
-    body: Mapped[str | None] = mapped_column(Text)
+    # TEXT has no length of its own: the limit every input of it observes.
+    body: Mapped[str | None] = mapped_column(Text, info={"max_length": 10_000})
     filename: Mapped[str | None] = mapped_column(String(255))
     content_type: Mapped[str | None] = mapped_column(String(127))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)

@@ -20,7 +20,7 @@ from fieldcast.db import Database, utcnow
 from fieldcast.errors import Conflict, InvalidInput
 from fieldcast.idempotency.models import IdempotencyKey
 
-MAX_KEY_LENGTH = 255
+MAX_KEY_LENGTH = IdempotencyKey.key.property.columns[0].type.length or 255
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,14 @@ class Replay:
     headers: dict[str, str]
 
 
+def check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput(
+            errors={"Idempotency-Key": [f"1-{MAX_KEY_LENGTH} printable characters."]},
+            code="invalid_idempotency_key",
+        )
+
+
 def begin(
     session: Session,
     *,
@@ -44,11 +52,7 @@ def begin(
     fingerprint: str,
     ttl: timedelta,
 ) -> Started | Replay:
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise InvalidInput(
-            errors={"Idempotency-Key": [f"1-{MAX_KEY_LENGTH} printable characters."]},
-            code="invalid_idempotency_key",
-        )
+    check_key(key)
     now = utcnow()
     # An expired key is free again.
     session.execute(

@@ -37,7 +37,10 @@ class Video(TenantMixin, Base):
     id: Mapped[UUIDPK]
     owner_id: Mapped[uuid.UUID]
     title: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # TEXT has no length of its own: the limit every input of it observes.
+    description: Mapped[str] = mapped_column(
+        Text, default="", server_default="", info={"max_length": 5000}
+    )
     deal_attributes: Mapped[dict[str, Any]] = mapped_column(
         JSONB, default=dict, server_default="{}"
     )

@@ -1,0 +1,121 @@
+"""Text input the database can store: bounded by the column it lands in, and free of the
+characters PostgreSQL refuses (NUL, and lone surrogates, which have no UTF-8 form)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import ARRAY, Column
+from sqlalchemy.orm import InstrumentedAttribute
+from werkzeug.routing import PathConverter, UnicodeConverter, ValidationError
+
+REFUSED_MESSAGE = "Contains a character that cannot be stored (NUL or an unpaired surrogate)."
+_REFUSED = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_storable(value: str) -> bool:
+    return _REFUSED.search(value) is None
+
+
+def first_unstorable(data: Any) -> bool:
+    """Whether any string anywhere in `data` (keys, values, items) cannot be stored.
+
+    Walks without recursion: a body may nest as deep as the JSON parser allows."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not is_storable(item):
+                return True
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+    return False
+
+
+def column_limit(attribute: InstrumentedAttribute[Any] | Column[Any]) -> int:
+    """The most characters a column holds: its VARCHAR length, a VARCHAR array's item length,
+    or, for TEXT, the `max_length` its `info` documents (every input has a limit)."""
+    column = attribute if isinstance(attribute, Column) else attribute.property.columns[0]
+    column_type = column.type.item_type if isinstance(column.type, ARRAY) else column.type
+    length = getattr(column_type, "length", None) or column.info.get("max_length")
+    if not length:
+        raise TypeError(f"{column} has no length: give its info a max_length")
+    return int(length)
+
+
+class String(ma.fields.String):
+    """A string input with a maximum length, taken from `column` (the column the value is
+    stored in) or given as `max_length` for input that is never stored as such. Refuses NUL and
+    lone surrogates with a field error, instead of letting the database answer 500."""
+
+    def __init__(
+        self,
+        *,
+        column: InstrumentedAttribute[Any] | None = None,
+        max_length: int | None = None,
+        min_length: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if column is not None:
+            limit = column_limit(column)
+            if max_length is not None and max_length > limit:
+                raise ValueError(f"max_length {max_length} exceeds {column}'s {limit}")
+            max_length = limit if max_length is None else max_length
+        if max_length is None and not kwargs.get("dump_only"):
+            raise TypeError("a string input needs a column or a max_length")
+        validators = kwargs.pop("validate", None)
+        validators = [validators] if callable(validators) else list(validators or [])
+        if max_length is not None or min_length is not None:
+            validators.append(ma.validate.Length(min=min_length, max=max_length))
+        super().__init__(validate=validators, **kwargs)
+        self.column = column
+        self.max_length = max_length
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not is_storable(text):
+            raise ma.ValidationError(REFUSED_MESSAGE)
+        return text
+
+
+class Email(String, ma.fields.Email):
+    """An email address, bounded like `String`."""
+
+
+def storable_header(value: str | None, max_length: int) -> str:
+    """A request header kept as data (User-Agent): control characters dropped, cut to fit."""
+    if not value:
+        return ""
+    kept = "".join(c for c in value if c.isprintable() and is_storable(c))
+    return kept[:max_length]
+
+
+class StorableUnicodeConverter(UnicodeConverter):
+    """Path parts (`<name>`) that cannot be stored match no route: 404, not a database error."""
+
+    def to_python(self, value: str) -> Any:
+        if not is_storable(value):
+            raise ValidationError()
+        return value
+
+
+class StorablePathConverter(PathConverter):
+    def to_python(self, value: str) -> Any:
+        if not is_storable(value):
+            raise ValidationError()
+        return value
+
+
+def install_converters(url_map: Any) -> None:
+    """Before any route is added: rules bind their converters when they are registered."""
+    url_map.converters.update(
+        default=StorableUnicodeConverter,
+        string=StorableUnicodeConverter,
+        path=StorablePathConverter,
+    )

@@ -1,0 +1,110 @@
+"""The gunicorn worker of the API: requests gunicorn refuses before the app sees them (a URI
+too long, too many or too large headers, a malformed request line) are answered in the API's
+own format, application/problem+json with a stable `code`, instead of gunicorn's HTML page."""
+
+from __future__ import annotations
+
+import json
+import socket
+from http import HTTPStatus
+from typing import Any
+
+from gunicorn import util
+from gunicorn.http import errors
+from gunicorn.workers.gthread import ThreadWorker
+
+from api.problems import PROBLEM_CONTENT_TYPE, problem_type
+
+
+def _classes(*names: str) -> tuple[type[BaseException], ...]:
+    # Some names exist only in newer gunicorn releases.
+    return tuple(getattr(errors, name) for name in names if hasattr(errors, name))
+
+
+# (exception classes, status, code, detail), first match wins.
+_CLIENT_ERRORS: tuple[tuple[tuple[type[BaseException], ...], int, str, str], ...] = (
+    (
+        _classes("LimitRequestLine"),
+        414,
+        "uri_too_long",
+        "The request line is too long: shorten the URI (move data to the body).",
+    ),
+    (
+        _classes("LimitRequestHeaders"),
+        431,
+        "headers_too_large",
+        "Too many request headers, or one of them is too large.",
+    ),
+    (
+        _classes("UnsupportedTransferCoding"),
+        501,
+        "not_implemented",
+        "This Transfer-Encoding is not supported.",
+    ),
+    (_classes("ExpectationFailed"), 417, "expectation_failed", "Only `Expect: 100-continue`."),
+    (_classes("ForbiddenProxyRequest"), 403, "permission_denied", "Request forbidden."),
+    (
+        _classes(
+            "InvalidRequestLine",
+            "InvalidRequestMethod",
+            "InvalidHTTPVersion",
+            "InvalidHeader",
+            "InvalidHeaderName",
+            "ObsoleteFolding",
+            "InvalidProxyLine",
+            "InvalidProxyHeader",
+            "InvalidSchemeHeaders",
+            "InvalidChunkSize",
+            "ChunkMissingTerminator",
+            "InvalidChunkExtension",
+            "InvalidH2CPreface",
+        ),
+        400,
+        "bad_request",
+        "The request is not valid HTTP/1.1.",
+    ),
+)
+
+
+def problem_for(exc: BaseException) -> tuple[int, str, str]:
+    """Status, code and detail for an error gunicorn met while reading or answering a request."""
+    for classes, status, code, detail in _CLIENT_ERRORS:
+        if classes and isinstance(exc, classes):
+            return status, code, detail
+    return 500, "internal_error", "Something went wrong on our side."
+
+
+def problem_bytes(status: int, code: str, detail: str) -> bytes:
+    phrase = HTTPStatus(status).phrase
+    body = json.dumps(
+        {
+            "type": problem_type(code),
+            "title": phrase,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\n"
+        "Connection: close\r\n"
+        f"Content-Type: {PROBLEM_CONTENT_TYPE}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+class ProblemThreadWorker(ThreadWorker):
+    """gunicorn's threaded worker (`gthread`), answering its own errors in problem+json."""
+
+    def handle_error(self, req: Any, client: socket.socket, addr: Any, exc: BaseException) -> None:
+        status, code, detail = problem_for(exc)
+        peer = (addr or ("", -1))[0]
+        if status >= 500:
+            self.log.exception("Error handling request from %s", peer)
+        else:
+            self.log.warning("Invalid request from ip=%s: %s", peer, exc)
+        try:
+            util.write_nonblock(client, problem_bytes(status, code, detail))
+        except Exception:
+            self.log.debug("Failed to send error message.")
