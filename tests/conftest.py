@@ -32,6 +32,7 @@ from fieldcast.db import Database
 from fieldcast.models import metadata
 from fieldcast.settings import Settings, normalise_database_url
 from tests import factories
+from tests.fault_servers import RedisServer
 
 SECRET_KEY = "test-secret-key-" + "x" * 32
 
@@ -283,3 +284,14 @@ def s3_endpoint() -> Iterator[str]:
             yield f"http://{host}:{port}"
         finally:
             server.stop()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server of the test's own, on a private Unix socket, for tests that stop it."""
+    server = RedisServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()

@@ -39,16 +39,6 @@ def postgres() -> Iterator[PostgresServer]:
         server.remove()
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.remove()
-
-
 class Api:
     def __init__(self, server: LiveServer, user: Any) -> None:
         self.server = server

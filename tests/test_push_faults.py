@@ -124,16 +124,6 @@ def fan_out(
         yield fan
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.remove()
-
-
 def _meanwhile(action: Any) -> threading.Thread:
     """Run `action` beside the worker: RQ's worker needs the main thread for its signals."""
     thread = threading.Thread(target=action, daemon=True)
