@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,10 +132,14 @@ def serve(
         assert child_settings.database_url is not None
         upgrade(child_settings.database_url)
 
+        # Should serve die, gunicorn's quick shutdown (SIGINT) stops its workers at once; on
+        # SIGTERM it would wait for requests for up to its graceful timeout. The workers and
+        # the scheduler are killed outright: what they were doing runs again later.
         supervisor.spawn(
             "web",
             python_command("web", "--bind", f"{host}:{port}", "--workers", str(web_workers)),
             env,
+            parent_death_signal=signal.SIGINT,
         )
         # Two workers, so a long ladder never holds back a first playable or a push.
         supervisor.spawn(

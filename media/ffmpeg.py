@@ -7,19 +7,16 @@ nobody will read: on Linux each ffmpeg asks the kernel to kill it when its paren
 from __future__ import annotations
 
 import collections
-import ctypes
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from media.processes import dies_with_this_process
 from media.renditions import parse_progress
 
-_PR_SET_PDEATHSIG = 1
 _STDERR_LINES = 20
 
 
@@ -40,12 +37,6 @@ def ffmpeg_binary(configured: str | None = None) -> str:
     import imageio_ffmpeg
 
     return str(imageio_ffmpeg.get_ffmpeg_exe())
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def run(
@@ -70,7 +61,7 @@ def run(
         stdout=subprocess.PIPE if on_progress is not None else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         cwd=cwd,
-        preexec_fn=_die_with_parent,
+        preexec_fn=dies_with_this_process(),
         text=True,
         errors="replace",
     )

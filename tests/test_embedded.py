@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import psycopg
 import pytest
+
+from fieldcast.embedded import EmbeddedPostgres
 
 pytestmark = pytest.mark.slow
 
@@ -150,3 +155,24 @@ def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     finally:
         _stop(process)
     assert _leftovers(data_dir) == []
+
+
+def test_a_postgres_left_running_on_a_data_directory_with_spaces_is_stopped() -> None:
+    """A serve killed before its PostgreSQL died with it leaves the data directory locked;
+    the next start must recognise that server as its own, spaces in the path or not."""
+    # Outside pytest's private base directory: as root, PostgreSQL runs as a user of its own.
+    directory = Path(tempfile.mkdtemp(prefix="fc leftover "))
+    data_dir = directory / "field data"
+    leftover = EmbeddedPostgres(data_dir)
+    again = EmbeddedPostgres(data_dir)
+    try:
+        leftover.start()
+        url = again.start()
+        assert leftover.process is not None and leftover.process.poll() is not None
+        assert again.process is not None and again.process.poll() is None
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        again.stop()
+        leftover.kill()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -316,11 +316,33 @@ def test_a_part_that_keeps_failing_makes_serve_give_up(data_dir: Path) -> None:
     assert _leftovers(data_dir) == []
 
 
-def test_nothing_outlives_a_killed_serve(data_dir: Path) -> None:
+def test_nothing_outlives_a_killed_serve_not_even_a_job_in_progress(data_dir: Path) -> None:
     serve = Serve.start(data_dir)
+    worker = serve.wait_part("worker-media")
+    with serve.redis() as redis:
+        get_queue(redis, "media").enqueue_call("media.ffmpeg.run", args=(_long_encode(),))
+
+    def horse_running_ffmpeg() -> list[psutil.Process] | None:
+        tree = worker.children(recursive=True)
+        return tree if any("ffmpeg" in p.name() for p in tree) else None
+
+    horse_and_ffmpeg = _eventually(horse_running_ffmpeg, "the work horse runs ffmpeg")
+    # The API (gunicorn and its workers), the workers and the scheduler.
+    product = [
+        process
+        for name in ("web", "worker-fast", "worker-media", "scheduler")
+        if (part := serve.part(name)) is not None
+        for process in (part, *part.children(recursive=True))
+    ]
     assert _leftovers(data_dir) != []
     serve.process.kill()
     serve.process.wait()
+    # A worker must not finish its job first (a ladder may take many minutes) for nobody.
+    _eventually(
+        lambda: _all_gone([*product, *horse_and_ffmpeg]),
+        "the API, the workers, the work horse, ffmpeg and the scheduler are gone",
+        timeout=10,
+    )
     _eventually(lambda: _leftovers(data_dir) == [], "serve's children are gone", timeout=45)
 
 

