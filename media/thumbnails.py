@@ -160,9 +160,15 @@ def poster_command(
 
 
 def measure_luma(image: Path) -> Luma:
-    """Mean and spread of the luma of the first picture in `image`, sampled on a grid."""
-    with av.open(str(image)) as container:
-        frame = next(container.decode(video=0))
+    """Mean and spread of the luma of the first picture in `image`, sampled on a grid.
+    Raises FFmpegFailed when the image cannot be decoded."""
+    try:
+        with av.open(str(image)) as container:
+            frame = next(container.decode(video=0), None)
+    except av.error.FFmpegError as exc:
+        raise FFmpegFailed(0, f"{image.name} cannot be decoded: {exc}") from None
+    if frame is None:
+        raise FFmpegFailed(0, f"{image.name} holds no picture")
     if not frame.format.name.startswith(("yuv", "gray")):
         frame = frame.reformat(format="gray")
     plane = frame.planes[0]
@@ -215,7 +221,11 @@ def make_poster(
                 continue
             if not candidate.exists() or candidate.stat().st_size == 0:
                 continue  # ffmpeg found no frame there and still exits 0
-            luma = measure_luma(candidate)
+            try:
+                luma = measure_luma(candidate)
+            except FFmpegFailed as exc:
+                failure = exc
+                continue
             if luma.looks_good:
                 best = (luma.score, candidate, at_s)
                 break

@@ -151,3 +151,43 @@ def test_a_browser_recording_without_a_length_in_its_header_is_read_to_its_end(
     assert info.audio is not None and info.audio.codec == "opus"
     assert not info.can_remux  # encoded, not remuxed
     validate(info, LIMITS)
+
+
+def test_pyav_errors_do_not_leave_the_media_package(tmp_path: Path) -> None:
+    from media.ffmpeg import FFmpegFailed
+    from media.thumbnails import measure_luma
+
+    broken = tmp_path / "poster.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + bytes(64))  # a JPEG header and nothing after
+    with pytest.raises(FFmpegFailed):
+        measure_luma(broken)
+
+
+def test_limits_and_settings_load_without_pyav() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fieldcast.settings, media.limits; "
+        "assert 'av' not in sys.modules, 'av imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_domain_never_imports_pyav() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "fieldcast"
+    importers = []
+    for module in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(name == "av" or name.startswith("av.") for name in names):
+                importers.append(module.relative_to(root.parent).as_posix())
+    assert importers == []

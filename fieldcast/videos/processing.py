@@ -35,7 +35,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import av
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import OperationalError
@@ -50,7 +49,8 @@ from fieldcast.sharing import services as sharing
 from fieldcast.videos.models import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.videos.playback import content_type
 from media import ffmpeg
-from media.probe import MediaInfo, MediaLimits, MediaRejected, check_size, probe, validate
+from media.limits import MediaLimits
+from media.probe import MediaInfo, MediaRejected, check_size, probe, validate
 from media.renditions import (
     first_rung,
     ladder_command,
@@ -376,7 +376,7 @@ def _optional(session: Session, video_id: uuid.UUID, output: str) -> Iterator[No
     Storage and database errors pass through, to be retried."""
     try:
         yield
-    except (ffmpeg.FFmpegFailed, TimeoutError, av.error.FFmpegError, MediaRejected) as exc:
+    except (ffmpeg.FFmpegFailed, TimeoutError, MediaRejected) as exc:
         session.rollback()
         detail = exc.tail[-300:] if isinstance(exc, ffmpeg.FFmpegFailed) else str(exc)
         log.warning("video %s: no %s: %s: %s", video_id, output, type(exc).__name__, detail)
