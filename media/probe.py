@@ -313,18 +313,26 @@ def _duration(
     return _read_length(path)
 
 
+# A single picture's length when nothing says it: a phone camera's usual rate.
+_DEFAULT_FRAME_S = Fraction(1, 30)
+
+
 def _read_length(path: Path) -> tuple[float, Fraction]:
     """Length and frame rate of a video whose header has no length, by reading its packets
     (not decoding them).
 
     Browsers' MediaRecorder and Android's WebM encoders write the header before they know the
     length and never go back: the file ends where the recording stopped, so there is no
-    announced end to fall short of, and what the stream holds is the video.
+    announced end to fall short of, and what the stream holds is the video. MediaRecorder's
+    blocks carry no duration either: the last picture then lasts one mean frame interval (a
+    sole picture, one frame of the stream's guessed rate or 1/30 s).
     """
     first: int | None = None
+    last = 0
     end = 0
     frames = 0
     time_base: Fraction | None = None
+    guessed: Fraction | None = None
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             stream = container.streams.video[0]
@@ -334,18 +342,32 @@ def _read_length(path: Path) -> tuple[float, Fraction]:
                         continue
                     frames += 1
                     first = packet.pts if first is None else min(first, packet.pts)
+                    last = max(last, packet.pts)
                     end = max(end, packet.pts + (packet.duration or 0))
             except av.error.FFmpegError:
                 pass  # a recording cut mid-cluster: keep what was read before
             time_base = stream.time_base
+            guessed = stream.guessed_rate
     except av.error.FFmpegError:
         frames = 0
-    if not frames or first is None or not time_base or end <= first:
+    if not frames or first is None or not time_base:
         raise MediaRejected(
             "truncated", "The video's length cannot be read; the file may be incomplete."
         )
-    duration = float((end - first) * time_base)
-    return duration, Fraction(frames) / Fraction(end - first) / time_base
+    span = Fraction(end - first)
+    if end <= last:  # the last picture's duration is unknown
+        if frames > 1:
+            interval = Fraction(last - first, frames - 1)
+        elif guessed and 1 <= guessed <= 120:
+            interval = 1 / Fraction(guessed) / time_base
+        else:
+            interval = _DEFAULT_FRAME_S / time_base
+        span = last - first + interval
+    if span <= 0:
+        raise MediaRejected(
+            "truncated", "The video's length cannot be read; the file may be incomplete."
+        )
+    return float(span * time_base), Fraction(frames) / span / time_base
 
 
 def check_size(size_bytes: int, limits: MediaLimits) -> None:

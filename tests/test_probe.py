@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import av
 import pytest
 
 from media.probe import MediaInfo, MediaLimits, MediaRejected, probe, validate
-from tests.media_samples import PHONE, ffmpeg, make_samples
+from tests.media_samples import PHONE, ffmpeg, make_samples, recorder_webm
 
 LIMITS = MediaLimits(max_bytes=50 * 1024 * 1024, max_duration_s=600)
 
@@ -150,6 +151,38 @@ def test_a_browser_recording_without_a_length_in_its_header_is_read_to_its_end(
     assert info.video.fps == pytest.approx(30.0, abs=0.5)
     assert info.audio is not None and info.audio.codec == "opus"
     assert not info.can_remux  # encoded, not remuxed
+    validate(info, LIMITS)
+
+
+def _packet_durations(path: Path) -> list[int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [p.duration or 0 for p in container.demux(stream) if p.size]
+
+
+@pytest.mark.parametrize("codec", ["libvpx", "libvpx-vp9"])
+def test_a_recording_whose_blocks_carry_no_duration_keeps_its_frame_rate(
+    tmp_path: Path, codec: str
+) -> None:
+    recording = tmp_path / "recording.webm"
+    recorder_webm(recording, frames=30, codec=codec)
+    assert _packet_durations(recording) == [0] * 30  # as MediaRecorder writes them
+    info = probe(recording)
+    # 30 pictures a 30th of a second apart: one second, not the 29 intervals between them.
+    assert info.duration_s == pytest.approx(1.0, abs=0.005)
+    assert info.video.fps == pytest.approx(30.0, abs=0.1)
+    validate(info, LIMITS)
+
+
+def test_a_one_picture_recording_whose_blocks_carry_no_duration_is_accepted(
+    tmp_path: Path,
+) -> None:
+    recording = tmp_path / "one.webm"
+    recorder_webm(recording, frames=1)
+    assert _packet_durations(recording) == [0]
+    info = probe(recording)
+    assert info.duration_s == pytest.approx(1 / 30, abs=0.002)
+    assert info.video.fps == pytest.approx(30.0, abs=0.5)
     validate(info, LIMITS)
 
 
