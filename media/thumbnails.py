@@ -26,7 +26,14 @@ import av
 
 from media.ffmpeg import FFmpegFailed, run
 from media.probe import MediaInfo, VideoInfo
-from media.renditions import JPEG, _even, output_fps, output_size, picture_filters
+from media.renditions import (
+    JPEG,
+    _even,
+    colour_filters,
+    output_fps,
+    output_size,
+    picture_filters,
+)
 
 POSTER_LONG_SIDE = 1280
 # Tried in this order: a third of the way in is usually past intros and fade-ins.
@@ -142,7 +149,9 @@ def poster_command(
     filters = [
         # Shrinking first keeps tone mapping cheap on 4K sources.
         f"scale={width}:{height}:flags=bicubic",
-        *picture_filters(video, JPEG),
+        # The first picture needs no constant rate, and the rate filter drops a sole picture
+        # that carries no duration (a one-picture browser recording).
+        *(picture_filters(video, JPEG) if window_s else colour_filters(video, JPEG)),
         # `thumbnail` compares two frames or more; a window holding fewer is taken as it is.
         *([f"thumbnail={frames}"] if frames >= 2 else []),
         # Full-range 8-bit 4:2:0: the JPEG layout every ffmpeg build and decoder accepts.
