@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from media.probe import (
+from media.limits import (
     H264_MAX_FRAME_PIXELS,
     H264_MAX_FRAME_SIDE,
     H264_MAX_PIXEL_RATE,
@@ -106,7 +106,7 @@ class Limits:
 
     max_upload_bytes: int = 2 * 1024**3
     max_duration_s: int = 600
-    # Pictures the renditions can carry (see media.probe): 4K at 60 fps by default.
+    # Pictures the renditions can carry (see media.limits): 4K at 60 fps by default.
     max_frame_pixels: int = MAX_FRAME_PIXELS
     max_frame_side: int = MAX_FRAME_SIDE
     max_pixel_rate: int = MAX_PIXEL_RATE

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import av
 
+from media.limits import MediaLimits
+
 # AVColorTransferCharacteristic / AVColorPrimaries / AVColorSpace / AVColorRange values
 # (libavutil/pixfmt.h), by the names ffmpeg's filters and options take.
 _TRANSFERS = {
@@ -183,30 +185,6 @@ class MediaInfo:
         )
 
 
-# What the pipeline can hand to players. A phone's H.264 file is remuxed as it is, so its picture
-# must be one every phone decodes: H.264 level 5.2, the highest that phones record (4K at 60 fps)
-# and decode in hardware, allows 36,864 macroblocks of 16x16 pixels a frame (4096x2304) and
-# 2,073,600 a second (4096x2160 at 60 fps); phone decoders also stop at 4096 pixels a side.
-MAX_FRAME_PIXELS = 36_864 * 256
-MAX_PIXEL_RATE = 2_073_600 * 256
-MAX_FRAME_SIDE = 4096
-MIN_FRAME_SIDE = 16
-# H.264 itself (level 6.2) ends here: no configuration may go past it.
-H264_MAX_FRAME_PIXELS = 139_264 * 256
-H264_MAX_PIXEL_RATE = 16_711_680 * 256
-H264_MAX_FRAME_SIDE = 8192
-
-
-@dataclass(frozen=True)
-class MediaLimits:
-    max_bytes: int
-    max_duration_s: float
-    max_pixels: int = MAX_FRAME_PIXELS
-    max_side: int = MAX_FRAME_SIDE
-    min_side: int = MIN_FRAME_SIDE
-    max_pixel_rate: int = MAX_PIXEL_RATE  # width x height x frames a second
-
-
 def _rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
     """The rotation of the first decoded frame (from the display matrix), normalised."""
     for frame in container.decode(stream):
@@ -223,6 +201,17 @@ def _bit_depth(pix_fmt: str) -> int:
 
 
 def probe(path: Path) -> MediaInfo:
+    """What `path` holds. Raises MediaRejected for anything that is not a playable video: no
+    PyAV error leaves this module, so callers need not know how the file is read."""
+    try:
+        return _probe(path)
+    except av.error.FFmpegError as exc:
+        if isinstance(exc, OSError):
+            raise  # the file could not be read at all (gone, no permission): not its content
+        raise MediaRejected("not_a_video", "This file is not a video we can read.") from None
+
+
+def _probe(path: Path) -> MediaInfo:
     size = os.path.getsize(path)
     if size == 0:
         raise MediaRejected("empty_file", "The uploaded file is empty.")
@@ -324,18 +313,26 @@ def _duration(
     return _read_length(path)
 
 
+# A single picture's length when nothing says it: a phone camera's usual rate.
+_DEFAULT_FRAME_S = Fraction(1, 30)
+
+
 def _read_length(path: Path) -> tuple[float, Fraction]:
     """Length and frame rate of a video whose header has no length, by reading its packets
     (not decoding them).
 
     Browsers' MediaRecorder and Android's WebM encoders write the header before they know the
     length and never go back: the file ends where the recording stopped, so there is no
-    announced end to fall short of, and what the stream holds is the video.
+    announced end to fall short of, and what the stream holds is the video. MediaRecorder's
+    blocks carry no duration either: the last picture then lasts one mean frame interval (a
+    sole picture, one frame of the stream's guessed rate or 1/30 s).
     """
     first: int | None = None
+    last = 0
     end = 0
     frames = 0
     time_base: Fraction | None = None
+    guessed: Fraction | None = None
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             stream = container.streams.video[0]
@@ -345,18 +342,32 @@ def _read_length(path: Path) -> tuple[float, Fraction]:
                         continue
                     frames += 1
                     first = packet.pts if first is None else min(first, packet.pts)
+                    last = max(last, packet.pts)
                     end = max(end, packet.pts + (packet.duration or 0))
             except av.error.FFmpegError:
                 pass  # a recording cut mid-cluster: keep what was read before
             time_base = stream.time_base
+            guessed = stream.guessed_rate
     except av.error.FFmpegError:
         frames = 0
-    if not frames or first is None or not time_base or end <= first:
+    if not frames or first is None or not time_base:
         raise MediaRejected(
             "truncated", "The video's length cannot be read; the file may be incomplete."
         )
-    duration = float((end - first) * time_base)
-    return duration, Fraction(frames) / Fraction(end - first) / time_base
+    span = Fraction(end - first)
+    if end <= last:  # the last picture's duration is unknown
+        if frames > 1:
+            interval = Fraction(last - first, frames - 1)
+        elif guessed and 1 <= guessed <= 120:
+            interval = 1 / Fraction(guessed) / time_base
+        else:
+            interval = _DEFAULT_FRAME_S / time_base
+        span = last - first + interval
+    if span <= 0:
+        raise MediaRejected(
+            "truncated", "The video's length cannot be read; the file may be incomplete."
+        )
+    return float(span * time_base), Fraction(frames) / span / time_base
 
 
 def check_size(size_bytes: int, limits: MediaLimits) -> None:

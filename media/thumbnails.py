@@ -26,7 +26,14 @@ import av
 
 from media.ffmpeg import FFmpegFailed, run
 from media.probe import MediaInfo, VideoInfo
-from media.renditions import JPEG, _even, output_fps, output_size, picture_filters
+from media.renditions import (
+    JPEG,
+    _even,
+    colour_filters,
+    output_fps,
+    output_size,
+    picture_filters,
+)
 
 POSTER_LONG_SIDE = 1280
 # Tried in this order: a third of the way in is usually past intros and fade-ins.
@@ -142,7 +149,9 @@ def poster_command(
     filters = [
         # Shrinking first keeps tone mapping cheap on 4K sources.
         f"scale={width}:{height}:flags=bicubic",
-        *picture_filters(video, JPEG),
+        # The first picture needs no constant rate, and the rate filter drops a sole picture
+        # that carries no duration (a one-picture browser recording).
+        *(picture_filters(video, JPEG) if window_s else colour_filters(video, JPEG)),
         # `thumbnail` compares two frames or more; a window holding fewer is taken as it is.
         *([f"thumbnail={frames}"] if frames >= 2 else []),
         # Full-range 8-bit 4:2:0: the JPEG layout every ffmpeg build and decoder accepts.
@@ -160,9 +169,15 @@ def poster_command(
 
 
 def measure_luma(image: Path) -> Luma:
-    """Mean and spread of the luma of the first picture in `image`, sampled on a grid."""
-    with av.open(str(image)) as container:
-        frame = next(container.decode(video=0))
+    """Mean and spread of the luma of the first picture in `image`, sampled on a grid.
+    Raises FFmpegFailed when the image cannot be decoded."""
+    try:
+        with av.open(str(image)) as container:
+            frame = next(container.decode(video=0), None)
+    except av.error.FFmpegError as exc:
+        raise FFmpegFailed(0, f"{image.name} cannot be decoded: {exc}") from None
+    if frame is None:
+        raise FFmpegFailed(0, f"{image.name} holds no picture")
     if not frame.format.name.startswith(("yuv", "gray")):
         frame = frame.reformat(format="gray")
     plane = frame.planes[0]
@@ -215,7 +230,11 @@ def make_poster(
                 continue
             if not candidate.exists() or candidate.stat().st_size == 0:
                 continue  # ffmpeg found no frame there and still exits 0
-            luma = measure_luma(candidate)
+            try:
+                luma = measure_luma(candidate)
+            except FFmpegFailed as exc:
+                failure = exc
+                continue
             if luma.looks_good:
                 best = (luma.score, candidate, at_s)
                 break

@@ -94,3 +94,26 @@ def colr(path: Path) -> tuple[int, int, int, int] | None:
         return None
     primaries, transfer, matrix, full_range = struct.unpack(">HHHB", data[at + 8 : at + 15])
     return primaries, transfer, matrix, full_range >> 7
+
+
+# Matroska's TrackDefaultDuration element, which ffmpeg writes and MediaRecorder does not.
+_DEFAULT_DURATION_ID = b"\x23\xe3\x83"
+_EBML_VOID_ID = 0xEC
+
+
+def recorder_webm(out: Path, *, frames: int, codec: str = "libvpx") -> None:
+    """A WebM as browsers' MediaRecorder writes it: a live header with no length, and blocks
+    that say nothing of how long each picture lasts (ffmpeg's SimpleBlocks carry no
+    BlockDuration; its track's DefaultDuration is blanked out into a Void element of the same
+    size, so nothing else in the file moves)."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-frames:v", str(frames),
+           "-c:v", codec, "-deadline", "realtime", "-cpu-used", "8", "-live", "1", "-f", "webm",
+           str(out))  # fmt: skip
+    data = out.read_bytes()
+    at = data.find(_DEFAULT_DURATION_ID)
+    assert at > 0 and data.count(_DEFAULT_DURATION_ID) == 1, "one DefaultDuration expected"
+    size_byte = data[at + len(_DEFAULT_DURATION_ID)]
+    assert size_byte & 0x80, "a one-byte size expected"
+    total = len(_DEFAULT_DURATION_ID) + 1 + (size_byte & 0x7F)
+    void = bytes([_EBML_VOID_ID, 0x80 | (total - 2)]) + bytes(total - 2)
+    out.write_bytes(data[:at] + void + data[at + total :])

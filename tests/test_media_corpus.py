@@ -38,7 +38,7 @@ from fieldcast.videos.processing import LADDER_TASK, PROCESS_TASK
 from media.storage import S3Storage
 from tests import factories
 from tests.live_server import committed_factories
-from tests.media_samples import ffmpeg
+from tests.media_samples import ffmpeg, recorder_webm
 from tests.worker_support import install_worker_context, run_burst
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120, method="thread")]
@@ -201,6 +201,16 @@ def browser_webm_vp8(out: Path) -> None:
     _browser_recording(out, ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"])
 
 
+def recorder_blocks_without_durations(out: Path) -> None:
+    # As MediaRecorder writes it: no length in the header, no duration on any block.
+    recorder_webm(out, frames=60)
+
+
+def recorder_one_picture(out: Path) -> None:
+    # A recording stopped as soon as it started: one picture, no duration anywhere.
+    recorder_webm(out, frames=1)
+
+
 # -- the table -----------------------------------------------------------------------------------
 
 
@@ -246,6 +256,8 @@ CORPUS = [
     Case(empty, "empty.mp4", FAILED, "empty_file"),
     Case(browser_webm_vp9, "recording.webm", READY, size=(160, 120), through_worker=True),
     Case(browser_webm_vp8, "recording-vp8.webm", READY, size=(160, 120)),
+    Case(recorder_blocks_without_durations, "recorder.webm", READY, size=(160, 120)),
+    Case(recorder_one_picture, "recorder-one.webm", READY, size=(160, 120)),
 ]
 
 

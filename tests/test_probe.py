@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import av
 import pytest
 
 from media.probe import MediaInfo, MediaLimits, MediaRejected, probe, validate
-from tests.media_samples import PHONE, ffmpeg, make_samples
+from tests.media_samples import PHONE, ffmpeg, make_samples, recorder_webm
 
 LIMITS = MediaLimits(max_bytes=50 * 1024 * 1024, max_duration_s=600)
 
@@ -151,3 +152,75 @@ def test_a_browser_recording_without_a_length_in_its_header_is_read_to_its_end(
     assert info.audio is not None and info.audio.codec == "opus"
     assert not info.can_remux  # encoded, not remuxed
     validate(info, LIMITS)
+
+
+def _packet_durations(path: Path) -> list[int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [p.duration or 0 for p in container.demux(stream) if p.size]
+
+
+@pytest.mark.parametrize("codec", ["libvpx", "libvpx-vp9"])
+def test_a_recording_whose_blocks_carry_no_duration_keeps_its_frame_rate(
+    tmp_path: Path, codec: str
+) -> None:
+    recording = tmp_path / "recording.webm"
+    recorder_webm(recording, frames=30, codec=codec)
+    assert _packet_durations(recording) == [0] * 30  # as MediaRecorder writes them
+    info = probe(recording)
+    # 30 pictures a 30th of a second apart: one second, not the 29 intervals between them.
+    assert info.duration_s == pytest.approx(1.0, abs=0.005)
+    assert info.video.fps == pytest.approx(30.0, abs=0.1)
+    validate(info, LIMITS)
+
+
+def test_a_one_picture_recording_whose_blocks_carry_no_duration_is_accepted(
+    tmp_path: Path,
+) -> None:
+    recording = tmp_path / "one.webm"
+    recorder_webm(recording, frames=1)
+    assert _packet_durations(recording) == [0]
+    info = probe(recording)
+    assert info.duration_s == pytest.approx(1 / 30, abs=0.002)
+    assert info.video.fps == pytest.approx(30.0, abs=0.5)
+    validate(info, LIMITS)
+
+
+def test_pyav_errors_do_not_leave_the_media_package(tmp_path: Path) -> None:
+    from media.ffmpeg import FFmpegFailed
+    from media.thumbnails import measure_luma
+
+    broken = tmp_path / "poster.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0" + bytes(64))  # a JPEG header and nothing after
+    with pytest.raises(FFmpegFailed):
+        measure_luma(broken)
+
+
+def test_limits_and_settings_load_without_pyav() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fieldcast.settings, media.limits; "
+        "assert 'av' not in sys.modules, 'av imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_domain_never_imports_pyav() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parent.parent / "fieldcast"
+    importers = []
+    for module in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(name == "av" or name.startswith("av.") for name in names):
+                importers.append(module.relative_to(root.parent).as_posix())
+    assert importers == []

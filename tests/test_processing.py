@@ -20,7 +20,7 @@ import psutil
 import pytest
 from flask.testing import FlaskClient
 from redis import Redis
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from fieldcast.accounts.authz import Principal
 from fieldcast.context import AppContext
@@ -30,7 +30,7 @@ from fieldcast.outbox import services as outbox
 from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
-from fieldcast.videos import playback
+from fieldcast.videos import playback, processing
 from fieldcast.videos.models import Rendition, Video, VideoStatus
 from media.ffmpeg import ffmpeg_binary
 from media.thumbnails import measure_luma
@@ -573,3 +573,123 @@ def test_a_ladder_that_finds_the_file_outside_the_limits_makes_nothing_more(
     assert video.status is VideoStatus.READY
     assert video.missing == ["poster", "ladder", "mp4", "storyboard"]
     assert set(pipeline.renditions(video_id)) == {"first", "source_mp4"}
+
+
+# -- settling playable videos whose ladder ended -------------------------------------------------
+
+
+def _playable(pipeline: Pipeline, samples: dict[str, Path]) -> tuple[uuid.UUID, OutboxJob]:
+    video_id = pipeline.upload(samples["faststart"])
+    run_burst(["media-fast", "notify"])
+    assert pipeline.video(video_id).status is VideoStatus.PLAYABLE
+    [job] = pipeline.jobs(processing.LADDER_TASK)
+    assert job.status is OutboxStatus.PENDING
+    return video_id, job
+
+
+def _set_job(ctx: AppContext, job_id: uuid.UUID, **values: Any) -> None:
+    with ctx.db.session() as session:
+        session.execute(update(OutboxJob).where(OutboxJob.id == job_id).values(**values))
+        session.commit()
+
+
+def test_a_playable_video_whose_ladder_failed_and_whose_give_up_failed_is_settled(
+    pipeline: Pipeline, samples: dict[str, Path]
+) -> None:
+    video_id, job = _playable(pipeline, samples)
+
+    def crash(session: Any, payload: dict[str, Any], *reason: str) -> None:
+        raise RuntimeError("the database went away")
+
+    # The ladder's last attempt crashes, and so does its give-up: the outbox row ends failed
+    # and the video is left playable.
+    ladder = outbox.tasks.get(processing.LADDER_TASK)
+    registry = outbox.TaskRegistry(
+        {ladder.name: dataclasses.replace(ladder, func=crash, on_give_up=crash)}
+    )
+    status = outbox.execute(pipeline.ctx.db, job.id, lease=timedelta(minutes=1), registry=registry)
+    assert status is OutboxStatus.FAILED
+    assert pipeline.video(video_id).status is VideoStatus.PLAYABLE
+
+    assert processing.settle_playable(pipeline.ctx.db) == 1
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.READY
+    assert video.missing == ["poster", "ladder", "mp4", "storyboard"]
+    assert video.progress == 100 and video.ready_at is not None
+    assert processing.settle_playable(pipeline.ctx.db) == 0
+    assert pipeline.notifications(video_id) == ["video.playable"]
+
+
+def test_a_playable_video_with_no_ladder_left_is_settled_after_the_grace_period(
+    pipeline: Pipeline, samples: dict[str, Path]
+) -> None:
+    video_id, job = _playable(pipeline, samples)
+    # A finished row removed by retention, or by hand: nothing will run the ladder any more.
+    with pipeline.ctx.db.session() as session:
+        session.execute(delete(OutboxJob).where(OutboxJob.id == job.id))
+        session.commit()
+    assert processing.settle_playable(pipeline.ctx.db) == 0
+    assert pipeline.video(video_id).status is VideoStatus.PLAYABLE
+
+    with pipeline.ctx.db.session() as session:
+        session.execute(
+            update(Video)
+            .where(Video.id == video_id)
+            .values(playable_at=func.now() - processing.LADDER_GRACE - timedelta(seconds=1))
+        )
+        session.commit()
+    assert processing.settle_playable(pipeline.ctx.db) == 1
+    video = pipeline.video(video_id)
+    assert (video.status, video.missing) == (
+        VideoStatus.READY,
+        ["poster", "ladder", "mp4", "storyboard"],
+    )
+
+
+@pytest.mark.parametrize("status", [OutboxStatus.PENDING, OutboxStatus.RUNNING])
+def test_a_playable_video_whose_ladder_is_still_due_is_left_to_it(
+    pipeline: Pipeline, samples: dict[str, Path], status: OutboxStatus
+) -> None:
+    video_id, job = _playable(pipeline, samples)
+    _set_job(pipeline.ctx, job.id, status=status)
+    with pipeline.ctx.db.session() as session:
+        session.execute(
+            update(Video)
+            .where(Video.id == video_id)
+            .values(playable_at=func.now() - timedelta(days=1))
+        )
+        session.commit()
+    assert processing.settle_playable(pipeline.ctx.db) == 0
+    assert pipeline.video(video_id).status is VideoStatus.PLAYABLE
+
+    # Once the ladder runs, the video is ready with everything, and nothing is left to settle.
+    _set_job(pipeline.ctx, job.id, status=OutboxStatus.PENDING, lease_until=None)
+    run_burst(["media"])
+    video = pipeline.video(video_id)
+    assert (video.status, video.missing) == (VideoStatus.READY, [])
+    assert processing.settle_playable(pipeline.ctx.db) == 0
+
+
+def test_settling_uses_the_ladder_of_the_current_file(
+    pipeline: Pipeline, samples: dict[str, Path]
+) -> None:
+    video_id, job = _playable(pipeline, samples)
+    # An older file's ladder failed; this file's ladder is still due.
+    with pipeline.ctx.db.session() as session:
+        version = session.get_one(Video, video_id).source_version
+        outbox.record(
+            session,
+            processing.LADDER_TASK,
+            {"video_id": str(video_id), "version": version - 1},
+            dedup_key=f"{processing.LADDER_TASK}:{video_id}:{version - 1}",
+        )
+        session.execute(
+            update(OutboxJob)
+            .where(OutboxJob.dedup_key == f"{processing.LADDER_TASK}:{video_id}:{version - 1}")
+            .values(status=OutboxStatus.FAILED)
+        )
+        session.commit()
+    assert processing.settle_playable(pipeline.ctx.db) == 0
+    assert pipeline.video(video_id).status is VideoStatus.PLAYABLE
+    _set_job(pipeline.ctx, job.id, status=OutboxStatus.FAILED)
+    assert processing.settle_playable(pipeline.ctx.db) == 1

@@ -43,7 +43,12 @@ def queued(redis: Redis, queue: str = "default") -> list[str]:
 
 
 def test_periodic_ids_and_functions_are_stable() -> None:
-    assert [p.id for p in PERIODIC] == ["outbox-relay", "prune-records", "expire-uploads"]
+    assert [p.id for p in PERIODIC] == [
+        "outbox-relay",
+        "prune-records",
+        "expire-uploads",
+        "settle-playable-videos",
+    ]
     assert len({p.id for p in PERIODIC}) == len(PERIODIC)
     relay = PERIODIC[0]
     assert relay.func == "workers.jobs.relay_outbox"

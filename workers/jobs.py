@@ -52,3 +52,9 @@ def expire_uploads() -> dict[str, int]:
 
     ctx = get_context()
     return uploads.expire(ctx.db, ctx.storage)
+
+
+def settle_playable_videos() -> dict[str, int]:
+    from fieldcast.videos import processing
+
+    return {"settled": processing.settle_playable(get_context().db)}

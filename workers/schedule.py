@@ -40,6 +40,8 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("prune-records", timedelta(hours=1), "workers.jobs.prune_records"),
     # Unfinished uploads past their expiry: storage freed, the draft waits for a new upload.
     Periodic("expire-uploads", timedelta(minutes=5), "workers.jobs.expire_uploads"),
+    # Playable videos whose ladder work failed or vanished: ready, naming what they go without.
+    Periodic("settle-playable-videos", timedelta(minutes=5), "workers.jobs.settle_playable_videos"),
 )
 
 

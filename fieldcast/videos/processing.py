@@ -35,22 +35,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import av
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext, current
-from fieldcast.db import utcnow
+from fieldcast.db import Database, utcnow
 from fieldcast.notifications.services import notify
 from fieldcast.outbox import services as outbox
+from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
 from fieldcast.sharing import services as sharing
 from fieldcast.videos.models import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.videos.playback import content_type
 from media import ffmpeg
-from media.probe import MediaInfo, MediaLimits, MediaRejected, check_size, probe, validate
+from media.limits import MediaLimits
+from media.probe import MediaInfo, MediaRejected, check_size, probe, validate
 from media.renditions import (
     first_rung,
     ladder_command,
@@ -69,6 +70,9 @@ LADDER_TASK = "video.ladder"
 # ffmpeg's share of each queue's hard time limit (workers.queues), leaving time to store outputs.
 FAST_LIMIT = timedelta(minutes=12)
 LADDER_LIMIT = timedelta(minutes=50)
+# How long a playable video may go without any ladder work for its file before it is settled:
+# the ladder is recorded with the playable status, so only a deleted row leaves none.
+LADDER_GRACE = timedelta(minutes=15)
 
 # Overall progress: probing, then the first playable rendition, then the ladder and the rest.
 _PROBED = 5
@@ -376,7 +380,7 @@ def _optional(session: Session, video_id: uuid.UUID, output: str) -> Iterator[No
     Storage and database errors pass through, to be retried."""
     try:
         yield
-    except (ffmpeg.FFmpegFailed, TimeoutError, av.error.FFmpegError, MediaRejected) as exc:
+    except (ffmpeg.FFmpegFailed, TimeoutError, MediaRejected) as exc:
         session.rollback()
         detail = exc.tail[-300:] if isinstance(exc, ffmpeg.FFmpegFailed) else str(exc)
         log.warning("video %s: no %s: %s: %s", video_id, output, type(exc).__name__, detail)
@@ -582,6 +586,47 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
         log.info("video %s ready: %s", video_id, ", ".join(rung.name for rung in rungs))
 
     _step(session, payload, body)
+
+
+# -- Settling videos whose ladder ended ------------------------------------------------------------
+
+
+def settle_playable(db: Database, *, grace: timedelta = LADDER_GRACE, batch: int = 100) -> int:
+    """Make `ready` the playable videos whose ladder work has ended without doing so: its outbox
+    row failed (and its give-up did not take), or none is pending or running for the current
+    file `grace` after it became playable (the row was deleted). They get the same `missing`
+    list as from the ladder. Returns how many were settled.
+
+    Each video is claimed (FOR UPDATE SKIP LOCKED) in the transaction that settles it.
+    """
+    ladder_key = func.concat(LADDER_TASK, ":", Video.id, ":", Video.source_version)
+    ladder_job = and_(OutboxJob.dedup_key == ladder_key, OutboxJob.task == LADDER_TASK)
+    in_flight = exists().where(
+        ladder_job, OutboxJob.status.in_([OutboxStatus.PENDING, OutboxStatus.RUNNING])
+    )
+    failed = exists().where(ladder_job, OutboxJob.status == OutboxStatus.FAILED)
+    settled = 0
+    with db.session() as session:
+        while settled < batch:
+            video = session.scalars(
+                select(Video)
+                .where(
+                    Video.status == VideoStatus.PLAYABLE,
+                    ~in_flight,
+                    failed
+                    | (func.coalesce(Video.playable_at, Video.updated_at) < func.now() - grace),
+                )
+                .order_by(Video.playable_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).one_or_none()
+            if video is None:
+                session.rollback()
+                break
+            _become_ready(session, video, cause="ladder_ended")
+            session.commit()
+            settled += 1
+    return settled
 
 
 outbox.tasks.register(PROCESS_TASK, queue="media-fast", max_attempts=3, on_give_up=_give_up)(
