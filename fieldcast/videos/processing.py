@@ -107,6 +107,11 @@ def start(session: Session, video: Video) -> None:
     _record_step(session, video, PROCESS_TASK)
 
 
+def _step_key(task: str, video_id: Any, version: Any) -> list[Any]:
+    """The parts of a step's outbox key, joined in Python to record it and in SQL to find it."""
+    return [task, ":", video_id, ":", version]
+
+
 def _record_step(session: Session, video: Video, task: str) -> None:
     # Keyed by (video, source version, step): recording a step twice records it once.
     outbox.record(
@@ -114,7 +119,7 @@ def _record_step(session: Session, video: Video, task: str) -> None:
         task,
         {"video_id": str(video.id), "version": video.source_version},
         org_id=video.org_id,
-        dedup_key=f"{task}:{video.id}:{video.source_version}",
+        dedup_key="".join(str(part) for part in _step_key(task, video.id, video.source_version)),
     )
 
 
@@ -599,7 +604,7 @@ def settle_playable(db: Database, *, grace: timedelta = LADDER_GRACE, batch: int
 
     Each video is claimed (FOR UPDATE SKIP LOCKED) in the transaction that settles it.
     """
-    ladder_key = func.concat(LADDER_TASK, ":", Video.id, ":", Video.source_version)
+    ladder_key = func.concat(*_step_key(LADDER_TASK, Video.id, Video.source_version))
     ladder_job = and_(OutboxJob.dedup_key == ladder_key, OutboxJob.task == LADDER_TASK)
     in_flight = exists().where(
         ladder_job, OutboxJob.status.in_([OutboxStatus.PENDING, OutboxStatus.RUNNING])
