@@ -190,18 +190,22 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-@pytest.fixture
-def committed_db(database_url: str) -> Iterator[Database]:
-    """A real database handle whose commits are visible to other processes (workers).
-
-    Tables are emptied afterwards.
-    """
+@contextmanager
+def committed_database(database_url: str) -> Iterator[Database]:
+    """A real database handle whose commits are visible to other processes (workers); every
+    table is emptied afterwards."""
     database = Database(database_url, pool_size=2)
     yield database
     with database.engine.begin() as conn:
         tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
         conn.execute(text(f"TRUNCATE {tables} CASCADE"))
     database.dispose()
+
+
+@pytest.fixture
+def committed_db(database_url: str) -> Iterator[Database]:
+    with committed_database(database_url) as database:
+        yield database
 
 
 class QueryCounter:

@@ -21,25 +21,23 @@ from typing import Any
 import av
 import pytest
 from redis import Redis
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 import fieldcast.context
-from fieldcast.accounts.authz import Principal
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
-from fieldcast.models import metadata
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
-from fieldcast.uploads import services as uploads
 from fieldcast.videos import playback
 from fieldcast.videos.models import Rendition, Video, VideoStatus
 from fieldcast.videos.processing import LADDER_TASK, PROCESS_TASK
 from media.storage import S3Storage
 from tests import factories
+from tests.conftest import committed_database
 from tests.live_server import committed_factories
 from tests.media_samples import ffmpeg, recorder_webm
-from tests.worker_support import install_worker_context, run_burst
+from tests.worker_support import install_worker_context, run_burst, upload_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120, method="thread")]
 
@@ -270,36 +268,7 @@ class Corpus:
     rep: Any
 
     def upload(self, path: Path) -> uuid.UUID:
-        """A draft and its file, sent through the tus upload service in one chunk."""
-        principal = Principal(self.rep)
-        with self.ctx.db.session() as session:
-            video = Video(org_id=self.rep.org_id, owner_id=self.rep.id, title=path.name)
-            session.add(video)
-            session.commit()
-            size = path.stat().st_size
-            upload = uploads.create_upload(
-                session,
-                principal,
-                self.ctx.storage,
-                video_id=video.id,
-                length=size,
-                max_size=self.ctx.settings.limits.max_upload_bytes,
-                expires_in=timedelta(hours=1),
-                filename=path.name,
-            )
-        with path.open("rb") as stream, self.ctx.db.session() as session:
-            uploads.append(
-                session,
-                principal,
-                self.ctx.storage,
-                self.ctx.redis,
-                upload.id,
-                offset=0,
-                stream=stream,
-                content_length=size,
-                expires_in=timedelta(hours=1),
-            )
-        return video.id
+        return upload_file(self.ctx, self.rep, path, title=path.name, filename=path.name)
 
     def run_steps(self) -> None:
         """Run the recorded processing steps as a worker does, until none is left."""
@@ -328,12 +297,8 @@ class Corpus:
 def corpus_db(database_url: str) -> Iterator[Database]:
     """Committed rows, as workers need; every case has an organisation of its own, so the
     tables are emptied once, after the last case."""
-    database = Database(database_url, pool_size=2)
-    yield database
-    with database.engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
-    database.dispose()
+    with committed_database(database_url) as database:
+        yield database
 
 
 @pytest.fixture

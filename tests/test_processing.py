@@ -22,14 +22,12 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import delete, func, select, update
 
-from fieldcast.accounts.authz import Principal
 from fieldcast.context import AppContext
 from fieldcast.db import Database
 from fieldcast.notifications.models import Notification
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
-from fieldcast.uploads import services as uploads
 from fieldcast.videos import playback, processing
 from fieldcast.videos.models import Rendition, Video, VideoStatus
 from media.ffmpeg import ffmpeg_binary
@@ -37,7 +35,7 @@ from media.thumbnails import measure_luma
 from tests import factories
 from tests.live_server import committed_factories
 from tests.media_samples import colr, ffmpeg, make_samples
-from tests.worker_support import install_worker_context, run_burst
+from tests.worker_support import install_worker_context, run_burst, upload_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240, method="thread")]
 
@@ -59,35 +57,7 @@ class Pipeline:
     work_root: Path
 
     def upload(self, path: Path, title: str = "Pricing objection") -> uuid.UUID:
-        """A draft and its file, sent through the upload service as the tus endpoint does."""
-        principal = Principal(self.rep)
-        with self.ctx.db.session() as session:
-            video = Video(org_id=self.rep.org_id, owner_id=self.rep.id, title=title)
-            session.add(video)
-            session.commit()
-            size = path.stat().st_size
-            upload = uploads.create_upload(
-                session,
-                principal,
-                self.ctx.storage,
-                video_id=video.id,
-                length=size,
-                max_size=self.ctx.settings.limits.max_upload_bytes,
-                expires_in=timedelta(hours=1),
-            )
-        with path.open("rb") as stream, self.ctx.db.session() as session:
-            uploads.append(
-                session,
-                principal,
-                self.ctx.storage,
-                self.ctx.redis,
-                upload.id,
-                offset=0,
-                stream=stream,
-                content_length=size,
-                expires_in=timedelta(hours=1),
-            )
-        return video.id
+        return upload_file(self.ctx, self.rep, path, title=title)
 
     def video(self, video_id: uuid.UUID) -> Video:
         with self.ctx.db.session() as session:

@@ -10,17 +10,23 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from redis import Redis
 
 import fieldcast.context
+from fieldcast.accounts.authz import Principal
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
 from fieldcast.settings import Settings
+from fieldcast.uploads import services as uploads
+from fieldcast.videos.models import Video
 from workers.queues import QUEUE_NAMES
 from workers.worker import run_worker
 
@@ -76,3 +82,39 @@ def run_burst(queues: Sequence[str] = QUEUE_NAMES) -> bool:
     """Run a burst-mode worker until the queues are empty. True when it ran at least one job."""
     with preserved_process_state():
         return run_worker(queues, burst=True, extra_task_modules=(TASK_MODULE,))
+
+
+def upload_file(
+    ctx: AppContext, author: Any, path: Path, *, title: str, filename: str | None = None
+) -> uuid.UUID:
+    """A draft and its file, sent through the upload service in one chunk as the tus endpoint
+    does; the processing it records is left for the test to run."""
+    principal = Principal(author)
+    with ctx.db.session() as session:
+        video = Video(org_id=author.org_id, owner_id=author.id, title=title)
+        session.add(video)
+        session.commit()
+        size = path.stat().st_size
+        upload = uploads.create_upload(
+            session,
+            principal,
+            ctx.storage,
+            video_id=video.id,
+            length=size,
+            max_size=ctx.settings.limits.max_upload_bytes,
+            expires_in=timedelta(hours=1),
+            filename=filename,
+        )
+    with path.open("rb") as stream, ctx.db.session() as session:
+        uploads.append(
+            session,
+            principal,
+            ctx.storage,
+            ctx.redis,
+            upload.id,
+            offset=0,
+            stream=stream,
+            content_length=size,
+            expires_in=timedelta(hours=1),
+        )
+    return video.id
