@@ -242,7 +242,9 @@ def test_a_killed_api_is_started_again_on_its_port(serve: Serve) -> None:
     assert _login(serve) == 200
 
 
-def test_a_killed_worker_leaves_no_work_horse_or_ffmpeg_behind(serve: Serve) -> None:
+def _worker_encoding(serve: Serve) -> tuple[psutil.Process, list[psutil.Process]]:
+    """The media worker once its work horse runs a long ffmpeg encode, and the horse and
+    ffmpeg processes."""
     worker = serve.wait_part("worker-media")
     with serve.redis() as redis:
         get_queue(redis, "media").enqueue_call("media.ffmpeg.run", args=(_long_encode(),))
@@ -251,7 +253,11 @@ def test_a_killed_worker_leaves_no_work_horse_or_ffmpeg_behind(serve: Serve) -> 
         tree = worker.children(recursive=True)
         return tree if any("ffmpeg" in p.name() for p in tree) else None
 
-    horse_and_ffmpeg = _eventually(horse_running_ffmpeg, "the work horse runs ffmpeg")
+    return worker, _eventually(horse_running_ffmpeg, "the work horse runs ffmpeg")
+
+
+def test_a_killed_worker_leaves_no_work_horse_or_ffmpeg_behind(serve: Serve) -> None:
+    worker, horse_and_ffmpeg = _worker_encoding(serve)
     worker.kill()
 
     def all_gone() -> bool:
@@ -318,15 +324,7 @@ def test_a_part_that_keeps_failing_makes_serve_give_up(data_dir: Path) -> None:
 
 def test_nothing_outlives_a_killed_serve_not_even_a_job_in_progress(data_dir: Path) -> None:
     serve = Serve.start(data_dir)
-    worker = serve.wait_part("worker-media")
-    with serve.redis() as redis:
-        get_queue(redis, "media").enqueue_call("media.ffmpeg.run", args=(_long_encode(),))
-
-    def horse_running_ffmpeg() -> list[psutil.Process] | None:
-        tree = worker.children(recursive=True)
-        return tree if any("ffmpeg" in p.name() for p in tree) else None
-
-    horse_and_ffmpeg = _eventually(horse_running_ffmpeg, "the work horse runs ffmpeg")
+    _, horse_and_ffmpeg = _worker_encoding(serve)
     # The API (gunicorn and its workers), the workers and the scheduler.
     product = [
         process
