@@ -239,23 +239,20 @@ def ladder_command(
     return args
 
 
-# BT.709 in the H.264 VUI (ITU-T H.273 code points), limited range.
-_H264_BT709 = (
-    "h264_metadata=video_full_range_flag=0:colour_primaries=1"
-    ":transfer_characteristics=1:matrix_coefficients=1"
-)
-
-
 def remux_command(ffmpeg: str, source: Path, out_dir: Path, info: MediaInfo) -> list[str]:
     """The first playable rendition without re-encoding: HLS (fMP4) and a fast-start MP4.
 
-    Only for sources where `info.can_remux`: their pixels already are BT.709, so the copies
-    are tagged so in the H.264 VUI and the container, even when the source left tags out.
+    Only for sources where `info.can_remux`: their pixels already are BT.709 at limited range,
+    and their H.264 VUI says so or leaves it unsaid, never says otherwise. The copies are tagged
+    BT.709 in the container (the `colr` box of the MP4 and of the HLS init segment), which
+    players and decoders take where the VUI is silent. The VUI itself is left as the phone
+    wrote it: rewriting it (`h264_metadata`) parses every packet and doubled the remux's time,
+    which is most of the time to playable.
     Rotation stays as display metadata, which every HLS and MP4 player honours.
     """
     maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if info.audio is not None else [])
     audio = ["-c:a", "copy"] if info.audio is not None else []
-    video = ["-c:v", "copy", "-bsf:v", _H264_BT709, *_colour_tags(BT709, ":v")]
+    video = ["-c:v", "copy", *_colour_tags(BT709, ":v")]
     return [
         ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(source),
         *maps, *video, *audio,
