@@ -165,6 +165,17 @@ def _assert_nothing_restored(target_url: str, data_dir: Path, restored: Path) ->
     assert list(LocalStorage(restored).keys()) == []
 
 
+def _assert_refused(tmp_path: Path, archive: Path, target_url: str, match: str) -> None:
+    """Restoring `archive` fails with `match` and leaves the database, the data directory and
+    the storage as empty as they were."""
+    data_dir, restored = tmp_path / "fresh", tmp_path / "restored"
+    with pytest.raises(BackupError, match=match):
+        restore_backup(
+            archive, data_dir=data_dir, database_url=target_url, storage_url=restored.as_uri()
+        )
+    _assert_nothing_restored(target_url, data_dir, restored)
+
+
 @pytest.mark.parametrize("member", ["media/org/1/videos/2/source", "database.pgdump"])
 def test_a_damaged_archive_is_refused_and_nothing_is_restored(
     tmp_path: Path, source_url: str, target_url: str, member: str
@@ -173,12 +184,7 @@ def test_a_damaged_archive_is_refused_and_nothing_is_restored(
     _populate(source_url, source)
     archive = _backup(tmp_path, source_url, source)
     _damage(archive, member)
-    data_dir, restored = tmp_path / "fresh", tmp_path / "restored"
-    with pytest.raises(BackupError, match=f"'{member}' does not match its checksum"):
-        restore_backup(
-            archive, data_dir=data_dir, database_url=target_url, storage_url=restored.as_uri()
-        )
-    _assert_nothing_restored(target_url, data_dir, restored)
+    _assert_refused(tmp_path, archive, target_url, f"'{member}' does not match its checksum")
 
 
 @pytest.mark.parametrize("cut", ["mid-media", "mid-manifest"])
@@ -194,12 +200,7 @@ def test_a_truncated_archive_is_refused_and_nothing_is_restored(
         )
     with archive.open("r+b") as handle:
         handle.truncate(member.offset_data + member.size // 2)
-    data_dir, restored = tmp_path / "fresh", tmp_path / "restored"
-    with pytest.raises(BackupError, match="truncated"):
-        restore_backup(
-            archive, data_dir=data_dir, database_url=target_url, storage_url=restored.as_uri()
-        )
-    _assert_nothing_restored(target_url, data_dir, restored)
+    _assert_refused(tmp_path, archive, target_url, "truncated")
 
 
 @pytest.mark.parametrize("step", ["Loading the database", "Migrating"])
@@ -268,12 +269,7 @@ def test_restore_refuses_an_archive_of_a_newer_release(
     with psycopg.connect(libpq_url(source_url)) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
     archive = _backup(tmp_path, source_url, source)
-    data_dir, restored = tmp_path / "fresh", tmp_path / "restored"
-    with pytest.raises(BackupError, match="newer release"):
-        restore_backup(
-            archive, data_dir=data_dir, database_url=target_url, storage_url=restored.as_uri()
-        )
-    _assert_nothing_restored(target_url, data_dir, restored)
+    _assert_refused(tmp_path, archive, target_url, "newer release")
 
 
 def test_the_commands_report_a_damaged_archive_clearly(
@@ -393,12 +389,7 @@ def test_a_dump_that_fails_midway_leaves_the_database_empty(
     archive = _backup(tmp_path, source_url, source)
     # The table definitions come first; the damage hits the table data behind them.
     _rewrite_dump(archive, lambda dump: dump[: len(dump) * 3 // 4])
-    data_dir, restored = tmp_path / "fresh", tmp_path / "restored"
-    with pytest.raises(BackupError, match="loading the database failed"):
-        restore_backup(
-            archive, data_dir=data_dir, database_url=target_url, storage_url=restored.as_uri()
-        )
-    _assert_nothing_restored(target_url, data_dir, restored)
+    _assert_refused(tmp_path, archive, target_url, "loading the database failed")
 
 
 def test_the_database_password_never_appears_on_a_tools_command_line(

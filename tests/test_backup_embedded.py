@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -19,7 +17,15 @@ import pytest
 from tusclient.client import TusClient
 
 from tests.media_samples import ffmpeg
-from tests.test_embedded import _env, _free_port, _get, _leftovers, _start, _stop, _wait_healthy
+from tests.test_embedded import (
+    _fieldcast,
+    _free_port,
+    _get,
+    _leftovers,
+    _start,
+    _stop,
+    _wait_healthy,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420, method="thread")]
 
@@ -43,17 +49,6 @@ def _call(
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
-
-
-def _fieldcast(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fieldcast", *args],
-        env=_env(data_dir),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def _token(base: str) -> str:

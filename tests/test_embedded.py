@@ -41,6 +41,20 @@ def _env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def _fieldcast(
+    data_dir: Path, *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """`fieldcast ARGS` on the embedded default of `data_dir`, as a person runs it beside serve."""
+    return subprocess.run(
+        [sys.executable, "-m", "fieldcast", *args],
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -116,14 +130,7 @@ def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert status == 200, body
         assert _get(f"{base}/docs")[0] == 200
 
-        demo = subprocess.run(
-            [sys.executable, "-m", "fieldcast", "load-demo", "--password", "demo-password-1"],
-            env=_env(data_dir),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        demo = _fieldcast(data_dir, "load-demo", "--password", "demo-password-1", timeout=60)
         assert demo.returncode == 0, demo.stderr
         assert "riley@demo.example.com" in demo.stdout
         assert f"{base}/api/v1/auth/token" in demo.stdout  # where it really listens

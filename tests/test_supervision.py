@@ -27,7 +27,7 @@ from rq.job import Job, JobStatus
 
 from fieldcast.embedded import read_runtime
 from media.ffmpeg import ffmpeg_binary
-from tests.test_embedded import _env, _free_port, _get, _leftovers
+from tests.test_embedded import _env, _fieldcast, _free_port, _get, _leftovers
 from workers.queues import get_queue
 
 pytestmark = pytest.mark.slow
@@ -206,14 +206,7 @@ def serve() -> Iterator[Serve]:
 def _serve_with_demo(data_dir: Path) -> Iterator[Serve]:
     serve = Serve.start(data_dir)
     try:
-        demo = subprocess.run(
-            [sys.executable, "-m", "fieldcast", "load-demo", "--password", "demo-password-1"],
-            env=_env(data_dir),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        demo = _fieldcast(data_dir, "load-demo", "--password", "demo-password-1", timeout=60)
         assert demo.returncode == 0, demo.stderr
         yield serve
     finally:
@@ -260,12 +253,9 @@ def test_a_killed_worker_leaves_no_work_horse_or_ffmpeg_behind(serve: Serve) -> 
     worker, horse_and_ffmpeg = _worker_encoding(serve)
     worker.kill()
 
-    def all_gone() -> bool:
-        return not any(
-            p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in horse_and_ffmpeg
-        )
-
-    _eventually(all_gone, "the work horse and ffmpeg are gone", timeout=10)
+    _eventually(
+        lambda: _all_gone(horse_and_ffmpeg), "the work horse and ffmpeg are gone", timeout=10
+    )
     serve.wait_part("worker-media", other_than=worker.pid)
     serve.run_job("media", "workers.jobs.relay_outbox")
 
