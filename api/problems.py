@@ -63,15 +63,16 @@ class ProblemSchema(ma.Schema):
     request_id = ma.fields.String(metadata={"description": "Quote this when reporting the problem"})
 
 
-def problem_response(
+def problem_body(
     status: int,
     code: str,
     *,
     title: str | None = None,
     detail: str | None = None,
     errors: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
+) -> dict[str, Any]:
+    """The RFC 9457 document: `type`, `title`, `status`, `detail`, the stable `code`, field
+    `errors` when there are any, and the `request_id` of the request being answered, if any."""
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     body: dict[str, Any] = {
         "type": problem_type(code),
@@ -85,6 +86,19 @@ def problem_response(
     request_id = request_id_var.get()
     if request_id:
         body["request_id"] = request_id
+    return body
+
+
+def problem_response(
+    status: int,
+    code: str,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    errors: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = problem_body(status, code, title=title, detail=detail, errors=errors)
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_CONTENT_TYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value

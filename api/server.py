@@ -13,7 +13,7 @@ from gunicorn import util
 from gunicorn.http import errors
 from gunicorn.workers.gthread import ThreadWorker
 
-from api.problems import PROBLEM_CONTENT_TYPE, problem_type
+from api.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 
 def _classes(*names: str) -> tuple[type[BaseException], ...]:
@@ -76,15 +76,7 @@ def problem_for(exc: BaseException) -> tuple[int, str, str]:
 
 def problem_bytes(status: int, code: str, detail: str) -> bytes:
     phrase = HTTPStatus(status).phrase
-    body = json.dumps(
-        {
-            "type": problem_type(code),
-            "title": phrase,
-            "status": status,
-            "detail": detail,
-            "code": code,
-        }
-    ).encode()
+    body = json.dumps(problem_body(status, code, detail=detail)).encode()
     head = (
         f"HTTP/1.1 {status} {phrase}\r\n"
         "Connection: close\r\n"
