@@ -385,7 +385,7 @@ def _optional(session: Session, video_id: uuid.UUID, output: str) -> Iterator[No
     Storage and database errors pass through, to be retried."""
     try:
         yield
-    except (ffmpeg.FFmpegFailed, TimeoutError, MediaRejected) as exc:
+    except (ffmpeg.FFmpegFailed, TimeoutError) as exc:
         session.rollback()
         detail = exc.tail[-300:] if isinstance(exc, ffmpeg.FFmpegFailed) else str(exc)
         log.warning("video %s: no %s: %s: %s", video_id, output, type(exc).__name__, detail)
@@ -499,14 +499,9 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
         video_id = video.id
         prefix = video.media_prefix
         session.commit()
-        try:
-            source, info = _checked_source(ctx, video, work)
-        except MediaRejected as exc:
-            # It plays already, from a file that passed; nothing more is made from this one.
-            video = _load(session, payload, VideoStatus.PLAYABLE)
-            _become_ready(session, video, cause=exc.code)
-            session.commit()
-            return
+        # A file outside the limits now ends in `_step`'s MediaRejected: a video that plays
+        # already becomes ready from its first rendition, and nothing more is made.
+        source, info = _checked_source(ctx, video, work)
         settings = ctx.settings
         binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
 
