@@ -28,7 +28,7 @@ import subprocess
 import tarfile
 import tempfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,13 +178,18 @@ def _snapshot_facts(conn: psycopg.Connection[Any]) -> tuple[str, dict[str, int]]
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
         )
     ]
+    return str(row[0]), _count_rows(conn, tables)
+
+
+def _count_rows(conn: psycopg.Connection[Any], tables: Iterable[str]) -> dict[str, int]:
+    """Rows of each table, as the connection's transaction sees them."""
     counts: dict[str, int] = {}
     for table in tables:
         counted = conn.execute(
             sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(table))
         ).fetchone()
         counts[table] = int(counted[0]) if counted else 0
-    return str(row[0]), counts
+    return counts
 
 
 def create_backup(
@@ -482,14 +487,8 @@ def _empty_public_schema(url: str) -> None:
 
 
 def _table_counts(url: str, tables: dict[str, int]) -> dict[str, int]:
-    found: dict[str, int] = {}
     with psycopg.connect(url) as conn:
-        for table in tables:
-            row = conn.execute(
-                sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(table))
-            ).fetchone()
-            found[table] = int(row[0]) if row else 0
-    return found
+        return _count_rows(conn, tables)
 
 
 @dataclass
