@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import quote
 
 import psutil
@@ -68,9 +68,7 @@ def _wait_gone(process: subprocess.Popen[bytes], timeout: float) -> None:
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        _kill_group(process)
 
 
 def _kill_group(process: subprocess.Popen[bytes] | None) -> None:
@@ -95,6 +93,9 @@ class _RunsAProcess:
 
     name: str
     process: subprocess.Popen[bytes] | None
+    # How the part is asked to stop, and how long it is given before its group is killed.
+    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    stop_timeout: ClassVar[float] = 30
 
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
@@ -116,6 +117,14 @@ class _RunsAProcess:
 
     def kill(self) -> None:
         _kill_group(self.process)
+
+    def terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(self.stop_signal)
+
+    def stop(self) -> None:
+        self.terminate()
+        self.wait(self.stop_timeout)
 
     def _wait_until_ready(
         self,
@@ -183,6 +192,8 @@ class EmbeddedPostgres(_RunsAProcess):
 
     data_dir: Path
     name: str = "postgres"
+    stop_signal: ClassVar[signal.Signals] = signal.SIGINT  # fast shutdown
+    stop_timeout: ClassVar[float] = 60
     url: str | None = None
     process: subprocess.Popen[bytes] | None = None
     probe: _Probe = field(default_factory=_Probe)
@@ -307,14 +318,6 @@ class EmbeddedPostgres(_RunsAProcess):
     def _unresponsive(self) -> str | None:
         return self.probe.failure(self._answers)
 
-    def terminate(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-
-    def stop(self) -> None:
-        self.terminate()
-        self.wait(60)
-
 
 def _config_string(path: Path) -> str:
     """A path as a double-quoted string of redis.conf, which splits arguments on spaces."""
@@ -390,14 +393,6 @@ class EmbeddedRedis(_RunsAProcess):
 
     def _unresponsive(self) -> str | None:
         return self.probe.failure(self._reply)
-
-    def terminate(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-
-    def stop(self) -> None:
-        self.terminate()
-        self.wait(30)
 
 
 @dataclass
