@@ -51,8 +51,8 @@ def column_limit(attribute: InstrumentedAttribute[Any] | Column[Any]) -> int:
 
 class String(ma.fields.String):
     """A string input with a maximum length, taken from `column` (the column the value is
-    stored in) or given as `max_length` for input that is never stored as such. Refuses NUL and
-    lone surrogates with a field error, instead of letting the database answer 500."""
+    stored in) or given as `max_length` for input that is never stored as such. NUL and lone
+    surrogates are refused once for the whole input, by the base `Schema`'s pre-load check."""
 
     def __init__(
         self,
@@ -77,12 +77,6 @@ class String(ma.fields.String):
         self.column = column
         self.max_length = max_length
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not is_storable(text):
-            raise ma.ValidationError(REFUSED_MESSAGE)
-        return text
-
 
 class Email(String, ma.fields.Email):
     """An email address, bounded like `String`."""
@@ -96,8 +90,8 @@ def storable_header(value: str | None, max_length: int) -> str:
     return kept[:max_length]
 
 
-class StorableUnicodeConverter(UnicodeConverter):
-    """Path parts (`<name>`) that cannot be stored match no route: 404, not a database error."""
+class _Storable:
+    """Path parts that cannot be stored match no route: 404, not a database error."""
 
     def to_python(self, value: str) -> Any:
         if not is_storable(value):
@@ -105,11 +99,12 @@ class StorableUnicodeConverter(UnicodeConverter):
         return value
 
 
-class StorablePathConverter(PathConverter):
-    def to_python(self, value: str) -> Any:
-        if not is_storable(value):
-            raise ValidationError()
-        return value
+class StorableUnicodeConverter(_Storable, UnicodeConverter):
+    """`<name>` parts."""
+
+
+class StorablePathConverter(_Storable, PathConverter):
+    """`<path:name>` parts."""
 
 
 def install_converters(url_map: Any) -> None:
