@@ -82,14 +82,6 @@ class Email(String, ma.fields.Email):
     """An email address, bounded like `String`."""
 
 
-def storable_header(value: str | None, max_length: int) -> str:
-    """A request header kept as data (User-Agent): control characters dropped, cut to fit."""
-    if not value:
-        return ""
-    kept = "".join(c for c in value if c.isprintable() and is_storable(c))
-    return kept[:max_length]
-
-
 class _Storable:
     """Path parts that cannot be stored match no route: 404, not a database error."""
 

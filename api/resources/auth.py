@@ -10,10 +10,10 @@ from flask.views import MethodView
 
 from api.auth import current_principal, token_config
 from api.extensions import Blueprint, Schema, public
-from api.fields import Email, String, column_limit, storable_header
+from api.fields import Email, String
 from api.runtime import context, db_session
 from fieldcast.accounts import tokens
-from fieldcast.accounts.models import AuthSession, User
+from fieldcast.accounts.models import User
 from fieldcast.errors import AuthenticationFailed
 from fieldcast.ratelimit import RateLimiter, Window
 
@@ -88,9 +88,7 @@ class Token(MethodView):
                 token_config(),
                 email=email,
                 password=body["password"],
-                user_agent=storable_header(
-                    request.headers.get("User-Agent"), column_limit(AuthSession.user_agent)
-                ),
+                user_agent=request.headers.get("User-Agent", ""),
             )
         except AuthenticationFailed:
             limiter.hit("login-account", email, per_account)

@@ -91,7 +91,8 @@ def login(
         id=uuid.uuid4(),
         org_id=user.org_id,
         user_id=user.id,
-        user_agent=user_agent[:255],
+        # Kept as data: control characters (NUL included) dropped, cut to the column.
+        user_agent="".join(c for c in user_agent if c.isprintable())[:255],
         expires_at=now + config.refresh_ttl,
     )
     session.add(auth_session)
