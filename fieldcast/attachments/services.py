@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 MAX_ATTACHMENTS_PER_VIDEO = 50
 MAX_TITLE = 200
 MAX_URL = 2000
-MAX_NOTE = 10_000
+MAX_NOTE: int = Attachment.__table__.c.body.info["max_length"]  # one limit: the column's
 MAX_FILENAME = 255
 # Enough for every signature below and for a fair look at whether a "text" file is text.
 SNIFF_BYTES = 8192
