@@ -76,7 +76,12 @@ Fieldcast is the backend of a mobile-first peer video microlearning product.
 access token and a single-use refresh token. Send `Authorization: Bearer <access token>`.
 
 **Errors** are `application/problem+json` (RFC 9457). Switch on `code`; `errors` holds field
-errors for validation failures.
+errors for validation failures. Every string input documents its `maxLength`; NUL and unpaired
+surrogates are refused with 422. While PostgreSQL or Redis is unreachable, any operation may
+answer 503 `service_unavailable` with `Retry-After`: wait and retry the same request.
+
+**Partial updates.** `PATCH` changes only the fields it names; a body naming none is 422
+`empty_patch`.
 
 **Lists** are cursor-paginated: pass `next_cursor` back as `cursor` until it is null.
 

@@ -44,7 +44,16 @@ DEAL_ATTRIBUTES = ma.fields.Dict(
 
 
 class FailureSchema(Schema):
-    code = ma.fields.String(metadata={"description": "Stable reason, e.g. `truncated`, `too_long`"})
+    code = ma.fields.String(
+        metadata={
+            "description": (
+                "Stable reason: `empty_file`, `not_a_video`, `audio_only`, `truncated`, "
+                "`too_long`, `too_big`, `frame_too_large`, `frame_too_small`, "
+                "`frame_rate_too_high` (too many pixels a second), `unprocessable`, "
+                "`processing_timeout`, `processing_failed`"
+            )
+        }
+    )
     detail = ma.fields.String(metadata={"description": "A sentence for the author"})
 
 
