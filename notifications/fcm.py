@@ -41,7 +41,9 @@ import concurrent.futures
 import json
 import logging
 import os
+import ssl
 import threading
+import urllib.request
 import warnings
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
+import certifi
 import firebase_admin
 from firebase_admin import credentials, exceptions, messaging
 from google.auth import exceptions as google_auth_exceptions
@@ -174,6 +177,9 @@ class FcmSink:
         self._token_expiry: datetime | None = None
         self._lock = threading.Lock()
         self._client: _AsyncClient | None = None
+        # Clients a forked child inherited: kept, never used, so that nothing of the parent's
+        # loop or connections is even garbage-collected in the child.
+        self._inherited: list[_AsyncClient] = []
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -196,9 +202,11 @@ class FcmSink:
     def _get_client(self) -> _AsyncClient:
         with self._lock:
             if self._client is None or self._client.pid != os.getpid():
-                # A forked child never touches its parent's loop or connections: it abandons
-                # them (closing would pull sockets from under the parent) and opens its own.
-                self._client = _AsyncClient(self._concurrency)
+                # A forked child never touches its parent's loop or connections: it leaves
+                # them be (closing would pull sockets from under the parent) and opens its own.
+                if self._client is not None:
+                    self._inherited.append(self._client)
+                self._client = _AsyncClient(self._concurrency, _proxy_for(self._endpoint))
             return self._client
 
     def close(self) -> None:
@@ -270,9 +278,10 @@ class FcmSink:
 class _AsyncClient:
     """One event loop in a daemon thread, owning one aiohttp session for this process."""
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, proxy: str | None = None) -> None:
         self.pid = os.getpid()
         self._concurrency = concurrency
+        self._proxy = proxy
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="fcm-sender", daemon=True)
         self._thread.start()
@@ -283,7 +292,14 @@ class _AsyncClient:
         self._loop.run_forever()
 
     def _call(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            # Timed out, or the job was stopped (its time limit, a cold shutdown): nothing of
+            # this call goes on sending in the background.
+            future.cancel()
+            raise
 
     async def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -291,6 +307,7 @@ class _AsyncClient:
             limit_per_host=self._concurrency,
             keepalive_timeout=KEEPALIVE_S,
             ttl_dns_cache=300,
+            ssl=_tls_context(),
         )
         return aiohttp.ClientSession(
             connector=connector,
@@ -306,7 +323,11 @@ class _AsyncClient:
     ) -> list[Answer | None]:
         """POST every body; an answer per body, None where none came before the deadline."""
         # The coroutine itself stops at the deadline; the wait here only backs it up.
-        return self._call(self._send_all(url, headers, bodies, deadline_s), deadline_s + 10)
+        try:
+            return self._call(self._send_all(url, headers, bodies, deadline_s), deadline_s + 10)
+        except concurrent.futures.TimeoutError:
+            log.warning("FCM batch of %d outlived its deadline; cancelled", len(bodies))
+            return [None] * len(bodies)
 
     async def _send_all(
         self, url: str, headers: dict[str, str], bodies: list[bytes], deadline_s: float
@@ -321,17 +342,24 @@ class _AsyncClient:
                 answers[i] = await self._post(url, headers, bodies[i])
 
         lanes = [asyncio.ensure_future(lane()) for _ in range(min(self._concurrency, len(bodies)))]
-        _, late = await asyncio.wait(lanes, timeout=deadline_s)
-        for task in late:
-            task.cancel()
-        if late:
-            await asyncio.wait(late)
+        try:
+            await asyncio.wait(lanes, timeout=deadline_s)
+        finally:
+            # At the deadline, or when the caller gave up (this task is cancelled): the
+            # requests still in flight are cancelled, their connections closed.
+            late = [task for task in lanes if not task.done()]
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
         return answers
 
     async def _post(self, url: str, headers: dict[str, str], body: bytes) -> Answer:
         for attempt in (1, 2):
             try:
-                async with self._session.post(url, data=body, headers=headers) as response:
+                async with self._session.post(
+                    url, data=body, headers=headers, proxy=self._proxy
+                ) as response:
                     return Answer(response.status, await response.read(), response.headers)
             except aiohttp.ClientConnectorError as exc:
                 # The connection could not be opened, so nothing was sent: once more.
@@ -354,6 +382,23 @@ class _AsyncClient:
 
 def _headers(token: str) -> dict[str, str]:
     return {**_CLIENT_HEADERS, "Authorization": f"Bearer {token}"}
+
+
+def _proxy_for(endpoint: str) -> str | None:
+    """The proxy the environment names for the endpoint (HTTPS_PROXY, NO_PROXY, ...), read once
+    rather than on every request."""
+    scheme, _, rest = endpoint.partition("://")
+    host = rest.split("/", 1)[0]
+    if urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(scheme)
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Certificates as `requests` (and so firebase-admin) finds them: a bundle named by
+    REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, else certifi's."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return ssl.create_default_context(cafile=bundle or certifi.where())
 
 
 # -- messages ------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ the real OAuth flow (signed JWT assertion, access token) runs before every send.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -303,3 +305,35 @@ def test_a_forked_child_sends_on_a_client_of_its_own(sink: tuple[FcmServer, FcmS
         "parent-0",
         "parent-1",
     ]
+
+
+def test_a_job_stopped_at_its_time_limit_leaves_nothing_sending(
+    sink: tuple[FcmServer, FcmSink],
+) -> None:
+    """RQ's death penalty (SIGALRM raising in the job's thread) while the job waits for FCM:
+    the batch's requests in flight are cancelled, not left sending in the background."""
+    server, fcm = sink
+    server.set_rule("held", TokenRule.held())
+
+    class TimeLimit(Exception):
+        pass
+
+    def penalty(signum: int, frame: Any) -> None:
+        raise TimeLimit
+
+    def alarm_once_held() -> None:
+        server.wait_until(lambda s: s.held == 1, timeout=30)
+        os.kill(os.getpid(), signal.SIGALRM)
+
+    previous = signal.signal(signal.SIGALRM, penalty)
+    alarm = threading.Thread(target=alarm_once_held, daemon=True)
+    alarm.start()
+    try:
+        with pytest.raises(TimeLimit):
+            fcm.send_each([_push("held")])
+    finally:
+        alarm.join(timeout=30)
+        signal.signal(signal.SIGALRM, previous)
+    server.wait_until(lambda s: s.stats()["dropped"] == 1)
+    server.release()
+    assert fcm.send_each([_push("after")])[0].accepted  # the session is still good
