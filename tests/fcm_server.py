@@ -24,7 +24,8 @@ Control API, on the same port:
 
     GET  /_control/stats     counts as JSON: received, answered (by status), held, dropped,
                              rejected (no token), in_flight, max_in_flight, token_requests,
-                             access_tokens, distinct_pairs, duplicates, duplicates_received
+                             access_tokens, distinct_pairs (received), accepted_pairs
+                             (answered 200), duplicates, duplicates_received
     GET  /_control/messages  the recorded messages (optional ?token=...)
     POST /_control/reset     forget messages, counters and rules (issued access tokens stay valid)
     POST /_control/rules     {"tokens": {token: rule}, "prefixes": {prefix: rule}}, where a rule
@@ -514,6 +515,7 @@ class FcmServer(FcmEndpoint):
                 "token_requests": self._token_requests,
                 "access_tokens": len(self._access_tokens),
                 "distinct_pairs": len(self._received_pairs),
+                "accepted_pairs": len(self._answered_pairs),
                 "duplicates": sum(1 for n in self._answered_pairs.values() if n > 1),
                 "duplicates_received": sum(1 for n in self._received_pairs.values() if n > 1),
             }

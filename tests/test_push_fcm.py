@@ -7,6 +7,8 @@ the real OAuth flow (signed JWT assertion, access token) runs before every send.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from firebase_admin import messaging
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -174,46 +175,165 @@ def test_a_job_run_twice_sends_nothing_twice(
     assert fcm.duplicates() == 0
 
 
-def test_a_sink_prepared_before_a_fork_sends_from_each_child(tmp_path: Path) -> None:
-    """What a worker does: set the sink up once, then fork a process per job. Each process
-    sends on connections of its own, even when the parent has sent before."""
+def _push(token: str) -> PushMessage:
+    return PushMessage(
+        notification_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        type="share",
+        title="Maya shared a video",
+        body="Tap to watch.",
+        token=token,
+    )
+
+
+@pytest.fixture
+def sink(tmp_path: Path) -> Iterator[tuple[FcmServer, FcmSink]]:
     with FcmServer() as server:
         account = write_service_account(tmp_path / "service-account.json", server)
         sink = FcmSink(str(account), endpoint=server.base_url)
-        sink.prepare()
-        prepared = sink._app
-        assert prepared is not None and server.token_requests == 0  # nothing sent yet
+        try:
+            yield server, sink
+        finally:
+            sink.close()
 
-        def message(n: int) -> PushMessage:
-            return PushMessage(
-                notification_id=uuid.uuid4(),
-                user_id=uuid.uuid4(),
-                type="share",
-                title="Maya shared a video",
-                body="Tap to watch.",
-                token=f"forked-{n}",
-            )
 
-        def pool() -> Any:
-            session = messaging._get_messaging_service(prepared)._client.session
-            return session.get_adapter(server.base_url)
+def test_each_answer_is_sorted_as_firebase_admin_would(
+    sink: tuple[FcmServer, FcmSink],
+) -> None:
+    server, fcm = sink
+    server.set_rule("gone", TokenRule.unregistered())
+    server.set_rule("bad", TokenRule.invalid_argument())
+    server.set_rule("throttled", TokenRule.quota_exceeded(times=None, retry_after=7))
+    server.set_rule("down", TokenRule.unavailable(times=None, retry_after=3))
+    server.set_rule("broken", TokenRule(error="internal"))
+    tokens = ["ok", "gone", "bad", "throttled", "down", "broken"]
+    results = dict(zip(tokens, fcm.send_each([_push(t) for t in tokens]), strict=True))
 
-        assert sink.send_each([message(0)])[0].accepted  # the parent's pool holds a connection
-        parents = pool()
-        for n in (1, 2):
-            pid = os.fork()
-            if pid == 0:  # the job's process: the parent's app, a pool of its own
-                try:
-                    results = sink.send_each([message(n)])
-                    ok = sink._app is prepared and pool() is not parents and results[0].accepted
-                    os._exit(0 if ok else 1)
-                finally:
-                    os._exit(2)
-            _, status = os.waitpid(pid, 0)
-            assert os.waitstatus_to_exitcode(status) == 0
-        assert pool() is parents
-        assert sink.send_each([message(3)])[0].accepted
-        assert sorted(m.token for m in server.messages(status=200)) == [
-            f"forked-{n}" for n in range(4)
-        ]
-        sink.close()
+    assert results["ok"].accepted and results["ok"].message_id is not None
+    assert results["ok"].message_id.startswith("projects/fieldcast-test/messages/")
+    assert (results["gone"].error, results["gone"].drop_token) == ("unregistered", True)
+    assert (results["bad"].error, results["bad"].drop_token) == ("invalid_token", True)
+    throttled = results["throttled"]
+    assert (throttled.error, throttled.transient, throttled.retry_after) == (
+        "quota_exceeded",
+        True,
+        7,
+    )
+    assert (results["down"].error, results["down"].transient) == ("unavailable", True)
+    assert results["down"].retry_after == 3
+    assert (results["broken"].error, results["broken"].transient) == ("internal", True)
+    assert not any(r.drop_token for t, r in results.items() if t not in {"gone", "bad"})
+    # Nothing is retried in the sender: 429 and 5xx go back to the outbox.
+    assert [m.status for m in server.messages(token="down")] == [503]
+    assert [m.status for m in server.messages(token="throttled")] == [429]
+
+
+def test_one_session_for_every_batch_with_a_hundred_requests_in_flight(
+    sink: tuple[FcmServer, FcmSink],
+) -> None:
+    server, fcm = sink
+    server.latency = 0.05
+    assert all(r.accepted for r in fcm.send_each([_push(f"first-{n}") for n in range(500)]))
+    client = fcm._client
+    assert all(r.accepted for r in fcm.send_each([_push(f"second-{n}") for n in range(300)]))
+    assert fcm._client is client  # the same loop, session and kept-alive connections
+    assert server.stats()["max_in_flight"] == 100
+    assert server.token_requests == 1  # one access token for both batches
+    assert server.duplicates_received() == 0
+
+
+def test_a_refused_access_token_is_fetched_again_and_the_message_sent_once_more(
+    sink: tuple[FcmServer, FcmSink],
+) -> None:
+    server, fcm = sink
+    assert fcm.send_each([_push("before")])[0].accepted
+    server.expire_access_tokens()
+    assert fcm.send_each([_push("after")])[0].accepted
+    assert [m.status for m in server.messages()] == [200, 401, 200]
+    assert server.token_requests == 2
+
+
+def test_no_answer_before_the_deadline_is_a_timeout_to_retry(tmp_path: Path) -> None:
+    with FcmServer() as server:
+        account = write_service_account(tmp_path / "service-account.json", server)
+        fcm = FcmSink(str(account), endpoint=server.base_url, batch_deadline_s=0.5)
+        server.set_rule("held", TokenRule.held())
+        try:
+            held, quick = fcm.send_each([_push("held"), _push("quick")])
+            assert (held.accepted, held.error, held.transient) == (False, "timeout", True)
+            assert quick.accepted
+            server.wait_until(lambda s: s.stats()["dropped"] == 1)  # the request was cancelled
+        finally:
+            server.release()
+            fcm.close()
+
+
+def test_an_endpoint_that_refuses_connections_is_unavailable_for_now(tmp_path: Path) -> None:
+    with FcmServer() as server:
+        account = write_service_account(tmp_path / "service-account.json", server)
+        fcm = FcmSink(str(account), endpoint=server.base_url)
+        fcm.send_each([_push("warm")])  # the access token, while the server is up
+    # The server is gone; its port refuses connections.
+    try:
+        (result,) = fcm.send_each([_push("nobody")])
+    finally:
+        fcm.close()
+    assert (result.accepted, result.error, result.transient) == (False, "unavailable", True)
+
+
+def test_a_forked_child_sends_on_a_client_of_its_own(sink: tuple[FcmServer, FcmSink]) -> None:
+    """A process that sends and then forks (a worker's horse for another queue): the child
+    never touches the parent's loop or connections, and the parent's keep working."""
+    server, fcm = sink
+    fcm.prepare()
+    assert fcm._client is None and server.token_requests == 0  # nothing opened yet
+    assert fcm.send_each([_push("parent-0")])[0].accepted
+    parents = fcm._client
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            ok = fcm.send_each([_push("child")])[0].accepted and fcm._client is not parents
+            os._exit(0 if ok else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert fcm.send_each([_push("parent-1")])[0].accepted
+    assert fcm._client is parents
+    assert sorted(m.token for m in server.messages(status=200)) == [
+        "child",
+        "parent-0",
+        "parent-1",
+    ]
+
+
+def test_a_job_stopped_at_its_time_limit_leaves_nothing_sending(
+    sink: tuple[FcmServer, FcmSink],
+) -> None:
+    """RQ's death penalty (SIGALRM raising in the job's thread) while the job waits for FCM:
+    the batch's requests in flight are cancelled, not left sending in the background."""
+    server, fcm = sink
+    server.set_rule("held", TokenRule.held())
+
+    class TimeLimit(Exception):
+        pass
+
+    def penalty(signum: int, frame: Any) -> None:
+        raise TimeLimit
+
+    def alarm_once_held() -> None:
+        server.wait_until(lambda s: s.held == 1, timeout=30)
+        os.kill(os.getpid(), signal.SIGALRM)
+
+    previous = signal.signal(signal.SIGALRM, penalty)
+    alarm = threading.Thread(target=alarm_once_held, daemon=True)
+    alarm.start()
+    try:
+        with pytest.raises(TimeLimit):
+            fcm.send_each([_push("held")])
+    finally:
+        alarm.join(timeout=30)
+        signal.signal(signal.SIGALRM, previous)
+    server.wait_until(lambda s: s.stats()["dropped"] == 1)
+    server.release()
+    assert fcm.send_each([_push("after")])[0].accepted  # the session is still good

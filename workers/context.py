@@ -1,7 +1,8 @@
 """One AppContext per worker process, rebuilt after a fork.
 
-RQ runs each job in a forked work horse; connections inherited from the parent must not be
-shared, so the horse builds its own on first use. The context is also made current
+RQ runs most jobs in a forked work horse (`notify` jobs run in the worker process itself, see
+workers/worker.py); connections inherited from the parent must not be shared, so a horse builds
+its own on first use. The context is also made current
 (`fieldcast.context.current`) for the outbox tasks the job runs.
 """
 
