@@ -7,10 +7,10 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal
 from fieldcast.db import utcnow
 from fieldcast.devices.models import Device, Platform
 from fieldcast.errors import InvalidInput, NotFound
+from fieldcast.policy import Principal
 
 MAX_DEVICES_PER_USER = 20
 

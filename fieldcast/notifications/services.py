@@ -10,12 +10,12 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
 from fieldcast.notifications.delivery import PUSH_TASK
 from fieldcast.notifications.models import Notification
 from fieldcast.outbox import services as outbox
+from fieldcast.policy import Principal
 
 
 def item_values(
