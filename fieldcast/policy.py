@@ -394,6 +394,16 @@ def load_upload(
     return uploads.load(session, principal, upload_id, action)
 
 
+# -- personal rows --------------------------------------------------------------------------------
+
+
+def mine(principal: Principal, model: type[Any]) -> ColumnElement[bool]:
+    """Rows that are one person's alone, admins not excepted: their inbox items, phones, muted
+    videos, and their own recipient rows when they report a receipt. (Uploads, whose person is
+    `owner_id`, are `uploads` above.)"""
+    return and_(model.org_id == principal.org_id, model.user_id == principal.user_id)
+
+
 # -- the rule table -------------------------------------------------------------------------------
 
 Rule = Callable[[Principal, Any], bool]
@@ -555,6 +565,7 @@ __all__ = [
     "load_upload",
     "load_video",
     "managers_of",
+    "mine",
     "reporting_chain",
     "reports_of",
     "scoped",

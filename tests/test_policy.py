@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from fieldcast import policy
 from fieldcast.accounts.models import User
 from fieldcast.errors import NotFound, PermissionDenied
+from fieldcast.notifications.models import Notification
 from fieldcast.policy import MAX_REPORTING_DEPTH, Direction, Principal
 from fieldcast.sharing.models import (
     DistributionList,
@@ -384,3 +385,23 @@ def test_a_page_of_videos_costs_the_same_statements_whatever_its_size(
     many, many_items = page_after_sharing(47)
     assert (few_items, many_items) == (3, 50)
     assert many == few, count_queries.statements
+
+
+def test_personal_rows_are_their_persons_alone(
+    session: Session, population: Population, other_org: Any
+) -> None:
+    """Inbox items, phones and mutes: nobody else sees them, admins of the organisation not
+    excepted."""
+    owner = population.people["recipient"]
+    item = Notification(
+        org_id=owner.org_id, user_id=owner.id, type="share.received", title="New", body=""
+    )
+    session.add(item)
+    session.flush()
+    for who, user in population.people.items():
+        found = session.scalar(
+            select(Notification.id).where(
+                Notification.id == item.id, policy.mine(_principal(user), Notification)
+            )
+        )
+        assert (found is not None) is (who == "recipient"), who

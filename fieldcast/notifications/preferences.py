@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from fieldcast.db import utcnow
 from fieldcast.errors import InvalidInput
 from fieldcast.notifications.models import NotificationPreference, VideoMute
-from fieldcast.policy import Principal, load_video
+from fieldcast.policy import Principal, load_video, mine
 from fieldcast.videos.models import Video
 
 # The push types a user can mute. Inbox items of every type are made regardless.
@@ -211,11 +211,7 @@ def unmute_video(session: Session, principal: Principal, video_id: uuid.UUID) ->
     """Pushes about this video again. Unmuting a video that is not muted changes nothing."""
     video = _mutable_video(session, principal, video_id)
     session.execute(
-        delete(VideoMute).where(
-            VideoMute.org_id == principal.org_id,
-            VideoMute.user_id == principal.user_id,
-            VideoMute.video_id == video.id,
-        )
+        delete(VideoMute).where(mine(principal, VideoMute), VideoMute.video_id == video.id)
     )
     session.commit()
 
@@ -225,7 +221,7 @@ def muted_video_ids(session: Session, principal: Principal) -> list[uuid.UUID]:
     return list(
         session.scalars(
             select(VideoMute.video_id)
-            .where(VideoMute.org_id == principal.org_id, VideoMute.user_id == principal.user_id)
+            .where(mine(principal, VideoMute))
             .order_by(VideoMute.created_at.desc(), VideoMute.video_id)
         )
     )

@@ -41,7 +41,7 @@ from fieldcast.notifications import delivery
 from fieldcast.notifications import services as inbox
 from fieldcast.notifications.models import Notification
 from fieldcast.outbox import services as outbox
-from fieldcast.policy import Principal, authorize, load_list, load_video
+from fieldcast.policy import Principal, authorize, load_list, load_video, mine
 from fieldcast.policy import lists as list_policy
 from fieldcast.policy import shares as share_policy
 from fieldcast.sharing.models import (
@@ -514,7 +514,7 @@ def notification_receipt(
             session,
             state,
             ShareRecipient.share_id == uuid.UUID(share_id),
-            ShareRecipient.user_id == principal.user_id,
+            mine(principal, ShareRecipient),
         )
     session.commit()
     return item
@@ -526,8 +526,7 @@ def playback_started(session: Session, principal: Principal, video_id: uuid.UUID
     moved = advance(
         session,
         RecipientState.WATCHED,
-        ShareRecipient.org_id == principal.org_id,
-        ShareRecipient.user_id == principal.user_id,
+        mine(principal, ShareRecipient),
         ShareRecipient.video_id == video.id,
     )
     session.commit()
