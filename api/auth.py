@@ -8,9 +8,9 @@ from flask import current_app, g, request
 
 from api.extensions import PUBLIC_ATTR
 from api.runtime import context, db_session
-from fieldcast.accounts.authz import Principal
 from fieldcast.accounts.tokens import TokenConfig, authenticate
 from fieldcast.errors import AuthenticationFailed
+from fieldcast.policy import Principal
 
 
 def token_config() -> TokenConfig:

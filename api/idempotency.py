@@ -9,9 +9,9 @@ from datetime import timedelta
 from flask import Response, g, request
 
 from api.runtime import context, db_session
-from fieldcast.accounts.authz import Principal
 from fieldcast.idempotency import services as idempotency
 from fieldcast.outages import is_outage
+from fieldcast.policy import Principal
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal
 from fieldcast.accounts.models import Organisation, Role, TeamRole, User
 from fieldcast.accounts.services import (
     create_organisation,
@@ -19,6 +18,7 @@ from fieldcast.db import new_token
 from fieldcast.devices.models import Platform
 from fieldcast.devices.services import register as register_device
 from fieldcast.errors import Conflict
+from fieldcast.policy import Principal
 from fieldcast.sharing.models import ListVisibility
 from fieldcast.sharing.services import create_list
 

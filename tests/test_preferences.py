@@ -14,7 +14,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal
 from fieldcast.errors import InvalidInput, NotFound
 from fieldcast.notifications.models import NotificationPreference, VideoMute
 from fieldcast.notifications.preferences import (
@@ -29,6 +28,7 @@ from fieldcast.notifications.preferences import (
     set_preferences,
     unmute_video,
 )
+from fieldcast.policy import Principal
 from fieldcast.sharing.models import Share, ShareAudience
 from fieldcast.videos.models import Video
 from tests import factories

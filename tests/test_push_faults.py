@@ -19,12 +19,12 @@ import pytest
 from redis import Redis
 from sqlalchemy import select
 
-from fieldcast.accounts.authz import Principal
 from fieldcast.context import AppContext
 from fieldcast.db import Database, utcnow
 from fieldcast.devices.models import Device, Platform
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.models import OutboxJob, OutboxStatus
+from fieldcast.policy import Principal
 from fieldcast.settings import Settings
 from fieldcast.sharing import services as sharing
 from fieldcast.sharing.models import RecipientState, ShareRecipient

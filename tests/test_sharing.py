@@ -169,7 +169,7 @@ def test_lists_of_another_organisation_do_not_exist(
 
 
 def sharing_principal(user: Any) -> Any:
-    from fieldcast.accounts.authz import Principal
+    from fieldcast.policy import Principal
 
     return Principal(user=user)
 

@@ -21,9 +21,9 @@ import pytest
 from redis import Redis
 
 import fieldcast.context
-from fieldcast.accounts.authz import Principal
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
+from fieldcast.policy import Principal
 from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
 from fieldcast.videos.models import Video

@@ -15,8 +15,8 @@ from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.accounts import tokens
-from fieldcast.accounts.authz import authorize, scoped
 from fieldcast.accounts.models import ApiToken
+from fieldcast.policy import authorize, scoped
 
 blp = Blueprint(
     "api_tokens",

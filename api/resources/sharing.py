@@ -15,6 +15,7 @@ from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
+from fieldcast import policy
 from fieldcast.accounts.models import User
 from fieldcast.sharing import services as sharing
 from fieldcast.sharing.models import (
@@ -112,7 +113,7 @@ class Lists(MethodView):
         """Lists you may share to"""
         page: Page[DistributionList] = paginate(
             db_session(),
-            sharing.visible_lists(current_principal()),
+            policy.lists.select(current_principal()),
             order_by=[DistributionList.id],
             args=args,
         )
@@ -136,7 +137,7 @@ class ListById(MethodView):
     @lists_blp.problems(404)
     def get(self, list_id: uuid.UUID) -> dict[str, Any]:
         """A list with its members and how many people it reaches now"""
-        return _present_list(sharing.get_list(db_session(), current_principal(), list_id))
+        return _present_list(policy.load_list(db_session(), current_principal(), list_id))
 
     @lists_blp.arguments(ListUpdateSchema)
     @lists_blp.response(200, ListSchema)
@@ -302,7 +303,7 @@ class ShareById(MethodView):
     @shares_blp.problems(404)
     def get(self, share_id: uuid.UUID) -> dict[str, Any]:
         """A share with its recipients counted per state (sender, their managers, admins)"""
-        return _present_share(sharing.get_share(db_session(), current_principal(), share_id))
+        return _present_share(policy.load_share(db_session(), current_principal(), share_id))
 
 
 @shares_blp.route("/shares/<uuid:share_id>/recipients")
@@ -313,7 +314,7 @@ class ShareRecipients(MethodView):
     def get(self, args: dict[str, Any], share_id: uuid.UUID) -> dict[str, Any]:
         """Each recipient's state and when they got there"""
         session = db_session()
-        share = sharing.get_share(session, current_principal(), share_id)
+        share = policy.load_share(session, current_principal(), share_id)
         state = args.pop("state")
         page: Page[ShareRecipient] = paginate(
             session,

@@ -18,7 +18,7 @@ from api.resources.attachments import AttachmentSchema, present_attachments
 from api.resources.playback import playback_urls
 from api.runtime import db_session
 from api.schemas import attributes
-from fieldcast.accounts.authz import authorize
+from fieldcast import policy
 from fieldcast.attachments.services import attachments_of
 from fieldcast.videos import services as videos
 from fieldcast.videos.models import Rendition, Video, VideoStatus
@@ -158,10 +158,10 @@ class Videos(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List the videos you may see, newest first"""
         principal = current_principal()
-        authorize(principal, "video.list")
+        policy.authorize(principal, "video.list")
         page: Page[Video] = paginate(
             db_session(),
-            videos.visible_videos(principal),
+            policy.videos.select(principal),
             order_by=[Video.id],
             args=args,
             descending=True,
@@ -190,7 +190,7 @@ class VideoById(MethodView):
     @blp.problems(404)
     def get(self, video_id: uuid.UUID) -> dict[str, Any]:
         """Read a video: status, progress and playback URLs as they become available"""
-        return _present_one(videos.get_video(db_session(), current_principal(), video_id))
+        return _present_one(policy.load_video(db_session(), current_principal(), video_id))
 
     @blp.arguments(VideoUpdateSchema)
     @blp.response(200, VideoSchema)

@@ -15,7 +15,6 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from fieldcast.accounts.authz import Principal, authorize, get_scoped
 from fieldcast.accounts.models import (
     ApiToken,
     AuthSession,
@@ -28,6 +27,7 @@ from fieldcast.accounts.models import (
 )
 from fieldcast.db import utcnow
 from fieldcast.errors import Conflict, InvalidInput, NotFound
+from fieldcast.policy import Principal, authorize, get_scoped
 
 HANDLE_RE = re.compile(r"^[a-z0-9_]{2,32}$")
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")

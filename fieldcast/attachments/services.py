@@ -20,13 +20,12 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.accounts.services import clean_name
 from fieldcast.attachments.models import Attachment, AttachmentKind
 from fieldcast.db import uuid7
 from fieldcast.errors import Conflict, DomainError, InvalidInput, NotFound
+from fieldcast.policy import Principal, load_video
 from fieldcast.videos.models import Video
-from fieldcast.videos.services import get_video
 from media.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -291,16 +290,14 @@ def attachments_of(session: Session, video: Video) -> list[Attachment]:
 def list_attachments(
     session: Session, principal: Principal, video_id: uuid.UUID
 ) -> list[Attachment]:
-    return attachments_of(session, get_video(session, principal, video_id))
+    return attachments_of(session, load_video(session, principal, video_id))
 
 
 # -- adding ------------------------------------------------------------------------------------
 
 
 def _attachable_video(session: Session, principal: Principal, video_id: uuid.UUID) -> Video:
-    video = get_video(session, principal, video_id)
-    authorize(principal, "attachment.create", video)
-    return video
+    return load_video(session, principal, video_id, "attachment.create")
 
 
 def _ensure_room(session: Session, video: Video, *, lock: bool) -> None:
@@ -482,8 +479,7 @@ def delete_attachment(
     video_id: uuid.UUID,
     attachment_id: uuid.UUID,
 ) -> None:
-    video = get_video(session, principal, video_id)
-    authorize(principal, "attachment.delete", video)
+    video = load_video(session, principal, video_id, "attachment.delete")
     attachment = session.scalars(
         select(Attachment).where(
             Attachment.org_id == video.org_id,

@@ -7,10 +7,10 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal
 from fieldcast.db import utcnow
 from fieldcast.devices.models import Device, Platform
 from fieldcast.errors import InvalidInput, NotFound
+from fieldcast.policy import Principal, mine
 
 MAX_DEVICES_PER_USER = 20
 
@@ -54,32 +54,20 @@ def register(
 def _prune_oldest(session: Session, principal: Principal) -> None:
     """Keep a user's devices bounded: apps reinstalled many times leave stale tokens."""
     devices = session.scalars(
-        select(Device)
-        .where(Device.org_id == principal.org_id, Device.user_id == principal.user_id)
-        .order_by(Device.last_registered_at.desc())
+        select(Device).where(mine(principal, Device)).order_by(Device.last_registered_at.desc())
     ).all()
     for stale in devices[MAX_DEVICES_PER_USER - 1 :]:
         session.delete(stale)
 
 
 def my_devices(session: Session, principal: Principal) -> list[Device]:
-    return list(
-        session.scalars(
-            select(Device)
-            .where(Device.org_id == principal.org_id, Device.user_id == principal.user_id)
-            .order_by(Device.id)
-        )
-    )
+    return list(session.scalars(select(Device).where(mine(principal, Device)).order_by(Device.id)))
 
 
 def unregister(session: Session, principal: Principal, device_id: uuid.UUID) -> None:
     """Remove one of the principal's devices (logout on that phone). Others' do not exist."""
     device = session.scalars(
-        select(Device).where(
-            Device.id == device_id,
-            Device.org_id == principal.org_id,
-            Device.user_id == principal.user_id,
-        )
+        select(Device).where(Device.id == device_id, mine(principal, Device))
     ).one_or_none()
     if device is None:
         raise NotFound(f"No device with id {device_id}.")

@@ -24,12 +24,12 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal, authorize, get_scoped
 from fieldcast.accounts.models import Team, User
 from fieldcast.context import current
 from fieldcast.errors import Conflict, InvalidInput, NotFound
 from fieldcast.integrations.models import TeamWebhook, WebhookKind
 from fieldcast.outbox import services as outbox
+from fieldcast.policy import Principal, authorize, get_scoped
 from fieldcast.sharing.models import Share
 from fieldcast.videos.models import Video
 

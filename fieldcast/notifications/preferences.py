@@ -19,12 +19,11 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.db import utcnow
 from fieldcast.errors import InvalidInput
 from fieldcast.notifications.models import NotificationPreference, VideoMute
+from fieldcast.policy import Principal, load_video, mine
 from fieldcast.videos.models import Video
-from fieldcast.videos.services import get_video
 
 # The push types a user can mute. Inbox items of every type are made regardless.
 NOTIFICATION_TYPES: tuple[str, ...] = (
@@ -194,9 +193,7 @@ def set_preferences(
 
 
 def _mutable_video(session: Session, principal: Principal, video_id: uuid.UUID) -> Video:
-    video = get_video(session, principal, video_id)
-    authorize(principal, "video.mute", video)
-    return video
+    return load_video(session, principal, video_id, "video.mute")
 
 
 def mute_video(session: Session, principal: Principal, video_id: uuid.UUID) -> None:
@@ -214,11 +211,7 @@ def unmute_video(session: Session, principal: Principal, video_id: uuid.UUID) ->
     """Pushes about this video again. Unmuting a video that is not muted changes nothing."""
     video = _mutable_video(session, principal, video_id)
     session.execute(
-        delete(VideoMute).where(
-            VideoMute.org_id == principal.org_id,
-            VideoMute.user_id == principal.user_id,
-            VideoMute.video_id == video.id,
-        )
+        delete(VideoMute).where(mine(principal, VideoMute), VideoMute.video_id == video.id)
     )
     session.commit()
 
@@ -228,7 +221,7 @@ def muted_video_ids(session: Session, principal: Principal) -> list[uuid.UUID]:
     return list(
         session.scalars(
             select(VideoMute.video_id)
-            .where(VideoMute.org_id == principal.org_id, VideoMute.user_id == principal.user_id)
+            .where(mine(principal, VideoMute))
             .order_by(VideoMute.created_at.desc(), VideoMute.video_id)
         )
     )

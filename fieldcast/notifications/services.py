@@ -10,12 +10,12 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
 from fieldcast.notifications.delivery import PUSH_TASK
 from fieldcast.notifications.models import Notification
 from fieldcast.outbox import services as outbox
+from fieldcast.policy import Principal, mine
 
 
 def item_values(
@@ -87,9 +87,7 @@ def notify(
 
 
 def inbox(principal: Principal, *, unread_only: bool = False) -> Select[Any]:
-    stmt = select(Notification).where(
-        Notification.org_id == principal.org_id, Notification.user_id == principal.user_id
-    )
+    stmt = select(Notification).where(mine(principal, Notification))
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
     return stmt
@@ -99,9 +97,7 @@ def unread_count(session: Session, principal: Principal) -> int:
     return int(
         session.scalar(
             select(func.count()).where(
-                Notification.org_id == principal.org_id,
-                Notification.user_id == principal.user_id,
-                Notification.read_at.is_(None),
+                mine(principal, Notification), Notification.read_at.is_(None)
             )
         )
         or 0
@@ -129,11 +125,7 @@ def mark_all_read(session: Session, principal: Principal) -> int:
     """Mark every unread item read; returns how many were."""
     result = session.execute(
         update(Notification)
-        .where(
-            Notification.org_id == principal.org_id,
-            Notification.user_id == principal.user_id,
-            Notification.read_at.is_(None),
-        )
+        .where(mine(principal, Notification), Notification.read_at.is_(None))
         .values(read_at=utcnow())
     )
     session.commit()

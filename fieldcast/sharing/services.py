@@ -33,8 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal, authorize
-from fieldcast.accounts.models import Role, Team, TeamMembership, User
+from fieldcast.accounts.models import Team, TeamMembership, User
 from fieldcast.db import Database, utcnow, uuid7
 from fieldcast.errors import InvalidInput, NotFound
 from fieldcast.integrations import webhooks
@@ -42,6 +41,9 @@ from fieldcast.notifications import delivery
 from fieldcast.notifications import services as inbox
 from fieldcast.notifications.models import Notification
 from fieldcast.outbox import services as outbox
+from fieldcast.policy import Principal, authorize, load_list, load_video, mine
+from fieldcast.policy import lists as list_policy
+from fieldcast.policy import shares as share_policy
 from fieldcast.sharing.models import (
     AUDIENCE_BLOCK,
     STATE_RANK,
@@ -56,7 +58,6 @@ from fieldcast.sharing.models import (
 )
 from fieldcast.videos.models import Video
 from fieldcast.videos.playback import PLAYABLE_STATUSES
-from fieldcast.videos.services import get_video
 
 log = logging.getLogger(__name__)
 
@@ -73,28 +74,6 @@ MAX_SHARE_TEAMS = 100
 MAX_SHARE_LISTS = 20
 
 # -- distribution lists ---------------------------------------------------------------------------
-
-
-def visible_lists(principal: Principal) -> Select[Any]:
-    """Lists the principal may see and share to: their own, the organisation's; all for admins."""
-    stmt = select(DistributionList).where(DistributionList.org_id == principal.org_id)
-    if principal.has_role(Role.ADMIN):
-        return stmt
-    return stmt.where(
-        or_(
-            DistributionList.owner_id == principal.user_id,
-            DistributionList.visibility == ListVisibility.ORGANISATION,
-        )
-    )
-
-
-def get_list(session: Session, principal: Principal, list_id: uuid.UUID) -> DistributionList:
-    found: DistributionList | None = session.scalars(
-        visible_lists(principal).where(DistributionList.id == list_id)
-    ).one_or_none()
-    if found is None:
-        raise NotFound(f"No distribution list with id {list_id}.")
-    return found
 
 
 @dataclass(frozen=True)
@@ -162,8 +141,7 @@ def update_list(
     team_ids: Sequence[uuid.UUID] | None = None,
 ) -> DistributionList:
     """Change name, description or visibility; `user_ids` / `team_ids` replace those members."""
-    dl = get_list(session, principal, list_id)
-    authorize(principal, "distribution_list.update", dl)
+    dl = load_list(session, principal, list_id, "distribution_list.update")
     for field_name in ("name", "description", "visibility"):
         if field_name in changes:
             setattr(dl, field_name, changes[field_name])
@@ -181,8 +159,7 @@ def update_list(
 
 
 def delete_list(session: Session, principal: Principal, list_id: uuid.UUID) -> None:
-    dl = get_list(session, principal, list_id)
-    authorize(principal, "distribution_list.delete", dl)
+    dl = load_list(session, principal, list_id, "distribution_list.delete")
     session.delete(dl)
     session.commit()
 
@@ -324,8 +301,7 @@ def share_video(
     A video that is not playable yet (still uploading or processing, or failed and waiting for
     a new file) is shared now; its recipients are told when it becomes playable.
     """
-    video = get_video(session, principal, video_id)
-    authorize(principal, "video.share", video)
+    video = load_video(session, principal, video_id, "video.share")
     users, teams, lists = _unique(user_ids), _unique(team_ids), _unique(list_ids)
     if not (users or teams or lists):
         raise InvalidInput(
@@ -342,9 +318,9 @@ def share_video(
     if lists:
         usable = set(
             session.scalars(
-                visible_lists(principal)
-                .with_only_columns(DistributionList.id)
-                .where(DistributionList.id.in_(lists))
+                select(DistributionList.id).where(
+                    list_policy.visible(principal), DistributionList.id.in_(lists)
+                )
             ).all()
         )
         if missing := [str(x) for x in lists if x not in usable]:
@@ -447,38 +423,6 @@ def release_waiting_shares(session: Session, video: Video) -> int:
     return len(waiting)
 
 
-def get_share(session: Session, principal: Principal, share_id: uuid.UUID) -> Share:
-    """The share, for its sender, the sender's managers (up the chain) and admins."""
-    share: Share | None = session.scalars(
-        select(Share).where(Share.org_id == principal.org_id, Share.id == share_id)
-    ).one_or_none()
-    if share is None or not can_see_share(session, principal, share):
-        raise NotFound(f"No share with id {share_id}.")
-    return share
-
-
-def can_see_share(session: Session, principal: Principal, share: Share) -> bool:
-    if share.sender_id == principal.user_id or principal.has_role(Role.ADMIN):
-        return True
-    return principal.user_id in managers_of(session, share.org_id, share.sender_id)
-
-
-def managers_of(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> set[uuid.UUID]:
-    """The user's manager, their manager, and so on (a cycle ends the walk)."""
-    chain = (
-        select(User.manager_id.label("id"), literal(1).label("depth"))
-        .where(User.org_id == org_id, User.id == user_id)
-        .cte("chain", recursive=True)
-    )
-    chain = chain.union(
-        select(User.manager_id, chain.c.depth + 1).where(
-            User.org_id == org_id, User.id == chain.c.id, chain.c.depth < 20
-        )
-    )
-    ids: list[uuid.UUID | None] = list(session.scalars(select(chain.c.id)))
-    return {manager for manager in ids if manager is not None}
-
-
 def counts(session: Session, share: Share) -> dict[str, int]:
     """Recipients per state, every state present (0 when nobody is in it). Everyone not yet
     past `queued` counts there, including people whose rows a worker is still making."""
@@ -512,23 +456,10 @@ def recipients(share: Share, *, state: RecipientState | None = None) -> Select[A
 
 
 def shares_of_video(session: Session, principal: Principal, video_id: uuid.UUID) -> Select[Any]:
-    """Shares of a video the principal may follow: all for admins, else their own and their
-    reports'."""
-    video = get_video(session, principal, video_id)
-    stmt = select(Share).where(Share.org_id == principal.org_id, Share.video_id == video.id)
-    if principal.has_role(Role.ADMIN):
-        return stmt
-    reports = (
-        select(User.id.label("id"))
-        .where(User.org_id == principal.org_id, User.manager_id == principal.user_id)
-        .cte("reports", recursive=True)
-    )
-    reports = reports.union(
-        select(User.id).where(User.org_id == principal.org_id, User.manager_id == reports.c.id)
-    )
-    return stmt.where(
-        or_(Share.sender_id == principal.user_id, Share.sender_id.in_(select(reports.c.id)))
-    )
+    """Shares of a video (one the principal can see) that the principal may follow: their
+    own, their reports' down the chain, all for admins (`fieldcast.policy.SharePolicy`)."""
+    video = load_video(session, principal, video_id)
+    return select(Share).where(Share.video_id == video.id, share_policy.visible(principal))
 
 
 # -- receipts -------------------------------------------------------------------------------------
@@ -583,7 +514,7 @@ def notification_receipt(
             session,
             state,
             ShareRecipient.share_id == uuid.UUID(share_id),
-            ShareRecipient.user_id == principal.user_id,
+            mine(principal, ShareRecipient),
         )
     session.commit()
     return item
@@ -591,12 +522,11 @@ def notification_receipt(
 
 def playback_started(session: Session, principal: Principal, video_id: uuid.UUID) -> int:
     """The principal started playing the video: every share of it to them counts as watched."""
-    video = get_video(session, principal, video_id)
+    video = load_video(session, principal, video_id)
     moved = advance(
         session,
         RecipientState.WATCHED,
-        ShareRecipient.org_id == principal.org_id,
-        ShareRecipient.user_id == principal.user_id,
+        mine(principal, ShareRecipient),
         ShareRecipient.video_id == video.id,
     )
     session.commit()

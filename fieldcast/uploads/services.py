@@ -28,13 +28,12 @@ from redis.lock import Lock
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.db import Database, utcnow
 from fieldcast.errors import Conflict, DomainError, InvalidInput, NotFound
+from fieldcast.policy import Principal, load_upload, load_video
 from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.videos import processing
 from fieldcast.videos.models import Video, VideoStatus
-from fieldcast.videos.services import get_video
 from media.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
@@ -90,8 +89,7 @@ def _source_key(video: Video, upload_id: uuid.UUID) -> str:
 
 
 def _uploadable_video(session: Session, principal: Principal, video_id: uuid.UUID) -> Video:
-    video = get_video(session, principal, video_id)
-    authorize(principal, "video.upload", video)
+    video = load_video(session, principal, video_id, "video.upload")
     if video.status not in _ACCEPTS_UPLOADS:
         raise Conflict(
             f"The video already has its file (status {video.status.value}).",
@@ -191,16 +189,7 @@ def _discard(storage: Storage, upload: Upload) -> None:
 
 def get_upload(session: Session, principal: Principal, upload_id: uuid.UUID) -> Upload:
     """The principal's own upload. Anybody else's does not exist for them."""
-    upload = session.scalars(
-        select(Upload).where(
-            Upload.id == upload_id,
-            Upload.org_id == principal.org_id,
-            Upload.owner_id == principal.user_id,
-        )
-    ).one_or_none()
-    if upload is None:
-        raise NotFound(f"No upload with id {upload_id}.")
-    return upload
+    return load_upload(session, principal, upload_id)
 
 
 def _check_open(upload: Upload) -> None:

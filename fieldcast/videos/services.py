@@ -1,18 +1,15 @@
-"""Creating and reading videos. Who may see a video is decided here and in authz."""
+"""Creating and editing videos. Who may see a video is decided by `fieldcast.policy`."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal, authorize, scoped
-from fieldcast.accounts.models import Role
 from fieldcast.accounts.services import clean_name
-from fieldcast.errors import InvalidInput, NotFound
-from fieldcast.sharing.models import ShareAudience, ShareRecipient
+from fieldcast.errors import InvalidInput
+from fieldcast.policy import Principal, authorize, load_video
 from fieldcast.videos.models import Video
 
 MAX_DEAL_ATTRIBUTES = 20
@@ -46,37 +43,6 @@ def clean_deal_attributes(attributes: dict[str, Any]) -> dict[str, str]:
     return cleaned
 
 
-def visible_videos(principal: Principal) -> Select[Any]:
-    """The videos this principal may see: their own and those shared with them; every video of
-    the organisation for admins."""
-    stmt = scoped(principal, Video)
-    if principal.has_role(Role.ADMIN):
-        return stmt
-    # A share's recipients have their rows once a worker has made them from its audience
-    # blocks, moments after the share; until then the blocks give them access.
-    received = select(ShareRecipient.video_id).where(
-        ShareRecipient.user_id == principal.user_id, ShareRecipient.org_id == principal.org_id
-    )
-    pending = select(ShareAudience.video_id).where(
-        ShareAudience.org_id == principal.org_id,
-        ShareAudience.user_ids.contains([principal.user_id]),
-    )
-    return stmt.where(
-        or_(Video.owner_id == principal.user_id, Video.id.in_(received), Video.id.in_(pending))
-    )
-
-
-def get_video(session: Session, principal: Principal, video_id: uuid.UUID) -> Video:
-    video: Video | None = session.execute(
-        visible_videos(principal).where(Video.id == video_id)
-    ).scalar_one_or_none()
-    if video is None:
-        # Not visible and not existing look the same, so ids cannot be probed.
-        raise NotFound(f"No video with id {video_id}.")
-    authorize(principal, "video.read", video)
-    return video
-
-
 def create_video(
     session: Session,
     principal: Principal,
@@ -101,8 +67,7 @@ def create_video(
 def update_video(
     session: Session, principal: Principal, video_id: uuid.UUID, changes: dict[str, Any]
 ) -> Video:
-    video = get_video(session, principal, video_id)
-    authorize(principal, "video.update", video)
+    video = load_video(session, principal, video_id, "video.update")
     if "title" in changes:
         video.title = clean_name(changes["title"], "title")
     if "description" in changes:

@@ -1,0 +1,575 @@
+"""Who may see and act on what: the one place that decides.
+
+Two rules hold for every object:
+
+- Tenancy: objects of another organisation do not exist for the principal. Every predicate
+  below includes `org_id`, and the loaders answer `NotFound`, never `PermissionDenied`, so ids
+  cannot be probed.
+- Visibility, then permission: an object the principal may not see does not exist for them
+  either (`NotFound`); on an object they may see, `authorize(principal, action, obj)` decides
+  from the rule table `RULES` and raises `PermissionDenied` (403, `permission_denied`).
+
+Each kind of object is one section and one class below, all of the same shape:
+
+- `visible(principal)`: a SQL predicate (`ColumnElement[bool]`) for the WHERE clause of any
+  list, search or count, so a page of 50 videos or a search over a million rows is filtered by
+  the database in the same statement, never in Python;
+- `can_see(session, principal, obj)`: the same rule asked of one object already loaded (a
+  share's video, an inbox item's link, `authorize` on a visibility action);
+- `select(principal)`: `select(Model)` narrowed by `visible`;
+- `load(session, principal, obj_id, action)`: one object, `NotFound` when it is not visible,
+  then `authorize(action)`. `load_video`, `load_share`, `load_list`, `load_upload` name them.
+
+`tests/test_policy.py` checks that the predicate and the per-object check agree for every kind
+over a population with every relation to an object (author, recipient, manager up the chain,
+peer, admin, another organisation). A new kind (comments, collections, assignments) adds a
+class of the same shape, its instance, its loader and its rows in `RULES`.
+
+The reporting chain (the managers above a person; the people below a manager) is one recursive
+query, `reporting_chain`, walked at most `MAX_REPORTING_DEPTH` levels and never through a
+person twice: shares use it upwards (may this manager follow this share?) and downwards (which
+shares may this manager follow?).
+
+Signed playback URLs (`api/resources/playback.py`) are capabilities, not a second rule: the API
+hands them out only inside a video that `load_video` returned, and the routes that serve them
+check the signature and its expiry.
+
+This module imports only models, `fieldcast.db` and `fieldcast.errors`: every domain package
+can use it without an import circle.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Select,
+    Uuid,
+    and_,
+    any_,
+    exists,
+    literal,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.orm import InstrumentedAttribute, Session, object_session
+
+from fieldcast.accounts.models import Role, User
+from fieldcast.errors import NotFound, PermissionDenied
+from fieldcast.sharing.models import (
+    DistributionList,
+    ListVisibility,
+    Share,
+    ShareAudience,
+    ShareRecipient,
+)
+from fieldcast.uploads.models import Upload
+from fieldcast.videos.models import Video
+
+# -- the principal --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: a user, through a login session or an integration's API token."""
+
+    user: User
+    session_id: uuid.UUID | None = None
+    api_token_id: uuid.UUID | None = None
+
+    @property
+    def org_id(self) -> uuid.UUID:
+        return self.user.org_id
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.user.id
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+    def has_role(self, *roles: Role) -> bool:
+        return self.user.role in roles
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins see every object of their organisation (they do not edit others' videos)."""
+        return self.user.role is Role.ADMIN
+
+
+# -- the reporting chain --------------------------------------------------------------------------
+
+# How many levels of the reporting line count, above or below a person. Twenty is far more
+# than any organisation chart has; the bound keeps one corrupt or absurd chain from making
+# every share check walk the whole users table.
+MAX_REPORTING_DEPTH = 20
+
+
+class Direction(enum.Enum):
+    UP = "up"  # the person's manager, their manager, ...
+    DOWN = "down"  # the people reporting to the person, directly or not
+
+
+def reporting_chain(
+    org_id: uuid.UUID, user_id: uuid.UUID, direction: Direction, *, name: str = "reporting_chain"
+) -> CTE:
+    """The people linked to `user_id` by the reporting line, as a recursive CTE with columns
+    `id` (a person), `depth` (1 = direct manager or direct report) and `path` (the ids walked
+    from `user_id`, it included).
+
+    At most `MAX_REPORTING_DEPTH` levels are walked. A step to someone already on the path is
+    not taken, so even a loop in the data (the API refuses to make one; an import or a
+    hand-edited row could) ends, and `user_id` is never in its own chain.
+    """
+    # Upwards each step follows a person's manager_id; downwards it finds whose manager_id
+    # is the person.
+    step: InstrumentedAttribute[Any]
+    link: InstrumentedAttribute[Any]
+    if direction is Direction.UP:
+        step, link = User.manager_id, User.id
+    else:
+        step, link = User.id, User.manager_id
+    chain = (
+        select(
+            step.label("id"),
+            literal(1).label("depth"),
+            array([literal(user_id, Uuid()), step]).label("path"),
+        )
+        .where(User.org_id == org_id, link == user_id, step.is_not(None))
+        .cte(name, recursive=True)
+    )
+    return chain.union_all(
+        select(step, chain.c.depth + 1, chain.c.path.concat(array([step]))).where(
+            User.org_id == org_id,
+            link == chain.c.id,
+            step.is_not(None),
+            chain.c.depth < MAX_REPORTING_DEPTH,
+            not_(step == any_(chain.c.path)),
+        )
+    )
+
+
+def managers_of(org_id: uuid.UUID, user_id: uuid.UUID) -> Select[Any]:
+    """`SELECT id`: the managers above the user (up to `MAX_REPORTING_DEPTH` levels)."""
+    chain = reporting_chain(org_id, user_id, Direction.UP, name="managers")
+    return select(chain.c.id)
+
+
+def reports_of(org_id: uuid.UUID, user_id: uuid.UUID) -> Select[Any]:
+    """`SELECT id`: the people below the manager (up to `MAX_REPORTING_DEPTH` levels)."""
+    chain = reporting_chain(org_id, user_id, Direction.DOWN, name="reports")
+    return select(chain.c.id)
+
+
+# -- one shape for every kind of object -----------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class ObjectPolicy(Generic[T]):
+    """Visibility of one kind of object, as a SQL predicate and as a check on one object."""
+
+    model: ClassVar[type[Any]]
+    noun: ClassVar[str]  # for "No <noun> with id ..."
+    read_action: ClassVar[str]
+
+    def visible(self, principal: Principal) -> ColumnElement[bool]:
+        raise NotImplementedError
+
+    def can_see(self, session: Session | None, principal: Principal, obj: T) -> bool:
+        """The object is visible to the principal: the same answer as `visible`, for one
+        object. `session` may be None for an object outside one; then only what the object
+        itself shows counts (never more than `visible` would allow)."""
+        raise NotImplementedError
+
+    def select(self, principal: Principal) -> Select[Any]:
+        """`select(Model)` narrowed to what the principal may see."""
+        return select(self.model).where(self.visible(principal))
+
+    def load(
+        self,
+        session: Session,
+        principal: Principal,
+        obj_id: uuid.UUID,
+        action: str | None = None,
+    ) -> T:
+        """One object the principal may see (else `NotFound`, like a missing id), on which the
+        action is allowed (else `PermissionDenied`)."""
+        obj: T | None = session.scalars(
+            self.select(principal).where(self.model.id == obj_id)
+        ).one_or_none()
+        if obj is None:
+            raise NotFound(f"No {self.noun} with id {obj_id}.")
+        action = action or self.read_action
+        # The query above has just proven the visibility rule; other rules are asked.
+        if _rule(action) is not _VISIBILITY_RULES.get(type(self)):
+            authorize(principal, action, obj)
+        return obj
+
+
+# -- videos ---------------------------------------------------------------------------------------
+
+
+class VideoPolicy(ObjectPolicy[Video]):
+    """A video is seen by its author, by the people it was shared with, and by admins.
+
+    The people a share reached see the video from the moment the share exists: through the
+    share's audience blocks (`ShareAudience`) until a worker has made their `ShareRecipient`
+    rows, through those rows after.
+    """
+
+    model = Video
+    noun = "video"
+    read_action = "video.read"
+
+    def visible(self, principal: Principal) -> ColumnElement[bool]:
+        tenant = Video.org_id == principal.org_id
+        if principal.is_admin:
+            return tenant
+        return and_(
+            tenant,
+            or_(
+                Video.owner_id == principal.user_id,
+                Video.id.in_(self._received(principal)),
+                Video.id.in_(self._pending(principal)),
+            ),
+        )
+
+    def can_see(self, session: Session | None, principal: Principal, obj: Video) -> bool:
+        if obj.org_id != principal.org_id:
+            return False
+        if principal.is_admin or obj.owner_id == principal.user_id:
+            return True
+        if session is None:
+            return False
+        received = self._received(principal).where(ShareRecipient.video_id == obj.id)
+        pending = self._pending(principal).where(ShareAudience.video_id == obj.id)
+        return bool(session.scalar(select(or_(received.exists(), pending.exists()))))
+
+    @staticmethod
+    def _received(principal: Principal) -> Select[Any]:
+        return select(ShareRecipient.video_id).where(
+            ShareRecipient.org_id == principal.org_id,
+            ShareRecipient.user_id == principal.user_id,
+        )
+
+    @staticmethod
+    def _pending(principal: Principal) -> Select[Any]:
+        # The blocks of the last moments' shares, read by organisation (see ShareAudience).
+        return select(ShareAudience.video_id).where(
+            ShareAudience.org_id == principal.org_id,
+            ShareAudience.user_ids.contains([principal.user_id]),
+        )
+
+
+videos = VideoPolicy()
+
+
+def load_video(
+    session: Session, principal: Principal, video_id: uuid.UUID, action: str = "video.read"
+) -> Video:
+    return videos.load(session, principal, video_id, action)
+
+
+# -- shares ---------------------------------------------------------------------------------------
+
+
+class SharePolicy(ObjectPolicy[Share]):
+    """A share (who it reached and how far) is followed by its sender, the sender's managers up
+    the reporting chain, and admins. Its recipients see the video, not the share."""
+
+    model = Share
+    noun = "share"
+    read_action = "share.read"
+
+    def visible(self, principal: Principal) -> ColumnElement[bool]:
+        tenant = Share.org_id == principal.org_id
+        if principal.is_admin:
+            return tenant
+        return and_(
+            tenant,
+            or_(
+                Share.sender_id == principal.user_id,
+                Share.sender_id.in_(reports_of(principal.org_id, principal.user_id)),
+            ),
+        )
+
+    def can_see(self, session: Session | None, principal: Principal, obj: Share) -> bool:
+        if obj.org_id != principal.org_id:
+            return False
+        if principal.is_admin or obj.sender_id == principal.user_id:
+            return True
+        if session is None:
+            return False
+        above = managers_of(obj.org_id, obj.sender_id).subquery()
+        return bool(session.scalar(select(exists().where(above.c.id == principal.user_id))))
+
+
+shares = SharePolicy()
+
+
+def load_share(
+    session: Session, principal: Principal, share_id: uuid.UUID, action: str = "share.read"
+) -> Share:
+    return shares.load(session, principal, share_id, action)
+
+
+# -- distribution lists ---------------------------------------------------------------------------
+
+
+class ListPolicy(ObjectPolicy[DistributionList]):
+    """A list is seen (and shared to) by its owner, by everyone when its visibility is
+    `organisation`, and by admins."""
+
+    model = DistributionList
+    noun = "distribution list"
+    read_action = "distribution_list.read"
+
+    def visible(self, principal: Principal) -> ColumnElement[bool]:
+        tenant = DistributionList.org_id == principal.org_id
+        if principal.is_admin:
+            return tenant
+        return and_(
+            tenant,
+            or_(
+                DistributionList.owner_id == principal.user_id,
+                DistributionList.visibility == ListVisibility.ORGANISATION,
+            ),
+        )
+
+    def can_see(self, session: Session | None, principal: Principal, obj: DistributionList) -> bool:
+        if obj.org_id != principal.org_id:
+            return False
+        return (
+            principal.is_admin
+            or obj.owner_id == principal.user_id
+            or obj.visibility is ListVisibility.ORGANISATION
+        )
+
+
+lists = ListPolicy()
+
+
+def load_list(
+    session: Session,
+    principal: Principal,
+    list_id: uuid.UUID,
+    action: str = "distribution_list.read",
+) -> DistributionList:
+    return lists.load(session, principal, list_id, action)
+
+
+# -- uploads --------------------------------------------------------------------------------------
+
+
+class UploadPolicy(ObjectPolicy[Upload]):
+    """An upload is its sender's alone: nobody else, admins included, sees or resumes it."""
+
+    model = Upload
+    noun = "upload"
+    read_action = "upload.write"
+
+    def visible(self, principal: Principal) -> ColumnElement[bool]:
+        return and_(Upload.org_id == principal.org_id, Upload.owner_id == principal.user_id)
+
+    def can_see(self, session: Session | None, principal: Principal, obj: Upload) -> bool:
+        return obj.org_id == principal.org_id and obj.owner_id == principal.user_id
+
+
+uploads = UploadPolicy()
+
+
+def load_upload(
+    session: Session, principal: Principal, upload_id: uuid.UUID, action: str = "upload.write"
+) -> Upload:
+    return uploads.load(session, principal, upload_id, action)
+
+
+# -- personal rows --------------------------------------------------------------------------------
+
+
+def mine(principal: Principal, model: type[Any]) -> ColumnElement[bool]:
+    """Rows that are one person's alone, admins not excepted: their inbox items, phones, muted
+    videos, and their own recipient rows when they report a receipt. (Uploads, whose person is
+    `owner_id`, are `uploads` above.)"""
+    return and_(model.org_id == principal.org_id, model.user_id == principal.user_id)
+
+
+# -- the rule table -------------------------------------------------------------------------------
+
+Rule = Callable[[Principal, Any], bool]
+
+
+def _member(principal: Principal, obj: Any) -> bool:
+    """Every member of the organisation: `can` has already refused other organisations'
+    objects, and a principal is an active member by authentication."""
+    return True
+
+
+def _admin(principal: Principal, obj: Any) -> bool:
+    return principal.is_admin
+
+
+def _author(principal: Principal, obj: Any) -> bool:
+    """The person who made the object: a video's author, a list's or an upload's owner."""
+    return getattr(obj, "owner_id", None) == principal.user_id
+
+
+def _author_or_admin(principal: Principal, obj: Any) -> bool:
+    return principal.is_admin or _author(principal, obj)
+
+
+def _self_or_admin(principal: Principal, obj: Any) -> bool:
+    return principal.is_admin or (isinstance(obj, User) and obj.id == principal.user_id)
+
+
+def _list_maker(principal: Principal, obj: Any) -> bool:
+    return principal.has_role(Role.ADMIN, Role.MANAGER, Role.ENABLEMENT)
+
+
+def _sees_video(principal: Principal, obj: Any) -> bool:
+    """`VideoPolicy`: its author, the people it was shared with, admins."""
+    return isinstance(obj, Video) and videos.can_see(object_session(obj), principal, obj)
+
+
+def _follows_share(principal: Principal, obj: Any) -> bool:
+    """`SharePolicy`: its sender, the sender's managers up the chain, admins."""
+    return isinstance(obj, Share) and shares.can_see(object_session(obj), principal, obj)
+
+
+def _sees_list(principal: Principal, obj: Any) -> bool:
+    """`ListPolicy`: its owner, everyone for an organisation list, admins."""
+    return isinstance(obj, DistributionList) and lists.can_see(object_session(obj), principal, obj)
+
+
+def _uploader(principal: Principal, obj: Any) -> bool:
+    """`UploadPolicy`: the person sending the file."""
+    return isinstance(obj, Upload) and uploads.can_see(object_session(obj), principal, obj)
+
+
+RULES: dict[str, Rule] = {
+    # The directory is visible to every member: @mentions and sharing need it.
+    "user.read": _member,
+    "user.list": _member,
+    "user.create": _admin,
+    "user.update": _admin,
+    "user.update_profile": _self_or_admin,
+    "team.read": _member,
+    "team.list": _member,
+    "team.create": _admin,
+    "team.update": _admin,
+    "team.delete": _admin,
+    "team.manage_members": _admin,
+    "api_token.list": _admin,
+    "api_token.create": _admin,
+    "api_token.revoke": _admin,
+    # Every member records videos; the list shows each of them what `videos.visible` allows.
+    "video.create": _member,
+    "video.list": _member,
+    "video.read": _sees_video,
+    "video.update": _author,
+    # Only the author sends the file of their draft, and only they add or remove attachments.
+    "video.upload": _author,
+    "attachment.create": _author,
+    "attachment.delete": _author,
+    # Whoever can see a video may pass it on (peers learn from peers) or mute it.
+    "video.share": _sees_video,
+    "video.mute": _sees_video,
+    "share.read": _follows_share,
+    "upload.write": _uploader,
+    "distribution_list.read": _sees_list,
+    # Lists are for the people who send to many: managers, enablement, admins.
+    "distribution_list.create": _list_maker,
+    "distribution_list.update": _author_or_admin,
+    "distribution_list.delete": _author_or_admin,
+    # A team's Slack or Teams channel is an organisation-level integration.
+    "team.manage_webhooks": _admin,
+}
+
+# The rule that is each kind's visibility itself: a loader's query has already asked it.
+_VISIBILITY_RULES: dict[type[ObjectPolicy[Any]], Rule] = {
+    VideoPolicy: _sees_video,
+    SharePolicy: _follows_share,
+    ListPolicy: _sees_list,
+    UploadPolicy: _uploader,
+}
+
+
+def _rule(action: str) -> Rule:
+    try:
+        return RULES[action]
+    except KeyError:
+        raise LookupError(f"no authorization rule for {action!r}") from None
+
+
+def can(principal: Principal, action: str, obj: Any = None) -> bool:
+    if obj is not None and getattr(obj, "org_id", principal.org_id) != principal.org_id:
+        return False
+    return _rule(action)(principal, obj)
+
+
+def authorize(principal: Principal, action: str, obj: Any = None) -> None:
+    if obj is not None and getattr(obj, "org_id", principal.org_id) != principal.org_id:
+        raise NotFound()
+    if not can(principal, action, obj):
+        raise PermissionDenied(
+            f"Your role does not allow {action.replace('_', ' ').replace('.', ': ')}.",
+            code="permission_denied",
+        )
+
+
+# -- organisation scope ---------------------------------------------------------------------------
+
+
+def scoped(principal: Principal, model: type[T]) -> Select[Any]:
+    """`select(model)` restricted to the principal's organisation: for objects every member
+    sees (users, teams) or that a rule decides on after loading (tokens, webhooks)."""
+    return select(model).where(model.org_id == principal.org_id)  # type: ignore[attr-defined]
+
+
+def get_scoped(session: Session, principal: Principal, model: type[T], obj_id: uuid.UUID) -> T:
+    """Load one object of the principal's organisation, or raise NotFound."""
+    obj: T | None = session.execute(
+        scoped(principal, model).where(model.id == obj_id)  # type: ignore[attr-defined]
+    ).scalar_one_or_none()
+    if obj is None:
+        raise NotFound(f"No {model.__name__.lower()} with id {obj_id}.")
+    return obj
+
+
+__all__ = [
+    "MAX_REPORTING_DEPTH",
+    "RULES",
+    "Direction",
+    "ListPolicy",
+    "ObjectPolicy",
+    "Principal",
+    "SharePolicy",
+    "UploadPolicy",
+    "VideoPolicy",
+    "authorize",
+    "can",
+    "get_scoped",
+    "lists",
+    "load_list",
+    "load_share",
+    "load_upload",
+    "load_video",
+    "managers_of",
+    "mine",
+    "reporting_chain",
+    "reports_of",
+    "scoped",
+    "shares",
+    "uploads",
+    "videos",
+]
