@@ -97,3 +97,17 @@ def test_video_reads_are_cacheable(client: Any, rep: Any, auth: Any) -> None:
     etag = first.headers["ETag"]
     cached = client.get(f"/api/v1/videos/{video['id']}", headers={**headers, "If-None-Match": etag})
     assert cached.status_code == 304
+    assert cached.get_data() == b""
+
+    renamed = client.patch(
+        f"/api/v1/videos/{video['id']}", json={"title": "Renamed"}, headers=headers
+    )
+    assert renamed.status_code == 200
+    changed = client.get(
+        f"/api/v1/videos/{video['id']}", headers={**headers, "If-None-Match": etag}
+    )
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != etag
+    assert changed.get_json()["title"] == "Renamed"
+    fresh = {**headers, "If-None-Match": changed.headers["ETag"]}
+    assert client.get(f"/api/v1/videos/{video['id']}", headers=fresh).status_code == 304
