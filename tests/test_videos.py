@@ -55,7 +55,9 @@ def test_bad_drafts_name_the_field(client: Any, rep: Any, auth: Any) -> None:
     for body, field in cases:
         response = client.post("/api/v1/videos", json={"title": "ok", **body}, headers=headers)
         assert response.status_code == 422, body
-        assert field in response.get_json()["errors"], response.get_json()
+        problem = response.get_json()
+        assert problem["code"] == "validation_failed", (body, problem)
+        assert field in problem["errors"], (body, problem)
 
 
 def test_list_shows_my_videos_newest_first_in_pages(
