@@ -38,7 +38,11 @@ def test_wrong_password_and_unknown_email_look_the_same(client: Any, rep: Any) -
 
 def test_inactive_user_cannot_log_in(client: Any, org: Any) -> None:
     user = factories.UserFactory(org=org, inactive=True)
-    assert _login(client, user.email).status_code == 401
+    refused = _login(client, user.email)
+    assert refused.status_code == 401
+    # Told apart from a wrong password by nothing, so accounts cannot be probed.
+    assert refused.get_json()["code"] == "invalid_credentials"
+    assert "access_token" not in refused.get_json()
 
 
 def test_failed_logins_are_rate_limited_per_account(client: Any, rep: Any) -> None:
