@@ -28,11 +28,11 @@ The file is sent `--rounds` times each way (default 5), alternating, and the spe
 (`rss_growth_mb` the largest): a single 1 GiB PUT into the page cache varies by 2x from one
 run to the next on a virtual machine, and other work on the machine moves both figures.
 
-Services: DATABASE_URL and REDIS_URL when both are set (used as they are, nothing emptied);
-else a private Redis server (the product's embedded one, in the run's temporary directory) and
-a database created for the run on the PostgreSQL server of DATABASE_URL (or at 127.0.0.1:5432)
-and dropped afterwards, or an embedded PostgreSQL when there is none. The run empties nothing
-it did not create.
+Services: a database created for the run on the PostgreSQL server of DATABASE_URL (or at
+127.0.0.1:5432) and dropped afterwards, or an embedded PostgreSQL when there is none; a private
+Redis server (the product's embedded one, in the run's temporary directory), or the empty
+database REDIS_URL reserves for the run (see `bench.harness.own_redis`). The run empties
+nothing it did not create.
 
 Run: python -m bench.upload  [--size-mb 1024 | --quick] [--rounds 5]
 (--quick: a 16 MiB file, one round each way: a smoke test, not a measurement)
@@ -157,35 +157,29 @@ def _scratch_database(admin_url: str) -> Iterator[str]:
 @contextmanager
 def services(workdir: Path) -> Iterator[Services]:
     """PostgreSQL and Redis, migrated to head, and everything made for the run removed after."""
-    from fieldcast.embedded import EmbeddedPostgres, EmbeddedRedis
+    from bench.harness import own_redis
+    from fieldcast.embedded import EmbeddedPostgres
     from fieldcast.settings import normalise_database_url
     from migrations.config import upgrade
 
-    given_db, given_redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
-    if given_db and given_redis:
-        upgrade(normalise_database_url(given_db))
-        yield Services(given_db, given_redis, "DATABASE_URL / REDIS_URL")
-        return
-    # A Redis server of the run's own: nothing anyone else keeps in a Redis is touched.
-    redis = EmbeddedRedis(workdir / "embedded")
-    redis_url = redis.start()
-    try:
-        server = (given_db or LOCAL_POSTGRES).replace("postgresql+psycopg://", "postgresql://")
+    redis_origin = "the REDIS_URL database" if os.environ.get("REDIS_URL") else "a private Redis"
+    with own_redis(workdir) as redis_url:
+        server = (os.environ.get("DATABASE_URL") or LOCAL_POSTGRES).replace(
+            "postgresql+psycopg://", "postgresql://"
+        )
         if _postgres_reachable(server):
             with _scratch_database(server) as db_url:
                 upgrade(normalise_database_url(db_url))
-                yield Services(db_url, redis_url, "a scratch database and a private Redis")
+                yield Services(db_url, redis_url, f"a scratch database and {redis_origin}")
             return
         postgres = EmbeddedPostgres(workdir / "embedded")
         try:
-            log("no PostgreSQL on 127.0.0.1; starting an embedded one")
+            log("no PostgreSQL reachable; starting an embedded one")
             db_url = postgres.start()
             upgrade(normalise_database_url(db_url))
-            yield Services(db_url, redis_url, "embedded PostgreSQL and a private Redis")
+            yield Services(db_url, redis_url, f"an embedded PostgreSQL and {redis_origin}")
         finally:
             postgres.stop()
-    finally:
-        redis.stop()
 
 
 # -- gunicorn -----------------------------------------------------------------------------------
