@@ -1,7 +1,12 @@
 """What the benchmarks share: scratch services, the product's own processes, a signed-in client.
 
-Services: DATABASE_URL / REDIS_URL when set (a scratch database is created next to the given
-one), else the PostgreSQL and Redis on 127.0.0.1. Everything made here is removed afterwards.
+A benchmark empties only what it made. PostgreSQL: a database with a name of its own is created
+on the server of DATABASE_URL (else the PostgreSQL on 127.0.0.1) and dropped afterwards; no
+other database is touched. Redis: a private Redis server (the product's embedded one, on a Unix
+socket in the run's temporary directory), stopped and deleted afterwards. REDIS_URL instead
+names a Redis database reserved for the run: it must be empty when the run starts (the run
+refuses a database holding anything), and afterwards the keys that appeared in it during the
+run are deleted by name, never with FLUSHDB.
 """
 
 from __future__ import annotations
@@ -28,7 +33,6 @@ from redis import Redis
 
 PASSWORD = "benchmark-password-1"  # noqa: S105 - a scratch account, dropped afterwards
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
 
 
 def log(message: str) -> None:
@@ -37,39 +41,85 @@ def log(message: str) -> None:
 
 @contextmanager
 def scratch_environment(**extra: str) -> Iterator[dict[str, str]]:
-    """Environment variables for the product's processes, on a scratch database, a Redis
-    database of its own and a temporary storage directory."""
+    """Environment variables for the product's processes, on a database and a Redis made for
+    this run and a temporary storage directory; all of them are removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="fieldcast-bench-"))
+    try:
+        with scratch_database() as database_url, own_redis(directory) as redis_url:
+            from migrations.config import upgrade
+
+            upgrade(database_url)
+            yield {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                "SECRET_KEY": secrets.token_urlsafe(48),
+                "STORAGE_URL": (directory / "media").as_uri(),
+                "FIELDCAST_DATA_DIR": str(directory / "var"),
+                "MEDIA_WORK_DIR": str(directory / "work"),
+                "LOG_LEVEL": "WARNING",
+                **extra,
+            }
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def scratch_database() -> Iterator[str]:
+    """A new database, named for this run, on the server of DATABASE_URL (else the local
+    PostgreSQL); only that database is dropped afterwards."""
     base = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE
-    redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS
-    name = f"fieldcast_bench_{uuid.uuid4().hex[:10]}"
     admin_url = base.replace("postgresql+psycopg://", "postgresql://")
+    name = f"fieldcast_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    database_url = urlunparse(urlparse(admin_url)._replace(path=f"/{name}"))
-    directory = Path(tempfile.mkdtemp(prefix="fieldcast-bench-"))
-    redis = Redis.from_url(redis_url)
-    redis.flushdb()
     try:
-        from migrations.config import upgrade
-
-        upgrade(database_url)
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "STORAGE_URL": (directory / "media").as_uri(),
-            "FIELDCAST_DATA_DIR": str(directory / "var"),
-            "MEDIA_WORK_DIR": str(directory / "work"),
-            "LOG_LEVEL": "WARNING",
-            **extra,
-        }
-        yield env
+        yield urlunparse(urlparse(admin_url)._replace(path=f"/{name}"))
     finally:
-        redis.flushdb()
-        shutil.rmtree(directory, ignore_errors=True)
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def own_redis(directory: Path) -> Iterator[str]:
+    """A Redis of the run's own: a private server in `directory`, or the empty database
+    REDIS_URL reserves for the run."""
+    given = os.environ.get("REDIS_URL")
+    if given:
+        with reserved_redis_database(given) as url:
+            yield url
+        return
+    from fieldcast.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(directory / "redis-server")
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@contextmanager
+def reserved_redis_database(url: str) -> Iterator[str]:
+    """Use the Redis database at `url` only if it is empty, and afterwards delete, by name,
+    the keys that appeared in it: a database someone else uses is refused, not emptied."""
+    redis = Redis.from_url(url)
+    try:
+        held = redis.dbsize()
+        if held:
+            raise RuntimeError(
+                f"REDIS_URL names a Redis database holding {held} keys; a benchmark runs only "
+                "on an empty database reserved for it (or leave REDIS_URL unset for a private "
+                "Redis server)"
+            )
+        try:
+            yield url
+        finally:
+            made = list(redis.scan_iter(count=1000))
+            for start in range(0, len(made), 1000):
+                redis.unlink(*made[start : start + 1000])
+    finally:
+        redis.close()
 
 
 @contextmanager

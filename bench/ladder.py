@@ -24,7 +24,7 @@ saved by decoding and filtering once, apart from how well each variant keeps the
 Target: `speedup` >= 1.3.
 
 Run:  python -m bench.ladder            (60 s source, 2 rounds)
-      python -m bench.ladder --quick    (10 s source, 1 round: a smoke test)
+      python -m bench.ladder --quick    (2 s source, 1 round: a smoke test)
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from media.renditions import Rung, ladder_command, ladder_for
 TARGET_SPEEDUP = 1.3
 WIDTH, HEIGHT, FPS = 1920, 1080, 30
 FULL_DURATION_S = 60.0
-QUICK_DURATION_S = 10.0
+QUICK_DURATION_S = 2.0
 
 
 def log(message: str) -> None:
@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.ladder", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--quick", action="store_true", help="10 s source, 1 round (smoke test)")
+    parser.add_argument("--quick", action="store_true", help="2 s source, 1 round (smoke test)")
     parser.add_argument("--duration", type=float, help="source duration in seconds")
     parser.add_argument("--rounds", type=int, help="alternating rounds of each variant")
     options = parser.parse_args(argv)

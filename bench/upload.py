@@ -28,12 +28,14 @@ The file is sent `--rounds` times each way (default 5), alternating, and the spe
 (`rss_growth_mb` the largest): a single 1 GiB PUT into the page cache varies by 2x from one
 run to the next on a virtual machine, and other work on the machine moves both figures.
 
-Services: DATABASE_URL and REDIS_URL when both are set (used as they are); else the PostgreSQL
-at 127.0.0.1:5432 (a scratch database, dropped afterwards) and the Redis at 127.0.0.1:6379 (a
-free database number, emptied before and after); else an embedded PostgreSQL and Redis in a
-temporary directory.
+Services: a database created for the run on the PostgreSQL server of DATABASE_URL (or at
+127.0.0.1:5432) and dropped afterwards, or an embedded PostgreSQL when there is none; a private
+Redis server (the product's embedded one, in the run's temporary directory), or the empty
+database REDIS_URL reserves for the run (see `bench.harness.own_redis`). The run empties
+nothing it did not create.
 
 Run: python -m bench.upload  [--size-mb 1024 | --quick] [--rounds 5]
+(--quick: a 16 MiB file, one round each way: a smoke test, not a measurement)
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ MIB = 1024 * 1024
 CHUNK_MIB = 8
 READ_BLOCK = MIB
 DEFAULT_SIZE_MIB = 1024
-QUICK_SIZE_MIB = 64
+QUICK_SIZE_MIB = 16
 DEFAULT_ROUNDS = 5
 WARMUP_BYTES = 256 * 1024
 RSS_INTERVAL_S = 0.05
@@ -76,11 +78,6 @@ TARGET_RATIO = 0.8
 TARGET_RSS_GROWTH_MIB = 64
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
-LOCAL_REDIS = "redis://127.0.0.1:6379/0"
-# Redis database numbers are claimed with the keys the test suite uses (it counts up from 1),
-# so a benchmark and a test run on the same server never empty each other's database.
-REDIS_CLAIM_KEY = "fieldcast-test:claimed-db:{}"
-REDIS_DB_CHOICES = (13, 12, 11, 10, 9)
 SINK_ENV = "FIELDCAST_BENCH_SINK_DIR"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PASSWORD_BYTES = 18
@@ -142,16 +139,6 @@ def _postgres_reachable(url: str) -> bool:
         return False
 
 
-def _redis_reachable(url: str) -> bool:
-    from redis import Redis
-    from redis.exceptions import RedisError
-
-    try:
-        return bool(Redis.from_url(url, socket_connect_timeout=3).ping())
-    except (RedisError, OSError):
-        return False
-
-
 @contextmanager
 def _scratch_database(admin_url: str) -> Iterator[str]:
     import psycopg
@@ -168,55 +155,31 @@ def _scratch_database(admin_url: str) -> Iterator[str]:
 
 
 @contextmanager
-def _scratch_redis(base_url: str) -> Iterator[str]:
-    from redis import Redis
-
-    base = Redis.from_url(base_url)
-    for number in REDIS_DB_CHOICES:
-        claim = REDIS_CLAIM_KEY.format(number)
-        if base.set(claim, f"bench.upload:{os.getpid()}", nx=True, ex=3 * 3600):
-            break
-    else:
-        raise RuntimeError(f"no free Redis database among {REDIS_DB_CHOICES}")
-    url = urlunparse(urlparse(base_url)._replace(path=f"/{number}"))
-    scratch = Redis.from_url(url)
-    scratch.flushdb()
-    try:
-        yield url
-    finally:
-        scratch.flushdb()
-        base.delete(claim)
-
-
-@contextmanager
 def services(workdir: Path) -> Iterator[Services]:
     """PostgreSQL and Redis, migrated to head, and everything made for the run removed after."""
+    from bench.harness import own_redis
+    from fieldcast.embedded import EmbeddedPostgres
     from fieldcast.settings import normalise_database_url
     from migrations.config import upgrade
 
-    given_db, given_redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
-    if given_db and given_redis:
-        upgrade(normalise_database_url(given_db))
-        yield Services(given_db, given_redis, "DATABASE_URL / REDIS_URL")
-        return
-    if _postgres_reachable(LOCAL_POSTGRES) and _redis_reachable(LOCAL_REDIS):
-        with _scratch_database(LOCAL_POSTGRES) as db_url, _scratch_redis(LOCAL_REDIS) as redis_url:
+    redis_origin = "the REDIS_URL database" if os.environ.get("REDIS_URL") else "a private Redis"
+    with own_redis(workdir) as redis_url:
+        server = (os.environ.get("DATABASE_URL") or LOCAL_POSTGRES).replace(
+            "postgresql+psycopg://", "postgresql://"
+        )
+        if _postgres_reachable(server):
+            with _scratch_database(server) as db_url:
+                upgrade(normalise_database_url(db_url))
+                yield Services(db_url, redis_url, f"a scratch database and {redis_origin}")
+            return
+        postgres = EmbeddedPostgres(workdir / "embedded")
+        try:
+            log("no PostgreSQL reachable; starting an embedded one")
+            db_url = postgres.start()
             upgrade(normalise_database_url(db_url))
-            yield Services(db_url, redis_url, "local PostgreSQL and Redis")
-        return
-    from fieldcast.embedded import EmbeddedPostgres, EmbeddedRedis
-
-    postgres = EmbeddedPostgres(workdir / "embedded")
-    redis = EmbeddedRedis(workdir / "embedded")
-    try:
-        log("no PostgreSQL/Redis on 127.0.0.1; starting embedded ones")
-        db_url = postgres.start()
-        redis_url = redis.start()
-        upgrade(normalise_database_url(db_url))
-        yield Services(db_url, redis_url, "embedded PostgreSQL and Redis")
-    finally:
-        redis.stop()
-        postgres.stop()
+            yield Services(db_url, redis_url, f"an embedded PostgreSQL and {redis_origin}")
+        finally:
+            postgres.stop()
 
 
 # -- gunicorn -----------------------------------------------------------------------------------
@@ -600,19 +563,21 @@ def main(argv: list[str] | None = None) -> None:
         "--size-mb", type=int, default=DEFAULT_SIZE_MIB, help="file size in MiB (default 1024)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help=f"a {QUICK_SIZE_MIB} MiB file, for a smoke test"
+        "--quick",
+        action="store_true",
+        help=f"a {QUICK_SIZE_MIB} MiB file sent once each way, for a smoke test",
     )
     parser.add_argument(
         "--rounds",
         type=int,
-        default=DEFAULT_ROUNDS,
         help=f"uploads each way, alternating; speeds are medians (default {DEFAULT_ROUNDS})",
     )
     args = parser.parse_args(argv)
     size_mib = QUICK_SIZE_MIB if args.quick else args.size_mb
-    if size_mib < 1 or args.rounds < 1:
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else DEFAULT_ROUNDS)
+    if size_mib < 1 or rounds < 1:
         parser.error("--size-mb and --rounds must be at least 1")
-    result = run(size_mib, args.rounds)
+    result = run(size_mib, rounds)
     print(json.dumps(result))
 
 

@@ -50,7 +50,10 @@ def test_quiet_hours_need_start_and_end_in_the_document_as_in_the_api(
         body: dict[str, Any] = {"muted_types": [], "quiet_hours": quiet_hours}
         assert not schema.is_valid(body), body
         refused = client.put("/api/v1/me/notification-preferences", json=body, headers=auth(rep))
-        assert refused.status_code == 422
+        assert refused.status_code == 422, body
+        problem = refused.get_json()
+        assert problem["code"] == "validation_failed", problem
+        assert "quiet_hours" in problem["errors"], problem
     for accepted_hours in (None, {"start": "22:00", "end": "07:00"}):
         body = {"muted_types": [], "quiet_hours": accepted_hours}
         assert schema.is_valid(body), body

@@ -174,9 +174,8 @@ def test_bad_links_and_notes_name_the_field(client: Any, rep: Any, auth: Any) ->
     ]
     for body, field in cases:
         response = client.post(_url(video_id), json=body, headers=headers)
-        assert response.status_code == 422, body
-        assert response.mimetype == PROBLEM_JSON
-        assert field in response.get_json()["errors"], (body, response.get_json())
+        problem = _problem(response, 422, "validation_failed")
+        assert field in problem["errors"], (body, problem)
     assert _listed(client, headers, video_id) == []
 
 
@@ -533,7 +532,19 @@ def test_attachment_ids_of_another_video_are_not_found(client: Any, rep: Any, au
 def test_lists_are_cacheable(client: Any, rep: Any, auth: Any) -> None:
     headers = auth(rep)
     video_id = _video(client, headers)
-    client.post(_url(video_id), json={"kind": "note", "body": "Cached"}, headers=headers)
+    cached_note = {"kind": "note", "body": "Cached"}
+    assert client.post(_url(video_id), json=cached_note, headers=headers).status_code == 201
     first = client.get(_url(video_id), headers=headers)
-    cached = client.get(_url(video_id), headers={**headers, "If-None-Match": first.headers["ETag"]})
+    etag = first.headers["ETag"]
+    cached = client.get(_url(video_id), headers={**headers, "If-None-Match": etag})
     assert cached.status_code == 304
+    assert cached.get_data() == b""
+
+    added = client.post(_url(video_id), json={"kind": "note", "body": "Added"}, headers=headers)
+    assert added.status_code == 201
+    changed = client.get(_url(video_id), headers={**headers, "If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != etag
+    assert [item["body"] for item in changed.get_json()["items"]].count("Added") == 1
+    fresh = {**headers, "If-None-Match": changed.headers["ETag"]}
+    assert client.get(_url(video_id), headers=fresh).status_code == 304

@@ -38,7 +38,11 @@ def test_wrong_password_and_unknown_email_look_the_same(client: Any, rep: Any) -
 
 def test_inactive_user_cannot_log_in(client: Any, org: Any) -> None:
     user = factories.UserFactory(org=org, inactive=True)
-    assert _login(client, user.email).status_code == 401
+    refused = _login(client, user.email)
+    assert refused.status_code == 401
+    # Told apart from a wrong password by nothing, so accounts cannot be probed.
+    assert refused.get_json()["code"] == "invalid_credentials"
+    assert "access_token" not in refused.get_json()
 
 
 def test_failed_logins_are_rate_limited_per_account(client: Any, rep: Any) -> None:
@@ -82,21 +86,45 @@ def test_unknown_refresh_token(client: Any) -> None:
     assert response.get_json()["code"] == "invalid_refresh_token"
 
 
+def _refused(response: Any, code: str) -> None:
+    assert response.status_code == 401, response.get_data(as_text=True)
+    assert response.get_json()["code"] == code
+
+
 def test_logout_revokes_access_and_refresh(client: Any, rep: Any) -> None:
-    pair = _login(client, rep.email).get_json()
+    first = _login(client, rep.email).get_json()
+    # The session works before the logout: its access token reads, its refresh token rotates.
+    first_headers = {"Authorization": f"Bearer {first['access_token']}"}
+    assert client.get("/api/v1/me", headers=first_headers).status_code == 200
+    rotated = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert rotated.status_code == 200
+    pair = rotated.get_json()
     headers = {"Authorization": f"Bearer {pair['access_token']}"}
-    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
-    assert client.get("/api/v1/me", headers=headers).status_code == 401
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+
+    logout = client.post("/api/v1/auth/logout", headers=headers)
+    assert logout.status_code == 204 and logout.get_data() == b""
+    # Every access token of the session is refused, the older one too, and so is its refresh.
+    _refused(client.get("/api/v1/me", headers=headers), "session_ended")
+    _refused(client.get("/api/v1/me", headers=first_headers), "session_ended")
     refreshed = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
-    assert refreshed.status_code == 401
+    _refused(refreshed, "session_ended")
+    # Logging in again starts a new session.
+    again = _login(client, rep.email).get_json()
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {again['access_token']}"})
+    assert me.status_code == 200
 
 
 def test_other_sessions_survive_a_logout(client: Any, rep: Any) -> None:
     phone = _login(client, rep.email).get_json()
     tablet = _login(client, rep.email).get_json()
-    client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {phone['access_token']}"})
+    phone_headers = {"Authorization": f"Bearer {phone['access_token']}"}
+    assert client.post("/api/v1/auth/logout", headers=phone_headers).status_code == 204
+    _refused(client.get("/api/v1/me", headers=phone_headers), "session_ended")
     tablet_headers = {"Authorization": f"Bearer {tablet['access_token']}"}
     assert client.get("/api/v1/me", headers=tablet_headers).status_code == 200
+    refreshed = client.post("/api/v1/auth/refresh", json={"refresh_token": tablet["refresh_token"]})
+    assert refreshed.status_code == 200
 
 
 def test_expired_and_forged_access_tokens(client: Any, rep: Any) -> None:
@@ -134,8 +162,10 @@ def test_login_validation_errors_name_the_fields(client: Any) -> None:
 
 def test_non_json_and_oversized_bodies_are_problems_not_500s(client: Any) -> None:
     response = client.post("/api/v1/auth/token", data="{not json", content_type="application/json")
-    assert response.status_code in (400, 422)
+    assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
+    assert response.get_json()["code"] == "bad_request"
+    assert "json" in response.get_json()["errors"]
     huge = client.post(
         "/api/v1/auth/token",
         data="x" * (2 * 1024 * 1024),

@@ -17,26 +17,31 @@ import io
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import Enum
 from typing import Any
 
 import pytest
+import requests
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.app import create_app
 from fieldcast.accounts.models import ApiToken, Team, TeamMembership, User
 from fieldcast.attachments.models import Attachment, AttachmentKind
+from fieldcast.context import AppContext
 from fieldcast.db import utcnow
 from fieldcast.devices.models import Device, Platform
 from fieldcast.integrations.models import TeamWebhook, WebhookKind
 from fieldcast.notifications.models import Notification
+from fieldcast.settings import Settings
 from fieldcast.sharing.models import DistributionList, Share, ShareAudience
 from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.videos.models import Video
+from media.storage import S3Storage
 from tests import factories
 
 PROBLEM_JSON = "application/problem+json"
@@ -71,6 +76,8 @@ class World:
     distribution_list: DistributionList  # a private list of `rep`'s
     share: Share  # `rep` shared `video` with `admin`
     webhook: TeamWebhook  # `team`'s Slack channel
+    # The ETag of the direct upload's one part, sent to S3 already (on S3 storage only).
+    direct_part_etag: str = '"no-part-sent"'
 
     def ids(self) -> dict[str, uuid.UUID]:
         return {
@@ -109,7 +116,7 @@ class Case:
     # A raw body (tus chunks) or form fields and files (multipart) instead of JSON.
     data: bytes | Callable[[World], dict[str, Any]] | None = None
     json_response: bool = True
-    needs_s3: bool = False  # succeeds only on S3 storage; tests/test_uploads.py covers it there
+    needs_s3: bool = False  # succeeds only on S3 storage: its success case runs on moto's S3
 
     def json(self, world: World) -> dict[str, Any] | None:
         return self.body(world) if callable(self.body) else self.body
@@ -244,7 +251,10 @@ OPERATIONS: dict[tuple[str, str], Case] = {
         Access.OWNER, 200, {"numbers": [1]}, needs_s3=True
     ),
     ("POST", "/api/v1/direct-uploads/{direct_upload_id}/complete"): Case(
-        Access.OWNER, 200, {"parts": [{"number": 1, "etag": "abc"}]}, needs_s3=True
+        Access.OWNER,
+        200,
+        lambda world: {"parts": [{"number": 1, "etag": world.direct_part_etag}]},
+        needs_s3=True,
     ),
 }
 
@@ -330,6 +340,41 @@ def spec(client: FlaskClient) -> dict[str, Any]:
 
 @pytest.fixture
 def world(client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any) -> World:
+    return _make_world(client, session, org, admin, rep)
+
+
+@pytest.fixture
+def s3_world(
+    settings: Settings,
+    context: AppContext,
+    s3_endpoint: str,
+    session: Session,
+    org: Any,
+    admin: Any,
+    rep: Any,
+) -> World:
+    """The same world served by an API whose storage is S3 (moto's server on loopback), with
+    the direct upload begun there and its one part sent, as a phone would send it."""
+    import boto3
+
+    bucket = f"fieldcast-authz-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket
+    )
+    storage = S3Storage(bucket, "media", endpoint_url=s3_endpoint)
+    app = create_app(settings, context=replace(context, storage=storage))
+    app.config["TESTING"] = True
+    return _make_world(app.test_client(), session, org, admin, rep, s3=storage)
+
+
+def _make_world(
+    client: FlaskClient,
+    session: Session,
+    org: Any,
+    admin: Any,
+    rep: Any,
+    s3: S3Storage | None = None,
+) -> World:
     target = factories.UserFactory(org=org)
     team = factories.TeamFactory(org=org)
     factories.MembershipFactory(team=team, user=target)
@@ -368,6 +413,15 @@ def world(client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any)
         state={"upload_id": "not-an-s3-upload"},
         expires_at=utcnow() + timedelta(hours=1),
     )
+    part_etag = '"no-part-sent"'
+    if s3 is not None:
+        direct.state = {"upload_id": s3.begin_direct_upload(direct.storage_key)}
+        url = s3.presigned_part_urls(
+            direct.storage_key, direct.state["upload_id"], [1], expires_in=600
+        )[1]
+        sent = requests.put(url, data=b"v" * direct.length, timeout=30)
+        assert sent.status_code == 200, sent.text
+        part_etag = sent.headers["ETag"]
     note = Attachment(
         org_id=org.id,
         video_id=video.id,
@@ -426,6 +480,7 @@ def world(client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any)
         dl,
         share,
         hook,
+        part_etag,
     )
 
 
@@ -592,14 +647,13 @@ def test_reps_are_refused_what_managers_may_do(
 
 
 @pytest.mark.parametrize(("method", "path"), _ops(lambda m, p, c: True))
-def test_the_right_role_succeeds(world: World, method: str, path: str) -> None:
+def test_the_right_role_succeeds(request: pytest.FixtureRequest, method: str, path: str) -> None:
     case = OPERATIONS[(method, path)]
+    world: World = request.getfixturevalue("s3_world" if case.needs_s3 else "world")
     headers: dict[str, str] = {}
     if case.access is not Access.PUBLIC:
         user = _allowed_user(world, case)
         headers = {"Authorization": f"Bearer {world.login(user)['access_token']}"}
-    if case.needs_s3:
-        pytest.skip("succeeds on S3 storage only; see tests/test_uploads.py")
     response = _call(world, method, path, headers)
     assert response.status_code == case.ok, response.get_data(as_text=True)
     if case.ok == 204 or method == "HEAD":

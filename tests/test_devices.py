@@ -75,7 +75,9 @@ def test_bad_registrations_name_the_field(client: FlaskClient, rep: Any, auth: A
     for body, field in cases:
         response = client.post("/api/v1/devices", json=body, headers=headers)
         assert response.status_code == 422, body
-        assert field in response.get_json()["errors"], response.get_json()
+        problem = response.get_json()
+        assert problem["code"] == "validation_failed", (body, problem)
+        assert field in problem["errors"], (body, problem)
     assert _tokens(client, headers) == []
 
 

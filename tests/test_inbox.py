@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from fieldcast.notifications import services
 from fieldcast.notifications.services import notify
 from tests import factories
 
@@ -66,3 +68,27 @@ def test_marking_read_one_and_all(
     # Someone else's inbox is untouched.
     theirs = client.get("/api/v1/notifications", headers=auth(colleague)).get_json()
     assert theirs["unread_count"] == 1
+
+
+def test_read_all_counts_what_arrived_after_the_marking(
+    client: FlaskClient, session: Session, rep: Any, auth: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The badge `read-all` returns is counted in the database, so an item that lands between
+    the marking and the answer is still unread, in the answer and in the inbox."""
+    for n in range(2):
+        _notify(session, rep, n)
+    headers = auth(rep)
+    mark_all_read = services.mark_all_read
+
+    def marked_then_one_arrives(request_session: Session, principal: Any) -> int:
+        marked = mark_all_read(request_session, principal)
+        _notify(session, rep, 7)  # written by another session, as a share fan-out would
+        return marked
+
+    monkeypatch.setattr(services, "mark_all_read", marked_then_one_arrives)
+    response = client.post("/api/v1/notifications/read-all", headers=headers)
+    assert response.status_code == 200
+    assert response.get_json() == {"marked": 2, "unread_count": 1}
+    inbox = client.get("/api/v1/notifications?unread_only=true", headers=headers).get_json()
+    assert inbox["unread_count"] == 1
+    assert [item["data"]["video_id"] for item in inbox["items"]] == ["v7"]

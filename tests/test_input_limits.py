@@ -127,6 +127,7 @@ def test_a_cursor_that_decodes_to_nul_is_refused(
     assert response.status_code == 422, response.get_data(as_text=True)
     assert response.mimetype == PROBLEM_JSON
     assert response.get_json()["code"] == "invalid_cursor"
+    assert "cursor" in response.get_json()["errors"], response.get_json()
 
 
 def test_a_locale_longer_than_its_column_is_a_field_error(

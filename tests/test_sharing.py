@@ -140,7 +140,9 @@ def test_lists_follow_roles_and_ownership(
     assert replaced.get_json()["recipient_count"] == 0
 
     bad = client.patch(url, json={"user_ids": [str(uuid.uuid4())]}, headers=auth(manager))
-    assert bad.status_code == 422 and "user_ids" in bad.get_json()["errors"]
+    assert bad.status_code == 422
+    assert bad.get_json()["code"] == "validation_failed"
+    assert "user_ids" in bad.get_json()["errors"]
     assert client.delete(url, headers=auth(rep)).status_code == 403
     assert client.delete(url, headers=auth(manager)).status_code == 204
     assert client.get(url, headers=auth(manager)).status_code == 404
@@ -166,6 +168,8 @@ def test_lists_of_another_organisation_do_not_exist(
         headers=auth(outsider),
     )
     assert foreign.status_code == 422
+    assert foreign.get_json()["code"] == "validation_failed"
+    assert "user_ids" in foreign.get_json()["errors"]
 
 
 def sharing_principal(user: Any) -> Any:
@@ -273,13 +277,18 @@ def test_share_validation(
     session.commit()
     headers = auth(rep)
     url = f"/api/v1/videos/{video.id}/shares"
-    assert client.post(url, json={}, headers=headers).status_code == 422
+    empty = client.post(url, json={}, headers=headers)
+    assert empty.status_code == 422
+    assert empty.get_json()["code"] == "validation_failed", empty.get_json()
+    assert "user_ids" in empty.get_json()["errors"], empty.get_json()
     unknown = client.post(url, json={"team_ids": [str(uuid.uuid4())]}, headers=headers)
     assert unknown.status_code == 404 and "team_ids" in unknown.get_json()["errors"]
     too_many = client.post(
         url, json={"user_ids": [str(uuid.uuid4()) for _ in range(1001)]}, headers=headers
     )
     assert too_many.status_code == 422
+    assert too_many.get_json()["code"] == "validation_failed", too_many.get_json()
+    assert "user_ids" in too_many.get_json()["errors"], too_many.get_json()
     # A draft is shared now; its recipients hear of it once it is playable.
     not_yet = client.post(
         f"/api/v1/videos/{draft.id}/shares", json={"user_ids": [str(peer.id)]}, headers=headers

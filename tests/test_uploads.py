@@ -747,6 +747,8 @@ def test_direct_to_s3_multipart_upload(s3_live: Live, tmp_path: Path) -> None:
         f"{api}/{body['id']}/complete", json={"parts": etags[:1]}, headers=headers, timeout=10
     )
     assert missing.status_code == 422
+    assert missing.json()["code"] == "validation_failed"
+    assert "parts" in missing.json()["errors"]
     done = requests.post(
         f"{api}/{body['id']}/complete", json={"parts": etags}, headers=headers, timeout=30
     )

@@ -145,14 +145,16 @@ def test_invalid_user_fields_are_reported_by_name(
 ) -> None:
     headers = auth(admin)
     response = client.post("/api/v1/users", json=new_user(**overrides), headers=headers)
-    body = problem(response, 422)
+    body = problem(response, 422, "validation_failed")
     assert field in body["errors"], body
     listed = ok(client.get("/api/v1/users", query_string={"q": "jane"}, headers=headers))
     assert listed["items"] == []
 
 
 def test_missing_required_fields_are_reported(client: FlaskClient, admin: Any, auth: Auth) -> None:
-    body = problem(client.post("/api/v1/users", json={}, headers=auth(admin)), 422)
+    body = problem(
+        client.post("/api/v1/users", json={}, headers=auth(admin)), 422, "validation_failed"
+    )
     assert {"email", "display_name", "handle"} <= set(body["errors"])
 
 
@@ -192,7 +194,7 @@ def test_blank_names_are_rejected(
     field: str,
 ) -> None:
     response = client.open(path, method=method, json=body, headers=auth(admin))
-    assert field in problem(response, 422)["errors"]
+    assert field in problem(response, 422, "validation_failed")["errors"]
 
 
 def test_external_ids_are_unique_in_the_organisation(
@@ -229,7 +231,7 @@ def test_unknown_field_on_update_is_rejected(
     response = client.patch(
         f"/api/v1/users/{rep.id}", json={"email": "x@example.com"}, headers=auth(admin)
     )
-    body = problem(response, 422)
+    body = problem(response, 422, "validation_failed")
     assert "email" in body["errors"]
 
 
@@ -244,7 +246,7 @@ def test_manager_chain_cannot_become_a_circle(
         response = client.patch(
             f"/api/v1/users/{top.id}", json={"manager_id": str(manager.id)}, headers=headers
         )
-        body = problem(response, 422)
+        body = problem(response, 422, "validation_failed")
         assert "manager_id" in body["errors"]
     assert ok(client.get(f"/api/v1/users/{top.id}", headers=headers))["manager_id"] is None
 
@@ -256,11 +258,11 @@ def test_manager_must_be_in_the_organisation(
     response = client.patch(
         f"/api/v1/users/{rep.id}", json={"manager_id": str(outsider.id)}, headers=headers
     )
-    assert "manager_id" in problem(response, 422)["errors"]
+    assert "manager_id" in problem(response, 422, "validation_failed")["errors"]
     response = client.post(
         "/api/v1/users", json=new_user(manager_id=str(outsider.id)), headers=headers
     )
-    assert "manager_id" in problem(response, 422)["errors"]
+    assert "manager_id" in problem(response, 422, "validation_failed")["errors"]
 
 
 def test_direct_reports_are_listed_by_manager(
@@ -430,7 +432,7 @@ def test_cursor_of_one_list_is_rejected_by_another(
 @pytest.mark.parametrize("limit", [0, -1, 501, "ten"])
 def test_invalid_limit_is_rejected(client: FlaskClient, admin: Any, auth: Auth, limit: Any) -> None:
     response = client.get("/api/v1/users", query_string={"limit": limit}, headers=auth(admin))
-    assert "limit" in problem(response, 422)["errors"]
+    assert "limit" in problem(response, 422, "validation_failed")["errors"]
 
 
 def test_q_filters_by_prefix_of_handle_name_or_email(
@@ -551,7 +553,9 @@ def test_user_cannot_change_protected_profile_fields(
 ) -> None:
     headers = auth(rep)
     before = ok(client.get("/api/v1/me", headers=headers))
-    body = problem(client.patch("/api/v1/me", json=changes, headers=headers), 422)
+    body = problem(
+        client.patch("/api/v1/me", json=changes, headers=headers), 422, "validation_failed"
+    )
     assert field in body["errors"]
     after = ok(client.get("/api/v1/me", headers=headers))
     assert after == before
@@ -685,7 +689,7 @@ def test_team_cannot_sit_inside_itself(client: FlaskClient, admin: Any, auth: Au
         response = client.patch(
             f"/api/v1/teams/{sales['id']}", json={"parent_id": parent["id"]}, headers=headers
         )
-        assert "parent_id" in problem(response, 422)["errors"]
+        assert "parent_id" in problem(response, 422, "validation_failed")["errors"]
     assert ok(client.get(f"/api/v1/teams/{sales['id']}", headers=headers))["parent_id"] is None
 
 
@@ -696,7 +700,7 @@ def test_team_parent_must_be_in_the_organisation(
     response = client.post(
         "/api/v1/teams", json={"name": "Spy", "parent_id": str(foreign.id)}, headers=auth(admin)
     )
-    assert "parent_id" in problem(response, 422)["errors"]
+    assert "parent_id" in problem(response, 422, "validation_failed")["errors"]
 
 
 def test_team_with_subteams_cannot_be_deleted(client: FlaskClient, admin: Any, auth: Auth) -> None:
@@ -754,7 +758,7 @@ def test_invalid_membership_role_is_rejected(
     response = client.put(
         f"/api/v1/teams/{team.id}/members/{rep.id}", json={"role": "boss"}, headers=auth(admin)
     )
-    assert "role" in problem(response, 422)["errors"]
+    assert "role" in problem(response, 422, "validation_failed")["errors"]
 
 
 def test_user_of_another_organisation_cannot_be_made_a_member(
@@ -814,7 +818,8 @@ def test_a_failed_request_does_not_use_up_its_key(
     client: FlaskClient, admin: Any, auth: Auth
 ) -> None:
     headers = {**auth(admin), "Idempotency-Key": "create-jane-3"}
-    problem(client.post("/api/v1/users", json=new_user(password="short"), headers=headers), 422)
+    refused = client.post("/api/v1/users", json=new_user(password="short"), headers=headers)
+    assert "password" in problem(refused, 422, "validation_failed")["errors"]
     retried = client.post("/api/v1/users", json=new_user(), headers=headers)
     assert retried.status_code == 201
     assert "Idempotent-Replayed" not in retried.headers
@@ -908,12 +913,12 @@ def test_api_token_for_user_elsewhere_or_inactive_is_refused(
     response = client.post(
         "/api/v1/api-tokens", json={"name": "x", "user_id": str(gone.id)}, headers=headers
     )
-    assert "user_id" in problem(response, 422)["errors"]
+    assert "user_id" in problem(response, 422, "validation_failed")["errors"]
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     response = client.post(
         "/api/v1/api-tokens", json={"name": "x", "expires_at": past}, headers=headers
     )
-    assert "expires_at" in problem(response, 422)["errors"]
+    assert "expires_at" in problem(response, 422, "validation_failed")["errors"]
     assert ok(client.get("/api/v1/api-tokens", headers=headers))["items"] == []
 
 

@@ -55,7 +55,9 @@ def test_bad_drafts_name_the_field(client: Any, rep: Any, auth: Any) -> None:
     for body, field in cases:
         response = client.post("/api/v1/videos", json={"title": "ok", **body}, headers=headers)
         assert response.status_code == 422, body
-        assert field in response.get_json()["errors"], response.get_json()
+        problem = response.get_json()
+        assert problem["code"] == "validation_failed", (body, problem)
+        assert field in problem["errors"], (body, problem)
 
 
 def test_list_shows_my_videos_newest_first_in_pages(
@@ -97,3 +99,17 @@ def test_video_reads_are_cacheable(client: Any, rep: Any, auth: Any) -> None:
     etag = first.headers["ETag"]
     cached = client.get(f"/api/v1/videos/{video['id']}", headers={**headers, "If-None-Match": etag})
     assert cached.status_code == 304
+    assert cached.get_data() == b""
+
+    renamed = client.patch(
+        f"/api/v1/videos/{video['id']}", json={"title": "Renamed"}, headers=headers
+    )
+    assert renamed.status_code == 200
+    changed = client.get(
+        f"/api/v1/videos/{video['id']}", headers={**headers, "If-None-Match": etag}
+    )
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != etag
+    assert changed.get_json()["title"] == "Renamed"
+    fresh = {**headers, "If-None-Match": changed.headers["ETag"]}
+    assert client.get(f"/api/v1/videos/{video['id']}", headers=fresh).status_code == 304

@@ -279,7 +279,9 @@ def test_malformed_requests_name_the_field(client: Any, org: Any, admin: Any, au
     ]:
         response = client.post(_url(team.id), json=body, headers=headers)
         assert response.status_code == 422, body
-        assert name in response.get_json()["errors"], (body, response.get_json())
+        problem = response.get_json()
+        assert problem["code"] == "validation_failed", (body, problem)
+        assert name in problem["errors"], (body, problem)
 
 
 def test_http_is_accepted_for_loopback_only_when_listed(

@@ -121,5 +121,7 @@ class NotificationsReadAll(MethodView):
     @blp.response(200, ReadAllSchema)
     def post(self) -> dict[str, Any]:
         """Mark every item read"""
-        marked = notifications.mark_all_read(db_session(), current_principal())
-        return {"marked": marked, "unread_count": 0}
+        session, principal = db_session(), current_principal()
+        marked = notifications.mark_all_read(session, principal)
+        # Counted, not assumed: an item that arrives after the marking is still unread.
+        return {"marked": marked, "unread_count": notifications.unread_count(session, principal)}
