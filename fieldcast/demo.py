@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal
-from fieldcast.accounts.models import Organisation, Role, TeamRole, User
 from fieldcast.accounts.services import (
     create_organisation,
     create_team,
@@ -16,10 +15,11 @@ from fieldcast.accounts.services import (
     set_membership,
 )
 from fieldcast.db import new_token
-from fieldcast.devices.models import Platform
 from fieldcast.devices.services import register as register_device
 from fieldcast.errors import Conflict
-from fieldcast.sharing.models import ListVisibility
+from fieldcast.models.accounts import Organisation, Role, TeamRole, User
+from fieldcast.models.devices import Platform
+from fieldcast.models.sharing import ListVisibility
 from fieldcast.sharing.services import create_list
 
 DEMO_SLUG = "demo"

@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal
 from fieldcast.errors import InvalidInput, NotFound
-from fieldcast.notifications.models import NotificationPreference, VideoMute
+from fieldcast.models.inbox import NotificationPreference, VideoMute
+from fieldcast.models.sharing import Share, ShareAudience
+from fieldcast.models.videos import Video
 from fieldcast.notifications.preferences import (
     NOTIFICATION_TYPES,
     Preferences,
@@ -29,8 +31,6 @@ from fieldcast.notifications.preferences import (
     set_preferences,
     unmute_video,
 )
-from fieldcast.sharing.models import Share, ShareAudience
-from fieldcast.videos.models import Video
 from tests import factories
 
 

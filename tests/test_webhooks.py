@@ -21,16 +21,16 @@ import pytest
 from redis import Redis
 from sqlalchemy import select, text
 
-from fieldcast.accounts.models import Organisation
 from fieldcast.context import AppContext
 from fieldcast.db import Database, utcnow
 from fieldcast.integrations import webhooks
-from fieldcast.integrations.models import TeamWebhook, WebhookKind
+from fieldcast.models.accounts import Organisation
+from fieldcast.models.integrations import TeamWebhook, WebhookKind
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
+from fieldcast.models.sharing import Share
+from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
-from fieldcast.sharing.models import Share
-from fieldcast.videos.models import Video
 from tests import factories
 from tests.live_server import committed_factories
 from tests.worker_support import install_worker_context, run_burst

@@ -24,9 +24,9 @@ import fieldcast.context
 from fieldcast.accounts.authz import Principal
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
+from fieldcast.models.videos import Video
 from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
-from fieldcast.videos.models import Video
 from workers.queues import QUEUE_NAMES
 from workers.worker import run_worker
 

@@ -16,7 +16,7 @@ from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.accounts import tokens
 from fieldcast.accounts.authz import authorize, scoped
-from fieldcast.accounts.models import ApiToken
+from fieldcast.models.accounts import ApiToken
 
 blp = Blueprint(
     "api_tokens",

@@ -13,10 +13,10 @@ from api.extensions import Blueprint, Schema
 from api.pagination import Page, PageArgsSchema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
+from fieldcast.models.inbox import Notification
+from fieldcast.models.sharing import RecipientState
 from fieldcast.notifications import services as notifications
-from fieldcast.notifications.models import Notification
 from fieldcast.sharing import services as sharing
-from fieldcast.sharing.models import RecipientState
 
 blp = Blueprint(
     "notifications",

@@ -12,8 +12,8 @@ from api.auth import current_principal
 from api.extensions import Blueprint, Schema
 from api.fields import String
 from api.runtime import db_session
+from fieldcast.models.inbox import NotificationPreference
 from fieldcast.notifications import preferences
-from fieldcast.notifications.models import NotificationPreference
 from fieldcast.notifications.preferences import NOTIFICATION_TYPES, Preferences
 
 blp = Blueprint(

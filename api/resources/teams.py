@@ -17,7 +17,7 @@ from api.runtime import db_session
 from api.schemas import UserSummarySchema
 from fieldcast.accounts import services as accounts
 from fieldcast.accounts.authz import authorize, scoped
-from fieldcast.accounts.models import Team, TeamMembership, TeamRole, User
+from fieldcast.models.accounts import Team, TeamMembership, TeamRole, User
 
 blp = Blueprint(
     "teams",

@@ -17,8 +17,8 @@ from api.runtime import db_session
 from api.schemas import MeSchema, UserSchema, attributes
 from fieldcast.accounts import services as accounts
 from fieldcast.accounts.authz import Principal, authorize, scoped
-from fieldcast.accounts.models import Role, User
 from fieldcast.accounts.services import teams_of
+from fieldcast.models.accounts import Role, User
 
 blp = Blueprint(
     "users",

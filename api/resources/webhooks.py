@@ -15,7 +15,7 @@ from api.fields import String
 from api.runtime import context, db_session
 from api.schemas import attributes
 from fieldcast.integrations import webhooks
-from fieldcast.integrations.models import TeamWebhook, WebhookKind
+from fieldcast.models.integrations import TeamWebhook, WebhookKind
 
 blp = Blueprint(
     "team_webhooks",

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.models import Role, User
 from fieldcast.errors import NotFound, PermissionDenied
+from fieldcast.models.accounts import Role, User
 
 
 @dataclass(frozen=True)

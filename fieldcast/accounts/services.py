@@ -16,7 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from fieldcast.accounts.authz import Principal, authorize, get_scoped
-from fieldcast.accounts.models import (
+from fieldcast.db import utcnow
+from fieldcast.errors import Conflict, InvalidInput, NotFound
+from fieldcast.models.accounts import (
     ApiToken,
     AuthSession,
     Organisation,
@@ -26,8 +28,6 @@ from fieldcast.accounts.models import (
     TeamRole,
     User,
 )
-from fieldcast.db import utcnow
-from fieldcast.errors import Conflict, InvalidInput, NotFound
 
 HANDLE_RE = re.compile(r"^[a-z0-9_]{2,32}$")
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")

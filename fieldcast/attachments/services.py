@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.accounts.services import clean_name
-from fieldcast.attachments.models import Attachment, AttachmentKind
 from fieldcast.db import uuid7
 from fieldcast.errors import Conflict, DomainError, InvalidInput, NotFound
-from fieldcast.videos.models import Video
+from fieldcast.models.attachments import Attachment, AttachmentKind
+from fieldcast.models.videos import Video
 from fieldcast.videos.services import get_video
 from media.storage import Storage
 

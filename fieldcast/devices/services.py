@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal
 from fieldcast.db import utcnow
-from fieldcast.devices.models import Device, Platform
 from fieldcast.errors import InvalidInput, NotFound
+from fieldcast.models.devices import Device, Platform
 
 MAX_DEVICES_PER_USER = 20
 

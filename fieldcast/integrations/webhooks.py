@@ -25,13 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal, authorize, get_scoped
-from fieldcast.accounts.models import Team, User
 from fieldcast.context import current
 from fieldcast.errors import Conflict, InvalidInput, NotFound
-from fieldcast.integrations.models import TeamWebhook, WebhookKind
+from fieldcast.models.accounts import Team, User
+from fieldcast.models.integrations import TeamWebhook, WebhookKind
+from fieldcast.models.sharing import Share
+from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
-from fieldcast.sharing.models import Share
-from fieldcast.videos.models import Video
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.db import utcnow
 from fieldcast.errors import InvalidInput
-from fieldcast.notifications.models import NotificationPreference, VideoMute
-from fieldcast.videos.models import Video
+from fieldcast.models.inbox import NotificationPreference, VideoMute
+from fieldcast.models.videos import Video
 from fieldcast.videos.services import get_video
 
 # The push types a user can mute. Inbox items of every type are made regardless.

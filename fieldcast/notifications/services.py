@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from fieldcast.accounts.authz import Principal
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
+from fieldcast.models.inbox import Notification
 from fieldcast.notifications.delivery import PUSH_TASK
-from fieldcast.notifications.models import Notification
 from fieldcast.outbox import services as outbox
 
 

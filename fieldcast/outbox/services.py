@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from fieldcast.db import Database, utcnow
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
 
 log = logging.getLogger(__name__)
 

@@ -34,15 +34,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal, authorize
-from fieldcast.accounts.models import Role, Team, TeamMembership, User
 from fieldcast.db import Database, utcnow, uuid7
 from fieldcast.errors import InvalidInput, NotFound
 from fieldcast.integrations import webhooks
-from fieldcast.notifications import delivery
-from fieldcast.notifications import services as inbox
-from fieldcast.notifications.models import Notification
-from fieldcast.outbox import services as outbox
-from fieldcast.sharing.models import (
+from fieldcast.models.accounts import Role, Team, TeamMembership, User
+from fieldcast.models.inbox import Notification
+from fieldcast.models.sharing import (
     AUDIENCE_BLOCK,
     STATE_RANK,
     DistributionList,
@@ -54,7 +51,10 @@ from fieldcast.sharing.models import (
     ShareAudience,
     ShareRecipient,
 )
-from fieldcast.videos.models import Video
+from fieldcast.models.videos import Video
+from fieldcast.notifications import delivery
+from fieldcast.notifications import services as inbox
+from fieldcast.outbox import services as outbox
 from fieldcast.videos.playback import PLAYABLE_STATUSES
 from fieldcast.videos.services import get_video
 

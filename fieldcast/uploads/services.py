@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.db import Database, utcnow
 from fieldcast.errors import Conflict, DomainError, InvalidInput, NotFound
-from fieldcast.uploads.models import Upload, UploadProtocol
+from fieldcast.models.uploads import Upload, UploadProtocol
+from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.videos import processing
-from fieldcast.videos.models import Video, VideoStatus
 from fieldcast.videos.services import get_video
 from media.storage import Storage, StorageError
 

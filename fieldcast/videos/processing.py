@@ -42,12 +42,12 @@ from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext, current
 from fieldcast.db import Database, utcnow
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
+from fieldcast.models.videos import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.notifications.services import notify
 from fieldcast.outbox import services as outbox
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
 from fieldcast.sharing import services as sharing
-from fieldcast.videos.models import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.videos.playback import content_type
 from media import ffmpeg
 from media.limits import MediaLimits

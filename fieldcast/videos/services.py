@@ -9,11 +9,11 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal, authorize, scoped
-from fieldcast.accounts.models import Role
 from fieldcast.accounts.services import clean_name
 from fieldcast.errors import InvalidInput, NotFound
-from fieldcast.sharing.models import ShareAudience, ShareRecipient
-from fieldcast.videos.models import Video
+from fieldcast.models.accounts import Role
+from fieldcast.models.sharing import ShareAudience, ShareRecipient
+from fieldcast.models.videos import Video
 
 MAX_DEAL_ATTRIBUTES = 20
 MAX_ATTRIBUTE_NAME = 64
