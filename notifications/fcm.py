@@ -27,8 +27,8 @@ import requests
 from firebase_admin import credentials, exceptions, messaging
 from urllib3.util.retry import Retry
 
-from fieldcast.outbox.services import retry_after_seconds
-from fieldcast.settings import service_account_info
+from notifications.credentials import service_account_info
+from notifications.headers import retry_after_seconds
 from notifications.push import MAX_BATCH, PushMessage, PushResult
 
 log = logging.getLogger("fieldcast.push")

@@ -11,10 +11,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from fieldcast.settings import Settings
+from typing import Protocol
 
 log = logging.getLogger("fieldcast.push")
 
@@ -82,7 +79,18 @@ class LogSink:
         return results
 
 
-def sink_from_settings(settings: Settings) -> PushSink:
+class PushSettings(Protocol):
+    """What choosing a sink reads of the process's settings (`fieldcast.settings.Settings`)."""
+
+    @property
+    def fcm_credentials(self) -> str | None: ...
+    @property
+    def fcm_project_id(self) -> str | None: ...
+    @property
+    def fcm_endpoint(self) -> str: ...
+
+
+def sink_from_settings(settings: PushSettings) -> PushSink:
     """FCM with service-account credentials when they are configured, else the local sink."""
     if settings.fcm_credentials:
         from notifications.fcm import FcmSink

@@ -7,7 +7,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from fieldcast.notifications.services import notify
+from fieldcast.inbox.services import notify
 from tests import factories
 
 

@@ -16,10 +16,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal
 from fieldcast.errors import InvalidInput, NotFound
-from fieldcast.models.inbox import NotificationPreference, VideoMute
-from fieldcast.models.sharing import Share, ShareAudience
-from fieldcast.models.videos import Video
-from fieldcast.notifications.preferences import (
+from fieldcast.inbox.preferences import (
     NOTIFICATION_TYPES,
     Preferences,
     get_preferences,
@@ -31,6 +28,9 @@ from fieldcast.notifications.preferences import (
     set_preferences,
     unmute_video,
 )
+from fieldcast.models.inbox import NotificationPreference, VideoMute
+from fieldcast.models.sharing import Share, ShareAudience
+from fieldcast.models.videos import Video
 from tests import factories
 
 

@@ -13,9 +13,9 @@ from api.extensions import Blueprint, Schema
 from api.pagination import Page, PageArgsSchema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
+from fieldcast.inbox import services as notifications
 from fieldcast.models.inbox import Notification
 from fieldcast.models.sharing import RecipientState
-from fieldcast.notifications import services as notifications
 from fieldcast.sharing import services as sharing
 
 blp = Blueprint(

@@ -36,6 +36,8 @@ from sqlalchemy.orm import Session
 from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.db import Database, utcnow, uuid7
 from fieldcast.errors import InvalidInput, NotFound
+from fieldcast.inbox import delivery
+from fieldcast.inbox import services as inbox
 from fieldcast.integrations import webhooks
 from fieldcast.models.accounts import Role, Team, TeamMembership, User
 from fieldcast.models.inbox import Notification
@@ -52,8 +54,6 @@ from fieldcast.models.sharing import (
     ShareRecipient,
 )
 from fieldcast.models.videos import Video
-from fieldcast.notifications import delivery
-from fieldcast.notifications import services as inbox
 from fieldcast.outbox import services as outbox
 from fieldcast.videos.playback import PLAYABLE_STATUSES
 from fieldcast.videos.services import get_video

@@ -42,9 +42,9 @@ from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext, current
 from fieldcast.db import Database, utcnow
+from fieldcast.inbox.services import notify
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.videos import Rendition, RenditionKind, Video, VideoStatus
-from fieldcast.notifications.services import notify
 from fieldcast.outbox import services as outbox
 from fieldcast.settings import Settings
 from fieldcast.sharing import services as sharing

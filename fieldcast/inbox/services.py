@@ -1,5 +1,5 @@
 """Telling a user something: an inbox item, and a push to their phones after commit
-(`fieldcast.notifications.delivery`)."""
+(`fieldcast.inbox.delivery`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from fieldcast.accounts.authz import Principal
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
+from fieldcast.inbox.delivery import PUSH_TASK
 from fieldcast.models.inbox import Notification
-from fieldcast.notifications.delivery import PUSH_TASK
 from fieldcast.outbox import services as outbox
 
 

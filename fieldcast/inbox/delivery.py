@@ -33,10 +33,10 @@ from sqlalchemy.orm import Session
 
 from fieldcast.context import current
 from fieldcast.db import utcnow
+from fieldcast.inbox import preferences
 from fieldcast.models.accounts import User
 from fieldcast.models.devices import Device
 from fieldcast.models.inbox import DeliveryStatus, Notification
-from fieldcast.notifications import preferences
 from fieldcast.outbox import services as outbox
 from notifications.push import MAX_BATCH, PushMessage, PushResult
 
