@@ -9,6 +9,7 @@ from typing import Any
 
 from rq import Worker as RQWorker
 
+from fieldcast import events
 from fieldcast.observability import configure_logging
 from fieldcast.processes import die_with_parent
 from workers.context import get_context
@@ -45,6 +46,7 @@ def run_worker(
         raise SystemExit(f"unknown queue(s): {', '.join(unknown)}; known: {', '.join(QUEUE_NAMES)}")
     for module in (*TASK_MODULES, *extra_task_modules):
         importlib.import_module(module)
+    events.load_handlers()
     # Each job runs in a forked process: what the push sink sets up now, every job inherits.
     prepare = getattr(ctx.push, "prepare", None)
     if "notify" in queues and callable(prepare):

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fieldcast import events
 from fieldcast.accounts.authz import Principal, authorize, get_scoped
 from fieldcast.context import current
 from fieldcast.errors import Conflict, InvalidInput, NotFound
@@ -211,6 +212,17 @@ def record_share(session: Session, share: Share, team_ids: Sequence[uuid.UUID]) 
         if job_id is not None:
             recorded += 1
     return recorded
+
+
+@events.subscribe(events.ShareReleased)
+def _share_released(session: Session, event: events.ShareReleased) -> None:
+    """A released share's cards go to the channels of the teams its sender named."""
+    share = session.get(Share, event.share_id)
+    if share is not None:
+        record_share(session, share, event.team_ids)
+
+
+# -- posting -----------------------------------------------------------------------------------
 
 
 def deliver(webhook_id: uuid.UUID, url: str, message: dict[str, Any]) -> None:
