@@ -77,27 +77,3 @@ class LogSink:
             )
             results.append(PushResult(accepted=True, message_id=f"local/{uuid.uuid4()}"))
         return results
-
-
-class PushSettings(Protocol):
-    """What choosing a sink reads of the process's settings (`fieldcast.settings.Settings`)."""
-
-    @property
-    def fcm_credentials(self) -> str | None: ...
-    @property
-    def fcm_project_id(self) -> str | None: ...
-    @property
-    def fcm_endpoint(self) -> str: ...
-
-
-def sink_from_settings(settings: PushSettings) -> PushSink:
-    """FCM with service-account credentials when they are configured, else the local sink."""
-    if settings.fcm_credentials:
-        from notifications.fcm import FcmSink
-
-        return FcmSink(
-            settings.fcm_credentials,
-            project_id=settings.fcm_project_id,
-            endpoint=settings.fcm_endpoint,
-        )
-    return LogSink()
