@@ -35,6 +35,7 @@ from api.resources import (
     webhooks,
 )
 from api.runtime import EXTENSION_KEY, close_db_session
+from fieldcast import events
 from fieldcast.context import AppContext, build_context
 from fieldcast.errors import DomainError
 from fieldcast.observability import configure_logging, request_id_var
@@ -97,6 +98,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     settings.require("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
     configure_logging(settings.log_level, json_lines=settings.log_json)
     context = context or build_context(settings)
+    # Every package that handles a domain event subscribes before the first request publishes.
+    events.load_handlers()
 
     app = Flask("fieldcast")
     install_converters(app.url_map)

@@ -84,7 +84,7 @@ def _queue_gauges(registry: CollectorRegistry) -> None:
     from prometheus_client import Gauge
     from sqlalchemy import func, select
 
-    from fieldcast.outbox.models import OutboxJob, OutboxStatus
+    from fieldcast.models.outbox import OutboxJob, OutboxStatus
     from workers.queues import QUEUE_NAMES, get_queue
 
     ctx = context()

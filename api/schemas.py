@@ -8,7 +8,7 @@ from typing import Any
 import marshmallow as ma
 
 from api.extensions import Schema
-from fieldcast.accounts.models import Role, TeamRole
+from fieldcast.models.accounts import Role, TeamRole
 
 
 def attributes(

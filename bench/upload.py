@@ -401,8 +401,8 @@ def stored_source(database_url: str, video_id: str) -> tuple[int | None, str | N
     from sqlalchemy import select
 
     from fieldcast.db import Database
+    from fieldcast.models.videos import Video
     from fieldcast.settings import normalise_database_url
-    from fieldcast.videos.models import Video
 
     database = Database(normalise_database_url(database_url), pool_size=1)
     try:

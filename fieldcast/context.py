@@ -15,7 +15,8 @@ from fieldcast.db import Database
 from fieldcast.outbox.services import Dispatcher, install_dispatch
 from fieldcast.settings import Settings
 from media.storage import Storage, storage_from_url
-from notifications.push import LogSink, PushSink, sink_from_settings
+from notifications.push import LogSink, PushSink
+from notifications.sinks import sink_from_settings
 
 
 @dataclass

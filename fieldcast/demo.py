@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.models import Organisation, Role, TeamRole, User
 from fieldcast.accounts.services import (
     create_organisation,
     create_team,
@@ -15,11 +14,12 @@ from fieldcast.accounts.services import (
     set_membership,
 )
 from fieldcast.db import new_token
-from fieldcast.devices.models import Platform
 from fieldcast.devices.services import register as register_device
 from fieldcast.errors import Conflict
+from fieldcast.models.accounts import Organisation, Role, TeamRole, User
+from fieldcast.models.devices import Platform
+from fieldcast.models.sharing import ListVisibility
 from fieldcast.policy import Principal
-from fieldcast.sharing.models import ListVisibility
 from fieldcast.sharing.services import create_list
 
 DEMO_SLUG = "demo"

@@ -62,17 +62,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import InstrumentedAttribute, Session, object_session
 
-from fieldcast.accounts.models import Role, User
 from fieldcast.errors import NotFound, PermissionDenied
-from fieldcast.sharing.models import (
+from fieldcast.models.accounts import Role, User
+from fieldcast.models.sharing import (
     DistributionList,
     ListVisibility,
     Share,
     ShareAudience,
     ShareRecipient,
 )
-from fieldcast.uploads.models import Upload
-from fieldcast.videos.models import Video
+from fieldcast.models.uploads import Upload
+from fieldcast.models.videos import Video
 
 # -- the principal --------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ stops at start instead of failing on the first request.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -25,6 +24,8 @@ from media.limits import (
     MAX_PIXEL_RATE,
     MIN_FRAME_SIDE,
 )
+from notifications.credentials import CredentialsError
+from notifications.credentials import service_account_info as read_service_account
 
 
 class SettingsError(ValueError):
@@ -301,18 +302,8 @@ def _project_id_from_credentials(credentials: str) -> str | None:
 
 
 def service_account_info(credentials: str) -> dict[str, Any]:
-    """A service-account JSON given inline or as a path, read and checked."""
+    """A service-account JSON given inline or as a path, read and checked at start."""
     try:
-        text = (
-            credentials if credentials.lstrip().startswith("{") else Path(credentials).read_text()
-        )
-        data = json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise SettingsError(
-            f"FCM_CREDENTIALS is not a readable service-account JSON: {exc}"
-        ) from None
-    if not isinstance(data, dict) or data.get("type") != "service_account":
-        raise SettingsError(
-            "FCM_CREDENTIALS must be a service-account JSON (type: service_account)"
-        )
-    return data
+        return read_service_account(credentials)
+    except CredentialsError as exc:
+        raise SettingsError(str(exc)) from None

@@ -56,8 +56,8 @@ import firebase_admin
 from firebase_admin import credentials, exceptions, messaging
 from google.auth import exceptions as google_auth_exceptions
 
-from fieldcast.outbox.services import retry_after_seconds
-from fieldcast.settings import service_account_info
+from notifications.credentials import service_account_info
+from notifications.headers import retry_after_seconds
 from notifications.push import MAX_BATCH, PushMessage, PushResult
 
 log = logging.getLogger("fieldcast.push")

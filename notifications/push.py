@@ -11,10 +11,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from fieldcast.settings import Settings
+from typing import Protocol
 
 log = logging.getLogger("fieldcast.push")
 
@@ -80,16 +77,3 @@ class LogSink:
             )
             results.append(PushResult(accepted=True, message_id=f"local/{uuid.uuid4()}"))
         return results
-
-
-def sink_from_settings(settings: Settings) -> PushSink:
-    """FCM with service-account credentials when they are configured, else the local sink."""
-    if settings.fcm_credentials:
-        from notifications.fcm import FcmSink
-
-        return FcmSink(
-            settings.fcm_credentials,
-            project_id=settings.fcm_project_id,
-            endpoint=settings.fcm_endpoint,
-        )
-    return LogSink()

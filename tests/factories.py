@@ -6,8 +6,8 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.models import Organisation, Role, Team, TeamMembership, TeamRole, User
 from fieldcast.accounts.services import _hasher
+from fieldcast.models.accounts import Organisation, Role, Team, TeamMembership, TeamRole, User
 
 PASSWORD = "correct-horse-battery"
 # Hashing once keeps the suite fast; logins still verify against a real argon2 hash.

@@ -15,9 +15,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 from sqlalchemy import select
 
-from fieldcast.attachments.models import Attachment, AttachmentKind
 from fieldcast.attachments.services import MAX_ATTACHMENTS_PER_VIDEO
 from fieldcast.context import AppContext
+from fieldcast.models.attachments import Attachment, AttachmentKind
 from fieldcast.videos import playback
 from media.storage import S3Storage
 from tests import factories

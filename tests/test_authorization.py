@@ -30,17 +30,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from fieldcast.accounts.models import ApiToken, Team, TeamMembership, User
-from fieldcast.attachments.models import Attachment, AttachmentKind
 from fieldcast.context import AppContext
 from fieldcast.db import utcnow
-from fieldcast.devices.models import Device, Platform
-from fieldcast.integrations.models import TeamWebhook, WebhookKind
-from fieldcast.notifications.models import Notification
+from fieldcast.models.accounts import ApiToken, Team, TeamMembership, User
+from fieldcast.models.attachments import Attachment, AttachmentKind
+from fieldcast.models.devices import Device, Platform
+from fieldcast.models.inbox import Notification
+from fieldcast.models.integrations import TeamWebhook, WebhookKind
+from fieldcast.models.sharing import DistributionList, Share, ShareAudience
+from fieldcast.models.uploads import Upload, UploadProtocol
+from fieldcast.models.videos import Video
 from fieldcast.settings import Settings
-from fieldcast.sharing.models import DistributionList, Share, ShareAudience
-from fieldcast.uploads.models import Upload, UploadProtocol
-from fieldcast.videos.models import Video
 from media.storage import S3Storage
 from tests import factories
 

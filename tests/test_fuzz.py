@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.orm import Session
 
-from fieldcast.notifications.models import Notification
+from fieldcast.models.inbox import Notification
 from fieldcast.settings import Settings
 from tests.conftest import SECRET_KEY, bearer
 

@@ -8,8 +8,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from fieldcast.notifications import services
-from fieldcast.notifications.services import notify
+from fieldcast.inbox import services
+from fieldcast.inbox.services import notify
 from tests import factories
 
 

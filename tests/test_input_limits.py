@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.fields import String, column_limit
-from fieldcast.accounts.models import AuthSession
+from fieldcast.models.accounts import AuthSession
 from fieldcast.videos import playback
 from tests import factories
 from tests.conftest import SECRET_KEY

@@ -26,11 +26,11 @@ from sqlalchemy import select
 import fieldcast.context
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
+from fieldcast.models.videos import Rendition, Video, VideoStatus
 from fieldcast.outbox import services as outbox
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
 from fieldcast.videos import playback
-from fieldcast.videos.models import Rendition, Video, VideoStatus
 from fieldcast.videos.processing import LADDER_TASK, PROCESS_TASK
 from media.storage import S3Storage
 from tests import factories

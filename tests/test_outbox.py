@@ -22,9 +22,9 @@ from sqlalchemy import text
 import fieldcast.context
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database, utcnow
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.observability import ContextFilter, JsonFormatter
 from fieldcast.outbox import services as outbox
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
 from tests import outbox_tasks as t
 from tests.worker_support import install_worker_context, run_burst

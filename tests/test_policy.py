@@ -18,11 +18,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
-from fieldcast.accounts.models import User
 from fieldcast.errors import NotFound, PermissionDenied
-from fieldcast.notifications.models import Notification
-from fieldcast.policy import MAX_REPORTING_DEPTH, Direction, Principal
-from fieldcast.sharing.models import (
+from fieldcast.models.accounts import User
+from fieldcast.models.inbox import Notification
+from fieldcast.models.sharing import (
     DistributionList,
     ListVisibility,
     RecipientState,
@@ -30,7 +29,8 @@ from fieldcast.sharing.models import (
     ShareAudience,
     ShareRecipient,
 )
-from fieldcast.videos.models import Video
+from fieldcast.models.videos import Video
+from fieldcast.policy import MAX_REPORTING_DEPTH, Direction, Principal
 from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent

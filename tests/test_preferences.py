@@ -15,8 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldcast.errors import InvalidInput, NotFound
-from fieldcast.notifications.models import NotificationPreference, VideoMute
-from fieldcast.notifications.preferences import (
+from fieldcast.inbox.preferences import (
     NOTIFICATION_TYPES,
     Preferences,
     get_preferences,
@@ -28,9 +27,10 @@ from fieldcast.notifications.preferences import (
     set_preferences,
     unmute_video,
 )
+from fieldcast.models.inbox import NotificationPreference, VideoMute
+from fieldcast.models.sharing import Share, ShareAudience
+from fieldcast.models.videos import Video
 from fieldcast.policy import Principal
-from fieldcast.sharing.models import Share, ShareAudience
-from fieldcast.videos.models import Video
 from tests import factories
 
 

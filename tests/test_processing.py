@@ -24,12 +24,12 @@ from sqlalchemy import delete, func, select, update
 
 from fieldcast.context import AppContext
 from fieldcast.db import Database
-from fieldcast.notifications.models import Notification
+from fieldcast.models.inbox import Notification
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
+from fieldcast.models.videos import Rendition, Video, VideoStatus
 from fieldcast.outbox import services as outbox
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
 from fieldcast.videos import playback, processing
-from fieldcast.videos.models import Rendition, Video, VideoStatus
 from media.ffmpeg import ffmpeg_binary
 from media.thumbnails import measure_luma
 from tests import factories

@@ -21,14 +21,14 @@ from sqlalchemy import select
 
 from fieldcast.context import AppContext
 from fieldcast.db import Database, utcnow
-from fieldcast.devices.models import Device, Platform
+from fieldcast.models.devices import Device, Platform
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
+from fieldcast.models.sharing import RecipientState, ShareRecipient
+from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.outbox import services as outbox
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.policy import Principal
 from fieldcast.settings import Settings
 from fieldcast.sharing import services as sharing
-from fieldcast.sharing.models import RecipientState, ShareRecipient
-from fieldcast.videos.models import Video, VideoStatus
 from notifications.fcm import FcmSink
 from tests import factories
 from tests.fault_servers import RedisServer

@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext, set_current
 from fieldcast.db import utcnow
-from fieldcast.devices.models import Device
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
+from fieldcast.models.devices import Device
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.sharing import services as sharing
 from notifications.fcm import FcmSink
 from notifications.push import PushMessage

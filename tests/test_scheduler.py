@@ -13,8 +13,8 @@ from rq.job import Job
 
 from fieldcast.context import AppContext
 from fieldcast.db import Database
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.outbox import services as outbox
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
 from tests import outbox_tasks as t
 from tests.worker_support import install_worker_context, preserved_process_state, run_burst

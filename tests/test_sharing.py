@@ -12,16 +12,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.models import Role
 from fieldcast.context import AppContext, set_current
 from fieldcast.db import utcnow
-from fieldcast.devices.models import Device, Platform
-from fieldcast.notifications.models import Notification, PushDelivery
+from fieldcast.models.accounts import Role
+from fieldcast.models.devices import Device, Platform
+from fieldcast.models.inbox import Notification, PushDelivery
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
+from fieldcast.models.sharing import ShareAudience, ShareRecipient
+from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.outbox import services as outbox
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.sharing import services as sharing
-from fieldcast.sharing.models import ShareAudience, ShareRecipient
-from fieldcast.videos.models import Video, VideoStatus
 from notifications.push import PushMessage, PushResult
 from tests import factories
 
@@ -492,7 +492,7 @@ def test_muted_and_quiet_recipients(
     context: AppContext,
     sink: RecordingSink,
 ) -> None:
-    from fieldcast.notifications.models import NotificationPreference, VideoMute
+    from fieldcast.models.inbox import NotificationPreference, VideoMute
 
     muted_type, muted_video, quiet, awake = (factories.UserFactory(org=org) for _ in range(4))
     for user in (muted_type, muted_video, quiet, awake):

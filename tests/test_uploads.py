@@ -25,11 +25,11 @@ from tusclient.client import TusClient
 
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
-from fieldcast.outbox.models import OutboxJob
+from fieldcast.models.outbox import OutboxJob
+from fieldcast.models.uploads import Upload
+from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
-from fieldcast.uploads.models import Upload
-from fieldcast.videos.models import Video, VideoStatus
 from media.storage import LocalStorage, S3Storage
 from tests import factories
 from tests.live_server import LiveServer, committed_factories, serve

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.models import ApiToken
+from fieldcast.models.accounts import ApiToken
 from tests import factories
 
 Headers = dict[str, str]

@@ -21,16 +21,17 @@ import pytest
 from redis import Redis
 from sqlalchemy import select, text
 
-from fieldcast.accounts.models import Organisation
 from fieldcast.context import AppContext
 from fieldcast.db import Database, utcnow
-from fieldcast.integrations import webhooks
-from fieldcast.integrations.models import TeamWebhook, WebhookKind
+from fieldcast.integrations import cards, webhooks
+from fieldcast.models.accounts import Organisation
+from fieldcast.models.integrations import TeamWebhook, WebhookKind
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
+from fieldcast.models.sharing import Share
+from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
-from fieldcast.sharing.models import Share
-from fieldcast.videos.models import Video
+from notifications import chat as chat_transport
 from tests import factories
 from tests.live_server import committed_factories
 from tests.worker_support import install_worker_context, run_burst
@@ -340,12 +341,12 @@ def test_the_operations_are_documented(client: Any) -> None:
 
 
 def test_masked_shows_scheme_host_and_last_four_characters() -> None:
-    assert webhooks.masked(SLACK_URL) == "https://hooks.slack.com/…AbCd"
-    assert webhooks.masked("https://x.webhook.office.com:8443/a/bcdef") == (
+    assert chat_transport.masked(SLACK_URL) == "https://hooks.slack.com/…AbCd"
+    assert chat_transport.masked("https://x.webhook.office.com:8443/a/bcdef") == (
         "https://x.webhook.office.com:8443/…cdef"
     )
-    assert webhooks.masked("http://127.0.0.1:8080/hook") == "http://127.0.0.1:8080/…hook"
-    assert webhooks.masked("https://[broken/abcd") == "…"
+    assert chat_transport.masked("http://127.0.0.1:8080/hook") == "http://127.0.0.1:8080/…hook"
+    assert chat_transport.masked("https://[broken/abcd") == "…"
 
 
 # -- posting cards through the outbox ------------------------------------------------------------
@@ -604,7 +605,7 @@ def test_a_gone_channel_fails_for_good_without_revealing_the_url(
 def test_timeouts_and_refused_connections_are_tried_again(
     sales: Sales, chat: ChatService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(webhooks, "READ_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(chat_transport, "READ_TIMEOUT_S", 0.3)
     slow_url = chat.webhook_url("SLOW")
     slow_id, _ = sales.share([sales.team((WebhookKind.TEAMS, slow_url))])
     chat.answer_next(Answer(200, b"1", delay_s=1.0))
@@ -647,8 +648,8 @@ def test_a_host_no_longer_allowed_is_not_posted_to(
 
 
 def test_a_long_message_is_cut_to_what_slack_accepts_without_breaking_an_entity() -> None:
-    card = webhooks.ShareCard(sender="Dana", title="<" * 200, message="&" * 1000, link="x")
-    section = webhooks.slack_message(card)["blocks"][0]["text"]["text"]
-    assert len(section) <= webhooks.SLACK_SECTION_MAX
+    card = cards.ShareCard(sender="Dana", title="<" * 200, message="&" * 1000, link="x")
+    section = cards.slack_message(card)["blocks"][0]["text"]["text"]
+    assert len(section) <= cards.SLACK_SECTION_MAX
     assert section.endswith("&amp;…")
     assert "*" + "&lt;" * 200 + "*" in section

@@ -23,10 +23,10 @@ from redis import Redis
 import fieldcast.context
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
+from fieldcast.models.videos import Video
 from fieldcast.policy import Principal
 from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
-from fieldcast.videos.models import Video
 from workers.queues import QUEUE_NAMES
 from workers.worker import run_worker
 

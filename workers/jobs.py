@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 
 # Modules whose import registers outbox tasks; the worker imports them at start.
 TASK_MODULES: tuple[str, ...] = (
-    "fieldcast.notifications.services",
-    "fieldcast.notifications.delivery",
+    "fieldcast.inbox.services",
+    "fieldcast.inbox.delivery",
     "fieldcast.sharing.services",
     "fieldcast.integrations.webhooks",
     "fieldcast.videos.processing",

@@ -43,6 +43,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.worker import WorkerStatus
 
+from fieldcast import events
 from fieldcast.observability import configure_logging
 from fieldcast.processes import die_with_parent
 from workers.context import get_context
@@ -131,6 +132,7 @@ def run_worker(
         raise SystemExit(f"unknown queue(s): {', '.join(unknown)}; known: {', '.join(QUEUE_NAMES)}")
     for module in (*TASK_MODULES, *extra_task_modules):
         importlib.import_module(module)
+    events.load_handlers()
     # Pushes are sent from this process (notify jobs run in it): load the credentials once.
     prepare = getattr(ctx.push, "prepare", None)
     if IN_PROCESS_QUEUES.intersection(queues) and callable(prepare):

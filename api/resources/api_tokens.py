@@ -15,7 +15,7 @@ from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.accounts import tokens
-from fieldcast.accounts.models import ApiToken
+from fieldcast.models.accounts import ApiToken
 from fieldcast.policy import authorize, scoped
 
 blp = Blueprint(

@@ -21,7 +21,7 @@ from api.resources.playback import sign_media_key
 from api.runtime import context, db_session
 from api.schemas import attributes
 from fieldcast.attachments import services as attachments
-from fieldcast.attachments.models import Attachment, AttachmentKind
+from fieldcast.models.attachments import Attachment, AttachmentKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 

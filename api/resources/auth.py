@@ -13,8 +13,8 @@ from api.extensions import Blueprint, Schema, public
 from api.fields import Email, String
 from api.runtime import context, db_session
 from fieldcast.accounts import tokens
-from fieldcast.accounts.models import User
 from fieldcast.errors import AuthenticationFailed
+from fieldcast.models.accounts import User
 from fieldcast.ratelimit import RateLimiter, Window
 
 blp = Blueprint(

@@ -14,7 +14,7 @@ from api.fields import String
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.devices import services as devices
-from fieldcast.devices.models import Device, Platform
+from fieldcast.models.devices import Device, Platform
 
 blp = Blueprint(
     "devices",

@@ -13,10 +13,8 @@ from api.extensions import Blueprint, Schema
 from api.pagination import Page, PageArgsSchema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
-from fieldcast.notifications import services as notifications
-from fieldcast.notifications.models import Notification
-from fieldcast.sharing import services as sharing
-from fieldcast.sharing.models import RecipientState
+from fieldcast.inbox import services as notifications
+from fieldcast.models.inbox import Notification
 
 blp = Blueprint(
     "notifications",
@@ -98,8 +96,8 @@ class NotificationDelivered(MethodView):
     @blp.problems(404)
     def post(self, notification_id: uuid.UUID) -> dict[str, Any]:
         """Receipt: the app received this push (its sender sees `delivered`)"""
-        item = sharing.notification_receipt(
-            db_session(), current_principal(), notification_id, RecipientState.DELIVERED
+        item = notifications.receipt(
+            db_session(), current_principal(), notification_id, "delivered"
         )
         return attributes(item, NotificationSchema)
 
@@ -110,9 +108,8 @@ class NotificationOpened(MethodView):
     @blp.problems(404)
     def post(self, notification_id: uuid.UUID) -> dict[str, Any]:
         """Receipt: the user tapped this push (`opened`; the item is read too)"""
-        item = sharing.notification_receipt(
-            db_session(), current_principal(), notification_id, RecipientState.OPENED
-        )
+        principal = current_principal()
+        item = notifications.receipt(db_session(), principal, notification_id, "opened")
         return attributes(item, NotificationSchema)
 
 

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from api.problems import problem_response
 from api.runtime import context, db_session
+from fieldcast.models.videos import Rendition, RenditionKind, Video
 from fieldcast.videos import playback
-from fieldcast.videos.models import Rendition, RenditionKind, Video
 from media.storage import LocalStorage, ObjectNotFound
 
 blp = Blueprint("playback", __name__)

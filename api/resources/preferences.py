@@ -12,9 +12,9 @@ from api.auth import current_principal
 from api.extensions import Blueprint, Schema
 from api.fields import String
 from api.runtime import db_session
-from fieldcast.notifications import preferences
-from fieldcast.notifications.models import NotificationPreference
-from fieldcast.notifications.preferences import NOTIFICATION_TYPES, Preferences
+from fieldcast.inbox import preferences
+from fieldcast.inbox.preferences import NOTIFICATION_TYPES, Preferences
+from fieldcast.models.inbox import NotificationPreference
 
 blp = Blueprint(
     "preferences",

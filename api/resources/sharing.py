@@ -16,15 +16,15 @@ from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast import policy
-from fieldcast.accounts.models import User
-from fieldcast.sharing import services as sharing
-from fieldcast.sharing.models import (
+from fieldcast.models.accounts import User
+from fieldcast.models.sharing import (
     DistributionList,
     ListVisibility,
     RecipientState,
     Share,
     ShareRecipient,
 )
+from fieldcast.sharing import services as sharing
 
 lists_blp = Blueprint(
     "distribution_lists",

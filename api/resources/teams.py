@@ -16,7 +16,7 @@ from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import UserSummarySchema
 from fieldcast.accounts import services as accounts
-from fieldcast.accounts.models import Team, TeamMembership, TeamRole, User
+from fieldcast.models.accounts import Team, TeamMembership, TeamRole, User
 from fieldcast.policy import authorize, scoped
 
 blp = Blueprint(

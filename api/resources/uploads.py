@@ -29,8 +29,8 @@ from api.extensions import Blueprint, Schema
 from api.fields import String, is_storable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, problem_response
 from api.runtime import context, db_session
+from fieldcast.models.uploads import Upload
 from fieldcast.uploads import services as uploads
-from fieldcast.uploads.models import Upload
 
 blp = Blueprint(
     "uploads",

@@ -16,8 +16,8 @@ from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import MeSchema, UserSchema, attributes
 from fieldcast.accounts import services as accounts
-from fieldcast.accounts.models import Role, User
 from fieldcast.accounts.services import teams_of
+from fieldcast.models.accounts import Role, User
 from fieldcast.policy import Principal, authorize, scoped
 
 blp = Blueprint(

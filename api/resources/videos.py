@@ -20,8 +20,8 @@ from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast import policy
 from fieldcast.attachments.services import attachments_of
+from fieldcast.models.videos import Rendition, Video, VideoStatus
 from fieldcast.videos import services as videos
-from fieldcast.videos.models import Rendition, Video, VideoStatus
 
 blp = Blueprint(
     "videos",

@@ -15,7 +15,8 @@ from api.fields import String
 from api.runtime import context, db_session
 from api.schemas import attributes
 from fieldcast.integrations import webhooks
-from fieldcast.integrations.models import TeamWebhook, WebhookKind
+from fieldcast.models.integrations import TeamWebhook, WebhookKind
+from notifications import chat
 
 blp = Blueprint(
     "team_webhooks",
@@ -76,7 +77,7 @@ class WebhookCreateSchema(Schema):
 def present_webhooks(items: Iterable[TeamWebhook]) -> list[dict[str, Any]]:
     """Webhooks as `WebhookSchema` names them, with masked URLs; not yet serialised."""
     return [
-        {**attributes(item, WebhookSchema, exclude={"url"}), "url": webhooks.masked(item.url)}
+        {**attributes(item, WebhookSchema, exclude={"url"}), "url": chat.masked(item.url)}
         for item in items
     ]
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import delete, or_
 
-from fieldcast.accounts.models import AuthSession, RefreshToken
 from fieldcast.db import Database, utcnow
+from fieldcast.models.accounts import AuthSession, RefreshToken
 
 # Ended sessions are kept a while so that a replayed refresh token is still recognised as reuse.
 _KEEP_ENDED = timedelta(days=30)

@@ -15,7 +15,9 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from fieldcast.accounts.models import (
+from fieldcast.db import utcnow
+from fieldcast.errors import Conflict, InvalidInput, NotFound
+from fieldcast.models.accounts import (
     ApiToken,
     AuthSession,
     Organisation,
@@ -25,8 +27,6 @@ from fieldcast.accounts.models import (
     TeamRole,
     User,
 )
-from fieldcast.db import utcnow
-from fieldcast.errors import Conflict, InvalidInput, NotFound
 from fieldcast.policy import Principal, authorize, get_scoped
 
 HANDLE_RE = re.compile(r"^[a-z0-9_]{2,32}$")

@@ -19,10 +19,10 @@ import jwt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.models import ApiToken, AuthSession, RefreshToken, User
 from fieldcast.accounts.services import normalise_email, verify_password
 from fieldcast.db import new_token, utcnow
 from fieldcast.errors import AuthenticationFailed, InvalidInput
+from fieldcast.models.accounts import ApiToken, AuthSession, RefreshToken, User
 from fieldcast.policy import Principal, authorize, get_scoped
 
 API_TOKEN_PREFIX = "fct_"  # noqa: S105 - a marker, not a secret

@@ -21,11 +21,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.services import clean_name
-from fieldcast.attachments.models import Attachment, AttachmentKind
 from fieldcast.db import uuid7
 from fieldcast.errors import Conflict, DomainError, InvalidInput, NotFound
+from fieldcast.models.attachments import Attachment, AttachmentKind
+from fieldcast.models.videos import Video
 from fieldcast.policy import Principal, load_video
-from fieldcast.videos.models import Video
 from media.storage import Storage
 
 log = logging.getLogger(__name__)

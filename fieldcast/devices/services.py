@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fieldcast.db import utcnow
-from fieldcast.devices.models import Device, Platform
 from fieldcast.errors import InvalidInput, NotFound
+from fieldcast.models.devices import Device, Platform
 from fieldcast.policy import Principal, mine
 
 MAX_DEVICES_PER_USER = 20

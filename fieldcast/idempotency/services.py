@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.db import Database, utcnow
 from fieldcast.errors import Conflict, InvalidInput
-from fieldcast.idempotency.models import IdempotencyKey
+from fieldcast.models.idempotency import IdempotencyKey
 
 MAX_KEY_LENGTH = IdempotencyKey.key.property.columns[0].type.length or 255
 

@@ -10,14 +10,12 @@ vanished (Redis restarted) and rows whose lease ran out (the worker died).
 from __future__ import annotations
 
 import logging
-import math
 import random
 import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import and_, delete, event, func, or_, select, text, update
@@ -25,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from fieldcast.db import Database, utcnow
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
 
 log = logging.getLogger(__name__)
 
@@ -38,25 +36,6 @@ class TransientError(Exception):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """A remote's `Retry-After` header (seconds, or an HTTP date) as seconds from now, never
-    negative; None when it is absent or unreadable."""
-    raw = (value or "").strip()
-    if not raw:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 TaskFunc = Callable[[Session, dict[str, Any]], None]

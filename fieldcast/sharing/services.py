@@ -33,18 +33,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.models import Team, TeamMembership, User
+from fieldcast import events
 from fieldcast.db import Database, utcnow, uuid7
 from fieldcast.errors import InvalidInput, NotFound
-from fieldcast.integrations import webhooks
-from fieldcast.notifications import delivery
-from fieldcast.notifications import services as inbox
-from fieldcast.notifications.models import Notification
-from fieldcast.outbox import services as outbox
-from fieldcast.policy import Principal, authorize, load_list, load_video, mine
-from fieldcast.policy import lists as list_policy
-from fieldcast.policy import shares as share_policy
-from fieldcast.sharing.models import (
+from fieldcast.inbox import delivery
+from fieldcast.inbox import services as inbox
+from fieldcast.models.accounts import Team, TeamMembership, User
+from fieldcast.models.inbox import Notification
+from fieldcast.models.sharing import (
     AUDIENCE_BLOCK,
     STATE_RANK,
     DistributionList,
@@ -56,7 +52,11 @@ from fieldcast.sharing.models import (
     ShareAudience,
     ShareRecipient,
 )
-from fieldcast.videos.models import Video
+from fieldcast.models.videos import Video
+from fieldcast.outbox import services as outbox
+from fieldcast.policy import Principal, authorize, load_list, load_video, mine
+from fieldcast.policy import lists as list_policy
+from fieldcast.policy import shares as share_policy
 from fieldcast.videos.playback import PLAYABLE_STATUSES
 
 log = logging.getLogger(__name__)
@@ -405,8 +405,13 @@ def _release(session: Session, share: Share, *, record_fan_out: bool = True) -> 
             org_id=share.org_id,
             dedup_key=f"share.fan_out:{share.id}:released",
         )
-    webhooks.record_share(
-        session, share, [uuid.UUID(t) for t in share.audience.get("team_ids", [])]
+    events.publish(
+        session,
+        events.ShareReleased(
+            org_id=share.org_id,
+            share_id=share.id,
+            team_ids=tuple(uuid.UUID(t) for t in share.audience.get("team_ids", [])),
+        ),
     )
 
 
@@ -421,6 +426,14 @@ def release_waiting_shares(session: Session, video: Video) -> int:
     for share in waiting:
         _release(session, share)
     return len(waiting)
+
+
+@events.subscribe(events.VideoBecamePlayable)
+def _video_playable(session: Session, event: events.VideoBecamePlayable) -> None:
+    video = session.get(Video, event.video_id)
+    released = release_waiting_shares(session, video) if video is not None else 0
+    if released:
+        log.info("video %s: %d shares that waited for it go out now", event.video_id, released)
 
 
 def counts(session: Session, share: Share) -> dict[str, int]:
@@ -498,26 +511,20 @@ def advance(
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def notification_receipt(
-    session: Session, principal: Principal, notification_id: uuid.UUID, state: RecipientState
-) -> Notification:
-    """The app says a push arrived (`delivered`) or was tapped (`opened`; also marks it read)."""
-    item = inbox.get_item(session, principal, notification_id)
-    now = utcnow()
-    item.delivered_at = item.delivered_at or now
-    if state is RecipientState.OPENED:
-        item.opened_at = item.opened_at or now
-        item.read_at = item.read_at or now
-    share_id = item.data.get("share_id")
+@events.subscribe(events.ReceiptArrived)
+def _receipt_arrived(session: Session, event: events.ReceiptArrived) -> None:
+    """A share's notification reached its recipient's phone or was tapped: their state follows."""
+    share_id = event.data.get("share_id")
     if share_id:
         advance(
             session,
-            state,
+            _RECEIPT_STATES[event.receipt],
             ShareRecipient.share_id == uuid.UUID(share_id),
-            mine(principal, ShareRecipient),
+            ShareRecipient.user_id == event.user_id,
         )
-    session.commit()
-    return item
+
+
+_RECEIPT_STATES = {"delivered": RecipientState.DELIVERED, "opened": RecipientState.OPENED}
 
 
 def playback_started(session: Session, principal: Principal, video_id: uuid.UUID) -> int:

@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session
 
 from fieldcast.db import Database, utcnow
 from fieldcast.errors import Conflict, DomainError, InvalidInput, NotFound
+from fieldcast.models.uploads import Upload, UploadProtocol
+from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.policy import Principal, load_upload, load_video
-from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.videos import processing
-from fieldcast.videos.models import Video, VideoStatus
 from media.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from pathlib import PurePosixPath
 from posixpath import dirname, normpath
 from urllib.parse import quote
 
-from fieldcast.videos.models import Rendition, Video, VideoStatus
+from fieldcast.models.videos import Rendition, Video, VideoStatus
 
 PLAYABLE_STATUSES = {VideoStatus.PLAYABLE, VideoStatus.READY}
 HLS_NAMES_BY_PREFERENCE = ("master", "first")

@@ -40,14 +40,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from fieldcast import events
 from fieldcast.context import AppContext, current
 from fieldcast.db import Database, utcnow
-from fieldcast.notifications.services import notify
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
+from fieldcast.models.videos import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.outbox import services as outbox
-from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
-from fieldcast.sharing import services as sharing
-from fieldcast.videos.models import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.videos.playback import content_type
 from media import ffmpeg
 from media.limits import MediaLimits
@@ -319,15 +318,16 @@ def _fail(
     video.status = VideoStatus.FAILED
     video.failure_code = code
     video.failure_detail = detail[:500]
-    notify(
+    events.publish(
         session,
-        org_id=video.org_id,
-        user_id=video.owner_id,
-        type="video.failed",
-        title=f"“{video.title}” could not be processed",
-        body=detail,
-        data={"video_id": video.id},
-        dedup_key=f"video.failed:{video.id}:{video.source_version}",
+        events.VideoFailed(
+            org_id=video.org_id,
+            video_id=video.id,
+            owner_id=video.owner_id,
+            title=video.title,
+            source_version=video.source_version,
+            detail=detail,
+        ),
     )
     if commit:
         session.commit()
@@ -451,21 +451,18 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         video.status = VideoStatus.PLAYABLE
         video.playable_at = utcnow()
         video.progress = max(video.progress, _PLAYABLE)
-        notify(
+        events.publish(
             session,
-            org_id=video.org_id,
-            user_id=video.owner_id,
-            type="video.playable",
-            title=f"“{video.title}” is ready to watch",
-            body="Share it with your team.",
-            data={"video_id": video.id},
-            dedup_key=f"video.playable:{video.id}:{video.source_version}",
+            events.VideoBecamePlayable(
+                org_id=video.org_id,
+                video_id=video.id,
+                owner_id=video.owner_id,
+                title=video.title,
+                source_version=video.source_version,
+            ),
         )
-        released = sharing.release_waiting_shares(session, video)
         _record_step(session, video, LADDER_TASK)
         session.commit()
-        if released:
-            log.info("video %s: %d shares that waited for it go out now", video.id, released)
         log.info("video %s playable (%s)", video.id, "remux" if info.can_remux else "encode")
 
     _step(session, payload, body)

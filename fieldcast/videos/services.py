@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.services import clean_name
 from fieldcast.errors import InvalidInput
+from fieldcast.models.videos import Video
 from fieldcast.policy import Principal, authorize, load_video
-from fieldcast.videos.models import Video
 
 MAX_DEAL_ATTRIBUTES = 20
 MAX_ATTRIBUTE_NAME = 64

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from fieldcast.db import utcnow
 from fieldcast.errors import InvalidInput
-from fieldcast.notifications.models import NotificationPreference, VideoMute
+from fieldcast.models.inbox import NotificationPreference, VideoMute
+from fieldcast.models.videos import Video
 from fieldcast.policy import Principal, load_video, mine
-from fieldcast.videos.models import Video
 
 # The push types a user can mute. Inbox items of every type are made regardless.
 NOTIFICATION_TYPES: tuple[str, ...] = (

@@ -31,12 +31,12 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.models import User
 from fieldcast.context import current
 from fieldcast.db import utcnow
-from fieldcast.devices.models import Device
-from fieldcast.notifications import preferences
-from fieldcast.notifications.models import DeliveryStatus, Notification
+from fieldcast.inbox import preferences
+from fieldcast.models.accounts import User
+from fieldcast.models.devices import Device
+from fieldcast.models.inbox import DeliveryStatus, Notification
 from fieldcast.outbox import services as outbox
 from notifications.push import MAX_BATCH, PushMessage, PushResult
 

@@ -1,19 +1,20 @@
 """Telling a user something: an inbox item, and a push to their phones after commit
-(`fieldcast.notifications.delivery`)."""
+(`fieldcast.inbox.delivery`)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from fieldcast import events
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
-from fieldcast.notifications.delivery import PUSH_TASK
-from fieldcast.notifications.models import Notification
+from fieldcast.inbox.delivery import PUSH_TASK
+from fieldcast.models.inbox import Notification
 from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal, mine
 
@@ -121,6 +122,36 @@ def mark_read(session: Session, principal: Principal, notification_id: uuid.UUID
     return item
 
 
+def receipt(
+    session: Session,
+    principal: Principal,
+    notification_id: uuid.UUID,
+    kind: Literal["delivered", "opened"],
+) -> Notification:
+    """The app says a push arrived (`delivered`) or was tapped (`opened`; also marks it read).
+
+    Published as ReceiptArrived: a share's recipient state follows (see `sharing`).
+    """
+    item = get_item(session, principal, notification_id)
+    now = utcnow()
+    item.delivered_at = item.delivered_at or now
+    if kind == "opened":
+        item.opened_at = item.opened_at or now
+        item.read_at = item.read_at or now
+    events.publish(
+        session,
+        events.ReceiptArrived(
+            org_id=item.org_id,
+            user_id=principal.user_id,
+            notification_id=item.id,
+            receipt=kind,
+            data=dict(item.data),
+        ),
+    )
+    session.commit()
+    return item
+
+
 def mark_all_read(session: Session, principal: Principal) -> int:
     """Mark every unread item read; returns how many were."""
     result = session.execute(
@@ -130,3 +161,34 @@ def mark_all_read(session: Session, principal: Principal) -> int:
     )
     session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# -- what other packages tell the author of a video -----------------------------------------------
+
+
+@events.subscribe(events.VideoBecamePlayable)
+def _video_playable(session: Session, event: events.VideoBecamePlayable) -> None:
+    notify(
+        session,
+        org_id=event.org_id,
+        user_id=event.owner_id,
+        type="video.playable",
+        title=f"“{event.title}” is ready to watch",
+        body="Share it with your team.",
+        data={"video_id": event.video_id},
+        dedup_key=f"video.playable:{event.video_id}:{event.source_version}",
+    )
+
+
+@events.subscribe(events.VideoFailed)
+def _video_failed(session: Session, event: events.VideoFailed) -> None:
+    notify(
+        session,
+        org_id=event.org_id,
+        user_id=event.owner_id,
+        type="video.failed",
+        title=f"“{event.title}” could not be processed",
+        body=event.detail,
+        data={"video_id": event.video_id},
+        dedup_key=f"video.failed:{event.video_id}:{event.source_version}",
+    )

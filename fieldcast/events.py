@@ -1,0 +1,143 @@
+"""Domain events: what one package tells the packages that care, without importing them.
+
+The package that owns a fact publishes it (`publish(session, VideoBecamePlayable(...))`); the
+packages that care subscribe a handler at import (`@subscribe(VideoBecamePlayable)`). Handlers
+run at once, in order of subscription, inside the publisher's transaction and with its session:
+what they change commits or rolls back with the publisher's work, and work that must happen
+later or outside the database is recorded in the outbox by the handler, as any service does.
+A handler that raises fails the publisher's operation.
+
+So `videos` does not import `sharing`, and `sharing` does not import `integrations`: the import
+graph between domain packages stays acyclic (import-linter checks it, see pyproject.toml).
+
+Every process that may publish imports `HANDLER_MODULES` at start (`load_handlers()`: the API's
+app factory, the worker, the scheduler). `publish` loads them too, so a script or test that
+calls a service directly still reaches every handler.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+# The modules whose import subscribes handlers. Listed by name so that this module, which every
+# domain package imports, imports none of them.
+HANDLER_MODULES: tuple[str, ...] = (
+    "fieldcast.inbox.services",
+    "fieldcast.sharing.services",
+    "fieldcast.integrations.webhooks",
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened in one package that others may act on. Ids, not ORM objects:
+    a handler loads what it needs through the session it is given."""
+
+    org_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class VideoBecamePlayable(Event):
+    """A video's first rendition plays (published by `videos.processing`).
+
+    Shares that waited for it are released; its author is told."""
+
+    video_id: uuid.UUID
+    owner_id: uuid.UUID
+    title: str
+    source_version: int
+
+
+@dataclass(frozen=True)
+class VideoFailed(Event):
+    """A video's file cannot be processed (published by `videos.processing`); `detail` says
+    why in words for its author, who is told."""
+
+    video_id: uuid.UUID
+    owner_id: uuid.UUID
+    title: str
+    source_version: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class ShareReleased(Event):
+    """A share may go out: it was made for a playable video, or its video just became playable
+    (published by `sharing`). The teams the sender named get their chat cards."""
+
+    share_id: uuid.UUID
+    team_ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True)
+class ReceiptArrived(Event):
+    """A person's app says a notification reached their phone (`delivered`) or was tapped
+    (`opened`) (published by `inbox`). `data` is the notification's data: a share's names it,
+    and its recipient state moves forward."""
+
+    user_id: uuid.UUID
+    notification_id: uuid.UUID
+    receipt: Literal["delivered", "opened"]
+    data: dict[str, Any]
+
+
+# Every event type, for the checks that each reaches a handler in every process.
+EVENT_TYPES: tuple[type[Event], ...] = (
+    VideoBecamePlayable,
+    VideoFailed,
+    ShareReleased,
+    ReceiptArrived,
+)
+
+E = TypeVar("E", bound=Event)
+Handler = Callable[[Session, Any], None]
+TypedHandler = Callable[[Session, E], None]
+
+_handlers: dict[type[Event], list[Handler]] = {}
+_loaded = False
+
+
+def subscribe(
+    kind: type[E],
+) -> Callable[[Callable[[Session, E], None]], Callable[[Session, E], None]]:
+    """Decorator: call the function with (session, event) for every event of `kind` published
+    in this process. Subscribing the same function twice subscribes it once."""
+
+    def register(handler: TypedHandler[E]) -> TypedHandler[E]:
+        handlers = _handlers.setdefault(kind, [])
+        if handler not in handlers:
+            handlers.append(handler)
+        return handler
+
+    return register
+
+
+def handlers(kind: type[Event]) -> list[Handler]:
+    """The handlers subscribed to `kind`, in the order they run."""
+    return list(_handlers.get(kind, ()))
+
+
+def load_handlers() -> None:
+    """Import every module of HANDLER_MODULES (once), so that their handlers are subscribed."""
+    global _loaded
+    if _loaded:
+        return
+    for name in HANDLER_MODULES:
+        importlib.import_module(name)
+    _loaded = True
+
+
+def publish(session: Session, event: Event) -> None:
+    """Run every handler of the event's type, now, in the caller's transaction."""
+    load_handlers()
+    for handler in _handlers.get(type(event), ()):
+        handler(session, event)

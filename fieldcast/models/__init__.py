@@ -1,0 +1,69 @@
+"""The data layer: every ORM model, one module per domain, below all domain packages.
+
+Domain packages, `fieldcast.policy` and the API import models from here; models import only
+`fieldcast.db`, so anything may depend on them without making a circle. Every model is imported
+in this module so that the metadata is complete (Alembic's autogenerate, the schema check).
+"""
+
+from fieldcast.db import Base
+from fieldcast.models.accounts import (
+    ApiToken,
+    AuthSession,
+    Organisation,
+    RefreshToken,
+    Team,
+    TeamMembership,
+    User,
+)
+from fieldcast.models.attachments import Attachment
+from fieldcast.models.devices import Device
+from fieldcast.models.idempotency import IdempotencyKey
+from fieldcast.models.inbox import (
+    Notification,
+    NotificationPreference,
+    PushDelivery,
+    VideoMute,
+)
+from fieldcast.models.integrations import TeamWebhook
+from fieldcast.models.outbox import OutboxJob
+from fieldcast.models.sharing import (
+    DistributionList,
+    DistributionListTeam,
+    DistributionListUser,
+    Share,
+    ShareAudience,
+    ShareRecipient,
+)
+from fieldcast.models.uploads import Upload
+from fieldcast.models.videos import Rendition, Video
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiToken",
+    "Attachment",
+    "AuthSession",
+    "Device",
+    "DistributionList",
+    "DistributionListTeam",
+    "DistributionListUser",
+    "IdempotencyKey",
+    "Notification",
+    "NotificationPreference",
+    "Organisation",
+    "OutboxJob",
+    "PushDelivery",
+    "RefreshToken",
+    "Rendition",
+    "Share",
+    "ShareAudience",
+    "ShareRecipient",
+    "Team",
+    "TeamMembership",
+    "TeamWebhook",
+    "Upload",
+    "User",
+    "Video",
+    "VideoMute",
+    "metadata",
+]
