@@ -26,6 +26,7 @@ from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
 from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
+from fieldcast.uploads import tus
 from fieldcast.videos.models import Video
 from workers.queues import QUEUE_NAMES
 from workers.worker import run_worker
@@ -106,7 +107,7 @@ def upload_file(
             filename=filename,
         )
     with path.open("rb") as stream, ctx.db.session() as session:
-        uploads.append(
+        tus.append(
             session,
             principal,
             ctx.storage,

@@ -29,6 +29,7 @@ from api.extensions import Blueprint, Schema
 from api.fields import String, is_storable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, problem_response
 from api.runtime import context, db_session
+from fieldcast.uploads import direct, tus
 from fieldcast.uploads import services as uploads
 from fieldcast.uploads.models import Upload
 
@@ -220,7 +221,7 @@ def _verified_body(max_bytes: int) -> IO[bytes] | _ClientBody:
         spool.write(chunk)
     if body.disconnected or digest.digest() != expected:
         spool.close()
-        raise uploads.ChecksumMismatch()
+        raise tus.ChecksumMismatch()
     spool.seek(0)
     return spool
 
@@ -234,7 +235,7 @@ def _append(upload_id: uuid.UUID, offset: int, content_length: int | None) -> Up
     principal = current_principal()
     body = _verified_body(ctx.settings.limits.max_upload_bytes)
     try:
-        return uploads.append(
+        return tus.append(
             db_session(),
             principal,
             ctx.storage,
@@ -335,7 +336,7 @@ class UploadById(MethodView):
     @_tus
     def head(self, upload_id: uuid.UUID) -> Response:
         """The offset to resume from (tus HEAD)"""
-        upload = uploads.status(db_session(), current_principal(), context().storage, upload_id)
+        upload = tus.status(db_session(), current_principal(), context().storage, upload_id)
         response = Response(status=200)
         response.headers.update(_offset_headers(upload))
         response.headers["Upload-Length"] = str(upload.length)
@@ -374,7 +375,7 @@ class UploadById(MethodView):
     @_tus
     def delete(self, upload_id: uuid.UUID) -> Response:
         """Discard an unfinished upload (tus termination)"""
-        uploads.terminate(db_session(), current_principal(), context().storage, upload_id)
+        tus.terminate(db_session(), current_principal(), context().storage, upload_id)
         return Response(status=204)
 
 
@@ -491,7 +492,7 @@ class DirectUploads(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Start a direct-to-S3 upload for a draft: presigned part URLs"""
         ctx = context()
-        created = uploads.create_direct_upload(
+        created = direct.create_direct_upload(
             db_session(),
             current_principal(),
             ctx.storage,
@@ -519,7 +520,7 @@ class DirectUploadById(MethodView):
     @direct_blp.problems(404, 409)
     def delete(self, direct_upload_id: uuid.UUID) -> None:
         """Abort a direct upload: S3 discards the parts"""
-        uploads.abort_direct_upload(
+        direct.abort_direct_upload(
             db_session(), current_principal(), context().storage, direct_upload_id
         )
 
@@ -531,7 +532,7 @@ class DirectUploadPartUrls(MethodView):
     @direct_blp.problems(404, 409, 410)
     def post(self, body: dict[str, Any], direct_upload_id: uuid.UUID) -> dict[str, Any]:
         """Fresh presigned URLs for some parts (to resume after they expired)"""
-        urls = uploads.part_urls(
+        urls = direct.part_urls(
             db_session(),
             current_principal(),
             context().storage,
@@ -549,7 +550,7 @@ class DirectUploadComplete(MethodView):
     @direct_blp.problems(404, 409, 410)
     def post(self, body: dict[str, Any], direct_upload_id: uuid.UUID) -> dict[str, Any]:
         """Complete a direct upload with every part's ETag; processing starts"""
-        video = uploads.complete_direct_upload(
+        video = direct.complete_direct_upload(
             db_session(),
             current_principal(),
             context().storage,
