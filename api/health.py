@@ -82,9 +82,8 @@ def readyz() -> Any:
 def _queue_gauges(registry: CollectorRegistry) -> None:
     """Queue depth and outbox backlog, read at scrape time."""
     from prometheus_client import Gauge
-    from sqlalchemy import func, select
 
-    from fieldcast.outbox.models import OutboxJob, OutboxStatus
+    from fieldcast.outbox.services import backlog
     from workers.queues import QUEUE_NAMES, get_queue
 
     ctx = context()
@@ -99,19 +98,9 @@ def _queue_gauges(registry: CollectorRegistry) -> None:
     outbox = Gauge("fieldcast_outbox_jobs", "Unfinished outbox jobs", ["status"], registry=registry)
     try:
         with ctx.db.session() as session:
-            rows = dict(
-                session.execute(
-                    select(OutboxJob.status, func.count())
-                    .where(
-                        OutboxJob.status.in_(
-                            [OutboxStatus.PENDING, OutboxStatus.RUNNING, OutboxStatus.FAILED]
-                        )
-                    )
-                    .group_by(OutboxJob.status)
-                ).all()
-            )
-        for status in (OutboxStatus.PENDING, OutboxStatus.RUNNING, OutboxStatus.FAILED):
-            outbox.labels(status.value).set(rows.get(status, 0))
+            counts = backlog(session)
+        for status, count in counts.items():
+            outbox.labels(status.value).set(count)
     except Exception:
         log.warning("could not read the outbox backlog for metrics", exc_info=True)
 

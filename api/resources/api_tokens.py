@@ -15,7 +15,6 @@ from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.accounts import tokens
-from fieldcast.accounts.authz import authorize, scoped
 from fieldcast.accounts.models import ApiToken
 
 blp = Blueprint(
@@ -57,10 +56,11 @@ class ApiTokens(MethodView):
     @blp.problems(403)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List API tokens (admins)"""
-        principal = current_principal()
-        authorize(principal, "api_token.list")
         page: Page[ApiToken] = paginate(
-            db_session(), scoped(principal, ApiToken), order_by=[ApiToken.id], args=args
+            db_session(),
+            tokens.listed_api_tokens(current_principal()),
+            order_by=[ApiToken.id],
+            args=args,
         )
         return {"items": page.items, "next_cursor": page.next_cursor}
 

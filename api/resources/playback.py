@@ -15,11 +15,11 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, request, send_file
-from sqlalchemy import select
 
 from api.problems import problem_response
 from api.runtime import context, db_session
 from fieldcast.videos import playback
+from fieldcast.videos import services as videos
 from fieldcast.videos.models import Rendition, RenditionKind, Video
 from media.storage import LocalStorage, ObjectNotFound
 
@@ -114,23 +114,6 @@ def _check_signature() -> Response | None:
     return _denied(reason) if reason else None
 
 
-def _current_rendition(video_id: uuid.UUID, name: str) -> tuple[Video, Rendition] | None:
-    row = (
-        db_session()
-        .execute(
-            select(Video, Rendition)
-            .join(Rendition, (Rendition.video_id == Video.id) & (Rendition.org_id == Video.org_id))
-            .where(
-                Video.id == video_id,
-                Rendition.name == name,
-                Rendition.source_version == Video.source_version,
-            )
-        )
-        .one_or_none()
-    )
-    return (row[0], row[1]) if row else None
-
-
 def _read_text(key: str) -> str | None:
     try:
         return b"".join(context().storage.open(key)).decode()
@@ -150,7 +133,7 @@ def playlist(video_id: uuid.UUID, name: str) -> Response:
     denied = _check_signature()
     if denied is not None:
         return denied
-    found = _current_rendition(video_id, name)
+    found = videos.current_rendition(db_session(), video_id, name)
     if found is None or found[1].kind not in (RenditionKind.HLS, RenditionKind.MASTER):
         return problem_response(404, "not_found", detail="No such playlist.")
     video, rendition = found
@@ -175,7 +158,7 @@ def storyboard(video_id: uuid.UUID) -> Response:
     denied = _check_signature()
     if denied is not None:
         return denied
-    found = _current_rendition(video_id, "storyboard")
+    found = videos.current_rendition(db_session(), video_id, "storyboard")
     text = _read_text(found[1].storage_key) if found else None
     if found is None or text is None:
         return problem_response(404, "not_found", detail="No storyboard.")

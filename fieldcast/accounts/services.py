@@ -11,11 +11,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from fieldcast.accounts.authz import Principal, authorize, get_scoped
+from fieldcast.accounts.authz import Principal, authorize, get_scoped, scoped
 from fieldcast.accounts.models import (
     ApiToken,
     AuthSession,
@@ -502,3 +502,66 @@ def teams_of(
     for user_id, team, role in rows:
         result[user_id].append((team, role))
     return result
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def listed_users(
+    principal: Principal,
+    *,
+    q: str | None = None,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    manager_id: uuid.UUID | None = None,
+) -> Select[tuple[User]]:
+    """The users of the principal's organisation that match the list filters, for a page.
+
+    `q` is a prefix of the handle (a leading `@` is ignored), the display name or the email.
+    """
+    authorize(principal, "user.list")
+    stmt = scoped(principal, User)
+    if q:
+        prefix = _escape_like(q.lstrip("@").lower()) + "%"
+        stmt = stmt.where(
+            or_(
+                User.handle.like(prefix),
+                User.display_name.ilike(prefix),
+                User.email.like(prefix),
+            )
+        )
+    if role is not None:
+        stmt = stmt.where(User.role == role)
+    if is_active is not None:
+        stmt = stmt.where(User.is_active == is_active)
+    if manager_id is not None:
+        stmt = stmt.where(User.manager_id == manager_id)
+    return stmt
+
+
+def users_by_id(
+    session: Session, org_id: uuid.UUID, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, User]:
+    """Several users of one organisation in one query (to present a page of other objects)."""
+    users = session.scalars(select(User).where(User.org_id == org_id, User.id.in_(user_ids)))
+    return {user.id: user for user in users}
+
+
+def listed_teams(
+    principal: Principal, *, parent_id: uuid.UUID | None = None, root: bool = False
+) -> Select[tuple[Team]]:
+    """The teams of the principal's organisation, for a page: the direct sub-teams of
+    `parent_id`, or only top-level teams with `root`, or all."""
+    authorize(principal, "team.list")
+    stmt = scoped(principal, Team)
+    if parent_id is not None:
+        stmt = stmt.where(Team.parent_id == parent_id)
+    elif root:
+        stmt = stmt.where(Team.parent_id.is_(None))
+    return stmt
+
+
+def team_memberships(principal: Principal, team: Team) -> Select[tuple[TeamMembership]]:
+    """The memberships of a team the principal has loaded, for a page."""
+    return scoped(principal, TeamMembership).where(TeamMembership.team_id == team.id)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.authz import Principal, authorize, get_scoped
+from fieldcast.accounts.authz import Principal, authorize, get_scoped, scoped
 from fieldcast.accounts.models import ApiToken, AuthSession, RefreshToken, User
 from fieldcast.accounts.services import normalise_email, verify_password
 from fieldcast.db import new_token, utcnow
@@ -256,3 +256,9 @@ def revoke_api_token(session: Session, principal: Principal, token_id: uuid.UUID
 
 def constant_time_equals(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def listed_api_tokens(principal: Principal) -> Select[tuple[ApiToken]]:
+    """The organisation's API tokens, for a page (admins)."""
+    authorize(principal, "api_token.list")
+    return scoped(principal, ApiToken)
