@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fieldcast.notifications.models import Notification
 from fieldcast.notifications.services import notify
+from fieldcast.notifications.types import NotificationType
 from tests import factories
 
 
@@ -16,7 +20,7 @@ def _notify(session: Session, user: Any, n: int) -> None:
         session,
         org_id=user.org_id,
         user_id=user.id,
-        type="video.playable",
+        type=NotificationType.VIDEO_PLAYABLE,
         title=f"Video {n} is ready to watch",
         data={"video_id": f"v{n}"},
         dedup_key=f"test:{user.id}:{n}",
@@ -66,3 +70,16 @@ def test_marking_read_one_and_all(
     # Someone else's inbox is untouched.
     theirs = client.get("/api/v1/notifications", headers=auth(colleague)).get_json()
     assert theirs["unread_count"] == 1
+
+
+def test_an_unregistered_notification_type_is_never_written(session: Session, rep: Any) -> None:
+    with pytest.raises(ValueError, match=r"share\.recieved"):
+        notify(
+            session,
+            org_id=rep.org_id,
+            user_id=rep.id,
+            type="share.recieved",  # type: ignore[arg-type]
+            title="A typo in a type",
+            dedup_key=f"test:{rep.id}:typo",
+        )
+    assert session.scalars(select(Notification).where(Notification.user_id == rep.id)).all() == []

@@ -23,17 +23,12 @@ from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.db import utcnow
 from fieldcast.errors import InvalidInput
 from fieldcast.notifications.models import NotificationPreference, VideoMute
+from fieldcast.notifications.types import NotificationType
 from fieldcast.videos.models import Video
 from fieldcast.videos.services import get_video
 
-# The push types a user can mute. Inbox items of every type are made regardless.
-NOTIFICATION_TYPES: tuple[str, ...] = (
-    "share.received",
-    "video.playable",
-    "video.failed",
-    "comment.mention",
-    "comment.reply",
-)
+# The push types a user can mute: all of them. Inbox items of every type are made regardless.
+NOTIFICATION_TYPES: tuple[str, ...] = tuple(kind.value for kind in NotificationType)
 
 DeliveryPreferences = tuple[tuple[str, ...], time | None, time | None]
 

@@ -15,6 +15,7 @@ from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
 from fieldcast.notifications.delivery import PUSH_TASK
 from fieldcast.notifications.models import Notification
+from fieldcast.notifications.types import NotificationType
 from fieldcast.outbox import services as outbox
 
 
@@ -22,18 +23,20 @@ def item_values(
     *,
     org_id: uuid.UUID,
     user_id: uuid.UUID,
-    type: str,
+    type: NotificationType,
     title: str,
     body: str = "",
     data: dict[str, Any] | None = None,
     dedup_key: str,
 ) -> dict[str, Any]:
-    """An inbox item's columns, cut to their limits, the data as strings (as FCM carries it)."""
+    """An inbox item's columns, cut to their limits, the data as strings (as FCM carries it).
+
+    The type must be registered in `NotificationType` (ValueError otherwise)."""
     return {
         "id": uuid7(),
         "org_id": org_id,
         "user_id": user_id,
-        "type": type,
+        "type": NotificationType(type).value,
         "title": title[:200],
         "body": body[:1000],
         "data": {key: str(value) for key, value in (data or {}).items()},
@@ -46,7 +49,7 @@ def notify(
     *,
     org_id: uuid.UUID,
     user_id: uuid.UUID,
-    type: str,
+    type: NotificationType,
     title: str,
     body: str = "",
     data: dict[str, Any] | None = None,

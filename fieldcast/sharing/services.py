@@ -41,6 +41,7 @@ from fieldcast.integrations import webhooks
 from fieldcast.notifications import delivery
 from fieldcast.notifications import services as inbox
 from fieldcast.notifications.models import Notification
+from fieldcast.notifications.types import NotificationType
 from fieldcast.outbox import services as outbox
 from fieldcast.sharing.models import (
     AUDIENCE_BLOCK,
@@ -62,7 +63,6 @@ log = logging.getLogger(__name__)
 
 FAN_OUT_TASK = "shares.fan_out"
 SLICE_TASK = "shares.send_slice"
-SHARE_NOTIFICATION = "share.received"
 # Recipients per slice job: about 500 devices, one FCM batch, and work for every worker.
 SLICE_SIZE = 250
 
@@ -704,7 +704,7 @@ def _send_slice(session: Session, payload: dict[str, Any]) -> None:
         inbox.item_values(
             org_id=share.org_id,
             user_id=user_id,
-            type=SHARE_NOTIFICATION,
+            type=NotificationType.SHARE_RECEIVED,
             title=title,
             body=body,
             data=data,

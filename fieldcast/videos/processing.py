@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 from fieldcast.context import AppContext, current
 from fieldcast.db import Database, utcnow
 from fieldcast.notifications.services import notify
+from fieldcast.notifications.types import NotificationType
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.models import OutboxJob, OutboxStatus
 from fieldcast.settings import Settings
@@ -323,11 +324,11 @@ def _fail(
         session,
         org_id=video.org_id,
         user_id=video.owner_id,
-        type="video.failed",
+        type=NotificationType.VIDEO_FAILED,
         title=f"“{video.title}” could not be processed",
         body=detail,
         data={"video_id": video.id},
-        dedup_key=f"video.failed:{video.id}:{video.source_version}",
+        dedup_key=f"{NotificationType.VIDEO_FAILED}:{video.id}:{video.source_version}",
     )
     if commit:
         session.commit()
@@ -455,11 +456,11 @@ def process(session: Session, payload: dict[str, Any]) -> None:
             session,
             org_id=video.org_id,
             user_id=video.owner_id,
-            type="video.playable",
+            type=NotificationType.VIDEO_PLAYABLE,
             title=f"“{video.title}” is ready to watch",
             body="Share it with your team.",
             data={"video_id": video.id},
-            dedup_key=f"video.playable:{video.id}:{video.source_version}",
+            dedup_key=f"{NotificationType.VIDEO_PLAYABLE}:{video.id}:{video.source_version}",
         )
         released = sharing.release_waiting_shares(session, video)
         _record_step(session, video, LADDER_TASK)
