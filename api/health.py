@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from api.problems import problem_response
 from api.runtime import context
+from fieldcast.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def metrics() -> Response:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             return problem_response(
-                401, "authentication_required", detail="Metrics need the metrics token."
+                401, ErrorCode.AUTHENTICATION_REQUIRED, detail="Metrics need the metrics token."
             )
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -29,6 +29,7 @@ from api.extensions import Blueprint, Schema
 from api.fields import String, is_storable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, problem_response
 from api.runtime import context, db_session
+from fieldcast.errors import ErrorCode
 from fieldcast.uploads import direct, tus
 from fieldcast.uploads import services as uploads
 from fieldcast.uploads.models import Upload
@@ -95,7 +96,7 @@ TUS_HEADERS_DOC = {
 }
 
 
-def _tus_error(status: int, code: str, detail: str, **headers: str) -> Response:
+def _tus_error(status: int, code: ErrorCode, detail: str, **headers: str) -> Response:
     return problem_response(status, code, detail=detail, headers=headers or None)
 
 
@@ -108,15 +109,19 @@ def _http_date(moment: datetime) -> str:
     return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
+_MISSING_HEADER_CODES = {
+    "Upload-Length": ErrorCode.UPLOAD_LENGTH_REQUIRED,
+    "Upload-Offset": ErrorCode.UPLOAD_OFFSET_REQUIRED,
+}
+
+
 def _int_header(name: str) -> int:
     raw = request.headers.get(name)
     if raw is None:
-        raise _TusProtocolError(
-            _tus_error(400, f"{name.lower().replace('-', '_')}_required", f"Send {name}.")
-        )
+        raise _TusProtocolError(_tus_error(400, _MISSING_HEADER_CODES[name], f"Send {name}."))
     if not raw.strip().isdigit():
         raise _TusProtocolError(
-            _tus_error(400, "invalid_tus_header", f"{name} must be a non-negative integer.")
+            _tus_error(400, ErrorCode.INVALID_TUS_HEADER, f"{name} must be a non-negative integer.")
         )
     return int(raw.strip())
 
@@ -191,7 +196,9 @@ def _request_body(max_bytes: int) -> _ClientBody:
         return _ClientBody(request.stream, None)
     if length > max_bytes:
         raise _TusProtocolError(
-            _tus_error(413, "upload_too_large", f"A chunk may be at most {max_bytes} bytes.")
+            _tus_error(
+                413, ErrorCode.UPLOAD_TOO_LARGE, f"A chunk may be at most {max_bytes} bytes."
+            )
         )
     return _ClientBody(request.environ["wsgi.input"], length)
 
@@ -206,13 +213,15 @@ def _verified_body(max_bytes: int) -> IO[bytes] | _ClientBody:
     algorithm, _, encoded = header.strip().partition(" ")
     if algorithm.lower() != "sha1":
         raise _TusProtocolError(
-            _tus_error(400, "checksum_algorithm_unsupported", "Only sha1 checksums are supported.")
+            _tus_error(
+                400, ErrorCode.CHECKSUM_ALGORITHM_UNSUPPORTED, "Only sha1 checksums are supported."
+            )
         )
     try:
         expected = base64.b64decode(encoded, validate=True)
     except binascii.Error:
         raise _TusProtocolError(
-            _tus_error(400, "invalid_tus_header", "Upload-Checksum is not base64.")
+            _tus_error(400, ErrorCode.INVALID_TUS_HEADER, "Upload-Checksum is not base64.")
         ) from None
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed at teardown
     digest = hashlib.sha1()  # noqa: S324 - the tus checksum extension names sha1
@@ -265,7 +274,7 @@ def _tus(view: Callable[..., Response]) -> Callable[..., Response]:
         if request.headers.get("Tus-Resumable") != TUS_VERSION:
             return _tus_error(
                 412,
-                "tus_version_unsupported",
+                ErrorCode.TUS_VERSION_UNSUPPORTED,
                 f"Send `Tus-Resumable: {TUS_VERSION}`.",
                 **{"Tus-Version": TUS_VERSION},
             )
@@ -294,17 +303,19 @@ class Uploads(MethodView):
         the first chunk.
         """
         if request.headers.get("Upload-Defer-Length") is not None:
-            return _tus_error(400, "upload_length_required", "Deferred lengths are not supported.")
+            return _tus_error(
+                400, ErrorCode.UPLOAD_LENGTH_REQUIRED, "Deferred lengths are not supported."
+            )
         length = _int_header("Upload-Length")
         try:
             metadata = parse_metadata(request.headers.get("Upload-Metadata"))
         except ValueError as exc:
-            return _tus_error(400, "invalid_upload_metadata", str(exc))
+            return _tus_error(400, ErrorCode.INVALID_UPLOAD_METADATA, str(exc))
         try:
             video_id = uuid.UUID(metadata.get("video_id", ""))
         except ValueError:
             return _tus_error(
-                400, "video_id_required", "Upload-Metadata must name the draft's video_id."
+                400, ErrorCode.VIDEO_ID_REQUIRED, "Upload-Metadata must name the draft's video_id."
             )
         ctx = context()
         upload = uploads.create_upload(
@@ -361,7 +372,7 @@ class UploadById(MethodView):
         """
         if request.mimetype != OFFSET_CONTENT_TYPE:
             return _tus_error(
-                415, "unsupported_media_type", f"Send Content-Type: {OFFSET_CONTENT_TYPE}."
+                415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Send Content-Type: {OFFSET_CONTENT_TYPE}."
             )
         offset = _int_header("Upload-Offset")
         upload = _append(upload_id, offset, request.content_length)

@@ -18,7 +18,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.models import Role, User
-from fieldcast.errors import NotFound, PermissionDenied
+from fieldcast.errors import ErrorCode, NotFound, PermissionDenied
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def authorize(principal: Principal, action: str, obj: Any = None) -> None:
     if not can(principal, action, obj):
         raise PermissionDenied(
             f"Your role does not allow {action.replace('_', ' ').replace('.', ': ')}.",
-            code="permission_denied",
+            code=ErrorCode.PERMISSION_DENIED,
         )
 
 

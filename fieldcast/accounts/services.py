@@ -27,7 +27,7 @@ from fieldcast.accounts.models import (
     User,
 )
 from fieldcast.db import utcnow
-from fieldcast.errors import Conflict, InvalidInput, NotFound
+from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 
 HANDLE_RE = re.compile(r"^[a-z0-9_]{2,32}$")
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -92,31 +92,31 @@ def _conflict_from(exc: IntegrityError) -> Conflict:
     if "email" in constraint:
         return Conflict(
             "A user with this email already exists.",
-            code="email_taken",
+            code=ErrorCode.EMAIL_TAKEN,
             errors={"email": ["Already in use."]},
         )
     if "handle" in constraint:
         return Conflict(
             "This handle is already taken in the organisation.",
-            code="handle_taken",
+            code=ErrorCode.HANDLE_TAKEN,
             errors={"handle": ["Already taken."]},
         )
     if "external_id" in constraint:
         return Conflict(
             "Another record has this external id.",
-            code="external_id_taken",
+            code=ErrorCode.EXTERNAL_ID_TAKEN,
             errors={"external_id": ["Already in use."]},
         )
     if "slug" in constraint:
         return Conflict(
             "An organisation with this slug already exists.",
-            code="slug_taken",
+            code=ErrorCode.SLUG_TAKEN,
             errors={"slug": ["Already in use."]},
         )
     if "teams" in constraint and "name" in constraint:
         return Conflict(
             "A team with this name already exists under the same parent.",
-            code="team_name_taken",
+            code=ErrorCode.TEAM_NAME_TAKEN,
             errors={"name": ["Already in use under this parent."]},
         )
     return Conflict("The change conflicts with existing data.")
@@ -302,7 +302,7 @@ def update_user(
     ):
         raise InvalidInput(
             "Admins cannot deactivate or demote themselves; ask another admin.",
-            code="cannot_change_own_admin",
+            code=ErrorCode.CANNOT_CHANGE_OWN_ADMIN,
         )
     if "handle" in changes:
         changes["handle"] = normalise_handle(changes["handle"])
@@ -442,7 +442,7 @@ def delete_team(session: Session, principal: Principal, team_id: uuid.UUID) -> N
     if has_children:
         raise Conflict(
             "Move or delete the sub-teams first.",
-            code="team_has_subteams",
+            code=ErrorCode.TEAM_HAS_SUBTEAMS,
         )
     session.delete(team)
     session.commit()
@@ -460,7 +460,7 @@ def set_membership(
     try:
         get_scoped(session, principal, User, user_id)
     except NotFound:
-        raise NotFound(f"No user with id {user_id}.", code="user_not_found") from None
+        raise NotFound(f"No user with id {user_id}.", code=ErrorCode.USER_NOT_FOUND) from None
     membership = session.get(TeamMembership, (team.id, user_id))
     if membership is None:
         membership = TeamMembership(org_id=principal.org_id, team_id=team.id, user_id=user_id)
@@ -484,7 +484,9 @@ def remove_membership(
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         session.rollback()
-        raise NotFound("This user is not a member of the team.", code="membership_not_found")
+        raise NotFound(
+            "This user is not a member of the team.", code=ErrorCode.MEMBERSHIP_NOT_FOUND
+        )
     session.commit()
 
 

@@ -24,7 +24,7 @@ from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.accounts.services import clean_name
 from fieldcast.attachments.models import Attachment, AttachmentKind
 from fieldcast.db import uuid7
-from fieldcast.errors import Conflict, DomainError, InvalidInput, NotFound
+from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
 from fieldcast.videos.models import Video
 from fieldcast.videos.services import get_video
 from media.storage import Storage
@@ -43,17 +43,17 @@ _READ_CHUNK = 1024 * 1024
 
 class AttachmentTooLarge(DomainError):
     status = 413
-    code = "attachment_too_large"
+    code = ErrorCode.ATTACHMENT_TOO_LARGE
     title = "The file is larger than allowed"
 
 
 class AttachmentTypeNotAllowed(InvalidInput):
-    code = "attachment_type_not_allowed"
+    code = ErrorCode.ATTACHMENT_TYPE_NOT_ALLOWED
     title = "This kind of file cannot be attached"
 
 
 class TooManyAttachments(Conflict):
-    code = "too_many_attachments"
+    code = ErrorCode.TOO_MANY_ATTACHMENTS
     title = "The video has as many attachments as it may have"
 
 
@@ -426,7 +426,7 @@ def add_file(
     cleaned_title = clean_title(title) if title is not None else _default_title(name)
     head = _read_head(stream)
     if not head:
-        raise InvalidInput("The file is empty.", code="attachment_empty")
+        raise InvalidInput("The file is empty.", code=ErrorCode.ATTACHMENT_EMPTY)
     if not kind.matches(head):
         raise AttachmentTypeNotAllowed(
             f"The file's content is not a .{ext} file.",

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.db import utcnow
-from fieldcast.errors import InvalidInput
+from fieldcast.errors import ErrorCode, InvalidInput
 from fieldcast.notifications.models import NotificationPreference, VideoMute
 from fieldcast.notifications.types import NotificationType
 from fieldcast.videos.models import Video
@@ -136,7 +136,7 @@ def _clean_muted_types(muted_types: Sequence[str]) -> tuple[str, ...]:
     if unknown:
         raise InvalidInput(
             "Some of these are not notification types that can be muted.",
-            code="unknown_notification_type",
+            code=ErrorCode.UNKNOWN_NOTIFICATION_TYPE,
             errors={
                 "muted_types": [
                     f"Unknown notification type {name!r}; one of: {', '.join(NOTIFICATION_TYPES)}."

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.accounts.models import Role, Team, TeamMembership, User
 from fieldcast.db import Database, utcnow, uuid7
-from fieldcast.errors import InvalidInput, NotFound
+from fieldcast.errors import ErrorCode, InvalidInput, NotFound
 from fieldcast.integrations import webhooks
 from fieldcast.notifications import delivery
 from fieldcast.notifications import services as inbox
@@ -336,7 +336,7 @@ def share_video(
         raise InvalidInput(
             f"A share names at most {MAX_SHARE_USERS} users, {MAX_SHARE_TEAMS} teams and "
             f"{MAX_SHARE_LISTS} lists; put larger audiences in a list.",
-            code="audience_too_large",
+            code=ErrorCode.AUDIENCE_TOO_LARGE,
         )
     errors = _unknown_ids(session, principal.org_id, users, teams)
     if lists:

@@ -16,7 +16,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal
-from fieldcast.errors import Conflict, InvalidInput, NotFound
+from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.uploads.services import (
     UploadCompleted,
@@ -131,13 +131,13 @@ def complete_direct_upload(
         size = storage.complete_direct_upload(upload.storage_key, upload.state["upload_id"], parts)
     except StorageError as exc:
         raise Conflict(
-            f"S3 did not accept the parts: {exc}", code="upload_parts_rejected"
+            f"S3 did not accept the parts: {exc}", code=ErrorCode.UPLOAD_PARTS_REJECTED
         ) from None
     if size != upload.length:
         storage.delete(upload.storage_key)
         raise Conflict(
             f"The file is {size} bytes, not the {upload.length} announced.",
-            code="upload_size_mismatch",
+            code=ErrorCode.UPLOAD_SIZE_MISMATCH,
         )
     finish(session, storage, upload)
     return session.get_one(Video, upload.video_id)

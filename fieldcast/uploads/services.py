@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.db import Database, utcnow
-from fieldcast.errors import Conflict, DomainError, InvalidInput, NotFound
+from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
 from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.videos import processing
 from fieldcast.videos.models import Video, VideoStatus
@@ -31,18 +31,18 @@ log = logging.getLogger(__name__)
 
 class UploadExpired(DomainError):
     status = 410
-    code = "upload_expired"
+    code = ErrorCode.UPLOAD_EXPIRED
     title = "The upload expired; start a new one"
 
 
 class UploadTooLarge(DomainError):
     status = 413
-    code = "upload_too_large"
+    code = ErrorCode.UPLOAD_TOO_LARGE
     title = "The upload is larger than allowed"
 
 
 class UploadCompleted(Conflict):
-    code = "upload_completed"
+    code = ErrorCode.UPLOAD_COMPLETED
     title = "The upload is complete"
 
 
@@ -61,7 +61,7 @@ def _uploadable_video(session: Session, principal: Principal, video_id: uuid.UUI
     if video.status not in _ACCEPTS_UPLOADS:
         raise Conflict(
             f"The video already has its file (status {video.status.value}).",
-            code="video_already_uploaded",
+            code=ErrorCode.VIDEO_ALREADY_UPLOADED,
         )
     return video
 
@@ -110,7 +110,7 @@ def create_upload(
             session.rollback()
             raise Conflict(
                 "Direct uploads need S3 storage; use the tus endpoint /api/v1/uploads.",
-                code="direct_uploads_unavailable",
+                code=ErrorCode.DIRECT_UPLOADS_UNAVAILABLE,
             ) from None
     upload = Upload(
         id=upload_id,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal
 from fieldcast.db import utcnow
-from fieldcast.errors import Conflict, DomainError
+from fieldcast.errors import Conflict, DomainError, ErrorCode
 from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.uploads.services import (
     UploadCompleted,
@@ -45,19 +45,19 @@ LOCK_TTL_S = 60
 
 
 class OffsetMismatch(Conflict):
-    code = "upload_offset_mismatch"
+    code = ErrorCode.UPLOAD_OFFSET_MISMATCH
     title = "Upload-Offset does not match the bytes received"
 
 
 class UploadLocked(DomainError):
     status = 423
-    code = "upload_locked"
+    code = ErrorCode.UPLOAD_LOCKED
     title = "Another request is writing to this upload"
 
 
 class ChecksumMismatch(DomainError):
     status = 460
-    code = "checksum_mismatch"
+    code = ErrorCode.CHECKSUM_MISMATCH
     title = "The chunk does not match its Upload-Checksum"
 
 
