@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -12,7 +11,7 @@ from rq import Worker as RQWorker
 from fieldcast.observability import configure_logging
 from fieldcast.processes import die_with_parent
 from workers.context import get_context
-from workers.jobs import TASK_MODULES
+from workers.jobs import TASK_MODULES, import_task_modules
 from workers.queues import QUEUE_NAMES, get_queue
 
 log = logging.getLogger(__name__)
@@ -43,8 +42,7 @@ def run_worker(
     unknown = [q for q in queues if q not in QUEUE_NAMES]
     if unknown:
         raise SystemExit(f"unknown queue(s): {', '.join(unknown)}; known: {', '.join(QUEUE_NAMES)}")
-    for module in (*TASK_MODULES, *extra_task_modules):
-        importlib.import_module(module)
+    import_task_modules((*TASK_MODULES, *extra_task_modules))
     # Each job runs in a forked process: what the push sink sets up now, every job inherits.
     prepare = getattr(ctx.push, "prepare", None)
     if "notify" in queues and callable(prepare):

@@ -30,12 +30,13 @@ from fieldcast.context import current
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.integrations.models import TeamWebhook, WebhookKind
 from fieldcast.outbox import services as outbox
+from fieldcast.outbox.names import TaskName
 from fieldcast.sharing.models import Share
 from fieldcast.videos.models import Video
 
 log = logging.getLogger(__name__)
 
-POST_TASK = "webhooks.post"
+POST_TASK = TaskName.WEBHOOKS_POST
 MAX_WEBHOOKS_PER_TEAM = 10
 MAX_URL = 2048
 CONNECT_TIMEOUT_S = 5.0

@@ -38,11 +38,12 @@ from fieldcast.devices.models import Device
 from fieldcast.notifications import preferences
 from fieldcast.notifications.models import DeliveryStatus, Notification
 from fieldcast.outbox import services as outbox
+from fieldcast.outbox.names import TaskName
 from notifications.push import MAX_BATCH, PushMessage, PushResult
 
 log = logging.getLogger(__name__)
 
-PUSH_TASK = "notifications.push"
+PUSH_TASK = TaskName.NOTIFICATIONS_PUSH
 
 
 @dataclass

@@ -43,6 +43,7 @@ from fieldcast.notifications import services as inbox
 from fieldcast.notifications.models import Notification
 from fieldcast.notifications.types import NotificationType
 from fieldcast.outbox import services as outbox
+from fieldcast.outbox.names import TaskName
 from fieldcast.sharing.models import (
     AUDIENCE_BLOCK,
     STATE_RANK,
@@ -61,8 +62,8 @@ from fieldcast.videos.services import get_video
 
 log = logging.getLogger(__name__)
 
-FAN_OUT_TASK = "shares.fan_out"
-SLICE_TASK = "shares.send_slice"
+FAN_OUT_TASK = TaskName.SHARES_FAN_OUT
+SLICE_TASK = TaskName.SHARES_SEND_SLICE
 # Recipients per slice job: about 500 devices, one FCM batch, and work for every worker.
 SLICE_SIZE = 250
 
