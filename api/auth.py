@@ -9,7 +9,7 @@ from flask import current_app, g, request
 from api.extensions import PUBLIC_ATTR
 from api.runtime import context, db_session
 from fieldcast.accounts.tokens import TokenConfig, authenticate
-from fieldcast.errors import AuthenticationFailed
+from fieldcast.errors import AuthenticationFailed, ErrorCode
 from fieldcast.policy import Principal
 
 
@@ -46,7 +46,7 @@ def authenticate_request() -> None:
     if scheme.lower() != "bearer" or not credentials.strip():
         raise AuthenticationFailed(
             "Send `Authorization: Bearer <access token>`.",
-            code="authentication_required",
+            code=ErrorCode.AUTHENTICATION_REQUIRED,
             headers={"WWW-Authenticate": 'Bearer realm="fieldcast"'},
         )
     try:
@@ -65,5 +65,5 @@ def authenticate_request() -> None:
 def current_principal() -> Principal:
     principal: Principal | None = g.get("principal")
     if principal is None:
-        raise AuthenticationFailed(code="authentication_required")
+        raise AuthenticationFailed(code=ErrorCode.AUTHENTICATION_REQUIRED)
     return principal

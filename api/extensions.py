@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from api.fields import REFUSED_MESSAGE, first_unstorable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, from_http_exception
-from fieldcast.errors import InvalidInput
+from fieldcast.errors import ErrorCode, InvalidInput
 from fieldcast.idempotency import services as idempotency
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -95,7 +95,7 @@ class PatchSchema(Schema):
     @ma.validates_schema
     def names_a_field(self, data: dict[str, Any], **kwargs: Any) -> None:
         if not data:
-            raise InvalidInput(EMPTY_PATCH, code="empty_patch")
+            raise InvalidInput(EMPTY_PATCH, code=ErrorCode.EMPTY_PATCH)
 
 
 class _Converter(OpenAPIConverter):

@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 from api.problems import problem_response
 from api.runtime import context
+from fieldcast.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,8 @@ def readyz() -> Any:
 def _queue_gauges(registry: CollectorRegistry) -> None:
     """Queue depth and outbox backlog, read at scrape time."""
     from prometheus_client import Gauge
-    from sqlalchemy import func, select
 
-    from fieldcast.models.outbox import OutboxJob, OutboxStatus
+    from fieldcast.outbox.services import backlog
     from workers.queues import QUEUE_NAMES, get_queue
 
     ctx = context()
@@ -99,19 +99,9 @@ def _queue_gauges(registry: CollectorRegistry) -> None:
     outbox = Gauge("fieldcast_outbox_jobs", "Unfinished outbox jobs", ["status"], registry=registry)
     try:
         with ctx.db.session() as session:
-            rows = dict(
-                session.execute(
-                    select(OutboxJob.status, func.count())
-                    .where(
-                        OutboxJob.status.in_(
-                            [OutboxStatus.PENDING, OutboxStatus.RUNNING, OutboxStatus.FAILED]
-                        )
-                    )
-                    .group_by(OutboxJob.status)
-                ).all()
-            )
-        for status in (OutboxStatus.PENDING, OutboxStatus.RUNNING, OutboxStatus.FAILED):
-            outbox.labels(status.value).set(rows.get(status, 0))
+            counts = backlog(session)
+        for status, count in counts.items():
+            outbox.labels(status.value).set(count)
     except Exception:
         log.warning("could not read the outbox backlog for metrics", exc_info=True)
 
@@ -123,7 +113,7 @@ def metrics() -> Response:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             return problem_response(
-                401, "authentication_required", detail="Metrics need the metrics token."
+                401, ErrorCode.AUTHENTICATION_REQUIRED, detail="Metrics need the metrics token."
             )
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -24,7 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from api.extensions import Schema
 from api.fields import String, is_storable
 from api.runtime import context
-from fieldcast.errors import InvalidInput
+from fieldcast.errors import ErrorCode, InvalidInput
 
 T = TypeVar("T")
 
@@ -101,7 +101,7 @@ def _decode(cursor: str, columns: Sequence[InstrumentedAttribute[Any]]) -> list[
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, NotImplementedError):
         raise InvalidInput(
             "The cursor is not valid; start again without one.",
-            code="invalid_cursor",
+            code=ErrorCode.INVALID_CURSOR,
             errors={"cursor": ["Not a cursor from this list."]},
         ) from None
 

@@ -10,7 +10,7 @@ import marshmallow as ma
 from flask import Response, json
 from werkzeug.exceptions import HTTPException
 
-from fieldcast.errors import DomainError
+from fieldcast.errors import DomainError, ErrorCode
 from fieldcast.observability import request_id_var
 from fieldcast.outages import RETRY_AFTER_S, is_outage
 
@@ -19,27 +19,43 @@ log = logging.getLogger(__name__)
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 # Codes for the statuses the framework raises on its own (routing, parsing, method checks).
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "authentication_required",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    412: "precondition_failed",
-    413: "request_too_large",
-    415: "unsupported_media_type",
-    422: "validation_failed",
-    428: "precondition_required",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
+_HTTP_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.AUTHENTICATION_REQUIRED,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    409: ErrorCode.CONFLICT,
+    412: ErrorCode.PRECONDITION_FAILED,
+    413: ErrorCode.REQUEST_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.VALIDATION_FAILED,
+    428: ErrorCode.PRECONDITION_REQUIRED,
+    429: ErrorCode.RATE_LIMITED,
+    500: ErrorCode.INTERNAL_ERROR,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
 }
 
 
-def problem_type(code: str) -> str:
+def problem_type(code: ErrorCode) -> str:
     return f"urn:fieldcast:problem:{code}"
+
+
+CODE_DESCRIPTION = (
+    "Stable machine-readable code: switch on it. The list below is open, not closed: new codes "
+    "will come, and a client must treat a code it does not know as its HTTP `status` "
+    "(e.g. an unknown code with status 409 is a conflict). Known codes:\n\n"
+    + "\n".join(f"- `{code}`: {code.description}" for code in ErrorCode)
+)
+
+
+def _registered(value: Any) -> ErrorCode | None:
+    """`value` as a registered code, or None: only registered codes reach a client."""
+    try:
+        return ErrorCode(value) if value else None
+    except ValueError:
+        return None
 
 
 class ProblemSchema(ma.Schema):
@@ -48,13 +64,21 @@ class ProblemSchema(ma.Schema):
     type = ma.fields.String(
         metadata={
             "description": "URI naming the kind of problem",
-            "example": problem_type("not_found"),
+            "example": problem_type(ErrorCode.NOT_FOUND),
         }
     )
     title = ma.fields.String(metadata={"description": "Short summary of the kind of problem"})
     status = ma.fields.Integer(metadata={"description": "HTTP status code"})
     detail = ma.fields.String(metadata={"description": "What went wrong this time"})
-    code = ma.fields.String(metadata={"description": "Stable machine-readable code"})
+    code = ma.fields.String(
+        metadata={
+            "description": CODE_DESCRIPTION,
+            "example": ErrorCode.NOT_FOUND.value,
+            # An open list, deliberately not an `enum`: generated clients reject enum values
+            # they do not know, and new codes will come.
+            "x-known-values": [code.value for code in ErrorCode],
+        }
+    )
     errors = ma.fields.Dict(
         keys=ma.fields.String(),
         values=ma.fields.Raw(),
@@ -65,7 +89,7 @@ class ProblemSchema(ma.Schema):
 
 def problem_body(
     status: int,
-    code: str,
+    code: ErrorCode,
     *,
     title: str | None = None,
     detail: str | None = None,
@@ -91,7 +115,7 @@ def problem_body(
 
 def problem_response(
     status: int,
-    code: str,
+    code: ErrorCode,
     *,
     title: str | None = None,
     detail: str | None = None,
@@ -131,7 +155,7 @@ def from_http_exception(error: HTTPException) -> Response:
         errors = data["errors"]
     elif "messages" in data:
         errors = _flatten_webargs(data["messages"])
-    code = data.get("code") or _HTTP_CODES.get(status, "error")
+    code = _registered(data.get("code")) or _HTTP_CODES.get(status, ErrorCode.ERROR)
     detail = data.get("message") or error.description
     if status == 422 and errors:
         detail = "Some fields are not valid; see `errors`."
@@ -164,7 +188,7 @@ def from_outage(error: BaseException) -> Response:
     log.warning("a dependency is unavailable: %s: %s", type(error).__name__, error)
     return problem_response(
         503,
-        "service_unavailable",
+        ErrorCode.SERVICE_UNAVAILABLE,
         detail="A service the API depends on is unavailable for a moment; retry after a while.",
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
@@ -176,6 +200,6 @@ def from_unexpected(error: Exception) -> Response:
     log.exception("unhandled error")
     return problem_response(
         500,
-        "internal_error",
+        ErrorCode.INTERNAL_ERROR,
         detail="Something went wrong on our side. It has been logged; quote the request id.",
     )

@@ -14,6 +14,7 @@ from gunicorn.http import errors
 from gunicorn.workers.gthread import ThreadWorker
 
 from api.problems import PROBLEM_CONTENT_TYPE, problem_body
+from fieldcast.errors import ErrorCode
 
 
 def _classes(*names: str) -> tuple[type[BaseException], ...]:
@@ -22,27 +23,32 @@ def _classes(*names: str) -> tuple[type[BaseException], ...]:
 
 
 # (exception classes, status, code, detail), first match wins.
-_CLIENT_ERRORS: tuple[tuple[tuple[type[BaseException], ...], int, str, str], ...] = (
+_CLIENT_ERRORS: tuple[tuple[tuple[type[BaseException], ...], int, ErrorCode, str], ...] = (
     (
         _classes("LimitRequestLine"),
         414,
-        "uri_too_long",
+        ErrorCode.URI_TOO_LONG,
         "The request line is too long: shorten the URI (move data to the body).",
     ),
     (
         _classes("LimitRequestHeaders"),
         431,
-        "headers_too_large",
+        ErrorCode.HEADERS_TOO_LARGE,
         "Too many request headers, or one of them is too large.",
     ),
     (
         _classes("UnsupportedTransferCoding"),
         501,
-        "not_implemented",
+        ErrorCode.NOT_IMPLEMENTED,
         "This Transfer-Encoding is not supported.",
     ),
-    (_classes("ExpectationFailed"), 417, "expectation_failed", "Only `Expect: 100-continue`."),
-    (_classes("ForbiddenProxyRequest"), 403, "permission_denied", "Request forbidden."),
+    (
+        _classes("ExpectationFailed"),
+        417,
+        ErrorCode.EXPECTATION_FAILED,
+        "Only `Expect: 100-continue`.",
+    ),
+    (_classes("ForbiddenProxyRequest"), 403, ErrorCode.PERMISSION_DENIED, "Request forbidden."),
     (
         _classes(
             "InvalidRequestLine",
@@ -60,21 +66,21 @@ _CLIENT_ERRORS: tuple[tuple[tuple[type[BaseException], ...], int, str, str], ...
             "InvalidH2CPreface",
         ),
         400,
-        "bad_request",
+        ErrorCode.BAD_REQUEST,
         "The request is not valid HTTP/1.1.",
     ),
 )
 
 
-def problem_for(exc: BaseException) -> tuple[int, str, str]:
+def problem_for(exc: BaseException) -> tuple[int, ErrorCode, str]:
     """Status, code and detail for an error gunicorn met while reading or answering a request."""
     for classes, status, code, detail in _CLIENT_ERRORS:
         if classes and isinstance(exc, classes):
             return status, code, detail
-    return 500, "internal_error", "Something went wrong on our side."
+    return 500, ErrorCode.INTERNAL_ERROR, "Something went wrong on our side."
 
 
-def problem_bytes(status: int, code: str, detail: str) -> bytes:
+def problem_bytes(status: int, code: ErrorCode, detail: str) -> bytes:
     phrase = HTTPStatus(status).phrase
     body = json.dumps(problem_body(status, code, detail=detail)).encode()
     head = (

@@ -15,7 +15,7 @@ from fieldcast.accounts.services import (
 )
 from fieldcast.db import new_token
 from fieldcast.devices.services import register as register_device
-from fieldcast.errors import Conflict
+from fieldcast.errors import Conflict, ErrorCode
 from fieldcast.models.accounts import Organisation, Role, TeamRole, User
 from fieldcast.models.devices import Platform
 from fieldcast.models.sharing import ListVisibility
@@ -38,7 +38,7 @@ def load_demo_organisation(session: Session, *, password: str | None = None) -> 
         raise Conflict(
             "The demo organisation already exists. Log in with its users, or start from an "
             "empty data directory.",
-            code="demo_exists",
+            code=ErrorCode.DEMO_EXISTS,
         )
     password = password or new_token(9)
     created = create_organisation(

@@ -2,23 +2,185 @@
 
 The API turns them into `application/problem+json`; workers record them as failure reasons.
 `status` is the HTTP status the API answers with, kept here so the mapping lives in one place.
+
+Every code is registered in `ErrorCode`, with one line saying what it means: the OpenAPI
+document publishes that list on the problem schema, as an open list (clients treat a code they
+do not know as its HTTP status, so new codes can come without breaking them). A code's value
+never changes once released.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Any
+
+
+class ErrorCode(enum.StrEnum):
+    """The registry of problem codes, each with its one-line meaning (`description`)."""
+
+    description: str
+
+    def __new__(cls, value: str, description: str = "") -> ErrorCode:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    BAD_REQUEST = "bad_request", "The request is malformed."
+    VALIDATION_FAILED = "validation_failed", "Some input is not valid; `errors` names the fields."
+    AUTHENTICATION_REQUIRED = (
+        "authentication_required",
+        "The request carries no credentials; send a bearer token.",
+    )
+    AUTHENTICATION_FAILED = "authentication_failed", "The credentials were refused."
+    PERMISSION_DENIED = "permission_denied", "You may not do this."
+    NOT_FOUND = "not_found", "No such resource, or not one you may see."
+    METHOD_NOT_ALLOWED = (
+        "method_not_allowed",
+        "The resource does not answer this HTTP method; see `Allow`.",
+    )
+    NOT_ACCEPTABLE = "not_acceptable", "The resource cannot answer in the media type asked for."
+    CONFLICT = "conflict", "The request conflicts with the resource's current state."
+    PRECONDITION_FAILED = (
+        "precondition_failed",
+        "`If-Match` names an ETag the resource no longer has; read it again.",
+    )
+    PRECONDITION_REQUIRED = (
+        "precondition_required",
+        "This change needs `If-Match` with the resource's ETag.",
+    )
+    REQUEST_TOO_LARGE = "request_too_large", "The request body is larger than allowed."
+    UNSUPPORTED_MEDIA_TYPE = (
+        "unsupported_media_type",
+        "The body's Content-Type is not one this endpoint takes.",
+    )
+    RATE_LIMITED = "rate_limited", "Too many requests; retry after `Retry-After` seconds."
+    INTERNAL_ERROR = "internal_error", "Something went wrong on the server; quote the request id."
+    SERVICE_UNAVAILABLE = (
+        "service_unavailable",
+        "A service the API depends on is down for a moment; retry after `Retry-After`.",
+    )
+    ERROR = "error", "A failure with no more specific code; act on the HTTP status."
+    URI_TOO_LONG = "uri_too_long", "The request line is too long; move data to the body."
+    HEADERS_TOO_LARGE = "headers_too_large", "Too many request headers, or one is too large."
+    NOT_IMPLEMENTED = "not_implemented", "The request uses an HTTP feature the server lacks."
+    EXPECTATION_FAILED = "expectation_failed", "Only `Expect: 100-continue` is supported."
+    EMPTY_PATCH = "empty_patch", "A PATCH body that names no field."
+    INVALID_CURSOR = "invalid_cursor", "The page cursor is not one this list handed out."
+    UNKNOWN_NOTIFICATION_TYPE = (
+        "unknown_notification_type",
+        "A muted type that is not a notification type.",
+    )
+    INVALID_CREDENTIALS = "invalid_credentials", "Wrong email or password."
+    INVALID_TOKEN = "invalid_token", "The access or API token is not valid."
+    TOKEN_EXPIRED = "token_expired", "The access token has expired; refresh it."
+    INVALID_REFRESH_TOKEN = "invalid_refresh_token", "The refresh token is unknown."
+    REFRESH_TOKEN_REUSED = (
+        "refresh_token_reused",
+        "A used refresh token was presented again; its login session is revoked.",
+    )
+    SESSION_ENDED = "session_ended", "The login session has ended; log in again."
+    NOT_A_LOGIN_SESSION = (
+        "not_a_login_session",
+        "Only a login session can do this, not an API token.",
+    )
+    EMAIL_TAKEN = "email_taken", "Another user has this email."
+    HANDLE_TAKEN = "handle_taken", "Another user has this handle."
+    EXTERNAL_ID_TAKEN = "external_id_taken", "Another user has this external id."
+    SLUG_TAKEN = "slug_taken", "Another organisation has this slug."
+    TEAM_NAME_TAKEN = "team_name_taken", "A sibling team has this name."
+    CANNOT_CHANGE_OWN_ADMIN = (
+        "cannot_change_own_admin",
+        "Admins cannot take away their own admin role or deactivate themselves.",
+    )
+    TEAM_HAS_SUBTEAMS = "team_has_subteams", "A team with sub-teams cannot be deleted."
+    USER_NOT_FOUND = "user_not_found", "No such user in your organisation."
+    MEMBERSHIP_NOT_FOUND = "membership_not_found", "The user is not a member of the team."
+    DEMO_EXISTS = "demo_exists", "The demo organisation exists already."
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key", "The Idempotency-Key header is not valid."
+    IDEMPOTENCY_KEY_REUSED = (
+        "idempotency_key_reused",
+        "The Idempotency-Key was used for a different request.",
+    )
+    IDEMPOTENCY_REQUEST_IN_PROGRESS = (
+        "idempotency_request_in_progress",
+        "A request with this Idempotency-Key is still running; retry later.",
+    )
+    VIDEO_ALREADY_UPLOADED = "video_already_uploaded", "The video has its file already."
+    UPLOAD_TOO_LARGE = "upload_too_large", "The upload or chunk is larger than allowed."
+    UPLOAD_EXPIRED = "upload_expired", "The upload expired; start a new one."
+    UPLOAD_COMPLETED = "upload_completed", "The upload is complete; it takes no more bytes."
+    UPLOAD_LOCKED = "upload_locked", "Another request is writing to this upload; retry shortly."
+    UPLOAD_OFFSET_MISMATCH = (
+        "upload_offset_mismatch",
+        "Upload-Offset is not the server's offset; resume from `Upload-Offset`.",
+    )
+    CHECKSUM_MISMATCH = (
+        "checksum_mismatch",
+        "The chunk does not match its Upload-Checksum; send it again.",
+    )
+    CHECKSUM_ALGORITHM_UNSUPPORTED = (
+        "checksum_algorithm_unsupported",
+        "The Upload-Checksum algorithm is not sha1.",
+    )
+    TUS_VERSION_UNSUPPORTED = (
+        "tus_version_unsupported",
+        "Tus-Resumable is not a tus version the server speaks.",
+    )
+    INVALID_TUS_HEADER = "invalid_tus_header", "A tus header is not valid."
+    UPLOAD_LENGTH_REQUIRED = (
+        "upload_length_required",
+        "Upload-Length is missing (deferred lengths are not supported).",
+    )
+    UPLOAD_OFFSET_REQUIRED = "upload_offset_required", "Upload-Offset is missing."
+    INVALID_UPLOAD_METADATA = "invalid_upload_metadata", "Upload-Metadata is not valid."
+    VIDEO_ID_REQUIRED = "video_id_required", "Upload-Metadata does not name the draft's video_id."
+    DIRECT_UPLOADS_UNAVAILABLE = (
+        "direct_uploads_unavailable",
+        "Direct uploads need S3 storage; use tus.",
+    )
+    UPLOAD_PARTS_REJECTED = (
+        "upload_parts_rejected",
+        "S3 did not accept the parts of a direct upload.",
+    )
+    UPLOAD_SIZE_MISMATCH = "upload_size_mismatch", "The uploaded file is not the size announced."
+    LINK_EXPIRED = (
+        "link_expired",
+        "The signed media link has expired; read the video again for fresh links.",
+    )
+    INVALID_SIGNATURE = "invalid_signature", "The signed media link is not valid."
+    ATTACHMENT_EMPTY = "attachment_empty", "The attached file is empty."
+    ATTACHMENT_TOO_LARGE = "attachment_too_large", "The attached file is larger than allowed."
+    ATTACHMENT_TYPE_NOT_ALLOWED = (
+        "attachment_type_not_allowed",
+        "This kind of file cannot be attached.",
+    )
+    TOO_MANY_ATTACHMENTS = "too_many_attachments", "The video has as many attachments as allowed."
+    AUDIENCE_TOO_LARGE = "audience_too_large", "The share would reach more people than allowed."
+    WEBHOOK_EXISTS = "webhook_exists", "The team has a webhook of this kind with this URL already."
+    TOO_MANY_WEBHOOKS = "too_many_webhooks", "The team has as many webhooks as allowed."
+    WEBHOOK_URL_INVALID = "webhook_url_invalid", "The webhook URL is not valid."
+    WEBHOOK_URL_NOT_HTTPS = "webhook_url_not_https", "The webhook URL is not HTTPS."
+    WEBHOOK_HOST_NOT_ALLOWED = (
+        "webhook_host_not_allowed",
+        "The webhook URL's host is not one this kind of webhook may post to.",
+    )
+    WEBHOOK_KIND_MISMATCH = (
+        "webhook_kind_mismatch",
+        "The webhook URL does not belong to the chat service of its kind.",
+    )
 
 
 class DomainError(Exception):
     status: int = 400
-    code: str = "bad_request"
+    code: ErrorCode = ErrorCode.BAD_REQUEST
     title: str = "Bad request"
 
     def __init__(
         self,
         detail: str | None = None,
         *,
-        code: str | None = None,
+        code: ErrorCode | None = None,
         errors: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
@@ -32,37 +194,37 @@ class DomainError(Exception):
 
 class InvalidInput(DomainError):
     status = 422
-    code = "validation_failed"
+    code = ErrorCode.VALIDATION_FAILED
     title = "The request is not valid"
 
 
 class AuthenticationFailed(DomainError):
     status = 401
-    code = "authentication_failed"
+    code = ErrorCode.AUTHENTICATION_FAILED
     title = "Authentication failed"
 
 
 class PermissionDenied(DomainError):
     status = 403
-    code = "permission_denied"
+    code = ErrorCode.PERMISSION_DENIED
     title = "You may not do this"
 
 
 class NotFound(DomainError):
     status = 404
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
     title = "Not found"
 
 
 class Conflict(DomainError):
     status = 409
-    code = "conflict"
+    code = ErrorCode.CONFLICT
     title = "Conflict with the current state"
 
 
 class RateLimited(DomainError):
     status = 429
-    code = "rate_limited"
+    code = ErrorCode.RATE_LIMITED
     title = "Too many requests"
 
     def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:

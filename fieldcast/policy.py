@@ -62,7 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import InstrumentedAttribute, Session, object_session
 
-from fieldcast.errors import NotFound, PermissionDenied
+from fieldcast.errors import ErrorCode, NotFound, PermissionDenied
 from fieldcast.models.accounts import Role, User
 from fieldcast.models.sharing import (
     DistributionList,
@@ -523,7 +523,7 @@ def authorize(principal: Principal, action: str, obj: Any = None) -> None:
     if not can(principal, action, obj):
         raise PermissionDenied(
             f"Your role does not allow {action.replace('_', ' ').replace('.', ': ')}.",
-            code="permission_denied",
+            code=ErrorCode.PERMISSION_DENIED,
         )
 
 

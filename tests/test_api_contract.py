@@ -112,3 +112,91 @@ def test_a_patch_that_names_a_field_still_changes_it(
     response = client.patch("/api/v1/me", json={"display_name": "Riley R."}, headers=auth(rep))
     assert response.status_code == 200
     assert response.get_json()["display_name"] == "Riley R."
+
+
+# -- problem codes: one registry, published as an open list ------------------------------------
+
+_SOURCE_DIRS = ("api", "fieldcast", "workers", "notifications")
+# A code written as a string where a problem is made: `code="x"`, `code = "x"`,
+# `problem_response(409, "x"`, and the (status, "x") pairs of tables such as api/server.py's.
+_LITERAL_CODE = re.compile(
+    r"""\bcode\s*(?::\s*\w+\s*)?=\s*["']([a-z_]+)["']"""
+    r"""|(?:problem_response|problem_body|_tus_error)\(\s*\d{3},\s*["']([a-z_]+)["']"""
+    r"""|^\s*\d{3},\s*["']([a-z_]+)["'],\s*$""",
+    re.MULTILINE,
+)
+_REGISTERED_USE = re.compile(r"\bErrorCode\.([A-Z_]+)\b")
+
+
+def _source() -> dict[str, str]:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    return {
+        str(path.relative_to(root)): path.read_text()
+        for directory in _SOURCE_DIRS
+        for path in sorted((root / directory).rglob("*.py"))
+    }
+
+
+def _domain_error_classes() -> list[type[Any]]:
+    import importlib
+    import pkgutil
+
+    import fieldcast
+    from fieldcast.errors import DomainError
+
+    for package in ("api", "fieldcast"):
+        module = importlib.import_module(package)
+        for info in pkgutil.walk_packages(module.__path__, f"{package}."):
+            if info.name not in {"fieldcast.__main__"}:
+                importlib.import_module(info.name)
+    assert fieldcast
+    found: list[type[Any]] = []
+    pending: list[type[Any]] = [DomainError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_problem_code_is_raised_through_the_registry() -> None:
+    from fieldcast.errors import ErrorCode
+
+    literals = sorted(
+        f"{path}: {next(g for g in match.groups() if g)}"
+        for path, text in _source().items()
+        for match in _LITERAL_CODE.finditer(text)
+        if path != "fieldcast/errors.py"
+    )
+    assert literals == [], "use ErrorCode members, not strings, for problem codes"
+    used = {name for text in _source().values() for name in _REGISTERED_USE.findall(text)}
+    assert used, "the source names no ErrorCode at all: the scan is broken"
+    assert used <= set(ErrorCode.__members__), used - set(ErrorCode.__members__)
+    for cls in _domain_error_classes():
+        assert isinstance(cls.code, ErrorCode), f"{cls.__qualname__}.code is not registered"
+
+
+def test_every_registered_code_has_a_meaning_and_a_stable_spelling() -> None:
+    from fieldcast.errors import ErrorCode
+
+    for code in ErrorCode:
+        assert re.fullmatch(r"[a-z][a-z_]*[a-z]", code.value), code
+        assert code.name == code.value.upper(), code
+        assert code.description and "\n" not in code.description, code
+
+
+def test_the_document_lists_every_code_as_an_open_list(spec: dict[str, Any]) -> None:
+    from fieldcast.errors import ErrorCode
+
+    code = spec["components"]["schemas"]["Problem"]["properties"]["code"]
+    # Not a closed enum: generated Swift and Kotlin clients reject enum values they do not know.
+    assert "enum" not in code
+    assert code["type"] == "string"
+    assert code["x-known-values"] == [c.value for c in ErrorCode]
+    assert "treat a code it does not know as its HTTP `status`" in code["description"]
+    for known in ErrorCode:
+        assert f"- `{known.value}`: {known.description}" in code["description"]
+    enums = [node for node in _walk(spec["components"]["schemas"]["Problem"]) if "enum" in node]
+    assert enums == []

@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fieldcast.inbox import services
 from fieldcast.inbox.services import notify
+from fieldcast.inbox.types import NotificationType
+from fieldcast.models.inbox import Notification
 from tests import factories
 
 
@@ -18,7 +21,7 @@ def _notify(session: Session, user: Any, n: int) -> None:
         session,
         org_id=user.org_id,
         user_id=user.id,
-        type="video.playable",
+        type=NotificationType.VIDEO_PLAYABLE,
         title=f"Video {n} is ready to watch",
         data={"video_id": f"v{n}"},
         dedup_key=f"test:{user.id}:{n}",
@@ -92,3 +95,16 @@ def test_read_all_counts_what_arrived_after_the_marking(
     inbox = client.get("/api/v1/notifications?unread_only=true", headers=headers).get_json()
     assert inbox["unread_count"] == 1
     assert [item["data"]["video_id"] for item in inbox["items"]] == ["v7"]
+
+
+def test_an_unregistered_notification_type_is_never_written(session: Session, rep: Any) -> None:
+    with pytest.raises(ValueError, match=r"share\.recieved"):
+        notify(
+            session,
+            org_id=rep.org_id,
+            user_id=rep.id,
+            type="share.recieved",  # type: ignore[arg-type]
+            title="A typo in a type",
+            dedup_key=f"test:{rep.id}:typo",
+        )
+    assert session.scalars(select(Notification).where(Notification.user_id == rep.id)).all() == []

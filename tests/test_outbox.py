@@ -495,3 +495,61 @@ def test_log_records_outside_a_job_have_no_job_id() -> None:
     entry = json.loads(JsonFormatter().format(record))
     assert entry["msg"] == "plain line"
     assert "job_id" not in entry
+
+
+# -- the task-name registry and the worker's start check ----------------------------------------
+
+
+def test_the_worker_refuses_to_start_naming_a_task_without_a_handler() -> None:
+    from fieldcast.outbox.names import TaskName
+    from workers.jobs import import_task_modules
+
+    registry = outbox.TaskRegistry()
+    for name in TaskName:
+        if name is not TaskName.SHARES_SEND_SLICE:
+            registry.register(name, queue="default")(lambda session, payload: None)
+    with pytest.raises(SystemExit) as stopped:
+        import_task_modules((), registry=registry)
+    message = str(stopped.value)
+    assert "shares.send_slice" in message
+    assert "workers.jobs.TASK_MODULES" in message
+    assert "shares.fan_out" not in message
+
+    registry.register(TaskName.SHARES_SEND_SLICE, queue="notify")(lambda session, payload: None)
+    import_task_modules((), registry=registry)  # complete: starts
+
+
+def test_the_worker_modules_register_every_task_the_product_records() -> None:
+    """In a fresh interpreter, so registrations made by other tests' imports cannot help."""
+    import subprocess
+    import sys
+
+    script = (
+        "from fieldcast.outbox import services as outbox\n"
+        "from fieldcast.outbox.names import TaskName\n"
+        "from workers.jobs import import_task_modules\n"
+        "import_task_modules()\n"
+        "registered = sorted(outbox.tasks.tasks)\n"
+        "assert registered == sorted(n.value for n in TaskName), registered\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_recorded_and_registered_task_names_come_from_the_registry() -> None:
+    """Production code names tasks through `TaskName`, never as a bare string."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    bare = re.compile(r"""(?:register|record)\(\s*(?:session,\s*)?["'][a-z_]+\.[a-z_]+["']""")
+    constant = re.compile(r"""^[A-Z_]*TASK\s*=\s*["']""", re.MULTILINE)
+    found = [
+        str(path.relative_to(root))
+        for directory in ("fieldcast", "workers", "api")
+        for path in (root / directory).rglob("*.py")
+        if bare.search(path.read_text()) or constant.search(path.read_text())
+    ]
+    assert found == []

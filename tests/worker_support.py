@@ -27,6 +27,7 @@ from fieldcast.models.videos import Video
 from fieldcast.policy import Principal
 from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
+from fieldcast.uploads import tus
 from workers.queues import QUEUE_NAMES
 from workers.worker import run_worker
 
@@ -106,7 +107,7 @@ def upload_file(
             filename=filename,
         )
     with path.open("rb") as stream, ctx.db.session() as session:
-        uploads.append(
+        tus.append(
             session,
             principal,
             ctx.storage,

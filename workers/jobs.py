@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from fieldcast.accounts import maintenance as accounts_maintenance
 from fieldcast.idempotency import services as idempotency
 from fieldcast.outbox import services as outbox
+from fieldcast.outbox.names import TaskName
 from fieldcast.sharing import services as sharing
 from workers.context import get_context
 
@@ -22,6 +25,24 @@ TASK_MODULES: tuple[str, ...] = (
     "fieldcast.integrations.webhooks",
     "fieldcast.videos.processing",
 )
+
+
+def import_task_modules(
+    modules: Sequence[str] = TASK_MODULES, *, registry: outbox.TaskRegistry | None = None
+) -> None:
+    """Import the modules that register outbox task handlers, then make sure every task the
+    product records (`TaskName`) has one: a worker missing a handler stops at start, naming
+    the task, instead of failing each such job for good when it arrives."""
+    for module in modules:
+        importlib.import_module(module)
+    registry = registry if registry is not None else outbox.tasks
+    missing = [name.value for name in TaskName if name.value not in registry.tasks]
+    if missing:
+        raise SystemExit(
+            f"the worker cannot start: no handler is registered for the outbox task(s) "
+            f"{', '.join(missing)}; add the module that registers them to "
+            "workers.jobs.TASK_MODULES"
+        )
 
 
 def run_outbox_job(job_id: str) -> str | None:

@@ -29,7 +29,6 @@ A SIGTERM lets the job in progress finish (RQ's warm shutdown); a second one sto
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
@@ -47,7 +46,7 @@ from fieldcast import events
 from fieldcast.observability import configure_logging
 from fieldcast.processes import die_with_parent
 from workers.context import get_context
-from workers.jobs import TASK_MODULES
+from workers.jobs import TASK_MODULES, import_task_modules
 from workers.queues import QUEUE_NAMES, QUEUE_SPECS, get_queue
 
 log = logging.getLogger(__name__)
@@ -130,8 +129,7 @@ def run_worker(
     unknown = [q for q in queues if q not in QUEUE_NAMES]
     if unknown:
         raise SystemExit(f"unknown queue(s): {', '.join(unknown)}; known: {', '.join(QUEUE_NAMES)}")
-    for module in (*TASK_MODULES, *extra_task_modules):
-        importlib.import_module(module)
+    import_task_modules((*TASK_MODULES, *extra_task_modules))
     events.load_handlers()
     # Pushes are sent from this process (notify jobs run in it): load the credentials once.
     prepare = getattr(ctx.push, "prepare", None)

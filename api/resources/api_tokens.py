@@ -16,7 +16,6 @@ from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.accounts import tokens
 from fieldcast.models.accounts import ApiToken
-from fieldcast.policy import authorize, scoped
 
 blp = Blueprint(
     "api_tokens",
@@ -57,10 +56,11 @@ class ApiTokens(MethodView):
     @blp.problems(403)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List API tokens (admins)"""
-        principal = current_principal()
-        authorize(principal, "api_token.list")
         page: Page[ApiToken] = paginate(
-            db_session(), scoped(principal, ApiToken), order_by=[ApiToken.id], args=args
+            db_session(),
+            tokens.listed_api_tokens(current_principal()),
+            order_by=[ApiToken.id],
+            args=args,
         )
         return {"items": page.items, "next_cursor": page.next_cursor}
 

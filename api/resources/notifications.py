@@ -14,6 +14,7 @@ from api.pagination import Page, PageArgsSchema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast.inbox import services as notifications
+from fieldcast.inbox.types import NotificationType
 from fieldcast.models.inbox import Notification
 
 blp = Blueprint(
@@ -27,7 +28,13 @@ blp = Blueprint(
 class NotificationSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
     type = ma.fields.String(
-        dump_only=True, metadata={"description": "e.g. `video.playable`, `video.failed`"}
+        dump_only=True,
+        metadata={
+            "description": "What the item is about; known types: "
+            + ", ".join(f"`{kind}`" for kind in NotificationType)
+            + ". New types will come: show an unknown one from its title and body.",
+            "example": NotificationType.VIDEO_PLAYABLE.value,
+        },
     )
     title = ma.fields.String(dump_only=True)
     body = ma.fields.String(dump_only=True)

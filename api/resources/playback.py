@@ -15,12 +15,13 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, request, send_file
-from sqlalchemy import select
 
 from api.problems import problem_response
 from api.runtime import context, db_session
+from fieldcast.errors import ErrorCode
 from fieldcast.models.videos import Rendition, RenditionKind, Video
 from fieldcast.videos import playback
+from fieldcast.videos import services as videos
 from media.storage import LocalStorage, ObjectNotFound
 
 blp = Blueprint("playback", __name__)
@@ -103,8 +104,8 @@ def _download_name(video: Video) -> str:
 
 def _denied(reason: str) -> Response:
     if reason == "expired":
-        return problem_response(403, "link_expired", detail="This link has expired.")
-    return problem_response(403, "invalid_signature", detail="This link is not valid.")
+        return problem_response(403, ErrorCode.LINK_EXPIRED, detail="This link has expired.")
+    return problem_response(403, ErrorCode.INVALID_SIGNATURE, detail="This link is not valid.")
 
 
 def _check_signature() -> Response | None:
@@ -112,23 +113,6 @@ def _check_signature() -> Response | None:
         _secret(), request.path, request.args.get("exp"), request.args.get("sig"), now=time.time()
     )
     return _denied(reason) if reason else None
-
-
-def _current_rendition(video_id: uuid.UUID, name: str) -> tuple[Video, Rendition] | None:
-    row = (
-        db_session()
-        .execute(
-            select(Video, Rendition)
-            .join(Rendition, (Rendition.video_id == Video.id) & (Rendition.org_id == Video.org_id))
-            .where(
-                Video.id == video_id,
-                Rendition.name == name,
-                Rendition.source_version == Video.source_version,
-            )
-        )
-        .one_or_none()
-    )
-    return (row[0], row[1]) if row else None
 
 
 def _read_text(key: str) -> str | None:
@@ -150,13 +134,13 @@ def playlist(video_id: uuid.UUID, name: str) -> Response:
     denied = _check_signature()
     if denied is not None:
         return denied
-    found = _current_rendition(video_id, name)
+    found = videos.current_rendition(db_session(), video_id, name)
     if found is None or found[1].kind not in (RenditionKind.HLS, RenditionKind.MASTER):
-        return problem_response(404, "not_found", detail="No such playlist.")
+        return problem_response(404, ErrorCode.NOT_FOUND, detail="No such playlist.")
     video, rendition = found
     text = _read_text(rendition.storage_key)
     if text is None:
-        return problem_response(404, "not_found", detail="No such playlist.")
+        return problem_response(404, ErrorCode.NOT_FOUND, detail="No such playlist.")
     ttl = _media_ttl(video)
 
     def sign_variant(uri: str) -> str | None:
@@ -175,10 +159,10 @@ def storyboard(video_id: uuid.UUID) -> Response:
     denied = _check_signature()
     if denied is not None:
         return denied
-    found = _current_rendition(video_id, "storyboard")
+    found = videos.current_rendition(db_session(), video_id, "storyboard")
     text = _read_text(found[1].storage_key) if found else None
     if found is None or text is None:
-        return problem_response(404, "not_found", detail="No storyboard.")
+        return problem_response(404, ErrorCode.NOT_FOUND, detail="No storyboard.")
     video, rendition = found
     sign = _beside(video, rendition, _media_ttl(video))
     return _text_response(playback.rewrite_storyboard(text, sign), "text/vtt")
@@ -192,13 +176,13 @@ def media(key: str) -> Response:
         return denied
     storage = context().storage
     if not isinstance(storage, LocalStorage):
-        return problem_response(404, "not_found", detail="No such media.")
+        return problem_response(404, ErrorCode.NOT_FOUND, detail="No such media.")
     try:
         path = storage.path(key)
     except Exception:
-        return problem_response(404, "not_found", detail="No such media.")
+        return problem_response(404, ErrorCode.NOT_FOUND, detail="No such media.")
     if not path.is_file():
-        return problem_response(404, "not_found", detail="No such media.")
+        return problem_response(404, ErrorCode.NOT_FOUND, detail="No such media.")
     name = request.args.get("name")
     response = send_file(
         path,

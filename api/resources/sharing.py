@@ -7,7 +7,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
@@ -16,7 +15,7 @@ from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast import policy
-from fieldcast.models.accounts import User
+from fieldcast.accounts import services as accounts
 from fieldcast.models.sharing import (
     DistributionList,
     ListVisibility,
@@ -322,15 +321,7 @@ class ShareRecipients(MethodView):
             order_by=[ShareRecipient.user_id],
             args=args,
         )
-        users = {
-            user.id: user
-            for user in session.scalars(
-                select(User).where(
-                    User.org_id == share.org_id,
-                    User.id.in_([r.user_id for r in page.items]),
-                )
-            )
-        }
+        users = accounts.users_by_id(session, share.org_id, [r.user_id for r in page.items])
         return {
             "items": [
                 {

@@ -7,7 +7,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
@@ -16,8 +15,7 @@ from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import UserSummarySchema
 from fieldcast.accounts import services as accounts
-from fieldcast.models.accounts import Team, TeamMembership, TeamRole, User
-from fieldcast.policy import authorize, scoped
+from fieldcast.models.accounts import Team, TeamMembership, TeamRole
 
 blp = Blueprint(
     "teams",
@@ -75,12 +73,9 @@ class Teams(MethodView):
         top-level teams.
         """
         principal = current_principal()
-        authorize(principal, "team.list")
-        stmt = scoped(principal, Team)
-        if args["parent_id"] is not None:
-            stmt = stmt.where(Team.parent_id == args["parent_id"])
-        elif args["root"]:
-            stmt = stmt.where(Team.parent_id.is_(None))
+        stmt = accounts.listed_teams(
+            principal, parent_id=args.pop("parent_id"), root=args.pop("root")
+        )
         page: Page[Team] = paginate(db_session(), stmt, order_by=[Team.name, Team.id], args=args)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
@@ -128,21 +123,15 @@ class TeamMembers(MethodView):
         """List the members of a team"""
         principal = current_principal()
         team = accounts.get_team(db_session(), principal, team_id)
-        stmt = scoped(principal, TeamMembership).where(TeamMembership.team_id == team.id)
         page: Page[TeamMembership] = paginate(
-            db_session(), stmt, order_by=[TeamMembership.user_id], args=args
+            db_session(),
+            accounts.team_memberships(principal, team),
+            order_by=[TeamMembership.user_id],
+            args=args,
         )
-        users = {
-            u.id: u
-            for u in db_session()
-            .execute(
-                select(User).where(
-                    User.org_id == principal.org_id,
-                    User.id.in_([m.user_id for m in page.items]),
-                )
-            )
-            .scalars()
-        }
+        users = accounts.users_by_id(
+            db_session(), principal.org_id, [m.user_id for m in page.items]
+        )
         items = [
             {"user": users[m.user_id], "role": m.role, "created_at": m.created_at}
             for m in page.items

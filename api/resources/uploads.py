@@ -29,7 +29,9 @@ from api.extensions import Blueprint, Schema
 from api.fields import String, is_storable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, problem_response
 from api.runtime import context, db_session
+from fieldcast.errors import ErrorCode
 from fieldcast.models.uploads import Upload
+from fieldcast.uploads import direct, tus
 from fieldcast.uploads import services as uploads
 
 blp = Blueprint(
@@ -94,7 +96,7 @@ TUS_HEADERS_DOC = {
 }
 
 
-def _tus_error(status: int, code: str, detail: str, **headers: str) -> Response:
+def _tus_error(status: int, code: ErrorCode, detail: str, **headers: str) -> Response:
     return problem_response(status, code, detail=detail, headers=headers or None)
 
 
@@ -107,15 +109,19 @@ def _http_date(moment: datetime) -> str:
     return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
+_MISSING_HEADER_CODES = {
+    "Upload-Length": ErrorCode.UPLOAD_LENGTH_REQUIRED,
+    "Upload-Offset": ErrorCode.UPLOAD_OFFSET_REQUIRED,
+}
+
+
 def _int_header(name: str) -> int:
     raw = request.headers.get(name)
     if raw is None:
-        raise _TusProtocolError(
-            _tus_error(400, f"{name.lower().replace('-', '_')}_required", f"Send {name}.")
-        )
+        raise _TusProtocolError(_tus_error(400, _MISSING_HEADER_CODES[name], f"Send {name}."))
     if not raw.strip().isdigit():
         raise _TusProtocolError(
-            _tus_error(400, "invalid_tus_header", f"{name} must be a non-negative integer.")
+            _tus_error(400, ErrorCode.INVALID_TUS_HEADER, f"{name} must be a non-negative integer.")
         )
     return int(raw.strip())
 
@@ -190,7 +196,9 @@ def _request_body(max_bytes: int) -> _ClientBody:
         return _ClientBody(request.stream, None)
     if length > max_bytes:
         raise _TusProtocolError(
-            _tus_error(413, "upload_too_large", f"A chunk may be at most {max_bytes} bytes.")
+            _tus_error(
+                413, ErrorCode.UPLOAD_TOO_LARGE, f"A chunk may be at most {max_bytes} bytes."
+            )
         )
     return _ClientBody(request.environ["wsgi.input"], length)
 
@@ -205,13 +213,15 @@ def _verified_body(max_bytes: int) -> IO[bytes] | _ClientBody:
     algorithm, _, encoded = header.strip().partition(" ")
     if algorithm.lower() != "sha1":
         raise _TusProtocolError(
-            _tus_error(400, "checksum_algorithm_unsupported", "Only sha1 checksums are supported.")
+            _tus_error(
+                400, ErrorCode.CHECKSUM_ALGORITHM_UNSUPPORTED, "Only sha1 checksums are supported."
+            )
         )
     try:
         expected = base64.b64decode(encoded, validate=True)
     except binascii.Error:
         raise _TusProtocolError(
-            _tus_error(400, "invalid_tus_header", "Upload-Checksum is not base64.")
+            _tus_error(400, ErrorCode.INVALID_TUS_HEADER, "Upload-Checksum is not base64.")
         ) from None
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, closed at teardown
     digest = hashlib.sha1()  # noqa: S324 - the tus checksum extension names sha1
@@ -220,7 +230,7 @@ def _verified_body(max_bytes: int) -> IO[bytes] | _ClientBody:
         spool.write(chunk)
     if body.disconnected or digest.digest() != expected:
         spool.close()
-        raise uploads.ChecksumMismatch()
+        raise tus.ChecksumMismatch()
     spool.seek(0)
     return spool
 
@@ -234,7 +244,7 @@ def _append(upload_id: uuid.UUID, offset: int, content_length: int | None) -> Up
     principal = current_principal()
     body = _verified_body(ctx.settings.limits.max_upload_bytes)
     try:
-        return uploads.append(
+        return tus.append(
             db_session(),
             principal,
             ctx.storage,
@@ -264,7 +274,7 @@ def _tus(view: Callable[..., Response]) -> Callable[..., Response]:
         if request.headers.get("Tus-Resumable") != TUS_VERSION:
             return _tus_error(
                 412,
-                "tus_version_unsupported",
+                ErrorCode.TUS_VERSION_UNSUPPORTED,
                 f"Send `Tus-Resumable: {TUS_VERSION}`.",
                 **{"Tus-Version": TUS_VERSION},
             )
@@ -293,17 +303,19 @@ class Uploads(MethodView):
         the first chunk.
         """
         if request.headers.get("Upload-Defer-Length") is not None:
-            return _tus_error(400, "upload_length_required", "Deferred lengths are not supported.")
+            return _tus_error(
+                400, ErrorCode.UPLOAD_LENGTH_REQUIRED, "Deferred lengths are not supported."
+            )
         length = _int_header("Upload-Length")
         try:
             metadata = parse_metadata(request.headers.get("Upload-Metadata"))
         except ValueError as exc:
-            return _tus_error(400, "invalid_upload_metadata", str(exc))
+            return _tus_error(400, ErrorCode.INVALID_UPLOAD_METADATA, str(exc))
         try:
             video_id = uuid.UUID(metadata.get("video_id", ""))
         except ValueError:
             return _tus_error(
-                400, "video_id_required", "Upload-Metadata must name the draft's video_id."
+                400, ErrorCode.VIDEO_ID_REQUIRED, "Upload-Metadata must name the draft's video_id."
             )
         ctx = context()
         upload = uploads.create_upload(
@@ -335,7 +347,7 @@ class UploadById(MethodView):
     @_tus
     def head(self, upload_id: uuid.UUID) -> Response:
         """The offset to resume from (tus HEAD)"""
-        upload = uploads.status(db_session(), current_principal(), context().storage, upload_id)
+        upload = tus.status(db_session(), current_principal(), context().storage, upload_id)
         response = Response(status=200)
         response.headers.update(_offset_headers(upload))
         response.headers["Upload-Length"] = str(upload.length)
@@ -360,7 +372,7 @@ class UploadById(MethodView):
         """
         if request.mimetype != OFFSET_CONTENT_TYPE:
             return _tus_error(
-                415, "unsupported_media_type", f"Send Content-Type: {OFFSET_CONTENT_TYPE}."
+                415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Send Content-Type: {OFFSET_CONTENT_TYPE}."
             )
         offset = _int_header("Upload-Offset")
         upload = _append(upload_id, offset, request.content_length)
@@ -374,7 +386,7 @@ class UploadById(MethodView):
     @_tus
     def delete(self, upload_id: uuid.UUID) -> Response:
         """Discard an unfinished upload (tus termination)"""
-        uploads.terminate(db_session(), current_principal(), context().storage, upload_id)
+        tus.terminate(db_session(), current_principal(), context().storage, upload_id)
         return Response(status=204)
 
 
@@ -491,7 +503,7 @@ class DirectUploads(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Start a direct-to-S3 upload for a draft: presigned part URLs"""
         ctx = context()
-        created = uploads.create_direct_upload(
+        created = direct.create_direct_upload(
             db_session(),
             current_principal(),
             ctx.storage,
@@ -519,7 +531,7 @@ class DirectUploadById(MethodView):
     @direct_blp.problems(404, 409)
     def delete(self, direct_upload_id: uuid.UUID) -> None:
         """Abort a direct upload: S3 discards the parts"""
-        uploads.abort_direct_upload(
+        direct.abort_direct_upload(
             db_session(), current_principal(), context().storage, direct_upload_id
         )
 
@@ -531,7 +543,7 @@ class DirectUploadPartUrls(MethodView):
     @direct_blp.problems(404, 409, 410)
     def post(self, body: dict[str, Any], direct_upload_id: uuid.UUID) -> dict[str, Any]:
         """Fresh presigned URLs for some parts (to resume after they expired)"""
-        urls = uploads.part_urls(
+        urls = direct.part_urls(
             db_session(),
             current_principal(),
             context().storage,
@@ -549,7 +561,7 @@ class DirectUploadComplete(MethodView):
     @direct_blp.problems(404, 409, 410)
     def post(self, body: dict[str, Any], direct_upload_id: uuid.UUID) -> dict[str, Any]:
         """Complete a direct upload with every part's ETag; processing starts"""
-        video = uploads.complete_direct_upload(
+        video = direct.complete_direct_upload(
             db_session(),
             current_principal(),
             context().storage,

@@ -7,7 +7,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from sqlalchemy import or_
 
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
@@ -18,7 +17,7 @@ from api.schemas import MeSchema, UserSchema, attributes
 from fieldcast.accounts import services as accounts
 from fieldcast.accounts.services import teams_of
 from fieldcast.models.accounts import Role, User
-from fieldcast.policy import Principal, authorize, scoped
+from fieldcast.policy import Principal
 
 blp = Blueprint(
     "users",
@@ -92,10 +91,6 @@ def with_teams(principal: Principal, users: list[User]) -> list[dict[str, Any]]:
     return result
 
 
-def _escape_like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 @blp.route("/users")
 class Users(MethodView):
     @blp.etag
@@ -108,23 +103,13 @@ class Users(MethodView):
         `is_active` or `manager_id`.
         """
         principal = current_principal()
-        authorize(principal, "user.list")
-        stmt = scoped(principal, User)
-        if args["q"]:
-            prefix = _escape_like(args["q"].lstrip("@").lower()) + "%"
-            stmt = stmt.where(
-                or_(
-                    User.handle.like(prefix),
-                    User.display_name.ilike(prefix),
-                    User.email.like(prefix),
-                )
-            )
-        if args["role"] is not None:
-            stmt = stmt.where(User.role == args["role"])
-        if args["is_active"] is not None:
-            stmt = stmt.where(User.is_active == args["is_active"])
-        if args["manager_id"] is not None:
-            stmt = stmt.where(User.manager_id == args["manager_id"])
+        stmt = accounts.listed_users(
+            principal,
+            q=args.pop("q"),
+            role=args.pop("role"),
+            is_active=args.pop("is_active"),
+            manager_id=args.pop("manager_id"),
+        )
         page: Page[User] = paginate(db_session(), stmt, order_by=[User.handle], args=args)
         return {"items": with_teams(principal, page.items), "next_cursor": page.next_cursor}
 

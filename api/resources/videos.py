@@ -8,7 +8,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
@@ -120,17 +119,6 @@ class VideoUpdateSchema(PatchSchema):
     deal_attributes = DEAL_ATTRIBUTES
 
 
-def _renditions(videos_: Sequence[Video]) -> dict[uuid.UUID, list[Rendition]]:
-    """The renditions of a page of videos, in one query."""
-    found: dict[uuid.UUID, list[Rendition]] = {video.id: [] for video in videos_}
-    if found:
-        for rendition in db_session().scalars(
-            select(Rendition).where(Rendition.video_id.in_(found))
-        ):
-            found[rendition.video_id].append(rendition)
-    return found
-
-
 def _present(video: Video, renditions: Sequence[Rendition] | None = None) -> dict[str, Any]:
     data = attributes(video, VideoSchema, exclude={"failure", "playback", "attachments"})
     data["failure"] = (
@@ -139,7 +127,7 @@ def _present(video: Video, renditions: Sequence[Rendition] | None = None) -> dic
         else None
     )
     if renditions is None:
-        renditions = _renditions([video])[video.id]
+        renditions = videos.renditions_of(db_session(), [video])[video.id]
     data["playback"] = playback_urls(video, renditions)
     return data
 
@@ -166,7 +154,7 @@ class Videos(MethodView):
             args=args,
             descending=True,
         )
-        renditions = _renditions(page.items)
+        renditions = videos.renditions_of(db_session(), page.items)
         return {
             "items": [_present(v, renditions[v.id]) for v in page.items],
             "next_cursor": page.next_cursor,

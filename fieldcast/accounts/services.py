@@ -11,12 +11,12 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from fieldcast.db import utcnow
-from fieldcast.errors import Conflict, InvalidInput, NotFound
+from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import (
     ApiToken,
     AuthSession,
@@ -27,7 +27,7 @@ from fieldcast.models.accounts import (
     TeamRole,
     User,
 )
-from fieldcast.policy import Principal, authorize, get_scoped
+from fieldcast.policy import Principal, authorize, get_scoped, scoped
 
 HANDLE_RE = re.compile(r"^[a-z0-9_]{2,32}$")
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -92,31 +92,31 @@ def _conflict_from(exc: IntegrityError) -> Conflict:
     if "email" in constraint:
         return Conflict(
             "A user with this email already exists.",
-            code="email_taken",
+            code=ErrorCode.EMAIL_TAKEN,
             errors={"email": ["Already in use."]},
         )
     if "handle" in constraint:
         return Conflict(
             "This handle is already taken in the organisation.",
-            code="handle_taken",
+            code=ErrorCode.HANDLE_TAKEN,
             errors={"handle": ["Already taken."]},
         )
     if "external_id" in constraint:
         return Conflict(
             "Another record has this external id.",
-            code="external_id_taken",
+            code=ErrorCode.EXTERNAL_ID_TAKEN,
             errors={"external_id": ["Already in use."]},
         )
     if "slug" in constraint:
         return Conflict(
             "An organisation with this slug already exists.",
-            code="slug_taken",
+            code=ErrorCode.SLUG_TAKEN,
             errors={"slug": ["Already in use."]},
         )
     if "teams" in constraint and "name" in constraint:
         return Conflict(
             "A team with this name already exists under the same parent.",
-            code="team_name_taken",
+            code=ErrorCode.TEAM_NAME_TAKEN,
             errors={"name": ["Already in use under this parent."]},
         )
     return Conflict("The change conflicts with existing data.")
@@ -302,7 +302,7 @@ def update_user(
     ):
         raise InvalidInput(
             "Admins cannot deactivate or demote themselves; ask another admin.",
-            code="cannot_change_own_admin",
+            code=ErrorCode.CANNOT_CHANGE_OWN_ADMIN,
         )
     if "handle" in changes:
         changes["handle"] = normalise_handle(changes["handle"])
@@ -442,7 +442,7 @@ def delete_team(session: Session, principal: Principal, team_id: uuid.UUID) -> N
     if has_children:
         raise Conflict(
             "Move or delete the sub-teams first.",
-            code="team_has_subteams",
+            code=ErrorCode.TEAM_HAS_SUBTEAMS,
         )
     session.delete(team)
     session.commit()
@@ -460,7 +460,7 @@ def set_membership(
     try:
         get_scoped(session, principal, User, user_id)
     except NotFound:
-        raise NotFound(f"No user with id {user_id}.", code="user_not_found") from None
+        raise NotFound(f"No user with id {user_id}.", code=ErrorCode.USER_NOT_FOUND) from None
     membership = session.get(TeamMembership, (team.id, user_id))
     if membership is None:
         membership = TeamMembership(org_id=principal.org_id, team_id=team.id, user_id=user_id)
@@ -484,7 +484,9 @@ def remove_membership(
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         session.rollback()
-        raise NotFound("This user is not a member of the team.", code="membership_not_found")
+        raise NotFound(
+            "This user is not a member of the team.", code=ErrorCode.MEMBERSHIP_NOT_FOUND
+        )
     session.commit()
 
 
@@ -502,3 +504,66 @@ def teams_of(
     for user_id, team, role in rows:
         result[user_id].append((team, role))
     return result
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def listed_users(
+    principal: Principal,
+    *,
+    q: str | None = None,
+    role: Role | None = None,
+    is_active: bool | None = None,
+    manager_id: uuid.UUID | None = None,
+) -> Select[tuple[User]]:
+    """The users of the principal's organisation that match the list filters, for a page.
+
+    `q` is a prefix of the handle (a leading `@` is ignored), the display name or the email.
+    """
+    authorize(principal, "user.list")
+    stmt = scoped(principal, User)
+    if q:
+        prefix = _escape_like(q.lstrip("@").lower()) + "%"
+        stmt = stmt.where(
+            or_(
+                User.handle.like(prefix),
+                User.display_name.ilike(prefix),
+                User.email.like(prefix),
+            )
+        )
+    if role is not None:
+        stmt = stmt.where(User.role == role)
+    if is_active is not None:
+        stmt = stmt.where(User.is_active == is_active)
+    if manager_id is not None:
+        stmt = stmt.where(User.manager_id == manager_id)
+    return stmt
+
+
+def users_by_id(
+    session: Session, org_id: uuid.UUID, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, User]:
+    """Several users of one organisation in one query (to present a page of other objects)."""
+    users = session.scalars(select(User).where(User.org_id == org_id, User.id.in_(user_ids)))
+    return {user.id: user for user in users}
+
+
+def listed_teams(
+    principal: Principal, *, parent_id: uuid.UUID | None = None, root: bool = False
+) -> Select[tuple[Team]]:
+    """The teams of the principal's organisation, for a page: the direct sub-teams of
+    `parent_id`, or only top-level teams with `root`, or all."""
+    authorize(principal, "team.list")
+    stmt = scoped(principal, Team)
+    if parent_id is not None:
+        stmt = stmt.where(Team.parent_id == parent_id)
+    elif root:
+        stmt = stmt.where(Team.parent_id.is_(None))
+    return stmt
+
+
+def team_memberships(principal: Principal, team: Team) -> Select[tuple[TeamMembership]]:
+    """The memberships of a team the principal has loaded, for a page."""
+    return scoped(principal, TeamMembership).where(TeamMembership.team_id == team.id)

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.services import normalise_email, verify_password
 from fieldcast.db import new_token, utcnow
-from fieldcast.errors import AuthenticationFailed, InvalidInput
+from fieldcast.errors import AuthenticationFailed, ErrorCode, InvalidInput
 from fieldcast.models.accounts import ApiToken, AuthSession, RefreshToken, User
-from fieldcast.policy import Principal, authorize, get_scoped
+from fieldcast.policy import Principal, authorize, get_scoped, scoped
 
 API_TOKEN_PREFIX = "fct_"  # noqa: S105 - a marker, not a secret
 _ALGORITHM = "HS256"
@@ -85,7 +85,7 @@ def login(
     ).scalar_one_or_none()
     if not verify_password(user, password) or user is None or not user.is_active:
         session.rollback()
-        raise AuthenticationFailed("Wrong email or password.", code="invalid_credentials")
+        raise AuthenticationFailed("Wrong email or password.", code=ErrorCode.INVALID_CREDENTIALS)
     now = utcnow()
     auth_session = AuthSession(
         id=uuid.uuid4(),
@@ -118,7 +118,7 @@ def refresh(session: Session, config: TokenConfig, refresh_token: str) -> TokenP
     ).one_or_none()
     if row is None:
         session.rollback()
-        raise AuthenticationFailed("Unknown refresh token.", code="invalid_refresh_token")
+        raise AuthenticationFailed("Unknown refresh token.", code=ErrorCode.INVALID_REFRESH_TOKEN)
     token, auth_session, user = row
     if token.used_at is not None:
         # A rotated token came back: someone holds a copy. End the whole family.
@@ -128,11 +128,13 @@ def refresh(session: Session, config: TokenConfig, refresh_token: str) -> TokenP
         session.commit()
         raise AuthenticationFailed(
             "This refresh token was already used; the session has been ended.",
-            code="refresh_token_reused",
+            code=ErrorCode.REFRESH_TOKEN_REUSED,
         )
     if auth_session.revoked_at is not None or token.expires_at <= now or not user.is_active:
         session.rollback()
-        raise AuthenticationFailed("The session has ended; log in again.", code="session_ended")
+        raise AuthenticationFailed(
+            "The session has ended; log in again.", code=ErrorCode.SESSION_ENDED
+        )
     token.used_at = now
     auth_session.last_refreshed_at = now
     new_refresh = _issue_refresh(session, config, auth_session, now)
@@ -150,7 +152,7 @@ def logout(session: Session, principal: Principal) -> None:
     if principal.session_id is None:
         raise InvalidInput(
             "API tokens are revoked through /api/v1/api-tokens, not logged out.",
-            code="not_a_login_session",
+            code=ErrorCode.NOT_A_LOGIN_SESSION,
         )
     session.execute(
         update(AuthSession)
@@ -175,16 +177,22 @@ def authenticate(session: Session, config: TokenConfig, bearer: str) -> Principa
         session_id = uuid.UUID(claims["sid"])
         org_id = uuid.UUID(claims["org"])
     except jwt.ExpiredSignatureError:
-        raise AuthenticationFailed("The access token has expired.", code="token_expired") from None
+        raise AuthenticationFailed(
+            "The access token has expired.", code=ErrorCode.TOKEN_EXPIRED
+        ) from None
     except (jwt.InvalidTokenError, ValueError, KeyError, TypeError):
-        raise AuthenticationFailed("The access token is not valid.", code="invalid_token") from None
+        raise AuthenticationFailed(
+            "The access token is not valid.", code=ErrorCode.INVALID_TOKEN
+        ) from None
     row = session.execute(
         select(User, AuthSession.revoked_at)
         .join(AuthSession, (AuthSession.user_id == User.id) & (AuthSession.org_id == User.org_id))
         .where(User.id == user_id, User.org_id == org_id, AuthSession.id == session_id)
     ).one_or_none()
     if row is None or row.revoked_at is not None or not row.User.is_active:
-        raise AuthenticationFailed("The session has ended; log in again.", code="session_ended")
+        raise AuthenticationFailed(
+            "The session has ended; log in again.", code=ErrorCode.SESSION_ENDED
+        )
     return Principal(user=row.User, session_id=session_id)
 
 
@@ -201,7 +209,7 @@ def _authenticate_api_token(session: Session, bearer: str) -> Principal:
         or (row.ApiToken.expires_at is not None and row.ApiToken.expires_at <= now)
         or not row.User.is_active
     ):
-        raise AuthenticationFailed("The API token is not valid.", code="invalid_token")
+        raise AuthenticationFailed("The API token is not valid.", code=ErrorCode.INVALID_TOKEN)
     token = row.ApiToken
     # Recording every use would write on every request; once a minute is enough to audit.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
@@ -256,3 +264,9 @@ def revoke_api_token(session: Session, principal: Principal, token_id: uuid.UUID
 
 def constant_time_equals(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+def listed_api_tokens(principal: Principal) -> Select[tuple[ApiToken]]:
+    """The organisation's API tokens, for a page (admins)."""
+    authorize(principal, "api_token.list")
+    return scoped(principal, ApiToken)

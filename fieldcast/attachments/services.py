@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.services import clean_name
 from fieldcast.db import uuid7
-from fieldcast.errors import Conflict, DomainError, InvalidInput, NotFound
+from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.attachments import Attachment, AttachmentKind
 from fieldcast.models.videos import Video
 from fieldcast.policy import Principal, load_video
@@ -42,17 +42,17 @@ _READ_CHUNK = 1024 * 1024
 
 class AttachmentTooLarge(DomainError):
     status = 413
-    code = "attachment_too_large"
+    code = ErrorCode.ATTACHMENT_TOO_LARGE
     title = "The file is larger than allowed"
 
 
 class AttachmentTypeNotAllowed(InvalidInput):
-    code = "attachment_type_not_allowed"
+    code = ErrorCode.ATTACHMENT_TYPE_NOT_ALLOWED
     title = "This kind of file cannot be attached"
 
 
 class TooManyAttachments(Conflict):
-    code = "too_many_attachments"
+    code = ErrorCode.TOO_MANY_ATTACHMENTS
     title = "The video has as many attachments as it may have"
 
 
@@ -423,7 +423,7 @@ def add_file(
     cleaned_title = clean_title(title) if title is not None else _default_title(name)
     head = _read_head(stream)
     if not head:
-        raise InvalidInput("The file is empty.", code="attachment_empty")
+        raise InvalidInput("The file is empty.", code=ErrorCode.ATTACHMENT_EMPTY)
     if not kind.matches(head):
         raise AttachmentTypeNotAllowed(
             f"The file's content is not a .{ext} file.",

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from fieldcast.db import Database, utcnow
-from fieldcast.errors import Conflict, InvalidInput
+from fieldcast.errors import Conflict, ErrorCode, InvalidInput
 from fieldcast.models.idempotency import IdempotencyKey
 
 MAX_KEY_LENGTH = IdempotencyKey.key.property.columns[0].type.length or 255
@@ -39,7 +39,7 @@ def check_key(key: str) -> None:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise InvalidInput(
             errors={"Idempotency-Key": [f"1-{MAX_KEY_LENGTH} printable characters."]},
-            code="invalid_idempotency_key",
+            code=ErrorCode.INVALID_IDEMPOTENCY_KEY,
         )
 
 
@@ -85,12 +85,12 @@ def begin(
     if existing.fingerprint != fingerprint:
         raise InvalidInput(
             "This Idempotency-Key was used with a different request.",
-            code="idempotency_key_reused",
+            code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
         )
     if existing.response_status is None or existing.response_body is None:
         raise Conflict(
             "A request with this Idempotency-Key is still being processed; retry shortly.",
-            code="idempotency_request_in_progress",
+            code=ErrorCode.IDEMPOTENCY_REQUEST_IN_PROGRESS,
             headers={"Retry-After": "1"},
         )
     return Replay(

@@ -38,11 +38,12 @@ from fieldcast.models.accounts import User
 from fieldcast.models.devices import Device
 from fieldcast.models.inbox import DeliveryStatus, Notification
 from fieldcast.outbox import services as outbox
+from fieldcast.outbox.names import TaskName
 from notifications.push import MAX_BATCH, PushMessage, PushResult
 
 log = logging.getLogger(__name__)
 
-PUSH_TASK = "notifications.push"
+PUSH_TASK = TaskName.NOTIFICATIONS_PUSH
 
 
 @dataclass

@@ -20,19 +20,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from fieldcast.db import utcnow
-from fieldcast.errors import InvalidInput
+from fieldcast.errors import ErrorCode, InvalidInput
+from fieldcast.inbox.types import NotificationType
 from fieldcast.models.inbox import NotificationPreference, VideoMute
 from fieldcast.models.videos import Video
 from fieldcast.policy import Principal, load_video, mine
 
-# The push types a user can mute. Inbox items of every type are made regardless.
-NOTIFICATION_TYPES: tuple[str, ...] = (
-    "share.received",
-    "video.playable",
-    "video.failed",
-    "comment.mention",
-    "comment.reply",
-)
+# The push types a user can mute: all of them. Inbox items of every type are made regardless.
+NOTIFICATION_TYPES: tuple[str, ...] = tuple(kind.value for kind in NotificationType)
 
 DeliveryPreferences = tuple[tuple[str, ...], time | None, time | None]
 
@@ -140,7 +135,7 @@ def _clean_muted_types(muted_types: Sequence[str]) -> tuple[str, ...]:
     if unknown:
         raise InvalidInput(
             "Some of these are not notification types that can be muted.",
-            code="unknown_notification_type",
+            code=ErrorCode.UNKNOWN_NOTIFICATION_TYPE,
             errors={
                 "muted_types": [
                     f"Unknown notification type {name!r}; one of: {', '.join(NOTIFICATION_TYPES)}."

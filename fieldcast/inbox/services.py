@@ -14,6 +14,7 @@ from fieldcast import events
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
 from fieldcast.inbox.delivery import PUSH_TASK
+from fieldcast.inbox.types import NotificationType
 from fieldcast.models.inbox import Notification
 from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal, mine
@@ -23,18 +24,20 @@ def item_values(
     *,
     org_id: uuid.UUID,
     user_id: uuid.UUID,
-    type: str,
+    type: NotificationType,
     title: str,
     body: str = "",
     data: dict[str, Any] | None = None,
     dedup_key: str,
 ) -> dict[str, Any]:
-    """An inbox item's columns, cut to their limits, the data as strings (as FCM carries it)."""
+    """An inbox item's columns, cut to their limits, the data as strings (as FCM carries it).
+
+    The type must be registered in `NotificationType` (ValueError otherwise)."""
     return {
         "id": uuid7(),
         "org_id": org_id,
         "user_id": user_id,
-        "type": type,
+        "type": NotificationType(type).value,
         "title": title[:200],
         "body": body[:1000],
         "data": {key: str(value) for key, value in (data or {}).items()},
@@ -47,7 +50,7 @@ def notify(
     *,
     org_id: uuid.UUID,
     user_id: uuid.UUID,
-    type: str,
+    type: NotificationType,
     title: str,
     body: str = "",
     data: dict[str, Any] | None = None,
@@ -172,11 +175,11 @@ def _video_playable(session: Session, event: events.VideoBecamePlayable) -> None
         session,
         org_id=event.org_id,
         user_id=event.owner_id,
-        type="video.playable",
+        type=NotificationType.VIDEO_PLAYABLE,
         title=f"“{event.title}” is ready to watch",
         body="Share it with your team.",
         data={"video_id": event.video_id},
-        dedup_key=f"video.playable:{event.video_id}:{event.source_version}",
+        dedup_key=f"{NotificationType.VIDEO_PLAYABLE}:{event.video_id}:{event.source_version}",
     )
 
 
@@ -186,9 +189,9 @@ def _video_failed(session: Session, event: events.VideoFailed) -> None:
         session,
         org_id=event.org_id,
         user_id=event.owner_id,
-        type="video.failed",
+        type=NotificationType.VIDEO_FAILED,
         title=f"“{event.title}” could not be processed",
         body=event.detail,
         data={"video_id": event.video_id},
-        dedup_key=f"video.failed:{event.video_id}:{event.source_version}",
+        dedup_key=f"{NotificationType.VIDEO_FAILED}:{event.video_id}:{event.source_version}",
     )

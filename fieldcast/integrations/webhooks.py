@@ -25,49 +25,50 @@ from sqlalchemy.orm import Session
 
 from fieldcast import events
 from fieldcast.context import current
-from fieldcast.errors import Conflict, InvalidInput, NotFound
+from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.integrations.cards import MESSAGE_BUILDERS, ShareCard
 from fieldcast.models.accounts import Team, User
 from fieldcast.models.integrations import TeamWebhook, WebhookKind
 from fieldcast.models.sharing import Share
 from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
+from fieldcast.outbox.names import TaskName
 from fieldcast.policy import Principal, authorize, get_scoped
 from notifications import chat
 
 log = logging.getLogger(__name__)
 
-POST_TASK = "webhooks.post"
+POST_TASK = TaskName.WEBHOOKS_POST
 MAX_WEBHOOKS_PER_TEAM = 10
 
 
 class WebhookExists(Conflict):
-    code = "webhook_exists"
+    code = ErrorCode.WEBHOOK_EXISTS
     title = "The team already has this webhook"
 
 
 class TooManyWebhooks(InvalidInput):
-    code = "too_many_webhooks"
+    code = ErrorCode.TOO_MANY_WEBHOOKS
     title = "The team has as many webhooks as it may have"
 
 
 class WebhookUrlInvalid(InvalidInput):
-    code = "webhook_url_invalid"
+    code = ErrorCode.WEBHOOK_URL_INVALID
     title = "This is not a webhook URL"
 
 
 class WebhookUrlNotHttps(InvalidInput):
-    code = "webhook_url_not_https"
+    code = ErrorCode.WEBHOOK_URL_NOT_HTTPS
     title = "Webhook URLs start with https://"
 
 
 class WebhookHostNotAllowed(InvalidInput):
-    code = "webhook_host_not_allowed"
+    code = ErrorCode.WEBHOOK_HOST_NOT_ALLOWED
     title = "Webhooks may only point at Slack or Microsoft Teams"
 
 
 class WebhookKindMismatch(InvalidInput):
-    code = "webhook_kind_mismatch"
+    code = ErrorCode.WEBHOOK_KIND_MISMATCH
     title = "The URL is not a webhook of this kind"
 
 

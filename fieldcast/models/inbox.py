@@ -30,7 +30,7 @@ class Notification(TenantMixin, Base):
 
     id: Mapped[UUIDPK]
     user_id: Mapped[uuid.UUID]
-    # e.g. "video.playable", "video.failed"; clients switch on it.
+    # A `NotificationType` value, e.g. "video.playable"; clients switch on it.
     type: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(String(1000), default="")

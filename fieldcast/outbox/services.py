@@ -421,3 +421,20 @@ def prune(db: Database, *, older_than: timedelta) -> int:
         )
         session.commit()
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.RUNNING, OutboxStatus.FAILED)
+
+
+def backlog(session: Session) -> dict[OutboxStatus, int]:
+    """How many jobs wait, run or failed for good, per status (0 for none): the metrics'
+    outbox gauge."""
+    rows = session.execute(
+        select(OutboxJob.status, func.count())
+        .where(OutboxJob.status.in_(UNFINISHED))
+        .group_by(OutboxJob.status)
+    ).all()
+    counts: dict[OutboxStatus, int] = dict.fromkeys(UNFINISHED, 0)
+    for status, count in rows:
+        counts[status] = count
+    return counts

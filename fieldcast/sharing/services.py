@@ -35,9 +35,10 @@ from sqlalchemy.orm import Session
 
 from fieldcast import events
 from fieldcast.db import Database, utcnow, uuid7
-from fieldcast.errors import InvalidInput, NotFound
+from fieldcast.errors import ErrorCode, InvalidInput, NotFound
 from fieldcast.inbox import delivery
 from fieldcast.inbox import services as inbox
+from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import Team, TeamMembership, User
 from fieldcast.models.inbox import Notification
 from fieldcast.models.sharing import (
@@ -54,6 +55,7 @@ from fieldcast.models.sharing import (
 )
 from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
+from fieldcast.outbox.names import TaskName
 from fieldcast.policy import Principal, authorize, load_list, load_video, mine
 from fieldcast.policy import lists as list_policy
 from fieldcast.policy import shares as share_policy
@@ -61,9 +63,8 @@ from fieldcast.videos.playback import PLAYABLE_STATUSES
 
 log = logging.getLogger(__name__)
 
-FAN_OUT_TASK = "shares.fan_out"
-SLICE_TASK = "shares.send_slice"
-SHARE_NOTIFICATION = "share.received"
+FAN_OUT_TASK = TaskName.SHARES_FAN_OUT
+SLICE_TASK = TaskName.SHARES_SEND_SLICE
 # Recipients per slice job: about 500 devices, one FCM batch, and work for every worker.
 SLICE_SIZE = 250
 
@@ -312,7 +313,7 @@ def share_video(
         raise InvalidInput(
             f"A share names at most {MAX_SHARE_USERS} users, {MAX_SHARE_TEAMS} teams and "
             f"{MAX_SHARE_LISTS} lists; put larger audiences in a list.",
-            code="audience_too_large",
+            code=ErrorCode.AUDIENCE_TOO_LARGE,
         )
     errors = _unknown_ids(session, principal.org_id, users, teams)
     if lists:
@@ -641,7 +642,7 @@ def _send_slice(session: Session, payload: dict[str, Any]) -> None:
         inbox.item_values(
             org_id=share.org_id,
             user_id=user_id,
-            type=SHARE_NOTIFICATION,
+            type=NotificationType.SHARE_RECEIVED,
             title=title,
             body=body,
             data=data,

@@ -46,6 +46,7 @@ from fieldcast.db import Database, utcnow
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.videos import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.outbox import services as outbox
+from fieldcast.outbox.names import TaskName
 from fieldcast.settings import Settings
 from fieldcast.videos.playback import content_type
 from media import ffmpeg
@@ -64,8 +65,8 @@ from media.thumbnails import make_poster, make_storyboard
 
 log = logging.getLogger(__name__)
 
-PROCESS_TASK = "video.process"
-LADDER_TASK = "video.ladder"
+PROCESS_TASK = TaskName.VIDEO_PROCESS
+LADDER_TASK = TaskName.VIDEO_LADDER
 # ffmpeg's share of each queue's hard time limit (workers.queues), leaving time to store outputs.
 FAST_LIMIT = timedelta(minutes=12)
 LADDER_LIMIT = timedelta(minutes=50)
@@ -107,8 +108,10 @@ def start(session: Session, video: Video) -> None:
 
 
 def _step_key(task: str, video_id: Any, version: Any) -> list[Any]:
-    """The parts of a step's outbox key, joined in Python to record it and in SQL to find it."""
-    return [task, ":", video_id, ":", version]
+    """The parts of a step's outbox key, joined in Python to record it and in SQL to find it.
+
+    The name goes in as a plain string: SQL would not know the type of an enum member."""
+    return [str(task), ":", video_id, ":", version]
 
 
 def _record_step(session: Session, video: Video, task: str) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.services import clean_name
 from fieldcast.errors import InvalidInput
-from fieldcast.models.videos import Video
+from fieldcast.models.videos import Rendition, Video
 from fieldcast.policy import Principal, authorize, load_video
 
 MAX_DEAL_ATTRIBUTES = 20
@@ -76,3 +78,32 @@ def update_video(
         video.deal_attributes = clean_deal_attributes(changes["deal_attributes"])
     session.commit()
     return video
+
+
+def renditions_of(session: Session, videos: Sequence[Video]) -> dict[uuid.UUID, list[Rendition]]:
+    """The renditions of videos already loaded (a page of them), in one query."""
+    found: dict[uuid.UUID, list[Rendition]] = {video.id: [] for video in videos}
+    if found:
+        for rendition in session.scalars(select(Rendition).where(Rendition.video_id.in_(found))):
+            found[rendition.video_id].append(rendition)
+    return found
+
+
+def current_rendition(
+    session: Session, video_id: uuid.UUID, name: str
+) -> tuple[Video, Rendition] | None:
+    """A video with its rendition `name` made from its current source, or None.
+
+    No principal: the media routes check a signed URL, which was handed only to a viewer
+    allowed to see the video.
+    """
+    row = session.execute(
+        select(Video, Rendition)
+        .join(Rendition, (Rendition.video_id == Video.id) & (Rendition.org_id == Video.org_id))
+        .where(
+            Video.id == video_id,
+            Rendition.name == name,
+            Rendition.source_version == Video.source_version,
+        )
+    ).one_or_none()
+    return (row[0], row[1]) if row else None

@@ -1,0 +1,18 @@
+"""Every kind of inbox item and push, by the type string clients switch on.
+
+A type is written here before anything sends it: `notify` refuses a type that is not listed,
+and the preferences API offers exactly these for muting. The values are part of the API
+(inbox items, push data, muted types), so a value never changes once released.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class NotificationType(enum.StrEnum):
+    SHARE_RECEIVED = "share.received"  # someone shared a video with you
+    VIDEO_PLAYABLE = "video.playable"  # your upload can be watched
+    VIDEO_FAILED = "video.failed"  # your upload could not be processed
+    COMMENT_MENTION = "comment.mention"  # someone mentioned you in a comment
+    COMMENT_REPLY = "comment.reply"  # someone replied to your comment

@@ -1,0 +1,20 @@
+"""Every outbox task the product records, by the name stored in `outbox_jobs.task`.
+
+A name is listed here before any code records or registers it; the module that registers its
+handler is imported by the worker at start (`workers.jobs.TASK_MODULES`), and the worker
+refuses to start when a listed task has no handler, instead of failing each such job later.
+Names are stored in the database, so a released name never changes.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class TaskName(enum.StrEnum):
+    VIDEO_PROCESS = "video.process"  # probe and make the first playable rendition
+    VIDEO_LADDER = "video.ladder"  # the rest of the ladder, poster, storyboard, MP4
+    NOTIFICATIONS_PUSH = "notifications.push"  # push one inbox item to the user's devices
+    SHARES_FAN_OUT = "shares.fan_out"  # resolve a share's audience into slices
+    SHARES_SEND_SLICE = "shares.send_slice"  # inbox items and pushes for one slice
+    WEBHOOKS_POST = "webhooks.post"  # post a share's card to a team's chat webhook
