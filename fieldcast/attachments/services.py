@@ -14,6 +14,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import IO, cast
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from fieldcast.accounts.authz import Principal, authorize
 from fieldcast.accounts.services import clean_name
 from fieldcast.attachments.models import Attachment, AttachmentKind
-from fieldcast.db import uuid7
+from fieldcast.db import EarlyCommit, commit_early, on_commit, uuid7
 from fieldcast.errors import Conflict, DomainError, InvalidInput, NotFound
 from fieldcast.videos.models import Video
 from fieldcast.videos.services import get_video
@@ -325,7 +326,7 @@ def _ensure_room(session: Session, video: Video, *, lock: bool) -> None:
 def _add(session: Session, video: Video, attachment: Attachment) -> Attachment:
     _ensure_room(session, video, lock=True)
     session.add(attachment)
-    session.commit()
+    session.flush()
     return attachment
 
 
@@ -434,7 +435,7 @@ def add_file(
         )
     attachment_id = uuid7()
     key = attachment_key(video, attachment_id, storage_name(name, ext))
-    session.commit()  # nothing stays open while the bytes stream
+    commit_early(session, EarlyCommit.BEFORE_LONG_WORK)  # nothing stays open while the bytes stream
     reader = _CheckedReader(head, stream, max_bytes)
     try:
         size = storage.put(key, cast(IO[bytes], reader), content_type=kind.content_type)
@@ -495,6 +496,6 @@ def delete_attachment(
         raise NotFound(f"No attachment with id {attachment_id}.")
     key = attachment.storage_key
     session.delete(attachment)
-    session.commit()
+    session.flush()
     if key is not None:
-        _discard(storage, key)
+        on_commit(session, partial(_discard, storage, key))

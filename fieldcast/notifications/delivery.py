@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.models import User
 from fieldcast.context import current
-from fieldcast.db import utcnow
+from fieldcast.db import EarlyCommit, commit_early, utcnow
 from fieldcast.devices.models import Device
 from fieldcast.notifications import preferences
 from fieldcast.notifications.models import DeliveryStatus, Notification
@@ -89,7 +89,7 @@ def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uui
     # while that lease holds: a claim older than the lease was left by a dead worker.
     lease = timedelta(seconds=current().settings.outbox_lease_s)
     claimed = _claim(session, [(nid, device.id) for nid, device in pairs], lease)
-    session.commit()  # the claims hold before anything is sent
+    commit_early(session, EarlyCommit.PUSH_CLAIM)  # the claims hold before anything is sent
 
     badges = _unread_counts(session, {items[nid].user_id for nid, _ in pairs})
     messages = [
@@ -108,7 +108,7 @@ def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uui
     for listener in listeners:
         listener(session, outcomes)
     _forget_dead_tokens(session, results)
-    session.commit()
+    commit_early(session, EarlyCommit.PUSH_RESULTS)
 
     sent = sum(1 for _, result in results if result.accepted)
     waiting = sum(1 for _, result in results if result.transient)

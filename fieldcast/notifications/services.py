@@ -121,7 +121,7 @@ def mark_read(session: Session, principal: Principal, notification_id: uuid.UUID
     item = get_item(session, principal, notification_id)
     if item.read_at is None:
         item.read_at = utcnow()
-    session.commit()
+    session.flush()
     return item
 
 
@@ -136,5 +136,5 @@ def mark_all_read(session: Session, principal: Principal) -> int:
         )
         .values(read_at=utcnow())
     )
-    session.commit()
+    session.flush()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

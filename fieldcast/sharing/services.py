@@ -148,7 +148,7 @@ def create_list(
     session.add(dl)
     session.flush()
     _set_members(session, dl, user_ids, team_ids)
-    session.commit()
+    session.flush()
     return dl
 
 
@@ -176,7 +176,7 @@ def update_list(
             current_teams if team_ids is None else team_ids,
         )
     dl.updated_at = utcnow()
-    session.commit()
+    session.flush()
     return dl
 
 
@@ -184,7 +184,7 @@ def delete_list(session: Session, principal: Principal, list_id: uuid.UUID) -> N
     dl = get_list(session, principal, list_id)
     authorize(principal, "distribution_list.delete", dl)
     session.delete(dl)
-    session.commit()
+    session.flush()
 
 
 def _set_members(
@@ -406,7 +406,7 @@ def share_video(
     )
     if video.status in PLAYABLE_STATUSES:
         _release(session, share, record_fan_out=False)  # the fan-out above sees it released
-    session.commit()
+    session.flush()
     log.info(
         "share %s of video %s by %s: %d recipients%s",
         share.id,
@@ -585,7 +585,7 @@ def notification_receipt(
             ShareRecipient.share_id == uuid.UUID(share_id),
             ShareRecipient.user_id == principal.user_id,
         )
-    session.commit()
+    session.flush()
     return item
 
 
@@ -599,7 +599,7 @@ def playback_started(session: Session, principal: Principal, video_id: uuid.UUID
         ShareRecipient.user_id == principal.user_id,
         ShareRecipient.video_id == video.id,
     )
-    session.commit()
+    session.flush()
     return moved
 
 
@@ -671,7 +671,7 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
 def prune_audiences(db: Database) -> int:
     """Delete the audience blocks of shares whose recipient rows exist: those a fan-out of an
     earlier release made without deleting them. The fan-out deletes its own."""
-    with db.session() as session:
+    with db.unit_of_work() as session:
         result = session.execute(
             delete(ShareAudience).where(
                 select(ShareRecipient.share_id)
@@ -679,7 +679,6 @@ def prune_audiences(db: Database) -> int:
                 .exists()
             )
         )
-        session.commit()
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -721,7 +720,7 @@ def _send_slice(session: Session, payload: dict[str, Any]) -> None:
         )
     ).all()
     _link_notifications(session, share.id, made)
-    session.commit()
+    session.flush()
     delivery.deliver(session, [row.id for row in made])
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import IO, cast
 
 from redis import Redis, RedisError
@@ -29,7 +30,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.authz import Principal, authorize
-from fieldcast.db import Database, utcnow
+from fieldcast.db import Database, EarlyCommit, commit_early, on_commit, utcnow
 from fieldcast.errors import Conflict, DomainError, InvalidInput, NotFound
 from fieldcast.uploads.models import Upload, UploadProtocol
 from fieldcast.videos import processing
@@ -173,9 +174,9 @@ def create_upload(
         session.flush()
         finish(session, storage, upload)
     else:
-        session.commit()
+        session.flush()
     for old in replaced:
-        _discard(storage, old)
+        on_commit(session, partial(_discard, storage, old))
     return upload
 
 
@@ -243,7 +244,6 @@ def _recover_lost_bytes(session: Session, storage: Storage, upload: Upload) -> N
         .values(offset=held)
         .execution_options(synchronize_session=False)
     )
-    session.commit()
     session.refresh(upload)
 
 
@@ -322,7 +322,7 @@ def append(
         raise UploadTooLarge(
             f"The chunk is {content_length} bytes; only {remaining} remain of Upload-Length."
         )
-    session.commit()  # nothing stays open while the bytes stream
+    commit_early(session, EarlyCommit.BEFORE_LONG_WORK)  # nothing stays open while the bytes stream
 
     with _write_lock(redis, upload_id) as lock:
         new_offset, state = storage.append_upload(
@@ -343,7 +343,7 @@ def append(
             .returning(Upload)
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()
-        session.commit()
+        commit_early(session, EarlyCommit.TUS_OFFSET)
         if moved is None:
             raise OffsetMismatch("The upload moved on while this chunk was written.")
         if moved.offset == moved.length:
@@ -381,7 +381,7 @@ def finish(session: Session, storage: Storage, upload: Upload) -> bool:
     video.failure_code = None
     video.failure_detail = None
     processing.start(session, video)
-    session.commit()
+    session.flush()
     log.info(
         "upload %s complete: %d bytes for video %s (version %d)",
         upload.id,
@@ -412,16 +412,16 @@ def _remove(session: Session, storage: Storage, upload: Upload) -> None:
     session.flush()
     if video.status is VideoStatus.UPLOADING and not _open_uploads(session, video):
         video.status = VideoStatus.FAILED if video.failure_code else VideoStatus.AWAITING_UPLOAD
-    session.commit()
-    _discard(storage, upload)
+    session.flush()
+    on_commit(session, partial(_discard, storage, upload))
 
 
 def expire(db: Database, storage: Storage, *, batch: int = 100) -> dict[str, int]:
     """Clean up unfinished uploads past their expiry, and finish ones whose last write was cut
     short before processing was recorded.
 
-    Each upload is claimed (FOR UPDATE SKIP LOCKED) in the transaction that handles it, since
-    handling one commits: a lock taken for the whole batch would not outlive the first.
+    Each upload is claimed (FOR UPDATE SKIP LOCKED) in the transaction that handles it, and
+    committed on its own: a lock taken for the whole batch would not outlive the first.
     """
     stale = [Upload.completed_at.is_(None), Upload.expires_at < utcnow()]
     cut_short = [
@@ -446,9 +446,13 @@ def expire(db: Database, storage: Storage, *, batch: int = 100) -> dict[str, int
                     break
                 if name == "expired":
                     _remove(session, storage, upload)
-                elif not finish(session, storage, upload):
-                    continue  # bytes were lost: the offset moved back, the client resumes
-                counts[name] += 1
+                    handled = True
+                else:
+                    # False when bytes were lost: the offset moved back, the client resumes.
+                    handled = finish(session, storage, upload)
+                commit_early(session, EarlyCommit.BATCH_ITEM)
+                if handled:
+                    counts[name] += 1
     return counts
 
 
