@@ -157,9 +157,11 @@ class EarlyCommit(enum.StrEnum):
     #: Progress of a long job (what the probe found, percent done): the app polling the video
     #: sees it while the job still runs.
     JOB_PROGRESS = "job_progress"
-    #: An output of video processing (poster, ladder, offline MP4, storyboard) is recorded as
-    #: soon as its files are stored: the next output may fail and roll back, a retry must not
-    #: forget files already stored, and apps can use the output meanwhile.
+    #: An output of video processing (the first playable rendition, poster, ladder, offline
+    #: MP4, storyboard) is recorded as soon as its files are stored: the next output may fail
+    #: and roll back, a retry must not forget files already stored, and apps use the output
+    #: meanwhile (a video is playable, and its waiting shares go out, the moment its first
+    #: rendition is stored, not once the job's scratch files are cleared and its row is done).
     MEDIA_OUTPUT = "media_output"
     #: A periodic job working through a batch (expiring uploads, settling videos) commits each
     #: item it handled: no lock is held over the whole batch, and one failing item does not

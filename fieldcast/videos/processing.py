@@ -451,7 +451,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         )
         released = sharing.release_waiting_shares(session, video)
         _record_step(session, video, LADDER_TASK)
-        session.flush()  # the outbox commits the step with its completion
+        commit_early(session, EarlyCommit.MEDIA_OUTPUT)
         if released:
             log.info("video %s: %d shares that waited for it go out now", video.id, released)
         log.info("video %s playable (%s)", video.id, "remux" if info.can_remux else "encode")
