@@ -13,11 +13,11 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import health
+from api import health, unit_of_work
 from api.auth import authenticate_request
 from api.extensions import Api
 from api.fields import install_converters
-from api.idempotency import ReplayResponse, finish_idempotent_request
+from api.idempotency import ReplayResponse
 from api.problems import from_domain_error, from_http_exception, from_unexpected
 from api.resources import (
     api_tokens,
@@ -168,6 +168,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     uploads.install(app)
     _register_docs_assets(app)
     _register_error_handlers(app)
+    # Last registered, so the first `after_request` hook to run: see api/unit_of_work.py.
+    unit_of_work.install(app)
     return app
 
 
@@ -193,7 +195,6 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.after_request
     def finish_request(response: Response) -> Response:
-        response = finish_idempotent_request(response)
         response.headers["X-Request-ID"] = g.get("request_id", "")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if request.path.startswith("/api/"):
@@ -228,6 +229,7 @@ def _register_request_hooks(app: Flask) -> None:
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ReplayResponse)
     def replay(error: ReplayResponse) -> Response:
+        g.idempotent_replay = True  # nothing to commit: the unit of work rolls back
         return error.response
 
     @app.errorhandler(DomainError)

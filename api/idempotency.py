@@ -1,24 +1,23 @@
-"""The Idempotency-Key header on authenticated POSTs, applied to every endpoint."""
+"""The Idempotency-Key header on authenticated POSTs, applied to every endpoint.
+
+The key is inserted here, in the request's transaction; the unit of work (api/unit_of_work.py)
+stores the response under it and commits both at once, or rolls both back. See
+fieldcast/idempotency/services.py for what a retry meets after a crash at each point.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from datetime import timedelta
 
 from flask import Response, g, request
 
 from api.runtime import context, db_session
 from fieldcast.idempotency import services as idempotency
-from fieldcast.outages import is_outage
 from fieldcast.policy import Principal
-
-log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-# Headers worth replaying; hop-by-hop and per-request ones are not.
-_KEPT_HEADERS = ("Content-Type", "Location", "ETag")
 
 
 class ReplayResponse(Exception):
@@ -66,32 +65,3 @@ def begin_idempotent_request(principal: Principal) -> None:
         response.headers[REPLAYED_HEADER] = "true"
         raise ReplayResponse(response)
     g.idempotency_key_id = outcome.key_id
-
-
-def finish_idempotent_request(response: Response) -> Response:
-    """Registered as `after_request`: remember a success, forget a failure."""
-    key_id = g.pop("idempotency_key_id", None)
-    if key_id is None:
-        return response
-    session = db_session()
-    if 200 <= response.status_code < 300 and not response.is_streamed:
-        headers = {
-            name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers
-        }
-        idempotency.complete(
-            session,
-            key_id,
-            status=response.status_code,
-            body=response.get_data(),
-            headers=headers,
-        )
-    else:
-        try:
-            idempotency.abandon(session, key_id)
-        except Exception as exc:
-            if not is_outage(exc):
-                raise
-            # The request failed with the same outage. Its transaction, and the key with it,
-            # rolled back; a key committed earlier in the request expires with its TTL.
-            log.warning("could not forget Idempotency-Key %s during an outage", key_id)
-    return response

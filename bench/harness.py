@@ -183,7 +183,7 @@ def signed_in(env: dict[str, str], base: str) -> Client:
 
     database = Database(normalise_database_url(env["DATABASE_URL"]), pool_size=1)
     slug = f"bench-{uuid.uuid4().hex[:8]}"
-    with database.session() as session:
+    with database.unit_of_work() as session:
         created = create_organisation(
             session,
             name="Benchmark",

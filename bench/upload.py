@@ -376,7 +376,7 @@ def sign_in(database_url: str, base: str) -> Account:
     password = secrets.token_urlsafe(PASSWORD_BYTES)
     database = Database(normalise_database_url(database_url), pool_size=1)
     try:
-        with database.session() as session:
+        with database.unit_of_work() as session:
             created = create_organisation(
                 session,
                 name="Upload benchmark",

@@ -290,7 +290,7 @@ def create_org(
     from fieldcast.errors import DomainError
 
     ctx = _context()
-    with ctx.db.session() as session:
+    with ctx.db.unit_of_work() as session:
         try:
             created = create_organisation(
                 session,
@@ -326,7 +326,7 @@ def load_demo(password: str | None) -> None:
     from fieldcast.errors import DomainError
 
     ctx = _context()
-    with ctx.db.session() as session:
+    with ctx.db.unit_of_work() as session:
         try:
             demo = load_demo_organisation(session, password=password)
         except DomainError as exc:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,10 +22,13 @@ from sqlalchemy import (
     String,
     Uuid,
     create_engine,
+    event,
     func,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -114,6 +118,120 @@ class TenantMixin:
     org_id: Mapped[OrgFK]
 
 
+# -- The unit of work ------------------------------------------------------------------------------
+#
+# A request, an outbox task and a periodic job each make ONE unit of work: services change rows
+# and `flush()`, and the code that runs the unit commits once at its end (`commit_unit`, or
+# `Database.unit_of_work()`), or rolls everything back. The API's request lifecycle is in
+# api/unit_of_work.py; an outbox task's in fieldcast/outbox/services.py `execute`.
+#
+# A few commits must happen before the unit ends, because something outside the database
+# depends on them. Each is named below and made through `commit_early`, the only commit call in
+# the domain packages (tests/test_unit_of_work.py fails on any other).
+
+
+class EarlyCommit(enum.StrEnum):
+    """Why a unit of work commits before its end. Each member says what outside the database
+    must not happen (or must not be lost) before the commit."""
+
+    #: An outbox job is claimed (status `running`, one more attempt, a lease) and the claim is
+    #: committed before its task runs: another worker must see the lease and leave the job
+    #: alone, and a worker that dies mid-task must have its attempt counted. The lease is then
+    #: renewed on a connection of its own while the task runs.
+    OUTBOX_LEASE = "outbox_lease"
+    #: The (notification, device) claims of a push are committed before FCM is called: a
+    #: duplicate or retried job then skips what this one sends, and a phone is not buzzed twice.
+    PUSH_CLAIM = "push_claim"
+    #: What FCM answered (accepted messages, dead tokens) is committed before the job asks to
+    #: be retried for the rest: the retry rolls the task's transaction back, and the accepted
+    #: pushes must stay recorded as sent.
+    PUSH_RESULTS = "push_results"
+    #: Before work that lasts seconds to minutes outside the database (a tus chunk streaming in,
+    #: ffmpeg converting a video), the transaction that read and locked rows ends: no row lock
+    #: and no connection idle in a transaction is held while the bytes stream or ffmpeg runs.
+    BEFORE_LONG_WORK = "before_long_work"
+    #: A tus chunk's new offset is committed as soon as its bytes are stored: the stored bytes
+    #: and the offset the client resumes from must agree even when finishing the upload then
+    #: fails.
+    TUS_OFFSET = "tus_offset"
+    #: Progress of a long job (what the probe found, percent done): the app polling the video
+    #: sees it while the job still runs.
+    JOB_PROGRESS = "job_progress"
+    #: An output of video processing (the first playable rendition, poster, ladder, offline
+    #: MP4, storyboard) is recorded as soon as its files are stored: the next output may fail
+    #: and roll back, a retry must not forget files already stored, and apps use the output
+    #: meanwhile (a video is playable, and its waiting shares go out, the moment its first
+    #: rendition is stored, not once the job's scratch files are cleared and its row is done).
+    MEDIA_OUTPUT = "media_output"
+    #: A periodic job working through a batch (expiring uploads, settling videos) commits each
+    #: item it handled: no lock is held over the whole batch, and one failing item does not
+    #: undo the others.
+    BATCH_ITEM = "batch_item"
+    #: A refused request that must still change something: a refresh token presented a second
+    #: time ends its whole login session (a copy leaked) although the request answers 401.
+    SESSION_FAMILY_REVOKED = "session_family_revoked"
+
+
+_EARLY_COMMITS_KEY = "fieldcast.early_commits"
+_ON_COMMIT_KEY = "fieldcast.on_commit"
+
+
+def commit_early(session: Session, reason: EarlyCommit) -> None:
+    """Commit before the unit of work ends, for one of the documented reasons.
+
+    The session remembers that it did, so the request that carried an idempotency key can
+    free the key if it fails after this point (the key committed with this commit).
+    """
+    session.info.setdefault(_EARLY_COMMITS_KEY, []).append(reason)
+    session.commit()
+
+
+def early_commits(session: Session) -> list[EarlyCommit]:
+    """The early commits this session made, oldest first."""
+    return list(session.info.get(_EARLY_COMMITS_KEY, []))
+
+
+@contextmanager
+def commit_apart(engine: Engine, reason: EarlyCommit) -> Iterator[Connection]:
+    """A connection of its own whose statements commit at the end of the block, beside the
+    unit of work in progress (which neither sees nor waits for them), for a documented reason:
+    an outbox lease renewed while its task runs, the percent done of a long job."""
+    del reason  # named for the reader and for grep; the commit is the same for every reason
+    with engine.begin() as connection:
+        yield connection
+
+
+def commit_unit(session: Session) -> None:
+    """Commit a unit of work at its end: the one commit of a request, an outbox task or a job."""
+    session.commit()
+
+
+def on_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the session's transaction commits; forget it if it rolls back.
+
+    For work outside the database that must follow the change, never precede it (deleting the
+    stored bytes of an upload whose row is deleted).
+    """
+    session.info.setdefault(_ON_COMMIT_KEY, []).append(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_on_commit(session: Session) -> None:
+    for callback in session.info.pop(_ON_COMMIT_KEY, []):
+        try:
+            callback()
+        except Exception:
+            log.warning("a callback after commit failed", exc_info=True)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_on_commit(session: Session, transaction: Any) -> None:
+    # Only the outermost transaction ending discards them: a rolled-back SAVEPOINT keeps the
+    # work done before it.
+    if transaction.parent is None:
+        session.info.pop(_ON_COMMIT_KEY, None)
+
+
 class Database:
     """One engine and session factory per process, created from the settings."""
 
@@ -151,6 +269,14 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """A session whose work commits once, when the block ends without an error (a job's
+        unit of work); an error rolls all of it back."""
+        with self.session() as session:
+            yield session
+            commit_unit(session)
 
     def dispose(self) -> None:
         self.engine.dispose()

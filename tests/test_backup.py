@@ -45,7 +45,7 @@ def target_url(server_database_url: str) -> Iterator[str]:
 def _populate(url: str, storage: Storage) -> None:
     upgrade(url)
     database = Database(url)
-    with database.session() as session:
+    with database.unit_of_work() as session:
         create_organisation(
             session,
             name="Acme",

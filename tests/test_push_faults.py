@@ -103,6 +103,7 @@ def _fan_out(
             share = sharing.share_video(
                 session, Principal(user=sender), video.id, user_ids=[p.id for p in peers]
             )
+            session.commit()  # services flush; the caller commits its unit of work
             share_id = share.id
         try:
             yield FanOut(ctx, fcm, share_id, tokens)

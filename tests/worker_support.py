@@ -91,7 +91,7 @@ def upload_file(
     """A draft and its file, sent through the upload service in one chunk as the tus endpoint
     does; the processing it records is left for the test to run."""
     principal = Principal(author)
-    with ctx.db.session() as session:
+    with ctx.db.unit_of_work() as session:
         video = Video(org_id=author.org_id, owner_id=author.id, title=title)
         session.add(video)
         session.commit()
@@ -106,7 +106,7 @@ def upload_file(
             expires_in=timedelta(hours=1),
             filename=filename,
         )
-    with path.open("rb") as stream, ctx.db.session() as session:
+    with path.open("rb") as stream, ctx.db.unit_of_work() as session:
         tus.append(
             session,
             principal,

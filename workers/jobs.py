@@ -1,4 +1,9 @@
-"""RQ job entry points. Each is a thin call into a service; the work lives in the domain."""
+"""RQ job entry points. Each is a thin call into a service; the work lives in the domain.
+
+Each job is one unit of work: the service it calls opens `Database.unit_of_work()` and commits
+once at its end (an outbox task commits with its row's status in `outbox.execute`). Batch jobs
+commit each item they handled (`EarlyCommit.BATCH_ITEM`); see `fieldcast.db.EarlyCommit`.
+"""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ _KEEP_ENDED = timedelta(days=30)
 
 def prune_credentials(db: Database) -> int:
     now = utcnow()
-    with db.session() as session:
+    with db.unit_of_work() as session:
         tokens = session.execute(
             delete(RefreshToken).where(RefreshToken.expires_at < now - _KEEP_ENDED)
         )
@@ -27,5 +27,4 @@ def prune_credentials(db: Database) -> int:
                 )
             )
         )
-        session.commit()
         return int((tokens.rowcount or 0) + (sessions.rowcount or 0))  # type: ignore[attr-defined]

@@ -156,7 +156,7 @@ def create_organisation(
     )
     session.add(admin)
     try:
-        session.commit()
+        session.flush()
     except IntegrityError as exc:
         session.rollback()
         raise _conflict_from(exc) from None
@@ -276,7 +276,7 @@ def create_user(
     )
     session.add(user)
     try:
-        session.commit()
+        session.flush()
     except IntegrityError as exc:
         session.rollback()
         raise _conflict_from(exc) from None
@@ -320,7 +320,7 @@ def update_user(
     if changes.get("is_active") is False:
         _revoke_credentials(session, user, reason="deactivated")
     try:
-        session.commit()
+        session.flush()
     except IntegrityError as exc:
         session.rollback()
         raise _conflict_from(exc) from None
@@ -342,7 +342,7 @@ def update_profile(session: Session, principal: Principal, changes: dict[str, An
     for name, value in changes.items():
         setattr(user, name, value)
     session.add(user)
-    session.commit()
+    session.flush()
     return user
 
 
@@ -400,7 +400,7 @@ def create_team(
     )
     session.add(team)
     try:
-        session.commit()
+        session.flush()
     except IntegrityError as exc:
         session.rollback()
         raise _conflict_from(exc) from None
@@ -426,7 +426,7 @@ def update_team(
         if name in changes:
             setattr(team, name, changes[name])
     try:
-        session.commit()
+        session.flush()
     except IntegrityError as exc:
         session.rollback()
         raise _conflict_from(exc) from None
@@ -445,7 +445,7 @@ def delete_team(session: Session, principal: Principal, team_id: uuid.UUID) -> N
             code=ErrorCode.TEAM_HAS_SUBTEAMS,
         )
     session.delete(team)
-    session.commit()
+    session.flush()
 
 
 def set_membership(
@@ -466,7 +466,7 @@ def set_membership(
         membership = TeamMembership(org_id=principal.org_id, team_id=team.id, user_id=user_id)
         session.add(membership)
     membership.role = role
-    session.commit()
+    session.flush()
     return membership
 
 
@@ -487,7 +487,7 @@ def remove_membership(
         raise NotFound(
             "This user is not a member of the team.", code=ErrorCode.MEMBERSHIP_NOT_FOUND
         )
-    session.commit()
+    session.flush()
 
 
 def teams_of(

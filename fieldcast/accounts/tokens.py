@@ -20,7 +20,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.services import normalise_email, verify_password
-from fieldcast.db import new_token, utcnow
+from fieldcast.db import EarlyCommit, commit_early, new_token, utcnow
 from fieldcast.errors import AuthenticationFailed, ErrorCode, InvalidInput
 from fieldcast.models.accounts import ApiToken, AuthSession, RefreshToken, User
 from fieldcast.policy import Principal, authorize, get_scoped, scoped
@@ -98,7 +98,7 @@ def login(
     session.add(auth_session)
     refresh = _issue_refresh(session, config, auth_session, now)
     user.last_login_at = now
-    session.commit()
+    session.flush()
     return TokenPair(
         access_token=_access_token(config, user, auth_session.id, now),
         refresh_token=refresh,
@@ -125,7 +125,7 @@ def refresh(session: Session, config: TokenConfig, refresh_token: str) -> TokenP
         if auth_session.revoked_at is None:
             auth_session.revoked_at = now
             auth_session.revoked_reason = "refresh_token_reuse"
-        session.commit()
+        commit_early(session, EarlyCommit.SESSION_FAMILY_REVOKED)
         raise AuthenticationFailed(
             "This refresh token was already used; the session has been ended.",
             code=ErrorCode.REFRESH_TOKEN_REUSED,
@@ -138,7 +138,7 @@ def refresh(session: Session, config: TokenConfig, refresh_token: str) -> TokenP
     token.used_at = now
     auth_session.last_refreshed_at = now
     new_refresh = _issue_refresh(session, config, auth_session, now)
-    session.commit()
+    session.flush()
     return TokenPair(
         access_token=_access_token(config, user, auth_session.id, now),
         refresh_token=new_refresh,
@@ -159,7 +159,7 @@ def logout(session: Session, principal: Principal) -> None:
         .where(AuthSession.id == principal.session_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason="logout")
     )
-    session.commit()
+    session.flush()
 
 
 def authenticate(session: Session, config: TokenConfig, bearer: str) -> Principal:
@@ -214,7 +214,7 @@ def _authenticate_api_token(session: Session, bearer: str) -> Principal:
     # Recording every use would write on every request; once a minute is enough to audit.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
-        session.commit()
+        session.flush()
     return Principal(user=row.User, api_token_id=token.id)
 
 
@@ -249,7 +249,7 @@ def create_api_token(
         expires_at=expires_at,
     )
     session.add(token)
-    session.commit()
+    session.flush()
     return NewApiToken(token, secret)
 
 
@@ -258,7 +258,7 @@ def revoke_api_token(session: Session, principal: Principal, token_id: uuid.UUID
     authorize(principal, "api_token.revoke", token)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-    session.commit()
+    session.flush()
     return token
 
 

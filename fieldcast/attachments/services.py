@@ -14,6 +14,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import IO, cast
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.services import clean_name
-from fieldcast.db import uuid7
+from fieldcast.db import EarlyCommit, commit_early, on_commit, uuid7
 from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.attachments import Attachment, AttachmentKind
 from fieldcast.models.videos import Video
@@ -322,7 +323,7 @@ def _ensure_room(session: Session, video: Video, *, lock: bool) -> None:
 def _add(session: Session, video: Video, attachment: Attachment) -> Attachment:
     _ensure_room(session, video, lock=True)
     session.add(attachment)
-    session.commit()
+    session.flush()
     return attachment
 
 
@@ -431,7 +432,7 @@ def add_file(
         )
     attachment_id = uuid7()
     key = attachment_key(video, attachment_id, storage_name(name, ext))
-    session.commit()  # nothing stays open while the bytes stream
+    commit_early(session, EarlyCommit.BEFORE_LONG_WORK)  # nothing stays open while the bytes stream
     reader = _CheckedReader(head, stream, max_bytes)
     try:
         size = storage.put(key, cast(IO[bytes], reader), content_type=kind.content_type)
@@ -491,6 +492,6 @@ def delete_attachment(
         raise NotFound(f"No attachment with id {attachment_id}.")
     key = attachment.storage_key
     session.delete(attachment)
-    session.commit()
+    session.flush()
     if key is not None:
-        _discard(storage, key)
+        on_commit(session, partial(_discard, storage, key))

@@ -47,7 +47,7 @@ def register(
     device.app_version = app_version
     device.locale = locale
     device.last_registered_at = utcnow()
-    session.commit()
+    session.flush()
     return device, created
 
 
@@ -72,4 +72,4 @@ def unregister(session: Session, principal: Principal, device_id: uuid.UUID) -> 
     if device is None:
         raise NotFound(f"No device with id {device_id}.")
     session.delete(device)
-    session.commit()
+    session.flush()

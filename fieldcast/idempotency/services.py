@@ -1,8 +1,20 @@
 """Idempotency keys: the first request with a key acts, retries replay its response.
 
-`begin()` inserts the key in the caller's transaction, so the key commits together with the
-change the request makes: a retry that arrives after the change committed finds the key, and
-one that arrives while the first request is still running waits on the row and then finds it.
+A request is one unit of work (api/unit_of_work.py), and its key lives and dies with it:
+
+- `begin()` inserts the key in the request's transaction. A retry that arrives while the first
+  request runs waits on the row, then finds it (and is told to retry shortly if the first is
+  still going, or gets its response).
+- On success, `complete()` stores the response in the same transaction, just before the one
+  commit: the change and its stored response commit together or not at all. A client that
+  never received the response (a crash after the commit, a lost connection) retries and gets
+  the stored response replayed, with `Idempotent-Replayed: true`; nothing acts twice.
+- On any error the transaction rolls back and the key with it: nothing was done and the key
+  is free at once, so a retry acts. Only when the request made an early commit (which carried
+  the key with it, see `fieldcast.db.EarlyCommit`) and then failed is the key deleted by
+  `release()` in a transaction of its own.
+
+No key is left "in progress" for its TTL by a crash at any of these points.
 """
 
 from __future__ import annotations
@@ -108,20 +120,16 @@ def complete(
         .where(IdempotencyKey.id == key_id)
         .values(response_status=status, response_body=body, response_headers=headers)
     )
-    db_session.commit()
 
 
-def abandon(db_session: Session, key_id: uuid.UUID) -> None:
-    """Forget a key whose request failed, so that a retry runs again."""
-    db_session.rollback()
+def release(db_session: Session, key_id: uuid.UUID) -> None:
+    """Forget a key whose request failed after an early commit, so that a retry runs again."""
     db_session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == key_id))
-    db_session.commit()
 
 
 def prune(db: Database) -> int:
-    with db.session() as session:
+    with db.unit_of_work() as session:
         result = session.execute(
             delete(IdempotencyKey).where(IdempotencyKey.expires_at <= utcnow())
         )
-        session.commit()
         return int(result.rowcount or 0)  # type: ignore[attr-defined]

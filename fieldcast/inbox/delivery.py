@@ -32,7 +32,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from fieldcast.context import current
-from fieldcast.db import utcnow
+from fieldcast.db import EarlyCommit, commit_early, utcnow
 from fieldcast.inbox import preferences
 from fieldcast.models.accounts import User
 from fieldcast.models.devices import Device
@@ -90,7 +90,7 @@ def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uui
     # while that lease holds: a claim older than the lease was left by a dead worker.
     lease = timedelta(seconds=current().settings.outbox_lease_s)
     claimed = _claim(session, [(nid, device.id) for nid, device in pairs], lease)
-    session.commit()  # the claims hold before anything is sent
+    commit_early(session, EarlyCommit.PUSH_CLAIM)  # the claims hold before anything is sent
 
     badges = _unread_counts(session, {items[nid].user_id for nid, _ in pairs})
     messages = [
@@ -109,7 +109,7 @@ def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uui
     for listener in listeners:
         listener(session, outcomes)
     _forget_dead_tokens(session, results)
-    session.commit()
+    commit_early(session, EarlyCommit.PUSH_RESULTS)
 
     sent = sum(1 for _, result in results if result.accepted)
     waiting = sum(1 for _, result in results if result.transient)

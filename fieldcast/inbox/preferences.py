@@ -181,7 +181,7 @@ def set_preferences(
             set_={**values, "updated_at": utcnow()},
         )
     )
-    session.commit()
+    session.flush()
     return Preferences(
         muted_types=types, quiet_start=quiet_start, quiet_end=quiet_end, time_zone=time_zone
     )
@@ -199,7 +199,7 @@ def mute_video(session: Session, principal: Principal, video_id: uuid.UUID) -> N
         .values(org_id=principal.org_id, user_id=principal.user_id, video_id=video.id)
         .on_conflict_do_nothing(index_elements=[VideoMute.user_id, VideoMute.video_id])
     )
-    session.commit()
+    session.flush()
 
 
 def unmute_video(session: Session, principal: Principal, video_id: uuid.UUID) -> None:
@@ -208,7 +208,7 @@ def unmute_video(session: Session, principal: Principal, video_id: uuid.UUID) ->
     session.execute(
         delete(VideoMute).where(mine(principal, VideoMute), VideoMute.video_id == video.id)
     )
-    session.commit()
+    session.flush()
 
 
 def muted_video_ids(session: Session, principal: Principal) -> list[uuid.UUID]:

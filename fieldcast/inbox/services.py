@@ -121,7 +121,7 @@ def mark_read(session: Session, principal: Principal, notification_id: uuid.UUID
     item = get_item(session, principal, notification_id)
     if item.read_at is None:
         item.read_at = utcnow()
-    session.commit()
+    session.flush()
     return item
 
 
@@ -151,7 +151,7 @@ def receipt(
             data=dict(item.data),
         ),
     )
-    session.commit()
+    session.flush()
     return item
 
 
@@ -162,7 +162,7 @@ def mark_all_read(session: Session, principal: Principal) -> int:
         .where(mine(principal, Notification), Notification.read_at.is_(None))
         .values(read_at=utcnow())
     )
-    session.commit()
+    session.flush()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -149,7 +149,7 @@ def add_webhook(
         created_by_id=principal.user_id,
     )
     session.add(webhook)
-    session.commit()
+    session.flush()
     log.info(
         "webhook %s (%s, %s) added to team %s by %s",
         webhook.id,
@@ -176,7 +176,7 @@ def remove_webhook(
     if webhook is None:
         raise NotFound(f"No webhook with id {webhook_id} on this team.")
     session.delete(webhook)
-    session.commit()
+    session.flush()
     log.info("webhook %s removed from team %s by %s", webhook_id, team.id, principal.user_id)
 
 

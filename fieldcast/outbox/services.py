@@ -2,8 +2,10 @@
 
 A service records work with `record()` inside its own transaction. When that transaction
 commits, the session hands the new rows to a `Dispatcher` (RQ in production). A worker runs a
-row through `execute()`, which claims it with a lease, runs the registered task and marks it
-done in the task's own transaction. `relay()` puts back what was lost: rows whose RQ job
+row through `execute()`, which claims it with a lease (an early commit, see
+`fieldcast.db.EarlyCommit.OUTBOX_LEASE`), runs the registered task and marks it done in the
+task's own transaction: the task body only flushes, and that transaction commits once, with
+the row's new status, whatever the outcome. `relay()` puts back what was lost: rows whose RQ job
 vanished (Redis restarted) and rows whose lease ran out (the worker died).
 """
 
@@ -22,7 +24,14 @@ from sqlalchemy import and_, delete, event, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from fieldcast.db import Database, utcnow
+from fieldcast.db import (
+    Database,
+    EarlyCommit,
+    commit_apart,
+    commit_early,
+    commit_unit,
+    utcnow,
+)
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -204,7 +213,7 @@ def execute(
                 OutboxJob.task, OutboxJob.payload, OutboxJob.attempts, OutboxJob.max_attempts
             )
         ).one_or_none()
-        session.commit()
+        commit_early(session, EarlyCommit.OUTBOX_LEASE)
     if claimed is None:
         log.info("outbox job %s is finished or held elsewhere; skipping", job_id)
         return None
@@ -223,7 +232,7 @@ def execute(
                 raise TransientError(f"this worker does not know task {task_name!r}") from None
             task.func(session, payload)
             _finish(session, job_id, attempt, OutboxStatus.DONE, None)
-            session.commit()
+            commit_unit(session)
             return OutboxStatus.DONE
         except TransientError as exc:
             session.rollback()
@@ -249,7 +258,7 @@ def execute(
                 log.warning(
                     "outbox job %s (%s) will retry in %.1fs: %s", job_id, task_name, delay, exc
                 )
-            session.commit()
+            commit_unit(session)
             return status
         except Exception as exc:
             session.rollback()
@@ -257,7 +266,7 @@ def execute(
             reason = f"{type(exc).__name__}: {exc}"
             _finish(session, job_id, attempt, OutboxStatus.FAILED, reason)
             _give_up(session, registry, task_name, payload, reason)
-            session.commit()
+            commit_unit(session)
             return OutboxStatus.FAILED
 
 
@@ -284,7 +293,7 @@ class _LeaseRenewal:
         interval = max(0.5, self.lease.total_seconds() / 3)
         while not self.stop.wait(interval):
             try:
-                with self.db.engine.begin() as connection:
+                with commit_apart(self.db.engine, EarlyCommit.OUTBOX_LEASE) as connection:
                     connection.execute(
                         update(OutboxJob)
                         .where(
@@ -347,7 +356,7 @@ def relay(
 ) -> RelayReport:
     """Re-dispatch due work that has no live job in the queue backend."""
     now = func.now()
-    with db.session() as session:
+    with db.unit_of_work() as session:
         # A lease that ran out means the worker died mid-task (SIGKILL, OOM, lost host).
         expired = session.execute(
             update(OutboxJob)
@@ -403,7 +412,6 @@ def relay(
                 .where(OutboxJob.id.in_([d.job_id for d in to_send]))
                 .values(enqueued_at=now)
             )
-        session.commit()
     if to_send:
         dispatcher.dispatch(to_send)
         log.info("outbox relay re-dispatched %d job(s)", len(to_send))
@@ -412,14 +420,13 @@ def relay(
 
 def prune(db: Database, *, older_than: timedelta) -> int:
     """Delete finished rows past their retention."""
-    with db.session() as session:
+    with db.unit_of_work() as session:
         result = session.execute(
             delete(OutboxJob).where(
                 OutboxJob.status.in_([OutboxStatus.DONE, OutboxStatus.FAILED]),
                 OutboxJob.finished_at < utcnow() - older_than,
             )
         )
-        session.commit()
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

@@ -128,7 +128,7 @@ def create_list(
     session.add(dl)
     session.flush()
     _set_members(session, dl, user_ids, team_ids)
-    session.commit()
+    session.flush()
     return dl
 
 
@@ -155,14 +155,14 @@ def update_list(
             current_teams if team_ids is None else team_ids,
         )
     dl.updated_at = utcnow()
-    session.commit()
+    session.flush()
     return dl
 
 
 def delete_list(session: Session, principal: Principal, list_id: uuid.UUID) -> None:
     dl = load_list(session, principal, list_id, "distribution_list.delete")
     session.delete(dl)
-    session.commit()
+    session.flush()
 
 
 def _set_members(
@@ -383,7 +383,7 @@ def share_video(
     )
     if video.status in PLAYABLE_STATUSES:
         _release(session, share, record_fan_out=False)  # the fan-out above sees it released
-    session.commit()
+    session.flush()
     log.info(
         "share %s of video %s by %s: %d recipients%s",
         share.id,
@@ -537,7 +537,7 @@ def playback_started(session: Session, principal: Principal, video_id: uuid.UUID
         mine(principal, ShareRecipient),
         ShareRecipient.video_id == video.id,
     )
-    session.commit()
+    session.flush()
     return moved
 
 
@@ -609,7 +609,7 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
 def prune_audiences(db: Database) -> int:
     """Delete the audience blocks of shares whose recipient rows exist: those a fan-out of an
     earlier release made without deleting them. The fan-out deletes its own."""
-    with db.session() as session:
+    with db.unit_of_work() as session:
         result = session.execute(
             delete(ShareAudience).where(
                 select(ShareRecipient.share_id)
@@ -617,7 +617,6 @@ def prune_audiences(db: Database) -> int:
                 .exists()
             )
         )
-        session.commit()
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -659,7 +658,7 @@ def _send_slice(session: Session, payload: dict[str, Any]) -> None:
         )
     ).all()
     _link_notifications(session, share.id, made)
-    session.commit()
+    session.flush()
     delivery.deliver(session, [row.id for row in made])
 
 

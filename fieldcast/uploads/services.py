@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fieldcast.db import Database, utcnow
+from fieldcast.db import Database, EarlyCommit, commit_early, on_commit, utcnow
 from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput
 from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Video, VideoStatus
@@ -137,9 +138,9 @@ def create_upload(
         session.flush()
         finish(session, storage, upload)
     else:
-        session.commit()
+        session.flush()
     for old in replaced:
-        _discard(storage, old)
+        on_commit(session, partial(_discard, storage, old))
     return upload
 
 
@@ -185,7 +186,6 @@ def recover_lost_bytes(session: Session, storage: Storage, upload: Upload) -> No
         .values(offset=held)
         .execution_options(synchronize_session=False)
     )
-    session.commit()
     session.refresh(upload)
 
 
@@ -219,7 +219,7 @@ def finish(session: Session, storage: Storage, upload: Upload) -> bool:
     video.failure_code = None
     video.failure_detail = None
     processing.start(session, video)
-    session.commit()
+    session.flush()
     log.info(
         "upload %s complete: %d bytes for video %s (version %d)",
         upload.id,
@@ -240,16 +240,16 @@ def remove_upload(session: Session, storage: Storage, upload: Upload) -> None:
     session.flush()
     if video.status is VideoStatus.UPLOADING and not _open_uploads(session, video):
         video.status = VideoStatus.FAILED if video.failure_code else VideoStatus.AWAITING_UPLOAD
-    session.commit()
-    _discard(storage, upload)
+    session.flush()
+    on_commit(session, partial(_discard, storage, upload))
 
 
 def expire(db: Database, storage: Storage, *, batch: int = 100) -> dict[str, int]:
     """Clean up unfinished uploads past their expiry, and finish ones whose last write was cut
     short before processing was recorded.
 
-    Each upload is claimed (FOR UPDATE SKIP LOCKED) in the transaction that handles it, since
-    handling one commits: a lock taken for the whole batch would not outlive the first.
+    Each upload is claimed (FOR UPDATE SKIP LOCKED) in the transaction that handles it, and
+    committed on its own: a lock taken for the whole batch would not outlive the first.
     """
     stale = [Upload.completed_at.is_(None), Upload.expires_at < utcnow()]
     cut_short = [
@@ -274,7 +274,11 @@ def expire(db: Database, storage: Storage, *, batch: int = 100) -> dict[str, int
                     break
                 if name == "expired":
                     remove_upload(session, storage, upload)
-                elif not finish(session, storage, upload):
-                    continue  # bytes were lost: the offset moved back, the client resumes
-                counts[name] += 1
+                    handled = True
+                else:
+                    # False when bytes were lost: the offset moved back, the client resumes.
+                    handled = finish(session, storage, upload)
+                commit_early(session, EarlyCommit.BATCH_ITEM)
+                if handled:
+                    counts[name] += 1
     return counts

@@ -24,7 +24,7 @@ from redis.lock import Lock
 from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
-from fieldcast.db import utcnow
+from fieldcast.db import EarlyCommit, commit_early, utcnow
 from fieldcast.errors import Conflict, DomainError, ErrorCode
 from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.policy import Principal
@@ -149,7 +149,7 @@ def append(
         raise UploadTooLarge(
             f"The chunk is {content_length} bytes; only {remaining} remain of Upload-Length."
         )
-    session.commit()  # nothing stays open while the bytes stream
+    commit_early(session, EarlyCommit.BEFORE_LONG_WORK)  # nothing stays open while the bytes stream
 
     with _write_lock(redis, upload_id) as lock:
         new_offset, state = storage.append_upload(
@@ -170,7 +170,7 @@ def append(
             .returning(Upload)
             .execution_options(populate_existing=True)
         ).scalar_one_or_none()
-        session.commit()
+        commit_early(session, EarlyCommit.TUS_OFFSET)
         if moved is None:
             raise OffsetMismatch("The upload moved on while this chunk was written.")
         if moved.offset == moved.length:

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast import events
 from fieldcast.context import AppContext, current
-from fieldcast.db import Database, utcnow
+from fieldcast.db import Database, EarlyCommit, commit_apart, commit_early, utcnow
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.videos import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.outbox import services as outbox
@@ -237,7 +237,7 @@ def _save_rendition(
 def _set_progress(ctx: AppContext, video_id: uuid.UUID, value: int) -> None:
     """Move progress forward (never back), outside the step's transaction, so readers see it
     while the step runs."""
-    with ctx.db.engine.begin() as connection:
+    with commit_apart(ctx.db.engine, EarlyCommit.JOB_PROGRESS) as connection:
         connection.execute(
             update(Video)
             .where(Video.id == video_id)
@@ -301,9 +301,7 @@ def _step(
         raise outbox.TransientError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _fail(
-    session: Session, payload: dict[str, Any], code: str, detail: str, *, commit: bool = True
-) -> None:
+def _fail(session: Session, payload: dict[str, Any], code: str, detail: str) -> None:
     """The video cannot be processed: say why, and tell its author. A video that plays already
     is not taken away: it becomes `ready` with what it goes without."""
     video = session.get(
@@ -315,8 +313,6 @@ def _fail(
         return
     if video.status is VideoStatus.PLAYABLE:
         _become_ready(session, video, cause=code)
-        if commit:
-            session.commit()
         return
     video.status = VideoStatus.FAILED
     video.failure_code = code
@@ -332,20 +328,12 @@ def _fail(
             detail=detail,
         ),
     )
-    if commit:
-        session.commit()
     log.info("video %s failed: %s", video.id, code)
 
 
 def _give_up(session: Session, payload: dict[str, Any], reason: str) -> None:
     # The outbox commits what this does, once its savepoint is released.
-    _fail(
-        session,
-        payload,
-        "processing_failed",
-        "Processing the video failed; try again later.",
-        commit=False,
-    )
+    _fail(session, payload, "processing_failed", "Processing the video failed; try again later.")
 
 
 def _missing_outputs(session: Session, video: Video) -> list[str]:
@@ -400,14 +388,14 @@ def _optional(session: Session, video_id: uuid.UUID, output: str) -> Iterator[No
 def process(session: Session, payload: dict[str, Any]) -> None:
     def body(ctx: AppContext, work: Path) -> None:
         video = _load(session, payload, VideoStatus.PROCESSING)
-        session.commit()
+        commit_early(session, EarlyCommit.BEFORE_LONG_WORK)
         settings = ctx.settings
         source, info = _checked_source(ctx, video, work)
         video.duration_ms = round(info.duration_s * 1000)
         video.width = info.video.display_width
         video.height = info.video.display_height
         video.progress = max(video.progress, _PROBED)
-        session.commit()
+        commit_early(session, EarlyCommit.JOB_PROGRESS)
 
         progress = _Progress(ctx, video.id, _PROBED, _PLAYABLE)
         out = work / "first"
@@ -465,7 +453,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
             ),
         )
         _record_step(session, video, LADDER_TASK)
-        session.commit()
+        commit_early(session, EarlyCommit.MEDIA_OUTPUT)
         log.info("video %s playable (%s)", video.id, "remux" if info.can_remux else "encode")
 
     _step(session, payload, body)
@@ -498,7 +486,7 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
         video = _load(session, payload, VideoStatus.PLAYABLE)
         video_id = video.id
         prefix = video.media_prefix
-        session.commit()
+        commit_early(session, EarlyCommit.BEFORE_LONG_WORK)
         # A file outside the limits now ends in `_step`'s MediaRejected: a video that plays
         # already becomes ready from its first rendition, and nothing more is made.
         source, info = _checked_source(ctx, video, work)
@@ -517,7 +505,7 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
                 size=(poster.width, poster.height),
                 size_bytes=poster_bytes,
             )
-            session.commit()
+            commit_early(session, EarlyCommit.MEDIA_OUTPUT)
 
         rungs = ladder_for(info.video)
         out = work / "hls"
@@ -543,7 +531,7 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
             _save_rendition(
                 session, video, "master", RenditionKind.MASTER, f"{prefix}/hls/master.m3u8"
             )
-            session.commit()
+            commit_early(session, EarlyCommit.MEDIA_OUTPUT)
             laddered = True
 
         if laddered:  # the offline MP4 is the ladder's own rung, not a second encode
@@ -561,7 +549,7 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
                     bitrate_kbps=offline.video_kbps,
                     size_bytes=mp4_bytes,
                 )
-                session.commit()
+                commit_early(session, EarlyCommit.MEDIA_OUTPUT)
         _set_progress(ctx, video_id, _MP4_DONE)
 
         with _optional(session, video_id, "storyboard"):
@@ -577,12 +565,12 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
                 f"{prefix}/storyboard/storyboard.vtt",
                 size=(storyboard.tile_width, storyboard.tile_height),
             )
-            session.commit()
+            commit_early(session, EarlyCommit.MEDIA_OUTPUT)
         _set_progress(ctx, video_id, _STORYBOARD_DONE)
 
         video = _load(session, payload, VideoStatus.PLAYABLE)
         _become_ready(session, video)
-        session.commit()
+        session.flush()  # the outbox commits the step with its completion
         log.info("video %s ready: %s", video_id, ", ".join(rung.name for rung in rungs))
 
     _step(session, payload, body)
@@ -624,7 +612,7 @@ def settle_playable(db: Database, *, grace: timedelta = LADDER_GRACE, batch: int
                 session.rollback()
                 break
             _become_ready(session, video, cause="ladder_ended")
-            session.commit()
+            commit_early(session, EarlyCommit.BATCH_ITEM)
             settled += 1
     return settled
 

@@ -62,7 +62,7 @@ def create_video(
         deal_attributes=clean_deal_attributes(deal_attributes or {}),
     )
     session.add(video)
-    session.commit()
+    session.flush()
     return video
 
 
@@ -76,7 +76,7 @@ def update_video(
         video.description = changes["description"].strip()
     if "deal_attributes" in changes:
         video.deal_attributes = clean_deal_attributes(changes["deal_attributes"])
-    session.commit()
+    session.flush()
     return video
 
 
