@@ -239,16 +239,16 @@ def ladder_command(
     return args
 
 
-def remux_command(ffmpeg: str, source: Path, out_dir: Path, info: MediaInfo) -> list[str]:
-    """The first playable rendition without re-encoding: HLS (fMP4) and a fast-start MP4.
+def remux_command(ffmpeg: str, source: str | Path, out_dir: Path, info: MediaInfo) -> list[str]:
+    """The first playable rendition without re-encoding: HLS (fMP4) copied from the source.
 
     Only for sources where `info.can_remux`: their pixels already are BT.709 at limited range,
-    and their H.264 VUI says so or leaves it unsaid, never says otherwise. The copies are tagged
-    BT.709 in the container (the `colr` box of the MP4 and of the HLS init segment), which
-    players and decoders take where the VUI is silent. The VUI itself is left as the phone
-    wrote it: rewriting it (`h264_metadata`) parses every packet and doubled the remux's time,
-    which is most of the time to playable.
-    Rotation stays as display metadata, which every HLS and MP4 player honours.
+    and their H.264 VUI says so or leaves it unsaid, never says otherwise. The copy is tagged
+    BT.709 in the container (the `colr` box of the HLS init segment), which players and
+    decoders take where the VUI is silent. The VUI itself is left as the phone wrote it:
+    rewriting it (`h264_metadata`) parses every packet and doubled the remux's time, which is
+    most of the time to playable. Rotation stays as display metadata, which every HLS and MP4
+    player honours. The fast-start MP4 (`fast_start_command`) is made after the video plays.
     """
     maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if info.audio is not None else [])
     audio = ["-c:a", "copy"] if info.audio is not None else []
@@ -263,9 +263,19 @@ def remux_command(ffmpeg: str, source: Path, out_dir: Path, info: MediaInfo) -> 
         "-hls_fmp4_init_filename", "init.mp4",
         "-hls_segment_filename", str(out_dir / "seg-%05d.m4s"),
         str(out_dir / "index.m3u8"),
-        *maps, *video, *audio,
+    ]  # fmt: skip
+
+
+def fast_start_command(ffmpeg: str, source: str | Path, out: Path, info: MediaInfo) -> list[str]:
+    """The source copied (not re-encoded) into a fast-start MP4 tagged BT.709 in its `colr`
+    box, for a download while the ladder is made. Same sources and tags as `remux_command`."""
+    maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if info.audio is not None else [])
+    audio = ["-c:a", "copy"] if info.audio is not None else []
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(source),
+        *maps, "-c:v", "copy", *_colour_tags(BT709, ":v"), *audio,
         "-movflags", "+faststart+write_colr",
-        str(out_dir / "fast.mp4"),
+        str(out),
     ]  # fmt: skip
 
 
