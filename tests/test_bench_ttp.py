@@ -17,9 +17,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240, method="thread")]
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_quick_time_to_playable_prints_its_cases(
-    redis_server: RedisServer, tmp_path: Path
-) -> None:
+def test_quick_time_to_playable_prints_its_cases(redis_server: RedisServer, tmp_path: Path) -> None:
     database = os.environ.get("TEST_DATABASE_URL")
     if not database:
         pytest.skip("TEST_DATABASE_URL is not set")

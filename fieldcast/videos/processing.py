@@ -521,26 +521,36 @@ def process(session: Session, payload: dict[str, Any]) -> None:
             extra={"video_id": str(video.id), "first": first, **watch.fields()},
         )
         if info.can_remux:
-            _fast_start_copy(ctx, session, video, source, info, work)
+            _fast_start_copy(ctx, session, payload, source, info, work, prefix=video.media_prefix)
 
     _step(session, payload, body)
 
 
 def _fast_start_copy(
-    ctx: AppContext, session: Session, video: Video, source: Path, info: MediaInfo, work: Path
+    ctx: AppContext,
+    session: Session,
+    payload: dict[str, Any],
+    source: Path,
+    info: MediaInfo,
+    work: Path,
+    *,
+    prefix: str,
 ) -> None:
     """The remuxed source as a fast-start MP4 (`source_mp4`), so it can be downloaded before the
     ladder's offline MP4 exists. Made after the video plays: nobody waits for it to watch. If
-    ffmpeg cannot make it, the video goes without it until the ladder's MP4 is there."""
-    key = f"{video.media_prefix}/source.mp4"
+    ffmpeg cannot make it, the video goes without it until the ladder's MP4 is there; a file
+    replaced meanwhile gets none from this step (`_load` says it moved on)."""
+    key = f"{prefix}/source.mp4"
     target = work / "fast.mp4"
     binary = ffmpeg.ffmpeg_binary(ctx.settings.ffmpeg_binary)
-    with _optional(session, video.id, "source_mp4"):
+    video_id = uuid.UUID(payload["video_id"])
+    with _optional(session, video_id, "source_mp4"):
         ffmpeg.run(
             fast_start_command(binary, source, target, info),
             timeout_s=min(max(120.0, info.duration_s * 20), FAST_LIMIT.total_seconds()),
         )
         mp4_bytes = _store_file(ctx.storage, target, key, move=True)
+        video = _load(session, payload, VideoStatus.PLAYABLE, VideoStatus.READY)
         _save_rendition(
             session,
             video,
