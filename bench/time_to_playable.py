@@ -224,7 +224,7 @@ def wait_for(
     raise TimeoutError(f"video {video_id} never reached {done}")
 
 
-def measure(client: Client, worker: WorkerLog, clip: Path) -> dict[str, float]:
+def measure(client: Client, worker: WorkerLog | _MergedLog, clip: Path) -> dict[str, float]:
     """One upload's time to playable, and where it went."""
     video_id = client.post("/api/v1/videos", {"title": "Time to playable"})["id"]
     url, offset = upload_all_but_last(client, clip, video_id)
@@ -305,7 +305,7 @@ def run_cases(
 def _either(fast: WorkerLog, spare: WorkerLog, client: Client, clip: Path) -> dict[str, float]:
     """Measure with both media-fast workers' logs read (either may take the job)."""
     merged = _MergedLog(fast, spare)
-    return measure(client, merged, clip)  # type: ignore[arg-type]
+    return measure(client, merged, clip)
 
 
 class _MergedLog:
