@@ -287,18 +287,33 @@ def _looks_like_mp4(path: Path) -> bool:
 def _tail_decodes(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, duration: float
 ) -> bool:
-    """A file cut short still opens when its index comes first; its last seconds do not decode."""
+    """A file cut short still opens when its index comes first; its last second is then missing
+    or cut off. That second's packets are read to the end (a cut one is flagged corrupt) and its
+    first picture is decoded: decoding all of it cost most of the probe, and the probe comes
+    before every first playable."""
     if duration < 2 or not stream.time_base:
         return True
-    target = int((duration - 1.0) / stream.time_base) + (stream.start_time or 0)
+    start = stream.start_time or 0
+    target = int((duration - 1.0) / stream.time_base) + start
+    decoder = stream.codec_context
+    decoded = reached = False
     try:
         container.seek(target, stream=stream, backward=True, any_frame=False)
-        for frame in container.decode(stream):
-            if frame.time is not None and frame.time >= duration - 1.05:
-                return True
+        for packet in container.demux(stream):
+            if packet.pts is None and not packet.size:
+                continue  # the demuxer's end-of-stream marker
+            if packet.is_corrupt:
+                return False
+            if not decoded:
+                decoded = bool(decoder.decode(packet))
+            seconds = None if packet.pts is None else (packet.pts - start) * stream.time_base
+            if seconds is not None and seconds >= duration - 1.05:
+                reached = True
+        if not decoded:
+            decoded = bool(decoder.decode(None))
     except av.error.FFmpegError:
         return False
-    return False
+    return decoded and reached
 
 
 def _duration(

@@ -121,13 +121,19 @@ def output_fps(video: VideoInfo) -> int:
 JPEG = Colour("bt709", "bt709", "bt470bg", full_range=True)
 
 
-def colour_filters(video: VideoInfo, target: Colour = BT709) -> list[str]:
+def colour_filters(
+    video: VideoInfo, target: Colour = BT709, size: tuple[int, int] | None = None
+) -> list[str]:
     """Filters turning the source's pixels into `target`'s: tone mapping for HDR, a conversion
     for any other difference (BT.601 or BT.2020 SDR, full range), nothing when they match.
 
     They start by stating what the source is (`VideoInfo.colour`), as the frames' own tags may
     be missing or partial: ffmpeg would otherwise convert from a guess of its own on the way to
     the encoder, and the encoder would copy those tags instead of the ones asked for.
+
+    With `size` (one output only), the first conversion also scales the picture to it, so the
+    rest (tone mapping in floating point above all) works on the output's pixels, not the
+    source's: a quarter of the work for a 1080p source's 540p first rendition.
     """
     source = video.colour
     filters = [
@@ -135,6 +141,8 @@ def colour_filters(video: VideoInfo, target: Colour = BT709) -> list[str]:
         f":colorspace={source.matrix}:range={source.range}"
     ]
     given = f"pin={source.primaries}:tin={source.transfer}:min={source.matrix}:rin={source.range}"
+    if size is not None:
+        given += f":w={size[0]}:h={size[1]}:f=spline36"
     wanted = f"p={target.primaries}:t={target.transfer}:m={target.matrix}:r={target.range}"
     # Pinned after the last conversion: left free, ffmpeg may pick a full-range (`yuvj`) format
     # there for a full-range source and undo the conversion to limited range. 4:4:4, as odd-sized
@@ -154,9 +162,12 @@ def colour_filters(video: VideoInfo, target: Colour = BT709) -> list[str]:
     return filters
 
 
-def picture_filters(video: VideoInfo, target: Colour = BT709) -> list[str]:
-    """Filters applied once, before the rungs split: constant frame rate and `target` colour."""
-    return [f"fps={output_fps(video)}", *colour_filters(video, target)]
+def picture_filters(
+    video: VideoInfo, target: Colour = BT709, size: tuple[int, int] | None = None
+) -> list[str]:
+    """Filters applied once, before the rungs split: constant frame rate and `target` colour
+    (at `size`, when there is one output)."""
+    return [f"fps={output_fps(video)}", *colour_filters(video, target, size)]
 
 
 def _colour_tags(target: Colour, suffix: str) -> list[str]:
@@ -202,8 +213,10 @@ def ladder_command(
     """One ffmpeg process: one decode, split to every rung, fMP4 HLS with a master playlist."""
     video = info.video
     count = len(rungs)
+    # One rung (a first rendition): the colour conversion scales to it on the way.
+    size = output_size(video, rungs[0].short_side) if count == 1 else None
     graph = [
-        f"[0:v]{','.join(picture_filters(video))},split={count}"
+        f"[0:v]{','.join(picture_filters(video, size=size))},split={count}"
         + "".join(f"[s{i}]" for i in range(count))
     ]
     for i, rung in enumerate(rungs):
@@ -239,16 +252,16 @@ def ladder_command(
     return args
 
 
-def remux_command(ffmpeg: str, source: Path, out_dir: Path, info: MediaInfo) -> list[str]:
-    """The first playable rendition without re-encoding: HLS (fMP4) and a fast-start MP4.
+def remux_command(ffmpeg: str, source: str | Path, out_dir: Path, info: MediaInfo) -> list[str]:
+    """The first playable rendition without re-encoding: HLS (fMP4) copied from the source.
 
     Only for sources where `info.can_remux`: their pixels already are BT.709 at limited range,
-    and their H.264 VUI says so or leaves it unsaid, never says otherwise. The copies are tagged
-    BT.709 in the container (the `colr` box of the MP4 and of the HLS init segment), which
-    players and decoders take where the VUI is silent. The VUI itself is left as the phone
-    wrote it: rewriting it (`h264_metadata`) parses every packet and doubled the remux's time,
-    which is most of the time to playable.
-    Rotation stays as display metadata, which every HLS and MP4 player honours.
+    and their H.264 VUI says so or leaves it unsaid, never says otherwise. The copy is tagged
+    BT.709 in the container (the `colr` box of the HLS init segment), which players and
+    decoders take where the VUI is silent. The VUI itself is left as the phone wrote it:
+    rewriting it (`h264_metadata`) parses every packet and doubled the remux's time, which is
+    most of the time to playable. Rotation stays as display metadata, which every HLS and MP4
+    player honours. The fast-start MP4 (`fast_start_command`) is made after the video plays.
     """
     maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if info.audio is not None else [])
     audio = ["-c:a", "copy"] if info.audio is not None else []
@@ -263,9 +276,19 @@ def remux_command(ffmpeg: str, source: Path, out_dir: Path, info: MediaInfo) -> 
         "-hls_fmp4_init_filename", "init.mp4",
         "-hls_segment_filename", str(out_dir / "seg-%05d.m4s"),
         str(out_dir / "index.m3u8"),
-        *maps, *video, *audio,
+    ]  # fmt: skip
+
+
+def fast_start_command(ffmpeg: str, source: str | Path, out: Path, info: MediaInfo) -> list[str]:
+    """The source copied (not re-encoded) into a fast-start MP4 tagged BT.709 in its `colr`
+    box, for a download while the ladder is made. Same sources and tags as `remux_command`."""
+    maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if info.audio is not None else [])
+    audio = ["-c:a", "copy"] if info.audio is not None else []
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(source),
+        *maps, "-c:v", "copy", *_colour_tags(BT709, ":v"), *audio,
         "-movflags", "+faststart+write_colr",
-        str(out_dir / "fast.mp4"),
+        str(out),
     ]  # fmt: skip
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from media.probe import BT709, Colour, probe
 from media.renditions import (
+    fast_start_command,
     first_rung,
     ladder_command,
     ladder_for,
@@ -233,6 +234,8 @@ def _first_rendition(path: Path, out: Path) -> tuple[Path, Path]:
         subprocess.run(remux_command(FFMPEG, path, out, info), check=True, capture_output=True)
         rung_dir = out
         # The offline copy of a remux is an MP4 too: tagged in its VUI and its container.
+        fast = fast_start_command(FFMPEG, path, out / "fast.mp4", info)
+        subprocess.run(fast, check=True, capture_output=True)
         assert_tagged_bt709(out / "fast.mp4")
     else:
         rung = first_rung(info.video)

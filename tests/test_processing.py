@@ -489,6 +489,33 @@ def test_an_output_that_cannot_be_made_leaves_the_video_ready_without_it(
     assert hls.status_code == 200
 
 
+def test_the_fast_start_copy_comes_after_playable_and_may_fail_without_harm(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis: Redis,
+    tmp_path: Path,
+    samples: dict[str, Path],
+) -> None:
+    # The copy is the only ffmpeg command writing `+faststart` in the first step.
+    binary = _failing_ffmpeg(tmp_path, "+faststart+write_colr")
+    pipeline = next(
+        _pipeline(
+            monkeypatch, settings, committed_db, redis, tmp_path / "work", ffmpeg_binary=binary
+        )
+    )
+    video_id = pipeline.upload(samples["landscape"])
+    run_burst(["media-fast", "notify"])
+
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.PLAYABLE
+    assert set(pipeline.renditions(video_id)) == {"first"}
+    assert pipeline.notifications(video_id) == ["video.playable"]
+    [job] = pipeline.jobs("video.process")
+    assert job.status is OutboxStatus.DONE
+    assert pipeline.left_in_work_dir() == []
+
+
 def test_a_ladder_given_up_after_its_attempts_leaves_the_video_ready(
     pipeline: Pipeline, samples: dict[str, Path]
 ) -> None:

@@ -14,6 +14,7 @@ import pytest
 from media.probe import MediaInfo, probe
 from media.renditions import (
     LADDER,
+    fast_start_command,
     first_rung,
     ladder_command,
     ladder_for,
@@ -204,6 +205,12 @@ def test_remux_makes_hls_and_fast_start_mp4_without_reencoding(
         remux_command(FFMPEG, samples["portrait"], tmp_path, info), check=True, capture_output=True
     )
     assert "#EXT-X-ENDLIST" in (tmp_path / "index.m3u8").read_text()
+    assert not (tmp_path / "fast.mp4").exists()  # made after the video plays
+    subprocess.run(
+        fast_start_command(FFMPEG, samples["portrait"], tmp_path / "fast.mp4", info),
+        check=True,
+        capture_output=True,
+    )
     mp4 = probe(tmp_path / "fast.mp4")
     assert (mp4.video.display_width, mp4.video.display_height) == (240, 320)
     assert mp4.duration_s == pytest.approx(info.duration_s, abs=0.1)

@@ -23,6 +23,7 @@ once it plays, makes it `ready` with what is missing.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -30,6 +31,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -53,6 +55,7 @@ from media import ffmpeg
 from media.limits import MediaLimits
 from media.probe import MediaInfo, MediaRejected, check_size, probe, validate
 from media.renditions import (
+    fast_start_command,
     first_rung,
     ladder_command,
     ladder_for,
@@ -187,23 +190,50 @@ def _checked_source(ctx: AppContext, video: Video, work: Path) -> tuple[Path, Me
     return source, info
 
 
-def _store_dir(storage: Storage, directory: Path, prefix: str) -> int:
-    """Copy every file of an output directory under `prefix`; returns the bytes stored.
-    Playlists go last, so a reader never finds a playlist naming a segment not yet stored."""
-    files = sorted(
-        (p for p in directory.rglob("*") if p.is_file()), key=lambda p: p.suffix == ".m3u8"
-    )
-    total = 0
-    for path in files:
+# Objects a step stores at once: S3 requests wait on the network, not on this process.
+_STORE_THREADS = 8
+
+
+def _store_dir(storage: Storage, directory: Path, prefix: str, *, move: bool = False) -> int:
+    """Store every file of an output directory under `prefix`; returns the bytes stored.
+    Segments are stored at once; playlists go last, so a reader never finds a playlist naming a
+    segment not yet stored. With `move`, local storage takes the files by a rename instead of a
+    copy (the directory is left without them)."""
+    files = [p for p in directory.rglob("*") if p.is_file()]
+    segments = [p for p in files if p.suffix != ".m3u8"]
+    playlists = [p for p in files if p.suffix == ".m3u8"]
+
+    def store(path: Path) -> int:
         key = f"{prefix}/{path.relative_to(directory).as_posix()}"
-        with path.open("rb") as handle:
-            total += storage.put(key, handle, content_type=content_type(path.name))
-    return total
+        return _store_file(storage, path, key, move=move)
+
+    with ThreadPoolExecutor(_STORE_THREADS) as pool:
+        total = sum(pool.map(store, segments))
+    return total + sum(store(path) for path in playlists)
 
 
-def _store_file(storage: Storage, path: Path, key: str) -> int:
+def _store_file(storage: Storage, path: Path, key: str, *, move: bool = False) -> int:
+    if move and isinstance(storage, LocalStorage):
+        moved = _move_in(storage, path, key)
+        if moved is not None:
+            return moved
     with path.open("rb") as handle:
         return storage.put(key, handle, content_type=content_type(path.name))
+
+
+def _move_in(storage: LocalStorage, path: Path, key: str) -> int | None:
+    """Rename a finished output onto its key: whole at once, as `LocalStorage.put` leaves its
+    objects, without copying it. None when the work directory is on another filesystem."""
+    target = storage.path(key)
+    size = path.stat().st_size
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return None
+        raise StorageError(f"cannot store {key!r}: {exc}") from exc
+    return size
 
 
 def _save_rendition(
@@ -264,6 +294,27 @@ class _Progress:
         _set_progress(
             self.ctx, self.video_id, self.start + (self.end - self.start) * percent // 100
         )
+
+
+class _Stopwatch:
+    """Seconds spent in each part of a step, logged with the line that closes it: where the
+    time to playable goes, per video, in the worker's own logs."""
+
+    def __init__(self) -> None:
+        self.started_at = time.time()
+        self.last = time.monotonic()
+        self.parts: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.parts[name] = self.parts.get(name, 0.0) + now - self.last
+        self.last = now
+
+    def fields(self) -> dict[str, float]:
+        return {
+            "step_started_at": round(self.started_at, 3),
+            **{f"{name}_s": round(seconds, 3) for name, seconds in self.parts.items()},
+        }
 
 
 def _run_ffmpeg(args: list[str], info: MediaInfo, progress: _Progress, *, limit: timedelta) -> None:
@@ -387,8 +438,10 @@ def _optional(session: Session, video_id: uuid.UUID, output: str) -> Iterator[No
 
 def process(session: Session, payload: dict[str, Any]) -> None:
     def body(ctx: AppContext, work: Path) -> None:
+        watch = _Stopwatch()
         video = _load(session, payload, VideoStatus.PROCESSING)
         commit_early(session, EarlyCommit.BEFORE_LONG_WORK)
+        watch.lap("load")
         settings = ctx.settings
         source, info = _checked_source(ctx, video, work)
         video.duration_ms = round(info.duration_s * 1000)
@@ -396,6 +449,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         video.height = info.video.display_height
         video.progress = max(video.progress, _PROBED)
         commit_early(session, EarlyCommit.JOB_PROGRESS)
+        watch.lap("probe")
 
         progress = _Progress(ctx, video.id, _PROBED, _PLAYABLE)
         out = work / "first"
@@ -404,28 +458,20 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
         if info.can_remux:
             _run_ffmpeg(remux_command(binary, source, out, info), info, progress, limit=FAST_LIMIT)
+            watch.lap("ffmpeg")
+            stored = _store_dir(ctx.storage, out, prefix, move=True)
+            watch.lap("store")
             size = (info.video.display_width, info.video.display_height)
-            mp4 = out / "fast.mp4"
-            mp4_bytes = _store_file(ctx.storage, mp4, f"{video.media_prefix}/source.mp4")
-            mp4.unlink()
-            stored = _store_dir(ctx.storage, out, prefix)
-            _save_rendition(
-                session,
-                video,
-                "source_mp4",
-                RenditionKind.MP4,
-                f"{video.media_prefix}/source.mp4",
-                size=size,
-                size_bytes=mp4_bytes,
-            )
             kbps = round(info.size_bytes * 8 / 1000 / max(info.duration_s, 0.001))
         else:
             rung = first_rung(info.video)
             # Fastest preset: this rendition is replaced by the ladder minutes later.
             args = ladder_command(binary, source, out, info, [rung], preset="ultrafast")
             _run_ffmpeg(args, info, progress, limit=FAST_LIMIT)
+            watch.lap("ffmpeg")
             (out / "master.m3u8").unlink(missing_ok=True)
-            stored = _store_dir(ctx.storage, out / rung.name, prefix)
+            stored = _store_dir(ctx.storage, out / rung.name, prefix, move=True)
+            watch.lap("store")
             size = output_size(info.video, rung.short_side)
             kbps = rung.video_kbps
         _save_rendition(
@@ -454,9 +500,55 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         )
         _record_step(session, video, LADDER_TASK)
         commit_early(session, EarlyCommit.MEDIA_OUTPUT)
-        log.info("video %s playable (%s)", video.id, "remux" if info.can_remux else "encode")
+        watch.lap("commit")
+        first = "remux" if info.can_remux else "encode"
+        log.info(
+            "video %s playable (%s)",
+            video.id,
+            first,
+            extra={"video_id": str(video.id), "first": first, **watch.fields()},
+        )
+        if info.can_remux:
+            _fast_start_copy(ctx, session, payload, source, info, work, prefix=video.media_prefix)
 
     _step(session, payload, body)
+
+
+def _fast_start_copy(
+    ctx: AppContext,
+    session: Session,
+    payload: dict[str, Any],
+    source: Path,
+    info: MediaInfo,
+    work: Path,
+    *,
+    prefix: str,
+) -> None:
+    """The remuxed source as a fast-start MP4 (`source_mp4`), so it can be downloaded before the
+    ladder's offline MP4 exists. Made after the video plays: nobody waits for it to watch. If
+    ffmpeg cannot make it, the video goes without it until the ladder's MP4 is there; a file
+    replaced meanwhile gets none from this step (`_load` says it moved on)."""
+    key = f"{prefix}/source.mp4"
+    target = work / "fast.mp4"
+    binary = ffmpeg.ffmpeg_binary(ctx.settings.ffmpeg_binary)
+    video_id = uuid.UUID(payload["video_id"])
+    with _optional(session, video_id, "source_mp4"):
+        ffmpeg.run(
+            fast_start_command(binary, source, target, info),
+            timeout_s=min(max(120.0, info.duration_s * 20), FAST_LIMIT.total_seconds()),
+        )
+        mp4_bytes = _store_file(ctx.storage, target, key, move=True)
+        video = _load(session, payload, VideoStatus.PLAYABLE, VideoStatus.READY)
+        _save_rendition(
+            session,
+            video,
+            "source_mp4",
+            RenditionKind.MP4,
+            key,
+            size=(info.video.display_width, info.video.display_height),
+            size_bytes=mp4_bytes,
+        )
+        commit_early(session, EarlyCommit.MEDIA_OUTPUT)
 
 
 # -- video.ladder ---------------------------------------------------------------------------------

@@ -1,0 +1,51 @@
+"""`bench.time_to_playable --quick` runs end to end and prints its JSON line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fault_servers import RedisServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240, method="thread")]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_time_to_playable_prints_its_cases(redis_server: RedisServer, tmp_path: Path) -> None:
+    database = os.environ.get("TEST_DATABASE_URL")
+    if not database:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        # A Redis of the test's own: the benchmark empties the one it is given.
+        "REDIS_URL": redis_server.url,
+        "FIELDCAST_BENCH_CACHE": str(tmp_path / "cache"),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.time_to_playable", "--quick", "--cases", "h264_local"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    case = report["cases"]["h264_local"]
+    assert set(case) == {"ttp_s", "transcode_first_s", "ratio"}
+    assert case["ttp_s"] > 0 and case["transcode_first_s"] > 0
+    assert report["ttp_s"] == case["ttp_s"]
+    assert report["ratio"] == case["ratio"] > 0
+    assert case["ratio"] == pytest.approx(case["transcode_first_s"] / case["ttp_s"], rel=0.05)
+    # Where the time went, step by step, from the worker's own log line.
+    assert {"final_request_s", "dispatch_s", "probe_s", "ffmpeg_s", "store_s"} <= set(
+        report["breakdown"]["h264_local"]
+    )
