@@ -20,7 +20,7 @@ from fieldcast.models.accounts import Organisation, Role, TeamRole, User
 from fieldcast.models.devices import Platform
 from fieldcast.models.sharing import ListVisibility
 from fieldcast.policy import Principal
-from fieldcast.sharing.services import create_list
+from fieldcast.sharing.lists import create_list
 
 DEMO_SLUG = "demo"
 DEMO_DOMAIN = "demo.example.com"

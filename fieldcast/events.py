@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 # domain package imports, imports none of them.
 HANDLER_MODULES: tuple[str, ...] = (
     "fieldcast.inbox.services",
-    "fieldcast.sharing.services",
+    "fieldcast.sharing.shares",
+    "fieldcast.sharing.tracking",
     "fieldcast.integrations.webhooks",
 )
 

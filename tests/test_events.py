@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = {
     "VideoBecamePlayable": [
         "fieldcast.inbox.services._video_playable",
-        "fieldcast.sharing.services._video_playable",
+        "fieldcast.sharing.shares._video_playable",
     ],
     "VideoFailed": ["fieldcast.inbox.services._video_failed"],
     "ShareReleased": ["fieldcast.integrations.webhooks._share_released"],
-    "ReceiptArrived": ["fieldcast.sharing.services._receipt_arrived"],
+    "ReceiptArrived": ["fieldcast.sharing.tracking._receipt_arrived"],
 }
 
 _STARTUP = """

@@ -28,7 +28,7 @@ from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal
 from fieldcast.settings import Settings
-from fieldcast.sharing import services as sharing
+from fieldcast.sharing import fanout, shares
 from notifications.fcm import FcmSink
 from tests import factories
 from tests.fault_servers import RedisServer
@@ -74,7 +74,7 @@ def _fan_out(
     tmp_path: Path,
 ) -> Iterator[FanOut]:
     """Six recipients with a phone each, in slices of two; the share is made, not yet sent."""
-    monkeypatch.setattr(sharing, "SLICE_SIZE", 2)
+    monkeypatch.setattr(fanout, "SLICE_SIZE", 2)
     ctx = install_worker_context(
         monkeypatch, dataclasses.replace(settings, outbox_lease_s=LEASE_S), committed_db, redis
     )
@@ -100,7 +100,7 @@ def _fan_out(
                     )
                 )
             session.commit()
-            share = sharing.share_video(
+            share = shares.share_video(
                 session, Principal(user=sender), video.id, user_ids=[p.id for p in peers]
             )
             session.commit()  # services flush; the caller commits its unit of work
@@ -160,7 +160,7 @@ def test_a_worker_killed_with_pushes_in_flight(fan_out: FanOut) -> None:
 
     # A new worker sends the slices still queued; the killed one waits for its lease to run out.
     run_burst(["notify"])
-    [killed] = [j for j in fan.jobs(sharing.SLICE_TASK) if j.status is OutboxStatus.RUNNING]
+    [killed] = [j for j in fan.jobs(fanout.SLICE_TASK) if j.status is OutboxStatus.RUNNING]
     time.sleep(LEASE_S + 0.5)
     report = outbox.relay(fan.ctx.db, fan.ctx.dispatcher)
     assert report.expired == 1
@@ -172,8 +172,8 @@ def test_a_worker_killed_with_pushes_in_flight(fan_out: FanOut) -> None:
     for token, _ in [pair for pair, n in fan.fcm.counts(answered_only=False).items() if n > 1]:
         sent = fan.fcm.messages(token=token)
         assert len({m.message["android"]["collapse_key"] for m in sent}) == 1
-    assert {j.status for j in fan.jobs(sharing.SLICE_TASK)} == {OutboxStatus.DONE}
-    [again] = [j for j in fan.jobs(sharing.SLICE_TASK) if j.id == killed.id]
+    assert {j.status for j in fan.jobs(fanout.SLICE_TASK)} == {OutboxStatus.DONE}
+    [again] = [j for j in fan.jobs(fanout.SLICE_TASK) if j.id == killed.id]
     assert again.attempts == 2
 
 
@@ -204,7 +204,7 @@ def _run_worker_until_everyone_got_it(fan: FanOut, fault: Callable[[], None]) ->
         try:
             fault()
             deadline = time.monotonic() + 60
-            while [j.status for j in fan.jobs(sharing.SLICE_TASK)].count(OutboxStatus.DONE) < 1:
+            while [j.status for j in fan.jobs(fanout.SLICE_TASK)].count(OutboxStatus.DONE) < 1:
                 assert time.monotonic() < deadline, "the slice in flight never finished"
                 time.sleep(0.05)
             assert len(fan.fcm.counts()) == 2  # only the slice in flight got through
@@ -234,7 +234,7 @@ def _run_worker_until_everyone_got_it(fan: FanOut, fault: Callable[[], None]) ->
     assert requeued == [2]
     _assert_everyone_got_it_once(fan)
     assert fan.fcm.duplicates_received() == 0
-    assert {j.status for j in fan.jobs(sharing.SLICE_TASK)} == {OutboxStatus.DONE}
+    assert {j.status for j in fan.jobs(fanout.SLICE_TASK)} == {OutboxStatus.DONE}
 
 
 def test_redis_restarting_mid_fan_out(

@@ -24,7 +24,7 @@ from fieldcast.context import AppContext, set_current
 from fieldcast.db import utcnow
 from fieldcast.models.devices import Device
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
-from fieldcast.sharing import services as sharing
+from fieldcast.sharing import fanout
 from notifications.fcm import FcmSink
 from notifications.push import PushMessage
 from tests import factories
@@ -132,7 +132,7 @@ def test_throttled_and_unavailable_pushes_are_retried_after_the_wait(
     states = _states(client, auth, rep, share_id)
     assert states[str(calm.id)] == ("sent", None)
     assert states[str(busy.id)] == ("queued", None)  # not failed: it will be tried again
-    job = session.scalars(select(OutboxJob).where(OutboxJob.task == sharing.SLICE_TASK)).one()
+    job = session.scalars(select(OutboxJob).where(OutboxJob.task == fanout.SLICE_TASK)).one()
     session.refresh(job)
     assert job.status is OutboxStatus.PENDING
     assert job.run_after >= before + timedelta(seconds=rule.retry_after or 0)
@@ -166,7 +166,7 @@ def test_a_job_run_twice_sends_nothing_twice(
     drain(context)
     session.execute(
         update(OutboxJob)
-        .where(OutboxJob.task == sharing.SLICE_TASK)
+        .where(OutboxJob.task == fanout.SLICE_TASK)
         .values(status=OutboxStatus.PENDING, run_after=utcnow() - timedelta(hours=1))
     )
     session.commit()

@@ -18,10 +18,10 @@ from fieldcast.models.accounts import Role
 from fieldcast.models.devices import Device, Platform
 from fieldcast.models.inbox import Notification, PushDelivery
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
-from fieldcast.models.sharing import ShareAudience, ShareRecipient
+from fieldcast.models.sharing import ListVisibility, ShareAudience, ShareRecipient
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.outbox import services as outbox
-from fieldcast.sharing import services as sharing
+from fieldcast.sharing import fanout, lists, shares
 from notifications.push import PushMessage, PushResult
 from tests import factories
 
@@ -152,11 +152,11 @@ def test_lists_of_another_organisation_do_not_exist(
     client: FlaskClient, session: Session, org: Any, outsider: Any, auth: Any
 ) -> None:
     manager = factories.UserFactory(org=org, manager=True)
-    dl = sharing.create_list(
+    dl = lists.create_list(
         session,
         sharing_principal(manager),
         name="All",
-        visibility=sharing.ListVisibility.ORGANISATION,
+        visibility=ListVisibility.ORGANISATION,
     )
     outsider.role = Role.ADMIN
     session.commit()
@@ -194,7 +194,7 @@ def test_a_share_resolves_its_audience_at_once(
     gone = factories.UserFactory(org=org, inactive=True)
     parent = _team(session, org, [alice, sender, gone])
     _team(session, org, [bob], parent_id=parent.id)  # a sub-team counts with its parent
-    dl = sharing.create_list(
+    dl = lists.create_list(
         session, sharing_principal(sender), name="Mixed", user_ids=[alice.id, carol.id]
     )
     video = _video(session, sender)
@@ -262,7 +262,7 @@ def test_housekeeping_removes_the_blocks_an_earlier_fan_out_left(
         client.post(url, json={"user_ids": [str(peer.id)]}, headers=auth(rep)).get_json()["id"]
     )
 
-    assert sharing.prune_audiences(context.db) == 1
+    assert fanout.prune_audiences(context.db) == 1
     # The share whose rows are not made yet keeps its blocks.
     assert session.scalars(select(ShareAudience.share_id)).all() == [waiting]
     assert client.get(f"/api/v1/videos/{video.id}", headers=auth(peer)).status_code == 200
@@ -313,14 +313,14 @@ def test_a_share_naming_what_the_sender_may_not_see_is_not_found(
     admin = factories.UserFactory(org=org, admin=True)
     stranger = factories.UserFactory(org=other_org, manager=True)
     their_team = factories.TeamFactory(org=other_org)
-    their_list = sharing.create_list(
+    their_list = lists.create_list(
         session,
         sharing_principal(stranger),
         name="Theirs",
-        visibility=sharing.ListVisibility.ORGANISATION,
+        visibility=ListVisibility.ORGANISATION,
         user_ids=[stranger.id],
     )
-    private = sharing.create_list(
+    private = lists.create_list(
         session, sharing_principal(manager), name="Mine", user_ids=[peer.id]
     )
     video = _video(session, rep)
@@ -406,7 +406,7 @@ def test_fan_out_pushes_each_device_once_and_counts_move(
     with context.db.session() as s:
         s.execute(
             update(OutboxJob)
-            .where(OutboxJob.task == sharing.SLICE_TASK)
+            .where(OutboxJob.task == fanout.SLICE_TASK)
             .values(status=OutboxStatus.PENDING)
         )
         s.commit()
@@ -473,7 +473,7 @@ def test_a_share_of_a_processing_video_waits_until_it_is_playable(
     assert sink.sent == []
 
     video.status = VideoStatus.PLAYABLE
-    assert sharing.release_waiting_shares(session, video) == 1
+    assert shares.release_waiting_shares(session, video) == 1
     session.commit()
     drain(context)
     assert [m.user_id for m in sink.sent] == [peer.id]

@@ -29,7 +29,7 @@ from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.sharing import Share
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.outbox import services as outbox
-from fieldcast.sharing import services as sharing
+from fieldcast.sharing import fanout
 from fieldcast.videos import services as videos
 from tests import factories
 from tests.fault_servers import PostgresServer
@@ -195,7 +195,7 @@ def _share_setup(session: Session, org: Any) -> tuple[Any, Any, Video]:
 
 
 def _fan_outs(session: Session) -> int:
-    return _count(session, OutboxJob, OutboxJob.task == sharing.FAN_OUT_TASK)
+    return _count(session, OutboxJob, OutboxJob.task == fanout.FAN_OUT_TASK)
 
 
 def test_a_share_that_crashes_before_its_response_is_stored_is_made_once(

@@ -17,7 +17,7 @@ from fieldcast.accounts import maintenance as accounts_maintenance
 from fieldcast.idempotency import services as idempotency
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
-from fieldcast.sharing import services as sharing
+from fieldcast.sharing import fanout
 from workers.context import get_context
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 TASK_MODULES: tuple[str, ...] = (
     "fieldcast.inbox.services",
     "fieldcast.inbox.delivery",
-    "fieldcast.sharing.services",
+    "fieldcast.sharing.fanout",
     "fieldcast.integrations.webhooks",
     "fieldcast.videos.processing",
 )
@@ -69,7 +69,7 @@ def prune_records() -> dict[str, int]:
         "outbox": outbox.prune(ctx.db, older_than=timedelta(days=7)),
         "idempotency_keys": idempotency.prune(ctx.db),
         "credentials": accounts_maintenance.prune_credentials(ctx.db),
-        "share_audiences": sharing.prune_audiences(ctx.db),
+        "share_audiences": fanout.prune_audiences(ctx.db),
     }
 
 

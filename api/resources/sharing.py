@@ -23,7 +23,7 @@ from fieldcast.models.sharing import (
     Share,
     ShareRecipient,
 )
-from fieldcast.sharing import services as sharing
+from fieldcast.sharing import lists, shares, tracking
 
 lists_blp = Blueprint(
     "distribution_lists",
@@ -48,7 +48,7 @@ shares_blp = Blueprint(
     ),
 )
 
-_LIST_USERS = ma.validate.Length(max=sharing.MAX_LIST_USERS)
+_LIST_USERS = ma.validate.Length(max=lists.MAX_LIST_USERS)
 
 
 class ListSchema(Schema):
@@ -59,7 +59,7 @@ class ListSchema(Schema):
     visibility = ma.fields.Enum(ListVisibility, by_value=True, load_default=ListVisibility.PRIVATE)
     user_ids = ma.fields.List(ma.fields.UUID(), load_default=list, validate=_LIST_USERS)
     team_ids = ma.fields.List(
-        ma.fields.UUID(), load_default=list, validate=ma.validate.Length(max=sharing.MAX_LIST_TEAMS)
+        ma.fields.UUID(), load_default=list, validate=ma.validate.Length(max=lists.MAX_LIST_TEAMS)
     )
     recipient_count = ma.fields.Integer(
         dump_only=True, metadata={"description": "Active people the list reaches now"}
@@ -79,7 +79,7 @@ class ListUpdateSchema(PatchSchema):
     )
     team_ids = ma.fields.List(
         ma.fields.UUID(),
-        validate=ma.validate.Length(max=sharing.MAX_LIST_TEAMS),
+        validate=ma.validate.Length(max=lists.MAX_LIST_TEAMS),
         metadata={"description": "Replaces the teams of the list"},
     )
 
@@ -95,7 +95,7 @@ class ListSummarySchema(Schema):
 
 
 def _present_list(dl: DistributionList) -> dict[str, Any]:
-    members = sharing.members(db_session(), dl)
+    members = lists.members(db_session(), dl)
     return {
         **attributes(dl, ListSummarySchema),
         "user_ids": members.user_ids,
@@ -126,7 +126,7 @@ class Lists(MethodView):
     @lists_blp.problems(403, 422)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create a list (managers, enablement, admins)"""
-        dl = sharing.create_list(db_session(), current_principal(), **body)
+        dl = lists.create_list(db_session(), current_principal(), **body)
         return _present_list(dl)
 
 
@@ -145,7 +145,7 @@ class ListById(MethodView):
         """Change a list (its owner or an admin)"""
         user_ids = body.pop("user_ids", None)
         team_ids = body.pop("team_ids", None)
-        dl = sharing.update_list(
+        dl = lists.update_list(
             db_session(),
             current_principal(),
             list_id,
@@ -159,7 +159,7 @@ class ListById(MethodView):
     @lists_blp.problems(403, 404)
     def delete(self, list_id: uuid.UUID) -> None:
         """Delete a list (its owner or an admin); shares sent to it keep their recipients"""
-        sharing.delete_list(db_session(), current_principal(), list_id)
+        lists.delete_list(db_session(), current_principal(), list_id)
 
 
 # -- shares ---------------------------------------------------------------------------------------
@@ -169,17 +169,17 @@ class ShareRequestSchema(Schema):
     user_ids = ma.fields.List(
         ma.fields.UUID(),
         load_default=list,
-        validate=ma.validate.Length(max=sharing.MAX_SHARE_USERS),
+        validate=ma.validate.Length(max=shares.MAX_SHARE_USERS),
     )
     team_ids = ma.fields.List(
         ma.fields.UUID(),
         load_default=list,
-        validate=ma.validate.Length(max=sharing.MAX_SHARE_TEAMS),
+        validate=ma.validate.Length(max=shares.MAX_SHARE_TEAMS),
     )
     list_ids = ma.fields.List(
         ma.fields.UUID(),
         load_default=list,
-        validate=ma.validate.Length(max=sharing.MAX_SHARE_LISTS),
+        validate=ma.validate.Length(max=shares.MAX_SHARE_LISTS),
     )
     message = String(load_default="", column=Share.message)
 
@@ -253,12 +253,12 @@ class RecipientArgsSchema(PageArgsSchema):
 
 
 def _present_share(share: Share) -> dict[str, Any]:
-    by_state = sharing.counts(db_session(), share)
+    by_state = tracking.counts(db_session(), share)
     return {
         **attributes(share, ShareSchema, exclude=("status", "counts", "reached")),
         "status": "sending" if share.released_at else "waiting_for_video",
         "counts": by_state,
-        "reached": sharing.reached(by_state),
+        "reached": tracking.reached(by_state),
     }
 
 
@@ -274,7 +274,7 @@ class VideoShares(MethodView):
         reached (deduplicated, you left out). A video still processing is shared now and its
         pushes go out when it is playable.
         """
-        share = sharing.share_video(db_session(), current_principal(), video_id, **body)
+        share = shares.share_video(db_session(), current_principal(), video_id, **body)
         return _present_share(share)
 
     @shares_blp.arguments(PageArgsSchema, location="query")
@@ -285,7 +285,7 @@ class VideoShares(MethodView):
         principal = current_principal()
         page: Page[Share] = paginate(
             db_session(),
-            sharing.shares_of_video(db_session(), principal, video_id),
+            shares.shares_of_video(db_session(), principal, video_id),
             order_by=[Share.id],
             args=args,
             descending=True,
@@ -317,7 +317,7 @@ class ShareRecipients(MethodView):
         state = args.pop("state")
         page: Page[ShareRecipient] = paginate(
             session,
-            sharing.recipients(share, state=state),
+            tracking.recipients(share, state=state),
             order_by=[ShareRecipient.user_id],
             args=args,
         )
@@ -341,4 +341,4 @@ class PlaybackStarted(MethodView):
     @shares_blp.problems(404)
     def post(self, video_id: uuid.UUID) -> None:
         """Tell the sender you started watching: every share of this video to you is `watched`"""
-        sharing.playback_started(db_session(), current_principal(), video_id)
+        tracking.playback_started(db_session(), current_principal(), video_id)

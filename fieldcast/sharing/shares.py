@@ -1,0 +1,198 @@
+"""Shares: making them, releasing them once their video plays, reading them.
+
+A share resolves its audience (users, teams with their sub-teams, lists) in one SQL statement,
+in the request's transaction, into a few blocks of user ids: the recipients are deduplicated,
+the sender left out, and every recipient can see the video from the moment the share exists.
+The rest is work for the outbox (`fanout`). A share of a video that is not playable yet waits
+for it: it is released when the video becomes playable, and only then do its pushes and chat
+cards go out.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, func, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from fieldcast import events
+from fieldcast.db import utcnow, uuid7
+from fieldcast.errors import ErrorCode, InvalidInput, NotFound
+from fieldcast.models.accounts import User
+from fieldcast.models.sharing import AUDIENCE_BLOCK, DistributionList, Share, ShareAudience
+from fieldcast.models.videos import Video
+from fieldcast.outbox import services as outbox
+from fieldcast.policy import Principal, load_video
+from fieldcast.policy import lists as list_policy
+from fieldcast.policy import shares as share_policy
+from fieldcast.sharing.audience import audience
+from fieldcast.sharing.fanout import FAN_OUT_TASK
+from fieldcast.sharing.lists import unique, unknown_ids
+from fieldcast.videos.playback import PLAYABLE_STATUSES
+
+log = logging.getLogger(__name__)
+
+MAX_SHARE_USERS = 1_000
+MAX_SHARE_TEAMS = 100
+MAX_SHARE_LISTS = 20
+
+
+def share_video(
+    session: Session,
+    principal: Principal,
+    video_id: uuid.UUID,
+    *,
+    user_ids: Sequence[uuid.UUID] = (),
+    team_ids: Sequence[uuid.UUID] = (),
+    list_ids: Sequence[uuid.UUID] = (),
+    message: str = "",
+) -> Share:
+    """Share a video the principal can see. Returns at once whatever the audience size.
+
+    A video that is not playable yet (still uploading or processing, or failed and waiting for
+    a new file) is shared now; its recipients are told when it becomes playable.
+    """
+    video = load_video(session, principal, video_id, "video.share")
+    users, teams, lists = unique(user_ids), unique(team_ids), unique(list_ids)
+    if not (users or teams or lists):
+        raise InvalidInput(
+            "Name at least one user, team or list.",
+            errors={"user_ids": ["name someone to share with"]},
+        )
+    if len(users) > MAX_SHARE_USERS or len(teams) > MAX_SHARE_TEAMS or len(lists) > MAX_SHARE_LISTS:
+        raise InvalidInput(
+            f"A share names at most {MAX_SHARE_USERS} users, {MAX_SHARE_TEAMS} teams and "
+            f"{MAX_SHARE_LISTS} lists; put larger audiences in a list.",
+            code=ErrorCode.AUDIENCE_TOO_LARGE,
+        )
+    errors = unknown_ids(session, principal.org_id, users, teams)
+    if lists:
+        usable = set(
+            session.scalars(
+                select(DistributionList.id).where(
+                    list_policy.visible(principal), DistributionList.id.in_(lists)
+                )
+            ).all()
+        )
+        if missing := [str(x) for x in lists if x not in usable]:
+            errors["list_ids"] = [f"no such list: {', '.join(missing[:20])}"]
+    if errors:
+        # Like any object the sender may not see: not found, be it missing, another
+        # organisation's or someone else's private list.
+        raise NotFound(
+            "Some people, teams or lists do not exist or are not yours to share with.",
+            errors=errors,
+        )
+
+    share = Share(
+        id=uuid7(),
+        org_id=principal.org_id,
+        video_id=video.id,
+        sender_id=principal.user_id,
+        message=message,
+        audience={
+            "user_ids": [str(u) for u in users],
+            "team_ids": [str(t) for t in teams],
+            "list_ids": [str(x) for x in lists],
+        },
+    )
+    session.add(share)
+    session.flush()
+    people = (
+        audience(principal.org_id, user_ids=users, team_ids=teams, list_ids=lists)
+        .where(User.id != principal.user_id)
+        .subquery()
+    )
+    # The audience in blocks of user ids: a few rows whatever its size (see ShareAudience).
+    # Nothing reads them in order, so nothing is sorted.
+    numbered = select(people.c.id.label("user_id"), func.row_number().over().label("n")).subquery()
+    block = ((numbered.c.n - 1) // AUDIENCE_BLOCK).label("block")
+    inserted = (
+        pg_insert(cast(Table, ShareAudience.__table__))
+        .from_select(
+            ["org_id", "share_id", "video_id", "block", "user_ids"],
+            select(
+                literal(principal.org_id),
+                literal(share.id),
+                literal(video.id),
+                block,
+                func.array_agg(numbered.c.user_id),
+            ).group_by(block),
+        )
+        .returning(func.cardinality(ShareAudience.user_ids).label("people"))
+        .cte("inserted")
+    )
+    share.recipient_count = int(session.scalar(select(func.sum(inserted.c.people))) or 0)
+    # A worker turns the blocks into one row per person at once, and pushes once released.
+    outbox.record(
+        session,
+        FAN_OUT_TASK,
+        {"share_id": str(share.id)},
+        org_id=share.org_id,
+        dedup_key=f"share.fan_out:{share.id}",
+    )
+    if video.status in PLAYABLE_STATUSES:
+        _release(session, share, record_fan_out=False)  # the fan-out above sees it released
+    session.flush()
+    log.info(
+        "share %s of video %s by %s: %d recipients%s",
+        share.id,
+        video.id,
+        principal.user_id,
+        share.recipient_count,
+        "" if share.released_at else " (sent when the video is playable)",
+    )
+    return share
+
+
+def _release(session: Session, share: Share, *, record_fan_out: bool = True) -> None:
+    """The video plays: the share's pushes (and chat cards) may go out."""
+    share.released_at = utcnow()
+    if record_fan_out:
+        outbox.record(
+            session,
+            FAN_OUT_TASK,
+            {"share_id": str(share.id)},
+            org_id=share.org_id,
+            dedup_key=f"share.fan_out:{share.id}:released",
+        )
+    events.publish(
+        session,
+        events.ShareReleased(
+            org_id=share.org_id,
+            share_id=share.id,
+            team_ids=tuple(uuid.UUID(t) for t in share.audience.get("team_ids", [])),
+        ),
+    )
+
+
+def release_waiting_shares(session: Session, video: Video) -> int:
+    """The video just became playable: start the fan-out of shares that waited for it."""
+    waiting = session.scalars(
+        select(Share)
+        .where(Share.org_id == video.org_id, Share.video_id == video.id)
+        .where(Share.released_at.is_(None))
+        .with_for_update(skip_locked=True)
+    ).all()
+    for share in waiting:
+        _release(session, share)
+    return len(waiting)
+
+
+@events.subscribe(events.VideoBecamePlayable)
+def _video_playable(session: Session, event: events.VideoBecamePlayable) -> None:
+    video = session.get(Video, event.video_id)
+    released = release_waiting_shares(session, video) if video is not None else 0
+    if released:
+        log.info("video %s: %d shares that waited for it go out now", event.video_id, released)
+
+
+def shares_of_video(session: Session, principal: Principal, video_id: uuid.UUID) -> Select[Any]:
+    """Shares of a video (one the principal can see) that the principal may follow: their
+    own, their reports' down the chain, all for admins (`fieldcast.policy.SharePolicy`)."""
+    video = load_video(session, principal, video_id)
+    return select(Share).where(Share.video_id == video.id, share_policy.visible(principal))
