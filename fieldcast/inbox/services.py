@@ -169,29 +169,44 @@ def mark_all_read(session: Session, principal: Principal) -> int:
 # -- what other packages tell the author of a video -----------------------------------------------
 
 
-@events.subscribe(events.VideoBecamePlayable)
-def _video_playable(session: Session, event: events.VideoBecamePlayable) -> None:
+def _tell_author(
+    session: Session,
+    event: events.VideoBecamePlayable | events.VideoFailed,
+    type: NotificationType,
+    *,
+    title: str,
+    body: str,
+) -> None:
+    """One inbox item (and push) for the author, once per version of the video's file."""
     notify(
         session,
         org_id=event.org_id,
         user_id=event.owner_id,
-        type=NotificationType.VIDEO_PLAYABLE,
+        type=type,
+        title=title,
+        body=body,
+        data={"video_id": event.video_id},
+        dedup_key=f"{type}:{event.video_id}:{event.source_version}",
+    )
+
+
+@events.subscribe(events.VideoBecamePlayable)
+def _video_playable(session: Session, event: events.VideoBecamePlayable) -> None:
+    _tell_author(
+        session,
+        event,
+        NotificationType.VIDEO_PLAYABLE,
         title=f"“{event.title}” is ready to watch",
         body="Share it with your team.",
-        data={"video_id": event.video_id},
-        dedup_key=f"{NotificationType.VIDEO_PLAYABLE}:{event.video_id}:{event.source_version}",
     )
 
 
 @events.subscribe(events.VideoFailed)
 def _video_failed(session: Session, event: events.VideoFailed) -> None:
-    notify(
+    _tell_author(
         session,
-        org_id=event.org_id,
-        user_id=event.owner_id,
-        type=NotificationType.VIDEO_FAILED,
+        event,
+        NotificationType.VIDEO_FAILED,
         title=f"“{event.title}” could not be processed",
         body=event.detail,
-        data={"video_id": event.video_id},
-        dedup_key=f"{NotificationType.VIDEO_FAILED}:{event.video_id}:{event.source_version}",
     )
