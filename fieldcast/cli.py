@@ -348,7 +348,10 @@ def load_demo(password: str | None) -> None:
 def relay() -> None:
     """Run the outbox relay once (re-enqueue lost work)."""
     from fieldcast.outbox.services import relay as run_relay
+    from workers.jobs import import_task_modules
 
+    # A job past its last attempt is given up through its task's handler, which must be known.
+    import_task_modules()
     ctx = _context()
     report = run_relay(ctx.db, ctx.dispatcher)
     click.echo(f"expired leases: {report.expired}, re-enqueued: {report.requeued}")

@@ -4,6 +4,7 @@ response stored for the retry to replay. Nothing acts twice and no key stays "in
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from api import unit_of_work
 from fieldcast.context import AppContext
-from fieldcast.db import EarlyCommit, commit_early
+from fieldcast.db import EarlyCommit, commit_early, utcnow
 from fieldcast.idempotency import services as idempotency
 from fieldcast.models.idempotency import IdempotencyKey
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
@@ -336,6 +337,39 @@ def test_a_request_failing_after_an_early_commit_frees_its_key(
     retried = client.post("/api/v1/videos", json={"title": "Pricing call"}, headers=headers)
     assert retried.status_code == 201
     assert "Idempotent-Replayed" not in retried.headers
+
+
+@pytest.mark.parametrize(("age", "status"), [(timedelta(minutes=11), 201), (timedelta(0), 409)])
+def test_a_key_left_in_progress_by_a_dead_process_is_free_after_the_bound(
+    client: FlaskClient, session: Session, rep: Any, auth: Any, age: timedelta, status: int
+) -> None:
+    """A process killed after an early commit never stores or frees its key: past
+    `ABANDONED_AFTER` the key is free again, not stuck until its TTL; before it, it is still
+    "in progress"."""
+    assert timedelta(minutes=10) == idempotency.ABANDONED_AFTER
+    body = b'{"title": "Pricing call"}'
+    session.add(
+        IdempotencyKey(
+            org_id=rep.org_id,
+            user_id=rep.id,
+            key="draft-orphan",
+            fingerprint=hashlib.sha256(b"POST\0/api/v1/videos?\0" + body).hexdigest(),
+            created_at=utcnow() - age,
+            expires_at=utcnow() + timedelta(hours=24),
+        )
+    )
+    session.commit()
+    headers = {**auth(rep), "Idempotency-Key": "draft-orphan"}
+    answer = client.post(
+        "/api/v1/videos", data=body, content_type="application/json", headers=headers
+    )
+    assert answer.status_code == status
+    if status == 409:
+        assert answer.get_json()["code"] == "idempotency_request_in_progress"
+    else:
+        assert _videos(session, rep) == 1
+        [stored] = _keys(session, "draft-orphan")
+        assert stored.response_status == 201
 
 
 def test_a_replay_commits_nothing(

@@ -14,7 +14,9 @@ A request is one unit of work (api/unit_of_work.py), and its key lives and dies 
   the key with it, see `fieldcast.db.EarlyCommit`) and then failed is the key deleted by
   `release()` in a transaction of its own.
 
-No key is left "in progress" for its TTL by a crash at any of these points.
+No key is left "in progress" for its TTL by a crash at any of these points. Should the process
+itself die after an early commit (killed, out of memory), nothing is left to release the key:
+`begin()` then treats a key still "in progress" after `ABANDONED_AFTER` as free.
 """
 
 from __future__ import annotations
@@ -24,13 +26,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from fieldcast.db import Database, utcnow
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput
 from fieldcast.models.idempotency import IdempotencyKey
+
+# A request still "in progress" after this long was abandoned: keyed requests are JSON bodies
+# that finish in seconds (gunicorn's worker timeout is 120 s), so only a process that died
+# after an early commit leaves one behind.
+ABANDONED_AFTER = timedelta(minutes=10)
 
 MAX_KEY_LENGTH = IdempotencyKey.key.property.columns[0].type.length or 255
 
@@ -66,12 +73,19 @@ def begin(
 ) -> Started | Replay:
     check_key(key)
     now = utcnow()
-    # An expired key is free again.
+    # An expired key is free again, and so is one left "in progress" by a request whose process
+    # died after an early commit (killed, out of memory) and so never stored or freed it.
     session.execute(
         delete(IdempotencyKey).where(
             IdempotencyKey.user_id == user_id,
             IdempotencyKey.key == key,
-            IdempotencyKey.expires_at <= now,
+            or_(
+                IdempotencyKey.expires_at <= now,
+                and_(
+                    IdempotencyKey.response_status.is_(None),
+                    IdempotencyKey.created_at <= now - ABANDONED_AFTER,
+                ),
+            ),
         )
     )
     key_id = uuid.uuid4()

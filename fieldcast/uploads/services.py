@@ -186,6 +186,9 @@ def recover_lost_bytes(session: Session, storage: Storage, upload: Upload) -> No
         .values(offset=held)
         .execution_options(synchronize_session=False)
     )
+    # Committed at once: the request that found the loss usually answers 409, which rolls its
+    # unit of work back, and the client resumes from the offset the next HEAD reads.
+    commit_early(session, EarlyCommit.TUS_OFFSET)
     session.refresh(upload)
 
 
