@@ -5,17 +5,13 @@ and accept no push twice. (It takes about 30 s on a quiet machine.)"""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.bench_support import run_quick
 from tests.fault_servers import RedisServer
 
-ROOT = Path(__file__).resolve().parents[1]
 FIGURES: dict[str, type | tuple[type, ...]] = {
     "share_post_p95_ms": (int, float),
     "share_post_busy_p95_ms": (int, float),
@@ -39,24 +35,13 @@ def test_the_quick_fanout_benchmark_reaches_everyone_once(
 ) -> None:
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
         # The harness makes a scratch database on this server and drops it afterwards.
         "DATABASE_URL": server_database_url,
         # A Redis server of this test's own: whatever the run does to it touches nothing else.
         "REDIS_URL": redis_server.url,
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.fanout", "--quick"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1, done.stdout
-    figures = json.loads(lines[0])
+    figures, lines, _ = run_quick("bench.fanout", env)
+    assert len(lines) == 1, lines
     assert figures["benchmark"] == "fanout"
     for name, kind in FIGURES.items():
         assert isinstance(figures[name], kind), (name, figures[name])

@@ -5,42 +5,22 @@ takes well under a minute on a quiet machine.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_support import run_quick
+
 NUMBER = (int, float)
-
-
-def _run(module: str, env: dict[str, str]) -> tuple[dict[str, Any], str]:
-    done = subprocess.run(
-        [sys.executable, "-m", module, "--quick"],
-        cwd=ROOT,
-        env={**env, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    lines = done.stdout.strip().splitlines()
-    assert lines, done.stderr[-4000:]
-    figures: dict[str, Any] = json.loads(lines[-1])
-    return figures, done.stderr
 
 
 @pytest.mark.slow
 def test_the_quick_upload_benchmark_prints_its_figures(server_database_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["DATABASE_URL"] = server_database_url  # the server its scratch database is made on
-    figures, log = _run("bench.upload", env)
+    figures, _, log = run_quick("bench.upload", env)
     assert figures["benchmark"] == "upload"
     assert figures["size_mb"] == 16 and figures["chunk_mb"] == 8
     for name in ("tus_mb_s", "bare_put_mb_s", "throughput_ratio", "rss_growth_mb"):
@@ -61,7 +41,7 @@ def test_the_quick_upload_benchmark_prints_its_figures(server_database_url: str)
 
 @pytest.mark.slow
 def test_the_quick_ladder_benchmark_prints_its_figures() -> None:
-    figures, _ = _run("bench.ladder", dict(os.environ))
+    figures, _, _ = run_quick("bench.ladder", dict(os.environ))
     assert figures["benchmark"] == "ladder"
     assert figures["source"] == "1920x1080 30fps 2s"
     assert figures["rungs"] == ["360p", "540p", "720p", "1080p"]

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.bench_support import run_quick
 from tests.fault_servers import RedisServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240, method="thread")]
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_quick_time_to_playable_prints_its_cases(redis_server: RedisServer, tmp_path: Path) -> None:
@@ -24,21 +20,11 @@ def test_quick_time_to_playable_prints_its_cases(redis_server: RedisServer, tmp_
     env = {
         **os.environ,
         "DATABASE_URL": database,
-        # A Redis of the test's own: the benchmark empties the one it is given.
+        # A Redis of the test's own: the benchmark deletes the keys its run made in it.
         "REDIS_URL": redis_server.url,
         "FIELDCAST_BENCH_CACHE": str(tmp_path / "cache"),
-        "PYTHONPATH": str(ROOT),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.time_to_playable", "--quick", "--cases", "h264_local"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=200,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report, _, _ = run_quick("bench.time_to_playable", env, "--cases", "h264_local", timeout=200)
     case = report["cases"]["h264_local"]
     assert set(case) == {"ttp_s", "transcode_first_s", "ratio"}
     assert case["ttp_s"] > 0 and case["transcode_first_s"] > 0
