@@ -91,12 +91,44 @@ class ReceiptArrived(Event):
     data: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class VideoRemoved(Event):
+    """A video was deleted by its author or an admin (published by `videos`): it is gone for
+    everyone at once, its media waits for the purge. Pending pushes about it are dropped and
+    inbox items about it show it as removed."""
+
+    video_id: uuid.UUID
+    owner_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class VideoRestored(Event):
+    """A deleted video was restored before its purge (published by `videos`)."""
+
+    video_id: uuid.UUID
+    owner_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class ShareRecalled(Event):
+    """A sender or an admin recalled a share (published by `sharing`): its recipients lose
+    what it granted, its pending pushes are dropped. `recipient_ids` are the people it had
+    reached or was about to reach."""
+
+    share_id: uuid.UUID
+    video_id: uuid.UUID
+    recipient_ids: tuple[uuid.UUID, ...]
+
+
 # Every event type, for the checks that each reaches a handler in every process.
 EVENT_TYPES: tuple[type[Event], ...] = (
     VideoBecamePlayable,
     VideoFailed,
     ShareReleased,
     ReceiptArrived,
+    VideoRemoved,
+    VideoRestored,
+    ShareRecalled,
 )
 
 E = TypeVar("E", bound=Event)

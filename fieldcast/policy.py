@@ -232,7 +232,8 @@ class VideoPolicy(ObjectPolicy[Video]):
     read_action = "video.read"
 
     def visible(self, principal: Principal) -> ColumnElement[bool]:
-        tenant = Video.org_id == principal.org_id
+        # A deleted video is gone for everyone, its author and admins included.
+        tenant = and_(Video.org_id == principal.org_id, Video.deleted_at.is_(None))
         if principal.is_admin:
             return tenant
         return and_(
@@ -244,8 +245,13 @@ class VideoPolicy(ObjectPolicy[Video]):
             ),
         )
 
+    def listed(self, principal: Principal) -> ColumnElement[bool]:
+        """What feeds and lists show: the visible videos that are not archived (an archived
+        video is still reachable by direct link)."""
+        return and_(self.visible(principal), Video.archived_at.is_(None))
+
     def can_see(self, session: Session | None, principal: Principal, obj: Video) -> bool:
-        if obj.org_id != principal.org_id:
+        if obj.org_id != principal.org_id or obj.deleted_at is not None:
             return False
         if principal.is_admin or obj.owner_id == principal.user_id:
             return True

@@ -125,6 +125,8 @@ class Settings:
     secret_key: str | None
     data_dir: Path
     public_base_url: str = "http://127.0.0.1:8000"
+    # Where links for people point (universal links / app links); PUBLIC_BASE_URL by default.
+    app_link_base: str = "http://127.0.0.1:8000"
     s3_endpoint_url: str | None = None
     fcm_credentials: str | None = None
     fcm_project_id: str | None = None
@@ -253,13 +255,23 @@ class Settings:
                     f"got {pattern!r}"
                 )
 
+        public_base_url = (_str(env, "PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
+        for name, value in (
+            ("PUBLIC_BASE_URL", public_base_url),
+            ("APP_LINK_BASE", _str(env, "APP_LINK_BASE") or public_base_url),
+        ):
+            parsed = urlparse(value)
+            if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+                raise SettingsError(f"{name} must be an http(s):// URL, got {value!r}")
+
         return cls(
             database_url=database_url,
             redis_url=redis_url,
             storage_url=storage_url,
             secret_key=secret_key,
             data_dir=data_dir,
-            public_base_url=(_str(env, "PUBLIC_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            public_base_url=public_base_url,
+            app_link_base=(_str(env, "APP_LINK_BASE") or public_base_url).rstrip("/"),
             s3_endpoint_url=_str(env, "S3_ENDPOINT_URL"),
             fcm_credentials=fcm_credentials,
             fcm_project_id=fcm_project_id,

@@ -6,6 +6,7 @@ The server runs in a thread of the test process on a database whose commits are 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,16 +37,26 @@ class LiveServer:
         return {"Authorization": f"Bearer {response.get_json()['access_token']}"}
 
 
+def _unready(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"starting"]
+
+
 @contextmanager
 def serve(context: AppContext) -> Iterator[LiveServer]:
     from api.app import create_app
 
-    app = create_app(context.settings, context=context)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    # The port is known once bound; the URLs the API hands out (PUBLIC_BASE_URL) name it.
+    server = make_server("127.0.0.1", 0, _unready, threaded=True)
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    settings = dataclasses.replace(context.settings, public_base_url=base_url)
+    context = dataclasses.replace(context, settings=settings)
+    app = create_app(settings, context=context)
+    server.app = app
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app, context)
+        yield LiveServer(base_url, app, context)
     finally:
         server.shutdown()
         thread.join(timeout=10)

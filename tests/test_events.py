@@ -33,6 +33,9 @@ EXPECTED = {
     "VideoFailed": ["fieldcast.inbox.services._video_failed"],
     "ShareReleased": ["fieldcast.integrations.webhooks._share_released"],
     "ReceiptArrived": ["fieldcast.sharing.tracking._receipt_arrived"],
+    "VideoRemoved": [],
+    "VideoRestored": [],
+    "ShareRecalled": [],
 }
 
 _STARTUP = """

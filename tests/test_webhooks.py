@@ -38,7 +38,9 @@ from tests.worker_support import install_worker_context, run_burst
 from workers.jobs import run_outbox_job
 
 PROBLEM_JSON = "application/problem+json"
-PUBLIC_BASE_URL = "https://app.fieldcast.test"
+PUBLIC_BASE_URL = "https://api.fieldcast.test"
+# Cards link to the app (universal links), not to the API.
+APP_LINK_BASE = "https://app.fieldcast.test"
 SLACK_URL = "https://hooks.slack.com/services/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"
 WORKFLOW_URL = (
     "https://prod-12.westeurope.logic.azure.com:443/workflows/0a1b2c3d4e5f/triggers/manual/"
@@ -135,6 +137,7 @@ def loopback_allowed(settings: Settings) -> Settings:
         settings,
         webhook_allowed_hosts=(*settings.webhook_allowed_hosts, "127.0.0.1"),
         public_base_url=PUBLIC_BASE_URL,
+        app_link_base=APP_LINK_BASE,
     )
 
 
@@ -370,7 +373,7 @@ class Sales:
 
     @property
     def link(self) -> str:
-        return f"{PUBLIC_BASE_URL}/videos/{self.video_id}"
+        return f"{APP_LINK_BASE}/videos/{self.video_id}"
 
     def team(self, *webhooks_: tuple[WebhookKind, str]) -> uuid.UUID:
         with committed_factories(self.ctx.db) as session:

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, request, send_file
 
 from api.problems import problem_response
 from api.runtime import context, db_session
+from fieldcast import links
 from fieldcast.errors import ErrorCode
 from fieldcast.models.videos import Rendition, RenditionKind, Video
 from fieldcast.videos import playback
@@ -40,7 +41,7 @@ def _ttl() -> int:
 
 
 def _absolute(path: str) -> str:
-    return request.host_url.rstrip("/") + path
+    return links.api_url(context().settings, path)
 
 
 def sign_media_key(key: str, *, ttl: int, download_name: str | None = None) -> str:

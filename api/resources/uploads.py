@@ -29,6 +29,7 @@ from api.extensions import Blueprint, Schema
 from api.fields import String, is_storable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, problem_response
 from api.runtime import context, db_session
+from fieldcast import links
 from fieldcast.errors import ErrorCode
 from fieldcast.models.uploads import Upload
 from fieldcast.uploads import direct, tus
@@ -329,7 +330,7 @@ class Uploads(MethodView):
             filename=metadata.get("filename") or metadata.get("name"),
             filetype=metadata.get("filetype") or metadata.get("type"),
         )
-        location = f"{request.host_url.rstrip('/')}{blp.url_prefix}/{upload.id}"
+        location = links.api_url(ctx.settings, f"{blp.url_prefix}/{upload.id}")
         has_body = request.mimetype == OFFSET_CONTENT_TYPE and (request.content_length or 0) > 0
         if has_body:
             upload = _append(upload.id, 0, request.content_length)

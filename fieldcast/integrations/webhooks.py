@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fieldcast import events
+from fieldcast import events, links
 from fieldcast.context import current
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.integrations.cards import MESSAGE_BUILDERS, ShareCard
@@ -255,7 +255,7 @@ def _load(session: Session, payload: dict[str, Any]) -> tuple[TeamWebhook, Share
     ).one_or_none()
     if webhook is None or video is None or sender is None:
         return None
-    link = f"{current().settings.public_base_url}/videos/{video.id}"
+    link = links.video_link(current().settings, video.id)
     return webhook, ShareCard(
         sender=sender.display_name, title=video.title, message=share.message, link=link
     )

@@ -84,6 +84,8 @@ class Share(TenantMixin, Base):
     created_at: Mapped[CreatedAt]
     # When the fan-out was recorded: at once for a playable video, else when it becomes one.
     released_at: Mapped[datetime | None]
+    # Recalled by its sender or an admin: it grants nothing any more.
+    recalled_at: Mapped[datetime | None]
 
 
 class ShareAudience(Base):

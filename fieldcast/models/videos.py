@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,6 +32,12 @@ class Video(TenantMixin, Base):
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress_percent"),
         # "My videos", newest first.
         Index("ix_videos_owner_id_id", "owner_id", "id"),
+        # The purge worker's scan: only deleted videos are in the index.
+        Index(
+            "ix_videos_purge_after",
+            "purge_after",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[UUIDPK]
@@ -64,6 +70,12 @@ class Video(TenantMixin, Base):
     updated_at: Mapped[UpdatedAt]
     playable_at: Mapped[datetime | None]
     ready_at: Mapped[datetime | None]
+    # Deleted: gone for everyone at once, restorable until `purge_after`, when a worker
+    # removes its media and the row.
+    deleted_at: Mapped[datetime | None]
+    purge_after: Mapped[datetime | None]
+    # Archived: left out of feeds and lists, still reachable by direct link.
+    archived_at: Mapped[datetime | None]
 
     @property
     def media_prefix(self) -> str:
