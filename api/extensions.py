@@ -182,6 +182,21 @@ class Blueprint(BaseBlueprint):
             responses.setdefault("422", http.HTTPStatus(422).name)
         return doc
 
+    def _store_endpoint_docs(
+        self, endpoint: str, obj: Any, parameters: Any, tags: Any, **options: Any
+    ) -> None:
+        """Give every operation a stable `operationId` (unless it names one): the HTTP method
+        and the view's name, `getVideoById`, `postShareRecall`. Client generators (Swift,
+        Kotlin, Python) name their methods after it; without one they make names of the path."""
+        super()._store_endpoint_docs(endpoint, obj, parameters, tags, **options)
+        name = obj.__name__
+        view = name if isinstance(obj, type) else "".join(p.title() for p in name.split("_"))
+        for method, doc in self._docs[endpoint].items():
+            if method == "parameters" or not isinstance(doc, dict):
+                continue
+            manual = doc.setdefault("manual_doc", {})
+            manual.setdefault("operationId", f"{method}{view}")
+
     def problems(self, *statuses: int) -> Callable[[F], F]:
         """Document the error responses an operation can give, beyond the automatic ones."""
 

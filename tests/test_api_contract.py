@@ -42,6 +42,19 @@ def test_no_nullable_object_is_documented_as_any_object(spec: dict[str, Any]) ->
             assert option != {"type": "object", "nullable": True}, node
 
 
+def test_every_operation_has_its_own_operation_id(spec: dict[str, Any]) -> None:
+    # Client generators name their methods after it (getVideoById), so it must exist, be
+    # unique and read as a name.
+    ids = [
+        operation.get("operationId")
+        for item in spec["paths"].values()
+        for method, operation in item.items()
+        if method in {"get", "put", "post", "patch", "delete", "head", "options"}
+    ]
+    assert all(isinstance(i, str) and re.fullmatch(r"[a-z]+[A-Za-z0-9]*", i) for i in ids), ids
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
 def test_quiet_hours_need_start_and_end_in_the_document_as_in_the_api(
     spec: dict[str, Any], client: FlaskClient, rep: Any, auth: Any
 ) -> None:
