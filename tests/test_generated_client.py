@@ -16,43 +16,25 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from redis import Redis
-from sqlalchemy import func, select
 from tusclient.client import TusClient
 
-from fieldcast.context import AppContext, build_context, set_current
+from fieldcast.context import build_context, set_current
 from fieldcast.db import Database
-from fieldcast.models.outbox import OutboxJob, OutboxStatus
-from fieldcast.outbox import services as outbox
 from fieldcast.settings import Settings
 from tests import factories
 from tests.live_server import committed_factories, serve
 from tests.media_samples import H264, TONE, VIDEO, ffmpeg
+from tests.worker_support import drain_outbox
 
 pytestmark = pytest.mark.timeout(300, method="thread")
 
 PACKAGE = "fieldcast_client"
-
-
-def _drain(ctx: AppContext, *, rounds: int = 20) -> None:
-    """Run the due outbox work in this process, as the workers would."""
-    for _ in range(rounds):
-        with ctx.db.session() as session:
-            due = session.scalars(
-                select(OutboxJob.id)
-                .where(OutboxJob.status == OutboxStatus.PENDING, OutboxJob.run_after <= func.now())
-                .order_by(OutboxJob.created_at)
-            ).all()
-        if not due:
-            return
-        for job_id in due:
-            outbox.execute(ctx.db, job_id, lease=timedelta(seconds=60))
 
 
 def _generate(spec: str, directory: Path) -> Any:
@@ -137,7 +119,7 @@ def test_a_client_generated_from_the_openapi_document_drives_the_main_flow(
             ).uploader(
                 file_path=str(clip), metadata={"video_id": str(draft.id)}, chunk_size=1 << 20
             ).upload()
-            _drain(ctx)
+            drain_outbox(ctx)
             video = get_video.sync(draft.id, client=rep_client)
             assert isinstance(video, models.Video), video
             assert video.status in (models.VideoStatus.PLAYABLE, models.VideoStatus.READY)
@@ -150,7 +132,7 @@ def test_a_client_generated_from_the_openapi_document_drives_the_main_flow(
                 idempotency_key=str(uuid.uuid4()),
             )
             assert isinstance(share, models.Share), share
-            _drain(ctx)
+            drain_outbox(ctx)
 
             peer_client = log_in(peer_email)
             inbox = get_inbox.sync(client=peer_client)

@@ -19,11 +19,14 @@ from typing import Any
 
 import pytest
 from redis import Redis
+from sqlalchemy import func, select
 
 import fieldcast.context
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.videos import Video
+from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal
 from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
@@ -77,6 +80,25 @@ def install_worker_context(
     ctx = build_context(settings, db=db, redis=redis)
     monkeypatch.setattr(fieldcast.context, "_current", ctx)
     return ctx
+
+
+def drain_outbox(ctx: AppContext, *, rounds: int = 20) -> int:
+    """Run the due outbox work in this process, as the workers would (without RQ); returns how
+    many jobs ran. Work a job records runs in a later round, up to `rounds`."""
+    ran = 0
+    for _ in range(rounds):
+        with ctx.db.session() as session:
+            due = session.scalars(
+                select(OutboxJob.id)
+                .where(OutboxJob.status == OutboxStatus.PENDING, OutboxJob.run_after <= func.now())
+                .order_by(OutboxJob.created_at)
+            ).all()
+        if not due:
+            break
+        for job_id in due:
+            outbox.execute(ctx.db, job_id, lease=timedelta(seconds=60))
+            ran += 1
+    return ran
 
 
 def run_burst(queues: Sequence[str] = QUEUE_NAMES) -> bool:
