@@ -64,11 +64,12 @@ def test_no_url_the_api_hands_out_follows_the_request_host(
             token = call(
                 "POST", "/api/v1/auth/token", json={"email": email, "password": factories.PASSWORD}
             ).json()["access_token"]
-            http.headers["Authorization"] = f"Bearer {token}"
+            bearer = {"Authorization": f"Bearer {token}"}
+            http.headers.update(bearer)
             video_id = call("POST", "/api/v1/videos", json={"title": "Links"}).json()["id"]
 
             uploader = TusClient(
-                f"{server.url}/api/v1/uploads", headers=dict(http.headers)
+                f"{server.url}/api/v1/uploads", headers={**FORGED, **bearer}
             ).uploader(file_path=str(clip), metadata={"video_id": video_id}, chunk_size=1 << 20)
             uploader.upload()
             seen.append(uploader.url or "")
