@@ -17,6 +17,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 from redis import Redis
+from requests.structures import CaseInsensitiveDict
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
@@ -161,7 +162,7 @@ def fetch(client: FlaskClient, url: str, **headers: str) -> tuple[int, bytes, Ma
         assert response.headers["Cache-Control"] == "no-store"
         stored = requests.get(response.headers["Location"], headers=headers, timeout=10)
         return stored.status_code, stored.content, stored.headers
-    return response.status_code, response.get_data(), response.headers
+    return response.status_code, response.get_data(), CaseInsensitiveDict(response.headers)
 
 
 def problem_code(client: FlaskClient, url: str) -> tuple[int, str]:
