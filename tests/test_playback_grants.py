@@ -388,8 +388,10 @@ def test_a_grant_opens_only_its_own_video_for_its_own_viewer(
 def test_grant_tokens_round_trip_and_refuse_garbage() -> None:
     grant = Grant(uuid.uuid4(), uuid.uuid4(), 7, 1_800_000_000)
     assert Grant.parse(grant.token, str(grant.expires)) == grant
-    for token, expires in (("", "1"), ("!!", "1"), (grant.token[:-4], "1"), (grant.token, "x")):
+    garbage = [("", "1"), ("!!", "1"), ("é", "1"), (grant.token[:-4], "1"), (grant.token, "x")]
+    for token, expires in [*garbage, (grant.token, "²"), (grant.token, "1" * 40)]:
         assert Grant.parse(token, expires) is None
+    assert playback.verify(SECRET_KEY, "/media/a", "²", "sig", now=0) == "invalid"
 
 
 def test_access_decisions_are_reused_for_at_most_the_bound() -> None:

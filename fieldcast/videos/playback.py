@@ -47,6 +47,11 @@ HLS_NAMES_BY_PREFERENCE = ("master", "first")
 MP4_NAMES_BY_PREFERENCE = ("mp4", "source_mp4")
 
 
+def _is_number(text: str) -> bool:
+    # ASCII only: str.isdigit() also accepts "²", which int() refuses.
+    return len(text) <= 12 and text.isascii() and text.isdigit()
+
+
 def signature(secret: str, path: str, expires: int) -> str:
     mac = hmac.new(secret.encode(), f"{path}\n{expires}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:20]).decode().rstrip("=")
@@ -60,7 +65,7 @@ def signed_path(secret: str, path: str, expires: int) -> str:
 
 def verify(secret: str, path: str, expires: str | None, sig: str | None, *, now: float) -> str:
     """'' when the signature holds and has not expired; else why not: 'invalid' or 'expired'."""
-    if not expires or not sig or not expires.isdigit():
+    if not expires or not sig or not _is_number(expires):
         return "invalid"
     if not hmac.compare_digest(signature(secret, path, int(expires)), sig):
         return "invalid"
@@ -101,7 +106,7 @@ class Grant:
 
     @classmethod
     def parse(cls, token: str, expires: str) -> Grant | None:
-        if not expires.isdigit() or len(token) > 64:
+        if not _is_number(expires) or len(token) > 64:
             return None
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
@@ -209,6 +214,7 @@ class AccessCache:
         with self._lock:
             held = self._entries.get(key)
             if held is not None and now - held[0] < self.ttl_s:
+                self._entries.move_to_end(key)  # the least recently used go first
                 return held[1]
         decision = ask(grant)
         if self.ttl_s > 0:
