@@ -149,6 +149,11 @@ class ErrorCode(enum.StrEnum):
         "The signed media link has expired; read the video again for fresh links.",
     )
     INVALID_SIGNATURE = "invalid_signature", "The signed media link is not valid."
+    PLAYBACK_REVOKED = (
+        "playback_revoked",
+        "The viewer may no longer see this video (removed, share recalled, or account "
+        "deactivated): its media links no longer play.",
+    )
     ATTACHMENT_EMPTY = "attachment_empty", "The attached file is empty."
     ATTACHMENT_TOO_LARGE = "attachment_too_large", "The attached file is larger than allowed."
     ATTACHMENT_TYPE_NOT_ALLOWED = (

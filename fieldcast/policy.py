@@ -32,7 +32,8 @@ shares may this manager follow?).
 
 Signed playback URLs (`api/resources/playback.py`) are capabilities, not a second rule: the API
 hands them out only inside a video that `load_video` returned, and the routes that serve them
-check the signature and its expiry.
+check the signature, its expiry, and `videos.can_see` again for the viewer the URL was made for
+(`fieldcast.videos.playback.check_access`, remembered at most PLAYBACK_REVOCATION_S).
 
 This module imports only models, `fieldcast.db` and `fieldcast.errors`: every domain package
 can use it without an import circle.

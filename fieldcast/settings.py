@@ -145,6 +145,10 @@ class Settings:
     upload_expiry_s: int = 24 * 3600
     outbox_lease_s: int = 60
     playback_url_ttl_s: int = 900
+    # How long the URLs handed to a viewer play (a paused player, a resumed download).
+    playback_grant_ttl_s: int = 24 * 3600
+    # How long an access decision for a viewer's playback is reused: the revocation bound.
+    playback_revocation_s: int = 30
     media_work_dir: Path | None = None
     media_preset: str = "veryfast"
     # Where team webhooks may point: exact hosts or `*.domain` (any subdomain of it). http is
@@ -198,6 +202,16 @@ class Settings:
             fcm_project_id = fcm_project_id or _project_id_from_credentials(fcm_credentials)
 
         log_level = (_str(env, "LOG_LEVEL") or "INFO").upper()
+
+        playback_url_ttl_s = _int(env, "PLAYBACK_URL_TTL_S", 900, minimum=30)
+        playback_grant_ttl_s = _int(
+            env, "PLAYBACK_GRANT_TTL_S", 24 * 3600, minimum=300, maximum=30 * 24 * 3600
+        )
+        if playback_grant_ttl_s < playback_url_ttl_s:
+            raise SettingsError(
+                "PLAYBACK_GRANT_TTL_S must be at least PLAYBACK_URL_TTL_S "
+                f"({playback_grant_ttl_s} < {playback_url_ttl_s})"
+            )
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise SettingsError(f"LOG_LEVEL must be a logging level name, got {log_level!r}")
 
@@ -289,7 +303,9 @@ class Settings:
             log_json=_bool(env, "LOG_JSON", True),
             upload_expiry_s=_int(env, "UPLOAD_EXPIRY_S", 24 * 3600, minimum=60),
             outbox_lease_s=_int(env, "OUTBOX_LEASE_S", 60, minimum=2),
-            playback_url_ttl_s=_int(env, "PLAYBACK_URL_TTL_S", 900, minimum=30),
+            playback_url_ttl_s=playback_url_ttl_s,
+            playback_grant_ttl_s=playback_grant_ttl_s,
+            playback_revocation_s=_int(env, "PLAYBACK_REVOCATION_S", 30, maximum=300),
             media_work_dir=Path(work_dir).resolve() if work_dir else None,
             media_preset=media_preset,
             webhook_allowed_hosts=webhook_allowed_hosts,

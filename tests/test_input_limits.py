@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.fields import String, column_limit
 from fieldcast.models.accounts import AuthSession
+from fieldcast.models.videos import Video
 from fieldcast.videos import playback
 from tests import factories
 from tests.conftest import SECRET_KEY
@@ -226,9 +225,15 @@ def test_a_malformed_idempotency_key_is_refused_on_every_post(
     assert "Idempotency-Key" in response.get_json()["errors"]
 
 
-def test_a_signed_playlist_path_with_nul_is_not_found(client: FlaskClient) -> None:
-    path = playback.playlist_path(uuid.uuid4(), "hls\x00720p")
-    response = client.get(playback.signed_path(SECRET_KEY, path, int(time.time()) + 60))
+def test_a_signed_playlist_path_with_nul_is_not_found(
+    client: FlaskClient, session: Session, rep: Any
+) -> None:
+    video = Video(org_id=rep.org_id, owner_id=rep.id, title="Pricing objection")
+    session.add(video)
+    session.flush()
+    path = playback.playlist_path(video.id, "hls\x00720p")
+    grant = playback.Grant.for_viewer(video, rep.id, 60)
+    response = client.get(playback.granted_path(SECRET_KEY, path, grant))
     assert response.status_code == 404, response.get_data(as_text=True)
     assert response.mimetype == PROBLEM_JSON
 

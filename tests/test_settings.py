@@ -77,3 +77,18 @@ def test_media_limits_default_to_4k_at_60_fps_and_can_be_set() -> None:
         1920,
         1920 * 1080 * 30,
     )
+
+
+def test_playback_grants_outlive_media_urls_and_revocation_is_bounded() -> None:
+    settings = Settings.from_env({})
+    assert (settings.playback_grant_ttl_s, settings.playback_revocation_s) == (86400, 30)
+    set_ = Settings.from_env({"PLAYBACK_GRANT_TTL_S": "7200", "PLAYBACK_REVOCATION_S": "0"})
+    assert (set_.playback_grant_ttl_s, set_.playback_revocation_s) == (7200, 0)
+    for env, message in [
+        ({"PLAYBACK_GRANT_TTL_S": "600", "PLAYBACK_URL_TTL_S": "900"}, "PLAYBACK_GRANT_TTL_S"),
+        ({"PLAYBACK_GRANT_TTL_S": "60"}, "PLAYBACK_GRANT_TTL_S"),
+        ({"PLAYBACK_REVOCATION_S": "301"}, "PLAYBACK_REVOCATION_S"),
+        ({"PLAYBACK_REVOCATION_S": "-1"}, "PLAYBACK_REVOCATION_S"),
+    ]:
+        with pytest.raises(SettingsError, match=message):
+            Settings.from_env(env)

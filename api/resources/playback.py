@@ -1,9 +1,13 @@
-"""Signed playback routes: playlists and storyboards rewritten with signed URIs, and local media.
+"""Playback routes: playlists and storyboards rewritten with signed URIs, and media.
 
 Players (AVPlayer, ExoPlayer, hls.js) cannot add an Authorization header to every segment
 request, so these routes take no bearer token: the signed URL is the credential. The API hands
-such URLs only to principals who may see the video (GET /api/v1/videos/{id}); they expire
-after PLAYBACK_URL_TTL_S. These routes are not part of the OpenAPI: clients never build them.
+such URLs only to a principal who may see the video (GET /api/v1/videos/{id}), each carrying
+that viewer's grant (fieldcast/videos/playback.py): they play until the grant expires
+(PLAYBACK_GRANT_TTL_S), and each fetch asks again, at most PLAYBACK_REVOCATION_S late, whether
+the viewer may still see the video. Media is served by the API (local storage, with Range) or
+by S3 through a redirect to a presigned URL made for that fetch, valid PLAYBACK_URL_TTL_S.
+These routes are not part of the OpenAPI: clients never build them.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
-from flask import Blueprint, Response, request, send_file
+from flask import Blueprint, Response, current_app, request, send_file
 
+from api.auth import current_principal
 from api.problems import problem_response
 from api.runtime import context, db_session
 from fieldcast import links
@@ -23,11 +28,13 @@ from fieldcast.errors import ErrorCode
 from fieldcast.models.videos import Rendition, RenditionKind, Video
 from fieldcast.videos import playback
 from fieldcast.videos import services as videos
+from fieldcast.videos.playback import Access, AccessCache, AccessDecision, Grant
 from media.storage import LocalStorage, ObjectNotFound
 
 blp = Blueprint("playback", __name__)
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+_ACCESS_CACHE = "fieldcast.playback_access"
 
 
 def _secret() -> str:
@@ -45,7 +52,8 @@ def _absolute(path: str) -> str:
 
 
 def sign_media_key(key: str, *, ttl: int, download_name: str | None = None) -> str:
-    """A short-lived URL for one stored object: presigned by S3, or signed by this API."""
+    """A short-lived URL for one stored object, bound to no viewer (attachments): presigned by
+    S3, or signed by this API."""
     storage = context().storage
     url = storage.presigned_url(key, expires_in=ttl, download_name=download_name)
     if url is not None:
@@ -57,44 +65,43 @@ def sign_media_key(key: str, *, ttl: int, download_name: str | None = None) -> s
     return _absolute(signed)
 
 
-def _sign_api_path(path: str, ttl: int) -> str:
-    return _absolute(playback.signed_path(_secret(), path, playback.expiry(ttl)))
+def _granted(grant: Grant, path: str, *, name: str | None = None) -> str:
+    return _absolute(playback.granted_path(_secret(), path, grant, name=name))
 
 
-def _media_ttl(video: Video) -> int:
-    # Segments are fetched for as long as the video plays; their URLs outlive the playlist's.
-    return _ttl() + (video.duration_ms or 0) // 1000
-
-
-def _beside(video: Video, rendition: Rendition, ttl: int) -> Callable[[str], str | None]:
-    """Signs a URI found in the rendition's file, if it names an object of the same video."""
+def _beside(grant: Grant, video_prefix: str, rendition_key: str) -> Callable[[str], str | None]:
+    """Signs a URI found in a rendition's file, if it names an object of the same video."""
 
     def sign(uri: str) -> str | None:
-        key = playback.resolve(rendition.storage_key, uri, within=video.media_prefix)
-        return sign_media_key(key, ttl=ttl) if key else None
+        key = playback.resolve(rendition_key, uri, within=video_prefix)
+        return _granted(grant, playback.media_path(key)) if key else None
 
     return sign
 
 
 def playback_urls(video: Video, renditions: Iterable[Rendition]) -> dict[str, Any]:
-    """The `playback` object of a video, for a principal already allowed to see it."""
+    """The `playback` object of a video, for the current principal, already allowed to see it:
+    every URL carries their grant and plays until `expires_at`."""
     chosen = playback.choose(video, renditions)
-    ttl = _ttl()
-    media_ttl = _media_ttl(video)
+    grant = Grant.for_viewer(
+        video, current_principal().user_id, context().settings.playback_grant_ttl_s
+    )
     return {
-        "hls_url": _sign_api_path(playback.playlist_path(video.id, chosen.hls.name), ttl)
+        "hls_url": _granted(grant, playback.playlist_path(video.id, chosen.hls.name))
         if chosen.hls
         else None,
-        "mp4_url": sign_media_key(
-            chosen.mp4.storage_key, ttl=media_ttl, download_name=_download_name(video)
+        "mp4_url": _granted(
+            grant, playback.media_path(chosen.mp4.storage_key), name=_download_name(video)
         )
         if chosen.mp4
         else None,
-        "poster_url": sign_media_key(chosen.poster.storage_key, ttl=ttl) if chosen.poster else None,
-        "storyboard_url": _sign_api_path(playback.storyboard_path(video.id), ttl)
+        "poster_url": _granted(grant, playback.media_path(chosen.poster.storage_key))
+        if chosen.poster
+        else None,
+        "storyboard_url": _granted(grant, playback.storyboard_path(video.id))
         if chosen.storyboard
         else None,
-        "expires_at": playback.expiry(ttl),
+        "expires_at": grant.expires,
     }
 
 
@@ -116,6 +123,45 @@ def _check_signature() -> Response | None:
     return _denied(reason) if reason else None
 
 
+def _access_cache() -> AccessCache:
+    cache: AccessCache | None = current_app.extensions.get(_ACCESS_CACHE)
+    if cache is None:
+        cache = AccessCache(context().settings.playback_revocation_s)
+        current_app.extensions[_ACCESS_CACHE] = cache
+    return cache
+
+
+def _check_grant(video_id: uuid.UUID | None = None) -> tuple[Grant, AccessDecision] | Response:
+    """The grant of this request's URL, when its signature holds, it has not expired and its
+    viewer may still see its video (as known at most PLAYBACK_REVOCATION_S ago); else the
+    problem response."""
+    grant, reason = playback.verify_grant(
+        _secret(),
+        request.path,
+        expires=request.args.get("exp"),
+        token=request.args.get("g"),
+        sig=request.args.get("sig"),
+        name=request.args.get("name"),
+        now=time.time(),
+    )
+    if grant is None:
+        return _denied(reason)
+    if video_id is not None and video_id != grant.video_id:
+        return _denied("invalid")
+    decision = _access_cache().decide(grant, lambda held: playback.check_access(db_session(), held))
+    if decision.access is Access.REVOKED:
+        return problem_response(
+            403, ErrorCode.PLAYBACK_REVOKED, detail="You may no longer watch this video."
+        )
+    if decision.access is Access.REPLACED:
+        return problem_response(
+            403,
+            ErrorCode.LINK_EXPIRED,
+            detail="The video's media was replaced; read the video again for fresh links.",
+        )
+    return grant, decision
+
+
 def _read_text(key: str) -> str | None:
     try:
         return b"".join(context().storage.open(key)).decode()
@@ -125,16 +171,18 @@ def _read_text(key: str) -> str | None:
 
 def _text_response(body: str, mimetype: str) -> Response:
     response = Response(body, mimetype=mimetype)
-    # The body holds signed URLs made for this viewer: shared caches must not keep it.
+    # The body holds URLs made for this viewer: shared caches must not keep it.
     response.headers["Cache-Control"] = "private, max-age=60"
     return response
 
 
 @blp.get("/play/<uuid:video_id>/<name>.m3u8")
 def playlist(video_id: uuid.UUID, name: str) -> Response:
-    denied = _check_signature()
-    if denied is not None:
-        return denied
+    """A master or media playlist, every URI in it signed anew with the viewer's grant."""
+    checked = _check_grant(video_id)
+    if isinstance(checked, Response):
+        return checked
+    grant, _ = checked
     found = videos.current_rendition(db_session(), video_id, name)
     if found is None or found[1].kind not in (RenditionKind.HLS, RenditionKind.MASTER):
         return problem_response(404, ErrorCode.NOT_FOUND, detail="No such playlist.")
@@ -142,39 +190,60 @@ def playlist(video_id: uuid.UUID, name: str) -> Response:
     text = _read_text(rendition.storage_key)
     if text is None:
         return problem_response(404, ErrorCode.NOT_FOUND, detail="No such playlist.")
-    ttl = _media_ttl(video)
 
     def sign_variant(uri: str) -> str | None:
         # Variants are "<rung>/index.m3u8": served (and signed) by this route in turn.
         variant = uri.split("/", 1)[0]
-        return _sign_api_path(playback.playlist_path(video.id, variant), ttl)
+        return _granted(grant, playback.playlist_path(video.id, variant))
 
     sign = (
-        sign_variant if rendition.kind is RenditionKind.MASTER else _beside(video, rendition, ttl)
+        sign_variant
+        if rendition.kind is RenditionKind.MASTER
+        else _beside(grant, video.media_prefix, rendition.storage_key)
     )
     return _text_response(playback.rewrite_playlist(text, sign), PLAYLIST_TYPE)
 
 
 @blp.get("/play/<uuid:video_id>/storyboard.vtt")
 def storyboard(video_id: uuid.UUID) -> Response:
-    denied = _check_signature()
-    if denied is not None:
-        return denied
+    checked = _check_grant(video_id)
+    if isinstance(checked, Response):
+        return checked
+    grant, _ = checked
     found = videos.current_rendition(db_session(), video_id, "storyboard")
     text = _read_text(found[1].storage_key) if found else None
     if found is None or text is None:
         return problem_response(404, ErrorCode.NOT_FOUND, detail="No storyboard.")
     video, rendition = found
-    sign = _beside(video, rendition, _media_ttl(video))
+    sign = _beside(grant, video.media_prefix, rendition.storage_key)
     return _text_response(playback.rewrite_storyboard(text, sign), "text/vtt")
 
 
 @blp.get("/media/<path:key>")
 def media(key: str) -> Response:
-    """Local storage only (S3 serves its own presigned URLs). Honours Range requests."""
-    denied = _check_signature()
-    if denied is not None:
-        return denied
+    """A stored object: a video's media under a viewer's grant (`g`), or an attachment under a
+    plain signature. Local storage is served here, with Range, ETag and If-Range; S3 answers
+    with a redirect to a presigned URL made now, valid PLAYBACK_URL_TTL_S."""
+    name = request.args.get("name")
+    if "g" in request.args:
+        checked = _check_grant()
+        if isinstance(checked, Response):
+            return checked
+        _, decision = checked
+        if decision.media_prefix is None or not playback.within(key, decision.media_prefix):
+            return _denied("invalid")
+        url = context().storage.presigned_url(key, expires_in=_ttl(), download_name=name)
+        if url is not None:
+            # A fresh URL per fetch; the redirect itself must not be kept.
+            return Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+    else:
+        denied = _check_signature()
+        if denied is not None:
+            return denied
+    return _local_file(key, name)
+
+
+def _local_file(key: str, name: str | None) -> Response:
     storage = context().storage
     if not isinstance(storage, LocalStorage):
         return problem_response(404, ErrorCode.NOT_FOUND, detail="No such media.")
@@ -184,7 +253,6 @@ def media(key: str) -> Response:
         return problem_response(404, ErrorCode.NOT_FOUND, detail="No such media.")
     if not path.is_file():
         return problem_response(404, ErrorCode.NOT_FOUND, detail="No such media.")
-    name = request.args.get("name")
     response = send_file(
         path,
         mimetype=playback.content_type(path.name) if not name else None,

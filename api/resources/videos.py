@@ -65,7 +65,12 @@ class PlaybackSchema(Schema):
         },
     )
     mp4_url = ma.fields.String(
-        allow_none=True, metadata={"description": "MP4 for offline viewing (at most 720p)"}
+        allow_none=True,
+        metadata={
+            "description": "MP4 for offline viewing (at most 720p). Downloads resume with "
+            "`Range` (and `If-Range`) on this same URL until `expires_at`; on S3 it redirects "
+            "to a short-lived storage URL: resume from this URL, not the redirected one."
+        },
     )
     poster_url = ma.fields.String(allow_none=True)
     storyboard_url = ma.fields.String(
@@ -73,8 +78,10 @@ class PlaybackSchema(Schema):
     )
     expires_at = ma.fields.Integer(
         metadata={
-            "description": "Unix time after which these URLs stop working; read the video "
-            "again for fresh ones"
+            "description": "Unix time after which these URLs stop working (the viewer's "
+            "playback grant, PLAYBACK_GRANT_TTL_S after the video was read); read the video "
+            "again for fresh ones. They stop earlier, within PLAYBACK_REVOCATION_S, with 403 "
+            "`playback_revoked` once you may no longer see the video."
         }
     )
 

@@ -1,31 +1,55 @@
-"""Private playback: short-lived signed URLs, and playlists whose every URI is signed.
+"""Private playback: viewer grants carried by signed URLs, and playlists whose every URI is signed.
 
-Media never sits behind a guessable public URL. The API hands a viewer signed URLs for the
-master playlist, the MP4, the poster and the storyboard; when a player fetches a playlist, the
-API rewrites each URI in it (variant playlists, init files, segments, sprite images) to a signed
-URL of its own: an S3 presigned URL, or in the embedded default an HMAC-signed URL of the API's
-own media route (which answers HTTP Range requests). A signature covers the path and its expiry,
-so changing either (a guessed storage key, a later time) makes it worthless.
+Media never sits behind a guessable public URL. Reading a video, a viewer gets a grant: the
+right to play that video's current media until the grant expires (PLAYBACK_GRANT_TTL_S, a day
+by default), bound to the viewer. Every URL the API hands out for it (master and variant
+playlists, init files, segments, the MP4, the poster, the storyboard and its sprite) carries
+the grant and a signature over the URL's path and the grant, so a player that pauses for an
+hour, or a download resumed with `Range` the next morning, still holds working URLs, while
+changing the path, the video, the viewer or the expiry makes them worthless.
+
+A long-lived URL must still die with the viewer's access. So every fetch is checked twice: the
+signature, and that the viewer may still see the video (`policy.videos.can_see` on the
+viewer, active, the video not deleted, its share not recalled, its media not replaced). The
+answer is remembered per (video, viewer, source version) for at most PLAYBACK_REVOCATION_S
+(`AccessCache`), which keeps a segment fetch free of queries and is the bound within which a
+revocation stops new fetches. Bytes come from the API (local storage, with `Range`) or from a
+freshly presigned S3 URL the API redirects to, short-lived (PLAYBACK_URL_TTL_S): a presigned
+URL cannot be revoked, so none outlives a few minutes.
+
+Attachments keep plain signed URLs (`signed_path`): a path and an expiry, no viewer.
 """
 
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
 import hmac
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from posixpath import dirname, normpath
 from urllib.parse import quote
 
+from sqlalchemy.orm import Session
+
+from fieldcast import policy
+from fieldcast.models.accounts import User
 from fieldcast.models.videos import Rendition, Video, VideoStatus
 
 PLAYABLE_STATUSES = {VideoStatus.PLAYABLE, VideoStatus.READY}
 HLS_NAMES_BY_PREFERENCE = ("master", "first")
 MP4_NAMES_BY_PREFERENCE = ("mp4", "source_mp4")
+
+
+def _is_number(text: str) -> bool:
+    # ASCII only: str.isdigit() also accepts "²", which int() refuses.
+    return len(text) <= 12 and text.isascii() and text.isdigit()
 
 
 def signature(secret: str, path: str, expires: int) -> str:
@@ -41,7 +65,7 @@ def signed_path(secret: str, path: str, expires: int) -> str:
 
 def verify(secret: str, path: str, expires: str | None, sig: str | None, *, now: float) -> str:
     """'' when the signature holds and has not expired; else why not: 'invalid' or 'expired'."""
-    if not expires or not sig or not expires.isdigit():
+    if not expires or not sig or not _is_number(expires):
         return "invalid"
     if not hmac.compare_digest(signature(secret, path, int(expires)), sig):
         return "invalid"
@@ -50,10 +74,169 @@ def verify(secret: str, path: str, expires: str | None, sig: str | None, *, now:
     return ""
 
 
+# -- viewer grants --------------------------------------------------------------------------------
+
+_VERSION_BYTES = 4
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One viewer's right to play one video's media from one source version, until `expires`.
+
+    Nothing is stored: the grant travels in the URLs (`g`, `exp`) under a signature only the
+    API can make, and each fetch asks again whether it still holds (`check_access`)."""
+
+    video_id: uuid.UUID
+    user_id: uuid.UUID
+    source_version: int
+    expires: int
+
+    @classmethod
+    def for_viewer(cls, video: Video, user_id: uuid.UUID, ttl_s: int) -> Grant:
+        return cls(video.id, user_id, video.source_version, expiry(ttl_s))
+
+    @property
+    def token(self) -> str:
+        raw = (
+            self.video_id.bytes
+            + self.user_id.bytes
+            + self.source_version.to_bytes(_VERSION_BYTES, "big")
+        )
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def parse(cls, token: str, expires: str) -> Grant | None:
+        if not _is_number(expires) or len(token) > 64:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except ValueError:
+            return None
+        if len(raw) != 32 + _VERSION_BYTES:
+            return None
+        return cls(
+            video_id=uuid.UUID(bytes=raw[:16]),
+            user_id=uuid.UUID(bytes=raw[16:32]),
+            source_version=int.from_bytes(raw[32:], "big"),
+            expires=int(expires),
+        )
+
+
+def grant_signature(secret: str, path: str, grant: Grant, name: str | None = None) -> str:
+    # "grant" keeps these signatures apart from `signature`'s: neither opens the other's URLs.
+    material = f"grant\n{path}\n{grant.expires}\n{grant.token}\n{name or ''}"
+    mac = hmac.new(secret.encode(), material.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:20]).decode().rstrip("=")
+
+
+def granted_path(secret: str, path: str, grant: Grant, *, name: str | None = None) -> str:
+    """The URL path carrying the grant, signed over the path (as the server sees it, decoded),
+    the grant and the download name, if any."""
+    query = f"exp={grant.expires}&g={grant.token}&sig={grant_signature(secret, path, grant, name)}"
+    if name:
+        query += f"&name={quote(name)}"
+    return f"{quote(path, safe='/')}?{query}"
+
+
+def verify_grant(
+    secret: str,
+    path: str,
+    *,
+    expires: str | None,
+    token: str | None,
+    sig: str | None,
+    name: str | None,
+    now: float,
+) -> tuple[Grant | None, str]:
+    """The grant a URL carries, and '' when its signature holds and it has not expired; else
+    None and why not: 'invalid' or 'expired'."""
+    grant = Grant.parse(token, expires) if token and expires else None
+    if grant is None or not sig:
+        return None, "invalid"
+    if not hmac.compare_digest(grant_signature(secret, path, grant, name), sig):
+        return None, "invalid"
+    if grant.expires < now:
+        return None, "expired"
+    return grant, ""
+
+
+class Access(enum.Enum):
+    ALLOWED = "allowed"
+    REVOKED = "revoked"  # the viewer may no longer see the video (or is no longer active)
+    REPLACED = "replaced"  # the video has a new source: these URLs name the old media
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    access: Access
+    # Where the granted media lives: the only keys the grant opens.
+    media_prefix: str | None = None
+
+
+def check_access(session: Session, grant: Grant) -> AccessDecision:
+    """Whether the grant's viewer may still play the grant's video: the one visibility rule
+    (`policy.videos.can_see`) asked again of the viewer as they are now."""
+    user = session.get(User, grant.user_id)
+    video = session.get(Video, grant.video_id)
+    if user is None or video is None or not user.is_active:
+        return AccessDecision(Access.REVOKED)
+    if not policy.videos.can_see(session, policy.Principal(user=user), video):
+        return AccessDecision(Access.REVOKED)
+    if video.source_version != grant.source_version:
+        return AccessDecision(Access.REPLACED)
+    return AccessDecision(Access.ALLOWED, video.media_prefix)
+
+
+class AccessCache:
+    """Access decisions per (video, viewer, source version), each kept at most `ttl_s` seconds.
+
+    Per process: every API process asks the database at most once per viewer and video every
+    `ttl_s`, however many segments the player fetches; a revocation is seen by all of them
+    within `ttl_s`. `ttl_s` 0 asks on every fetch."""
+
+    def __init__(
+        self,
+        ttl_s: float,
+        *,
+        max_entries: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[tuple[uuid.UUID, uuid.UUID, int], tuple[float, AccessDecision]]
+        self._entries = OrderedDict()
+        self._lock = threading.Lock()
+
+    def decide(self, grant: Grant, ask: Callable[[Grant], AccessDecision]) -> AccessDecision:
+        key = (grant.video_id, grant.user_id, grant.source_version)
+        now = self._clock()
+        with self._lock:
+            held = self._entries.get(key)
+            if held is not None and now - held[0] < self.ttl_s:
+                self._entries.move_to_end(key)  # the least recently used go first
+                return held[1]
+        decision = ask(grant)
+        if self.ttl_s > 0:
+            with self._lock:
+                self._entries[key] = (now, decision)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+        return decision
+
+
+def within(key: str, prefix: str) -> bool:
+    """The storage key lies under `prefix` (a video's media of one source version)."""
+    return normpath(key) == key and key.startswith(prefix.rstrip("/") + "/")
+
+
 def expiry(ttl_s: int, *, now: float | None = None) -> int:
-    # Rounded up to the minute, so URLs made in the same minute are the same (caches hit).
+    """`ttl_s` from now, rounded up so URLs made close together are the same (caches hit, ETags
+    hold): to the minute, or to a tenth of a lifetime shorter than ten minutes."""
+    step = max(1, min(60, ttl_s // 10))
     moment = (time.time() if now is None else now) + ttl_s
-    return int(moment // 60 + 1) * 60
+    return int(moment // step + 1) * step
 
 
 def playlist_path(video_id: uuid.UUID, name: str) -> str:
