@@ -14,7 +14,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import health, unit_of_work
-from api.auth import CSRF_HEADER, authenticate_request, send_session_cookies
+from api.auth import (
+    CSRF_HEADER,
+    authenticate_request,
+    send_session_cookies,
+    session_cookie_name,
+)
 from api.extensions import Api
 from api.fields import install_converters
 from api.idempotency import ReplayResponse
@@ -170,6 +175,18 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     api.spec.components.security_scheme(
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "An access token or an API token"},
+    )
+    api.spec.components.security_scheme(
+        "cookieAuth",
+        {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": session_cookie_name(settings),
+            "description": (
+                "The browser session (POST /api/v1/auth/session): accepted wherever a bearer "
+                f"token is, without an Authorization header; changes also need `{CSRF_HEADER}`"
+            ),
+        },
     )
     # Request ids and timing first: every later hook and error carries them.
     _register_request_hooks(app)

@@ -26,7 +26,7 @@ from fieldcast.context import build_context
 from fieldcast.db import Database, utcnow
 from fieldcast.models.accounts import AuthSession
 from fieldcast.models.devices import Device
-from fieldcast.settings import Settings
+from fieldcast.settings import Settings, SettingsError
 from tests import factories
 from tests.live_server import committed_factories, serve
 
@@ -515,3 +515,43 @@ def test_a_sunset_sooner_than_the_notice_period_is_refused() -> None:
     with pytest.raises(ValueError, match="6 months"):
         deprecated(since=date(2026, 1, 31), sunset=date(2026, 7, 30))
     deprecated(since=date(2026, 1, 31), sunset=date(2026, 7, 31))  # exactly six months
+
+
+def test_session_and_version_settings_are_checked_at_start() -> None:
+    loaded = Settings.from_env(
+        {
+            "BROWSER_SESSION_IDLE_S": "3600",
+            "BROWSER_SESSION_MAX_S": "86400",
+            "MIN_APP_VERSION_ANDROID": "3.1",
+            "APP_STORE_URL_ANDROID": "https://play.google.com/store/apps/details?id=x",
+        }
+    )
+    assert (loaded.browser_session_idle_s, loaded.browser_session_max_s) == (3600, 86400)
+    assert loaded.min_app_version_android == versions.parse("3.1.0")
+    assert loaded.min_app_version_ios is None
+    for bad in (
+        {"BROWSER_SESSION_IDLE_S": "90000", "BROWSER_SESSION_MAX_S": "86400"},
+        {"MIN_APP_VERSION_IOS": "latest"},
+        {"APP_STORE_URL_IOS": "itms-apps://apps.apple.com/app/id1"},
+    ):
+        with pytest.raises(SettingsError, match=next(iter(bad))):
+            Settings.from_env(bad)
+
+
+def test_a_token_session_lives_as_long_as_its_newest_refresh_token(
+    client: FlaskClient, session: Session, rep: Any
+) -> None:
+    pair = client.post(
+        "/api/v1/auth/token", json={"email": rep.email, "password": factories.PASSWORD}
+    ).get_json()
+    auth_session = _auth_session(session, rep)
+    # Logged in 20 days ago: the session would be pruned 30 days after that login otherwise.
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == auth_session.id)
+        .values(expires_at=utcnow() + timedelta(days=10))
+    )
+    rotated = client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert rotated.status_code == 200
+    session.refresh(auth_session)
+    assert auth_session.expires_at > utcnow() + timedelta(days=29)

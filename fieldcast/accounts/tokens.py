@@ -161,6 +161,8 @@ def refresh(session: Session, config: TokenConfig, refresh_token: str) -> TokenP
         )
     token.used_at = now
     auth_session.last_refreshed_at = now
+    # The session lives as long as its newest refresh token: housekeeping prunes by this.
+    auth_session.expires_at = now + config.refresh_ttl
     new_refresh = _issue_refresh(session, config, auth_session, now)
     session.flush()
     return TokenPair(
