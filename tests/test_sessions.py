@@ -555,3 +555,13 @@ def test_a_token_session_lives_as_long_as_its_newest_refresh_token(
     assert rotated.status_code == 200
     session.refresh(auth_session)
     assert auth_session.expires_at > utcnow() + timedelta(days=29)
+
+
+def test_browser_and_app_log_ins_share_the_failure_limit(client: FlaskClient, rep: Any) -> None:
+    wrong = {"email": rep.email, "password": "wrong-password"}
+    for _ in range(10):
+        assert client.post("/api/v1/auth/session", json=wrong).status_code == 401
+    for path in ("/api/v1/auth/session", "/api/v1/auth/token"):
+        blocked = client.post(path, json={"email": rep.email, "password": factories.PASSWORD})
+        assert blocked.status_code == 429 and blocked.get_json()["code"] == "rate_limited"
+        assert "Set-Cookie" not in blocked.headers

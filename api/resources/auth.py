@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import marshmallow as ma
 from flask import g, request
@@ -23,6 +24,8 @@ from fieldcast.accounts import tokens
 from fieldcast.errors import AuthenticationFailed
 from fieldcast.models.accounts import User
 from fieldcast.ratelimit import RateLimiter, Window
+
+T = TypeVar("T")
 
 blp = Blueprint(
     "auth",
@@ -120,6 +123,29 @@ def _limiter() -> tuple[RateLimiter, Window, Window]:
     return RateLimiter(context().redis), per_account, per_address
 
 
+def _limited_login(log_in: Callable[..., T], body: dict[str, Any]) -> T:
+    """Log in with `log_in`, counting failures per account and per address."""
+    limiter, per_account, per_address = _limiter()
+    email = body["email"].strip().lower()
+    address = request.remote_addr or "unknown"
+    limiter.check("login-account", email, per_account)
+    limiter.check("login-address", address, per_address)
+    try:
+        logged_in = log_in(
+            db_session(),
+            token_config(),
+            email=email,
+            password=body["password"],
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+    except AuthenticationFailed:
+        limiter.hit("login-account", email, per_account)
+        limiter.hit("login-address", address, per_address)
+        raise
+    limiter.reset("login-account", email)
+    return logged_in
+
+
 @blp.route("/token")
 class Token(MethodView):
     @public
@@ -132,25 +158,7 @@ class Token(MethodView):
         Failed attempts are limited per account and per address; past the limit the answer is
         429 with `Retry-After`.
         """
-        limiter, per_account, per_address = _limiter()
-        email = body["email"].strip().lower()
-        address = request.remote_addr or "unknown"
-        limiter.check("login-account", email, per_account)
-        limiter.check("login-address", address, per_address)
-        try:
-            pair = tokens.login(
-                db_session(),
-                token_config(),
-                email=email,
-                password=body["password"],
-                user_agent=request.headers.get("User-Agent", ""),
-            )
-        except AuthenticationFailed:
-            limiter.hit("login-account", email, per_account)
-            limiter.hit("login-address", address, per_address)
-            raise
-        limiter.reset("login-account", email)
-        return _pair(pair)
+        return _pair(_limited_login(tokens.login, body))
 
 
 @blp.route("/refresh")
@@ -213,24 +221,7 @@ class BrowserSessionResource(MethodView):
         from a page of another origin is refused with 403 `csrf_failed`.
         """
         check_origin()
-        limiter, per_account, per_address = _limiter()
-        email = body["email"].strip().lower()
-        address = request.remote_addr or "unknown"
-        limiter.check("login-account", email, per_account)
-        limiter.check("login-address", address, per_address)
-        try:
-            browser = tokens.start_browser_session(
-                db_session(),
-                token_config(),
-                email=email,
-                password=body["password"],
-                user_agent=request.headers.get("User-Agent", ""),
-            )
-        except AuthenticationFailed:
-            limiter.hit("login-account", email, per_account)
-            limiter.hit("login-address", address, per_address)
-            raise
-        limiter.reset("login-account", email)
+        browser = _limited_login(tokens.start_browser_session, body)
         g.browser_session = browser
         return _browser_session_body(browser.user.id)
 
