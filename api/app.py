@@ -14,7 +14,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import health, unit_of_work
-from api.auth import authenticate_request
+from api.auth import (
+    CSRF_HEADER,
+    authenticate_request,
+    send_session_cookies,
+    session_cookie_name,
+)
 from api.extensions import Api
 from api.fields import install_converters
 from api.idempotency import ReplayResponse
@@ -35,6 +40,7 @@ from api.resources import (
     webhooks,
 )
 from api.runtime import EXTENSION_KEY, close_db_session
+from api.versioning import APP_PLATFORM_HEADER, APP_VERSION_HEADER, check_app_version
 from fieldcast import events
 from fieldcast.context import AppContext, build_context
 from fieldcast.errors import DomainError
@@ -66,6 +72,9 @@ EXPOSED_HEADERS = [
     "X-Request-ID",
     "Idempotent-Replayed",
     "WWW-Authenticate",
+    "Deprecation",
+    "Sunset",
+    "Link",
     *uploads.TUS_RESPONSE_HEADERS,
 ]
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
@@ -75,6 +84,18 @@ Fieldcast is the backend of a mobile-first peer video microlearning product.
 
 **Authentication.** `POST /api/v1/auth/token` with email and password returns a short-lived
 access token and a single-use refresh token. Send `Authorization: Bearer <access token>`.
+Browsers use `POST /api/v1/auth/session` instead: an HttpOnly session cookie that no script can
+read, and a CSRF token to send in `X-CSRF-Token` with every POST, PUT, PATCH and DELETE.
+
+**App versions.** Apps send `X-App-Version: 2.4.1` and `X-App-Platform: ios|android` with every
+request. Below the platform's minimum every operation answers 426
+`app_version_unsupported` with `minimum_version` and `upgrade_url`: show it and send the user to
+the store. Requests without these headers are not checked.
+
+**Versioning.** The path names the major version. Within v1 changes are additive only (new
+operations, new optional inputs, new response fields, new problem codes): ignore what you do not
+know. An operation on its way out is marked `deprecated` here and answers with `Deprecation`
+and `Sunset` headers at least six months before it is removed.
 
 **Errors** are `application/problem+json` (RFC 9457). Switch on `code`; `errors` holds field
 errors for validation failures. Every string input documents its `maxLength`; NUL and unpaired
@@ -127,12 +148,17 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops
         )
     if settings.cors_origins:
+        # Credentials (the browser session cookie) are allowed for these origins only.
         CORS(
             app,
             origins=list(settings.cors_origins),
+            supports_credentials=True,
             expose_headers=EXPOSED_HEADERS,
             allow_headers=[
                 "Authorization",
+                CSRF_HEADER,
+                APP_VERSION_HEADER,
+                APP_PLATFORM_HEADER,
                 "Content-Type",
                 "Idempotency-Key",
                 "If-None-Match",
@@ -150,8 +176,26 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "An access token or an API token"},
     )
+    api.spec.components.security_scheme(
+        "cookieAuth",
+        {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": session_cookie_name(settings),
+            "description": (
+                "The browser session (POST /api/v1/auth/session): accepted wherever a bearer "
+                f"token is, without an Authorization header; changes also need `{CSRF_HEADER}`"
+            ),
+        },
+    )
     # Request ids and timing first: every later hook and error carries them.
     _register_request_hooks(app)
+
+    @app.before_request
+    def refuse_unsupported_app_versions() -> Response | None:
+        # Before authentication: an outdated app hears "update" rather than a login error.
+        return check_app_version(settings)
+
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)
     api_blueprint_names = {blueprint.name for blueprint in API_BLUEPRINTS}
@@ -168,6 +212,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     uploads.install(app)
     _register_docs_assets(app)
     _register_error_handlers(app)
+    app.after_request(send_session_cookies)
     # Last registered, so the first `after_request` hook to run: see api/unit_of_work.py.
     unit_of_work.install(app)
     return app

@@ -84,6 +84,20 @@ class ErrorCode(enum.StrEnum):
         "not_a_login_session",
         "Only a login session can do this, not an API token.",
     )
+    CSRF_FAILED = (
+        "csrf_failed",
+        "A change sent with the session cookie lacks its `X-CSRF-Token`, or comes from an "
+        "origin the API does not serve.",
+    )
+    APP_VERSION_UNSUPPORTED = (
+        "app_version_unsupported",
+        "This app version is older than the oldest the API answers; `minimum_version` names it "
+        "and `upgrade_url`, when present, where to update.",
+    )
+    INVALID_APP_VERSION = (
+        "invalid_app_version",
+        "`X-App-Version` is not a version such as 2.4.1.",
+    )
     EMAIL_TAKEN = "email_taken", "Another user has this email."
     HANDLE_TAKEN = "handle_taken", "Another user has this handle."
     EXTERNAL_ID_TAKEN = "external_id_taken", "Another user has this external id."

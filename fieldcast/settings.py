@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from fieldcast import versions
+from fieldcast.versions import AppVersion
 from media.limits import (
     H264_MAX_FRAME_PIXELS,
     H264_MAX_FRAME_SIDE,
@@ -134,6 +136,14 @@ class Settings:
     ffmpeg_binary: str | None = None
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
+    # A browser session (cookie) ends after this long unused, and this long after login at most.
+    browser_session_idle_s: int = 7 * 24 * 3600
+    browser_session_max_s: int = 30 * 24 * 3600
+    # The oldest app versions the API still answers (unset: no minimum), and where to upgrade.
+    min_app_version_ios: AppVersion | None = None
+    min_app_version_android: AppVersion | None = None
+    app_store_url_ios: str | None = None
+    app_store_url_android: str | None = None
     login_attempts_per_window: int = 10
     login_window_s: int = 900
     idempotency_ttl_s: int = 24 * 3600
@@ -278,6 +288,25 @@ class Settings:
             if parsed.scheme not in {"http", "https"} or not parsed.netloc:
                 raise SettingsError(f"{name} must be an http(s):// URL, got {value!r}")
 
+        browser_session_idle_s = _int(env, "BROWSER_SESSION_IDLE_S", 7 * 24 * 3600, minimum=60)
+        browser_session_max_s = _int(env, "BROWSER_SESSION_MAX_S", 30 * 24 * 3600, minimum=60)
+        if browser_session_idle_s > browser_session_max_s:
+            raise SettingsError("BROWSER_SESSION_IDLE_S must not exceed BROWSER_SESSION_MAX_S")
+        min_versions: dict[str, AppVersion | None] = {}
+        for name in ("MIN_APP_VERSION_IOS", "MIN_APP_VERSION_ANDROID"):
+            text = _str(env, name)
+            min_versions[name] = versions.parse(text) if text is not None else None
+            if text is not None and min_versions[name] is None:
+                raise SettingsError(f"{name} must be a version such as 2.4.0, got {text!r}")
+        store_urls: dict[str, str | None] = {}
+        for name in ("APP_STORE_URL_IOS", "APP_STORE_URL_ANDROID"):
+            store_urls[name] = _str(env, name)
+            parsed = urlparse(store_urls[name] or "")
+            if store_urls[name] is not None and (
+                parsed.scheme not in {"http", "https"} or not parsed.netloc
+            ):
+                raise SettingsError(f"{name} must be an http(s):// URL, got {store_urls[name]!r}")
+
         return cls(
             database_url=database_url,
             redis_url=redis_url,
@@ -293,6 +322,12 @@ class Settings:
             ffmpeg_binary=_str(env, "FFMPEG_BINARY"),
             access_token_ttl_s=_int(env, "ACCESS_TOKEN_TTL_S", 900, minimum=30),
             refresh_token_ttl_s=_int(env, "REFRESH_TOKEN_TTL_S", 30 * 24 * 3600, minimum=60),
+            browser_session_idle_s=browser_session_idle_s,
+            browser_session_max_s=browser_session_max_s,
+            min_app_version_ios=min_versions["MIN_APP_VERSION_IOS"],
+            min_app_version_android=min_versions["MIN_APP_VERSION_ANDROID"],
+            app_store_url_ios=store_urls["APP_STORE_URL_IOS"],
+            app_store_url_android=store_urls["APP_STORE_URL_ANDROID"],
             login_attempts_per_window=_int(env, "LOGIN_ATTEMPTS_PER_WINDOW", 10, minimum=1),
             login_window_s=_int(env, "LOGIN_WINDOW_S", 900, minimum=1),
             idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_S", 24 * 3600, minimum=60),

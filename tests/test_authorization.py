@@ -150,6 +150,9 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/auth/token"): Case(Access.PUBLIC, 200, _login_body),
     ("POST", "/api/v1/auth/refresh"): Case(Access.PUBLIC, 200, _refresh_body),
     ("POST", "/api/v1/auth/logout"): Case(Access.MEMBER, 204),
+    ("POST", "/api/v1/auth/session"): Case(Access.PUBLIC, 200, _login_body),
+    ("GET", "/api/v1/auth/session"): Case(Access.MEMBER, 200),
+    ("DELETE", "/api/v1/auth/session"): Case(Access.MEMBER, 204),
     ("GET", "/api/v1/me"): Case(Access.MEMBER, 200),
     ("PATCH", "/api/v1/me"): Case(Access.MEMBER, 200, {"display_name": "Renamed Me"}),
     ("GET", "/api/v1/users"): Case(Access.MEMBER, 200),
@@ -512,7 +515,11 @@ def test_only_the_log_in_operations_are_public(spec: dict[str, Any]) -> None:
     assert spec["security"] == [{"bearerAuth": []}]
     public = {key for key, op in _spec_operations(spec).items() if op.get("security") == []}
     assert public == {key for key, case in OPERATIONS.items() if case.access is Access.PUBLIC}
-    assert public == {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/refresh")}
+    assert public == {
+        ("POST", "/api/v1/auth/token"),
+        ("POST", "/api/v1/auth/refresh"),
+        ("POST", "/api/v1/auth/session"),
+    }
 
 
 def test_documented_error_responses_match_the_rules(spec: dict[str, Any]) -> None:

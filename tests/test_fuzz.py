@@ -11,9 +11,9 @@ Each operation is its own test with its own rolled-back transaction: nothing is 
 no operation sees what another one did. Path parameters name the organisation's real objects
 three times out of four (so the operations act on something), random ids otherwise (404s).
 
-No operation is excluded. `POST /auth/logout` ends the session it is called with, so it gets a
-fresh session for every call; every other operation shares the test's token. No check is
-relaxed.
+No operation is excluded. `POST /auth/logout` and `DELETE /auth/session` end the session they
+are called with, so they get a fresh session for every call; every other operation shares the
+test's token. No check is relaxed.
 """
 
 from __future__ import annotations
@@ -156,6 +156,9 @@ def world(
     return World(app, client, admin, headers, ids)
 
 
+ENDS_ITS_SESSION = {("POST", "/api/v1/auth/logout"), ("DELETE", "/api/v1/auth/session")}
+
+
 def _aim(case: Any, ids: dict[str, str]) -> None:
     """Point most generated path ids at real objects; keep a quarter random (404s)."""
     for name, value in (case.path_parameters or {}).items():
@@ -180,7 +183,7 @@ def _aim(case: Any, ids: dict[str, str]) -> None:
 def test_no_input_breaks_the_api(case: Any, world: World) -> None:
     _aim(case, world.ids)
     headers = dict(world.headers)
-    if case.operation.path == "/api/v1/auth/logout":
+    if (case.operation.method.upper(), case.operation.path) in ENDS_ITS_SESSION:
         headers = bearer(world.client, world.admin)
     if schema.is_security_param_negated(case):
         headers = {}  # the case is about a missing token: send none

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from fieldcast.db import utcnow
+from fieldcast.devices import services as devices
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import (
     ApiToken,
@@ -347,6 +348,7 @@ def update_profile(session: Session, principal: Principal, changes: dict[str, An
 
 
 def _revoke_credentials(session: Session, user: User, *, reason: str) -> None:
+    """End every login session and API token of the user, and forget their push devices."""
     now = utcnow()
     session.execute(
         update(AuthSession)
@@ -358,6 +360,7 @@ def _revoke_credentials(session: Session, user: User, *, reason: str) -> None:
         .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    devices.remove_all(session, user)
 
 
 # -- teams ---------------------------------------------------------------------------------

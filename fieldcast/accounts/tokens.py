@@ -1,14 +1,22 @@
-"""Credentials: access and refresh tokens for the apps, API tokens for integrations.
+"""Credentials: access and refresh tokens for the apps, browser sessions for the web app, API
+tokens for integrations.
 
 - Access tokens are short-lived JWTs (HS256) naming the user and the login session; every use
   checks that the session is still live, so logout and revocation take effect at once.
 - Refresh tokens are opaque, stored as SHA-256 hashes, single use. Exchanging one rotates it;
   presenting a used one again means it leaked, and the whole session (the family) is revoked.
+- Browser sessions are login sessions (the same `AuthSession` rows, so logout, deactivation and
+  revocation end them the same way) carried by an HttpOnly cookie instead of a token in the
+  page's reach. The cookie holds the session id signed with the secret key; its CSRF token is
+  an HMAC of the session id under another purpose (signed double submit), so neither needs a
+  column and both die with the session. A browser session slides: each use pushes its end
+  back to the idle lifetime, never past its absolute lifetime.
 - API tokens are opaque, prefixed `fct_`, stored as SHA-256 hashes, and act as one user.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import uuid
@@ -21,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.services import normalise_email, verify_password
 from fieldcast.db import EarlyCommit, commit_early, new_token, utcnow
+from fieldcast.devices import services as devices
 from fieldcast.errors import AuthenticationFailed, ErrorCode, InvalidInput
 from fieldcast.models.accounts import ApiToken, AuthSession, RefreshToken, User
 from fieldcast.policy import Principal, authorize, get_scoped, scoped
@@ -35,6 +44,9 @@ class TokenConfig:
     secret_key: str
     access_ttl: timedelta
     refresh_ttl: timedelta
+    # A browser session ends after this long unused, and in any case this long after login.
+    browser_idle_ttl: timedelta = timedelta(days=7)
+    browser_max_ttl: timedelta = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -77,27 +89,39 @@ def _issue_refresh(
     return token
 
 
-def login(
-    session: Session, config: TokenConfig, *, email: str, password: str, user_agent: str = ""
-) -> TokenPair:
+def _check_credentials(session: Session, email: str, password: str) -> User:
     user = session.execute(
         select(User).where(User.email == normalise_email(email))
     ).scalar_one_or_none()
     if not verify_password(user, password) or user is None or not user.is_active:
         session.rollback()
         raise AuthenticationFailed("Wrong email or password.", code=ErrorCode.INVALID_CREDENTIALS)
-    now = utcnow()
+    return user
+
+
+def _start_session(
+    session: Session, user: User, user_agent: str, now: datetime, expires_at: datetime
+) -> AuthSession:
     auth_session = AuthSession(
         id=uuid.uuid4(),
         org_id=user.org_id,
         user_id=user.id,
         # Kept as data: control characters (NUL included) dropped, cut to the column.
         user_agent="".join(c for c in user_agent if c.isprintable())[:255],
-        expires_at=now + config.refresh_ttl,
+        expires_at=expires_at,
     )
     session.add(auth_session)
-    refresh = _issue_refresh(session, config, auth_session, now)
     user.last_login_at = now
+    return auth_session
+
+
+def login(
+    session: Session, config: TokenConfig, *, email: str, password: str, user_agent: str = ""
+) -> TokenPair:
+    user = _check_credentials(session, email, password)
+    now = utcnow()
+    auth_session = _start_session(session, user, user_agent, now, now + config.refresh_ttl)
+    refresh = _issue_refresh(session, config, auth_session, now)
     session.flush()
     return TokenPair(
         access_token=_access_token(config, user, auth_session.id, now),
@@ -137,6 +161,8 @@ def refresh(session: Session, config: TokenConfig, refresh_token: str) -> TokenP
         )
     token.used_at = now
     auth_session.last_refreshed_at = now
+    # The session lives as long as its newest refresh token: housekeeping prunes by this.
+    auth_session.expires_at = now + config.refresh_ttl
     new_refresh = _issue_refresh(session, config, auth_session, now)
     session.flush()
     return TokenPair(
@@ -147,8 +173,11 @@ def refresh(session: Session, config: TokenConfig, refresh_token: str) -> TokenP
     )
 
 
-def logout(session: Session, principal: Principal) -> None:
-    """End the login session behind the access token in use."""
+def logout(session: Session, principal: Principal, *, device_id: uuid.UUID | None = None) -> None:
+    """End the login session behind the credential in use (an access token or a browser
+    session), and unregister the caller's push device `device_id`, if given: the phone logged
+    out gets no more pushes. A device id that is not the caller's (or is gone already) does not
+    keep the session from ending."""
     if principal.session_id is None:
         raise InvalidInput(
             "API tokens are revoked through /api/v1/api-tokens, not logged out.",
@@ -159,7 +188,116 @@ def logout(session: Session, principal: Principal) -> None:
         .where(AuthSession.id == principal.session_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_reason="logout")
     )
+    if device_id is not None:
+        devices.forget(session, principal, device_id)
     session.flush()
+
+
+# -- browser sessions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrowserSession:
+    """A browser session as the API hands it out: the cookie's value, its CSRF token, its end."""
+
+    session_id: uuid.UUID
+    user: User
+    cookie: str
+    csrf_token: str
+    expires_at: datetime
+    # Whether this use moved the end of the session: the cookie is then sent again.
+    renewed: bool = False
+
+
+def _mac(config: TokenConfig, purpose: str, session_id: uuid.UUID) -> str:
+    digest = hmac.new(
+        config.secret_key.encode(), f"{purpose}:{session_id.hex}".encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def csrf_token(config: TokenConfig, session_id: uuid.UUID) -> str:
+    """The CSRF token of a browser session: fixed for the session, useless without it."""
+    return _mac(config, "fieldcast-csrf", session_id)
+
+
+def _browser_session(
+    config: TokenConfig, auth_session: AuthSession, user: User, *, renewed: bool
+) -> BrowserSession:
+    sid = auth_session.id
+    return BrowserSession(
+        session_id=sid,
+        user=user,
+        cookie=f"{sid.hex}.{_mac(config, 'fieldcast-session-cookie', sid)}",
+        csrf_token=csrf_token(config, sid),
+        expires_at=auth_session.expires_at,
+        renewed=renewed,
+    )
+
+
+def _session_id_from_cookie(config: TokenConfig, cookie: str) -> uuid.UUID | None:
+    sid_hex, _, mac = cookie.partition(".")
+    try:
+        sid = uuid.UUID(hex=sid_hex)
+    except ValueError:
+        return None
+    if not hmac.compare_digest(
+        mac.encode(), _mac(config, "fieldcast-session-cookie", sid).encode()
+    ):
+        return None
+    return sid
+
+
+def start_browser_session(
+    session: Session, config: TokenConfig, *, email: str, password: str, user_agent: str = ""
+) -> BrowserSession:
+    """Log in for a browser: a login session carried by a cookie, with its CSRF token."""
+    user = _check_credentials(session, email, password)
+    now = utcnow()
+    expires_at = now + min(config.browser_idle_ttl, config.browser_max_ttl)
+    auth_session = _start_session(session, user, user_agent, now, expires_at)
+    session.flush()
+    return _browser_session(config, auth_session, user, renewed=True)
+
+
+def authenticate_browser_session(
+    session: Session, config: TokenConfig, cookie: str
+) -> tuple[Principal, BrowserSession]:
+    """The principal behind a session cookie. Slides the session's end forward, writing at most
+    once per renewal interval (a tenth of the idle lifetime, an hour at most) rather than on
+    every request."""
+    sid = _session_id_from_cookie(config, cookie)
+    if sid is None:
+        raise AuthenticationFailed(
+            "The session cookie is not valid; log in again.", code=ErrorCode.INVALID_TOKEN
+        )
+    row = session.execute(
+        select(AuthSession, User)
+        .join(User, (User.id == AuthSession.user_id) & (User.org_id == AuthSession.org_id))
+        .where(AuthSession.id == sid)
+    ).one_or_none()
+    now = utcnow()
+    if (
+        row is None
+        or row.AuthSession.revoked_at is not None
+        or row.AuthSession.expires_at <= now
+        or not row.User.is_active
+    ):
+        raise AuthenticationFailed(
+            "The session has ended; log in again.", code=ErrorCode.SESSION_ENDED
+        )
+    auth_session, user = row.AuthSession, row.User
+    idle_end = min(now + config.browser_idle_ttl, auth_session.created_at + config.browser_max_ttl)
+    interval = min(config.browser_idle_ttl / 10, timedelta(hours=1))
+    renewed = idle_end - auth_session.expires_at >= interval
+    if renewed:
+        auth_session.expires_at = idle_end
+        auth_session.last_refreshed_at = now
+        session.flush()
+    return (
+        Principal(user=user, session_id=sid),
+        _browser_session(config, auth_session, user, renewed=renewed),
+    )
 
 
 def authenticate(session: Session, config: TokenConfig, bearer: str) -> Principal:

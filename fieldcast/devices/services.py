@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from fieldcast.db import utcnow
 from fieldcast.errors import InvalidInput, NotFound
+from fieldcast.models.accounts import User
 from fieldcast.models.devices import Device, Platform
 from fieldcast.policy import Principal, mine
 
@@ -73,3 +74,24 @@ def unregister(session: Session, principal: Principal, device_id: uuid.UUID) -> 
         raise NotFound(f"No device with id {device_id}.")
     session.delete(device)
     session.flush()
+
+
+def forget(session: Session, principal: Principal, device_id: uuid.UUID) -> bool:
+    """Remove one of the principal's devices if it is still there (logout). Returns whether one
+    was removed; an id that is not the principal's is left alone, whoever's it is."""
+    device = session.scalars(
+        select(Device).where(Device.id == device_id, mine(principal, Device))
+    ).one_or_none()
+    if device is None:
+        return False
+    session.delete(device)
+    session.flush()
+    return True
+
+
+def remove_all(session: Session, user: User) -> int:
+    """Remove every device of a user (deactivation): no push may reach them any more."""
+    result = session.execute(
+        delete(Device).where(Device.org_id == user.org_id, Device.user_id == user.id)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
