@@ -145,6 +145,8 @@ class Settings:
     upload_expiry_s: int = 24 * 3600
     outbox_lease_s: int = 60
     playback_url_ttl_s: int = 900
+    # How long a deleted video can be restored before a worker purges its media and its row.
+    video_purge_grace_s: int = 7 * 24 * 3600
     media_work_dir: Path | None = None
     media_preset: str = "veryfast"
     # Where team webhooks may point: exact hosts or `*.domain` (any subdomain of it). http is
@@ -290,6 +292,9 @@ class Settings:
             upload_expiry_s=_int(env, "UPLOAD_EXPIRY_S", 24 * 3600, minimum=60),
             outbox_lease_s=_int(env, "OUTBOX_LEASE_S", 60, minimum=2),
             playback_url_ttl_s=_int(env, "PLAYBACK_URL_TTL_S", 900, minimum=30),
+            video_purge_grace_s=_int(
+                env, "VIDEO_PURGE_GRACE_S", 7 * 24 * 3600, minimum=0, maximum=365 * 24 * 3600
+            ),
             media_work_dir=Path(work_dir).resolve() if work_dir else None,
             media_preset=media_preset,
             webhook_allowed_hosts=webhook_allowed_hosts,
