@@ -550,3 +550,36 @@ def test_a_recalled_share_takes_back_only_what_it_alone_gave(
     assert again.status_code == 200 and again.get_json()["recalled_at"] == body["recalled_at"]
     share = session.get(Share, uuid.UUID(recalled), populate_existing=True)
     assert share is not None and share.recalled_at is not None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120, method="thread")
+def test_the_scheduled_purge_runs_in_a_worker(
+    monkeypatch: pytest.MonkeyPatch, settings: Any, committed_db: Any, redis: Any
+) -> None:
+    from tests.worker_support import install_worker_context, run_burst
+    from workers.schedule import PERIODIC, enqueue_due
+
+    ctx = install_worker_context(monkeypatch, settings, committed_db, redis)
+    with committed_db.session() as s:
+        factories.bind(s)
+        try:
+            owner = factories.UserFactory(org=factories.OrganisationFactory())
+            video = _video(s, owner, VideoStatus.READY)
+            keys, _ = _stock(s, ctx.storage, video, owner)
+            video.deleted_at = utcnow() - timedelta(days=8)
+            video.purge_after = utcnow() - timedelta(seconds=1)
+            s.commit()
+            video_id, folder = video.id, purge.video_folder(video.org_id, video.id)
+        finally:
+            factories.bind(None)
+    stored = list(ctx.storage.keys())
+    assert set(keys) <= set(stored)
+
+    [periodic] = [p for p in PERIODIC if p.id == "purge-deleted-videos"]
+    assert enqueue_due(redis, (periodic,)) == ["purge-deleted-videos"]
+    assert run_burst(["default"]) is True
+    left = list(ctx.storage.keys())
+    assert not [key for key in left if key.startswith(folder + "/")]
+    with committed_db.session() as s:
+        assert s.get(Video, video_id) is None
