@@ -583,3 +583,59 @@ def test_the_scheduled_purge_runs_in_a_worker(
     assert not [key for key in left if key.startswith(folder + "/")]
     with committed_db.session() as s:
         assert s.get(Video, video_id) is None
+
+
+def test_chat_cards_not_yet_posted_are_dropped_with_the_share_or_the_video(
+    client: FlaskClient, session: Session, context: AppContext, org: Any, rep: Any, auth: Any
+) -> None:
+    from fieldcast.integrations import webhooks
+    from fieldcast.models.integrations import TeamWebhook, WebhookKind
+
+    team = factories.TeamFactory(org=org)
+    factories.MembershipFactory(team=team, user=factories.UserFactory(org=org))
+    session.add(
+        TeamWebhook(
+            org_id=org.id,
+            team_id=team.id,
+            kind=WebhookKind.SLACK,
+            url="https://hooks.slack.com/services/T000/B000/lifecycle",
+        )
+    )
+    recalled_video, deleted_video = _video(session, rep), _video(session, rep)
+    session.commit()
+
+    def card_jobs(share_id: str) -> list[OutboxJob]:
+        return list(
+            session.scalars(
+                select(OutboxJob)
+                .where(
+                    OutboxJob.task == TaskName.WEBHOOKS_POST,
+                    OutboxJob.payload["share_id"].astext == share_id,
+                )
+                .execution_options(populate_existing=True)
+            )
+        )
+
+    shared = []
+    for video in (recalled_video, deleted_video):
+        response = client.post(
+            f"/api/v1/videos/{video.id}/shares",
+            json={"team_ids": [str(team.id)]},
+            headers=auth(rep),
+        )
+        assert response.status_code == 201, response.get_json()
+        shared.append(response.get_json()["id"])
+        [job] = card_jobs(shared[-1])
+        assert job.status is OutboxStatus.PENDING
+
+    assert client.post(f"/api/v1/shares/{shared[0]}/recall", headers=auth(rep)).status_code == 200
+    assert client.delete(f"/api/v1/videos/{deleted_video.id}", headers=auth(rep)).status_code == 204
+    for share_id, reason in zip(shared, ("share_recalled", "video_removed"), strict=True):
+        [job] = card_jobs(share_id)
+        assert job.status is OutboxStatus.DONE and job.last_error == f"dropped: {reason}"
+        # A post already running checks again and posts nothing (no request leaves).
+        set_current(context)
+        try:
+            webhooks.post_share(session, dict(job.payload))
+        finally:
+            set_current(None)
