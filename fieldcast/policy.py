@@ -225,7 +225,12 @@ class VideoPolicy(ObjectPolicy[Video]):
 
     The people a share reached see the video from the moment the share exists: through the
     share's audience blocks (`ShareAudience`) until a worker has made their `ShareRecipient`
-    rows, through those rows after.
+    rows, through those rows after. A recalled share grants nothing: its blocks are deleted
+    when it is recalled, and its rows no longer count (the person may still see the video
+    through another share, as its author or as an admin).
+
+    A deleted video is seen by nobody; until it is purged, its author and admins find it among
+    the deleted ones (`restorable`) to restore it.
     """
 
     model = Video
@@ -251,6 +256,14 @@ class VideoPolicy(ObjectPolicy[Video]):
         video is still reachable by direct link)."""
         return and_(self.visible(principal), Video.archived_at.is_(None))
 
+    def restorable(self, principal: Principal) -> ColumnElement[bool]:
+        """The deleted videos (not yet purged) the principal may bring back: their own, all of
+        the organisation's for admins."""
+        deleted = and_(Video.org_id == principal.org_id, Video.deleted_at.is_not(None))
+        if principal.is_admin:
+            return deleted
+        return and_(deleted, Video.owner_id == principal.user_id)
+
     def can_see(self, session: Session | None, principal: Principal, obj: Video) -> bool:
         if obj.org_id != principal.org_id or obj.deleted_at is not None:
             return False
@@ -264,9 +277,19 @@ class VideoPolicy(ObjectPolicy[Video]):
 
     @staticmethod
     def _received(principal: Principal) -> Select[Any]:
-        return select(ShareRecipient.video_id).where(
-            ShareRecipient.org_id == principal.org_id,
-            ShareRecipient.user_id == principal.user_id,
+        # Only rows of shares still standing: a recalled share's rows stay for its sender's
+        # record of who it reached, and grant nothing.
+        return (
+            select(ShareRecipient.video_id)
+            .join(
+                Share,
+                and_(Share.org_id == ShareRecipient.org_id, Share.id == ShareRecipient.share_id),
+            )
+            .where(
+                ShareRecipient.org_id == principal.org_id,
+                ShareRecipient.user_id == principal.user_id,
+                Share.recalled_at.is_(None),
+            )
         )
 
     @staticmethod
@@ -448,6 +471,11 @@ def _sees_video(principal: Principal, obj: Any) -> bool:
     return isinstance(obj, Video) and videos.can_see(object_session(obj), principal, obj)
 
 
+def _sender_or_admin(principal: Principal, obj: Any) -> bool:
+    """A share's sender, or an admin: not the managers who follow it, not its recipients."""
+    return isinstance(obj, Share) and (principal.is_admin or obj.sender_id == principal.user_id)
+
+
 def _follows_share(principal: Principal, obj: Any) -> bool:
     """`SharePolicy`: its sender, the sender's managers up the chain, admins."""
     return isinstance(obj, Share) and shares.can_see(object_session(obj), principal, obj)
@@ -484,6 +512,10 @@ RULES: dict[str, Rule] = {
     "video.list": _member,
     "video.read": _sees_video,
     "video.update": _author,
+    # A video's life: its author and admins delete, restore, archive and unarchive it.
+    "video.delete": _author_or_admin,
+    "video.restore": _author_or_admin,
+    "video.archive": _author_or_admin,
     # Only the author sends the file of their draft, and only they add or remove attachments.
     "video.upload": _author,
     "attachment.create": _author,
@@ -492,6 +524,8 @@ RULES: dict[str, Rule] = {
     "video.share": _sees_video,
     "video.mute": _sees_video,
     "share.read": _follows_share,
+    # Managers follow their reports' shares but do not take them back.
+    "share.recall": _sender_or_admin,
     "upload.write": _uploader,
     "distribution_list.read": _sees_list,
     # Lists are for the people who send to many: managers, enablement, admins.

@@ -159,6 +159,8 @@ class Settings:
     playback_grant_ttl_s: int = 24 * 3600
     # How long an access decision for a viewer's playback is reused: the revocation bound.
     playback_revocation_s: int = 30
+    # How long a deleted video can be restored before a worker purges its media and its row.
+    video_purge_grace_s: int = 7 * 24 * 3600
     media_work_dir: Path | None = None
     media_preset: str = "veryfast"
     # Where team webhooks may point: exact hosts or `*.domain` (any subdomain of it). http is
@@ -341,6 +343,9 @@ class Settings:
             playback_url_ttl_s=playback_url_ttl_s,
             playback_grant_ttl_s=playback_grant_ttl_s,
             playback_revocation_s=_int(env, "PLAYBACK_REVOCATION_S", 30, maximum=300),
+            video_purge_grace_s=_int(
+                env, "VIDEO_PURGE_GRACE_S", 7 * 24 * 3600, minimum=0, maximum=365 * 24 * 3600
+            ),
             media_work_dir=Path(work_dir).resolve() if work_dir else None,
             media_preset=media_preset,
             webhook_allowed_hosts=webhook_allowed_hosts,

@@ -185,6 +185,11 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/api/v1/videos/{video_id}"): Case(Access.OWNER, 200),
     ("PATCH", "/api/v1/videos/{video_id}"): Case(Access.OWNER, 200, {"title": "Renamed"}),
+    ("DELETE", "/api/v1/videos/{video_id}"): Case(Access.OWNER, 204),
+    ("GET", "/api/v1/videos/deleted"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/videos/{video_id}/restore"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/videos/{video_id}/archive"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/videos/{video_id}/unarchive"): Case(Access.OWNER, 200),
     ("GET", "/api/v1/videos/{video_id}/attachments"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/videos/{video_id}/attachments"): Case(
         Access.OWNER, 201, {"kind": "link", "url": "https://example.com/deck"}
@@ -214,6 +219,7 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/videos/{video_id}/shares"): Case(Access.OWNER, 200),
     ("GET", "/api/v1/shares/{share_id}"): Case(Access.OWNER, 200),
     ("GET", "/api/v1/shares/{share_id}/recipients"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/shares/{share_id}/recall"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/videos/{video_id}/playback-started"): Case(Access.OWNER, 204),
     ("GET", "/api/v1/me/notification-preferences"): Case(Access.MEMBER, 200),
     ("PUT", "/api/v1/me/notification-preferences"): Case(
@@ -307,9 +313,18 @@ def _org_state(session: Session, org_id: uuid.UUID) -> list[Any]:
         select(ApiToken.id, ApiToken.revoked_at)
         .where(ApiToken.org_id == org_id)
         .order_by(ApiToken.id),
-        select(Video.id, Video.title, Video.description, Video.deal_attributes, Video.status)
+        select(
+            Video.id,
+            Video.title,
+            Video.description,
+            Video.deal_attributes,
+            Video.status,
+            Video.deleted_at,
+            Video.archived_at,
+        )
         .where(Video.org_id == org_id)
         .order_by(Video.id),
+        select(Share.id, Share.recalled_at).where(Share.org_id == org_id).order_by(Share.id),
         select(Upload.id, Upload.offset, Upload.completed_at)
         .where(Upload.org_id == org_id)
         .order_by(Upload.id),

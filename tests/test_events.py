@@ -33,9 +33,16 @@ EXPECTED = {
     "VideoFailed": ["fieldcast.inbox.services._video_failed"],
     "ShareReleased": ["fieldcast.integrations.webhooks._share_released"],
     "ReceiptArrived": ["fieldcast.sharing.tracking._receipt_arrived"],
-    "VideoRemoved": [],
+    "VideoRemoved": [
+        "fieldcast.inbox.services._video_removed",
+        "fieldcast.sharing.fanout._video_removed",
+        "fieldcast.integrations.webhooks._video_removed",
+    ],
     "VideoRestored": [],
-    "ShareRecalled": [],
+    "ShareRecalled": [
+        "fieldcast.inbox.services._share_recalled",
+        "fieldcast.integrations.webhooks._share_recalled",
+    ],
 }
 
 _STARTUP = """

@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
+from fieldcast.db import utcnow
 from fieldcast.errors import NotFound, PermissionDenied
 from fieldcast.models.accounts import User
 from fieldcast.models.inbox import Notification
@@ -46,6 +48,8 @@ class Population:
     other_video: Video  # by `peer`, shared with nobody
     share: Share  # `author` shared `video`
     reshare: Share  # `recipient` passed `video` on to `peer` (rows made)
+    recalled_share: Share  # `author` shared `video` with `former` and `recipient`, then recalled it
+    deleted_video: Video  # by `author`, shared with `recipient`, then deleted
     private_list: DistributionList  # `manager1`'s
     org_list: DistributionList  # `author`'s, for the whole organisation
 
@@ -70,13 +74,27 @@ def population(session: Session, org: Any, other_org: Any) -> Population:
         "peer": factories.UserFactory(org=org, manager_id=manager1.id),
         "admin": factories.UserFactory(org=org, admin=True),
         "outsider": factories.UserFactory(org=other_org, admin=True),
+        "former": factories.UserFactory(org=org),
     }
     video = Video(org_id=org.id, owner_id=author.id, title="Pricing objection")
     other_video = Video(org_id=org.id, owner_id=people["peer"].id, title="Peer's own")
-    session.add_all([video, other_video])
+    deleted_video = Video(
+        org_id=org.id,
+        owner_id=author.id,
+        title="Taken down",
+        deleted_at=utcnow(),
+        purge_after=utcnow() + timedelta(days=7),
+    )
+    session.add_all([video, other_video, deleted_video])
     session.flush()
     share = Share(org_id=org.id, video_id=video.id, sender_id=author.id, audience={})
     reshare = Share(org_id=org.id, video_id=video.id, sender_id=people["recipient"].id, audience={})
+    recalled = Share(
+        org_id=org.id, video_id=video.id, sender_id=author.id, audience={}, recalled_at=utcnow()
+    )
+    deleted_share = Share(
+        org_id=org.id, video_id=deleted_video.id, sender_id=author.id, audience={}
+    )
     private_list = DistributionList(org_id=org.id, owner_id=manager1.id, name="Mine")
     org_list = DistributionList(
         org_id=org.id,
@@ -84,7 +102,7 @@ def population(session: Session, org: Any, other_org: Any) -> Population:
         name="Everyone's",
         visibility=ListVisibility.ORGANISATION,
     )
-    session.add_all([share, reshare, private_list, org_list])
+    session.add_all([share, reshare, recalled, deleted_share, private_list, org_list])
     session.flush()
     session.add_all(
         [
@@ -109,10 +127,39 @@ def population(session: Session, org: Any, other_org: Any) -> Population:
                 video_id=video.id,
                 state=RecipientState.QUEUED,
             ),
+            # A recalled share grants nothing: `former` had the video only through it,
+            # `recipient` keeps it through `share`.
+            *(
+                ShareRecipient(
+                    org_id=org.id,
+                    share_id=recalled.id,
+                    user_id=people[who].id,
+                    video_id=video.id,
+                    state=RecipientState.SENT,
+                )
+                for who in ("former", "recipient")
+            ),
+            ShareRecipient(
+                org_id=org.id,
+                share_id=deleted_share.id,
+                user_id=people["recipient"].id,
+                video_id=deleted_video.id,
+                state=RecipientState.SENT,
+            ),
         ]
     )
     session.flush()
-    return Population(people, video, other_video, share, reshare, private_list, org_list)
+    return Population(
+        people,
+        video,
+        other_video,
+        share,
+        reshare,
+        recalled,
+        deleted_video,
+        private_list,
+        org_list,
+    )
 
 
 # What each person sees: the expectations the predicate and the check must both meet.
@@ -121,8 +168,21 @@ EXPECTED = {
     "other_video": {"peer", "admin"},
     "share": {"author", "manager1", "manager3", "admin"},
     "reshare": {"recipient", "admin"},
+    # A recalled share is still followed by its sender, their managers and admins.
+    "recalled_share": {"author", "manager1", "manager3", "admin"},
+    # A deleted video is seen by nobody, its author and admins included.
+    "deleted_video": set(),
     "private_list": {"manager1", "admin"},
-    "org_list": {"author", "recipient", "pending", "manager1", "manager3", "peer", "admin"},
+    "org_list": {
+        "author",
+        "recipient",
+        "pending",
+        "manager1",
+        "manager3",
+        "peer",
+        "admin",
+        "former",
+    },
 }
 
 
@@ -167,9 +227,18 @@ def test_lists_filtered_by_the_predicate_hold_exactly_what_each_person_sees(
             if who in EXPECTED[name]
         }
         assert seen == expected, who
-        shares = set(session.scalars(select(Share.id).where(policy.shares.visible(principal))))
+        shares = set(
+            session.scalars(
+                select(Share.id).where(
+                    policy.shares.visible(principal),
+                    Share.video_id != population.deleted_video.id,
+                )
+            )
+        )
         expected = {
-            getattr(population, name).id for name in ("share", "reshare") if who in EXPECTED[name]
+            getattr(population, name).id
+            for name in ("share", "reshare", "recalled_share")
+            if who in EXPECTED[name]
         }
         assert shares == expected, who
 
@@ -203,6 +272,33 @@ def test_loaders_answer_not_found_for_the_invisible_and_forbidden_for_the_refuse
         policy.load_list(session, peer, population.org_list.id, "distribution_list.update")
     with pytest.raises(NotFound):
         policy.load_list(session, peer, population.private_list.id)
+
+
+def test_deleted_videos_are_restorable_by_their_author_and_admins_only(
+    session: Session, population: Population
+) -> None:
+    deleted = population.deleted_video
+    for who, user in population.people.items():
+        found = session.scalars(
+            select(Video.id).where(
+                Video.id == deleted.id, policy.videos.restorable(_principal(user))
+            )
+        ).all()
+        assert bool(found) is (who in {"author", "admin"}), who
+
+
+def test_a_share_is_recalled_by_its_sender_and_admins_not_its_followers(
+    session: Session, population: Population
+) -> None:
+    share = population.share
+    for who, user in population.people.items():
+        allowed = policy.can(_principal(user), "share.recall", share)
+        assert allowed is (who in {"author", "admin"}), who
+    # Managers up the chain follow the share (they may read it) but are refused the recall.
+    with pytest.raises(PermissionDenied):
+        policy.load_share(
+            session, _principal(population.people["manager1"]), share.id, "share.recall"
+        )
 
 
 def test_visibility_actions_name_the_visibility_rule(

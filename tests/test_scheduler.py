@@ -48,6 +48,7 @@ def test_periodic_ids_and_functions_are_stable() -> None:
         "prune-records",
         "expire-uploads",
         "settle-playable-videos",
+        "purge-deleted-videos",
     ]
     assert len({p.id for p in PERIODIC}) == len(PERIODIC)
     relay = PERIODIC[0]

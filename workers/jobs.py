@@ -84,3 +84,10 @@ def settle_playable_videos() -> dict[str, int]:
     from fieldcast.videos import processing
 
     return {"settled": processing.settle_playable(get_context().db)}
+
+
+def purge_deleted_videos() -> dict[str, int]:
+    from fieldcast.videos import purge
+
+    ctx = get_context()
+    return purge.purge_deleted(ctx.db, ctx.storage)

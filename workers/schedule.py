@@ -42,6 +42,13 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("expire-uploads", timedelta(minutes=5), "workers.jobs.expire_uploads"),
     # Playable videos whose ladder work failed or vanished: ready, naming what they go without.
     Periodic("settle-playable-videos", timedelta(minutes=5), "workers.jobs.settle_playable_videos"),
+    # Deleted videos past VIDEO_PURGE_GRACE_S: their media and their row removed for good.
+    Periodic(
+        "purge-deleted-videos",
+        timedelta(minutes=10),
+        "workers.jobs.purge_deleted_videos",
+        timeout=timedelta(minutes=15),
+    ),
 )
 
 

@@ -44,10 +44,31 @@ class NotificationSchema(Schema):
         dump_only=True,
         metadata={"description": "Ids to deep-link into, e.g. `video_id`"},
     )
+    video_state = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "For an item about a video: `available` when you may open it, "
+            "`removed` when it was deleted (it becomes `available` again if restored) or is no "
+            "longer yours to see. Null for an item about no video.",
+            "example": "available",
+        },
+    )
     created_at = ma.fields.DateTime(dump_only=True)
     read_at = ma.fields.DateTime(dump_only=True, allow_none=True)
     delivered_at = ma.fields.DateTime(dump_only=True, allow_none=True)
     opened_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+
+
+def _present(items: list[Notification]) -> list[dict[str, Any]]:
+    states = notifications.video_states(db_session(), current_principal(), items)
+    return [
+        {
+            **attributes(item, NotificationSchema, exclude={"video_state"}),
+            "video_state": states[item.id],
+        }
+        for item in items
+    ]
 
 
 class InboxArgsSchema(PageArgsSchema):
@@ -81,7 +102,7 @@ class Inbox(MethodView):
             descending=True,
         )
         return {
-            "items": [attributes(item, NotificationSchema) for item in page.items],
+            "items": _present(list(page.items)),
             "next_cursor": page.next_cursor,
             "unread_count": notifications.unread_count(db_session(), principal),
         }
@@ -94,7 +115,7 @@ class NotificationRead(MethodView):
     def post(self, notification_id: uuid.UUID) -> dict[str, Any]:
         """Mark one item read"""
         item = notifications.mark_read(db_session(), current_principal(), notification_id)
-        return attributes(item, NotificationSchema)
+        return _present([item])[0]
 
 
 @blp.route("/<uuid:notification_id>/delivered")
@@ -106,7 +127,7 @@ class NotificationDelivered(MethodView):
         item = notifications.receipt(
             db_session(), current_principal(), notification_id, "delivered"
         )
-        return attributes(item, NotificationSchema)
+        return _present([item])[0]
 
 
 @blp.route("/<uuid:notification_id>/opened")
@@ -117,7 +138,7 @@ class NotificationOpened(MethodView):
         """Receipt: the user tapped this push (`opened`; the item is read too)"""
         principal = current_principal()
         item = notifications.receipt(db_session(), principal, notification_id, "opened")
-        return attributes(item, NotificationSchema)
+        return _present([item])[0]
 
 
 @blp.route("/read-all")

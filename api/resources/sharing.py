@@ -211,10 +211,18 @@ class ShareSchema(Schema):
     recipient_count = ma.fields.Integer(dump_only=True)
     status = ma.fields.String(
         dump_only=True,
-        metadata={"description": "`waiting_for_video` until the video is playable, then `sending`"},
+        metadata={
+            "description": "`waiting_for_video` until the video is playable, then `sending`; "
+            "`recalled` once its sender or an admin took it back"
+        },
     )
     created_at = ma.fields.DateTime(dump_only=True)
     released_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    recalled_at = ma.fields.DateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "When it was recalled: it grants nobody the video any more"},
+    )
     counts = ma.fields.Nested(
         CountsSchema, dump_only=True, metadata={"description": "Recipients in each state now"}
     )
@@ -256,7 +264,13 @@ def _present_share(share: Share) -> dict[str, Any]:
     by_state = tracking.counts(db_session(), share)
     return {
         **attributes(share, ShareSchema, exclude=("status", "counts", "reached")),
-        "status": "sending" if share.released_at else "waiting_for_video",
+        "status": (
+            "recalled"
+            if share.recalled_at
+            else "sending"
+            if share.released_at
+            else "waiting_for_video"
+        ),
         "counts": by_state,
         "reached": tracking.reached(by_state),
     }
@@ -303,6 +317,22 @@ class ShareById(MethodView):
     def get(self, share_id: uuid.UUID) -> dict[str, Any]:
         """A share with its recipients counted per state (sender, their managers, admins)"""
         return _present_share(policy.load_share(db_session(), current_principal(), share_id))
+
+
+@shares_blp.route("/shares/<uuid:share_id>/recall")
+class ShareRecall(MethodView):
+    @shares_blp.response(200, ShareSchema)
+    @shares_blp.problems(403, 404)
+    def post(self, share_id: uuid.UUID) -> dict[str, Any]:
+        """Recall a share (its sender, admins)
+
+        Its recipients lose the video unless another share, their authorship or their role
+        still gives it to them; its pushes and chat cards not yet sent are dropped; recipients
+        still `queued` end `failed` with `recalled`. The share stays in your record with
+        `recalled_at`. Recalling it again returns it unchanged. Managers who follow the share
+        may not recall it (403).
+        """
+        return _present_share(shares.recall_share(db_session(), current_principal(), share_id))
 
 
 @shares_blp.route("/shares/<uuid:share_id>/recipients")

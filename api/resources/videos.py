@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
+from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
@@ -15,7 +17,7 @@ from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.resources.attachments import AttachmentSchema, present_attachments
 from api.resources.playback import playback_urls
-from api.runtime import db_session
+from api.runtime import context, db_session
 from api.schemas import attributes
 from fieldcast import policy
 from fieldcast.attachments.services import attachments_of
@@ -116,8 +118,33 @@ class VideoSchema(Schema):
         dump_only=True,
         metadata={"description": "Slides, documents, links and notes (reading one video only)"},
     )
+    archived_at = ma.fields.DateTime(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "When its author (or an admin) archived it: left out of lists and "
+            "feeds, still reachable by its id. Null when not archived."
+        },
+    )
     created_at = ma.fields.DateTime(dump_only=True)
     updated_at = ma.fields.DateTime(dump_only=True)
+
+
+class DeletedVideoSchema(Schema):
+    id = ma.fields.UUID(dump_only=True)
+    owner_id = ma.fields.UUID(dump_only=True)
+    title = ma.fields.String(dump_only=True)
+    status = ma.fields.Enum(VideoStatus, by_value=True, dump_only=True)
+    duration_ms = ma.fields.Integer(dump_only=True, allow_none=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+    deleted_at = ma.fields.DateTime(dump_only=True, metadata={"description": "When it was deleted"})
+    purge_after = ma.fields.DateTime(
+        dump_only=True,
+        metadata={
+            "description": "Until when it can be restored; soon after, its media and its "
+            "record are removed for good"
+        },
+    )
 
 
 class VideoUpdateSchema(PatchSchema):
@@ -151,12 +178,13 @@ class Videos(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, page_schema(VideoSchema))
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """List the videos you may see, newest first"""
+        """List the videos you may see, newest first (archived ones left out)"""
         principal = current_principal()
         policy.authorize(principal, "video.list")
+        # Archived videos are left out; they stay reachable by id.
         page: Page[Video] = paginate(
             db_session(),
-            policy.videos.select(principal),
+            select(Video).where(policy.videos.listed(principal)),
             order_by=[Video.id],
             args=args,
             descending=True,
@@ -193,3 +221,76 @@ class VideoById(MethodView):
     def patch(self, body: dict[str, Any], video_id: uuid.UUID) -> dict[str, Any]:
         """Edit a video's title, description or deal attributes (its author)"""
         return _present_one(videos.update_video(db_session(), current_principal(), video_id, body))
+
+    @blp.response(204)
+    @blp.problems(403, 404)
+    def delete(self, video_id: uuid.UUID) -> None:
+        """Delete a video (its author, admins)
+
+        It is gone at once for everyone: reads answer 404, lists and feeds leave it out, pushes
+        about it not yet sent are dropped, inbox items about it show `video_state: removed`,
+        and uploads in progress for it end. Until `purge_after` (`VIDEO_PURGE_GRACE_S` later)
+        it is listed in `GET /api/v1/videos/deleted` and can be restored; then its media and
+        its record are removed for good. Deleting it again answers 204 and changes nothing.
+        """
+        videos.delete_video(
+            db_session(),
+            current_principal(),
+            context().storage,
+            video_id,
+            grace=timedelta(seconds=context().settings.video_purge_grace_s),
+        )
+
+
+@blp.route("/deleted")
+class DeletedVideos(MethodView):
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, page_schema(DeletedVideoSchema))
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Deleted videos you can still restore (yours; all of the organisation's for admins),
+        newest first"""
+        page: Page[Video] = paginate(
+            db_session(),
+            videos.deleted_videos(current_principal()),
+            order_by=[Video.id],
+            args=args,
+            descending=True,
+        )
+        return {
+            "items": [attributes(v, DeletedVideoSchema) for v in page.items],
+            "next_cursor": page.next_cursor,
+        }
+
+
+@blp.route("/<uuid:video_id>/restore")
+class VideoRestore(MethodView):
+    @blp.response(200, VideoSchema)
+    @blp.problems(403, 404)
+    def post(self, video_id: uuid.UUID) -> dict[str, Any]:
+        """Restore a deleted video before its purge (its author, admins)
+
+        Everyone who could see it sees it again, and its inbox items show it available. 404
+        once it is purged. Restoring a video that is not deleted returns it unchanged.
+        """
+        return _present_one(videos.restore_video(db_session(), current_principal(), video_id))
+
+
+@blp.route("/<uuid:video_id>/archive")
+class VideoArchive(MethodView):
+    @blp.response(200, VideoSchema)
+    @blp.problems(403, 404)
+    def post(self, video_id: uuid.UUID) -> dict[str, Any]:
+        """Archive a video (its author, admins): left out of lists and feeds, still reachable
+        by its id for whoever may see it. Again is harmless."""
+        return _present_one(videos.archive_video(db_session(), current_principal(), video_id))
+
+
+@blp.route("/<uuid:video_id>/unarchive")
+class VideoUnarchive(MethodView):
+    @blp.response(200, VideoSchema)
+    @blp.problems(403, 404)
+    def post(self, video_id: uuid.UUID) -> dict[str, Any]:
+        """Bring an archived video back into lists and feeds (its author, admins)"""
+        return _present_one(
+            videos.archive_video(db_session(), current_principal(), video_id, archived=False)
+        )

@@ -37,6 +37,8 @@ from fieldcast.inbox import preferences
 from fieldcast.models.accounts import User
 from fieldcast.models.devices import Device
 from fieldcast.models.inbox import DeliveryStatus, Notification
+from fieldcast.models.sharing import Share
+from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
 from notifications.push import MAX_BATCH, PushMessage, PushResult
@@ -76,6 +78,9 @@ def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uui
     outcomes = {nid: Outcome(nid, item.user_id, dict(item.data)) for nid, item in items.items()}
     if not outcomes:
         return {}
+    for nid, reason in _withdrawn(session, items).items():
+        outcomes[nid].failure = reason
+        del items[nid]
 
     to_send = _apply_preferences(session, items, zones, outcomes)
     devices = _devices(session, {items[nid].user_id for nid in to_send})
@@ -167,6 +172,41 @@ def _apply_preferences(
             dedup_key=f"push.deferred:{key}",
         )
     return to_send
+
+
+def _withdrawn(session: Session, items: dict[uuid.UUID, Notification]) -> dict[uuid.UUID, str]:
+    """Items whose push must not go out any more, with why: their video was deleted
+    (`video_removed`) or their share recalled (`share_recalled`). Checked when sending, as the
+    pushes not yet started were dropped when it happened."""
+    video_ids = {_uuid(item.data.get("video_id")) for item in items.values()} - {None}
+    share_ids = {_uuid(item.data.get("share_id")) for item in items.values()} - {None}
+    live = set(
+        session.scalars(select(Video.id).where(Video.id.in_(video_ids), Video.deleted_at.is_(None)))
+        if video_ids
+        else ()
+    )
+    recalled = set(
+        session.scalars(
+            select(Share.id).where(Share.id.in_(share_ids), Share.recalled_at.is_not(None))
+        )
+        if share_ids
+        else ()
+    )
+    withdrawn: dict[uuid.UUID, str] = {}
+    for nid, item in items.items():
+        video_id = _uuid(item.data.get("video_id"))
+        if video_id is not None and video_id not in live:
+            withdrawn[nid] = "video_removed"
+        elif _uuid(item.data.get("share_id")) in recalled:
+            withdrawn[nid] = "share_recalled"
+    return withdrawn
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _devices(session: Session, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[Device]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, String, cast, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -16,8 +16,11 @@ from fieldcast.errors import NotFound
 from fieldcast.inbox.delivery import PUSH_TASK
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.inbox import Notification
+from fieldcast.models.outbox import OutboxJob
+from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal, mine
+from fieldcast.policy import videos as video_policy
 
 
 def item_values(
@@ -95,6 +98,47 @@ def inbox(principal: Principal, *, unread_only: bool = False) -> Select[Any]:
     if unread_only:
         stmt = stmt.where(Notification.read_at.is_(None))
     return stmt
+
+
+class VideoState:
+    """What became of the video an inbox item is about, as the app shows it."""
+
+    AVAILABLE = "available"  # the reader may open it
+    # Deleted (restorable until purged, when the item shows it again), purged, or no longer
+    # the reader's to see (the share that gave it was recalled).
+    REMOVED = "removed"
+
+
+def video_states(
+    session: Session, principal: Principal, items: list[Notification]
+) -> dict[uuid.UUID, str | None]:
+    """For each item, the state of the video it is about (None when about no video), read
+    now in one query: a restored video shows as available again."""
+    about: dict[uuid.UUID, uuid.UUID] = {}
+    for item in items:
+        try:
+            about[item.id] = uuid.UUID(str(item.data["video_id"]))
+        except (KeyError, ValueError):
+            continue
+    seen: set[uuid.UUID] = set()
+    if about:
+        seen = set(
+            session.scalars(
+                select(Video.id).where(
+                    Video.id.in_(set(about.values())), video_policy.visible(principal)
+                )
+            )
+        )
+    return {
+        item.id: (
+            None
+            if item.id not in about
+            else VideoState.AVAILABLE
+            if about[item.id] in seen
+            else VideoState.REMOVED
+        )
+        for item in items
+    }
 
 
 def unread_count(session: Session, principal: Principal) -> int:
@@ -210,3 +254,36 @@ def _video_failed(session: Session, event: events.VideoFailed) -> None:
         title=f"“{event.title}” could not be processed",
         body=event.detail,
     )
+
+
+# -- pushes that must not go out any more ---------------------------------------------------------
+
+
+def _drop_pushes(
+    session: Session, org_id: uuid.UUID, key: str, value: uuid.UUID, reason: str
+) -> int:
+    """Drop the pushes not yet started of the items whose data names `key` = `value`; a push
+    already running checks again before sending (`delivery._withdrawn`)."""
+    about = select(cast(Notification.id, String)).where(
+        Notification.org_id == org_id, Notification.data[key].astext == str(value)
+    )
+    return outbox.drop(
+        session,
+        PUSH_TASK,
+        OutboxJob.org_id == org_id,
+        OutboxJob.payload["notification_id"].astext.in_(about),
+        reason=reason,
+    )
+
+
+@events.subscribe(events.VideoRemoved)
+def _video_removed(session: Session, event: events.VideoRemoved) -> None:
+    """Pushes about a deleted video are dropped; its inbox items stay and show it removed
+    (`video_states`)."""
+    _drop_pushes(session, event.org_id, "video_id", event.video_id, "video_removed")
+
+
+@events.subscribe(events.ShareRecalled)
+def _share_recalled(session: Session, event: events.ShareRecalled) -> None:
+    """Pushes of a recalled share are dropped."""
+    _drop_pushes(session, event.org_id, "share_id", event.share_id, "share_recalled")

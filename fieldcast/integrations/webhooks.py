@@ -29,6 +29,7 @@ from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.integrations.cards import MESSAGE_BUILDERS, ShareCard
 from fieldcast.models.accounts import Team, User
 from fieldcast.models.integrations import TeamWebhook, WebhookKind
+from fieldcast.models.outbox import OutboxJob
 from fieldcast.models.sharing import Share
 from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
@@ -236,8 +237,9 @@ def deliver(webhook_id: uuid.UUID, url: str, message: dict[str, Any]) -> None:
 
 
 def _load(session: Session, payload: dict[str, Any]) -> tuple[TeamWebhook, ShareCard] | None:
+    # A recalled share or a deleted video posts nothing (checked again when posting).
     share = session.scalars(
-        select(Share).where(Share.id == uuid.UUID(payload["share_id"]))
+        select(Share).where(Share.id == uuid.UUID(payload["share_id"]), Share.recalled_at.is_(None))
     ).one_or_none()
     if share is None:
         return None
@@ -248,7 +250,11 @@ def _load(session: Session, payload: dict[str, Any]) -> tuple[TeamWebhook, Share
         )
     ).one_or_none()
     video = session.scalars(
-        select(Video).where(Video.org_id == share.org_id, Video.id == share.video_id)
+        select(Video).where(
+            Video.org_id == share.org_id,
+            Video.id == share.video_id,
+            Video.deleted_at.is_(None),
+        )
     ).one_or_none()
     sender = session.scalars(
         select(User).where(User.org_id == share.org_id, User.id == share.sender_id)
@@ -265,12 +271,14 @@ def post_share(session: Session, payload: dict[str, Any]) -> None:
     """The `webhooks.post` task: post a share's card to one webhook.
 
     Nothing is posted when the webhook, the share, its video or its sender is gone: the
-    webhook was removed, or the share went with what it belonged to.
+    webhook was removed, the share was recalled or went with what it belonged to, or its video
+    was deleted.
     """
     loaded = _load(session, payload)
     if loaded is None:
         log.info(
-            "webhook %s: share %s, its video, its sender or the webhook is gone; nothing posted",
+            "webhook %s: share %s (recalled?), its video, its sender or the webhook is gone; "
+            "nothing posted",
             payload["webhook_id"],
             payload["share_id"],
         )
@@ -286,6 +294,32 @@ def post_share(session: Session, payload: dict[str, Any]) -> None:
         ) from None
     deliver(webhook.id, webhook.url, MESSAGE_BUILDERS[webhook.kind](card))
     log.info("webhook %s (%s) posted share %s", webhook.id, host, payload["share_id"])
+
+
+def _drop_posts(session: Session, share_ids: Sequence[uuid.UUID], reason: str) -> int:
+    if not share_ids:
+        return 0
+    return outbox.drop(
+        session,
+        POST_TASK,
+        OutboxJob.payload["share_id"].astext.in_([str(s) for s in share_ids]),
+        reason=reason,
+    )
+
+
+@events.subscribe(events.VideoRemoved)
+def _video_removed(session: Session, event: events.VideoRemoved) -> None:
+    """Cards about a deleted video not yet posted are dropped."""
+    shares = session.scalars(
+        select(Share.id).where(Share.org_id == event.org_id, Share.video_id == event.video_id)
+    ).all()
+    _drop_posts(session, list(shares), "video_removed")
+
+
+@events.subscribe(events.ShareRecalled)
+def _share_recalled(session: Session, event: events.ShareRecalled) -> None:
+    """Cards of a recalled share not yet posted are dropped."""
+    _drop_posts(session, [event.share_id], "share_recalled")
 
 
 outbox.tasks.register(POST_TASK, queue="default", max_attempts=8)(post_share)

@@ -145,6 +145,54 @@ def record(
     return job_id
 
 
+def drop(session: Session, task: str, *conditions: Any, reason: str) -> int:
+    """Withdraw, in the caller's transaction, work recorded but not started: the pending rows
+    of `task` matching `conditions` end as done with `dropped: <reason>`, and a worker that
+    picks up their RQ job finds them finished. Work already running is not stopped here: its
+    task checks again before acting. Returns how many rows were dropped."""
+    result = session.execute(
+        update(OutboxJob)
+        .where(OutboxJob.task == task, OutboxJob.status == OutboxStatus.PENDING, *conditions)
+        .values(
+            status=OutboxStatus.DONE,
+            finished_at=utcnow(),
+            lease_until=None,
+            last_error=f"dropped: {reason}"[:2000],
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def run_again(session: Session, dedup_key: str, *, finished_since: Any) -> bool:
+    """Run once more, in the caller's transaction, a keyed task that finished at or after
+    `finished_since` (one that stood down because what it worked on was gone for a while:
+    a deleted video's processing step, when the video is restored). Dispatched on commit."""
+    row = session.execute(
+        update(OutboxJob)
+        .where(
+            OutboxJob.dedup_key == dedup_key,
+            OutboxJob.status == OutboxStatus.DONE,
+            OutboxJob.finished_at >= finished_since,
+        )
+        .values(
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            run_after=func.now(),
+            lease_until=None,
+            enqueued_at=None,
+            finished_at=None,
+            last_error=None,
+        )
+        .returning(OutboxJob.id, OutboxJob.queue)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if row is None:
+        return False
+    session.info.setdefault(_SESSION_KEY, []).append(Dispatch(row.id, row.queue))
+    return True
+
+
 def install_dispatch(factory: sessionmaker[Session], dispatcher: Dispatcher) -> None:
     """Dispatch recorded work after every commit of sessions from this factory."""
 

@@ -18,12 +18,14 @@ from sqlalchemy import Table, delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from fieldcast import events
 from fieldcast.db import Database
 from fieldcast.inbox import delivery
 from fieldcast.inbox import services as inbox
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import User
 from fieldcast.models.inbox import Notification
+from fieldcast.models.outbox import OutboxJob
 from fieldcast.models.sharing import RecipientState, Share, ShareAudience, ShareRecipient
 from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
@@ -44,6 +46,10 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
     and record one push job per slice."""
     share = session.get(Share, uuid.UUID(payload["share_id"]))
     if share is None:
+        return
+    if share.recalled_at is not None:
+        # A recalled share reaches nobody: its blocks go, no row is made.
+        session.execute(delete(ShareAudience).where(ShareAudience.share_id == share.id))
         return
     people = (
         select(
@@ -73,6 +79,16 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
     session.execute(delete(ShareAudience).where(ShareAudience.share_id == share.id))
     if share.released_at is None:
         return  # the pushes wait until the video is playable
+    if _video_deleted(session, share):
+        # The rows stay (a restore gives the video back); nobody is pushed about it.
+        advance(
+            session,
+            RecipientState.FAILED,
+            ShareRecipient.share_id == share.id,
+            ShareRecipient.state == RecipientState.QUEUED,
+            reason="video_removed",
+        )
+        return
     numbered = (
         select(
             ShareRecipient.user_id,
@@ -100,6 +116,13 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
     log.info("share %s: %d recipients in %d slices", share.id, share.recipient_count, len(starts))
 
 
+def _video_deleted(session: Session, share: Share) -> bool:
+    deleted_at = session.scalar(
+        select(Video.deleted_at).where(Video.org_id == share.org_id, Video.id == share.video_id)
+    )
+    return deleted_at is not None
+
+
 def prune_audiences(db: Database) -> int:
     """Delete the audience blocks of shares whose recipient rows exist: those a fan-out of an
     earlier release made without deleting them. The fan-out deletes its own."""
@@ -122,6 +145,12 @@ def _send_slice(session: Session, payload: dict[str, Any]) -> None:
     video = session.get(Video, share.video_id)
     sender = session.get(User, share.sender_id)
     if video is None or sender is None:
+        return
+    # Checked again when the slice runs: the share may have been recalled, or its video
+    # deleted, after the slice was recorded (pending slices are dropped then; this one was
+    # already running or claimed).
+    if share.recalled_at is not None or video.deleted_at is not None:
+        log.info("share %s: recalled or its video deleted; slice not sent", share.id)
         return
     user_ids = session.scalars(
         select(ShareRecipient.user_id).where(*_in_slice(payload)).order_by(ShareRecipient.user_id)
@@ -215,6 +244,41 @@ def _in_slice(payload: dict[str, Any]) -> list[Any]:
 def _give_up_slice(session: Session, payload: dict[str, Any], reason: str) -> None:
     """Pushes that could never be sent: their recipients are failed, not left queued."""
     advance(session, RecipientState.FAILED, *_in_slice(payload), reason="push_unavailable")
+
+
+def stop_fan_out(session: Session, share_ids: Sequence[uuid.UUID], *, reason: str) -> int:
+    """Drop the push slices of these shares that have not started; one that runs checks the
+    share and its video again before sending (`fanout._send_slice`)."""
+    if not share_ids:
+        return 0
+    return outbox.drop(
+        session,
+        SLICE_TASK,
+        OutboxJob.payload["share_id"].astext.in_([str(s) for s in share_ids]),
+        reason=reason,
+    )
+
+
+@events.subscribe(events.VideoRemoved)
+def _video_removed(session: Session, event: events.VideoRemoved) -> None:
+    """A deleted video's shares stop going out: slices not started are dropped, and people
+    still `queued` end `failed` with `video_removed`. Their rows stay, so a restore gives
+    the recipients the video back (without a second push)."""
+    share_ids = list(
+        session.scalars(
+            select(Share.id).where(Share.org_id == event.org_id, Share.video_id == event.video_id)
+        )
+    )
+    dropped = stop_fan_out(session, share_ids, reason="video_removed")
+    advance(
+        session,
+        RecipientState.FAILED,
+        ShareRecipient.share_id.in_(share_ids),
+        ShareRecipient.state == RecipientState.QUEUED,
+        reason="video_removed",
+    )
+    if dropped:
+        log.info("video %s deleted: %d push slices dropped", event.video_id, dropped)
 
 
 delivery.listeners.append(on_delivery)

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, func, literal, select
+from sqlalchemy import Select, Table, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -23,15 +23,23 @@ from fieldcast import events
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import User
-from fieldcast.models.sharing import AUDIENCE_BLOCK, DistributionList, Share, ShareAudience
+from fieldcast.models.sharing import (
+    AUDIENCE_BLOCK,
+    DistributionList,
+    RecipientState,
+    Share,
+    ShareAudience,
+    ShareRecipient,
+)
 from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
-from fieldcast.policy import Principal, load_video
+from fieldcast.policy import Principal, load_share, load_video
 from fieldcast.policy import lists as list_policy
 from fieldcast.policy import shares as share_policy
 from fieldcast.sharing.audience import audience
-from fieldcast.sharing.fanout import FAN_OUT_TASK
+from fieldcast.sharing.fanout import FAN_OUT_TASK, stop_fan_out
 from fieldcast.sharing.lists import unique, unknown_ids
+from fieldcast.sharing.tracking import advance
 from fieldcast.videos.playback import PLAYABLE_STATUSES
 
 log = logging.getLogger(__name__)
@@ -196,3 +204,52 @@ def shares_of_video(session: Session, principal: Principal, video_id: uuid.UUID)
     own, their reports' down the chain, all for admins (`fieldcast.policy.SharePolicy`)."""
     video = load_video(session, principal, video_id)
     return select(Share).where(Share.video_id == video.id, share_policy.visible(principal))
+
+
+# -- recalling a share, and shares of a deleted video ---------------------------------------------
+
+
+def recall_share(session: Session, principal: Principal, share_id: uuid.UUID) -> Share:
+    """Take a share back (its sender, admins): it grants nothing from now on, so its recipients
+    lose the video unless another share, authorship or their role still gives it to them. Its
+    pushes and chat cards not yet sent are dropped, recipients still `queued` end `failed` with
+    `recalled`, and the share stays, with `recalled_at`, in its sender's record. Recalling it
+    again changes nothing."""
+    share = load_share(session, principal, share_id, "share.recall")
+    if share.recalled_at is not None:
+        return share
+    share.recalled_at = utcnow()
+    blocks = session.execute(
+        delete(ShareAudience)
+        .where(ShareAudience.org_id == share.org_id, ShareAudience.share_id == share.id)
+        .returning(ShareAudience.user_ids)
+    ).scalars()
+    reached: set[uuid.UUID] = {user_id for block in blocks for user_id in block}
+    reached.update(
+        session.scalars(
+            select(ShareRecipient.user_id).where(
+                ShareRecipient.org_id == share.org_id, ShareRecipient.share_id == share.id
+            )
+        )
+    )
+    stop_fan_out(session, [share.id], reason="share_recalled")
+    advance(
+        session,
+        RecipientState.FAILED,
+        ShareRecipient.org_id == share.org_id,
+        ShareRecipient.share_id == share.id,
+        ShareRecipient.state == RecipientState.QUEUED,
+        reason="recalled",
+    )
+    events.publish(
+        session,
+        events.ShareRecalled(
+            org_id=share.org_id,
+            share_id=share.id,
+            video_id=share.video_id,
+            recipient_ids=tuple(sorted(reached)),
+        ),
+    )
+    session.flush()
+    log.info("share %s recalled by %s (%d people)", share.id, principal.user_id, len(reached))
+    return share

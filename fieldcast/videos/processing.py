@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +142,9 @@ def _load(session: Session, payload: dict[str, Any], *expected: VideoStatus) -> 
     )
     if video is None or video.source_version != payload["version"]:
         raise _Superseded()
-    if video.status not in expected:
+    # Deleted: nobody may see it, and its media waits for the purge; a restore runs the step
+    # again (`resume`).
+    if video.deleted_at is not None or video.status not in expected:
         raise _Superseded()
     return video
 
@@ -359,6 +361,8 @@ def _fail(session: Session, payload: dict[str, Any], code: str, detail: str) -> 
         Video, uuid.UUID(payload["video_id"]), populate_existing=True, with_for_update=True
     )
     if video is None or video.source_version != payload["version"]:
+        return
+    if video.deleted_at is not None:
         return
     if video.status in (VideoStatus.READY, VideoStatus.FAILED):
         return
@@ -692,6 +696,8 @@ def settle_playable(db: Database, *, grace: timedelta = LADDER_GRACE, batch: int
                 select(Video)
                 .where(
                     Video.status == VideoStatus.PLAYABLE,
+                    # A deleted video's ladder resumes if it is restored (`resume`).
+                    Video.deleted_at.is_(None),
                     ~in_flight,
                     failed
                     | (func.coalesce(Video.playable_at, Video.updated_at) < func.now() - grace),
@@ -707,6 +713,21 @@ def settle_playable(db: Database, *, grace: timedelta = LADDER_GRACE, batch: int
             commit_early(session, EarlyCommit.BATCH_ITEM)
             settled += 1
     return settled
+
+
+# -- A restored video ----------------------------------------------------------------------------
+
+
+def resume(session: Session, video: Video, *, deleted_at: datetime) -> bool:
+    """The video was just restored: the step its processing was at runs again if it stood
+    down while the video was deleted (`_load`). Returns whether one was put back."""
+    step = {VideoStatus.PROCESSING: PROCESS_TASK, VideoStatus.PLAYABLE: LADDER_TASK}.get(
+        video.status
+    )
+    if step is None:
+        return False
+    key = "".join(str(part) for part in _step_key(step, video.id, video.source_version))
+    return outbox.run_again(session, key, finished_since=deleted_at)
 
 
 outbox.tasks.register(PROCESS_TASK, queue="media-fast", max_attempts=3, on_give_up=_give_up)(

@@ -1,18 +1,31 @@
-"""Creating and editing videos. Who may see a video is decided by `fieldcast.policy`."""
+"""Creating and editing videos, and their life: archived, deleted, restored. Who may see a
+video is decided by `fieldcast.policy`; the purge of deleted videos is `fieldcast.videos.purge`.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
+from fieldcast import events
 from fieldcast.accounts.services import clean_name
-from fieldcast.errors import InvalidInput
-from fieldcast.models.videos import Rendition, Video
+from fieldcast.db import on_commit, utcnow
+from fieldcast.errors import InvalidInput, NotFound
+from fieldcast.models.uploads import Upload, UploadProtocol
+from fieldcast.models.videos import Rendition, Video, VideoStatus
 from fieldcast.policy import Principal, authorize, load_video
+from fieldcast.policy import videos as video_policy
+from fieldcast.videos import processing
+from media.storage import Storage, StorageError
+
+log = logging.getLogger(__name__)
 
 MAX_DEAL_ATTRIBUTES = 20
 MAX_ATTRIBUTE_NAME = 64
@@ -107,3 +120,122 @@ def current_rendition(
         )
     ).one_or_none()
     return (row[0], row[1]) if row else None
+
+
+# -- a video's life -------------------------------------------------------------------------------
+
+
+def _own_or_deleted(session: Session, principal: Principal, video_id: uuid.UUID) -> Video:
+    """A video the principal sees, or one of theirs (any, for admins) deleted and not yet
+    purged: what delete and restore act on, so that doing either twice answers the same."""
+    video = session.scalars(
+        select(Video)
+        .where(
+            Video.id == video_id,
+            or_(video_policy.visible(principal), video_policy.restorable(principal)),
+        )
+        .with_for_update()
+    ).one_or_none()
+    if video is None:
+        raise NotFound(f"No video with id {video_id}.")
+    return video
+
+
+def delete_video(
+    session: Session,
+    principal: Principal,
+    storage: Storage,
+    video_id: uuid.UUID,
+    *,
+    grace: timedelta,
+) -> Video:
+    """Delete a video (its author, admins): gone for everyone at once, restorable until
+    `purge_after` (now + `grace`), when the purge removes its media and its row.
+
+    Uploads in progress for it are cancelled; processing stands down when it sees the video
+    deleted. Deleting it again changes nothing (the first `purge_after` holds).
+    """
+    video = _own_or_deleted(session, principal, video_id)
+    authorize(principal, "video.delete", video)
+    if video.deleted_at is not None:
+        return video
+    now = utcnow()
+    video.deleted_at = now
+    video.purge_after = now + grace
+    _cancel_uploads(session, storage, video)
+    events.publish(
+        session,
+        events.VideoRemoved(org_id=video.org_id, video_id=video.id, owner_id=video.owner_id),
+    )
+    session.flush()
+    log.info("video %s deleted by %s; purged after %s", video.id, principal.user_id, now + grace)
+    return video
+
+
+def _cancel_uploads(session: Session, storage: Storage, video: Video) -> None:
+    """Unfinished uploads of a deleted video end: their rows now, their stored parts once the
+    deletion commits. A client still sending gets 404 and stops."""
+    open_uploads = session.scalars(
+        select(Upload).where(
+            Upload.org_id == video.org_id,
+            Upload.video_id == video.id,
+            Upload.completed_at.is_(None),
+        )
+    ).all()
+    for upload in open_uploads:
+        session.delete(upload)
+        on_commit(session, partial(discard_upload, storage, upload))
+    if open_uploads and video.status is VideoStatus.UPLOADING:
+        video.status = VideoStatus.FAILED if video.failure_code else VideoStatus.AWAITING_UPLOAD
+
+
+def discard_upload(storage: Storage, upload: Upload) -> None:
+    """Remove the stored part of an unfinished upload (tus partial or S3 multipart upload)."""
+    try:
+        if upload.protocol is UploadProtocol.TUS:
+            storage.abort_upload(upload.state)
+        elif upload.state.get("upload_id"):
+            storage.abort_direct_upload(upload.storage_key, upload.state["upload_id"])
+    except StorageError:
+        # The purge deletes whatever is left under the video's prefix.
+        log.warning("could not discard the stored part of upload %s", upload.id, exc_info=True)
+
+
+def deleted_videos(principal: Principal) -> Select[Any]:
+    """The deleted videos the principal may still restore (theirs; all, for admins)."""
+    return select(Video).where(video_policy.restorable(principal))
+
+
+def restore_video(session: Session, principal: Principal, video_id: uuid.UUID) -> Video:
+    """Bring back a deleted video before its purge (its author, admins): visible again to
+    everyone who saw it, and its processing carries on where it stood down. Restoring a video
+    that is not deleted changes nothing; a purged one is gone (404)."""
+    video = _own_or_deleted(session, principal, video_id)
+    authorize(principal, "video.restore", video)
+    deleted_at = video.deleted_at
+    if deleted_at is None:
+        return video
+    video.deleted_at = None
+    video.purge_after = None
+    processing.resume(session, video, deleted_at=deleted_at)
+    events.publish(
+        session,
+        events.VideoRestored(org_id=video.org_id, video_id=video.id, owner_id=video.owner_id),
+    )
+    session.flush()
+    log.info("video %s restored by %s", video.id, principal.user_id)
+    return video
+
+
+def archive_video(
+    session: Session, principal: Principal, video_id: uuid.UUID, *, archived: bool = True
+) -> Video:
+    """Archive a video (its author, admins): left out of feeds and lists, still reachable by
+    direct link for whoever may see it. Again is harmless; `archived=False` unarchives."""
+    video = load_video(session, principal, video_id, "video.archive")
+    if archived and video.archived_at is None:
+        video.archived_at = utcnow()
+    elif not archived:
+        video.archived_at = None
+    session.flush()
+    return video

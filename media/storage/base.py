@@ -82,6 +82,12 @@ class Storage(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under the folder `prefix` (keys starting with `prefix/`) and,
+        on S3, abort every unfinished multipart upload there. Returns how many objects were
+        deleted; running it again deletes nothing more."""
+        ...
+
     def keys(self) -> Iterator[str]:
         """Every stored object's key, in no particular order; unfinished uploads excluded."""
         ...

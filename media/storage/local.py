@@ -158,6 +158,19 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def delete_prefix(self, prefix: str) -> int:
+        folder = self.path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return 0
+        # Counted as `keys` would list them: files being written (dot names) go too.
+        deleted = sum(
+            1 for _, _, files in os.walk(folder) for name in files if not name.startswith(".")
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+        if folder.exists():
+            raise StorageError(f"could not delete every object under {prefix!r}")
+        return deleted
+
     def keys(self) -> Iterator[str]:
         for directory, subdirs, files in os.walk(self.root):
             # Dot names are internal: partial uploads, files being written, the /readyz probe.

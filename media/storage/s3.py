@@ -115,6 +115,39 @@ class S3Storage:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
 
+    def delete_prefix(self, prefix: str) -> int:
+        from botocore.exceptions import ClientError
+
+        folder = self.object_key(prefix.rstrip("/")) + "/"
+        deleted = 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=folder
+            )
+            for page in pages:  # at most 1,000 keys a page: one DeleteObjects request each
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if not keys:
+                    continue
+                answer = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True}
+                )
+                if errors := answer.get("Errors"):
+                    raise StorageError(
+                        f"could not delete {len(errors)} objects under {prefix!r}: "
+                        f"{errors[0].get('Code')}"
+                    )
+                deleted += len(keys)
+            # Parts of multipart uploads are no objects until completed, and are billed.
+            uploads = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=folder
+            )
+            for page in uploads:
+                for upload in page.get("Uploads", []):
+                    self._abort_multipart(upload["Key"], upload["UploadId"])
+        except ClientError as exc:
+            raise StorageError(str(exc)) from exc
+        return deleted
+
     def keys(self) -> Iterator[str]:
         start = f"{self.prefix}/" if self.prefix else ""
         pages = self.client.get_paginator("list_objects_v2").paginate(
