@@ -145,6 +145,8 @@ class Settings:
     upload_expiry_s: int = 24 * 3600
     outbox_lease_s: int = 60
     playback_url_ttl_s: int = 900
+    # How long removals are remembered for delta sync; an older sync token answers 410.
+    sync_tombstone_days: int = 30
     media_work_dir: Path | None = None
     media_preset: str = "veryfast"
     # Where team webhooks may point: exact hosts or `*.domain` (any subdomain of it). http is
@@ -290,6 +292,7 @@ class Settings:
             upload_expiry_s=_int(env, "UPLOAD_EXPIRY_S", 24 * 3600, minimum=60),
             outbox_lease_s=_int(env, "OUTBOX_LEASE_S", 60, minimum=2),
             playback_url_ttl_s=_int(env, "PLAYBACK_URL_TTL_S", 900, minimum=30),
+            sync_tombstone_days=_int(env, "SYNC_TOMBSTONE_DAYS", 30, minimum=1, maximum=3650),
             media_work_dir=Path(work_dir).resolve() if work_dir else None,
             media_preset=media_preset,
             webhook_allowed_hosts=webhook_allowed_hosts,

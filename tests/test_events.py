@@ -33,9 +33,9 @@ EXPECTED = {
     "VideoFailed": ["fieldcast.inbox.services._video_failed"],
     "ShareReleased": ["fieldcast.integrations.webhooks._share_released"],
     "ReceiptArrived": ["fieldcast.sharing.tracking._receipt_arrived"],
-    "VideoRemoved": [],
+    "VideoRemoved": ["fieldcast.sync.tombstones._video_removed"],
     "VideoRestored": [],
-    "ShareRecalled": [],
+    "ShareRecalled": ["fieldcast.sync.tombstones._share_recalled"],
 }
 
 _STARTUP = """
