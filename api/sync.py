@@ -26,7 +26,7 @@ from fieldcast.sync import changes, tokens
 from fieldcast.sync.changes import SyncPoint
 from fieldcast.sync.tokens import SyncScope
 
-TOKEN_MAX_LENGTH = 4096
+TOKEN_MAX_LENGTH = 2048
 
 UPDATED_SINCE = String(
     load_default=None,
@@ -41,6 +41,12 @@ UPDATED_SINCE = String(
 
 
 class SyncPageArgsSchema(PageArgsSchema):
+    # A synced list's cursor also carries the listing's sync points.
+    cursor = String(
+        load_default=None,
+        max_length=TOKEN_MAX_LENGTH,
+        metadata={"description": "`next_cursor` from the previous page"},
+    )
     updated_since = UPDATED_SINCE
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 # In-flight transactions a point lists one by one; beyond that it keeps only the oldest, and
 # anything from it on is sent again (a longer answer, never a missed change).
-MAX_IN_FLIGHT = 64
+MAX_IN_FLIGHT = 16
 
 
 @dataclass(frozen=True)
