@@ -173,7 +173,6 @@ class ErrorCode(enum.StrEnum):
         "sync_token_expired",
         "The sync token is older than removals are kept; list again without it.",
     )
-    TOO_MANY_FILTERS = "too_many_filters", "The list takes fewer filters than were given."
     WEBHOOK_KIND_MISMATCH = (
         "webhook_kind_mismatch",
         "The webhook URL does not belong to the chat service of its kind.",

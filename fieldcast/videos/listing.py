@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
-from fieldcast.errors import ErrorCode, InvalidInput
+from fieldcast.errors import InvalidInput
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.policy import Principal
 from fieldcast.sync.changes import SyncPoint, changed_since
@@ -46,11 +46,7 @@ class VideoFilters:
         stored (names in lower case, runs of spaces as one)."""
         deal = list(deal or [])
         if len(deal) > MAX_DEAL_FILTERS:
-            raise InvalidInput(
-                f"At most {MAX_DEAL_FILTERS} deal filters.",
-                code=ErrorCode.TOO_MANY_FILTERS,
-                errors={"deal": [f"At most {MAX_DEAL_FILTERS} filters."]},
-            )
+            raise InvalidInput(errors={"deal": [f"At most {MAX_DEAL_FILTERS} filters."]})
         pairs: dict[str, Any] = {}
         for item in deal:
             name, sep, value = item.partition(":")
