@@ -34,7 +34,8 @@ blp = Blueprint(
     description=(
         "Shared with me: one entry per share that reached you (a video shared with you twice "
         "is two entries, each with its sender and message), newest first. Recalled shares and "
-        "deleted or archived videos are left out. Supports delta sync (`updated_since`)."
+        "deleted or archived videos are left out. Supports delta sync (`updated_since`). The "
+        "first page may hold a few more entries than `limit`: shares of the last seconds."
     ),
 )
 
@@ -138,13 +139,23 @@ class Feed(MethodView):
         request = begin(args, SyncScope("feed", principal.user_id))
         deleted: list[uuid.UUID] = []
         if request.since is None:
-            stmt = feed.feed(principal)
+            stmt, position = feed.feed(principal)
         else:
-            stmt = feed.changes(principal, request.since)
+            stmt, position = feed.changes(principal, request.since)
         page: Page[Share] = paginate(
-            session, stmt, order_by=[Share.id], args=request.page_args, descending=True
+            session,
+            stmt,
+            order_by=[position],
+            args=request.page_args,
+            key=lambda share: [share.id],
+            descending=True,
         )
         shares = page.items
+        if request.since is None and request.first_page:
+            # The shares of the last moments, whose recipient rows a worker is making: on the
+            # first page, where the newest are (it may then hold a few more than `limit`).
+            fresh = [s for s in session.scalars(feed.pending(principal)) if s not in shares]
+            shares = sorted([*fresh, *shares], key=lambda share: share.id, reverse=True)
         if request.since is not None:
             kept = feed.in_feed_ids(session, principal, [s.id for s in shares])
             deleted = [s.id for s in shares if s.id not in kept]

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, literal, or_, select, union_all
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, cast, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
@@ -41,18 +41,19 @@ def seen(state: RecipientState) -> SeenState:
 
 
 def _received(principal: Principal) -> Any:
-    """(share_id, state, change_seq, change_xid) of every share that reached the principal."""
+    """(share_id, change_seq, change_xid) of every share that reached the principal.
+
+    The two branches' columns have the same types, so PostgreSQL flattens the UNION ALL and
+    can merge both in share order (the recipient rows straight from their index)."""
     mine = select(
         ShareRecipient.share_id.label("share_id"),
-        ShareRecipient.state.label("state"),
         ShareRecipient.change_seq.label("change_seq"),
         ShareRecipient.change_xid.label("change_xid"),
     ).where(ShareRecipient.org_id == principal.org_id, ShareRecipient.user_id == principal.user_id)
     pending = select(
         ShareAudience.share_id,
-        literal(RecipientState.QUEUED.value).label("state"),
-        literal(None).label("change_seq"),
-        literal(None).label("change_xid"),
+        cast(null(), BigInteger).label("change_seq"),
+        cast(null(), BigInteger).label("change_xid"),
     ).where(
         ShareAudience.org_id == principal.org_id,
         ShareAudience.user_ids.contains([principal.user_id]),
@@ -81,23 +82,63 @@ def in_feed(principal: Principal) -> ColumnElement[bool]:
     return and_(Share.recalled_at.is_(None), policy.videos.listed(principal))
 
 
-def feed(principal: Principal) -> Select[Any]:
-    """`select(Share)` of the principal's feed, for `paginate` by `Share.id` descending."""
-    return _joined(principal, _received(principal)).where(in_feed(principal))
+def feed(principal: Principal) -> tuple[Select[Any], Any]:
+    """`select(Share)` of the principal's feed from their recipient rows, and the column to
+    `paginate` it by (descending): the share id as the recipient rows hold it, so a page walks
+    their index newest first and stops after one page, whatever the number of shares.
+
+    Shares whose rows a worker has not made yet are `pending`."""
+    stmt = (
+        select(Share)
+        .join(
+            ShareRecipient,
+            and_(
+                ShareRecipient.share_id == Share.id,
+                ShareRecipient.org_id == principal.org_id,
+                ShareRecipient.user_id == principal.user_id,
+            ),
+        )
+        .join(Video, and_(Video.org_id == Share.org_id, Video.id == Share.video_id))
+        .where(Share.org_id == principal.org_id, in_feed(principal))
+    )
+    return stmt, ShareRecipient.share_id
 
 
-def changes(principal: Principal, point: SyncPoint) -> Select[Any]:
+def pending(principal: Principal) -> Select[Any]:
+    """`select(Share)` of the feed's shares of the last moments: their audience blocks name
+    the principal, their recipient rows are not made yet (a few at most, while the worker
+    catches up)."""
+    blocks = select(ShareAudience.share_id).where(
+        ShareAudience.org_id == principal.org_id,
+        ShareAudience.user_ids.contains([principal.user_id]),
+        ~select(ShareRecipient.share_id)
+        .where(
+            ShareRecipient.share_id == ShareAudience.share_id,
+            ShareRecipient.user_id == principal.user_id,
+        )
+        .exists(),
+    )
+    return (
+        select(Share)
+        .join(Video, and_(Video.org_id == Share.org_id, Video.id == Share.video_id))
+        .where(Share.org_id == principal.org_id, Share.id.in_(blocks), in_feed(principal))
+        .order_by(Share.id.desc())
+    )
+
+
+def changes(principal: Principal, point: SyncPoint) -> tuple[Select[Any], Any]:
     """Shares that reached the principal whose entry changed since the point: their own
     state, the share (recalled) or its video (title, status, poster, archived, deleted).
     In the feed or not any more: those no longer in it are removed for the client."""
     received = _received(principal)
-    return _joined(principal, received).where(
+    stmt = _joined(principal, received).where(
         or_(
             changed_since(point, received.c),
             changed_since(point, Share),
             changed_since(point, Video),
         )
     )
+    return stmt, received.c.share_id
 
 
 def in_feed_ids(session: Session, principal: Principal, ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
@@ -105,9 +146,8 @@ def in_feed_ids(session: Session, principal: Principal, ids: Iterable[uuid.UUID]
     ids = list(ids)
     if not ids:
         return set()
-    return set(
-        session.scalars(feed(principal).where(Share.id.in_(ids)).with_only_columns(Share.id))
-    )
+    stmt = _joined(principal, _received(principal)).where(in_feed(principal))
+    return set(session.scalars(stmt.where(Share.id.in_(ids)).with_only_columns(Share.id)))
 
 
 def states(
