@@ -70,8 +70,8 @@ class FeedEntrySchema(Schema):
         by_value=True,
         dump_only=True,
         metadata={
-            "description": "`unseen` until you open the push or the share, then "
-            "`opened`, `watched` once you start the video"
+            "description": "`unseen` (queued, sent, delivered, or failed) until you open "
+            "its push, then `opened`, and `watched` once you start the video"
         },
     )
     state = ma.fields.Enum(
