@@ -29,6 +29,7 @@ from api.resources import (
     attachments,
     auth,
     devices,
+    feed,
     notifications,
     playback,
     preferences,
@@ -62,6 +63,7 @@ API_BLUEPRINTS = (
     notifications.blp,
     sharing.lists_blp,
     sharing.shares_blp,
+    feed.blp,
     preferences.blp,
     webhooks.blp,
 )

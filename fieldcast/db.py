@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Enum,
+    FetchedValue,
     ForeignKey,
     ForeignKeyConstraint,
     MetaData,
@@ -106,6 +108,16 @@ UpdatedAt = Annotated[
     datetime, mapped_column(server_default=func.now(), default=utcnow, onupdate=utcnow)
 ]
 Str255 = Annotated[str, mapped_column(String(255))]
+# Delta sync's marks on a row: set by a trigger on every insert and update (migration 0013,
+# `sync_mark_change`), never by the application; see fieldcast/sync/changes.py.
+ChangeSeq = Annotated[
+    int | None,
+    mapped_column(BigInteger, server_default=FetchedValue(), server_onupdate=FetchedValue()),
+]
+ChangeXid = Annotated[
+    int | None,
+    mapped_column(BigInteger, server_default=FetchedValue(), server_onupdate=FetchedValue()),
+]
 OrgFK = Annotated[
     uuid.UUID,
     mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True),

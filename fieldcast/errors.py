@@ -184,6 +184,14 @@ class ErrorCode(enum.StrEnum):
         "webhook_host_not_allowed",
         "The webhook URL's host is not one this kind of webhook may post to.",
     )
+    INVALID_SYNC_TOKEN = (
+        "invalid_sync_token",
+        "`updated_since` (or the cursor) is not a sync token of this list; list without it.",
+    )
+    SYNC_TOKEN_EXPIRED = (
+        "sync_token_expired",
+        "The sync token is older than removals are kept; list again without it.",
+    )
     WEBHOOK_KIND_MISMATCH = (
         "webhook_kind_mismatch",
         "The webhook URL does not belong to the chat service of its kind.",
@@ -239,6 +247,12 @@ class Conflict(DomainError):
     status = 409
     code = ErrorCode.CONFLICT
     title = "Conflict with the current state"
+
+
+class Gone(DomainError):
+    status = 410
+    code = ErrorCode.SYNC_TOKEN_EXPIRED
+    title = "No longer available"
 
 
 class RateLimited(DomainError):

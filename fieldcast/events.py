@@ -35,6 +35,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "fieldcast.sharing.shares",
     "fieldcast.sharing.tracking",
     "fieldcast.integrations.webhooks",
+    "fieldcast.sync.tombstones",
 )
 
 

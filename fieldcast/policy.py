@@ -251,6 +251,13 @@ class VideoPolicy(ObjectPolicy[Video]):
             ),
         )
 
+    def shared_with(self, principal: Principal) -> ColumnElement[bool]:
+        """The videos that reached the principal through a share (visible to them for it)."""
+        return and_(
+            Video.org_id == principal.org_id,
+            or_(Video.id.in_(self._received(principal)), Video.id.in_(self._pending(principal))),
+        )
+
     def listed(self, principal: Principal) -> ColumnElement[bool]:
         """What feeds and lists show: the visible videos that are not archived (an archived
         video is still reachable by direct link)."""
@@ -351,6 +358,80 @@ def load_share(
     session: Session, principal: Principal, share_id: uuid.UUID, action: str = "share.read"
 ) -> Share:
     return shares.load(session, principal, share_id, action)
+
+
+class ReceivedSharePolicy(ObjectPolicy[Share]):
+    """A share as the people it reached see it: the sender, the message, the video and their
+    own state, never the other recipients. Seen by each recipient (from the moment the share
+    exists, as for the video) while it is not recalled and its video is not deleted."""
+
+    model = Share
+    noun = "share"
+    read_action = "share.read_received"
+
+    def visible(self, principal: Principal) -> ColumnElement[bool]:
+        return and_(
+            Share.org_id == principal.org_id,
+            Share.recalled_at.is_(None),
+            or_(
+                Share.id.in_(self.received_ids(principal)),
+                Share.id.in_(self.pending_ids(principal)),
+            ),
+            exists().where(
+                Video.org_id == Share.org_id,
+                Video.id == Share.video_id,
+                Video.deleted_at.is_(None),
+            ),
+        )
+
+    def can_see(self, session: Session | None, principal: Principal, obj: Share) -> bool:
+        if obj.org_id != principal.org_id or obj.recalled_at is not None or session is None:
+            return False
+        return bool(
+            session.scalar(select(exists().where(Share.id == obj.id, self.visible(principal))))
+        )
+
+    @staticmethod
+    def received_ids(principal: Principal) -> Select[Any]:
+        """`SELECT share_id` of the principal's recipient rows."""
+        return select(ShareRecipient.share_id).where(
+            ShareRecipient.org_id == principal.org_id,
+            ShareRecipient.user_id == principal.user_id,
+        )
+
+    @staticmethod
+    def pending_ids(principal: Principal) -> Select[Any]:
+        """`SELECT share_id` of the shares whose audience blocks name the principal (their
+        recipient rows are not made yet)."""
+        return select(ShareAudience.share_id).where(
+            ShareAudience.org_id == principal.org_id,
+            ShareAudience.user_ids.contains([principal.user_id]),
+        )
+
+
+received_shares = ReceivedSharePolicy()
+
+
+@dataclass(frozen=True)
+class ShareAccess:
+    """A share loaded for reading, and in which capacities the principal reads it."""
+
+    share: Share
+    follows: bool  # sender, a manager above the sender, an admin: `SharePolicy`
+    received: bool  # a recipient: `ReceivedSharePolicy`
+
+
+def load_share_to_read(session: Session, principal: Principal, share_id: uuid.UUID) -> ShareAccess:
+    """A share its followers or its recipients read (else `NotFound`), with which they are."""
+    follows, received = shares.visible(principal), received_shares.visible(principal)
+    row = session.execute(
+        select(Share, follows.label("follows"), received.label("received")).where(
+            Share.id == share_id, or_(follows, received)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"No share with id {share_id}.")
+    return ShareAccess(row[0], follows=bool(row[1]), received=bool(row[2]))
 
 
 # -- distribution lists ---------------------------------------------------------------------------
@@ -481,6 +562,11 @@ def _follows_share(principal: Principal, obj: Any) -> bool:
     return isinstance(obj, Share) and shares.can_see(object_session(obj), principal, obj)
 
 
+def _receives_share(principal: Principal, obj: Any) -> bool:
+    """`ReceivedSharePolicy`: the people it reached, while it is not recalled."""
+    return isinstance(obj, Share) and received_shares.can_see(object_session(obj), principal, obj)
+
+
 def _sees_list(principal: Principal, obj: Any) -> bool:
     """`ListPolicy`: its owner, everyone for an organisation list, admins."""
     return isinstance(obj, DistributionList) and lists.can_see(object_session(obj), principal, obj)
@@ -526,6 +612,8 @@ RULES: dict[str, Rule] = {
     "share.read": _follows_share,
     # Managers follow their reports' shares but do not take them back.
     "share.recall": _sender_or_admin,
+    # A recipient reads the share that reached them (sender, message, video, their own state).
+    "share.read_received": _receives_share,
     "upload.write": _uploader,
     "distribution_list.read": _sees_list,
     # Lists are for the people who send to many: managers, enablement, admins.
@@ -540,6 +628,7 @@ RULES: dict[str, Rule] = {
 _VISIBILITY_RULES: dict[type[ObjectPolicy[Any]], Rule] = {
     VideoPolicy: _sees_video,
     SharePolicy: _follows_share,
+    ReceivedSharePolicy: _receives_share,
     ListPolicy: _sees_list,
     UploadPolicy: _uploader,
 }
@@ -594,6 +683,8 @@ __all__ = [
     "ListPolicy",
     "ObjectPolicy",
     "Principal",
+    "ReceivedSharePolicy",
+    "ShareAccess",
     "SharePolicy",
     "UploadPolicy",
     "VideoPolicy",
@@ -603,10 +694,12 @@ __all__ = [
     "lists",
     "load_list",
     "load_share",
+    "load_share_to_read",
     "load_upload",
     "load_video",
     "managers_of",
     "mine",
+    "received_shares",
     "reporting_chain",
     "reports_of",
     "scoped",

@@ -161,6 +161,8 @@ class Settings:
     playback_revocation_s: int = 30
     # How long a deleted video can be restored before a worker purges its media and its row.
     video_purge_grace_s: int = 7 * 24 * 3600
+    # How long removals are remembered for delta sync; an older sync token answers 410.
+    sync_tombstone_days: int = 30
     media_work_dir: Path | None = None
     media_preset: str = "veryfast"
     # Where team webhooks may point: exact hosts or `*.domain` (any subdomain of it). http is
@@ -346,6 +348,7 @@ class Settings:
             video_purge_grace_s=_int(
                 env, "VIDEO_PURGE_GRACE_S", 7 * 24 * 3600, minimum=0, maximum=365 * 24 * 3600
             ),
+            sync_tombstone_days=_int(env, "SYNC_TOMBSTONE_DAYS", 30, minimum=1, maximum=3650),
             media_work_dir=Path(work_dir).resolve() if work_dir else None,
             media_preset=media_preset,
             webhook_allowed_hosts=webhook_allowed_hosts,

@@ -218,6 +218,7 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/api/v1/videos/{video_id}/shares"): Case(Access.OWNER, 200),
     ("GET", "/api/v1/shares/{share_id}"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/feed"): Case(Access.MEMBER, 200),
     ("GET", "/api/v1/shares/{share_id}/recipients"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/shares/{share_id}/recall"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/videos/{video_id}/playback-started"): Case(Access.OWNER, 204),
@@ -639,6 +640,48 @@ def test_other_members_do_not_see_someone_elses_video(
     before = _org_state(session, world.org.id)
     _assert_problem(_call(world, method, path, headers), 404, "not_found")
     assert _org_state(session, world.org.id) == before
+
+
+def test_a_recipient_reads_their_share_and_nobody_else_new_may(
+    world: World, session: Session
+) -> None:
+    """Besides its followers (sender, their managers, admins), a share is read by the people it
+    reached, as it reached them: not by other members, not once recalled."""
+    recipient, bystander = world.target, factories.UserFactory(org=world.org)
+    session.add(
+        ShareAudience(
+            org_id=world.org.id,
+            share_id=world.share.id,
+            block=1,
+            video_id=world.video.id,
+            user_ids=[recipient.id],
+        )
+    )
+    session.flush()
+    url = f"/api/v1/shares/{world.share.id}"
+    as_recipient = world.client.get(
+        url, headers={"Authorization": f"Bearer {world.login(recipient)['access_token']}"}
+    )
+    assert as_recipient.status_code == 200
+    body = as_recipient.get_json()
+    assert body["received"]["sender"]["id"] == str(world.rep.id)
+    assert body["counts"] is None and body["audience"] is None and body["recipient_count"] is None
+    for path in (url, f"{url}/recipients"):
+        response = world.client.get(
+            path, headers={"Authorization": f"Bearer {world.login(bystander)['access_token']}"}
+        )
+        _assert_problem(response, 404, "not_found")
+    recipients = world.client.get(
+        f"{url}/recipients",
+        headers={"Authorization": f"Bearer {world.login(recipient)['access_token']}"},
+    )
+    _assert_problem(recipients, 404, "not_found")
+    world.share.recalled_at = utcnow()
+    session.flush()
+    gone = world.client.get(
+        url, headers={"Authorization": f"Bearer {world.login(recipient)['access_token']}"}
+    )
+    _assert_problem(gone, 404, "not_found")
 
 
 def test_admins_read_but_do_not_edit_someone_elses_video(world: World) -> None:

@@ -37,11 +37,13 @@ EXPECTED = {
         "fieldcast.inbox.services._video_removed",
         "fieldcast.sharing.fanout._video_removed",
         "fieldcast.integrations.webhooks._video_removed",
+        "fieldcast.sync.tombstones._video_removed",
     ],
     "VideoRestored": [],
     "ShareRecalled": [
         "fieldcast.inbox.services._share_recalled",
         "fieldcast.integrations.webhooks._share_recalled",
+        "fieldcast.sync.tombstones._share_recalled",
     ],
 }
 

@@ -441,10 +441,13 @@ def test_fan_out_pushes_each_device_once_and_counts_move(
         == 404
     )
 
-    # Who follows the share: the sender, their managers up the chain, admins. Not peers.
+    # Who follows the share: the sender, their managers up the chain, admins. Not peers: a
+    # recipient reads the share as it reached them, never its audience or other recipients.
     assert client.get(url, headers=auth(boss)).status_code == 200
     assert client.get(url, headers=auth(admin)).status_code == 200
-    assert client.get(url, headers=auth(other)).status_code == 404
+    as_recipient = client.get(url, headers=auth(other)).get_json()
+    assert as_recipient["counts"] is None and as_recipient["audience"] is None
+    assert as_recipient["received"]["sender"]["id"] == str(sender.id)
     assert client.get(f"{url}/recipients", headers=auth(other)).status_code == 404
     by_video = client.get(f"/api/v1/videos/{video.id}/shares", headers=auth(sender)).get_json()
     assert [s["id"] for s in by_video["items"]] == [share["id"]]

@@ -18,6 +18,7 @@ from fieldcast.idempotency import services as idempotency
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
 from fieldcast.sharing import fanout
+from fieldcast.sync import tombstones
 from workers.context import get_context
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def prune_records() -> dict[str, int]:
         "idempotency_keys": idempotency.prune(ctx.db),
         "credentials": accounts_maintenance.prune_credentials(ctx.db),
         "share_audiences": fanout.prune_audiences(ctx.db),
+        "sync_tombstones": tombstones.prune(ctx.db, days=ctx.settings.sync_tombstone_days),
     }
 
 

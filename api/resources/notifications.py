@@ -10,12 +10,16 @@ from flask.views import MethodView
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
-from api.pagination import Page, PageArgsSchema, paginate
+from api.pagination import Page, paginate
 from api.runtime import db_session
 from api.schemas import attributes
+from api.sync import DELETED, SYNC_TOKEN, SyncPageArgsSchema, begin, envelope
 from fieldcast.inbox import services as notifications
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.inbox import Notification
+from fieldcast.models.sync import TombstoneKind
+from fieldcast.sync.tokens import SyncScope
+from fieldcast.sync.tombstones import removed_since
 
 blp = Blueprint(
     "notifications",
@@ -71,14 +75,20 @@ def _present(items: list[Notification]) -> list[dict[str, Any]]:
     ]
 
 
-class InboxArgsSchema(PageArgsSchema):
+class InboxArgsSchema(SyncPageArgsSchema):
     unread_only = ma.fields.Boolean(load_default=False)
 
 
 class InboxSchema(Schema):
-    items = ma.fields.List(ma.fields.Nested(NotificationSchema), required=True)
+    items = ma.fields.List(
+        ma.fields.Nested(NotificationSchema),
+        required=True,
+        metadata={"description": "With `updated_since`: the items added or changed"},
+    )
     next_cursor = ma.fields.String(allow_none=True, required=True)
     unread_count = ma.fields.Integer(required=True)
+    sync_token = SYNC_TOKEN
+    deleted = DELETED
 
 
 class ReadAllSchema(Schema):
@@ -90,21 +100,40 @@ class ReadAllSchema(Schema):
 class Inbox(MethodView):
     @blp.arguments(InboxArgsSchema, location="query")
     @blp.response(200, InboxSchema)
+    @blp.problems(410, 422)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Your inbox, newest first"""
-        principal = current_principal()
+        """Your inbox, newest first
+
+        With `updated_since`: the items added or changed since (read, delivered, opened) and,
+        in `deleted`, the ids gone from it (deleted, or read when `unread_only`).
+        """
+        session, principal = db_session(), current_principal()
         unread_only = args.pop("unread_only")
+        request = begin(args, SyncScope("inbox", principal.user_id, f"unread_only={unread_only}"))
+        if request.since is None:
+            stmt = notifications.inbox(principal, unread_only=unread_only)
+        else:
+            stmt = notifications.inbox_changes(principal, request.since)
         page: Page[Notification] = paginate(
-            db_session(),
-            notifications.inbox(principal, unread_only=unread_only),
-            order_by=[Notification.id],
-            args=args,
-            descending=True,
+            session, stmt, order_by=[Notification.id], args=request.page_args, descending=True
         )
+        items, deleted = page.items, []
+        if request.since is not None:
+            ids = [item.id for item in items]
+            kept = notifications.matching_ids(session, principal, ids, unread_only=unread_only)
+            deleted = [i for i in ids if i not in kept]
+            items = [item for item in items if item.id in kept]
+            if request.first_page:
+                gone = removed_since(session, principal, TombstoneKind.NOTIFICATION, request.since)
+                deleted += [i for i in gone if i not in deleted]
         return {
-            "items": _present(list(page.items)),
-            "next_cursor": page.next_cursor,
-            "unread_count": notifications.unread_count(db_session(), principal),
+            **envelope(
+                request,
+                _present(list(items)),
+                page.next_cursor,
+                deleted,
+            ),
+            "unread_count": notifications.unread_count(session, principal),
         }
 
 

@@ -12,6 +12,7 @@ from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
 from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
+from api.resources.feed import FeedEntrySchema, present_entries
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast import policy
@@ -23,7 +24,7 @@ from fieldcast.models.sharing import (
     Share,
     ShareRecipient,
 )
-from fieldcast.sharing import lists, shares, tracking
+from fieldcast.sharing import feed, lists, shares, tracking
 
 lists_blp = Blueprint(
     "distribution_lists",
@@ -200,20 +201,31 @@ class ReachedSchema(Schema):
     watched = ma.fields.Integer()
 
 
+_TRACKING = (
+    " Null when you read the share only as one of its recipients (you see neither its "
+    "audience nor the other recipients)."
+)
+
+
 class ShareSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
     video_id = ma.fields.UUID(dump_only=True)
     sender_id = ma.fields.UUID(dump_only=True)
     message = ma.fields.String(dump_only=True)
     audience = ma.fields.Dict(
-        dump_only=True, metadata={"description": "The user, team and list ids as sent"}
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The user, team and list ids as sent." + _TRACKING},
     )
-    recipient_count = ma.fields.Integer(dump_only=True)
+    recipient_count = ma.fields.Integer(
+        dump_only=True, allow_none=True, metadata={"description": "People reached." + _TRACKING}
+    )
     status = ma.fields.String(
         dump_only=True,
+        allow_none=True,
         metadata={
             "description": "`waiting_for_video` until the video is playable, then `sending`; "
-            "`recalled` once its sender or an admin took it back"
+            "`recalled` once its sender or an admin took it back." + _TRACKING
         },
     )
     created_at = ma.fields.DateTime(dump_only=True)
@@ -224,12 +236,29 @@ class ShareSchema(Schema):
         metadata={"description": "When it was recalled: it grants nobody the video any more"},
     )
     counts = ma.fields.Nested(
-        CountsSchema, dump_only=True, metadata={"description": "Recipients in each state now"}
+        CountsSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Recipients in each state now." + _TRACKING},
     )
     reached = ma.fields.Nested(
         ReachedSchema,
         dump_only=True,
-        metadata={"description": "Recipients who got at least this far (sent ⊇ delivered ⊇ ...)"},
+        allow_none=True,
+        metadata={
+            "description": "Recipients who got at least this far (sent ⊇ delivered ⊇ ...)."
+            + _TRACKING
+        },
+    )
+    received = ma.fields.Nested(
+        FeedEntrySchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The share as it reached you, when you are one of its recipients "
+            "(reading it by the `share_id` a push carried): sender, message, video and your "
+            "own state, as in the feed. Null otherwise."
+        },
     )
 
 
@@ -263,7 +292,7 @@ class RecipientArgsSchema(PageArgsSchema):
 def _present_share(share: Share) -> dict[str, Any]:
     by_state = tracking.counts(db_session(), share)
     return {
-        **attributes(share, ShareSchema, exclude=("status", "counts", "reached")),
+        **attributes(share, ShareSchema, exclude=("status", "counts", "reached", "received")),
         "status": (
             "recalled"
             if share.recalled_at
@@ -273,6 +302,19 @@ def _present_share(share: Share) -> dict[str, Any]:
         ),
         "counts": by_state,
         "reached": tracking.reached(by_state),
+        "received": None,
+    }
+
+
+_TRACKED = ("audience", "recipient_count", "status", "counts", "reached")
+
+
+def _present_received(share: Share, entry: dict[str, Any] | None) -> dict[str, Any]:
+    """A share read by one of its recipients only: nothing of its audience."""
+    return {
+        **dict.fromkeys(_TRACKED),
+        **attributes(share, ShareSchema, exclude=(*_TRACKED, "received")),
+        "received": entry,
     }
 
 
@@ -315,8 +357,22 @@ class ShareById(MethodView):
     @shares_blp.response(200, ShareSchema)
     @shares_blp.problems(404)
     def get(self, share_id: uuid.UUID) -> dict[str, Any]:
-        """A share with its recipients counted per state (sender, their managers, admins)"""
-        return _present_share(policy.load_share(db_session(), current_principal(), share_id))
+        """A share: as it reached you (its recipients), and how far it got (its sender, their
+        managers, admins)
+
+        The app opens the `share_id` a push carried here. A recipient never sees the other
+        recipients; a recalled share, or one whose video was deleted, is gone for them (404).
+        """
+        session, principal = db_session(), current_principal()
+        access = policy.load_share_to_read(session, principal, share_id)
+        entry = None
+        if access.received:
+            states = feed.states(session, principal, [access.share.id])
+            entries = present_entries(principal, [access.share], states)
+            entry = entries[0] if entries else None
+        if not access.follows:
+            return _present_received(access.share, entry)
+        return {**_present_share(access.share), "received": entry}
 
 
 @shares_blp.route("/shares/<uuid:share_id>/recall")

@@ -9,7 +9,6 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
-from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
@@ -19,10 +18,16 @@ from api.resources.attachments import AttachmentSchema, present_attachments
 from api.resources.playback import playback_urls
 from api.runtime import context, db_session
 from api.schemas import attributes
+from api.sync import SyncPageArgsSchema, begin, envelope, sync_page_schema
 from fieldcast import policy
 from fieldcast.attachments.services import attachments_of
+from fieldcast.models.sync import TombstoneKind
 from fieldcast.models.videos import Rendition, Video, VideoStatus
+from fieldcast.sync.tokens import SyncScope
+from fieldcast.sync.tombstones import removed_since
+from fieldcast.videos import listing
 from fieldcast.videos import services as videos
+from fieldcast.videos.listing import Scope
 
 blp = Blueprint(
     "videos",
@@ -172,28 +177,73 @@ def _present_one(video: Video) -> dict[str, Any]:
     return data
 
 
+class VideoListArgsSchema(SyncPageArgsSchema):
+    scope = ma.fields.Enum(
+        Scope,
+        by_value=True,
+        load_default=Scope.ALL_VISIBLE,
+        metadata={
+            "description": "`mine`: videos you recorded; `shared_with_me`: videos a share "
+            "brought you; `all_visible` (default): every video you may see. Archived videos "
+            "are never listed (they open by id)."
+        },
+    )
+    status = ma.fields.List(
+        ma.fields.Enum(VideoStatus, by_value=True),
+        load_default=list,
+        validate=ma.validate.Length(max=len(VideoStatus)),
+        metadata={"description": "Only videos in one of these statuses (repeat the parameter)"},
+    )
+    deal = ma.fields.List(
+        String(max_length=videos.MAX_ATTRIBUTE_NAME + 1 + videos.MAX_ATTRIBUTE_VALUE),
+        load_default=list,
+        validate=ma.validate.Length(max=listing.MAX_DEAL_FILTERS),
+        metadata={
+            "description": "Deal-attribute equality, `name:value` (e.g. `stage:negotiation`); "
+            f"repeat for several, all must hold (at most {listing.MAX_DEAL_FILTERS}). Names "
+            "match in any case; values as stored, runs of spaces as one.",
+            "example": ["stage:negotiation"],
+        },
+    )
+
+
 @blp.route("")
 class Videos(MethodView):
     @blp.etag
-    @blp.arguments(PageArgsSchema, location="query")
-    @blp.response(200, page_schema(VideoSchema))
+    @blp.arguments(VideoListArgsSchema, location="query")
+    @blp.response(200, sync_page_schema(VideoSchema))
+    @blp.problems(410, 422)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """List the videos you may see, newest first (archived ones left out)"""
-        principal = current_principal()
+        """List the videos you may see, newest first
+
+        Filtered by `scope`, `status` and `deal`. With `updated_since`: the videos added or
+        changed since and, in `deleted`, the ids gone from this listing for you (deleted,
+        archived, no longer matching the filters, no longer shared with you).
+        """
+        session, principal = db_session(), current_principal()
         policy.authorize(principal, "video.list")
-        # Archived videos are left out; they stay reachable by id.
+        filters = listing.VideoFilters.parse(args["scope"], args["status"], args["deal"])
+        request = begin(args, SyncScope("videos", principal.user_id, filters.spelling()))
+        if request.since is None:
+            stmt = listing.listing(principal, filters)
+        else:
+            stmt = listing.changes(principal, request.since)
         page: Page[Video] = paginate(
-            db_session(),
-            select(Video).where(policy.videos.listed(principal)),
-            order_by=[Video.id],
-            args=args,
-            descending=True,
+            session, stmt, order_by=[Video.id], args=request.page_args, descending=True
         )
-        renditions = videos.renditions_of(db_session(), page.items)
-        return {
-            "items": [_present(v, renditions[v.id]) for v in page.items],
-            "next_cursor": page.next_cursor,
-        }
+        items, deleted = page.items, []
+        if request.since is not None:
+            kept = listing.matching_ids(session, principal, filters, [v.id for v in items])
+            deleted = [v.id for v in items if v.id not in kept]
+            items = [v for v in items if v.id in kept]
+            if request.first_page:
+                buried = removed_since(session, principal, TombstoneKind.VIDEO, request.since)
+                still = listing.matching_ids(session, principal, filters, buried)
+                deleted += [i for i in buried if i not in still and i not in deleted]
+        renditions = videos.renditions_of(session, items)
+        return envelope(
+            request, [_present(v, renditions[v.id]) for v in items], page.next_cursor, deleted
+        )
 
     @blp.arguments(VideoSchema)
     @blp.response(201, VideoSchema)

@@ -21,6 +21,7 @@ from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal, mine
 from fieldcast.policy import videos as video_policy
+from fieldcast.sync.changes import SyncPoint, changed_since
 
 
 def item_values(
@@ -139,6 +140,24 @@ def video_states(
         )
         for item in items
     }
+
+
+def inbox_changes(principal: Principal, point: SyncPoint) -> Select[Any]:
+    """The principal's items written since the point (new, read, delivered, opened), whether
+    or not they still match a filter (an item read since leaves an `unread_only` list)."""
+    return select(Notification).where(
+        mine(principal, Notification), changed_since(point, Notification)
+    )
+
+
+def matching_ids(
+    session: Session, principal: Principal, ids: list[uuid.UUID], *, unread_only: bool
+) -> set[uuid.UUID]:
+    """Of these ids, those in the principal's inbox (unread, with `unread_only`) now."""
+    if not ids:
+        return set()
+    stmt = inbox(principal, unread_only=unread_only).where(Notification.id.in_(ids))
+    return set(session.scalars(stmt.with_only_columns(Notification.id)))
 
 
 def unread_count(session: Session, principal: Principal) -> int:

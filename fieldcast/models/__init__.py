@@ -34,6 +34,7 @@ from fieldcast.models.sharing import (
     ShareAudience,
     ShareRecipient,
 )
+from fieldcast.models.sync import SyncTombstone
 from fieldcast.models.uploads import Upload
 from fieldcast.models.videos import Rendition, Video
 
@@ -58,6 +59,7 @@ __all__ = [
     "Share",
     "ShareAudience",
     "ShareRecipient",
+    "SyncTombstone",
     "Team",
     "TeamMembership",
     "TeamWebhook",

@@ -12,7 +12,17 @@ from sqlalchemy import ARRAY, ForeignKey, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_enum, tenant_fk
+from fieldcast.db import (
+    UUIDPK,
+    Base,
+    ChangeSeq,
+    ChangeXid,
+    CreatedAt,
+    TenantMixin,
+    UpdatedAt,
+    str_enum,
+    tenant_fk,
+)
 
 
 class Notification(TenantMixin, Base):
@@ -43,6 +53,8 @@ class Notification(TenantMixin, Base):
     # Receipts from the app: the push arrived; the user tapped it.
     delivered_at: Mapped[datetime | None]
     opened_at: Mapped[datetime | None]
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]
 
 
 class DeliveryStatus(enum.StrEnum):

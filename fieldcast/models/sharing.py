@@ -11,7 +11,17 @@ from sqlalchemy import Index, String, UniqueConstraint, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_enum, tenant_fk
+from fieldcast.db import (
+    UUIDPK,
+    Base,
+    ChangeSeq,
+    ChangeXid,
+    CreatedAt,
+    TenantMixin,
+    UpdatedAt,
+    str_enum,
+    tenant_fk,
+)
 
 
 class ListVisibility(enum.StrEnum):
@@ -86,6 +96,8 @@ class Share(TenantMixin, Base):
     released_at: Mapped[datetime | None]
     # Recalled by its sender or an admin: it grants nothing any more.
     recalled_at: Mapped[datetime | None]
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]
 
 
 class ShareAudience(Base):
@@ -152,6 +164,8 @@ class ShareRecipient(Base):
         # "Which videos were shared with this user?" (access) and "every share of this video to
         # this user" (watched receipts).
         Index("ix_share_recipients_user_id_video_id", "user_id", "video_id"),
+        # The feed: a person's shares, newest first, a page at a time.
+        Index("ix_share_recipients_user_id_share_id", "user_id", "share_id"),
     )
 
     org_id: Mapped[uuid.UUID]
@@ -170,3 +184,5 @@ class ShareRecipient(Base):
     opened_at: Mapped[datetime | None]
     watched_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]

@@ -11,7 +11,17 @@ from sqlalchemy import BigInteger, CheckConstraint, Index, String, Text, UniqueC
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_enum, tenant_fk
+from fieldcast.db import (
+    UUIDPK,
+    Base,
+    ChangeSeq,
+    ChangeXid,
+    CreatedAt,
+    TenantMixin,
+    UpdatedAt,
+    str_enum,
+    tenant_fk,
+)
 
 
 class VideoStatus(enum.StrEnum):
@@ -38,6 +48,16 @@ class Video(TenantMixin, Base):
             "purge_after",
             postgresql_where=text("deleted_at IS NOT NULL"),
         ),
+        # Listings filtered by deal attributes (JSONB containment, `@>`).
+        Index(
+            "ix_videos_deal_attributes",
+            "deal_attributes",
+            postgresql_using="gin",
+            postgresql_ops={"deal_attributes": "jsonb_path_ops"},
+        ),
+        # Delta sync: an organisation's videos changed since a token.
+        Index("ix_videos_org_id_change_seq", "org_id", "change_seq"),
+        Index("ix_videos_org_id_change_xid", "org_id", "change_xid"),
     )
 
     id: Mapped[UUIDPK]
@@ -76,6 +96,8 @@ class Video(TenantMixin, Base):
     purge_after: Mapped[datetime | None]
     # Archived: left out of feeds and lists, still reachable by direct link.
     archived_at: Mapped[datetime | None]
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]
 
     @property
     def media_prefix(self) -> str:

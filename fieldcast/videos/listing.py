@@ -1,0 +1,110 @@
+"""The videos list: which videos, filtered by scope, status and deal attributes, and what
+changed in it since a sync token."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy.orm import Session
+
+from fieldcast import policy
+from fieldcast.errors import InvalidInput
+from fieldcast.models.videos import Video, VideoStatus
+from fieldcast.policy import Principal
+from fieldcast.sync.changes import SyncPoint, changed_since
+from fieldcast.videos.services import clean_deal_attributes
+
+# Deal-attribute filters one listing takes: each narrows the list, so more is never needed.
+MAX_DEAL_FILTERS = 5
+
+
+class Scope(enum.StrEnum):
+    MINE = "mine"  # videos you recorded
+    SHARED_WITH_ME = "shared_with_me"  # videos a share brought you
+    ALL_VISIBLE = "all_visible"  # everything you may see (the default)
+
+
+@dataclass(frozen=True)
+class VideoFilters:
+    scope: Scope = Scope.ALL_VISIBLE
+    statuses: tuple[VideoStatus, ...] = ()
+    deal: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(
+        cls,
+        scope: Scope | None,
+        statuses: Iterable[VideoStatus] | None,
+        deal: Sequence[str] | None,
+    ) -> VideoFilters:
+        """`deal` as given in the query, `name:value` each; names and values are compared as
+        stored (names in lower case, runs of spaces as one)."""
+        deal = list(deal or [])
+        if len(deal) > MAX_DEAL_FILTERS:
+            raise InvalidInput(errors={"deal": [f"At most {MAX_DEAL_FILTERS} filters."]})
+        pairs: dict[str, Any] = {}
+        for item in deal:
+            name, sep, value = item.partition(":")
+            if not sep:
+                raise InvalidInput(errors={"deal": [f"{item!r} is not name:value."]})
+            if name in pairs and pairs[name] != value:
+                # Two values for one name match nothing; say so rather than answer empty.
+                raise InvalidInput(errors={"deal": [f"{name!r} is filtered twice."]})
+            pairs[name] = value
+        try:
+            cleaned = clean_deal_attributes(pairs)
+        except InvalidInput as exc:
+            raise InvalidInput(errors={"deal": (exc.errors or {}).get("deal_attributes")}) from None
+        return cls(
+            scope=scope or Scope.ALL_VISIBLE,
+            statuses=tuple(sorted(set(statuses or ()), key=lambda s: s.value)),
+            deal=cleaned,
+        )
+
+    def spelling(self) -> str:
+        """A canonical spelling, for sync tokens: the same filters, the same text."""
+        deal = ",".join(f"{k}:{v}" for k, v in sorted(self.deal.items()))
+        statuses = ",".join(s.value for s in self.statuses)
+        return f"scope={self.scope.value};status={statuses};deal={deal}"
+
+
+def matches(principal: Principal, filters: VideoFilters) -> ColumnElement[bool]:
+    """The videos the listing shows: listed (visible, not archived), in scope, filtered."""
+    conditions = [policy.videos.listed(principal)]
+    if filters.scope is Scope.MINE:
+        conditions.append(Video.owner_id == principal.user_id)
+    elif filters.scope is Scope.SHARED_WITH_ME:
+        conditions.append(policy.videos.shared_with(principal))
+    if filters.statuses:
+        conditions.append(Video.status.in_(filters.statuses))
+    if filters.deal:
+        # JSONB containment, which a GIN index on deal_attributes serves.
+        conditions.append(Video.deal_attributes.contains(filters.deal))
+    return and_(*conditions)
+
+
+def listing(principal: Principal, filters: VideoFilters) -> Select[Any]:
+    return select(Video).where(matches(principal, filters))
+
+
+def changes(principal: Principal, point: SyncPoint) -> Select[Any]:
+    """Videos the principal sees that changed since the point, matching the filters or not:
+    those that no longer match (archived, another status) are removed for the client."""
+    return select(Video).where(policy.videos.visible(principal), changed_since(point, Video))
+
+
+def matching_ids(
+    session: Session, principal: Principal, filters: VideoFilters, ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Of these ids, those the listing shows now."""
+    ids = list(ids)
+    if not ids:
+        return set()
+    return set(
+        session.scalars(select(Video.id).where(Video.id.in_(ids), matches(principal, filters)))
+    )
