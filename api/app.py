@@ -54,6 +54,7 @@ API_BLUEPRINTS = (
     uploads.direct_blp,
     devices.blp,
     notifications.blp,
+    notifications.receipts_blp,
     sharing.lists_blp,
     sharing.shares_blp,
     preferences.blp,

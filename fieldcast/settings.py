@@ -145,6 +145,11 @@ class Settings:
     upload_expiry_s: int = 24 * 3600
     outbox_lease_s: int = 60
     playback_url_ttl_s: int = 900
+    # How long a push's receipt token (marking it delivered / opened without a bearer token)
+    # stays good after the push is sent.
+    receipt_token_ttl_s: int = 7 * 24 * 3600
+    # The language of pushes to devices that registered no locale (BCP 47).
+    default_locale: str = "en"
     media_work_dir: Path | None = None
     media_preset: str = "veryfast"
     # Where team webhooks may point: exact hosts or `*.domain` (any subdomain of it). http is
@@ -264,6 +269,12 @@ class Settings:
             if parsed.scheme not in {"http", "https"} or not parsed.netloc:
                 raise SettingsError(f"{name} must be an http(s):// URL, got {value!r}")
 
+        default_locale = _str(env, "DEFAULT_LOCALE") or "en"
+        if not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*", default_locale):
+            raise SettingsError(
+                f"DEFAULT_LOCALE must be a BCP 47 language tag (en, de-DE), got {default_locale!r}"
+            )
+
         return cls(
             database_url=database_url,
             redis_url=redis_url,
@@ -290,6 +301,10 @@ class Settings:
             upload_expiry_s=_int(env, "UPLOAD_EXPIRY_S", 24 * 3600, minimum=60),
             outbox_lease_s=_int(env, "OUTBOX_LEASE_S", 60, minimum=2),
             playback_url_ttl_s=_int(env, "PLAYBACK_URL_TTL_S", 900, minimum=30),
+            receipt_token_ttl_s=_int(
+                env, "RECEIPT_TOKEN_TTL_S", 7 * 24 * 3600, minimum=60, maximum=90 * 24 * 3600
+            ),
+            default_locale=default_locale,
             media_work_dir=Path(work_dir).resolve() if work_dir else None,
             media_preset=media_preset,
             webhook_allowed_hosts=webhook_allowed_hosts,

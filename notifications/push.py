@@ -16,6 +16,8 @@ from typing import Protocol
 log = logging.getLogger("fieldcast.push")
 
 MAX_BATCH = 500
+# Data keys whose values are credentials: never written to a log.
+SECRET_DATA = frozenset({"receipt_token"})
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ class LogSink:
         for message in messages:
             fields = asdict(message)
             fields.pop("token")  # a credential of the device; the device id names it
+            # The receipt token is a credential too (it marks the push delivered or opened).
+            fields["data"] = {
+                key: "[redacted]" if key in SECRET_DATA else value
+                for key, value in message.data.items()
+            }
             log.info(
                 "push (local sink) to user %s: %s",
                 message.user_id,

@@ -9,7 +9,9 @@
    and sends nothing again. A claim older than the outbox lease belongs to a worker that died
    between claiming and recording: only then is it sent again, with the same collapse id, so
    the phone shows it once.
-3. Send in batches of at most 500, record each result, forget tokens FCM says are dead.
+3. Send in batches of at most 500, record each result, forget tokens FCM says are dead. Each
+   push's data carries a receipt token (`receipts`) with which the phone reports it delivered
+   or opened without an access token.
 4. Tell listeners (sharing) who got it: `sent` when any of their devices accepted, `failed`
    with a reason when none could.
 5. Results FCM asked to retry (429, 5xx) make the job raise `TransientError` with the longest
@@ -31,9 +33,10 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
+from fieldcast import links
 from fieldcast.context import current
 from fieldcast.db import EarlyCommit, commit_early, utcnow
-from fieldcast.inbox import preferences
+from fieldcast.inbox import preferences, receipts
 from fieldcast.models.accounts import User
 from fieldcast.models.devices import Device
 from fieldcast.models.inbox import DeliveryStatus, Notification
@@ -44,6 +47,8 @@ from notifications.push import MAX_BATCH, PushMessage, PushResult
 log = logging.getLogger(__name__)
 
 PUSH_TASK = TaskName.NOTIFICATIONS_PUSH
+# Where the app presents a push's receipt token (api/resources/notifications.py).
+RECEIPT_PATH = "/api/v1/receipts"
 
 
 @dataclass
@@ -93,8 +98,9 @@ def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uui
     commit_early(session, EarlyCommit.PUSH_CLAIM)  # the claims hold before anything is sent
 
     badges = _unread_counts(session, {items[nid].user_id for nid, _ in pairs})
+    receipt_data = _receipt_data({nid: items[nid] for nid, device in pairs})
     messages = [
-        _message(items[nid], device, badges.get(items[nid].user_id, 0))
+        _message(items[nid], device, badges.get(items[nid].user_id, 0), receipt_data.get(nid, {}))
         for nid, device in pairs
         if (nid, device.id) in claimed
     ]
@@ -217,14 +223,39 @@ def _unread_counts(session: Session, user_ids: set[uuid.UUID]) -> dict[uuid.UUID
     return {user_id: int(count) for user_id, count in rows}
 
 
-def _message(item: Notification, device: Device, badge: int) -> PushMessage:
+def _receipt_data(items: dict[uuid.UUID, Notification]) -> dict[uuid.UUID, dict[str, str]]:
+    """Each notification's receipt token and the URL to present it to (see `receipts`), the
+    same for all of its user's devices."""
+    settings = current().settings
+    if settings.secret_key is None:
+        return {}
+    url = links.api_url(settings, RECEIPT_PATH)
+    now = utcnow()
+    return {
+        nid: {
+            "receipt_token": receipts.issue(
+                settings.secret_key,
+                nid,
+                item.user_id,
+                ttl_s=settings.receipt_token_ttl_s,
+                now=now,
+            ),
+            "receipt_url": url,
+        }
+        for nid, item in items.items()
+    }
+
+
+def _message(
+    item: Notification, device: Device, badge: int, receipt: dict[str, str]
+) -> PushMessage:
     return PushMessage(
         notification_id=item.id,
         user_id=item.user_id,
         type=item.type,
         title=item.title,
         body=item.body,
-        data={"notification_id": str(item.id), "type": item.type, **item.data},
+        data={"notification_id": str(item.id), "type": item.type, **item.data, **receipt},
         device_id=device.id,
         token=device.token,
         platform=device.platform.value,

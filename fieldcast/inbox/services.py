@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 from fieldcast import events
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
+from fieldcast.inbox import receipts
 from fieldcast.inbox.delivery import PUSH_TASK
 from fieldcast.inbox.types import NotificationType
+from fieldcast.models.accounts import User
 from fieldcast.models.inbox import Notification
 from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal, mine
@@ -135,7 +137,37 @@ def receipt(
 
     Published as ReceiptArrived: a share's recipient state follows (see `sharing`).
     """
-    item = get_item(session, principal, notification_id)
+    return _record_receipt(session, get_item(session, principal, notification_id), kind)
+
+
+def receipt_by_token(
+    session: Session,
+    secret: str,
+    token: str,
+    kind: Literal["delivered", "opened"],
+) -> Notification:
+    """The same receipt, from the push's own receipt token instead of the user's credentials
+    (see `receipts`): it moves only the notification the token names."""
+    claim = receipts.verify(secret, token, now=utcnow())
+    item = session.scalars(
+        select(Notification)
+        .join(User, (User.id == Notification.user_id) & (User.org_id == Notification.org_id))
+        .where(
+            Notification.id == claim.notification_id,
+            Notification.user_id == claim.user_id,
+            User.is_active.is_(True),
+        )
+    ).one_or_none()
+    if item is None:
+        # Deleted since (with its user, or by retention): nothing left to mark.
+        raise NotFound("The notification of this receipt no longer exists.")
+    return _record_receipt(session, item, kind)
+
+
+def _record_receipt(
+    session: Session, item: Notification, kind: Literal["delivered", "opened"]
+) -> Notification:
+    """Stamp the receipt (the first time only: a state never moves back) and publish it."""
     now = utcnow()
     item.delivered_at = item.delivered_at or now
     if kind == "opened":
@@ -145,7 +177,7 @@ def receipt(
         session,
         events.ReceiptArrived(
             org_id=item.org_id,
-            user_id=principal.user_id,
+            user_id=item.user_id,
             notification_id=item.id,
             receipt=kind,
             data=dict(item.data),
