@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from fieldcast import events
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
-from fieldcast.inbox import receipts
+from fieldcast.inbox import receipts, wording
 from fieldcast.inbox.delivery import PUSH_TASK
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import User
@@ -21,28 +21,41 @@ from fieldcast.models.inbox import Notification
 from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal, mine
 
+# A wording arg (a name, a title, a note) is cut to this: a push's whole payload is 4 KB.
+ARG_LIMIT = 300
+
 
 def item_values(
     *,
     org_id: uuid.UUID,
     user_id: uuid.UUID,
     type: NotificationType,
-    title: str,
-    body: str = "",
+    args: dict[str, Any] | None = None,
+    title: str | None = None,
+    body: str | None = None,
     data: dict[str, Any] | None = None,
     dedup_key: str,
 ) -> dict[str, Any]:
     """An inbox item's columns, cut to their limits, the data as strings (as FCM carries it).
 
+    `args` are the values of the type's wording (`wording.WORDINGS`): the item's title and body
+    are that wording in English, and each push words it again in its phone's language. `title`
+    and `body` replace the worded ones in the inbox item only (a failure's reason); an item with
+    no args is pushed with them as they are.
+
     The type must be registered in `NotificationType` (ValueError otherwise)."""
+    kind = NotificationType(type)
+    text_args = {key: str(value)[:ARG_LIMIT] for key, value in (args or {}).items()}
+    worded_title, worded_body = wording.english(kind, text_args)
     return {
         "id": uuid7(),
         "org_id": org_id,
         "user_id": user_id,
-        "type": NotificationType(type).value,
-        "title": title[:200],
-        "body": body[:1000],
+        "type": kind.value,
+        "title": (title or worded_title)[:200],
+        "body": (worded_body if body is None else body)[:1000],
         "data": {key: str(value) for key, value in (data or {}).items()},
+        "args": text_args,
         "dedup_key": dedup_key,
     }
 
@@ -53,8 +66,9 @@ def notify(
     org_id: uuid.UUID,
     user_id: uuid.UUID,
     type: NotificationType,
-    title: str,
-    body: str = "",
+    args: dict[str, Any] | None = None,
+    title: str | None = None,
+    body: str | None = None,
     data: dict[str, Any] | None = None,
     dedup_key: str,
 ) -> uuid.UUID | None:
@@ -69,6 +83,7 @@ def notify(
                 org_id=org_id,
                 user_id=user_id,
                 type=type,
+                args=args,
                 title=title,
                 body=body,
                 data=data,
@@ -206,8 +221,7 @@ def _tell_author(
     event: events.VideoBecamePlayable | events.VideoFailed,
     type: NotificationType,
     *,
-    title: str,
-    body: str,
+    body: str | None = None,
 ) -> None:
     """One inbox item (and push) for the author, once per version of the video's file."""
     notify(
@@ -215,7 +229,7 @@ def _tell_author(
         org_id=event.org_id,
         user_id=event.owner_id,
         type=type,
-        title=title,
+        args={"video": event.title},
         body=body,
         data={"video_id": event.video_id},
         dedup_key=f"{type}:{event.video_id}:{event.source_version}",
@@ -224,21 +238,10 @@ def _tell_author(
 
 @events.subscribe(events.VideoBecamePlayable)
 def _video_playable(session: Session, event: events.VideoBecamePlayable) -> None:
-    _tell_author(
-        session,
-        event,
-        NotificationType.VIDEO_PLAYABLE,
-        title=f"“{event.title}” is ready to watch",
-        body="Share it with your team.",
-    )
+    _tell_author(session, event, NotificationType.VIDEO_PLAYABLE)
 
 
 @events.subscribe(events.VideoFailed)
 def _video_failed(session: Session, event: events.VideoFailed) -> None:
-    _tell_author(
-        session,
-        event,
-        NotificationType.VIDEO_FAILED,
-        title=f"“{event.title}” could not be processed",
-        body=event.detail,
-    )
+    # The inbox shows why; the push says to open it (the reason is in English only).
+    _tell_author(session, event, NotificationType.VIDEO_FAILED, body=event.detail)
