@@ -5,6 +5,7 @@ video, the poster as the picture and a deep link built from configuration."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import subprocess
 import sys
@@ -31,6 +32,8 @@ from fieldcast.models.inbox import Notification
 from fieldcast.models.videos import Rendition, RenditionKind, Video
 from fieldcast.settings import Settings
 from fieldcast.videos import playback
+from notifications.fcm import encode
+from notifications.push import PushMessage
 from tests import factories
 from tests.fcm_server import FcmServer
 from tests.test_push_fcm import fcm  # noqa: F401 - the fixture
@@ -142,6 +145,37 @@ def test_words_in_each_language_with_the_apps_keys() -> None:
     # An item made without args is pushed as it was stored, with no keys.
     legacy = wording.word("share.received", {}, "de", title="Stored", body="As is")
     assert (legacy.title, legacy.body, legacy.title_loc_key) == ("Stored", "As is", None)
+
+
+def test_long_texts_are_clipped_to_fit_a_push_and_kept_whole_in_the_inbox() -> None:
+    args = {"sender": "名" * 120, "video": "題" * 200, "note": "話" * 1000}
+    worded = wording.word("share.received", args, "de", title="", body="")
+    assert len(worded.title) <= wording.TITLE_LIMIT and worded.title.endswith("…")
+    assert len(worded.body) == wording.BODY_LIMIT and worded.body.endswith("…")
+    assert all(len(arg) <= wording.ARG_LIMIT for arg in worded.title_loc_args)
+    push = PushMessage(
+        notification_id=uuid.uuid4(),
+        user_id=uuid.uuid4(),
+        type="share.received",
+        title=worded.title,
+        body=worded.body,
+        data={"notification_id": str(uuid.uuid4()), "video_id": str(uuid.uuid4()),
+              "receipt_token": "t" * 71, "link": "https://app.example.com/videos/x" * 3},
+        token="a-token",
+        title_loc_key=worded.title_loc_key,
+        title_loc_args=worded.title_loc_args,
+        group="video:x",
+        image="https://media.example.com/" + "k" * 300,
+    )  # fmt: skip
+    message = json.loads(encode(push))["message"]
+    apns = json.dumps({**message["apns"]["payload"], **message["data"]}, ensure_ascii=False)
+    android = json.dumps(
+        [message["notification"], message["android"], message["data"]], ensure_ascii=False
+    )
+    assert len(apns.encode()) < 4096 and len(android.encode()) < 4096
+    # The inbox item keeps the whole note and title.
+    title, body = wording.english(NotificationType.SHARE_RECEIVED, args)
+    assert body == "話" * 1000 and "題" * 200 in title
 
 
 # -- the pushes as FCM receives them --------------------------------------------------------------

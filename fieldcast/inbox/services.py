@@ -21,8 +21,9 @@ from fieldcast.models.inbox import Notification
 from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal, mine
 
-# A wording arg (a name, a title, a note) is cut to this: a push's whole payload is 4 KB.
-ARG_LIMIT = 300
+# A wording arg (a name, a title, a note) is kept up to this, the longest body an item has;
+# pushes carry less of it (`wording.ARG_LIMIT`, `BODY_LIMIT`).
+ARG_LIMIT = 1000
 
 
 def item_values(

@@ -38,6 +38,13 @@ from fieldcast.inbox.types import NotificationType
 DOMAIN = "push"
 SOURCE_LANGUAGE = "en"
 
+# What a push carries of long texts (a lock screen shows a few lines; the inbox keeps them
+# whole). With the title and body both in `notification` and `aps.alert`, and each arg in the
+# Android and the APNs loc args, a push stays well inside FCM's and APNs' 4 KB in any script.
+TITLE_LIMIT = 150
+BODY_LIMIT = 240
+ARG_LIMIT = 100
+
 
 def N_(key: str, english: str) -> tuple[str, str]:  # noqa: N802 - gettext's marker name
     """Marks a message for extraction (`pybabel extract -k N_:1c,2`): its key and its English."""
@@ -112,26 +119,44 @@ def word(type: str, args: Mapping[str, str], language: str, *, title: str, body:
 
     An item without the args its wording needs (made before the type had one) keeps its
     stored `title` and `body`, and has no keys."""
-    wording = WORDINGS.get(NotificationType(type)) if type in _TYPE_VALUES else None
-    if wording is None or any(name not in args for name in wording.title.args):
-        return Worded(title=title, body=body)
+    wording = _wording(type, args)
+    if wording is None:
+        return Worded(title=clip(title, TITLE_LIMIT), body=clip(body, BODY_LIMIT))
     translations = catalogue(language)
-    own = args.get(wording.own_body, "") if wording.own_body else ""
-    worded_body = own or _render(translations, wording.body, args)
+    short = {name: clip(str(value), ARG_LIMIT) for name, value in args.items()}
+    own = str(args.get(wording.own_body, "")) if wording.own_body else ""
     return Worded(
-        title=_render(translations, wording.title, args),
-        body=worded_body,
+        title=clip(_render(translations, wording.title, short), TITLE_LIMIT),
+        body=clip(own or _render(translations, wording.body, short), BODY_LIMIT),
         title_loc_key=wording.title.key,
-        title_loc_args=tuple(str(args[name]) for name in wording.title.args),
+        title_loc_args=tuple(short[name] for name in wording.title.args),
         body_loc_key=None if own else wording.body.key,
-        body_loc_args=() if own else tuple(str(args[name]) for name in wording.body.args),
+        body_loc_args=() if own else tuple(short[name] for name in wording.body.args),
     )
 
 
+def clip(text: str, limit: int) -> str:
+    """The text, or as much of it as fits in `limit` characters with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def english(type: NotificationType, args: Mapping[str, str]) -> tuple[str, str]:
-    """The title and body of an inbox item, as stored (the inbox shows them as they are)."""
-    worded = word(type, args, SOURCE_LANGUAGE, title="", body="")
-    return worded.title, worded.body
+    """The title and body of an inbox item, as stored (whole: the inbox shows them as they are);
+    empty without the args the type's wording needs."""
+    wording = _wording(type, args)
+    if wording is None:
+        return "", ""
+    source = NullTranslations()
+    own = str(args.get(wording.own_body, "")) if wording.own_body else ""
+    return _render(source, wording.title, args), own or _render(source, wording.body, args)
+
+
+def _wording(type: str, args: Mapping[str, str]) -> Wording | None:
+    """The type's wording, if the args have what its title needs."""
+    wording = WORDINGS.get(NotificationType(type)) if type in _TYPE_VALUES else None
+    if wording is None or any(name not in args for name in wording.title.args):
+        return None
+    return wording
 
 
 _TYPE_VALUES = frozenset(kind.value for kind in NotificationType)
