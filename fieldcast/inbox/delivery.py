@@ -239,10 +239,14 @@ def _unread_counts(session: Session, user_ids: set[uuid.UUID]) -> dict[uuid.UUID
 
 
 def _video_id(item: Notification) -> uuid.UUID | None:
-    raw = item.data.get("video_id")
+    return _id(item, "video_id")
+
+
+def _id(item: Notification, name: str) -> uuid.UUID | None:
+    raw = item.data.get(name)
     try:
         return uuid.UUID(raw) if raw else None
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
@@ -258,10 +262,7 @@ def _push_data(items: dict[uuid.UUID, Notification]) -> dict[uuid.UUID, dict[str
         data: dict[str, str] = {}
         video_id = _video_id(item)
         if video_id is not None:
-            share_id = item.data.get("share_id")
-            data["link"] = links.video_link(
-                settings, video_id, share_id=uuid.UUID(share_id) if share_id else None
-            )
+            data["link"] = links.video_link(settings, video_id, share_id=_id(item, "share_id"))
         if settings.secret_key is not None:
             data["receipt_token"] = receipts.issue(
                 settings.secret_key, nid, item.user_id, ttl_s=settings.receipt_token_ttl_s, now=now
