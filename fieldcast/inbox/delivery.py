@@ -10,8 +10,10 @@
    between claiming and recording: only then is it sent again, with the same collapse id, so
    the phone shows it once.
 3. Send in batches of at most 500, record each result, forget tokens FCM says are dead. Each
-   push's data carries a receipt token (`receipts`) with which the phone reports it delivered
-   or opened without an access token.
+   push is worded in its device's language with the keys of the app's own strings
+   (`wording`), grouped with the other pushes about its video, shows the video's poster and
+   links to it (`links.video_link`); its data carries a receipt token (`receipts`) with which
+   the phone reports it delivered or opened without an access token.
 4. Tell listeners (sharing) who got it: `sent` when any of their devices accepted, `failed`
    with a reason when none could.
 5. Results FCM asked to retry (429, 5xx) make the job raise `TransientError` with the longest
