@@ -61,6 +61,7 @@ API_BLUEPRINTS = (
     uploads.direct_blp,
     devices.blp,
     notifications.blp,
+    notifications.receipts_blp,
     sharing.lists_blp,
     sharing.shares_blp,
     feed.blp,

@@ -196,6 +196,14 @@ class ErrorCode(enum.StrEnum):
         "webhook_kind_mismatch",
         "The webhook URL does not belong to the chat service of its kind.",
     )
+    RECEIPT_TOKEN_INVALID = (
+        "receipt_token_invalid",
+        "The push's receipt token is not valid (altered, or not one this server made).",
+    )
+    RECEIPT_TOKEN_EXPIRED = (
+        "receipt_token_expired",
+        "The push's receipt token has expired; send the receipt with a bearer token instead.",
+    )
 
 
 class DomainError(Exception):
@@ -251,7 +259,7 @@ class Conflict(DomainError):
 
 class Gone(DomainError):
     status = 410
-    code = ErrorCode.SYNC_TOKEN_EXPIRED
+    code = ErrorCode.ERROR
     title = "No longer available"
 
 

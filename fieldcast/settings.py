@@ -163,6 +163,11 @@ class Settings:
     video_purge_grace_s: int = 7 * 24 * 3600
     # How long removals are remembered for delta sync; an older sync token answers 410.
     sync_tombstone_days: int = 30
+    # How long a push's receipt token (marking it delivered / opened without a bearer token)
+    # stays good after the push is sent.
+    receipt_token_ttl_s: int = 7 * 24 * 3600
+    # The language of pushes to devices that registered no locale (BCP 47).
+    default_locale: str = "en"
     media_work_dir: Path | None = None
     media_preset: str = "veryfast"
     # Where team webhooks may point: exact hosts or `*.domain` (any subdomain of it). http is
@@ -310,6 +315,11 @@ class Settings:
                 parsed.scheme not in {"http", "https"} or not parsed.netloc
             ):
                 raise SettingsError(f"{name} must be an http(s):// URL, got {store_urls[name]!r}")
+        default_locale = _str(env, "DEFAULT_LOCALE") or "en"
+        if not re.fullmatch(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*", default_locale):
+            raise SettingsError(
+                f"DEFAULT_LOCALE must be a BCP 47 language tag (en, de-DE), got {default_locale!r}"
+            )
 
         return cls(
             database_url=database_url,
@@ -349,6 +359,10 @@ class Settings:
                 env, "VIDEO_PURGE_GRACE_S", 7 * 24 * 3600, minimum=0, maximum=365 * 24 * 3600
             ),
             sync_tombstone_days=_int(env, "SYNC_TOMBSTONE_DAYS", 30, minimum=1, maximum=3650),
+            receipt_token_ttl_s=_int(
+                env, "RECEIPT_TOKEN_TTL_S", 7 * 24 * 3600, minimum=60, maximum=90 * 24 * 3600
+            ),
+            default_locale=default_locale,
             media_work_dir=Path(work_dir).resolve() if work_dir else None,
             media_preset=media_preset,
             webhook_allowed_hosts=webhook_allowed_hosts,

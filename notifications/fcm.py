@@ -413,22 +413,15 @@ def encode(push: PushMessage) -> bytes:
 def encode_batch(pushes: Sequence[PushMessage]) -> list[bytes]:
     """The v1 request bodies of a batch, as `encode` makes them.
 
-    The pushes of one notification to a user's devices differ only in the registration token,
-    so firebase-admin encodes each notification once and each device's body is that encoding
-    with its own token (the encoder's top-level `token`, pinned by tests/test_fcm_encoding.py).
+    The pushes of one notification to a user's devices in the same language differ only in the
+    registration token, so firebase-admin encodes each once and each device's body is that
+    encoding with its own token (the encoder's top-level `token`, pinned by
+    tests/test_fcm_encoding.py).
     """
     encoded: dict[tuple[Any, ...], dict[str, Any]] = {}
     bodies = []
     for push in pushes:
-        key = (
-            push.notification_id,
-            push.user_id,
-            push.type,
-            push.title,
-            push.body,
-            push.badge,
-            tuple(push.data.items()),
-        )
+        key = _template_key(push)
         template = encoded.get(key)
         if template is None:
             template = messaging._MessagingService.encode_message(build_message(push))
@@ -438,7 +431,31 @@ def encode_batch(pushes: Sequence[PushMessage]) -> list[bytes]:
     return bodies
 
 
+def _template_key(push: PushMessage) -> tuple[Any, ...]:
+    """Everything of a push its encoding depends on, except the registration token."""
+    return (
+        push.notification_id,
+        push.user_id,
+        push.type,
+        push.title,
+        push.body,
+        push.badge,
+        push.title_loc_key,
+        push.title_loc_args,
+        push.body_loc_key,
+        push.body_loc_args,
+        push.group,
+        push.image,
+        tuple(push.data.items()),
+    )
+
+
 def build_message(push: PushMessage) -> messaging.Message:
+    """The v1 message of a push. Field names as firebase-admin's encoder writes them:
+    `android.notification.{title,body}_loc_{key,args}`, `tag`; `apns.payload.aps.alert.
+    {title-loc-key,title-loc-args,loc-key,loc-args}`, `thread-id`, `mutable-content` (the
+    Notification Service Extension runs and can fetch the image); `notification.image` (Android)
+    and `apns.fcm_options.image` (iOS)."""
     collapse = push.collapse_id
     with warnings.catch_warnings():
         # The apps register FCM registration tokens, which FCM HTTP v1 takes as
@@ -446,13 +463,19 @@ def build_message(push: PushMessage) -> messaging.Message:
         warnings.filterwarnings("ignore", "Message.token is deprecated", DeprecationWarning)
         return messaging.Message(
             token=push.token,
-            notification=messaging.Notification(title=push.title, body=push.body),
+            notification=messaging.Notification(title=push.title, body=push.body, image=push.image),
             data=push.data,
             android=messaging.AndroidConfig(
                 priority="high",
                 collapse_key=collapse,
                 notification=messaging.AndroidNotification(
-                    tag=collapse, sound="default", notification_count=push.badge
+                    tag=push.tag,
+                    sound="default",
+                    notification_count=push.badge,
+                    title_loc_key=push.title_loc_key,
+                    title_loc_args=list(push.title_loc_args) or None,
+                    body_loc_key=push.body_loc_key,
+                    body_loc_args=list(push.body_loc_args) or None,
                 ),
             ),
             apns=messaging.APNSConfig(
@@ -463,13 +486,25 @@ def build_message(push: PushMessage) -> messaging.Message:
                 },
                 payload=messaging.APNSPayload(
                     aps=messaging.Aps(
-                        badge=push.badge, sound="default", mutable_content=True, thread_id=push.type
+                        alert=messaging.ApsAlert(
+                            title=push.title,
+                            body=push.body,
+                            title_loc_key=push.title_loc_key,
+                            title_loc_args=list(push.title_loc_args) or None,
+                            loc_key=push.body_loc_key,
+                            loc_args=list(push.body_loc_args) or None,
+                        ),
+                        badge=push.badge,
+                        sound="default",
+                        mutable_content=True,
+                        thread_id=push.thread_id,
                     )
                 ),
+                fcm_options=messaging.APNSFCMOptions(image=push.image) if push.image else None,
             ),
             webpush=messaging.WebpushConfig(
                 headers={"Urgency": "high"},
-                notification=messaging.WebpushNotification(tag=collapse),
+                notification=messaging.WebpushNotification(tag=collapse, image=push.image),
             ),
         )
 

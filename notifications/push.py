@@ -16,6 +16,8 @@ from typing import Protocol
 log = logging.getLogger("fieldcast.push")
 
 MAX_BATCH = 500
+# Data keys whose values are credentials: never written to a log.
+SECRET_DATA = frozenset({"receipt_token"})
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,31 @@ class PushMessage:
     platform: str = "android"
     # The app icon's badge: the user's unread inbox items.
     badge: int | None = None
+    # The keys (and their args, in order) the app words the title and body by, from its own
+    # string resources; `title` and `body` are the same text worded by the server, shown when
+    # the app has no string for the key.
+    title_loc_key: str | None = None
+    title_loc_args: tuple[str, ...] = ()
+    body_loc_key: str | None = None
+    body_loc_args: tuple[str, ...] = ()
+    # Notifications about the same thing (a video) are grouped under this on the phone:
+    # APNs `thread-id`, Android `tag`.
+    group: str | None = None
+    # An HTTPS URL of a picture to show with it (a video's poster), fetched by the phone.
+    image: str | None = None
 
     @property
     def collapse_id(self) -> str:
         """The same notification sent twice replaces itself on the phone instead of stacking."""
         return str(self.notification_id)
+
+    @property
+    def thread_id(self) -> str:
+        return self.group or self.type
+
+    @property
+    def tag(self) -> str:
+        return self.group or self.collapse_id
 
 
 @dataclass(frozen=True)
@@ -65,6 +87,11 @@ class LogSink:
         for message in messages:
             fields = asdict(message)
             fields.pop("token")  # a credential of the device; the device id names it
+            # The receipt token is a credential too (it marks the push delivered or opened).
+            fields["data"] = {
+                key: "[redacted]" if key in SECRET_DATA else value
+                for key, value in message.data.items()
+            }
             log.info(
                 "push (local sink) to user %s: %s",
                 message.user_id,

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from fieldcast.context import AppContext
 from fieldcast.db import utcnow
+from fieldcast.inbox import receipts
 from fieldcast.models.accounts import ApiToken, Team, TeamMembership, User
 from fieldcast.models.attachments import Attachment, AttachmentKind
 from fieldcast.models.devices import Device, Platform
@@ -146,9 +147,17 @@ def _refresh_body(world: World) -> dict[str, Any]:
     return {"refresh_token": world.login(world.rep)["refresh_token"]}
 
 
+def _receipt_body(world: World) -> dict[str, Any]:
+    secret = world.client.application.extensions["fieldcast"].settings.secret_key
+    token = receipts.issue(secret, world.notification.id, world.rep.id, ttl_s=3600, now=utcnow())
+    return {"token": token, "receipt": "delivered"}
+
+
 OPERATIONS: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/auth/token"): Case(Access.PUBLIC, 200, _login_body),
     ("POST", "/api/v1/auth/refresh"): Case(Access.PUBLIC, 200, _refresh_body),
+    # The push's receipt token is the credential (tests/test_receipts.py).
+    ("POST", "/api/v1/receipts"): Case(Access.PUBLIC, 204, _receipt_body),
     ("POST", "/api/v1/auth/logout"): Case(Access.MEMBER, 204),
     ("POST", "/api/v1/auth/session"): Case(Access.PUBLIC, 200, _login_body),
     ("GET", "/api/v1/auth/session"): Case(Access.MEMBER, 200),
@@ -527,7 +536,7 @@ def test_every_operation_has_an_authorization_case(spec: dict[str, Any]) -> None
     assert not stale, f"these cases name no documented operation: {stale}"
 
 
-def test_only_the_log_in_operations_are_public(spec: dict[str, Any]) -> None:
+def test_only_the_log_in_and_receipt_operations_are_public(spec: dict[str, Any]) -> None:
     assert spec["security"] == [{"bearerAuth": []}]
     public = {key for key, op in _spec_operations(spec).items() if op.get("security") == []}
     assert public == {key for key, case in OPERATIONS.items() if case.access is Access.PUBLIC}
@@ -535,6 +544,7 @@ def test_only_the_log_in_operations_are_public(spec: dict[str, Any]) -> None:
         ("POST", "/api/v1/auth/token"),
         ("POST", "/api/v1/auth/refresh"),
         ("POST", "/api/v1/auth/session"),
+        ("POST", "/api/v1/receipts"),
     }
 
 

@@ -26,13 +26,23 @@ PUSH = PushMessage(
     data={"notification_id": NOTIFICATION, "type": "share.received", "video_id": "v1"},
     token="fcm-token-1",
     badge=3,
+    title_loc_key="share_received_title",
+    title_loc_args=("Maya", "Pricing objection, handled"),
+    group="video:v1",
+    image="https://media.example.com/v1/poster.jpg?sig=abc",
 )
 
 # The FCM HTTP v1 `message` for PUSH, as firebase-admin 7.7.0 encodes it.
 EXPECTED = {
     "android": {
         "collapse_key": NOTIFICATION,
-        "notification": {"sound": "default", "tag": NOTIFICATION, "notification_count": 3},
+        "notification": {
+            "sound": "default",
+            "tag": "video:v1",
+            "notification_count": 3,
+            "title_loc_key": "share_received_title",
+            "title_loc_args": ["Maya", "Pricing objection, handled"],
+        },
         "priority": "high",
     },
     "apns": {
@@ -43,20 +53,34 @@ EXPECTED = {
         },
         "payload": {
             "aps": {
+                "alert": {
+                    "title": "Maya shared “Pricing objection, handled”",
+                    "body": "Listen to the pricing part",
+                    "title-loc-key": "share_received_title",
+                    "title-loc-args": ["Maya", "Pricing objection, handled"],
+                },
                 "badge": 3,
                 "sound": "default",
-                "thread-id": "share.received",
+                "thread-id": "video:v1",
                 "mutable-content": 1,
             }
         },
+        "fcm_options": {"image": "https://media.example.com/v1/poster.jpg?sig=abc"},
     },
     "data": {"notification_id": NOTIFICATION, "type": "share.received", "video_id": "v1"},
     "notification": {
         "body": "Listen to the pricing part",
         "title": "Maya shared “Pricing objection, handled”",
+        "image": "https://media.example.com/v1/poster.jpg?sig=abc",
     },
     "token": "fcm-token-1",
-    "webpush": {"headers": {"Urgency": "high"}, "notification": {"tag": NOTIFICATION}},
+    "webpush": {
+        "headers": {"Urgency": "high"},
+        "notification": {
+            "tag": NOTIFICATION,
+            "image": "https://media.example.com/v1/poster.jpg?sig=abc",
+        },
+    },
 }
 
 
@@ -80,3 +104,35 @@ def test_a_notification_to_several_devices_differs_only_in_the_token() -> None:
     unbadged = json.loads(encode_batch(batch)[2])["message"]
     assert "badge" not in unbadged["apns"]["payload"]["aps"]
     assert "notification_count" not in unbadged["android"]["notification"]
+
+
+def test_a_worded_body_carries_its_key_and_an_unkeyed_push_carries_none() -> None:
+    worded = PushMessage(
+        **{
+            **PUSH.__dict__,
+            "body": "Tippe zum Ansehen.",
+            "body_loc_key": "share_received_body",
+            "body_loc_args": (),
+        }
+    )
+    message = json.loads(encode(worded))["message"]
+    assert message["android"]["notification"]["body_loc_key"] == "share_received_body"
+    assert "body_loc_args" not in message["android"]["notification"]
+    assert message["apns"]["payload"]["aps"]["alert"]["loc-key"] == "share_received_body"
+    assert "loc-args" not in message["apns"]["payload"]["aps"]["alert"]
+
+    plain = PushMessage(
+        notification_id=PUSH.notification_id,
+        user_id=PUSH.user_id,
+        type="video.playable",
+        title="Ready",
+        body="Share it",
+        token="fcm-token-9",
+    )
+    message = json.loads(encode(plain))["message"]
+    android = message["android"]["notification"]
+    assert not {"title_loc_key", "body_loc_key", "image"} & set(android)
+    # Without a video to group by: grouped by type (iOS), and each notification its own (Android).
+    assert android["tag"] == NOTIFICATION
+    assert message["apns"]["payload"]["aps"]["thread-id"] == "video.playable"
+    assert "fcm_options" not in message["apns"] and "image" not in message["notification"]

@@ -299,6 +299,8 @@ NOT_STORED = {
     "UserListArgsSchema.q",
     "TokenRequestSchema.password",
     "RefreshRequestSchema.refresh_token",
+    "ReceiptSchema.token",
+    "ReceiptSchema.receipt",
     "UserCreateSchema.password",
     "UserUpdateSchema.password",
     "CompletedPartSchema.etag",

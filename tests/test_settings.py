@@ -17,6 +17,14 @@ def test_defaults_point_at_the_data_directory(tmp_path: Path) -> None:
     assert settings.fcm_endpoint == "https://fcm.googleapis.com"
 
 
+def test_push_receipts_and_language_have_documented_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.receipt_token_ttl_s == 7 * 24 * 3600
+    assert settings.default_locale == "en"
+    chosen = Settings.from_env({"RECEIPT_TOKEN_TTL_S": "3600", "DEFAULT_LOCALE": "de-DE"})
+    assert (chosen.receipt_token_ttl_s, chosen.default_locale) == (3600, "de-DE")
+
+
 def test_database_url_spellings_select_psycopg() -> None:
     for given in ("postgres://u@h/db", "postgresql://u@h/db"):
         assert Settings.from_env({"DATABASE_URL": given}).database_url == (
@@ -42,6 +50,9 @@ def test_database_url_spellings_select_psycopg() -> None:
         ({"LOG_JSON": "maybe"}, "LOG_JSON"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"FCM_CREDENTIALS": "/does/not/exist.json"}, "FCM_CREDENTIALS"),
+        ({"RECEIPT_TOKEN_TTL_S": "10"}, "RECEIPT_TOKEN_TTL_S"),
+        ({"RECEIPT_TOKEN_TTL_S": str(365 * 24 * 3600)}, "RECEIPT_TOKEN_TTL_S"),
+        ({"DEFAULT_LOCALE": "German"}, "DEFAULT_LOCALE"),
     ],
 )
 def test_bad_values_fail_fast(env: dict[str, str], message: str) -> None:

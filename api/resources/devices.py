@@ -38,7 +38,13 @@ class DeviceSchema(Schema):
         column=Device.locale,
         allow_none=True,
         validate=ma.validate.Regexp(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"),
-        metadata={"example": "en-GB"},
+        metadata={
+            "description": "The app's language as a BCP 47 tag. Pushes to this device are "
+            "worded in it when the server has it (English, German, Spanish), else in the "
+            "deployment's DEFAULT_LOCALE; they also carry localization keys for the app's own "
+            "strings.",
+            "example": "en-GB",
+        },
     )
     created_at = ma.fields.DateTime(dump_only=True)
     last_registered_at = ma.fields.DateTime(dump_only=True)

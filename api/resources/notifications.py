@@ -6,20 +6,28 @@ import uuid
 from typing import Any
 
 import marshmallow as ma
+from flask import request
 from flask.views import MethodView
 
 from api.auth import current_principal
-from api.extensions import Blueprint, Schema
+from api.extensions import Blueprint, Schema, public
+from api.fields import String
 from api.pagination import Page, paginate
-from api.runtime import db_session
+from api.runtime import context, db_session
 from api.schemas import attributes
 from api.sync import DELETED, SYNC_TOKEN, SyncPageArgsSchema, begin, envelope
+from fieldcast.errors import DomainError
 from fieldcast.inbox import services as notifications
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.inbox import Notification
 from fieldcast.models.sync import TombstoneKind
+from fieldcast.ratelimit import RateLimiter, Window
 from fieldcast.sync.tokens import SyncScope
 from fieldcast.sync.tombstones import removed_since
+
+# Refused receipt tokens per address: a phone retrying one stale token stays far below it; a
+# client guessing tokens is stopped (an office behind one NAT address shares it).
+RECEIPT_FAILURES = Window(limit=100, seconds=600)
 
 blp = Blueprint(
     "notifications",
@@ -179,3 +187,65 @@ class NotificationsReadAll(MethodView):
         marked = notifications.mark_all_read(session, principal)
         # Counted, not assumed: an item that arrives after the marking is still unread.
         return {"marked": marked, "unread_count": notifications.unread_count(session, principal)}
+
+
+receipts_blp = Blueprint(
+    "receipts",
+    __name__,
+    url_prefix="/api/v1/receipts",
+    description=(
+        "Receipts from a push's own token, for code that has no access token: an iOS "
+        "Notification Service Extension, an Android app woken in the background. Every push's "
+        "data carries `receipt_token` and `receipt_url` (this route)."
+    ),
+)
+
+
+class ReceiptSchema(Schema):
+    token = String(
+        required=True,
+        load_only=True,
+        min_length=1,
+        max_length=256,
+        metadata={"description": "The push's `receipt_token`, as it came in the push's data"},
+    )
+    receipt = String(
+        required=True,
+        max_length=16,
+        validate=ma.validate.OneOf(["delivered", "opened"]),
+        metadata={
+            "description": "`delivered`: the push reached the phone; `opened`: the user tapped "
+            "it (the inbox item is read too). Sending one again, or `delivered` after "
+            "`opened`, changes nothing.",
+            "example": "delivered",
+        },
+    )
+
+
+@receipts_blp.route("")
+class ReceiptByToken(MethodView):
+    @public
+    @receipts_blp.arguments(ReceiptSchema)
+    @receipts_blp.response(204)
+    @receipts_blp.problems(403, 404, 410, 429)
+    def post(self, body: dict[str, Any]) -> None:
+        """Receipt for one push, with its receipt token instead of a bearer token
+
+        The token marks only its own notification, for RECEIPT_TOKEN_TTL_S (7 days by default)
+        after the push was sent: 403 `receipt_token_invalid` when it was altered, 410
+        `receipt_token_expired` after that (send the receipt with a bearer token to
+        /notifications/{id}/delivered or /opened instead). Refused tokens are limited per
+        address; past the limit the answer is 429 with `Retry-After`.
+        """
+        settings = context().settings
+        limiter = RateLimiter(context().redis)
+        address = request.remote_addr or "unknown"
+        limiter.check("receipt-address", address, RECEIPT_FAILURES)
+        assert settings.secret_key is not None
+        try:
+            notifications.receipt_by_token(
+                db_session(), settings.secret_key, body["token"], body["receipt"]
+            )
+        except DomainError:
+            limiter.hit("receipt-address", address, RECEIPT_FAILURES)
+            raise

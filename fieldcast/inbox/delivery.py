@@ -9,7 +9,11 @@
    and sends nothing again. A claim older than the outbox lease belongs to a worker that died
    between claiming and recording: only then is it sent again, with the same collapse id, so
    the phone shows it once.
-3. Send in batches of at most 500, record each result, forget tokens FCM says are dead.
+3. Send in batches of at most 500, record each result, forget tokens FCM says are dead. Each
+   push is worded in its device's language with the keys of the app's own strings
+   (`wording`), grouped with the other pushes about its video, shows the video's poster and
+   links to it (`links.video_link`); its data carries a receipt token (`receipts`) with which
+   the phone reports it delivered or opened without an access token.
 4. Tell listeners (sharing) who got it: `sent` when any of their devices accepted, `failed`
    with a reason when none could.
 5. Results FCM asked to retry (429, 5xx) make the job raise `TransientError` with the longest
@@ -31,21 +35,28 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
+from fieldcast import links
 from fieldcast.context import current
 from fieldcast.db import EarlyCommit, commit_early, utcnow
-from fieldcast.inbox import preferences
+from fieldcast.inbox import preferences, receipts, wording
 from fieldcast.models.accounts import User
 from fieldcast.models.devices import Device
 from fieldcast.models.inbox import DeliveryStatus, Notification
 from fieldcast.models.sharing import Share
-from fieldcast.models.videos import Video
+from fieldcast.models.videos import Rendition, RenditionKind, Video
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
+from fieldcast.videos import playback as media_links
 from notifications.push import MAX_BATCH, PushMessage, PushResult
 
 log = logging.getLogger(__name__)
 
 PUSH_TASK = TaskName.NOTIFICATIONS_PUSH
+# Where the app presents a push's receipt token (api/resources/notifications.py).
+RECEIPT_PATH = "/api/v1/receipts"
+# How long a push's image (the video's poster) URL works: long enough for a phone that was
+# off or in flight mode to fetch it when the push finally arrives.
+POSTER_URL_TTL_S = 6 * 3600
 
 
 @dataclass
@@ -98,8 +109,19 @@ def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uui
     commit_early(session, EarlyCommit.PUSH_CLAIM)  # the claims hold before anything is sent
 
     badges = _unread_counts(session, {items[nid].user_id for nid, _ in pairs})
+    going = {nid: items[nid] for nid, device in pairs if (nid, device.id) in claimed}
+    extra_data = _push_data(going)
+    posters = _posters(session, {_video_id(item) for item in going.values()})
+    default_locale = current().settings.default_locale
     messages = [
-        _message(items[nid], device, badges.get(items[nid].user_id, 0))
+        _message(
+            items[nid],
+            device,
+            badges.get(items[nid].user_id, 0),
+            extra_data[nid],
+            posters.get(_video_id(items[nid])),
+            default_locale,
+        )
         for nid, device in pairs
         if (nid, device.id) in claimed
     ]
@@ -257,18 +279,108 @@ def _unread_counts(session: Session, user_ids: set[uuid.UUID]) -> dict[uuid.UUID
     return {user_id: int(count) for user_id, count in rows}
 
 
-def _message(item: Notification, device: Device, badge: int) -> PushMessage:
+def _video_id(item: Notification) -> uuid.UUID | None:
+    return _id(item, "video_id")
+
+
+def _id(item: Notification, name: str) -> uuid.UUID | None:
+    raw = item.data.get(name)
+    try:
+        return uuid.UUID(raw) if raw else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _push_data(items: dict[uuid.UUID, Notification]) -> dict[uuid.UUID, dict[str, str]]:
+    """What each notification's data carries beyond its ids, the same for all of its user's
+    devices: the link the app opens (a universal link / app link, `links.video_link`), and the
+    receipt token with the URL to present it to (see `receipts`)."""
+    settings = current().settings
+    receipt_url = links.api_url(settings, RECEIPT_PATH)
+    now = utcnow()
+    found: dict[uuid.UUID, dict[str, str]] = {}
+    for nid, item in items.items():
+        data: dict[str, str] = {}
+        video_id = _video_id(item)
+        if video_id is not None:
+            data["link"] = links.video_link(settings, video_id, share_id=_id(item, "share_id"))
+        if settings.secret_key is not None:
+            data["receipt_token"] = receipts.issue(
+                settings.secret_key, nid, item.user_id, ttl_s=settings.receipt_token_ttl_s, now=now
+            )
+            data["receipt_url"] = receipt_url
+        found[nid] = data
+    return found
+
+
+def _posters(session: Session, video_ids: set[uuid.UUID | None]) -> dict[uuid.UUID | None, str]:
+    """A signed URL of each video's current poster (none before it is made, nor for a deleted
+    video), good for POSTER_URL_TTL_S: the phone fetches it when the push arrives, which may be
+    a while after it was sent to a phone that was off."""
+    ids = [video_id for video_id in video_ids if video_id is not None]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Rendition.video_id, Rendition.storage_key)
+        .join(
+            Video,
+            (Video.id == Rendition.video_id)
+            & (Video.org_id == Rendition.org_id)
+            & (Video.source_version == Rendition.source_version),
+        )
+        .where(
+            Rendition.video_id.in_(ids),
+            Rendition.name == RenditionKind.POSTER.value,
+            Video.deleted_at.is_(None),
+        )
+    ).all()
+    ctx = current()
+    found: dict[uuid.UUID | None, str] = {}
+    for video_id, key in rows:
+        url = ctx.storage.presigned_url(key, expires_in=POSTER_URL_TTL_S)
+        if url is None and ctx.settings.secret_key is not None:
+            # Local storage: the API's own signed media route serves it.
+            path = media_links.signed_path(
+                ctx.settings.secret_key,
+                media_links.media_path(key),
+                media_links.expiry(POSTER_URL_TTL_S),
+            )
+            url = links.api_url(ctx.settings, path)
+        if url is not None:
+            found[video_id] = url
+    return found
+
+
+def _message(
+    item: Notification,
+    device: Device,
+    badge: int,
+    extra: dict[str, str],
+    image: str | None,
+    default_locale: str,
+) -> PushMessage:
+    """One push of the item to one device, worded in the device's language."""
+    language = wording.language_for(device.locale, default_locale)
+    worded = wording.word(item.type, item.args or {}, language, title=item.title, body=item.body)
+    video_id = _video_id(item)
     return PushMessage(
         notification_id=item.id,
         user_id=item.user_id,
         type=item.type,
-        title=item.title,
-        body=item.body,
-        data={"notification_id": str(item.id), "type": item.type, **item.data},
+        title=worded.title,
+        body=worded.body,
+        data={"notification_id": str(item.id), "type": item.type, **item.data, **extra},
         device_id=device.id,
         token=device.token,
         platform=device.platform.value,
         badge=badge,
+        title_loc_key=worded.title_loc_key,
+        title_loc_args=worded.title_loc_args,
+        body_loc_key=worded.body_loc_key,
+        body_loc_args=worded.body_loc_args,
+        # A busy video's pushes stack as one thread (iOS) and one entry (Android).
+        group=f"video:{video_id}" if video_id else None,
+        image=image,
     )
 
 

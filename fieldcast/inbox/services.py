@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session
 from fieldcast import events
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
+from fieldcast.inbox import receipts, wording
 from fieldcast.inbox.delivery import PUSH_TASK
 from fieldcast.inbox.types import NotificationType
+from fieldcast.models.accounts import User
 from fieldcast.models.inbox import Notification
 from fieldcast.models.outbox import OutboxJob
 from fieldcast.models.videos import Video
@@ -23,28 +25,42 @@ from fieldcast.policy import Principal, mine
 from fieldcast.policy import videos as video_policy
 from fieldcast.sync.changes import SyncPoint, changed_since
 
+# A wording arg (a name, a title, a note) is kept up to this, the longest body an item has;
+# pushes carry less of it (`wording.ARG_LIMIT`, `BODY_LIMIT`).
+ARG_LIMIT = 1000
+
 
 def item_values(
     *,
     org_id: uuid.UUID,
     user_id: uuid.UUID,
     type: NotificationType,
-    title: str,
-    body: str = "",
+    args: dict[str, Any] | None = None,
+    title: str | None = None,
+    body: str | None = None,
     data: dict[str, Any] | None = None,
     dedup_key: str,
 ) -> dict[str, Any]:
     """An inbox item's columns, cut to their limits, the data as strings (as FCM carries it).
 
+    `args` are the values of the type's wording (`wording.WORDINGS`): the item's title and body
+    are that wording in English, and each push words it again in its phone's language. `title`
+    and `body` replace the worded ones in the inbox item only (a failure's reason); an item with
+    no args is pushed with them as they are.
+
     The type must be registered in `NotificationType` (ValueError otherwise)."""
+    kind = NotificationType(type)
+    text_args = {key: str(value)[:ARG_LIMIT] for key, value in (args or {}).items()}
+    worded_title, worded_body = wording.english(kind, text_args)
     return {
         "id": uuid7(),
         "org_id": org_id,
         "user_id": user_id,
-        "type": NotificationType(type).value,
-        "title": title[:200],
-        "body": body[:1000],
+        "type": kind.value,
+        "title": (title or worded_title)[:200],
+        "body": (worded_body if body is None else body)[:1000],
         "data": {key: str(value) for key, value in (data or {}).items()},
+        "args": text_args,
         "dedup_key": dedup_key,
     }
 
@@ -55,8 +71,9 @@ def notify(
     org_id: uuid.UUID,
     user_id: uuid.UUID,
     type: NotificationType,
-    title: str,
-    body: str = "",
+    args: dict[str, Any] | None = None,
+    title: str | None = None,
+    body: str | None = None,
     data: dict[str, Any] | None = None,
     dedup_key: str,
 ) -> uuid.UUID | None:
@@ -71,6 +88,7 @@ def notify(
                 org_id=org_id,
                 user_id=user_id,
                 type=type,
+                args=args,
                 title=title,
                 body=body,
                 data=data,
@@ -198,7 +216,37 @@ def receipt(
 
     Published as ReceiptArrived: a share's recipient state follows (see `sharing`).
     """
-    item = get_item(session, principal, notification_id)
+    return _record_receipt(session, get_item(session, principal, notification_id), kind)
+
+
+def receipt_by_token(
+    session: Session,
+    secret: str,
+    token: str,
+    kind: Literal["delivered", "opened"],
+) -> Notification:
+    """The same receipt, from the push's own receipt token instead of the user's credentials
+    (see `receipts`): it moves only the notification the token names."""
+    claim = receipts.verify(secret, token, now=utcnow())
+    item = session.scalars(
+        select(Notification)
+        .join(User, (User.id == Notification.user_id) & (User.org_id == Notification.org_id))
+        .where(
+            Notification.id == claim.notification_id,
+            Notification.user_id == claim.user_id,
+            User.is_active.is_(True),
+        )
+    ).one_or_none()
+    if item is None:
+        # Deleted since (with its user, or by retention): nothing left to mark.
+        raise NotFound("The notification of this receipt no longer exists.")
+    return _record_receipt(session, item, kind)
+
+
+def _record_receipt(
+    session: Session, item: Notification, kind: Literal["delivered", "opened"]
+) -> Notification:
+    """Stamp the receipt (the first time only: a state never moves back) and publish it."""
     now = utcnow()
     item.delivered_at = item.delivered_at or now
     if kind == "opened":
@@ -208,7 +256,7 @@ def receipt(
         session,
         events.ReceiptArrived(
             org_id=item.org_id,
-            user_id=principal.user_id,
+            user_id=item.user_id,
             notification_id=item.id,
             receipt=kind,
             data=dict(item.data),
@@ -237,8 +285,7 @@ def _tell_author(
     event: events.VideoBecamePlayable | events.VideoFailed,
     type: NotificationType,
     *,
-    title: str,
-    body: str,
+    body: str | None = None,
 ) -> None:
     """One inbox item (and push) for the author, once per version of the video's file."""
     notify(
@@ -246,7 +293,7 @@ def _tell_author(
         org_id=event.org_id,
         user_id=event.owner_id,
         type=type,
-        title=title,
+        args={"video": event.title},
         body=body,
         data={"video_id": event.video_id},
         dedup_key=f"{type}:{event.video_id}:{event.source_version}",
@@ -255,24 +302,13 @@ def _tell_author(
 
 @events.subscribe(events.VideoBecamePlayable)
 def _video_playable(session: Session, event: events.VideoBecamePlayable) -> None:
-    _tell_author(
-        session,
-        event,
-        NotificationType.VIDEO_PLAYABLE,
-        title=f"“{event.title}” is ready to watch",
-        body="Share it with your team.",
-    )
+    _tell_author(session, event, NotificationType.VIDEO_PLAYABLE)
 
 
 @events.subscribe(events.VideoFailed)
 def _video_failed(session: Session, event: events.VideoFailed) -> None:
-    _tell_author(
-        session,
-        event,
-        NotificationType.VIDEO_FAILED,
-        title=f"“{event.title}” could not be processed",
-        body=event.detail,
-    )
+    # The inbox shows why; the push says to open it (the reason is in English only).
+    _tell_author(session, event, NotificationType.VIDEO_FAILED, body=event.detail)
 
 
 # -- pushes that must not go out any more ---------------------------------------------------------

@@ -46,6 +46,9 @@ class Notification(TenantMixin, Base):
     body: Mapped[str] = mapped_column(String(1000), default="")
     # Ids to deep-link into (video_id, share_id, ...), all strings.
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # The values of the type's wording (sender, video, ...: see `inbox.wording`), all strings:
+    # each push is worded again in its phone's language from them.
+    args: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     # The same event never makes two inbox items, however often its job runs.
     dedup_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[CreatedAt]

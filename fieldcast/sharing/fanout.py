@@ -157,16 +157,14 @@ def _send_slice(session: Session, payload: dict[str, Any]) -> None:
     ).all()
     if not user_ids:
         return
-    title = f"{sender.display_name} shared “{video.title}”"
-    body = share.message or "Tap to watch."
+    args = {"sender": sender.display_name, "video": video.title, "note": share.message or ""}
     data = {"video_id": str(video.id), "share_id": str(share.id)}
     rows = [
         inbox.item_values(
             org_id=share.org_id,
             user_id=user_id,
             type=NotificationType.SHARE_RECEIVED,
-            title=title,
-            body=body,
+            args=args,
             data=data,
             dedup_key=f"share:{share.id}:{user_id}",
         )
