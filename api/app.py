@@ -24,7 +24,9 @@ from api.resources import (
     attachments,
     auth,
     devices,
+    invitations,
     notifications,
+    password_reset,
     playback,
     preferences,
     sharing,
@@ -45,7 +47,9 @@ log = logging.getLogger("fieldcast.access")
 
 API_BLUEPRINTS = (
     auth.blp,
+    password_reset.blp,
     users.blp,
+    invitations.blp,
     teams.blp,
     api_tokens.blp,
     videos.blp,
