@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import request
+from flask import Response, request
 from flask.views import MethodView
 
 from api.auth import token_config
@@ -74,7 +74,7 @@ class PasswordResetRequest(MethodView):
     @blp.arguments(ResetRequestSchema)
     @blp.response(202)
     @blp.problems(429)
-    def post(self, body: dict[str, Any]) -> None:
+    def post(self, body: dict[str, Any]) -> Response:
         """Ask for a password reset email
 
         Always 202, whether or not the address has an account (nobody learns who has one).
@@ -91,6 +91,7 @@ class PasswordResetRequest(MethodView):
             secret_key=token_config().secret_key,
             ttl=timedelta(seconds=settings.password_reset_ttl_s),
         )
+        return Response(status=202)
 
 
 @blp.route("/confirm")
