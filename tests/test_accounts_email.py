@@ -25,14 +25,24 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from fieldcast.accounts import invitations
 from fieldcast.context import AppContext, set_current
 from fieldcast.db import utcnow
-from fieldcast.models.accounts import AuthSession, Invitation, PasswordReset, TeamMembership, User
+from fieldcast.models.accounts import (
+    AuthSession,
+    Invitation,
+    Organisation,
+    PasswordReset,
+    Role,
+    TeamMembership,
+    User,
+)
 from fieldcast.models.devices import Device, Platform
 from fieldcast.models.inbox import Notification
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
+from fieldcast.policy import Principal
 from fieldcast.settings import Settings, SettingsError
 from notifications.email import (
     Email,
@@ -43,6 +53,7 @@ from notifications.email import (
     sender_from_settings,
 )
 from tests import factories
+from tests.worker_support import install_worker_context, run_burst
 
 LEASE = timedelta(seconds=60)
 LINK_BASE = "https://links.fieldcast.example"
@@ -648,3 +659,50 @@ def test_admins_delete_other_accounts_but_the_last_admin_stays(
     other = factories.UserFactory(org=org, admin=True)
     own = client.delete("/api/v1/me", json={"password": factories.PASSWORD}, headers=headers)
     assert own.status_code == 204 and other.is_active
+
+
+# -- through a real worker ---------------------------------------------------------------------
+
+
+def test_a_worker_sends_the_invitation_after_the_request_commits(
+    smtp: MailServer,
+    settings: Settings,
+    committed_db: Any,
+    redis: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The outbox row commits with the invitation, is dispatched to RQ, and a burst worker
+    (its job in a forked work horse) sends the email to the SMTP server."""
+    configured = replace(settings, smtp_url=smtp.url(), app_link_base=LINK_BASE)
+    ctx = install_worker_context(monkeypatch, configured, committed_db, redis)
+    with ctx.db.unit_of_work() as session:
+        org = Organisation(id=uuid.uuid4(), name="Acme Field", slug=f"acme-{uuid.uuid4().hex[:8]}")
+        session.add(org)
+        admin = User(
+            org_id=org.id,
+            email=f"admin-{uuid.uuid4().hex[:8]}@example.com",
+            display_name="Ada Admin",
+            handle="ada",
+            role=Role.ADMIN,
+        )
+        session.add(admin)
+        session.flush()
+        invitations.invite(
+            session,
+            Principal(user=admin),
+            secret_key=configured.secret_key or "",
+            ttl=timedelta(days=7),
+            email="new.rep@example.com",
+        )
+    assert smtp.received == []
+
+    assert run_burst(["default"])
+    (message,) = smtp.messages()
+    assert message["To"] == "new.rep@example.com"
+    assert "Acme Field" in message["Subject"] and "Ada Admin" in _bodies(message)[0]
+    token = _token(message, "/invitations/accept")
+    with ctx.db.session() as session:
+        job = session.scalars(select(OutboxJob)).one()
+        assert job.status is OutboxStatus.DONE
+        found = invitations.find_by_token(session, token)
+        assert found.email == "new.rep@example.com"
