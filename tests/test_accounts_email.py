@@ -8,10 +8,11 @@ import email.policy
 import logging
 import re
 import socket
+import ssl
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -461,6 +462,79 @@ def test_smtp_logs_in_with_the_credentials_of_the_url(smtp: MailServer, settings
     wrong = replace(settings, smtp_url=smtp.url("mailer:wrong@"))
     with pytest.raises(EmailRejected):
         sender_from_settings(wrong).send(_email())
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made on the spot."""
+    import ipaddress
+    from datetime import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_starttls_upgrades_the_connection_and_checks_the_certificate(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    server = MailServer(port=_free_port())
+    controller = Controller(
+        server,
+        hostname="127.0.0.1",
+        port=server.port,
+        tls_context=tls,
+        require_starttls=True,
+        authenticator=server.authenticate,
+    )
+    controller.start()
+    try:
+        configured = replace(
+            settings, smtp_url=server.url("mailer:p%40ss%20word@"), smtp_starttls=True
+        )
+        # Not a certificate the system trusts: refused, and never sent in clear instead.
+        with pytest.raises(EmailTransientError):
+            sender_from_settings(configured).send(_email())
+        assert server.received == [] and server.logins == []
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        sender_from_settings(configured).send(_email())
+        assert server.logins == [("mailer", "p@ss word")]  # after STARTTLS only
+        assert len(server.received) == 1
+    finally:
+        controller.stop()
 
 
 def test_a_busy_server_is_tried_again_and_a_refusal_fails_for_good(
