@@ -242,6 +242,17 @@ def test_an_invitation_email_carries_a_single_use_link_that_makes_the_account(
     # Only a hash is kept: neither the tables nor the outbox hold the link's token.
     assert token not in _database_text(session)
 
+    preview = client.post("/api/v1/invitations/preview", json={"token": token})
+    assert preview.status_code == 200
+    assert preview.get_json() == {
+        "email": "dana.invited@example.com",
+        "display_name": "Dana",
+        "role": "manager",
+        "organisation": {"id": str(org.id), "name": org.name, "slug": org.slug},
+        "invited_by": admin.display_name,
+        "expires_at": invitation["expires_at"],
+    }
+
     accepted = client.post(
         "/api/v1/invitations/accept",
         json={"token": token, "password": NEW_PASSWORD, "handle": "@Dana_W"},
@@ -259,6 +270,9 @@ def test_an_invitation_email_carries_a_single_use_link_that_makes_the_account(
         json={"token": token, "password": NEW_PASSWORD, "handle": "dana_two"},
     )
     _problem(again, 410, "invitation_used")
+    _problem(
+        client.post("/api/v1/invitations/preview", json={"token": token}), 410, "invitation_used"
+    )
     listed = client.get("/api/v1/invitations?status=accepted", headers=auth(admin)).get_json()
     assert [(i["id"], i["user_id"]) for i in listed["items"]] == [(invitation["id"], me["id"])]
 

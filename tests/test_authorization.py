@@ -198,6 +198,9 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("DELETE", "/api/v1/invitations/{invitation_id}"): Case(Access.ADMIN, 204),
     ("POST", "/api/v1/invitations/{invitation_id}/resend"): Case(Access.ADMIN, 200),
     ("POST", "/api/v1/invitations/accept"): Case(Access.PUBLIC, 201, _accept_body),
+    ("POST", "/api/v1/invitations/preview"): Case(
+        Access.PUBLIC, 200, lambda world: {"token": world.invitation_token}
+    ),
     ("GET", "/api/v1/teams"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/teams"): Case(Access.ADMIN, 201, {"name": "Brand new team"}),
     ("GET", "/api/v1/teams/{team_id}"): Case(Access.MEMBER, 200),
@@ -567,6 +570,7 @@ def test_only_the_log_in_operations_are_public(spec: dict[str, Any]) -> None:
         ("POST", "/api/v1/auth/refresh"),
         # The token in the body is the credential: the link of an invitation or reset email.
         ("POST", "/api/v1/invitations/accept"),
+        ("POST", "/api/v1/invitations/preview"),
         ("POST", "/api/v1/auth/password-reset"),
         ("POST", "/api/v1/auth/password-reset/confirm"),
     }

@@ -293,6 +293,7 @@ NOT_STORED = {
     "CompletedPartSchema.etag",
     "InvitationListArgsSchema.cursor",
     "AcceptSchema.token",
+    "PreviewRequestSchema.token",
     "AcceptSchema.password",
     "ResetSchema.token",
     "ResetSchema.password",

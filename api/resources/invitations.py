@@ -16,7 +16,7 @@ from api.fields import Email, String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.resources.auth import TokenSchema
 from api.runtime import context, db_session
-from api.schemas import attributes
+from api.schemas import OrganisationSchema, attributes
 from fieldcast.accounts import invitations, tokens
 from fieldcast.accounts.invitations import InvitationStatus
 from fieldcast.models.accounts import Invitation, Role, User
@@ -109,6 +109,27 @@ class AcceptSchema(Schema):
         column=User.display_name,
         metadata={"description": "Required when the invitation names nobody"},
     )
+
+
+class PreviewRequestSchema(Schema):
+    token = String(
+        required=True,
+        load_only=True,
+        min_length=1,
+        max_length=128,
+        metadata={"description": LINK_TOKEN_HELP},
+    )
+
+
+class PreviewSchema(Schema):
+    email = ma.fields.String(dump_only=True, metadata={"description": "The invited address"})
+    display_name = ma.fields.String(dump_only=True, allow_none=True)
+    role = ma.fields.Enum(Role, by_value=True, dump_only=True)
+    organisation = ma.fields.Nested(OrganisationSchema, dump_only=True)
+    invited_by = ma.fields.String(
+        dump_only=True, allow_none=True, metadata={"description": "The inviting admin's name"}
+    )
+    expires_at = ma.fields.DateTime(dump_only=True)
 
 
 def _dump(invitation: Invitation) -> dict[str, Any]:
@@ -220,4 +241,27 @@ class InvitationAccept(MethodView):
             "refresh_token": pair.refresh_token,
             "token_type": "Bearer",
             "expires_in": pair.expires_in,
+        }
+
+
+@blp.route("/preview")
+class InvitationPreview(MethodView):
+    @public
+    @blp.arguments(PreviewRequestSchema)
+    @blp.response(200, PreviewSchema)
+    @blp.problems(404, 410)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """See what an invitation is for, before accepting it
+
+        For the app's sign-up screen: the organisation, who invited, the address and the name
+        to pre-fill. Changes nothing; the same 404 and 410 codes as accepting.
+        """
+        preview = invitations.preview(db_session(), body["token"])
+        return {
+            "email": preview.invitation.email,
+            "display_name": preview.invitation.display_name,
+            "role": preview.invitation.role,
+            "organisation": preview.organisation,
+            "invited_by": preview.invited_by,
+            "expires_at": preview.invitation.expires_at,
         }

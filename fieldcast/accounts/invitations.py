@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,14 @@ from fieldcast.accounts.services import (
 )
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import Conflict, ErrorCode, Gone, InvalidInput, NotFound
-from fieldcast.models.accounts import Invitation, Role, Team, TeamMembership, User
+from fieldcast.models.accounts import (
+    Invitation,
+    Organisation,
+    Role,
+    Team,
+    TeamMembership,
+    User,
+)
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
 from fieldcast.policy import Principal, authorize, get_scoped, scoped
@@ -245,6 +253,30 @@ def find_by_token(session: Session, token: str, *, for_update: bool = False) -> 
             code=ErrorCode.INVITATION_EXPIRED,
         )
     return invitation
+
+
+@dataclass(frozen=True)
+class Preview:
+    invitation: Invitation
+    organisation: Organisation
+    invited_by: str | None
+
+
+def preview(session: Session, token: str) -> Preview:
+    """What the open invitation with this token is for (nothing changes)."""
+    invitation = find_by_token(session, token)
+    organisation = session.get(Organisation, invitation.org_id)
+    assert organisation is not None  # the invitation is deleted with its organisation
+    invited_by = None
+    if invitation.invited_by_id is not None:
+        invited_by = session.scalar(
+            select(User.display_name).where(
+                User.org_id == invitation.org_id,
+                User.id == invitation.invited_by_id,
+                User.deleted_at.is_(None),
+            )
+        )
+    return Preview(invitation, organisation, invited_by)
 
 
 def accept(
