@@ -198,6 +198,7 @@ class ErrorCode(enum.StrEnum):
         "The organisation's only admin cannot be deleted; make another admin first.",
     )
     OWN_ACCOUNT = "own_account", "Delete your own account with DELETE /api/v1/me."
+    ACCOUNT_DELETED = "account_deleted", "The account was deleted; it cannot be changed."
     WEBHOOK_KIND_MISMATCH = (
         "webhook_kind_mismatch",
         "The webhook URL does not belong to the chat service of its kind.",

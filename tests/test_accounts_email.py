@@ -739,6 +739,12 @@ def test_admins_delete_other_accounts_but_the_last_admin_stays(
     session.flush()
     assert client.delete(f"/api/v1/users/{rep.id}", headers=headers).status_code == 204
     assert client.delete(f"/api/v1/users/{rep.id}", headers=headers).status_code == 204
+    revive = client.patch(
+        f"/api/v1/users/{rep.id}",
+        json={"is_active": True, "password": "a-long-enough-password"},
+        headers=headers,
+    )
+    _problem(revive, 409, "account_deleted")
     session.refresh(report)
     assert report.manager_id is None
 

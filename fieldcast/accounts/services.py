@@ -297,6 +297,12 @@ def update_user(
     if unknown:
         raise InvalidInput(errors={name: ["Unknown field."] for name in sorted(unknown)})
     authorize(principal, "user.update", user)
+    if user.deleted_at is not None:
+        # Its person is gone: bringing the anonymised row back would make a new person of it.
+        raise Conflict(
+            "This account was deleted; invite the person again instead.",
+            code=ErrorCode.ACCOUNT_DELETED,
+        )
     if user.id == principal.user_id and (
         changes.get("is_active") is False or ("role" in changes and changes["role"] != Role.ADMIN)
     ):
