@@ -478,6 +478,7 @@ RULES: dict[str, Rule] = {
     # Admins invite people and follow their invitations.
     "invitation.create": _admin,
     "invitation.list": _admin,
+    "invitation.read": _admin,
     "invitation.revoke": _admin,
     "invitation.resend": _admin,
     # People delete their own account (DELETE /me); admins delete anyone else's.

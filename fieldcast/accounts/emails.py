@@ -103,7 +103,8 @@ def invitation_email(
     )
     return Email(
         to=invitation.email,
-        subject=f"Join {organisation.name} on Fieldcast",
+        # One line whatever the name holds: a header cannot carry a line break.
+        subject=f"Join {' '.join(organisation.name.split())} on Fieldcast",
         text=content.text(),
         html=content.html(),
         message_id=f"invitation.{invitation.id}.{invitation.nonce[:8]}",

@@ -322,5 +322,5 @@ def accept(
 
 def get(session: Session, principal: Principal, invitation_id: uuid.UUID) -> Invitation:
     invitation = get_scoped(session, principal, Invitation, invitation_id)
-    authorize(principal, "invitation.list", invitation)
+    authorize(principal, "invitation.read", invitation)
     return invitation
