@@ -30,7 +30,9 @@ from api.resources import (
     auth,
     devices,
     feed,
+    invitations,
     notifications,
+    password_reset,
     playback,
     preferences,
     sharing,
@@ -52,7 +54,9 @@ log = logging.getLogger("fieldcast.access")
 
 API_BLUEPRINTS = (
     auth.blp,
+    password_reset.blp,
     users.blp,
+    invitations.blp,
     teams.blp,
     api_tokens.blp,
     videos.blp,

@@ -15,6 +15,7 @@ from fieldcast.db import Database
 from fieldcast.outbox.services import Dispatcher, install_dispatch
 from fieldcast.settings import Settings
 from media.storage import Storage, storage_from_url
+from notifications.email import EmailSender, sender_from_settings
 from notifications.push import LogSink, PushSink
 from notifications.sinks import sink_from_settings
 
@@ -27,6 +28,8 @@ class AppContext:
     storage: Storage
     dispatcher: Dispatcher
     push: PushSink = field(default_factory=LogSink)
+    # SMTP when SMTP_URL is set, else .eml files in the data dir.
+    email: EmailSender | None = None
     pid: int = field(default_factory=os.getpid)
 
 
@@ -59,6 +62,7 @@ def build_context(
     storage: Storage | None = None,
     dispatcher: Dispatcher | None = None,
     push: PushSink | None = None,
+    email: EmailSender | None = None,
 ) -> AppContext:
     settings.require("DATABASE_URL", "REDIS_URL")
     assert settings.database_url is not None and settings.redis_url is not None
@@ -79,4 +83,5 @@ def build_context(
         storage=storage,
         dispatcher=dispatcher,
         push=push or sink_from_settings(settings),
+        email=email or sender_from_settings(settings),
     )

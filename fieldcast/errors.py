@@ -192,6 +192,40 @@ class ErrorCode(enum.StrEnum):
         "sync_token_expired",
         "The sync token is older than removals are kept; list again without it.",
     )
+    INVITATION_NOT_FOUND = "invitation_not_found", "No invitation has this token."
+    INVITATION_EXPIRED = (
+        "invitation_expired",
+        "The invitation has expired; ask an admin to send it again.",
+    )
+    INVITATION_USED = "invitation_used", "The invitation was accepted already; log in instead."
+    INVITATION_REVOKED = "invitation_revoked", "An admin withdrew the invitation."
+    INVITATION_PENDING = (
+        "invitation_pending",
+        "An open invitation for this email exists; resend or revoke it.",
+    )
+    INVITATION_CLOSED = (
+        "invitation_closed",
+        "The invitation was accepted or revoked; it cannot be changed.",
+    )
+    PASSWORD_RESET_NOT_FOUND = "password_reset_not_found", "No password reset has this token."
+    PASSWORD_RESET_EXPIRED = (
+        "password_reset_expired",
+        "The password reset link has expired; ask for a new one.",
+    )
+    PASSWORD_RESET_USED = (
+        "password_reset_used",
+        "The password reset link was used already; ask for a new one.",
+    )
+    REAUTHENTICATION_REQUIRED = (
+        "reauthentication_required",
+        "Confirm with the current password (or log in again first) to do this.",
+    )
+    LAST_ADMIN = (
+        "last_admin",
+        "The organisation's only admin cannot be deleted; make another admin first.",
+    )
+    OWN_ACCOUNT = "own_account", "Delete your own account with DELETE /api/v1/me."
+    ACCOUNT_DELETED = "account_deleted", "The account was deleted; it cannot be changed."
     WEBHOOK_KIND_MISMATCH = (
         "webhook_kind_mismatch",
         "The webhook URL does not belong to the chat service of its kind.",

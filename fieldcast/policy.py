@@ -590,6 +590,15 @@ RULES: dict[str, Rule] = {
     "team.update": _admin,
     "team.delete": _admin,
     "team.manage_members": _admin,
+    # Admins invite people and follow their invitations.
+    "invitation.create": _admin,
+    "invitation.list": _admin,
+    "invitation.read": _admin,
+    "invitation.revoke": _admin,
+    "invitation.resend": _admin,
+    # People delete their own account (DELETE /me); admins delete anyone else's.
+    "user.delete": _admin,
+    "user.delete_own": _member,
     "api_token.list": _admin,
     "api_token.create": _admin,
     "api_token.revoke": _admin,

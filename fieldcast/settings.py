@@ -178,6 +178,16 @@ class Settings:
         "*.logic.azure.com",
         "*.powerplatform.com",
     )
+    # Email: SMTP when SMTP_URL is set, otherwise .eml files in `<data dir>/outbox-mail` and a
+    # log line (the embedded default), so invitations and resets work without a mail server.
+    smtp_url: str | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_s: int = 30
+    email_from: str = "Fieldcast <no-reply@localhost>"
+    invitation_ttl_s: int = 7 * 24 * 3600
+    password_reset_ttl_s: int = 3600
+    # Reset emails asked for one address per hour (an address of the network: ten times that).
+    password_resets_per_hour: int = 5
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -320,6 +330,24 @@ class Settings:
             raise SettingsError(
                 f"DEFAULT_LOCALE must be a BCP 47 language tag (en, de-DE), got {default_locale!r}"
             )
+        smtp_url = _str(env, "SMTP_URL")
+        if smtp_url is not None:
+            parsed_smtp = urlparse(smtp_url)
+            if parsed_smtp.scheme not in {"smtp", "smtps"} or not parsed_smtp.hostname:
+                raise SettingsError(
+                    "SMTP_URL must be smtp://user:password@host:port or smtps://..., "
+                    f"got scheme {parsed_smtp.scheme!r}"
+                )
+            try:
+                parsed_smtp.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError:
+                raise SettingsError("SMTP_URL has a port that is not a number") from None
+        smtp_starttls = _bool(env, "SMTP_STARTTLS", False)
+        if smtp_starttls and smtp_url is not None and smtp_url.startswith("smtps:"):
+            raise SettingsError("SMTP_STARTTLS applies to smtp:// URLs; smtps:// is TLS already")
+        email_from = _str(env, "EMAIL_FROM") or cls.email_from
+        if "@" not in email_from or any(c in email_from for c in "\r\n"):
+            raise SettingsError(f"EMAIL_FROM must be an address, got {email_from!r}")
 
         return cls(
             database_url=database_url,
@@ -366,6 +394,13 @@ class Settings:
             media_work_dir=Path(work_dir).resolve() if work_dir else None,
             media_preset=media_preset,
             webhook_allowed_hosts=webhook_allowed_hosts,
+            smtp_url=smtp_url,
+            smtp_starttls=smtp_starttls,
+            smtp_timeout_s=_int(env, "SMTP_TIMEOUT_S", 30, minimum=1, maximum=600),
+            email_from=email_from,
+            invitation_ttl_s=_int(env, "INVITATION_TTL_S", 7 * 24 * 3600, minimum=300),
+            password_reset_ttl_s=_int(env, "PASSWORD_RESET_TTL_S", 3600, minimum=300),
+            password_resets_per_hour=_int(env, "PASSWORD_RESETS_PER_HOUR", 5, minimum=1),
             limits=limits,
         )
 

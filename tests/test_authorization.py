@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from fieldcast.accounts import invitations, recovery
 from fieldcast.context import AppContext
 from fieldcast.db import utcnow
 from fieldcast.inbox import receipts
@@ -41,6 +42,7 @@ from fieldcast.models.integrations import TeamWebhook, WebhookKind
 from fieldcast.models.sharing import DistributionList, Share, ShareAudience
 from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Video
+from fieldcast.policy import Principal
 from fieldcast.settings import Settings
 from media.storage import S3Storage
 from tests import factories
@@ -79,6 +81,9 @@ class World:
     webhook: TeamWebhook  # `team`'s Slack channel
     # The ETag of the direct upload's one part, sent to S3 already (on S3 storage only).
     direct_part_etag: str = '"no-part-sent"'
+    invitation: Any = None  # `admin` invited someone; `invitation_token` is its link's token
+    invitation_token: str = ""
+    reset_token: str = ""  # the token of a password reset `rep` asked for
 
     def ids(self) -> dict[str, uuid.UUID]:
         return {
@@ -94,6 +99,7 @@ class World:
             "list_id": self.distribution_list.id,
             "share_id": self.share.id,
             "webhook_id": self.webhook.id,
+            "invitation_id": self.invitation.id,
         }
 
     def login(self, user: Any) -> dict[str, Any]:
@@ -143,6 +149,15 @@ def _login_body(world: World) -> dict[str, Any]:
     return {"email": world.rep.email, "password": factories.PASSWORD}
 
 
+def _accept_body(world: World) -> dict[str, Any]:
+    return {
+        "token": world.invitation_token,
+        "password": "a-long-enough-password",
+        "handle": "invited_one",
+        "display_name": "Invited One",
+    }
+
+
 def _refresh_body(world: World) -> dict[str, Any]:
     return {"refresh_token": world.login(world.rep)["refresh_token"]}
 
@@ -162,7 +177,16 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/auth/session"): Case(Access.PUBLIC, 200, _login_body),
     ("GET", "/api/v1/auth/session"): Case(Access.MEMBER, 200),
     ("DELETE", "/api/v1/auth/session"): Case(Access.MEMBER, 204),
+    ("POST", "/api/v1/auth/password-reset"): Case(
+        Access.PUBLIC, 202, lambda world: {"email": world.rep.email}, json_response=False
+    ),
+    ("POST", "/api/v1/auth/password-reset/confirm"): Case(
+        Access.PUBLIC,
+        204,
+        lambda world: {"token": world.reset_token, "password": "another-long-password"},
+    ),
     ("GET", "/api/v1/me"): Case(Access.MEMBER, 200),
+    ("DELETE", "/api/v1/me"): Case(Access.MEMBER, 204, {"password": factories.PASSWORD}),
     ("PATCH", "/api/v1/me"): Case(Access.MEMBER, 200, {"display_name": "Renamed Me"}),
     ("GET", "/api/v1/users"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/users"): Case(
@@ -177,6 +201,18 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/api/v1/users/{user_id}"): Case(Access.MEMBER, 200),
     ("PATCH", "/api/v1/users/{user_id}"): Case(Access.ADMIN, 200, {"display_name": "Renamed"}),
+    ("DELETE", "/api/v1/users/{user_id}"): Case(Access.ADMIN, 204),
+    ("GET", "/api/v1/invitations"): Case(Access.ADMIN, 200),
+    ("POST", "/api/v1/invitations"): Case(
+        Access.ADMIN, 201, {"email": "invited.person@example.com", "role": "manager"}
+    ),
+    ("GET", "/api/v1/invitations/{invitation_id}"): Case(Access.ADMIN, 200),
+    ("DELETE", "/api/v1/invitations/{invitation_id}"): Case(Access.ADMIN, 204),
+    ("POST", "/api/v1/invitations/{invitation_id}/resend"): Case(Access.ADMIN, 200),
+    ("POST", "/api/v1/invitations/accept"): Case(Access.PUBLIC, 201, _accept_body),
+    ("POST", "/api/v1/invitations/preview"): Case(
+        Access.PUBLIC, 200, lambda world: {"token": world.invitation_token}
+    ),
     ("GET", "/api/v1/teams"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/teams"): Case(Access.ADMIN, 201, {"name": "Brand new team"}),
     ("GET", "/api/v1/teams/{team_id}"): Case(Access.MEMBER, 200),
@@ -491,6 +527,20 @@ def _make_world(
         )
     )
     session.flush()
+    secret = client.application.extensions["fieldcast"].settings.secret_key
+    invitation = invitations.invite(
+        session,
+        Principal(user=admin),
+        secret_key=secret,
+        ttl=timedelta(days=7),
+        email="someone.invited@example.com",
+        team_ids=[team.id],
+    )
+    reset = recovery.request_reset(
+        session, email=rep.email, secret_key=secret, ttl=timedelta(hours=1)
+    )
+    assert reset is not None
+    session.flush()
     return World(
         client,
         org,
@@ -509,6 +559,9 @@ def _make_world(
         share,
         hook,
         part_etag,
+        invitation=invitation,
+        invitation_token=invitations.token_for(secret, invitation),
+        reset_token=recovery.token_for(secret, reset),
     )
 
 
@@ -545,6 +598,11 @@ def test_only_the_log_in_and_receipt_operations_are_public(spec: dict[str, Any])
         ("POST", "/api/v1/auth/refresh"),
         ("POST", "/api/v1/auth/session"),
         ("POST", "/api/v1/receipts"),
+        # The token in the body is the credential: the link of an invitation or reset email.
+        ("POST", "/api/v1/invitations/accept"),
+        ("POST", "/api/v1/invitations/preview"),
+        ("POST", "/api/v1/auth/password-reset"),
+        ("POST", "/api/v1/auth/password-reset/confirm"),
     }
 
 

@@ -130,6 +130,7 @@ def world(
             f"/api/v1/teams/{team_id}/webhooks",
             {"kind": "slack", "url": "https://hooks.slack.com/services/T0/B0/abcdefghijklmnop"},
         ),
+        "invitation_id": made("/api/v1/invitations", {"email": "invited@example.com"}),
     }
     upload = client.post(
         "/api/v1/uploads",

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # Modules whose import registers outbox tasks; the worker imports them at start.
 TASK_MODULES: tuple[str, ...] = (
+    "fieldcast.accounts.emails",
     "fieldcast.inbox.services",
     "fieldcast.inbox.delivery",
     "fieldcast.sharing.fanout",

@@ -14,6 +14,7 @@ from api.fields import Email, String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import MeSchema, UserSchema, attributes
+from fieldcast.accounts import deletion
 from fieldcast.accounts import services as accounts
 from fieldcast.accounts.services import teams_of
 from fieldcast.models.accounts import Role, User
@@ -71,6 +72,30 @@ class UserUpdateSchema(PatchSchema):
     )
     external_id = String(allow_none=True, column=User.external_id)
     time_zone = String(column=User.time_zone)
+
+
+DELETION_POLICY = """
+What happens: the person's sessions, tokens, phones, inbox, notification preferences, muted
+videos and memberships are deleted at once; their profile (name, email, handle) is replaced by
+an anonymous "Former member" and the email is free for a new account. Their videos stay with
+the organisation under the "Former member" author so the team's learning is not lost; admins
+can delete them like any video. To take videos away too, delete them before the account.
+"""
+
+
+class AccountDeletionSchema(Schema):
+    password = String(
+        load_default=None,
+        load_only=True,
+        min_length=1,
+        max_length=1024,
+        metadata={
+            "description": (
+                "The current password. Without it, the login session must be at most five "
+                "minutes old (log in again first; for accounts without a password)."
+            )
+        },
+    )
 
 
 class ProfileUpdateSchema(PatchSchema):
@@ -146,6 +171,19 @@ class UserById(MethodView):
         user = accounts.update_user(db_session(), principal, user_id, body)
         return with_teams(principal, [user])[0]
 
+    @blp.response(204)
+    @blp.problems(403, 404, 409, 422)
+    @blp.doc(
+        description=(
+            "Deletes someone else's account, with the same policy as deleting one's own. "
+            "422 `own_account` for yourself (use `DELETE /api/v1/me`). Deleting a deleted "
+            "account again changes nothing.\n" + DELETION_POLICY
+        )
+    )
+    def delete(self, user_id: uuid.UUID) -> None:
+        """Delete a person's account (admins)"""
+        deletion.delete_user(db_session(), current_principal(), user_id)
+
 
 def _me(principal: Principal) -> dict[str, Any]:
     data = with_teams(principal, [principal.user])[0]
@@ -168,3 +206,18 @@ class Me(MethodView):
         principal = current_principal()
         accounts.update_profile(db_session(), principal, body)
         return _me(principal)
+
+    @blp.arguments(AccountDeletionSchema)
+    @blp.response(204)
+    @blp.problems(403, 409, 422)
+    @blp.doc(
+        description=(
+            "Confirm with `password`, or call within five minutes of logging in. 403 "
+            "`reauthentication_required` otherwise; 409 `last_admin` for the organisation's "
+            "only admin; 422 `not_a_login_session` with an API token. Afterwards every token "
+            "of the account answers 401.\n" + DELETION_POLICY
+        )
+    )
+    def delete(self, body: dict[str, Any]) -> None:
+        """Delete my account"""
+        deletion.delete_own_account(db_session(), current_principal(), password=body["password"])

@@ -88,7 +88,7 @@ def _unique_violation(exc: IntegrityError) -> str:
     return str(getattr(diag, "constraint_name", "") or "")
 
 
-def _conflict_from(exc: IntegrityError) -> Conflict:
+def conflict_from(exc: IntegrityError) -> Conflict:
     constraint = _unique_violation(exc)
     if "email" in constraint:
         return Conflict(
@@ -160,7 +160,7 @@ def create_organisation(
         session.flush()
     except IntegrityError as exc:
         session.rollback()
-        raise _conflict_from(exc) from None
+        raise conflict_from(exc) from None
     return NewOrganisation(org, admin)
 
 
@@ -280,7 +280,7 @@ def create_user(
         session.flush()
     except IntegrityError as exc:
         session.rollback()
-        raise _conflict_from(exc) from None
+        raise conflict_from(exc) from None
     return user
 
 
@@ -298,6 +298,12 @@ def update_user(
     if unknown:
         raise InvalidInput(errors={name: ["Unknown field."] for name in sorted(unknown)})
     authorize(principal, "user.update", user)
+    if user.deleted_at is not None:
+        # Its person is gone: bringing the anonymised row back would make a new person of it.
+        raise Conflict(
+            "This account was deleted; invite the person again instead.",
+            code=ErrorCode.ACCOUNT_DELETED,
+        )
     if user.id == principal.user_id and (
         changes.get("is_active") is False or ("role" in changes and changes["role"] != Role.ADMIN)
     ):
@@ -324,7 +330,7 @@ def update_user(
         session.flush()
     except IntegrityError as exc:
         session.rollback()
-        raise _conflict_from(exc) from None
+        raise conflict_from(exc) from None
     return user
 
 
@@ -345,6 +351,16 @@ def update_profile(session: Session, principal: Principal, changes: dict[str, An
     session.add(user)
     session.flush()
     return user
+
+
+def revoke_sessions(session: Session, user_id: uuid.UUID, *, reason: str) -> None:
+    """End every login session of the person (their refresh and access tokens stop working);
+    their integrations' API tokens are left alone."""
+    session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
 
 
 def _revoke_credentials(session: Session, user: User, *, reason: str) -> None:
@@ -406,7 +422,7 @@ def create_team(
         session.flush()
     except IntegrityError as exc:
         session.rollback()
-        raise _conflict_from(exc) from None
+        raise conflict_from(exc) from None
     return team
 
 
@@ -432,7 +448,7 @@ def update_team(
         session.flush()
     except IntegrityError as exc:
         session.rollback()
-        raise _conflict_from(exc) from None
+        raise conflict_from(exc) from None
     return team
 
 
@@ -526,7 +542,8 @@ def listed_users(
     `q` is a prefix of the handle (a leading `@` is ignored), the display name or the email.
     """
     authorize(principal, "user.list")
-    stmt = scoped(principal, User)
+    # Deleted accounts stay as anonymised authors of what they made, out of the directory.
+    stmt = scoped(principal, User).where(User.deleted_at.is_(None))
     if q:
         prefix = _escape_like(q.lstrip("@").lower()) + "%"
         stmt = stmt.where(

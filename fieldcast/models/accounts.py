@@ -7,11 +7,14 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import (
+    ARRAY,
     CheckConstraint,
     ForeignKey,
     Index,
     String,
     UniqueConstraint,
+    Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -77,6 +80,9 @@ class User(TenantMixin, Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     last_login_at: Mapped[datetime | None]
+    # Set when the person deleted their account (or an admin did): the row stays, anonymised,
+    # so that what they made for the organisation keeps an author ("Former member").
+    deleted_at: Mapped[datetime | None]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 
@@ -192,3 +198,60 @@ class ApiToken(TenantMixin, Base):
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class Invitation(TenantMixin, Base):
+    """An admin's invitation for someone to join the organisation by email.
+
+    The link in the email carries a single-use token. Only its SHA-256 hash is stored; the
+    token itself is derived from the server's secret key and `nonce` when the email is written
+    (see `fieldcast.accounts.invitations`), so neither the table nor the outbox holds it.
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        tenant_fk("invitations", "invited_by_id", "users", ondelete="SET NULL (invited_by_id)"),
+        tenant_fk("invitations", "user_id", "users", ondelete="SET NULL (user_id)"),
+        # One open invitation per address and organisation; accepted and revoked ones stay.
+        Index(
+            "uq_invitations_org_id_email_open",
+            "org_id",
+            "email",
+            unique=True,
+            postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[UUIDPK]
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[Role] = mapped_column(str_enum(Role, "invitation_role"), default=Role.REP)
+    display_name: Mapped[str | None] = mapped_column(String(120))
+    team_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(Uuid()), default=list, server_default="{}"
+    )
+    invited_by_id: Mapped[uuid.UUID | None]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[CreatedAt]
+    sent_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    # The person the invitation became.
+    user_id: Mapped[uuid.UUID | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class PasswordReset(TenantMixin, Base):
+    """A single-use link to set a new password, sent to the person's email. Like invitations,
+    only the token's hash is stored."""
+
+    __tablename__ = "password_resets"
+    __table_args__ = (tenant_fk("password_resets", "user_id", "users", ondelete="CASCADE"),)
+
+    id: Mapped[UUIDPK]
+    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[CreatedAt]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

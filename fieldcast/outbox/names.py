@@ -18,3 +18,6 @@ class TaskName(enum.StrEnum):
     SHARES_FAN_OUT = "shares.fan_out"  # resolve a share's audience into slices
     SHARES_SEND_SLICE = "shares.send_slice"  # inbox items and pushes for one slice
     WEBHOOKS_POST = "webhooks.post"  # post a share's card to a team's chat webhook
+    # Emails; each task writes its message from the row it names, so no link is stored.
+    ACCOUNTS_INVITATION_EMAIL = "accounts.invitation_email"  # an invitation to join
+    ACCOUNTS_PASSWORD_RESET_EMAIL = "accounts.password_reset_email"  # noqa: S105 - a reset link
