@@ -52,6 +52,7 @@ API_BLUEPRINTS = (
     attachments.blp,
     uploads.blp,
     uploads.direct_blp,
+    uploads.policy_blp,
     devices.blp,
     notifications.blp,
     sharing.lists_blp,

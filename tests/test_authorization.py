@@ -1,6 +1,7 @@
 """The authorization matrix: every operation of the OpenAPI document, checked four ways.
 
-(a) without credentials: 401 problem (except the public log-in operations);
+(a) without credentials: 401 problem (except log-in and the upload URLs, whose secret is the
+    credential);
 (b) from another organisation: the objects do not exist (404), so ids cannot be probed;
 (c) without the permission: 403 `permission_denied` for admin-only operations;
 (d) with the right role: success.
@@ -41,6 +42,7 @@ from fieldcast.models.sharing import DistributionList, Share, ShareAudience
 from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Video
 from fieldcast.settings import Settings
+from fieldcast.uploads import services as uploads
 from media.storage import S3Storage
 from tests import factories
 
@@ -78,9 +80,11 @@ class World:
     webhook: TeamWebhook  # `team`'s Slack channel
     # The ETag of the direct upload's one part, sent to S3 already (on S3 storage only).
     direct_part_etag: str = '"no-part-sent"'
+    capability: str = ""  # the secret in `upload`'s URL
 
-    def ids(self) -> dict[str, uuid.UUID]:
+    def ids(self) -> dict[str, Any]:
         return {
+            "capability": self.capability,
             "user_id": self.target.id,
             "team_id": self.team.id,
             "token_id": self.api_token.id,
@@ -245,6 +249,24 @@ OPERATIONS: dict[tuple[str, str], Case] = {
         data=b"abc",
     ),
     ("DELETE", "/api/v1/uploads/{upload_id}"): Case(Access.OWNER, 204, headers=TUS),
+    # The upload URL handed out in `Location`: its secret stands for the uploader's token.
+    ("HEAD", "/api/v1/uploads/{upload_id}/{capability}"): Case(
+        Access.PUBLIC, 200, headers=TUS, json_response=False
+    ),
+    ("PATCH", "/api/v1/uploads/{upload_id}/{capability}"): Case(
+        Access.PUBLIC,
+        204,
+        headers={
+            **TUS,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+        data=b"abc",
+    ),
+    ("DELETE", "/api/v1/uploads/{upload_id}/{capability}"): Case(
+        Access.PUBLIC, 204, headers=TUS
+    ),
+    ("GET", "/api/v1/upload-policy"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/direct-uploads"): Case(Access.OWNER, 201, _direct_upload_body, needs_s3=True),
     ("DELETE", "/api/v1/direct-uploads/{direct_upload_id}"): Case(Access.OWNER, 204, needs_s3=True),
     ("POST", "/api/v1/direct-uploads/{direct_upload_id}/part-urls"): Case(
@@ -278,7 +300,7 @@ def _call(
     method: str,
     path: str,
     headers: dict[str, str] | None = None,
-    ids: dict[str, uuid.UUID] | None = None,
+    ids: dict[str, Any] | None = None,
 ) -> Any:
     case = OPERATIONS[(method, path)]
     url = path.format(**(ids or world.ids()))
@@ -419,7 +441,7 @@ def _make_world(
         url = s3.presigned_part_urls(
             direct.storage_key, direct.state["upload_id"], [1], expires_in=600
         )[1]
-        sent = requests.put(url, data=b"v" * direct.length, timeout=30)
+        sent = requests.put(url, data=b"v" * (direct.length or 0), timeout=30)
         assert sent.status_code == 200, sent.text
         part_etag = sent.headers["ETag"]
     note = Attachment(
@@ -455,6 +477,7 @@ def _make_world(
         kind=WebhookKind.SLACK,
         url="https://hooks.slack.com/services/T000/B000/existing",
     )
+    capability = uploads.issue_capability(upload)
     session.add_all([upload, direct, note, phone, item, dl, share, hook])
     session.flush()
     session.add(
@@ -481,6 +504,7 @@ def _make_world(
         share,
         hook,
         part_etag,
+        capability,
     )
 
 
@@ -508,11 +532,17 @@ def test_every_operation_has_an_authorization_case(spec: dict[str, Any]) -> None
     assert not stale, f"these cases name no documented operation: {stale}"
 
 
-def test_only_the_log_in_operations_are_public(spec: dict[str, Any]) -> None:
+def test_only_log_in_and_upload_urls_are_public(spec: dict[str, Any]) -> None:
     assert spec["security"] == [{"bearerAuth": []}]
     public = {key for key, op in _spec_operations(spec).items() if op.get("security") == []}
     assert public == {key for key, case in OPERATIONS.items() if case.access is Access.PUBLIC}
-    assert public == {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/refresh")}
+    assert public == {
+        ("POST", "/api/v1/auth/token"),
+        ("POST", "/api/v1/auth/refresh"),
+        ("HEAD", "/api/v1/uploads/{upload_id}/{capability}"),
+        ("PATCH", "/api/v1/uploads/{upload_id}/{capability}"),
+        ("DELETE", "/api/v1/uploads/{upload_id}/{capability}"),
+    }
 
 
 def test_documented_error_responses_match_the_rules(spec: dict[str, Any]) -> None:

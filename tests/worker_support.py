@@ -117,5 +117,6 @@ def upload_file(
             stream=stream,
             content_length=size,
             expires_in=timedelta(hours=1),
+            max_size=ctx.settings.limits.max_upload_bytes,
         )
     return video.id

@@ -107,6 +107,7 @@ def part_urls(
     url_ttl: int,
 ) -> dict[int, str]:
     upload = _direct(session, principal, upload_id)
+    assert upload.length is not None  # a direct upload announces its size
     count = part_count(upload.length)
     bad = [n for n in numbers if not 1 <= n <= count]
     if bad:
@@ -124,6 +125,7 @@ def complete_direct_upload(
     parts: Sequence[tuple[int, str]],
 ) -> Video:
     upload = _direct(session, principal, upload_id)
+    assert upload.length is not None  # a direct upload announces its size
     count = part_count(upload.length)
     if sorted(number for number, _ in parts) != list(range(1, count + 1)):
         raise InvalidInput(errors={"parts": [f"Name every part from 1 to {count} once."]})
