@@ -3,8 +3,10 @@ chunk of its upload instead of after the whole file has crossed a mobile network
 
 The sniff only refuses what cannot be a video. A file in an accepted container may still be
 refused later by the probe (no picture, cut short, too long); that is not for the first bytes
-to say. A refusal carries the code the probe would give the whole file (`not_a_video`,
-`audio_only`, `empty_file`), so an app sees the same reason whichever step found it.
+to say. A refusal carries the code the probe gives such a file (`not_a_video`, `audio_only`,
+`empty_file`), so an app sees the same reason whichever step found it. One difference: a
+still picture (PNG, JPEG, GIF) is refused as `not_a_video` here, where ffmpeg would read it as
+a one-frame clip. (A HEIC photo is an ISO BMFF file: the probe judges it.)
 """
 
 from __future__ import annotations
@@ -42,9 +44,13 @@ OGG = Container("ogg", ("ogv",), ("video/ogg",))
 #: Every container an upload may be in, the ones phones record first.
 CONTAINERS = (ISO_BMFF, MATROSKA, AVI, MPEG_TS, MPEG_PS, FLV, OGG)
 
-#: Codecs the pipeline decodes (PyAV's ffmpeg): phones record H.264 or HEVC with AAC.
-VIDEO_CODECS = ("h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "h263")
-AUDIO_CODECS = ("aac", "opus", "vorbis", "mp3", "amr_nb", "alac", "flac", "ac3", "pcm_s16le")
+#: Codecs the pipeline decodes (ffmpeg's names): phones record H.264 or HEVC with AAC.
+VIDEO_CODECS = (
+    "h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "h263", "mpeg2video", "theora", "flv",
+)  # fmt: skip
+AUDIO_CODECS = (
+    "aac", "opus", "vorbis", "mp3", "mp2", "amr_nb", "alac", "flac", "ac3", "pcm_s16le",
+)  # fmt: skip
 
 # Box types a QuickTime or ISO BMFF file starts with (old QuickTime files have no `ftyp`).
 _ISO_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}

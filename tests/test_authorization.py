@@ -263,9 +263,7 @@ OPERATIONS: dict[tuple[str, str], Case] = {
         },
         data=b"abc",
     ),
-    ("DELETE", "/api/v1/uploads/{upload_id}/{capability}"): Case(
-        Access.PUBLIC, 204, headers=TUS
-    ),
+    ("DELETE", "/api/v1/uploads/{upload_id}/{capability}"): Case(Access.PUBLIC, 204, headers=TUS),
     ("GET", "/api/v1/upload-policy"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/direct-uploads"): Case(Access.OWNER, 201, _direct_upload_body, needs_s3=True),
     ("DELETE", "/api/v1/direct-uploads/{direct_upload_id}"): Case(Access.OWNER, 204, needs_s3=True),
