@@ -32,7 +32,7 @@ from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.settings import Limits, Settings
 from media import sniff
 from media.probe import MediaRejected, probe
-from media.storage import LocalStorage
+from media.storage import LocalStorage, S3Storage
 from tests import factories
 from tests.live_server import LiveServer, committed_factories, serve
 from tests.media_samples import ffmpeg
@@ -613,3 +613,85 @@ def test_the_refused_kinds_match_a_file_sent_whole(live: Live) -> None:
     assert refused.status_code == 422
     assert refused.json()["code"] == "not_a_video"
     assert live.video(video_id).failure_code == "not_a_video"
+
+
+# -- on S3 -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def s3_live(
+    settings: Settings, committed_db: Database, redis: Redis, s3_endpoint: str
+) -> Iterator[Live]:
+    import boto3
+
+    bucket = f"fieldcast-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket
+    )
+    storage = S3Storage(bucket, "media", endpoint_url=s3_endpoint, part_size=5 * 1024 * 1024)
+    ctx = build_context(settings, db=committed_db, redis=redis, storage=storage)
+    with committed_factories(committed_db) as session:
+        org = factories.OrganisationFactory()
+        rep = factories.UserFactory(org=org)
+        peer = factories.UserFactory(org=org)
+        session.commit()
+    with serve(ctx) as server:
+        yield Live(server, ctx, rep, peer)
+
+
+def _s3_state(storage: S3Storage) -> tuple[list[str], list[str]]:
+    """Every object key, and the key of every multipart upload still open."""
+    objects = storage.client.list_objects_v2(Bucket=storage.bucket).get("Contents", [])
+    multipart = storage.client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", [])
+    return [o["Key"] for o in objects], [u["Key"] for u in multipart]
+
+
+def test_on_s3_a_refused_tus_upload_leaves_nothing_behind(
+    s3_live: Live, samples: dict[str, Path]
+) -> None:
+    storage = s3_live.ctx.storage
+    assert isinstance(storage, S3Storage)
+    video_id = s3_live.draft()
+    headers = s3_live.server.login(s3_live.rep)
+    data = samples["song.mp3"].read_bytes()
+    url = _create(s3_live, video_id, headers, **{"Upload-Length": str(len(data))})
+    refused = _patch(url, 0, data, headers)
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "audio_only"
+    assert _s3_state(storage) == ([], [])
+    assert s3_live.video(video_id).failure_code == "audio_only"
+
+
+def test_a_direct_upload_of_a_photo_is_refused_when_completed(
+    s3_live: Live, samples: dict[str, Path]
+) -> None:
+    storage = s3_live.ctx.storage
+    assert isinstance(storage, S3Storage)
+    headers = s3_live.server.login(s3_live.rep)
+    api = s3_live.server.url + "/api/v1/direct-uploads"
+    video_id = s3_live.draft()
+
+    def send(path: Path) -> Any:
+        data = path.read_bytes()
+        created = requests.post(
+            api, json={"video_id": str(video_id), "size": len(data)}, headers=headers, timeout=10
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        put = requests.put(body["parts"][0]["url"], data=data, timeout=30)
+        assert put.status_code == 200
+        parts = [{"number": 1, "etag": put.headers["ETag"]}]
+        return requests.post(
+            f"{api}/{body['id']}/complete", json={"parts": parts}, headers=headers, timeout=30
+        )
+
+    refused = send(samples["photo.jpg"])
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "not_a_video"
+    assert _s3_state(storage) == ([], [])
+    video = s3_live.video(video_id)
+    assert (video.status, video.failure_code) == (VideoStatus.FAILED, "not_a_video")
+
+    assert send(samples["clip.mp4"]).status_code == 200
+    assert s3_live.video(video_id).status is VideoStatus.PROCESSING
+    assert s3_live.source(video_id) == samples["clip.mp4"].read_bytes()

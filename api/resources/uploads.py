@@ -778,9 +778,15 @@ class DirectUploadPartUrls(MethodView):
 class DirectUploadComplete(MethodView):
     @direct_blp.arguments(CompleteSchema)
     @direct_blp.response(200, DirectUploadCompletedSchema)
-    @direct_blp.problems(404, 409, 410)
+    @direct_blp.problems(404, 409, 410, 422)
     def post(self, body: dict[str, Any], direct_upload_id: uuid.UUID) -> dict[str, Any]:
-        """Complete a direct upload with every part's ETag; processing starts"""
+        """Complete a direct upload with every part's ETag; processing starts
+
+        A file whose first bytes are not a video's is refused with 422 and the code the video
+        now fails with (`not_a_video`, `audio_only`); the file is deleted and the draft takes a
+        new upload. Direct uploads need the size up front (the parts are presigned from it): a
+        phone still exporting its file uses tus with `Upload-Defer-Length`.
+        """
         video = direct.complete_direct_upload(
             db_session(),
             current_principal(),

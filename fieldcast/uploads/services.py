@@ -208,6 +208,13 @@ def capability_holder(session: Session, upload_id: uuid.UUID, secret: str) -> Pr
     return Principal(user=owner)
 
 
+def _delete_object(storage: Storage, key: str) -> None:
+    try:
+        storage.delete(key)
+    except StorageError:
+        log.warning("could not delete the refused file %s", key, exc_info=True)
+
+
 def get_upload(session: Session, principal: Principal, upload_id: uuid.UUID) -> Upload:
     """The principal's own upload. Anybody else's does not exist for them."""
     return load_upload(session, principal, upload_id)
@@ -301,12 +308,22 @@ def set_length(upload: Upload, length: int, *, max_size: int) -> None:
     upload.length = length
 
 
+# What the author reads when the first bytes refuse a file: the probe's words for the same codes.
+_REFUSALS = {
+    "not_a_video": "This file is not a video we can read.",
+    "audio_only": "The file has sound but no picture.",
+    "empty_file": "The uploaded file is empty.",
+}
+
+
 def refuse_file(
-    session: Session, storage: Storage, upload: Upload, *, code: str, detail: str
+    session: Session, storage: Storage, upload: Upload, *, code: str, assembled: bool = False
 ) -> FileRefused:
     """The file's first bytes show it cannot be a video: the video fails as it would after
     processing, the upload and its stored bytes go, and the draft takes a new upload.
+    `assembled`: the bytes are a stored object already (a direct upload S3 put together).
     Committed here, since the request answers with the returned error."""
+    detail = _REFUSALS.get(code, _REFUSALS["not_a_video"])
     video = session.scalars(
         select(Video)
         .where(Video.org_id == upload.org_id, Video.id == upload.video_id)
@@ -329,7 +346,10 @@ def refuse_file(
         ),
     )
     session.flush()
-    on_commit(session, partial(_discard, storage, upload))
+    if assembled:
+        on_commit(session, partial(_delete_object, storage, upload.storage_key))
+    else:
+        on_commit(session, partial(_discard, storage, upload))
     commit_early(session, EarlyCommit.UPLOAD_REFUSED)
     log.info("upload %s refused for video %s: %s", upload.id, video.id, code)
     return FileRefused(detail, code=ErrorCode(code))

@@ -47,14 +47,6 @@ log = logging.getLogger(__name__)
 LOCK_TTL_S = 60
 
 
-# What the author reads when the first bytes refuse a file: the probe's words for the same codes.
-_REFUSALS = {
-    "not_a_video": "This file is not a video we can read.",
-    "audio_only": "The file has sound but no picture.",
-    "empty_file": "The uploaded file is empty.",
-}
-
-
 class OffsetMismatch(Conflict):
     code = ErrorCode.UPLOAD_OFFSET_MISMATCH
     title = "Upload-Offset does not match the bytes received"
@@ -208,13 +200,7 @@ def append(
             whole_file = upload.length is not None and upload.offset + len(first) == upload.length
             verdict = sniff(head + first, whole_file=whole_file)
             if verdict.refusal is not None:
-                raise refuse_file(
-                    session,
-                    storage,
-                    upload,
-                    code=verdict.refusal,
-                    detail=_REFUSALS.get(verdict.refusal, _REFUSALS["not_a_video"]),
-                )
+                raise refuse_file(session, storage, upload, code=verdict.refusal)
             stream = cast(IO[bytes], _Prefixed(first, stream))
             head += first
         new_offset, state = storage.append_upload(
