@@ -695,3 +695,16 @@ def test_a_direct_upload_of_a_photo_is_refused_when_completed(
     assert send(samples["clip.mp4"]).status_code == 200
     assert s3_live.video(video_id).status is VideoStatus.PROCESSING
     assert s3_live.source(video_id) == samples["clip.mp4"].read_bytes()
+
+
+def test_the_access_log_leaves_the_upload_urls_secret_out(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = live.server.login(live.rep)
+    url = _create(live, live.draft(), headers, **{"Upload-Length": "100"})
+    secret = urlparse(url).path.rsplit("/", 1)[1]
+    with caplog.at_level("INFO", logger="fieldcast"):
+        assert requests.head(url, headers=TUS, timeout=10).status_code == 200
+    ours = [r for r in caplog.records if r.name.startswith("fieldcast")]
+    assert f"/api/v1/uploads/{_upload_id(url)}/<secret>" in [getattr(r, "path", "") for r in ours]
+    assert not any(secret in r.getMessage() or secret in getattr(r, "path", "") for r in ours)
