@@ -708,3 +708,19 @@ def test_the_access_log_leaves_the_upload_urls_secret_out(
     ours = [r for r in caplog.records if r.name.startswith("fieldcast")]
     assert f"/api/v1/uploads/{_upload_id(url)}/<secret>" in [getattr(r, "path", "") for r in ours]
     assert not any(secret in r.getMessage() or secret in getattr(r, "path", "") for r in ours)
+
+
+def test_a_deactivated_uploaders_upload_url_stops_working(
+    live: Live, samples: dict[str, Path]
+) -> None:
+    from fieldcast.models.accounts import User
+
+    headers = live.server.login(live.rep)
+    data = samples["clip.mp4"].read_bytes()
+    url = _create(live, live.draft(), headers, **{"Upload-Length": str(len(data))})
+    assert _patch(url, 0, data[:100], {}).status_code == 204
+    with live.ctx.db.session() as session:
+        session.execute(update(User).where(User.id == live.rep.id).values(is_active=False))
+        session.commit()
+    assert requests.head(url, headers=TUS, timeout=10).status_code == 404
+    assert _patch(url, 100, data[100:], {}).status_code == 404
