@@ -6,6 +6,10 @@ process. Should the machine go down before its page cache reached the disk, the 
 fewer bytes than recorded and the offset moves back to them (`Storage.held_upload_bytes`).
 An upload of zero bytes is complete, and processed, from its creation.
 
+A client may send the length later (tus creation-defer-length): until it does, the upload
+takes no more than the size limit. The file's first bytes are kept (`Upload.head`) and judged
+before they are stored (`media.sniff`): a file that cannot be a video is refused at once.
+
 No database transaction stays open while bytes stream: the row is read, the bytes are stored,
 then the new offset is written with a check that nobody else moved it.
 """
@@ -177,7 +181,7 @@ def append(
             headers={"Upload-Offset": str(upload.offset)},
         )
     if length is not None:
-        set_length(upload, length, max_size=max_size)
+        set_length(upload, length, max_size=max_size)  # committed below, before the bytes
     if upload.length is None:
         remaining = max_size - upload.offset
         if content_length is not None and content_length > remaining:
@@ -195,7 +199,8 @@ def append(
     with _write_lock(redis, upload_id) as lock:
         head = (upload.head or b"")[: upload.offset]
         # (An upload begun before first bytes were kept has no head: the probe judges it.)
-        if upload.offset < SNIFF_BYTES and len(head) == upload.offset:
+        judged = upload.offset < SNIFF_BYTES and len(head) == upload.offset
+        if judged:
             first = _read_up_to(stream, min(SNIFF_BYTES - upload.offset, remaining))
             whole_file = upload.length is not None and upload.offset + len(first) == upload.length
             verdict = sniff(head + first, whole_file=whole_file)
@@ -214,9 +219,7 @@ def append(
             "state": state,
             "expires_at": utcnow() + expires_in,
         }
-        if upload.length is not None:
-            values["length"] = upload.length
-        if len(head) > len(upload.head or b""):
+        if judged:
             values["head"] = head[:new_offset]
         # The new offset need not wait for PostgreSQL's WAL flush: should the database lose
         # it in a crash, the recorded offset is behind the stored bytes, the client resumes
