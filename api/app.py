@@ -63,6 +63,7 @@ API_BLUEPRINTS = (
     attachments.blp,
     uploads.blp,
     uploads.direct_blp,
+    uploads.policy_blp,
     devices.blp,
     notifications.blp,
     notifications.receipts_blp,
@@ -262,7 +263,7 @@ def _register_request_hooks(app: Flask) -> None:
                 response.status_code,
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    "path": uploads.loggable_path(request.path, request.view_args),
                     "status": response.status_code,
                     "ms": round(elapsed * 1000, 1),
                     "user_id": str(g.principal.user_id) if g.get("principal") else None,

@@ -304,11 +304,17 @@ class PeakRss:
         self._sample()
 
 
+# An MP4's first box: the API refuses at the first chunk a file that cannot be a video.
+MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
+
 def write_random_file(path: Path, size: int) -> None:
-    """Incompressible bytes, written in 8 MiB pieces (never the whole file in memory)."""
+    """Incompressible bytes after an MP4's first box, written in 8 MiB pieces (never the
+    whole file in memory)."""
     piece = CHUNK_MIB * MIB
     with path.open("wb") as out:
-        remaining = size
+        out.write(MP4_HEAD[:size])
+        remaining = size - min(size, len(MP4_HEAD))
         while remaining:
             block = os.urandom(min(piece, remaining))
             out.write(block)
@@ -503,8 +509,11 @@ def run(size_mib: int, rounds: int = DEFAULT_ROUNDS) -> dict[str, Any]:
         sink.mkdir()
         with services(workdir) as services_:
             log(f"services: {services_.origin}")
+            api_port, bare_port = free_port(), free_port()
             env = {
                 **os.environ,
+                # The upload URLs the API hands out name this server.
+                "PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
                 "DATABASE_URL": services_.database_url,
                 "REDIS_URL": services_.redis_url,
                 "STORAGE_URL": storage.as_uri(),
@@ -515,7 +524,6 @@ def run(size_mib: int, rounds: int = DEFAULT_ROUNDS) -> dict[str, Any]:
                 "ACCESS_TOKEN_TTL_S": "7200",
                 SINK_ENV: str(sink),
             }
-            api_port, bare_port = free_port(), free_port()
             api_command = [
                 sys.executable,
                 *("-m", "fieldcast", "web"),

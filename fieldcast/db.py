@@ -182,6 +182,9 @@ class EarlyCommit(enum.StrEnum):
     #: A refused request that must still change something: a refresh token presented a second
     #: time ends its whole login session (a copy leaked) although the request answers 401.
     SESSION_FAMILY_REVOKED = "session_family_revoked"
+    #: A file refused at its first bytes (not a video): the video fails, the upload is removed
+    #: and its stored bytes discarded, although the request answers 422.
+    UPLOAD_REFUSED = "upload_refused"
 
 
 _EARLY_COMMITS_KEY = "fieldcast.early_commits"

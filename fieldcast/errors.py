@@ -144,8 +144,14 @@ class ErrorCode(enum.StrEnum):
     INVALID_TUS_HEADER = "invalid_tus_header", "A tus header is not valid."
     UPLOAD_LENGTH_REQUIRED = (
         "upload_length_required",
-        "Upload-Length is missing (deferred lengths are not supported).",
+        "Upload-Length is missing; send it, or `Upload-Defer-Length: 1` to send it later.",
     )
+    NOT_A_VIDEO = (
+        "not_a_video",
+        "The file is not a video (refused at its first bytes; a video fails with it too).",
+    )
+    AUDIO_ONLY = "audio_only", "The file has sound but no picture."
+    EMPTY_FILE = "empty_file", "The uploaded file is empty."
     UPLOAD_OFFSET_REQUIRED = "upload_offset_required", "Upload-Offset is missing."
     INVALID_UPLOAD_METADATA = "invalid_upload_metadata", "Upload-Metadata is not valid."
     VIDEO_ID_REQUIRED = "video_id_required", "Upload-Metadata does not name the draft's video_id."

@@ -61,8 +61,9 @@ class VideoBecamePlayable(Event):
 
 @dataclass(frozen=True)
 class VideoFailed(Event):
-    """A video's file cannot be processed (published by `videos.processing`); `detail` says
-    why in words for its author, who is told."""
+    """A video's file cannot be processed (published by `videos.processing`, and by
+    `uploads` when a file's first bytes show it is not a video); `detail` says why in words
+    for its author, who is told."""
 
     video_id: uuid.UUID
     owner_id: uuid.UUID

@@ -1,6 +1,7 @@
 """The authorization matrix: every operation of the OpenAPI document, checked four ways.
 
-(a) without credentials: 401 problem (except the public log-in operations);
+(a) without credentials: 401 problem (except log-in and the upload URLs, whose secret is the
+    credential);
 (b) from another organisation: the objects do not exist (404), so ids cannot be probed;
 (c) without the permission: 403 `permission_denied` for admin-only operations;
 (d) with the right role: success.
@@ -44,6 +45,7 @@ from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Video
 from fieldcast.policy import Principal
 from fieldcast.settings import Settings
+from fieldcast.uploads import services as uploads
 from media.storage import S3Storage
 from tests import factories
 
@@ -84,9 +86,11 @@ class World:
     invitation: Any = None  # `admin` invited someone; `invitation_token` is its link's token
     invitation_token: str = ""
     reset_token: str = ""  # the token of a password reset `rep` asked for
+    capability: str = ""  # the secret in `upload`'s URL
 
-    def ids(self) -> dict[str, uuid.UUID]:
+    def ids(self) -> dict[str, Any]:
         return {
+            "capability": self.capability,
             "user_id": self.target.id,
             "team_id": self.team.id,
             "token_id": self.api_token.id,
@@ -300,6 +304,22 @@ OPERATIONS: dict[tuple[str, str], Case] = {
         data=b"abc",
     ),
     ("DELETE", "/api/v1/uploads/{upload_id}"): Case(Access.OWNER, 204, headers=TUS),
+    # The upload URL handed out in `Location`: its secret stands for the uploader's token.
+    ("HEAD", "/api/v1/uploads/{upload_id}/{capability}"): Case(
+        Access.PUBLIC, 200, headers=TUS, json_response=False
+    ),
+    ("PATCH", "/api/v1/uploads/{upload_id}/{capability}"): Case(
+        Access.PUBLIC,
+        204,
+        headers={
+            **TUS,
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+        data=b"abc",
+    ),
+    ("DELETE", "/api/v1/uploads/{upload_id}/{capability}"): Case(Access.PUBLIC, 204, headers=TUS),
+    ("GET", "/api/v1/upload-policy"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/direct-uploads"): Case(Access.OWNER, 201, _direct_upload_body, needs_s3=True),
     ("DELETE", "/api/v1/direct-uploads/{direct_upload_id}"): Case(Access.OWNER, 204, needs_s3=True),
     ("POST", "/api/v1/direct-uploads/{direct_upload_id}/part-urls"): Case(
@@ -333,7 +353,7 @@ def _call(
     method: str,
     path: str,
     headers: dict[str, str] | None = None,
-    ids: dict[str, uuid.UUID] | None = None,
+    ids: dict[str, Any] | None = None,
 ) -> Any:
     case = OPERATIONS[(method, path)]
     url = path.format(**(ids or world.ids()))
@@ -483,7 +503,9 @@ def _make_world(
         url = s3.presigned_part_urls(
             direct.storage_key, direct.state["upload_id"], [1], expires_in=600
         )[1]
-        sent = requests.put(url, data=b"v" * direct.length, timeout=30)
+        # The first bytes of an MP4: a file that may be a video (anything else is refused).
+        head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+        sent = requests.put(url, data=head + b"v" * (1000 - len(head)), timeout=30)
         assert sent.status_code == 200, sent.text
         part_etag = sent.headers["ETag"]
     note = Attachment(
@@ -519,6 +541,7 @@ def _make_world(
         kind=WebhookKind.SLACK,
         url="https://hooks.slack.com/services/T000/B000/existing",
     )
+    capability = uploads.issue_capability(upload)
     session.add_all([upload, direct, note, phone, item, dl, share, hook])
     session.flush()
     session.add(
@@ -562,6 +585,7 @@ def _make_world(
         invitation=invitation,
         invitation_token=invitations.token_for(secret, invitation),
         reset_token=recovery.token_for(secret, reset),
+        capability=capability,
     )
 
 
@@ -589,7 +613,7 @@ def test_every_operation_has_an_authorization_case(spec: dict[str, Any]) -> None
     assert not stale, f"these cases name no documented operation: {stale}"
 
 
-def test_only_the_log_in_and_receipt_operations_are_public(spec: dict[str, Any]) -> None:
+def test_only_log_in_receipts_email_links_and_upload_urls_are_public(spec: dict[str, Any]) -> None:
     assert spec["security"] == [{"bearerAuth": []}]
     public = {key for key, op in _spec_operations(spec).items() if op.get("security") == []}
     assert public == {key for key, case in OPERATIONS.items() if case.access is Access.PUBLIC}
@@ -603,6 +627,9 @@ def test_only_the_log_in_and_receipt_operations_are_public(spec: dict[str, Any])
         ("POST", "/api/v1/invitations/preview"),
         ("POST", "/api/v1/auth/password-reset"),
         ("POST", "/api/v1/auth/password-reset/confirm"),
+        ("HEAD", "/api/v1/uploads/{upload_id}/{capability}"),
+        ("PATCH", "/api/v1/uploads/{upload_id}/{capability}"),
+        ("DELETE", "/api/v1/uploads/{upload_id}/{capability}"),
     }
 
 

@@ -142,7 +142,8 @@ def world(
         },
     )
     assert upload.status_code == 201, upload.get_json()
-    ids["upload_id"] = upload.headers["Location"].rsplit("/", 1)[-1]
+    # The upload URL: /api/v1/uploads/{upload_id}/{capability}
+    ids["upload_id"], ids["capability"] = upload.headers["Location"].rsplit("/", 2)[-2:]
     item = Notification(
         org_id=org.id,
         user_id=admin.id,

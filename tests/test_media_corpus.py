@@ -415,8 +415,20 @@ def test_tus_creation_with_upload_and_a_new_file_after_failure_meet_the_same_lim
     good = media_dir / "good-tus.mp4"
     no_audio(good)
 
-    _tus_create_with_upload(client, headers, video_id, b"Pricing objection notes\n" * 50)
-    corpus.run_steps()
+    # Text is refused at its first bytes, with the code processing would have given it.
+    notes = b"Pricing objection notes\n" * 50
+    refused = client.post(
+        "/api/v1/uploads",
+        data=notes,
+        headers={
+            **headers,
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": str(len(notes)),
+            "Upload-Metadata": f"video_id {base64.b64encode(video_id.encode()).decode()}",
+            "Content-Type": "application/offset+octet-stream",
+        },
+    )
+    assert (refused.status_code, refused.get_json()["code"]) == (422, "not_a_video")
     body = client.get(f"/api/v1/videos/{video_id}", headers=headers).get_json()
     assert (body["status"], body["failure"]["code"]) == ("failed", "not_a_video")
 

@@ -19,7 +19,7 @@ from tests import factories
 from tests.conftest import SECRET_KEY
 from tests.fault_servers import PostgresServer, RedisServer
 from tests.live_server import LiveServer, committed_factories, serve
-from tests.test_uploads import TUS, metadata
+from tests.test_uploads import MP4_HEAD, TUS, metadata
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180, method="thread")]
 
@@ -132,22 +132,22 @@ def api(postgres: PostgresServer, redis_server: RedisServer, tmp_path: Path) -> 
 def test_a_database_outage_answers_503_and_the_next_request_after_it_works(
     api: Api, postgres: PostgresServer
 ) -> None:
-    upload = api.create_upload(10)
-    assert api.patch(upload, 0, b"01234").status_code == 204
+    upload = api.create_upload(10)  # the first bytes of an MP4: a file that may be a video
+    assert api.patch(upload, 0, MP4_HEAD[:5]).status_code == 204
     # Every pooled connection has been used, so each one is dead after the restart.
     assert api.me().status_code == 200
 
     postgres.stop()
     _unavailable(api.login())
     _unavailable(api.me())
-    _unavailable(api.patch(upload, 5, b"56789"))
+    _unavailable(api.patch(upload, 5, MP4_HEAD[5:10]))
     _unavailable(api.head(upload), body=False)
 
     postgres.start()
     # The same API process: the first request after the outage already works.
     assert api.me().status_code == 200
     assert api.head(upload).headers["Upload-Offset"] == "5"
-    finished = api.patch(upload, 5, b"56789")
+    finished = api.patch(upload, 5, MP4_HEAD[5:10])
     assert finished.status_code == 204, finished.text
     assert finished.headers["Upload-Offset"] == "10"
     assert api.login().status_code == 200

@@ -45,12 +45,22 @@ def metadata(video_id: Any, **extra: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in pairs.items())
 
 
+# The first bytes of an MP4 (its `ftyp` box): a file starting so is not refused at once.
+MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
+
+
+def _upload_id(location: str) -> uuid.UUID:
+    """The upload's id in its URL (`/api/v1/uploads/{id}/{secret}`)."""
+    return uuid.UUID(urlparse(location).path.split("/")[4])
+
+
 def _file(tmp_path: Path, size: int, name: str = "clip.mp4") -> Path:
     path = tmp_path / name
     # Not repeating, so a chunk stored at the wrong offset cannot go unnoticed.
     block = hashlib.sha256(b"fieldcast").digest()
     with path.open("wb") as handle:
-        written = 0
+        handle.write(MP4_HEAD[:size])
+        written = min(size, len(MP4_HEAD))
         counter = 0
         while written < size:
             chunk = hashlib.sha256(block + counter.to_bytes(8, "big")).digest() * 128
@@ -203,7 +213,7 @@ def test_bytes_lost_in_a_machine_crash_are_sent_again(live: Live, tmp_path: Path
     )
     first.upload(stop_at=300_000)
     assert first.url is not None
-    upload_id = first.url.rsplit("/", 1)[1]
+    upload_id = str(_upload_id(first.url))
     assert isinstance(live.ctx.storage, LocalStorage)
     with (live.ctx.storage.root / ".uploads" / upload_id).open("r+b") as partial:
         partial.truncate(130_000)  # what reached the disk before the crash
@@ -398,6 +408,7 @@ def test_options_describes_the_server(client: FlaskClient, settings: Settings) -
     assert response.headers["Tus-Version"] == "1.0.0"
     assert set(response.headers["Tus-Extension"].split(",")) == {
         "creation",
+        "creation-defer-length",
         "creation-with-upload",
         "termination",
         "checksum",
@@ -443,7 +454,7 @@ def test_creation_with_upload_and_head(
 ) -> None:
     response = client.post(
         "/api/v1/uploads",
-        data=b"x" * 40,
+        data=MP4_HEAD + b"x" * 16,
         headers={
             **auth(rep),
             **TUS,
@@ -590,8 +601,8 @@ def test_a_finished_video_takes_no_new_upload(
     client: FlaskClient, rep: Any, auth: Any, draft: str
 ) -> None:
     headers = auth(rep)
-    url = _create(client, headers, draft, 3)
-    assert _patch(client, headers, url, 0, b"abc").status_code == 204
+    url = _create(client, headers, draft, len(MP4_HEAD))
+    assert _patch(client, headers, url, 0, MP4_HEAD).status_code == 204
     again = client.post(
         "/api/v1/uploads",
         headers={**headers, **TUS, "Upload-Length": "3", "Upload-Metadata": metadata(draft)},
@@ -599,7 +610,7 @@ def test_a_finished_video_takes_no_new_upload(
     assert again.status_code == 409
     assert again.get_json()["code"] == "video_already_uploaded"
     # Sending the last chunk again (the response was lost) is harmless.
-    assert _patch(client, headers, url, 3, b"").status_code == 204
+    assert _patch(client, headers, url, len(MP4_HEAD), b"").status_code == 204
 
 
 def test_unfinished_uploads_expire_and_are_cleaned_up(
@@ -608,7 +619,7 @@ def test_unfinished_uploads_expire_and_are_cleaned_up(
     headers = auth(rep)
     url = _create(client, headers, draft, 10)
     assert _patch(client, headers, url, 0, b"12345").status_code == 204
-    upload_id = uuid.UUID(url.rsplit("/", 1)[1])
+    upload_id = _upload_id(url)
     session.execute(
         update(Upload)
         .where(Upload.id == upload_id)
@@ -633,7 +644,7 @@ def test_a_full_upload_whose_finish_was_cut_short_is_finished_later(
     """The last byte was stored but the process died before processing was recorded."""
     headers = auth(rep)
     url = _create(client, headers, draft, 3)
-    upload_id = uuid.UUID(url.rsplit("/", 1)[1])
+    upload_id = _upload_id(url)
     upload = session.get_one(Upload, upload_id)
     offset, state = context.storage.append_upload(upload.state, 0, io.BytesIO(b"abc"), limit=3)
     session.execute(
@@ -654,7 +665,7 @@ def test_a_full_upload_that_lost_bytes_in_a_crash_waits_for_them(
     disk: the sweep does not finish a short file; the offset moves back for the client."""
     headers = auth(rep)
     url = _create(client, headers, draft, 6)
-    upload_id = uuid.UUID(url.rsplit("/", 1)[1])
+    upload_id = _upload_id(url)
     upload = session.get_one(Upload, upload_id)
     offset, state = context.storage.append_upload(upload.state, 0, io.BytesIO(b"abc"), limit=6)
     session.execute(
@@ -712,7 +723,7 @@ def test_tuspy_upload_to_s3_maps_to_a_multipart_upload(
         o["Key"]
         for o in s3_storage.client.list_objects_v2(Bucket=s3_storage.bucket).get("Contents", [])
     ]
-    assert len(keys) == 1 and keys[0].endswith("/source/" + urlparse(uploader.url).path[-36:])
+    assert len(keys) == 1 and keys[0].endswith("/source/" + str(_upload_id(uploader.url)))
     assert s3_live.video(video_id).status is VideoStatus.PROCESSING
 
 

@@ -1,10 +1,15 @@
-"""tus 1.0 resumable uploads (core, creation, creation-with-upload, termination, checksum,
-expiration) and direct-to-S3 multipart uploads.
+"""tus 1.0 resumable uploads (core, creation, creation-defer-length, creation-with-upload,
+termination, checksum, expiration), direct-to-S3 multipart uploads, and the upload policy.
 
-A standard tus client works unchanged: create with `POST /api/v1/uploads` (Upload-Length,
-Upload-Metadata naming `video_id`), then PATCH chunks to the returned Location; after a broken
-connection, HEAD gives the offset to resume from. Errors keep the tus status codes and carry a
-problem+json body with a stable `code`.
+A standard tus client works unchanged: create with `POST /api/v1/uploads` (Upload-Length, or
+`Upload-Defer-Length: 1` while the phone still exports the file; Upload-Metadata naming
+`video_id`), then PATCH chunks to the returned Location; after a broken connection, HEAD gives
+the offset to resume from. Errors keep the tus status codes and carry a problem+json body with
+a stable `code`.
+
+The Location carries a secret: with it, HEAD, PATCH and DELETE on that upload work without an
+access token (a background transfer outlives the token it started with); with a token, the
+token's rules apply as well.
 """
 
 from __future__ import annotations
@@ -20,20 +25,23 @@ from email.utils import format_datetime
 from typing import IO, Any
 
 import marshmallow as ma
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from flask.views import MethodView
 from werkzeug.exceptions import ClientDisconnected
 
-from api.auth import current_principal
-from api.extensions import Blueprint, Schema
+from api.auth import current_principal, token_config
+from api.extensions import Blueprint, Schema, public
 from api.fields import String, is_storable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, problem_response
 from api.runtime import context, db_session
 from fieldcast import links
-from fieldcast.errors import ErrorCode
+from fieldcast.accounts.tokens import authenticate
+from fieldcast.errors import AuthenticationFailed, ErrorCode
 from fieldcast.models.uploads import Upload
 from fieldcast.uploads import direct, tus
 from fieldcast.uploads import services as uploads
+from media import sniff
+from media.storage import S3Storage
 
 blp = Blueprint(
     "uploads",
@@ -41,9 +49,13 @@ blp = Blueprint(
     url_prefix="/api/v1/uploads",
     description=(
         "Resumable uploads with the tus 1.0 protocol (https://tus.io/protocols/resumable-upload)."
-        " Extensions: creation, creation-with-upload, termination, checksum (sha1), expiration."
-        " `Upload-Metadata` must carry `video_id` (a draft of yours); `filename` and `filetype`"
-        " are kept. Use any tus client (tus-js-client, TUSKit, tus-android-client, tuspy)."
+        " Extensions: creation, creation-defer-length, creation-with-upload, termination,"
+        " checksum (sha1), expiration. `Upload-Metadata` must carry `video_id` (a draft of"
+        " yours); `filename` and `filetype` are kept. Use any tus client (tus-js-client,"
+        " TUSKit, tus-android-client, tuspy). The upload URL (`Location`) works without an"
+        " access token for that upload until it expires: give it to a background transfer"
+        " (iOS background URLSession, Android WorkManager). A file whose first bytes show it is"
+        " not a video is refused at once (422, the code the video fails with)."
     ),
 )
 direct_blp = Blueprint(
@@ -58,7 +70,9 @@ direct_blp = Blueprint(
 )
 
 TUS_VERSION = "1.0.0"
-TUS_EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
+TUS_EXTENSIONS = (
+    "creation,creation-defer-length,creation-with-upload,termination,checksum,expiration"
+)
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 TUS_REQUEST_HEADERS = [
     "Tus-Resumable",
@@ -80,6 +94,7 @@ TUS_RESPONSE_HEADERS = [
     "Tus-Checksum-Algorithm",
     "Upload-Offset",
     "Upload-Length",
+    "Upload-Defer-Length",
     "Upload-Expires",
     "Upload-Metadata",
 ]
@@ -240,7 +255,9 @@ def _expires_in() -> timedelta:
     return timedelta(seconds=context().settings.upload_expiry_s)
 
 
-def _append(upload_id: uuid.UUID, offset: int, content_length: int | None) -> Upload:
+def _append(
+    upload_id: uuid.UUID, offset: int, content_length: int | None, length: int | None = None
+) -> Upload:
     ctx = context()
     principal = current_principal()
     body = _verified_body(ctx.settings.limits.max_upload_bytes)
@@ -255,10 +272,32 @@ def _append(upload_id: uuid.UUID, offset: int, content_length: int | None) -> Up
             stream=body,  # type: ignore[arg-type]
             content_length=content_length,
             expires_in=_expires_in(),
+            max_size=ctx.settings.limits.max_upload_bytes,
+            length=length,
         )
+    except uploads.FileRefused:
+        _drain(body)
+        raise
     finally:
         if not isinstance(body, _ClientBody):
             body.close()
+
+
+# A refused chunk is read to its end (up to this much) before the answer, so that a client
+# still sending it reads the 422 instead of a reset connection.
+_DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+def _drain(body: IO[bytes] | _ClientBody) -> None:
+    drained = 0
+    while drained < _DRAIN_LIMIT and (data := body.read(_COPY_CHUNK)):
+        drained += len(data)
+
+
+def _length_headers(upload: Upload) -> dict[str, str]:
+    if upload.length is None:
+        return {"Upload-Defer-Length": "1"}
+    return {"Upload-Length": str(upload.length)}
 
 
 def _offset_headers(upload: Upload) -> dict[str, str]:
@@ -294,20 +333,29 @@ def _tus(view: Callable[..., Response]) -> Callable[..., Response]:
 class Uploads(MethodView):
     @blp.doc(**TUS_HEADERS_DOC)
     @blp.alt_response(201, description="Created; `Location` is the upload URL")
-    @blp.problems(400, 403, 404, 412, 413)
+    @blp.problems(400, 403, 404, 412, 413, 422)
     @_tus
     def post(self) -> Response:
         """Create an upload (tus creation; with a body, creation-with-upload)
 
-        Headers: `Upload-Length` (bytes), `Upload-Metadata` with `video_id` (base64, as tus
-        encodes every value). With `Content-Type: application/offset+octet-stream` the body is
-        the first chunk.
+        Headers: `Upload-Length` (bytes), or `Upload-Defer-Length: 1` to send the length with a
+        later PATCH (tus creation-defer-length); `Upload-Metadata` with `video_id` (base64, as
+        tus encodes every value). With `Content-Type: application/offset+octet-stream` the body
+        is the first chunk. `Location` is the upload URL, usable without an access token for
+        this upload until `Upload-Expires`: keep it as secret as a password.
         """
-        if request.headers.get("Upload-Defer-Length") is not None:
-            return _tus_error(
-                400, ErrorCode.UPLOAD_LENGTH_REQUIRED, "Deferred lengths are not supported."
-            )
-        length = _int_header("Upload-Length")
+        deferred = request.headers.get("Upload-Defer-Length")
+        length: int | None
+        if deferred is not None:
+            if deferred.strip() != "1" or request.headers.get("Upload-Length") is not None:
+                return _tus_error(
+                    400,
+                    ErrorCode.INVALID_TUS_HEADER,
+                    "Send either Upload-Length or `Upload-Defer-Length: 1`, not both.",
+                )
+            length = None
+        else:
+            length = _int_header("Upload-Length")
         try:
             metadata = parse_metadata(request.headers.get("Upload-Metadata"))
         except ValueError as exc:
@@ -330,7 +378,8 @@ class Uploads(MethodView):
             filename=metadata.get("filename") or metadata.get("name"),
             filetype=metadata.get("filetype") or metadata.get("type"),
         )
-        location = links.api_url(ctx.settings, f"{blp.url_prefix}/{upload.id}")
+        secret = uploads.issue_capability(upload)
+        location = links.api_url(ctx.settings, f"{blp.url_prefix}/{upload.id}/{secret}")
         has_body = request.mimetype == OFFSET_CONTENT_TYPE and (request.content_length or 0) > 0
         if has_body:
             upload = _append(upload.id, 0, request.content_length)
@@ -340,6 +389,34 @@ class Uploads(MethodView):
         return response
 
 
+def _head(upload_id: uuid.UUID) -> Response:
+    upload = tus.status(db_session(), current_principal(), context().storage, upload_id)
+    response = Response(status=200)
+    response.headers.update(_offset_headers(upload))
+    response.headers.update(_length_headers(upload))
+    response.headers["Upload-Metadata"] = encode_metadata(upload)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _patch(upload_id: uuid.UUID) -> Response:
+    if request.mimetype != OFFSET_CONTENT_TYPE:
+        return _tus_error(
+            415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Send Content-Type: {OFFSET_CONTENT_TYPE}."
+        )
+    offset = _int_header("Upload-Offset")
+    length = _int_header("Upload-Length") if "Upload-Length" in request.headers else None
+    upload = _append(upload_id, offset, request.content_length, length)
+    response = Response(status=204)
+    response.headers.update(_offset_headers(upload))
+    return response
+
+
+def _delete(upload_id: uuid.UUID) -> Response:
+    tus.terminate(db_session(), current_principal(), context().storage, upload_id)
+    return Response(status=204)
+
+
 @blp.route("/<uuid:upload_id>")
 class UploadById(MethodView):
     @blp.doc(**TUS_HEADERS_DOC)
@@ -347,18 +424,15 @@ class UploadById(MethodView):
     @blp.problems(404, 410, 412)
     @_tus
     def head(self, upload_id: uuid.UUID) -> Response:
-        """The offset to resume from (tus HEAD)"""
-        upload = tus.status(db_session(), current_principal(), context().storage, upload_id)
-        response = Response(status=200)
-        response.headers.update(_offset_headers(upload))
-        response.headers["Upload-Length"] = str(upload.length)
-        response.headers["Upload-Metadata"] = encode_metadata(upload)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        """The offset to resume from (tus HEAD)
+
+        `Upload-Length`, or `Upload-Defer-Length: 1` while the client has not sent it.
+        """
+        return _head(upload_id)
 
     @blp.doc(**TUS_HEADERS_DOC)
     @blp.alt_response(204, description="Stored; `Upload-Offset` is the new offset")
-    @blp.problems(400, 404, 409, 410, 412, 413, 415, 423)
+    @blp.problems(400, 404, 409, 410, 412, 413, 415, 422, 423)
     @blp.alt_response(
         460,
         description="Checksum Mismatch (tus): the chunk was not stored",
@@ -369,17 +443,12 @@ class UploadById(MethodView):
     def patch(self, upload_id: uuid.UUID) -> Response:
         """Send a chunk at `Upload-Offset` (tus PATCH; `Upload-Checksum: sha1 <base64>` optional)
 
-        When the last byte arrives the video is processed and soon `playable`.
+        A deferred length is sent once, with `Upload-Length` on a PATCH. When the last byte
+        arrives the video is processed and soon `playable`. A file whose first bytes are not a
+        video's is refused with 422 and the code the video now fails with (`not_a_video`,
+        `audio_only`, `empty_file`); the upload is gone and the draft takes a new one.
         """
-        if request.mimetype != OFFSET_CONTENT_TYPE:
-            return _tus_error(
-                415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Send Content-Type: {OFFSET_CONTENT_TYPE}."
-            )
-        offset = _int_header("Upload-Offset")
-        upload = _append(upload_id, offset, request.content_length)
-        response = Response(status=204)
-        response.headers.update(_offset_headers(upload))
-        return response
+        return _patch(upload_id)
 
     @blp.doc(**TUS_HEADERS_DOC)
     @blp.alt_response(204, description="Terminated")
@@ -387,8 +456,73 @@ class UploadById(MethodView):
     @_tus
     def delete(self, upload_id: uuid.UUID) -> Response:
         """Discard an unfinished upload (tus termination)"""
-        tus.terminate(db_session(), current_principal(), context().storage, upload_id)
-        return Response(status=204)
+        return _delete(upload_id)
+
+
+def loggable_path(path: str, view_args: dict[str, Any] | None) -> str:
+    """The request path for the access log, without an upload URL's secret."""
+    secret = (view_args or {}).get("capability")
+    return path.replace(secret, "<secret>") if isinstance(secret, str) and secret else path
+
+
+def _act_through_capability(upload_id: uuid.UUID, secret: str) -> None:
+    """The upload URL's secret, always checked; then who acts: the bearer of a valid access
+    token under its own rules, or else the uploader (for this upload, in this request only).
+    An expired or invalid token does not stop a background transfer."""
+    holder = uploads.capability_holder(db_session(), upload_id, secret)
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        try:
+            g.principal = authenticate(db_session(), token_config(), credentials.strip())
+            return
+        except AuthenticationFailed:
+            pass
+    g.principal = holder
+
+
+@blp.route("/<uuid:upload_id>/<string:capability>")
+class UploadByCapability(MethodView):
+    """The upload URL handed out in `Location`: no access token needed."""
+
+    @public
+    @blp.doc(**TUS_HEADERS_DOC)
+    @blp.alt_response(200, description="`Upload-Offset` and `Upload-Length` in the headers")
+    @blp.problems(404, 410, 412)
+    @_tus
+    def head(self, upload_id: uuid.UUID, capability: str) -> Response:
+        """The offset to resume from, through the upload URL (tus HEAD; no token needed)"""
+        _act_through_capability(upload_id, capability)
+        return _head(upload_id)
+
+    @public
+    @blp.doc(**TUS_HEADERS_DOC)
+    @blp.alt_response(204, description="Stored; `Upload-Offset` is the new offset")
+    @blp.problems(400, 404, 409, 410, 412, 413, 415, 422, 423)
+    @blp.alt_response(
+        460,
+        description="Checksum Mismatch (tus): the chunk was not stored",
+        schema=ProblemSchema,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+    @_tus
+    def patch(self, upload_id: uuid.UUID, capability: str) -> Response:
+        """Send a chunk through the upload URL (tus PATCH; no token needed)
+
+        As `PATCH /api/v1/uploads/{upload_id}`, for a background transfer whose access token
+        may have expired.
+        """
+        _act_through_capability(upload_id, capability)
+        return _patch(upload_id)
+
+    @public
+    @blp.doc(**TUS_HEADERS_DOC)
+    @blp.alt_response(204, description="Terminated")
+    @blp.problems(404, 409, 410, 412)
+    @_tus
+    def delete(self, upload_id: uuid.UUID, capability: str) -> Response:
+        """Discard an unfinished upload through the upload URL (tus termination; no token)"""
+        _act_through_capability(upload_id, capability)
+        return _delete(upload_id)
 
 
 def tus_headers(response: Response) -> Response:
@@ -430,6 +564,97 @@ class MethodOverride:
 def install(app: Flask) -> None:
     app.after_request(tus_headers)
     app.wsgi_app = MethodOverride(app.wsgi_app)  # type: ignore[method-assign]
+
+
+# -- The upload policy ---------------------------------------------------------------------------
+
+policy_blp = Blueprint(
+    "upload_policy",
+    __name__,
+    url_prefix="/api/v1/upload-policy",
+    description=(
+        "What an upload may be, before a byte is sent: size and duration limits, the containers"
+        " and codecs the pipeline reads, the tus version and extensions, a chunk size, and how"
+        " long an upload URL lasts."
+    ),
+)
+
+# A chunk size that suits both storages: a whole number of S3 parts (5 MiB at least), and
+# small enough for a phone to resend after a dropped connection.
+RECOMMENDED_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+class ContainerSchema(Schema):
+    name = ma.fields.String(metadata={"description": "The container family"})
+    extensions = ma.fields.List(ma.fields.String(), metadata={"description": "File extensions"})
+    mime_types = ma.fields.List(ma.fields.String(), metadata={"description": "MIME types"})
+
+
+class TusPolicySchema(Schema):
+    endpoint = ma.fields.String(metadata={"description": "Where to create tus uploads"})
+    version = ma.fields.String(metadata={"description": "`Tus-Resumable` to send"})
+    extensions = ma.fields.List(ma.fields.String(), metadata={"description": "tus extensions"})
+    checksum_algorithms = ma.fields.List(
+        ma.fields.String(), metadata={"description": "For `Upload-Checksum`"}
+    )
+
+
+class UploadPolicySchema(Schema):
+    max_bytes = ma.fields.Integer(metadata={"description": "The largest file accepted"})
+    max_duration_s = ma.fields.Integer(metadata={"description": "The longest video accepted"})
+    containers = ma.fields.List(
+        ma.fields.Nested(ContainerSchema),
+        metadata={"description": "Containers read; a file in any other is refused at once"},
+    )
+    video_codecs = ma.fields.List(
+        ma.fields.String(), metadata={"description": "Video codecs decoded (ffmpeg names)"}
+    )
+    audio_codecs = ma.fields.List(
+        ma.fields.String(), metadata={"description": "Audio codecs decoded (ffmpeg names)"}
+    )
+    tus = ma.fields.Nested(TusPolicySchema, metadata={"description": "The tus server"})
+    recommended_chunk_bytes = ma.fields.Integer(
+        metadata={"description": "A good PATCH size (and tus client chunk size)"}
+    )
+    upload_url_lifetime_s = ma.fields.Integer(
+        metadata={
+            "description": (
+                "How long an upload URL (`Location`) works without an access token after its"
+                " last chunk; the upload expires with it"
+            )
+        }
+    )
+    direct_uploads = ma.fields.Boolean(
+        metadata={"description": "Whether direct-to-S3 multipart uploads are offered"}
+    )
+
+
+@policy_blp.route("")
+class UploadPolicy(MethodView):
+    @policy_blp.response(200, UploadPolicySchema)
+    def get(self) -> dict[str, Any]:
+        """What an upload may be: limits, formats, tus details, upload URL lifetime"""
+        ctx = context()
+        settings = ctx.settings
+        return {
+            "max_bytes": settings.limits.max_upload_bytes,
+            "max_duration_s": settings.limits.max_duration_s,
+            "containers": [
+                {"name": c.name, "extensions": c.extensions, "mime_types": c.mime_types}
+                for c in sniff.CONTAINERS
+            ],
+            "video_codecs": sniff.VIDEO_CODECS,
+            "audio_codecs": sniff.AUDIO_CODECS,
+            "tus": {
+                "endpoint": links.api_url(settings, blp.url_prefix or ""),
+                "version": TUS_VERSION,
+                "extensions": TUS_EXTENSIONS.split(","),
+                "checksum_algorithms": ["sha1"],
+            },
+            "recommended_chunk_bytes": RECOMMENDED_CHUNK_BYTES,
+            "upload_url_lifetime_s": settings.upload_expiry_s,
+            "direct_uploads": isinstance(ctx.storage, S3Storage),
+        }
 
 
 # -- Direct to S3 ---------------------------------------------------------------------------------
@@ -559,9 +784,15 @@ class DirectUploadPartUrls(MethodView):
 class DirectUploadComplete(MethodView):
     @direct_blp.arguments(CompleteSchema)
     @direct_blp.response(200, DirectUploadCompletedSchema)
-    @direct_blp.problems(404, 409, 410)
+    @direct_blp.problems(404, 409, 410, 422)
     def post(self, body: dict[str, Any], direct_upload_id: uuid.UUID) -> dict[str, Any]:
-        """Complete a direct upload with every part's ETag; processing starts"""
+        """Complete a direct upload with every part's ETag; processing starts
+
+        A file whose first bytes are not a video's is refused with 422 and the code the video
+        now fails with (`not_a_video`, `audio_only`); the file is deleted and the draft takes a
+        new upload. Direct uploads need the size up front (the parts are presigned from it): a
+        phone still exporting its file uses tus with `Upload-Defer-Length`.
+        """
         video = direct.complete_direct_upload(
             db_session(),
             current_principal(),

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, Index, LargeBinary, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -24,7 +24,9 @@ class Upload(TenantMixin, Base):
     __table_args__ = (
         tenant_fk("uploads", "video_id", "videos", ondelete="CASCADE"),
         tenant_fk("uploads", "owner_id", "users", ondelete="CASCADE"),
-        CheckConstraint('"offset" BETWEEN 0 AND length', name="offset_within_length"),
+        CheckConstraint(
+            '"offset" >= 0 AND (length IS NULL OR "offset" <= length)', name="offset_within_length"
+        ),
         # The expiry sweep looks only at unfinished uploads.
         Index(
             "ix_uploads_open_expires_at",
@@ -38,11 +40,18 @@ class Upload(TenantMixin, Base):
     video_id: Mapped[uuid.UUID]
     owner_id: Mapped[uuid.UUID]
     protocol: Mapped[UploadProtocol] = mapped_column(str_enum(UploadProtocol, "upload_protocol"))
-    length: Mapped[int] = mapped_column(BigInteger)
+    # None until a client that deferred it (tus Upload-Defer-Length) sends it.
+    length: Mapped[int | None] = mapped_column(BigInteger)
     offset: Mapped[int] = mapped_column(BigInteger, default=0)
     storage_key: Mapped[str] = mapped_column(String(900))
     # What the storage backend needs to carry on (S3 upload id and parts, ...).
     state: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # The file's first bytes (up to media.sniff.SNIFF_BYTES): what they show decides, at the
+    # first chunk, whether the file can be a video at all.
+    head: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # SHA-256 (hex) of the secret in the upload URL that lets a background transfer carry on
+    # without an access token; the secret itself is only ever in the URL.
+    capability_digest: Mapped[str | None] = mapped_column(String(64))
     filename: Mapped[str | None] = mapped_column(String(255))
     filetype: Mapped[str | None] = mapped_column(String(127))
     expires_at: Mapped[datetime]

@@ -25,8 +25,10 @@ from fieldcast.uploads.services import (
     create_upload,
     finish,
     get_upload,
+    refuse_file,
     remove_upload,
 )
+from media.sniff import SNIFF_BYTES, sniff
 from media.storage import Storage, StorageError
 
 DIRECT_PART_SIZE = 8 * 1024 * 1024
@@ -107,6 +109,7 @@ def part_urls(
     url_ttl: int,
 ) -> dict[int, str]:
     upload = _direct(session, principal, upload_id)
+    assert upload.length is not None  # a direct upload announces its size
     count = part_count(upload.length)
     bad = [n for n in numbers if not 1 <= n <= count]
     if bad:
@@ -124,6 +127,7 @@ def complete_direct_upload(
     parts: Sequence[tuple[int, str]],
 ) -> Video:
     upload = _direct(session, principal, upload_id)
+    assert upload.length is not None  # a direct upload announces its size
     count = part_count(upload.length)
     if sorted(number for number, _ in parts) != list(range(1, count + 1)):
         raise InvalidInput(errors={"parts": [f"Name every part from 1 to {count} once."]})
@@ -139,8 +143,21 @@ def complete_direct_upload(
             f"The file is {size} bytes, not the {upload.length} announced.",
             code=ErrorCode.UPLOAD_SIZE_MISMATCH,
         )
+    # The bytes never passed through the API: the first ones are read back to judge the file.
+    verdict = sniff(_first_bytes(storage, upload.storage_key), whole_file=size <= SNIFF_BYTES)
+    if verdict.refusal is not None:
+        raise refuse_file(session, storage, upload, code=verdict.refusal, assembled=True)
     finish(session, storage, upload)
     return session.get_one(Video, upload.video_id)
+
+
+def _first_bytes(storage: Storage, key: str) -> bytes:
+    head = b""
+    for chunk in storage.open(key):
+        head += chunk
+        if len(head) >= SNIFF_BYTES:
+            break
+    return head[:SNIFF_BYTES]
 
 
 def abort_direct_upload(

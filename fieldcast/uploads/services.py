@@ -10,7 +10,10 @@ An upload belongs to one draft video and its author; anybody else's does not exi
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 import uuid
 from datetime import timedelta
 from functools import partial
@@ -18,8 +21,10 @@ from functools import partial
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from fieldcast import events
 from fieldcast.db import Database, EarlyCommit, commit_early, on_commit, utcnow
-from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput
+from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
+from fieldcast.models.accounts import User
 from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.policy import Principal, load_upload, load_video
@@ -44,6 +49,15 @@ class UploadTooLarge(DomainError):
 class UploadCompleted(Conflict):
     code = ErrorCode.UPLOAD_COMPLETED
     title = "The upload is complete"
+
+
+class FileRefused(DomainError):
+    """The first bytes show the file cannot be a video; `code` is the one the video fails
+    with, as it would after processing the whole file."""
+
+    status = 422
+    code = ErrorCode.NOT_A_VIDEO
+    title = "The file is not a video"
 
 
 # A draft can receive a file before its first upload completes, or again after it failed.
@@ -83,19 +97,23 @@ def create_upload(
     storage: Storage,
     *,
     video_id: uuid.UUID,
-    length: int,
+    length: int | None,
     max_size: int,
     expires_in: timedelta,
     filename: str | None = None,
     filetype: str | None = None,
     protocol: UploadProtocol = UploadProtocol.TUS,
 ) -> Upload:
-    """Start an upload of `length` bytes for a draft. An unfinished earlier one is replaced:
+    """Start an upload of `length` bytes for a draft (None: a tus client sends the length
+    later, while the phone still exports the file). An unfinished earlier one is replaced:
     a phone that lost its upload URL (reinstalled app, cleared cache) simply starts again."""
     video = _uploadable_video(session, principal, video_id)
-    if length < 0:
+    if length is None:
+        if protocol is not UploadProtocol.TUS:
+            raise InvalidInput("Only tus uploads may send their length later.")
+    elif length < 0:
         raise InvalidInput("Upload-Length must not be negative.")
-    if length > max_size:
+    elif length > max_size:
         raise UploadTooLarge(f"The file is {length} bytes; the limit is {max_size} bytes.")
     replaced = _open_uploads(session, video)
     upload_id = uuid.uuid4()
@@ -154,6 +172,49 @@ def _discard(storage: Storage, upload: Upload) -> None:
         log.warning("could not discard the stored part of upload %s", upload.id, exc_info=True)
 
 
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_capability(upload: Upload) -> str:
+    """A secret (256 random bits) for the upload's URL: with it, the uploader's background
+    transfer carries on after the access token expired, for this upload only and while the
+    upload lasts. Only its digest is stored; a new one replaces the old."""
+    secret = secrets.token_urlsafe(32)
+    upload.capability_digest = _digest(secret)
+    return secret
+
+
+def capability_holder(session: Session, upload_id: uuid.UUID, secret: str) -> Principal:
+    """The uploader, acting through the secret of an upload URL, for that upload alone.
+
+    A wrong secret, or another upload's, finds nothing; an expired one is gone (410), as
+    the upload is; an uploader who no longer has an account finds nothing either.
+    """
+    upload = session.get(Upload, upload_id)
+    if (
+        upload is None
+        or upload.capability_digest is None
+        or not hmac.compare_digest(upload.capability_digest, _digest(secret))
+    ):
+        raise NotFound("No such upload.")
+    if upload.expires_at <= utcnow():
+        raise UploadExpired("The upload URL has expired; start a new upload.")
+    owner = session.scalars(
+        select(User).where(User.org_id == upload.org_id, User.id == upload.owner_id)
+    ).one_or_none()
+    if owner is None or not owner.is_active:
+        raise NotFound("No such upload.")
+    return Principal(user=owner)
+
+
+def _delete_object(storage: Storage, key: str) -> None:
+    try:
+        storage.delete(key)
+    except StorageError:
+        log.warning("could not delete the refused file %s", key, exc_info=True)
+
+
 def get_upload(session: Session, principal: Principal, upload_id: uuid.UUID) -> Upload:
     """The principal's own upload. Anybody else's does not exist for them."""
     return load_upload(session, principal, upload_id)
@@ -202,7 +263,7 @@ def finish(session: Session, storage: Storage, upload: Upload) -> bool:
         return True
     if upload.protocol is UploadProtocol.TUS:
         recover_lost_bytes(session, storage, upload)
-        if upload.offset < upload.length:
+        if upload.length is None or upload.offset < upload.length:
             return False
         size = storage.complete_upload(upload.state)
     else:
@@ -213,7 +274,8 @@ def finish(session: Session, storage: Storage, upload: Upload) -> bool:
         .with_for_update()
     ).one()
     upload.completed_at = utcnow()
-    upload.offset = upload.length
+    if upload.length is not None:
+        upload.offset = upload.length
     video.source_key = upload.storage_key
     video.source_bytes = size
     video.source_version += 1
@@ -231,6 +293,66 @@ def finish(session: Session, storage: Storage, upload: Upload) -> bool:
         video.source_version,
     )
     return True
+
+
+def set_length(upload: Upload, length: int, *, max_size: int) -> None:
+    """The length a client deferred at creation, sent once (tus creation-defer-length)."""
+    if upload.length is not None:
+        if length != upload.length:
+            raise InvalidInput(f"Upload-Length is {upload.length} already; it cannot change.")
+        return
+    if length < upload.offset:
+        raise InvalidInput(f"Upload-Length is less than the {upload.offset} bytes received.")
+    if length > max_size:
+        raise UploadTooLarge(f"The file is {length} bytes; the limit is {max_size} bytes.")
+    upload.length = length
+
+
+# What the author reads when the first bytes refuse a file: the probe's words for the same codes.
+_REFUSALS = {
+    "not_a_video": "This file is not a video we can read.",
+    "audio_only": "The file has sound but no picture.",
+    "empty_file": "The uploaded file is empty.",
+}
+
+
+def refuse_file(
+    session: Session, storage: Storage, upload: Upload, *, code: str, assembled: bool = False
+) -> FileRefused:
+    """The file's first bytes show it cannot be a video: the video fails as it would after
+    processing, the upload and its stored bytes go, and the draft takes a new upload.
+    `assembled`: the bytes are a stored object already (a direct upload S3 put together).
+    Committed here, since the request answers with the returned error."""
+    detail = _REFUSALS.get(code, _REFUSALS["not_a_video"])
+    video = session.scalars(
+        select(Video)
+        .where(Video.org_id == upload.org_id, Video.id == upload.video_id)
+        .with_for_update()
+    ).one()
+    session.delete(upload)
+    video.status = VideoStatus.FAILED
+    video.progress = 0
+    video.failure_code = code
+    video.failure_detail = detail
+    events.publish(
+        session,
+        events.VideoFailed(
+            org_id=video.org_id,
+            video_id=video.id,
+            owner_id=video.owner_id,
+            title=video.title,
+            source_version=video.source_version,
+            detail=detail,
+        ),
+    )
+    session.flush()
+    if assembled:
+        on_commit(session, partial(_delete_object, storage, upload.storage_key))
+    else:
+        on_commit(session, partial(_discard, storage, upload))
+    commit_early(session, EarlyCommit.UPLOAD_REFUSED)
+    log.info("upload %s refused for video %s: %s", upload.id, video.id, code)
+    return FileRefused(detail, code=ErrorCode(code))
 
 
 def remove_upload(session: Session, storage: Storage, upload: Upload) -> None:
