@@ -97,6 +97,9 @@ def test_a_client_generated_from_the_openapi_document_drives_the_main_flow(
             get_video = importlib.import_module(f"{api}.videos.get_video_by_id")
             post_shares = importlib.import_module(f"{api}.shares.post_video_shares")
             get_inbox = importlib.import_module(f"{api}.notifications.get_inbox")
+            get_feed = importlib.import_module(f"{api}.feed.get_feed")
+            get_share = importlib.import_module(f"{api}.shares.get_share_by_id")
+            recall = importlib.import_module(f"{api}.shares.post_share_recall")
 
             def log_in(email: str) -> Any:
                 token = post_token.sync(
@@ -135,10 +138,31 @@ def test_a_client_generated_from_the_openapi_document_drives_the_main_flow(
             drain_outbox(ctx)
 
             peer_client = log_in(peer_email)
+            feed = get_feed.sync(client=peer_client)
+            assert isinstance(feed, models.FeedEntrySyncPage), feed
+            [entry] = feed.items
+            assert (entry.share_id, entry.video.id, entry.message) == (
+                share.id,
+                draft.id,
+                "Watch 0:12",
+            )
+            assert entry.my_state == models.FeedEntryMyState.UNSEEN
+            # The push carried the share's id: the recipient reads the share by it.
+            received = get_share.sync(share.id, client=peer_client)
+            assert isinstance(received, models.Share), received
+            assert received.received.video.id == draft.id
+
             inbox = get_inbox.sync(client=peer_client)
             assert isinstance(inbox, models.Inbox), inbox
             assert inbox.unread_count == 1
             [item] = inbox.items
-            assert str(draft.id) in str(item.to_dict())
+            assert item.data.to_dict()["share_id"] == str(share.id)
+
+            # Back after a while: the sender recalled the share; one small request says so.
+            recalled = recall.sync(share.id, client=rep_client, idempotency_key=str(uuid.uuid4()))
+            assert isinstance(recalled, models.Share), recalled
+            delta = get_feed.sync(client=peer_client, updated_since=feed.sync_token)
+            assert isinstance(delta, models.FeedEntrySyncPage), delta
+            assert (delta.items, delta.deleted) == ([], [share.id])
     finally:
         set_current(None)

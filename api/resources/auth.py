@@ -203,7 +203,7 @@ def _browser_session_body(user_id: Any) -> dict[str, Any]:
 
 
 @blp.route("/session")
-class BrowserSessionResource(MethodView):
+class BrowserSession(MethodView):
     @public
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, BrowserSessionSchema)
