@@ -2,10 +2,10 @@
 
 The package that owns a fact publishes it (`publish(session, VideoBecamePlayable(...))`); the
 packages that care subscribe a handler at import (`@subscribe(VideoBecamePlayable)`). Handlers
-run at once, in order of subscription, inside the publisher's transaction and with its session:
-what they change commits or rolls back with the publisher's work, and work that must happen
-later or outside the database is recorded in the outbox by the handler, as any service does.
-A handler that raises fails the publisher's operation.
+run at once, in a fixed order (by module and name), inside the publisher's transaction and with
+its session: what they change commits or rolls back with the publisher's work, and work that
+must happen later or outside the database is recorded in the outbox by the handler, as any
+service does. A handler that raises fails the publisher's operation.
 
 So `videos` does not import `sharing`, and `sharing` does not import `integrations`: the import
 graph between domain packages stays acyclic (import-linter checks it, see pyproject.toml).
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 HANDLER_MODULES: tuple[str, ...] = (
     "fieldcast.inbox.services",
     "fieldcast.sharing.shares",
+    "fieldcast.sharing.fanout",
     "fieldcast.sharing.tracking",
     "fieldcast.integrations.webhooks",
     "fieldcast.sync.tombstones",
@@ -157,8 +158,9 @@ def subscribe(
 
 
 def handlers(kind: type[Event]) -> list[Handler]:
-    """The handlers subscribed to `kind`, in the order they run."""
-    return list(_handlers.get(kind, ()))
+    """The handlers subscribed to `kind`, in the order they run: by module and name, not by
+    the order the modules happened to be imported in, so every process runs them alike."""
+    return sorted(_handlers.get(kind, ()), key=lambda h: (h.__module__, h.__qualname__))
 
 
 def load_handlers() -> None:
@@ -174,5 +176,5 @@ def load_handlers() -> None:
 def publish(session: Session, event: Event) -> None:
     """Run every handler of the event's type, now, in the caller's transaction."""
     load_handlers()
-    for handler in _handlers.get(type(event), ()):
+    for handler in handlers(type(event)):
         handler(session, event)

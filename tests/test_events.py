@@ -34,16 +34,16 @@ EXPECTED = {
     "ShareReleased": ["fieldcast.integrations.webhooks._share_released"],
     "ReceiptArrived": ["fieldcast.sharing.tracking._receipt_arrived"],
     "VideoRemoved": [
-        "fieldcast.sync.tombstones._video_removed",
         "fieldcast.inbox.services._video_removed",
-        "fieldcast.sharing.fanout._video_removed",
         "fieldcast.integrations.webhooks._video_removed",
+        "fieldcast.sharing.fanout._video_removed",
+        "fieldcast.sync.tombstones._video_removed",
     ],
     "VideoRestored": [],
     "ShareRecalled": [
-        "fieldcast.sync.tombstones._share_recalled",
         "fieldcast.inbox.services._share_recalled",
         "fieldcast.integrations.webhooks._share_recalled",
+        "fieldcast.sync.tombstones._share_recalled",
     ],
 }
 

@@ -19,6 +19,7 @@ from fieldcast.inbox import receipts
 from fieldcast.inbox.services import notify
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.inbox import Notification
+from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.settings import Settings
 from notifications.push import LogSink
 from tests import factories
@@ -38,13 +39,19 @@ def _post(client: FlaskClient, token: str, receipt: str, address: str | None = N
 
 
 def _item(session: Session, user: Any, n: int = 0) -> Notification:
+    # About a real video: a push about a video that is gone is withdrawn, not sent.
+    video = Video(
+        org_id=user.org_id, owner_id=user.id, title=f"Video {n}", status=VideoStatus.PLAYABLE
+    )
+    session.add(video)
+    session.flush()
     nid = notify(
         session,
         org_id=user.org_id,
         user_id=user.id,
         type=NotificationType.VIDEO_PLAYABLE,
         title=f"Video {n} is ready",
-        data={"video_id": str(uuid.uuid4())},
+        data={"video_id": str(video.id)},
         dedup_key=f"receipt-test:{user.id}:{n}",
     )
     assert nid is not None
