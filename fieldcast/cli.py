@@ -198,6 +198,8 @@ def web(bind: str, workers: int | None, threads: int) -> None:
         "5",
         "--access-logfile",
         "-" if os.environ.get("GUNICORN_ACCESS_LOG") else "/dev/null",
+        "--logger-class",
+        "api.server.AccessLogger",  # upload URLs' secrets never reach the access log
         "--forwarded-allow-ips",
         os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         "wsgi:app",

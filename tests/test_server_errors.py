@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,10 @@ def _exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 @pytest.fixture(scope="module")
-def gunicorn_port(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def gunicorn_web(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[int, Path]]:
+    """`fieldcast web` under gunicorn, with its access log on: (port, its output file)."""
     port = _free_port()
     root = Path(__file__).resolve().parent.parent
     env = {
@@ -57,21 +61,24 @@ def gunicorn_port(settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
         "FIELDCAST_DATA_DIR": str(tmp_path_factory.mktemp("web")),
         "PYTHONPATH": str(root),
         "LOG_LEVEL": "WARNING",
+        "GUNICORN_ACCESS_LOG": "1",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    output_path = tmp_path_factory.mktemp("web-log") / "output.log"
+    output = output_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "fieldcast", "web", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
         cwd=root,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"fieldcast web exited ({process.returncode}):\n{output[-4000:]}")
+                text = output_path.read_text(errors="replace")
+                pytest.fail(f"fieldcast web exited ({process.returncode}):\n{text[-4000:]}")
             try:
                 if _exchange(port, _request("/healthz"))[0] == 200:
                     break
@@ -80,7 +87,7 @@ def gunicorn_port(settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
             if time.monotonic() > deadline:
                 pytest.fail("fieldcast web did not answer /healthz within 60 s")
             time.sleep(0.2)
-        yield port
+        yield port, output_path
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -88,6 +95,12 @@ def gunicorn_port(settings: Settings, tmp_path_factory: pytest.TempPathFactory) 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        output.close()
+
+
+@pytest.fixture(scope="module")
+def gunicorn_port(gunicorn_web: tuple[int, Path]) -> int:
+    return gunicorn_web[0]
 
 
 def _request(path: str, *headers: str) -> bytes:
@@ -184,3 +197,16 @@ def test_a_body_that_is_not_json_is_problem_json(client: FlaskClient, rep: Any, 
     # A body that is not JSON is no JSON body at all: the required title is missing.
     _assert_problem(response, 422, "validation_failed")
     assert set(response.get_json()["errors"]) == {"title"}, response.get_json()
+
+
+def test_the_access_log_leaves_upload_url_secrets_out(gunicorn_web: tuple[int, Path]) -> None:
+    port, log = gunicorn_web
+    secret = "k" * 43
+    path = f"/api/v1/uploads/{uuid.uuid4()}/{secret}"
+    _exchange(port, _request(path, "Tus-Resumable: 1.0.0"))
+    deadline = time.monotonic() + 10
+    while path.rsplit("/", 1)[0] not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = log.read_text()
+    assert f"{path.rsplit('/', 1)[0]}/<secret>" in text
+    assert secret not in text
