@@ -43,6 +43,7 @@ POSTER_WINDOW_S = 1.0  # the `thumbnail` filter picks the most typical frame of 
 POSTER_TIMEOUT_S = 60.0  # per candidate; a seek plus one second of decoding
 MIN_MEAN_LUMA = 0.1  # below this (of full range) a poster looks black
 MIN_LUMA_STDEV = 0.02  # below this the picture is one flat colour
+SHARPNESS_WEIGHT = 4.0
 POSTER_QUALITY = 3  # mjpeg qscale: 2 (best) .. 31
 # The poster made with the first playable rendition: from the key frames of the first seconds.
 EARLY_POSTER_WINDOW_S = 10.0
@@ -80,8 +81,9 @@ class Luma:
 
     @property
     def score(self) -> float:
-        # Brightness counts up to mid grey, then contrast and sharpness decide.
-        return min(self.mean, 0.5) + self.stdev + self.sharpness
+        # Brightness counts up to mid grey, then contrast and sharpness decide (sharpness runs
+        # about a tenth of contrast's values, so it is weighed up).
+        return min(self.mean, 0.5) + self.stdev + SHARPNESS_WEIGHT * self.sharpness
 
 
 @dataclass(frozen=True)

@@ -541,7 +541,7 @@ def test_a_ladder_given_up_after_its_attempts_leaves_the_video_ready(
 
     video = pipeline.video(video_id)
     assert video.status is VideoStatus.READY
-    assert video.missing == ["poster", "ladder", "mp4", "storyboard"]
+    assert video.missing == ["ladder", "mp4", "storyboard"]  # the poster came at playable
     [job] = pipeline.jobs("video.ladder")
     assert job.status is OutboxStatus.FAILED
     assert pipeline.notifications(video_id) == [
@@ -570,8 +570,8 @@ def test_a_ladder_that_finds_the_file_outside_the_limits_makes_nothing_more(
 
     video = pipeline.video(video_id)
     assert video.status is VideoStatus.READY
-    assert video.missing == ["poster", "ladder", "mp4", "storyboard"]
-    assert set(pipeline.renditions(video_id)) == {"first", "source_mp4"}
+    assert video.missing == ["ladder", "mp4", "storyboard"]  # the poster came at playable
+    assert set(pipeline.renditions(video_id)) == {"first", "source_mp4", "poster"}
 
 
 # -- settling playable videos whose ladder ended -------------------------------------------------
@@ -613,7 +613,7 @@ def test_a_playable_video_whose_ladder_failed_and_whose_give_up_failed_is_settle
     assert processing.settle_playable(pipeline.ctx.db) == 1
     video = pipeline.video(video_id)
     assert video.status is VideoStatus.READY
-    assert video.missing == ["poster", "ladder", "mp4", "storyboard"]
+    assert video.missing == ["ladder", "mp4", "storyboard"]  # the poster came at playable
     assert video.progress == 100 and video.ready_at is not None
     assert processing.settle_playable(pipeline.ctx.db) == 0
     assert pipeline.notifications(video_id) == ["video.playable"]
@@ -639,10 +639,7 @@ def test_a_playable_video_with_no_ladder_left_is_settled_after_the_grace_period(
         session.commit()
     assert processing.settle_playable(pipeline.ctx.db) == 1
     video = pipeline.video(video_id)
-    assert (video.status, video.missing) == (
-        VideoStatus.READY,
-        ["poster", "ladder", "mp4", "storyboard"],
-    )
+    assert (video.status, video.missing) == (VideoStatus.READY, ["ladder", "mp4", "storyboard"])
 
 
 @pytest.mark.parametrize("status", [OutboxStatus.PENDING, OutboxStatus.RUNNING])
