@@ -113,7 +113,8 @@ def test_the_hevc_copy_command_copies_tags_hvc1_and_encodes_only_foreign_audio(
     assert average == pytest.approx(total * 8 / info.duration_s, rel=0.1)
     assert peak >= average
 
-    opus = replace(info, audio=replace(info.audio, codec="opus"))  # type: ignore[arg-type]
+    assert info.audio is not None
+    opus = replace(info, audio=replace(info.audio, codec="opus"))
     args = hevc_copy_command(FFMPEG, source, out, opus)
     assert args[args.index("-c:a") + 1] == "aac"
 
