@@ -478,19 +478,19 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         with ThreadPoolExecutor(1) as beside:
             # The poster is made while the first rendition is: both are there when it plays.
             poster = beside.submit(_early_poster, binary, source, info, work, video.id)
+            poster_saved = False
             if info.can_remux:
-                _remux_first(ctx, session, video, source, info, work, progress)
-                watch.lap("ffmpeg")
-                _save_early_poster(ctx, session, video, poster.result())
+                _remux_first(ctx, session, video, source, info, work, progress, watch)
             else:
                 if info.can_copy_hevc:
-                    _hevc_first(ctx, session, payload, video, source, info, work, poster)
+                    poster_saved = _hevc_first(
+                        ctx, session, payload, video, source, info, work, poster
+                    )
                     watch.lap("hevc")
-                _encode_first(ctx, session, video, source, info, work, progress)
-                watch.lap("ffmpeg")
-                if not info.can_copy_hevc:  # else stored with the HEVC copy
-                    _save_early_poster(ctx, session, video, poster.result())
-        watch.lap("store")
+                _encode_first(ctx, session, video, source, info, work, progress, watch)
+            if not poster_saved:
+                _save_early_poster(ctx, session, video, poster.result())
+        watch.lap("poster")
         video = _load(session, payload, VideoStatus.PROCESSING)
         video.status = VideoStatus.PLAYABLE
         video.playable_at = utcnow()
@@ -529,6 +529,7 @@ def _remux_first(
     info: MediaInfo,
     work: Path,
     progress: _Progress,
+    watch: _Stopwatch,
 ) -> None:
     """The first rendition of an 8-bit H.264 SDR source: the source itself, copied into HLS."""
     out = work / "first"
@@ -536,7 +537,9 @@ def _remux_first(
     prefix = f"{video.media_prefix}/first"
     binary = ffmpeg.ffmpeg_binary(ctx.settings.ffmpeg_binary)
     _run_ffmpeg(remux_command(binary, source, out, info), info, progress, limit=FAST_LIMIT)
+    watch.lap("ffmpeg")
     stored = _store_dir(ctx.storage, out, prefix, move=True)
+    watch.lap("store")
     _save_rendition(
         session,
         video,
@@ -559,6 +562,7 @@ def _encode_first(
     info: MediaInfo,
     work: Path,
     progress: _Progress,
+    watch: _Stopwatch,
 ) -> None:
     """The first H.264 SDR rendition encoded with the fastest preset (the ladder replaces it
     minutes later): one rung up to 540p, or, after an HEVC source's copy, the lowest rung, as
@@ -570,11 +574,13 @@ def _encode_first(
     binary = ffmpeg.ffmpeg_binary(ctx.settings.ffmpeg_binary)
     args = ladder_command(binary, source, out, info, [rung], preset="ultrafast")
     _run_ffmpeg(args, info, progress, limit=FAST_LIMIT)
+    watch.lap("ffmpeg")
     (out / "master.m3u8").unlink(missing_ok=True)
     rung_dir = out / rung.name
     average_bps, peak_bps = playlist_bitrates(rung_dir / "index.m3u8")
     made_codecs = _init_codecs(rung_dir)
     stored = _store_dir(ctx.storage, rung_dir, prefix, move=True)
+    watch.lap("store")
     size = output_size(info.video, rung.short_side)
     _save_rendition(
         session,
@@ -611,11 +617,12 @@ def _hevc_first(
     info: MediaInfo,
     work: Path,
     poster: Future[_EarlyPoster | None],
-) -> None:
+) -> bool:
     """An HEVC source (an iPhone's, HDR or not) copied into HLS, tagged `hvc1`, and a master
     playlist over it: players that decode HEVC play it within seconds, HDR kept, while the
     H.264 SDR rendition for the others is encoded. The video stays `processing` (it does not
-    play for every client yet); its `playback` lists the HEVC rendition, with the poster."""
+    play for every client yet); its `playback` lists the HEVC rendition, and the poster when
+    it is made by then (else it comes at `playable`: nothing waits for it). True when it came."""
     out = work / "hevc"
     out.mkdir()
     prefix = f"{video.media_prefix}/hevc"
@@ -645,12 +652,15 @@ def _hevc_first(
         "hevc/index.m3u8", peak_bps, average_bps, *size, codec, video_range, output_fps(info.video)
     )
     _store_first_master(ctx, session, video, [variant])
-    _save_early_poster(ctx, session, video, poster.result())
+    poster_saved = poster.done()
+    if poster_saved:
+        _save_early_poster(ctx, session, video, poster.result())
     _load(session, payload, VideoStatus.PROCESSING)  # still this file's, locked until commit
     commit_early(session, EarlyCommit.MEDIA_OUTPUT)
     log.info(
         "video %s playable for HEVC (%s)", video.id, video_range, extra={"video_id": str(video.id)}
     )
+    return poster_saved
 
 
 def _source_codecs(info: MediaInfo, *, audio_encoded: bool = False) -> str:
