@@ -1,13 +1,17 @@
-"""RFC 6381 codec strings, HLS master playlists and the HEVC copy: what players choose by."""
+"""RFC 6381 codec strings, HLS master playlists, the HEVC copy and the renditions a viewer is
+offered: what players choose by."""
 
 from __future__ import annotations
 
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from fieldcast.models.videos import Rendition, RenditionKind, Video, VideoStatus
+from fieldcast.videos import playback
 from media.codecs import aac_codec, avc_codec, file_codecs, hevc_codec, video_range
 from media.probe import probe
 from media.renditions import (
@@ -130,3 +134,47 @@ def test_only_main_and_main_10_hevc_with_its_record_is_copied(tmp_path: Path) ->
     assert not rext.can_copy_hevc
     main = replace(info, video=replace(info.video, codec_string="hvc1.1.6.L93.B0"))
     assert main.can_copy_hevc
+
+
+def _rendition(name: str, kind: RenditionKind, codec: str | None = None, height: int = 0) -> Any:
+    return Rendition(name=name, kind=kind, source_version=1, codec=codec, height=height)
+
+
+HEVC = _rendition("hevc", RenditionKind.HLS, "hvc1.2.4.L123.B0,mp4a.40.2", 1080)
+FIRST = _rendition("first", RenditionKind.HLS, "avc1.64001e,mp4a.40.2", 360)
+FIRST_MASTER = _rendition("first_master", RenditionKind.MASTER)
+
+
+@pytest.mark.parametrize(
+    ("status", "hls", "playable_for"),
+    [
+        # Only the HEVC copy: it plays for HEVC clients while the video is processing.
+        (VideoStatus.PROCESSING, "first_master", ["hevc"]),
+        # A video that failed plays for nobody, whatever was made before.
+        (VideoStatus.FAILED, None, []),
+    ],
+)
+def test_an_hevc_copy_is_offered_while_processing_and_never_after_a_failure(
+    status: VideoStatus, hls: str | None, playable_for: list[str]
+) -> None:
+    video = Video(status=status, source_version=1)
+    chosen = playback.choose(video, [HEVC, FIRST_MASTER])
+    assert (chosen.hls.name if chosen.hls else None) == hls
+    assert chosen.playable_for == playable_for
+
+
+def test_the_ladder_master_offers_the_hevc_copy_and_the_rungs_not_the_first_rendition() -> None:
+    video = Video(status=VideoStatus.READY, source_version=1)
+    rungs = [
+        _rendition("360p", RenditionKind.HLS, "avc1.64001e,mp4a.40.2", 360),
+        _rendition("720p", RenditionKind.HLS, "avc1.64001f,mp4a.40.2", 720),
+    ]
+    master = _rendition("master", RenditionKind.MASTER)
+    mp4 = _rendition("mp4", RenditionKind.MP4, "avc1.64001f,mp4a.40.2", 720)
+    stale = Rendition(name="hevc", kind=RenditionKind.HLS, source_version=0)  # a former file's
+    chosen = playback.choose(video, [FIRST, *rungs, HEVC, FIRST_MASTER, master, mp4, stale])
+    assert chosen.hls is master
+    assert [r.name for r in chosen.renditions] == ["hevc", "360p", "720p", "mp4"]
+    assert chosen.playable_for == ["h264", "hevc"]
+    # Renditions made before codecs were recorded are H.264, as every rendition then was.
+    assert playback.codec_family(None) == "h264"
