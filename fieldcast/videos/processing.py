@@ -32,7 +32,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -475,21 +475,19 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         progress = _Progress(ctx, video.id, _PROBED, _PLAYABLE)
         prefix = video.media_prefix
         binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
+        if info.can_copy_hevc:
+            # First and alone, so nothing competes with the copy: the poster is made beside the
+            # H.264 encode that follows it, and comes at `playable`.
+            _hevc_first(ctx, session, payload, video, source, info, work)
+            watch.lap("hevc")
         with ThreadPoolExecutor(1) as beside:
             # The poster is made while the first rendition is: both are there when it plays.
             poster = beside.submit(_early_poster, binary, source, info, work, video.id)
-            poster_saved = False
             if info.can_remux:
                 _remux_first(ctx, session, video, source, info, work, progress, watch)
             else:
-                if info.can_copy_hevc:
-                    poster_saved = _hevc_first(
-                        ctx, session, payload, video, source, info, work, poster
-                    )
-                    watch.lap("hevc")
                 _encode_first(ctx, session, video, source, info, work, progress, watch)
-            if not poster_saved:
-                _save_early_poster(ctx, session, video, poster.result())
+            _save_early_poster(ctx, session, video, poster.result())
         watch.lap("poster")
         video = _load(session, payload, VideoStatus.PROCESSING)
         video.status = VideoStatus.PLAYABLE
@@ -616,13 +614,11 @@ def _hevc_first(
     source: Path,
     info: MediaInfo,
     work: Path,
-    poster: Future[_EarlyPoster | None],
-) -> bool:
+) -> None:
     """An HEVC source (an iPhone's, HDR or not) copied into HLS, tagged `hvc1`, and a master
     playlist over it: players that decode HEVC play it within seconds, HDR kept, while the
     H.264 SDR rendition for the others is encoded. The video stays `processing` (it does not
-    play for every client yet); its `playback` lists the HEVC rendition, and the poster when
-    it is made by then (else it comes at `playable`: nothing waits for it). True when it came."""
+    play for every client yet); its `playback` lists the HEVC rendition."""
     out = work / "hevc"
     out.mkdir()
     prefix = f"{video.media_prefix}/hevc"
@@ -652,15 +648,11 @@ def _hevc_first(
         "hevc/index.m3u8", peak_bps, average_bps, *size, codec, video_range, output_fps(info.video)
     )
     _store_first_master(ctx, session, video, [variant])
-    poster_saved = poster.done()
-    if poster_saved:
-        _save_early_poster(ctx, session, video, poster.result())
     _load(session, payload, VideoStatus.PROCESSING)  # still this file's, locked until commit
     commit_early(session, EarlyCommit.MEDIA_OUTPUT)
     log.info(
         "video %s playable for HEVC (%s)", video.id, video_range, extra={"video_id": str(video.id)}
     )
-    return poster_saved
 
 
 def _source_codecs(info: MediaInfo, *, audio_encoded: bool = False) -> str:
