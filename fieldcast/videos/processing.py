@@ -3,10 +3,16 @@
 Two outbox tasks, recorded in the transaction that made their input:
 - `video.process` (queue media-fast): probe and validate, then the first playable rendition:
   a remux when the phone's file is already 8-bit H.264 SDR BT.709, else one rung up to 540p
-  encoded fast.
-  The video becomes `playable` and its author is told.
-- `video.ladder` (queue media): poster, the full ladder from one decode, the offline MP4 made
-  from the best rung up to 720p without re-encoding, the storyboard. The video is `ready`.
+  encoded fast. An HEVC file (an iPhone's, HDR or not) is first copied as it is into an HLS
+  rendition with a master playlist, committed at once: clients that decode HEVC play it
+  while the video is still `processing`; then the lowest H.264 SDR rung is encoded fast and
+  joins that master. The poster is made beside the first H.264 rendition, from the best key
+  frame of the first seconds. The video becomes `playable` (for every client) and its author
+  is told.
+- `video.ladder` (queue media): a poster that replaces the first unless it looks worse, the
+  full ladder from one decode (beside an HEVC source's copy in one master playlist), the
+  offline MP4 made from the best rung up to 720p without re-encoding, the storyboard. The
+  video is `ready`.
   Each of these may fail without costing the others; the video is then `ready` all the same,
   with what could not be made named in `missing`: a video that plays always ends `ready`.
 
