@@ -16,6 +16,7 @@ from pathlib import Path
 
 import av
 
+from media.codecs import stream_codec
 from media.limits import MediaLimits
 
 # AVColorTransferCharacteristic / AVColorPrimaries / AVColorSpace / AVColorRange values
@@ -82,6 +83,9 @@ class VideoInfo:
     profile: str | None
     matrix: str | None = None  # the YCbCr matrix (colorspace) tag
     color_range: str | None = None  # "tv" (limited), "pc" (full) or untagged
+    # RFC 6381, from the stream's decoder configuration record (`avc1.64001f`,
+    # `hvc1.2.4.L153.B0`); None when the container carries none (raw or MPEG-TS streams).
+    codec_string: str | None = None
 
     @property
     def colour(self) -> Colour:
@@ -159,6 +163,7 @@ class AudioInfo:
     codec: str
     channels: int
     sample_rate: int
+    codec_string: str | None = None  # `mp4a.40.2` for AAC-LC; None for other codecs
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,20 @@ class MediaInfo:
             and (colour.primaries, colour.matrix, colour.full_range) == ("bt709", "bt709", False)
             # SMPTE 170M's transfer curve is BT.709's.
             and colour.transfer in {"bt709", "smpte170m"}
+        )
+
+    @property
+    def can_copy_hevc(self) -> bool:
+        """The stream can be copied as it is into an HLS rendition for players that decode HEVC
+        (`hvc1`, as Apple's players require): Main or Main 10 at 4:2:0, 8 or 10 bits, SDR or
+        HDR, with the `hvcC` record its codec string is read from. Its colour is kept: HDR
+        stays HDR for the players that show it."""
+        video = self.video
+        return (
+            video.codec == "hevc"
+            and video.pix_fmt in {"yuv420p", "yuv420p10le"}
+            and video.codec_string is not None
+            and video.codec_string.split(".")[1] in {"1", "2"}  # Main, Main 10
         )
 
 
@@ -264,11 +283,17 @@ def _probe(path: Path) -> MediaInfo:
             profile=ctx.profile,
             matrix=_MATRICES.get(int(ctx.colorspace or 0)),
             color_range=_RANGES.get(int(ctx.color_range or 0)),
+            codec_string=stream_codec(ctx.name, ctx.extradata),
         )
         audio = None
         if container.streams.audio:
             actx = container.streams.audio[0].codec_context
-            audio = AudioInfo(codec=actx.name, channels=actx.channels, sample_rate=actx.sample_rate)
+            audio = AudioInfo(
+                codec=actx.name,
+                channels=actx.channels,
+                sample_rate=actx.sample_rate,
+                codec_string=stream_codec(actx.name, actx.extradata),
+            )
         return MediaInfo(
             container=container.format.name,
             duration_s=duration,

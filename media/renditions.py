@@ -105,6 +105,12 @@ def first_rung(video: VideoInfo) -> Rung:
     return best_rung(ladder_for(video), FIRST_RUNG)
 
 
+def h264_after_hevc_rung(video: VideoInfo) -> Rung:
+    """The H.264 rendition made right after an HEVC source's copy, for the players that cannot
+    decode HEVC: the lowest rung, the quickest to make, as those players wait for it."""
+    return best_rung(ladder_for(video), LADDER[0])
+
+
 def offline_rung(rungs: Sequence[Rung]) -> Rung:
     """The rung the offline MP4 is made from: the best one up to 720p."""
     return best_rung(rungs, OFFLINE_RUNG)
@@ -277,6 +283,131 @@ def remux_command(ffmpeg: str, source: str | Path, out_dir: Path, info: MediaInf
         "-hls_segment_filename", str(out_dir / "seg-%05d.m4s"),
         str(out_dir / "index.m3u8"),
     ]  # fmt: skip
+
+
+def hevc_copy_command(ffmpeg: str, source: str | Path, out_dir: Path, info: MediaInfo) -> list[str]:
+    """An HEVC source as an HLS rendition for the players that decode HEVC, without re-encoding:
+    fMP4 segments (HEVC in HLS must be fMP4) and the `hvc1` tag (Apple's players refuse `hev1`).
+    Its colour, HDR included, stays as recorded and is tagged in the init segment's `colr` box;
+    the master playlist's VIDEO-RANGE tells players what it needs. Audio is copied when it is
+    AAC, else encoded to AAC (every HLS player decodes it). Only for `info.can_copy_hevc`."""
+    maps = ["-map", "0:v:0"] + (["-map", "0:a:0"] if info.audio is not None else [])
+    audio: list[str] = []
+    if info.audio is not None:
+        audio = ["-c:a", "copy"] if info.audio.codec == "aac" else _audio_args()
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(source),
+        *maps, "-c:v", "copy", "-tag:v", "hvc1", *audio,
+        "-f", "hls",
+        "-hls_time", str(SEGMENT_SECONDS),
+        "-hls_playlist_type", "vod",
+        "-hls_segment_type", "fmp4",
+        "-hls_fmp4_init_filename", "init.mp4",
+        "-movflags", "+write_colr",
+        "-hls_segment_filename", str(out_dir / "seg-%05d.m4s"),
+        str(out_dir / "index.m3u8"),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One entry of a master playlist: a media playlist and what a player needs to choose it."""
+
+    uri: str  # "<rendition name>/index.m3u8"
+    peak_bps: int
+    average_bps: int
+    width: int
+    height: int
+    codecs: str  # the CODECS attribute: video and audio RFC 6381 strings
+    video_range: str  # SDR, HLG or PQ
+    frame_rate: float | None = None
+
+
+def master_playlist(variants: Sequence[Variant]) -> str:
+    """A multivariant playlist over `variants`, in the order given (players that can, start
+    with the first they can decode). Every variant says its CODECS and VIDEO-RANGE, so a player
+    skips what it cannot decode or show: an H.264-only player never picks the HEVC variant, an
+    SDR screen never picks an HLG one it cannot map."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS", ""]
+    for variant in variants:
+        attributes = [
+            f"BANDWIDTH={max(1, variant.peak_bps)}",
+            f"AVERAGE-BANDWIDTH={max(1, variant.average_bps)}",
+            f"RESOLUTION={variant.width}x{variant.height}",
+            f'CODECS="{variant.codecs}"',
+            f"VIDEO-RANGE={variant.video_range}",
+        ]
+        if variant.frame_rate:
+            attributes.append(f"FRAME-RATE={variant.frame_rate:.3f}")
+        lines += ["#EXT-X-STREAM-INF:" + ",".join(attributes), variant.uri, ""]
+    return "\n".join(lines)
+
+
+def parse_master(text: str) -> list[Variant]:
+    """The variants of a master playlist written by `master_playlist`."""
+    variants: list[Variant] = []
+    attributes: dict[str, str] | None = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            attributes = _attributes(line[len("#EXT-X-STREAM-INF:") :])
+        elif line and not line.startswith("#") and attributes is not None:
+            width, _, height = attributes.get("RESOLUTION", "0x0").partition("x")
+            rate = attributes.get("FRAME-RATE")
+            variants.append(
+                Variant(
+                    uri=line,
+                    peak_bps=int(attributes.get("BANDWIDTH", "0")),
+                    average_bps=int(attributes.get("AVERAGE-BANDWIDTH", "0")),
+                    width=int(width),
+                    height=int(height),
+                    codecs=attributes.get("CODECS", ""),
+                    video_range=attributes.get("VIDEO-RANGE", "SDR"),
+                    frame_rate=float(rate) if rate else None,
+                )
+            )
+            attributes = None
+    return variants
+
+
+def _attributes(text: str) -> dict[str, str]:
+    """An attribute list (`A=1,B="x,y"`): quoted values may hold commas."""
+    found: dict[str, str] = {}
+    rest = text
+    while rest:
+        name, _, rest = rest.partition("=")
+        if rest.startswith('"'):
+            value, _, rest = rest[1:].partition('"')
+            rest = rest.removeprefix(",")
+        else:
+            value, _, rest = rest.partition(",")
+        found[name.strip()] = value
+    return found
+
+
+def playlist_bitrates(media_playlist: Path) -> tuple[int, int]:
+    """Average and peak bits a second of a made media playlist, from its segments' sizes and
+    durations (the init segment counted once in the average): the BANDWIDTH a master states."""
+    directory = media_playlist.parent
+    total_bytes = 0
+    total_s = 0.0
+    peak = 0
+    duration: float | None = None
+    for line in media_playlist.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("#EXTINF:"):
+            duration = float(line[len("#EXTINF:") :].split(",", 1)[0])
+        elif line.startswith("#EXT-X-MAP:") and 'URI="' in line:
+            init = line.split('URI="', 1)[1].split('"', 1)[0]
+            total_bytes += (directory / init).stat().st_size
+        elif line and not line.startswith("#") and duration is not None:
+            size = (directory / line).stat().st_size
+            total_bytes += size
+            total_s += duration
+            peak = max(peak, round(size * 8 / max(duration, 0.5)))
+            duration = None
+    average = round(total_bytes * 8 / total_s) if total_s else 0
+    return average, max(peak, average)
 
 
 def fast_start_command(ffmpeg: str, source: str | Path, out: Path, info: MediaInfo) -> list[str]:

@@ -7,10 +7,11 @@ rather than the videos' BT.709 at limited range. ffmpeg turns the picture uprigh
 (display-matrix autorotation), so every size here is the display size: a portrait video gets a
 portrait poster and portrait tiles.
 
-Poster: a few candidate moments are tried in order and the first one that is neither near
-black nor flat is kept (clips often open on a black frame or a lens cap), else the best one;
-when none yields a picture (a clip of a single frame, or frames seconds apart), the first
-picture of the video.
+Poster at playable (`make_early_poster`): the key frames of the video's first seconds, decoded
+alone and scored, the best kept. Poster when the ladder is made (`make_poster`): a few
+candidate moments are tried in order and the first one that is neither near black nor flat is
+kept (clips often open on a black frame or a lens cap), else the best one; when none yields a
+picture (a clip of a single frame, or frames seconds apart), the first picture of the video.
 Storyboard: one sprite of tiles, one every `interval_s` seconds, and a WebVTT track whose
 cues point into it with `#xywh=`; players show those tiles while the author scrubs.
 """
@@ -42,7 +43,11 @@ POSTER_WINDOW_S = 1.0  # the `thumbnail` filter picks the most typical frame of 
 POSTER_TIMEOUT_S = 60.0  # per candidate; a seek plus one second of decoding
 MIN_MEAN_LUMA = 0.1  # below this (of full range) a poster looks black
 MIN_LUMA_STDEV = 0.02  # below this the picture is one flat colour
+SHARPNESS_WEIGHT = 4.0
 POSTER_QUALITY = 3  # mjpeg qscale: 2 (best) .. 31
+# The poster made with the first playable rendition: from the key frames of the first seconds.
+EARLY_POSTER_WINDOW_S = 10.0
+EARLY_POSTER_FRAMES = 12
 
 MAX_TILES = 100
 TILE_SHORT_SIDE = 90
@@ -58,6 +63,7 @@ class PosterResult:
     width: int
     height: int
     at_s: float  # start of the window the poster frame was taken from
+    luma: Luma | None = None  # of the picture kept
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class Luma:
 
     mean: float
     stdev: float
+    # Mean difference between neighbouring pixels: low when the picture is blurred.
+    sharpness: float = 0.0
 
     @property
     def looks_good(self) -> bool:
@@ -73,8 +81,9 @@ class Luma:
 
     @property
     def score(self) -> float:
-        # Brightness counts up to mid grey, then detail decides.
-        return min(self.mean, 0.5) + self.stdev
+        # Brightness counts up to mid grey, then contrast and sharpness decide (sharpness runs
+        # about a tenth of contrast's values, so it is weighed up).
+        return min(self.mean, 0.5) + self.stdev + SHARPNESS_WEIGHT * self.sharpness
 
 
 @dataclass(frozen=True)
@@ -185,14 +194,17 @@ def measure_luma(image: Path) -> Luma:
     # Every step-th pixel of every step-th row: about 200x200 samples whatever the size.
     step = max(1, max(plane.width, plane.height) // 200)
     samples = bytearray()
+    neighbours = bytearray()  # the pixel right of each sample
     for row in range(0, plane.height, step):
         start = row * plane.line_size
-        samples += data[start : start + plane.width : step]
+        samples += data[start : start + plane.width - 1 : step]
+        neighbours += data[start + 1 : start + plane.width : step]
     if not samples:
         return Luma(0.0, 0.0)
     mean = sum(samples) / len(samples)
     variance = sum((value - mean) ** 2 for value in samples) / len(samples)
-    return Luma(mean / 255, math.sqrt(variance) / 255)
+    edges = sum(abs(a - b) for a, b in zip(samples, neighbours, strict=True)) / len(samples)
+    return Luma(mean / 255, math.sqrt(variance) / 255, edges / 255)
 
 
 def make_poster(
@@ -208,7 +220,7 @@ def make_poster(
     `timeout_s` bounds each ffmpeg run; a TimeoutError is not retried at the next candidate.
     """
     width, height = poster_size(info.video)
-    best: tuple[float, Path, float] | None = None  # score, file, at_s
+    best: tuple[float, Path, float, Luma] | None = None  # score, file, at_s, luma
     failure: FFmpegFailed | None = None
     candidates: list[Path] = []
     # The first picture comes last: it always exists, however few frames the clip has.
@@ -236,17 +248,78 @@ def make_poster(
                 failure = exc
                 continue
             if luma.looks_good:
-                best = (luma.score, candidate, at_s)
+                best = (luma.score, candidate, at_s, luma)
                 break
             if best is None or luma.score > best[0]:
-                best = (luma.score, candidate, at_s)
+                best = (luma.score, candidate, at_s, luma)
         if best is None:
             raise failure or FFmpegFailed(0, f"no picture could be taken from {source.name}")
         os.replace(best[1], out)
-        return PosterResult(width=width, height=height, at_s=best[2])
+        return PosterResult(width=width, height=height, at_s=best[2], luma=best[3])
     finally:
         for candidate in candidates:
             candidate.unlink(missing_ok=True)
+
+
+def keyframes_command(
+    ffmpeg: str, source: Path, info: MediaInfo, out_pattern: Path, *, window_s: float
+) -> list[str]:
+    """The key frames of the first `window_s` seconds, at poster size and in JPEG colours, one
+    JPEG each (`out_pattern` holds `%02d`). Only key frames are decoded (`-skip_frame nokey`),
+    so this takes a fraction of a second even for 4K HDR: fast enough to run beside the first
+    playable rendition."""
+    width, height = poster_size(info.video)
+    filters = [
+        f"scale={width}:{height}:flags=bicubic",
+        *colour_filters(info.video, JPEG),
+        "format=yuvj420p",
+    ]
+    return [
+        ffmpeg, "-hide_banner", "-nostdin", "-y",
+        "-skip_frame", "nokey", "-t", f"{window_s:.3f}", "-i", str(source),
+        "-map", "0:v:0", "-vf", ",".join(filters), "-fps_mode", "passthrough",
+        "-frames:v", str(EARLY_POSTER_FRAMES),
+        "-f", "image2", "-c:v", "mjpeg", "-q:v", str(POSTER_QUALITY),
+        str(out_pattern),
+    ]  # fmt: skip
+
+
+def make_early_poster(
+    ffmpeg: str,
+    source: Path,
+    info: MediaInfo,
+    out: Path,
+    *,
+    timeout_s: float = POSTER_TIMEOUT_S,
+) -> PosterResult:
+    """A poster made in the time the first playable rendition takes: the key frames of the
+    first seconds, each scored by brightness, contrast and sharpness (`Luma.score`); the best
+    one that looks good is kept. When none does (a clip that opens on black with few key
+    frames), the candidates across the video (`make_poster`) are tried instead. Raises
+    FFmpegFailed when no picture can be taken."""
+    width, height = poster_size(info.video)
+    window = min(max(info.duration_s, 0.1), EARLY_POSTER_WINDOW_S)
+    pattern = out.with_name(f"{out.stem}.key-%02d.jpg")
+    try:
+        run(keyframes_command(ffmpeg, source, info, pattern, window_s=window), timeout_s=timeout_s)
+        frames = sorted(out.parent.glob(f"{out.stem}.key-*.jpg"))
+        scored: list[tuple[float, int, Path, Luma]] = []
+        for index, frame in enumerate(frames):
+            try:
+                luma = measure_luma(frame)
+            except FFmpegFailed:
+                continue
+            if luma.looks_good:
+                scored.append((luma.score, -index, frame, luma))
+        if scored:
+            _, index, best, luma = max(scored)
+            os.replace(best, out)
+            # Key frames sit about a GOP apart; the index places it roughly, for the logs.
+            return PosterResult(width, height, at_s=-index * window / len(frames), luma=luma)
+    finally:
+        for frame in out.parent.glob(f"{out.stem}.key-*.jpg"):
+            frame.unlink(missing_ok=True)
+    return make_poster(ffmpeg, source, info, out, timeout_s=timeout_s)
 
 
 def _grid(count: int, tile_width: int, tile_height: int) -> tuple[int, int] | None:

@@ -10,7 +10,7 @@ import pytest
 from tests.bench_support import run_quick
 from tests.fault_servers import RedisServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240, method="thread")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300, method="thread")]
 
 
 def test_quick_time_to_playable_prints_its_cases(redis_server: RedisServer, tmp_path: Path) -> None:
@@ -24,7 +24,9 @@ def test_quick_time_to_playable_prints_its_cases(redis_server: RedisServer, tmp_
         "REDIS_URL": redis_server.url,
         "FIELDCAST_BENCH_CACHE": str(tmp_path / "cache"),
     }
-    report, _, _ = run_quick("bench.time_to_playable", env, "--cases", "h264_local", timeout=200)
+    report, _, _ = run_quick(
+        "bench.time_to_playable", env, "--cases", "h264_local,hevc_local", timeout=220
+    )
     case = report["cases"]["h264_local"]
     assert set(case) == {"ttp_s", "transcode_first_s", "ratio"}
     assert case["ttp_s"] > 0 and case["transcode_first_s"] > 0
@@ -34,4 +36,19 @@ def test_quick_time_to_playable_prints_its_cases(redis_server: RedisServer, tmp_
     # Where the time went, step by step, from the worker's own log line.
     assert {"final_request_s", "dispatch_s", "probe_s", "ffmpeg_s", "store_s"} <= set(
         report["breakdown"]["h264_local"]
+    )
+    # An iPhone's HEVC HDR clip: it plays for HEVC clients first, then for every client.
+    hevc = report["cases"]["hevc_local"]
+    assert set(hevc) == {
+        "ttp_s",
+        "transcode_first_s",
+        "ratio",
+        "ttp_hevc_s",
+        "ratio_hevc",
+        "ttp_h264_s",
+        "ratio_h264",
+    }
+    assert 0 < hevc["ttp_hevc_s"] <= hevc["ttp_h264_s"] == hevc["ttp_s"]
+    assert hevc["ratio_hevc"] == pytest.approx(
+        hevc["transcode_first_s"] / hevc["ttp_hevc_s"], rel=0.05
     )

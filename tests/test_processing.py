@@ -4,6 +4,7 @@ ffmpeg; hostile files; signed playback; a worker killed mid-transcode."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import signal
 import threading
@@ -160,8 +161,9 @@ def test_a_phone_video_becomes_playable_then_ready_and_plays_through_signed_urls
     assert 3900 <= (video.duration_ms or 0) <= 4100
     assert video.playable_at is not None
     first = pipeline.renditions(video_id)
-    # H.264 SDR from a phone: remuxed, not re-encoded, so the first rendition is the source.
-    assert set(first) == {"first", "source_mp4"}
+    # H.264 SDR from a phone: remuxed, not re-encoded, so the first rendition is the source;
+    # the poster comes with it.
+    assert set(first) == {"first", "source_mp4", "poster"}
     assert pipeline.notifications(video_id) == ["video.playable"]
 
     run_burst()
@@ -509,7 +511,7 @@ def test_the_fast_start_copy_comes_after_playable_and_may_fail_without_harm(
 
     video = pipeline.video(video_id)
     assert video.status is VideoStatus.PLAYABLE
-    assert set(pipeline.renditions(video_id)) == {"first"}
+    assert set(pipeline.renditions(video_id)) == {"first", "poster"}
     assert pipeline.notifications(video_id) == ["video.playable"]
     [job] = pipeline.jobs("video.process")
     assert job.status is OutboxStatus.DONE
@@ -539,7 +541,7 @@ def test_a_ladder_given_up_after_its_attempts_leaves_the_video_ready(
 
     video = pipeline.video(video_id)
     assert video.status is VideoStatus.READY
-    assert video.missing == ["poster", "ladder", "mp4", "storyboard"]
+    assert video.missing == ["ladder", "mp4", "storyboard"]  # the poster came at playable
     [job] = pipeline.jobs("video.ladder")
     assert job.status is OutboxStatus.FAILED
     assert pipeline.notifications(video_id) == [
@@ -568,8 +570,8 @@ def test_a_ladder_that_finds_the_file_outside_the_limits_makes_nothing_more(
 
     video = pipeline.video(video_id)
     assert video.status is VideoStatus.READY
-    assert video.missing == ["poster", "ladder", "mp4", "storyboard"]
-    assert set(pipeline.renditions(video_id)) == {"first", "source_mp4"}
+    assert video.missing == ["ladder", "mp4", "storyboard"]  # the poster came at playable
+    assert set(pipeline.renditions(video_id)) == {"first", "source_mp4", "poster"}
 
 
 # -- settling playable videos whose ladder ended -------------------------------------------------
@@ -611,7 +613,7 @@ def test_a_playable_video_whose_ladder_failed_and_whose_give_up_failed_is_settle
     assert processing.settle_playable(pipeline.ctx.db) == 1
     video = pipeline.video(video_id)
     assert video.status is VideoStatus.READY
-    assert video.missing == ["poster", "ladder", "mp4", "storyboard"]
+    assert video.missing == ["ladder", "mp4", "storyboard"]  # the poster came at playable
     assert video.progress == 100 and video.ready_at is not None
     assert processing.settle_playable(pipeline.ctx.db) == 0
     assert pipeline.notifications(video_id) == ["video.playable"]
@@ -637,10 +639,7 @@ def test_a_playable_video_with_no_ladder_left_is_settled_after_the_grace_period(
         session.commit()
     assert processing.settle_playable(pipeline.ctx.db) == 1
     video = pipeline.video(video_id)
-    assert (video.status, video.missing) == (
-        VideoStatus.READY,
-        ["poster", "ladder", "mp4", "storyboard"],
-    )
+    assert (video.status, video.missing) == (VideoStatus.READY, ["ladder", "mp4", "storyboard"])
 
 
 @pytest.mark.parametrize("status", [OutboxStatus.PENDING, OutboxStatus.RUNNING])
@@ -690,3 +689,183 @@ def test_settling_uses_the_ladder_of_the_current_file(
     assert pipeline.video(video_id).status is VideoStatus.PLAYABLE
     _set_job(pipeline.ctx, job.id, status=OutboxStatus.FAILED)
     assert processing.settle_playable(pipeline.ctx.db) == 1
+
+
+# -- an iPhone's HEVC HDR video --------------------------------------------------------------------
+
+
+def _hevc_hlg(out: Path, *, black_s: float = 1.5, seconds: float = 4) -> Path:
+    """An iPhone-like recording: HEVC Main 10 HLG (BT.2020), `hvc1`, AAC, a key frame every half
+    second, opening on `black_s` seconds of black (a hand over the lens)."""
+    ffmpeg("-f", "lavfi", "-i", f"color=black:size=640x360:rate=30:d={black_s}",
+           "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:d={seconds - black_s}",
+           "-f", "lavfi", "-i", "sine=frequency=440", "-t", str(seconds),
+           "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v];[v]format=yuv420p10le[o]",
+           "-map", "[o]", "-map", "2:a", "-c:v", "libx265", "-preset", "ultrafast",
+           "-x265-params", "keyint=15:colorprim=bt2020:transfer=arib-std-b67:"
+           "colormatrix=bt2020nc:log-level=error",
+           "-tag:v", "hvc1", "-color_primaries", "bt2020", "-color_trc", "arib-std-b67",
+           "-colorspace", "bt2020nc", "-c:a", "aac", "-shortest", str(out))  # fmt: skip
+    return out
+
+
+def _gated_ffmpeg(directory: Path, pattern: str, gate: Path) -> str:
+    """ffmpeg, except that the commands matching `pattern` wait (up to a minute) for `gate`."""
+    real = ffmpeg_binary()
+    script = directory / "ffmpeg"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *"{pattern}"*) i=0; while [ ! -e "{gate}" ] && [ $i -lt 600 ]; '
+        "do sleep 0.1; i=$((i+1)); done;; esac\n"
+        f'exec "{real}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def _stream_infs(master: str) -> dict[str, str]:
+    """Each variant's rendition name -> its #EXT-X-STREAM-INF line, from a served master."""
+    lines = master.splitlines()
+    found = {}
+    for tag, uri in itertools.pairwise(lines):
+        if tag.startswith("#EXT-X-STREAM-INF:"):
+            found[urlparse(uri).path.rsplit("/", 1)[1].removesuffix(".m3u8")] = tag
+    return found
+
+
+def _poster_luma(client: FlaskClient, url: str, where: Path) -> float:
+    where.write_bytes(client.get(_path(url)).get_data())
+    return measure_luma(where).mean
+
+
+def test_an_hevc_hdr_source_plays_for_hevc_clients_first_then_h264_in_the_same_master(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis: Redis,
+    tmp_path: Path,
+) -> None:
+    gate = tmp_path / "gate"
+    # The H.264 encode waits until the HEVC-only state has been looked at.
+    binary = _gated_ffmpeg(tmp_path, "libx264", gate)
+    pipeline = next(
+        _pipeline(
+            monkeypatch, settings, committed_db, redis, tmp_path / "work", ffmpeg_binary=binary
+        )
+    )
+    video_id = pipeline.upload(_hevc_hlg(tmp_path / "iphone.mov"))
+    client = _client(pipeline.ctx)
+    headers = _login(client, pipeline.rep)
+    seen: dict[str, Any] = {}
+
+    def look_while_only_hevc_plays() -> None:
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and "hevc" not in pipeline.renditions(video_id):
+                time.sleep(0.05)
+            body = client.get(f"/api/v1/videos/{video_id}", headers=headers).get_json()
+            seen["body"] = body
+            if body["playback"]["hls_url"]:
+                seen["master"] = client.get(_path(body["playback"]["hls_url"])).get_data(
+                    as_text=True
+                )
+            seen["notifications"] = pipeline.notifications(video_id)
+        finally:
+            gate.touch()
+
+    looker = threading.Thread(target=look_while_only_hevc_plays)
+    looker.start()
+    run_burst(["media-fast", "notify"])
+    looker.join()
+
+    # Within the first step, before any H.264: HEVC clients play it, HDR kept, with a poster.
+    body = seen["body"]
+    assert body["status"] == "processing"
+    playback_now = body["playback"]
+    assert playback_now["playable_for"] == ["hevc"]
+    [hevc] = playback_now["renditions"]
+    assert hevc["name"] == "hevc" and hevc["kind"] == "hls" and hevc["hdr"] == "hlg"
+    assert hevc["codec"].startswith("hvc1.2.4.L") and hevc["codec"].endswith(",mp4a.40.2")
+    assert (hevc["width"], hevc["height"]) == (640, 360)
+    infs = _stream_infs(seen["master"])
+    assert list(infs) == ["hevc"]
+    assert f'CODECS="{hevc["codec"]}"' in infs["hevc"] and "VIDEO-RANGE=HLG" in infs["hevc"]
+    assert seen["notifications"] == []  # peers are told once it plays for everyone
+    variant = client.get(_path(_uris(seen["master"])[0])).get_data(as_text=True)
+    assert 'URI="' in variant and all(
+        client.get(_path(uri)).status_code == 200 for uri in _uris(variant)
+    )
+    init = tmp_path / "hevc-init.mp4"
+    init_uri = variant.split('URI="', 1)[1].split('"', 1)[0]
+    init.write_bytes(client.get(_path(init_uri)).get_data())
+    with av.open(str(init)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "hevc" and stream.codec_tag == "hvc1"
+    assert colr(init) == (9, 18, 9, 0)  # BT.2020 HLG, kept
+
+    # Then the H.264 SDR rendition: playable for everyone, in the same master, told once.
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.PLAYABLE
+    assert pipeline.notifications(video_id) == ["video.playable"]
+    body = client.get(f"/api/v1/videos/{video_id}", headers=headers).get_json()
+    assert body["playback"]["playable_for"] == ["h264", "hevc"]
+    # The poster is there once it plays: from a frame past the black opening, tone-mapped.
+    early = _poster_luma(client, body["playback"]["poster_url"], tmp_path / "early.jpg")
+    assert 0.1 < early < 0.8
+    names = [r["name"] for r in body["playback"]["renditions"]]
+    assert names == ["hevc", "first"]
+    first = body["playback"]["renditions"][1]
+    assert first["codec"].startswith("avc1.") and first["hdr"] is None
+    assert (first["width"], first["height"]) == (640, 360)
+    infs = _stream_infs(client.get(_path(body["playback"]["hls_url"])).get_data(as_text=True))
+    assert list(infs) == ["hevc", "first"]
+    assert f'CODECS="{first["codec"]}"' in infs["first"] and "VIDEO-RANGE=SDR" in infs["first"]
+    assert "VIDEO-RANGE=HLG" in infs["hevc"]
+
+    # The ladder: H.264 SDR rungs (tone-mapped) beside the HEVC copy in one master.
+    run_burst()
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.READY and video.missing == []
+    body = client.get(f"/api/v1/videos/{video_id}", headers=headers).get_json()
+    urls = body["playback"]
+    infs = _stream_infs(client.get(_path(urls["hls_url"])).get_data(as_text=True))
+    assert list(infs) == ["hevc", "360p"]
+    rungs = {r["name"]: r for r in urls["renditions"]}
+    assert set(rungs) == {"hevc", "360p", "mp4"}
+    assert f'CODECS="{rungs["360p"]["codec"]}"' in infs["360p"]
+    assert "VIDEO-RANGE=SDR" in infs["360p"] and "VIDEO-RANGE=HLG" in infs["hevc"]
+    assert rungs["mp4"]["codec"].startswith("avc1.") and rungs["mp4"]["kind"] == "mp4"
+    assert _poster_luma(client, urls["poster_url"], tmp_path / "poster.jpg") > 0.1
+    assert pipeline.notifications(video_id) == ["video.playable"]
+
+
+def test_the_poster_exists_at_playable_and_is_not_the_black_opening(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    source = tmp_path / "lens-cap.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=black:size=320x240:rate=30:d=1",
+           "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:d=3",
+           "-filter_complex", "[0:v][1:v]concat=n=2:v=1,setparams=color_primaries=bt709:"
+           "color_trc=bt709:colorspace=bt709:range=tv[v]", "-map", "[v]", "-c:v", "libx264",
+           "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "15", str(source))  # fmt: skip
+    video_id = pipeline.upload(source)
+    run_burst(["media-fast", "notify"])
+
+    assert pipeline.video(video_id).status is VideoStatus.PLAYABLE
+    made = pipeline.renditions(video_id)
+    assert {"first", "poster"} <= set(made)
+    early = tmp_path / "early.jpg"
+    early.write_bytes(b"".join(pipeline.ctx.storage.open(made["poster"].storage_key)))
+    luma = measure_luma(early)
+    assert luma.looks_good and luma.mean > 0.1
+    with av.open(str(early)) as container:
+        frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (made["poster"].width, made["poster"].height)
+
+    run_burst()
+    assert pipeline.video(video_id).status is VideoStatus.READY
+    poster = pipeline.renditions(video_id)["poster"]
+    assert pipeline.ctx.storage.exists(poster.storage_key)
+    late = tmp_path / "late.jpg"
+    late.write_bytes(b"".join(pipeline.ctx.storage.open(poster.storage_key)))
+    assert measure_luma(late).looks_good

@@ -17,6 +17,8 @@ from media.thumbnails import (
     Luma,
     Storyboard,
     StoryboardLayout,
+    keyframes_command,
+    make_early_poster,
     make_poster,
     make_storyboard,
     measure_luma,
@@ -189,6 +191,67 @@ def test_hdr_poster_is_an_8bit_jpeg_neither_black_nor_blown_out(
     assert frame.format.name == "yuvj420p"
     assert (frame.width, frame.height) == (result.width, result.height) == (320, 240)
     assert 0.2 < measure_luma(out).mean < 0.8
+
+
+# Poster at playable: key frames of the first seconds
+
+
+def test_keyframes_command_decodes_only_key_frames_of_the_first_seconds() -> None:
+    info = MediaInfo("mov", 60.0, 10, PHONE, None)
+    args = keyframes_command("ffmpeg", Path("in.mov"), info, Path("key-%02d.jpg"), window_s=10)
+    assert args.index("-skip_frame") < args.index("-i")  # an input option: the decoder skips
+    assert args[args.index("-skip_frame") + 1] == "nokey"
+    assert args[args.index("-t") + 1] == "10.000"
+    graph = args[args.index("-vf") + 1]
+    assert "scale=720:1280" in graph and "tonemap=" in graph  # upright, tone-mapped HDR
+    assert "fps=" not in graph  # every key frame as it is, no duplicates
+    assert args[-1] == "key-%02d.jpg"
+
+
+def test_the_poster_at_playable_is_a_key_frame_past_a_black_opening(tmp_path: Path) -> None:
+    source = tmp_path / "lens-cap.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", "color=c=black:size=320x240:rate=30:duration=1.5",
+        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=3",
+        "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "15",
+        str(source),
+    )  # fmt: skip
+    out = tmp_path / "poster.jpg"
+    result = make_early_poster(FFMPEG, source, probe(source), out)
+    assert result.luma is not None and result.luma.looks_good
+    assert measure_luma(out).mean > 0.3
+    assert (picture(out).width, picture(out).height) == (320, 240)
+    assert set(tmp_path.iterdir()) == {source, out}  # no key frame left behind
+
+
+def test_when_every_early_key_frame_is_black_the_poster_is_sought_further_in(
+    samples: dict[str, Path], tmp_path: Path
+) -> None:
+    # One key frame, at the start, in the black: the candidates across the clip are tried.
+    out = tmp_path / "poster.jpg"
+    result = make_early_poster(FFMPEG, samples["black_start"], probe(samples["black_start"]), out)
+    assert result.at_s >= BLACK_S
+    assert measure_luma(out).mean > 0.3
+    assert list(tmp_path.iterdir()) == [out]
+
+
+def test_the_hdr_poster_at_playable_is_tone_mapped(
+    samples: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "poster.jpg"
+    make_early_poster(FFMPEG, samples["hlg"], probe(samples["hlg"]), out)
+    assert picture(out).format.name == "yuvj420p"
+    assert 0.2 < measure_luma(out).mean < 0.8
+
+
+def test_a_blurred_picture_scores_below_a_sharp_one(tmp_path: Path) -> None:
+    sharp, blurred = tmp_path / "sharp.jpg", tmp_path / "blurred.jpg"
+    pattern = ["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=1", "-frames:v", "1"]
+    ffmpeg(*pattern, str(sharp))
+    ffmpeg(*pattern, "-vf", "gblur=sigma=6", str(blurred))
+    assert measure_luma(sharp).sharpness > 1.5 * measure_luma(blurred).sharpness
+    assert measure_luma(sharp).score > measure_luma(blurred).score
 
 
 def test_a_window_of_one_frame_is_taken_as_it_is() -> None:

@@ -35,6 +35,8 @@ def test_create_returns_a_draft_awaiting_upload(client: Any, rep: Any, auth: Any
         "mp4_url": None,
         "poster_url": None,
         "storyboard_url": None,
+        "playable_for": [],
+        "renditions": [],
     }
     again = client.get(f"/api/v1/videos/{video['id']}", headers=auth(rep))
     assert again.get_json() == video

@@ -102,6 +102,20 @@ def playback_urls(video: Video, renditions: Iterable[Rendition]) -> dict[str, An
         if chosen.storyboard
         else None,
         "expires_at": grant.expires,
+        "playable_for": chosen.playable_for,
+        "renditions": [_rendition(rendition) for rendition in chosen.renditions],
+    }
+
+
+def _rendition(rendition: Rendition) -> dict[str, Any]:
+    return {
+        "name": rendition.name,
+        "kind": rendition.kind.value,
+        "codec": rendition.codec,
+        "width": rendition.width,
+        "height": rendition.height,
+        "bitrate_kbps": rendition.bitrate_kbps,
+        "hdr": rendition.video_range if rendition.video_range in ("hlg", "pq") else None,
     }
 
 

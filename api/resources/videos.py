@@ -63,12 +63,44 @@ class FailureSchema(Schema):
     detail = ma.fields.String(metadata={"description": "A sentence for the author"})
 
 
+class RenditionSchema(Schema):
+    name = ma.fields.String(
+        metadata={
+            "description": "`hevc` (an HEVC source's own stream), `first` (the first H.264 "
+            "rendition), a ladder rung (`360p`..`1080p`), `mp4` or `source_mp4`",
+            "example": "hevc",
+        }
+    )
+    kind = ma.fields.String(
+        metadata={"description": "`hls` (a variant of `hls_url`) or `mp4` (`mp4_url`)"}
+    )
+    codec = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "RFC 6381 codecs, video then audio, as in the HLS CODECS attribute",
+            "example": "hvc1.2.4.L123.B0,mp4a.40.2",
+        },
+    )
+    width = ma.fields.Integer(allow_none=True)
+    height = ma.fields.Integer(allow_none=True)
+    bitrate_kbps = ma.fields.Integer(allow_none=True, metadata={"description": "Average"})
+    hdr = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "`hlg` or `pq` for an HDR rendition (an HEVC copy of an HDR "
+            "recording); null for SDR (every H.264 rendition is SDR, HDR tone-mapped)"
+        },
+    )
+
+
 class PlaybackSchema(Schema):
     hls_url = ma.fields.String(
         allow_none=True,
         metadata={
-            "description": "HLS playlist: the full ladder once `ready`, the first rendition "
-            "while `playable`. Every URI inside is signed too."
+            "description": "HLS master playlist: the full ladder once `ready`, the first "
+            "rendition while `playable`. For an HEVC source, also while `processing` as soon "
+            "as its HEVC copy plays (see `playable_for`); its variants state CODECS and "
+            "VIDEO-RANGE, so players pick what they decode. Every URI inside is signed too."
         },
     )
     mp4_url = ma.fields.String(
@@ -90,6 +122,20 @@ class PlaybackSchema(Schema):
             "again for fresh ones. They stop earlier, within PLAYBACK_REVOCATION_S, with 403 "
             "`playback_revoked` once you may no longer see the video."
         }
+    )
+    playable_for = ma.fields.List(
+        ma.fields.String(),
+        metadata={
+            "description": "Codecs of which a client must decode one to play `hls_url` now: "
+            '`hevc`, `h264`. `["hevc"]` while a video from an HEVC source is `processing` '
+            "and only its HEVC copy plays; `status` becomes `playable` (and peers are told) "
+            "once an H.264 rendition plays for every client. Empty when nothing plays.",
+            "example": ["h264", "hevc"],
+        },
+    )
+    renditions = ma.fields.List(
+        ma.fields.Nested(RenditionSchema),
+        metadata={"description": "The renditions `hls_url` and `mp4_url` offer now"},
     )
 
 

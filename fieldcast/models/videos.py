@@ -125,7 +125,8 @@ class Rendition(TenantMixin, Base):
 
     id: Mapped[UUIDPK]
     video_id: Mapped[uuid.UUID]
-    # "first" (the fast playable one), "360p".."1080p", "master", "mp4", "poster", "storyboard"
+    # "first" (the fast playable one), "hevc" (an HEVC source's copy), "360p".."1080p",
+    # "first_master" (over "hevc" and "first"), "master", "mp4", "poster", "storyboard"
     name: Mapped[str] = mapped_column(String(32))
     kind: Mapped[RenditionKind] = mapped_column(str_enum(RenditionKind, "rendition_kind"))
     source_version: Mapped[int]
@@ -135,5 +136,9 @@ class Rendition(TenantMixin, Base):
     height: Mapped[int | None]
     bitrate_kbps: Mapped[int | None]
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # RFC 6381 codecs of a video rendition, video then audio ("hvc1.2.4.L153.B0,mp4a.40.2"),
+    # and what its pixels need: "sdr", "hlg" or "pq". None for images, tracks and playlists.
+    codec: Mapped[str | None] = mapped_column(String(80))
+    video_range: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]

@@ -40,11 +40,18 @@ from sqlalchemy.orm import Session
 
 from fieldcast import policy
 from fieldcast.models.accounts import User
-from fieldcast.models.videos import Rendition, Video, VideoStatus
+from fieldcast.models.videos import Rendition, RenditionKind, Video, VideoStatus
 
 PLAYABLE_STATUSES = {VideoStatus.PLAYABLE, VideoStatus.READY}
-HLS_NAMES_BY_PREFERENCE = ("master", "first")
+# The ladder's master; the master over an HEVC source's copy and first H.264 rendition; the
+# first rendition of any other source.
+HLS_NAMES_BY_PREFERENCE = ("master", "first_master", "first")
 MP4_NAMES_BY_PREFERENCE = ("mp4", "source_mp4")
+# Playlists listing the renditions the ladder replaces: an HEVC source's first master lists
+# its copy and its first H.264 rendition; the ladder's master lists the copy and the rungs.
+_SUPERSEDED_BY_LADDER = {"first"}
+# What a client must decode to play a rendition, by the RFC 6381 string's first part.
+CODEC_FAMILIES = {"avc1": "h264", "avc3": "h264", "hvc1": "hevc", "hev1": "hevc"}
 
 
 def _is_number(text: str) -> bool:
@@ -265,28 +272,78 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(PurePosixPath(name).suffix.lower(), "application/octet-stream")
 
 
+def codec_family(codec: str | None) -> str:
+    """`h264` or `hevc` for a rendition's codecs; renditions made before codecs were recorded
+    are all H.264."""
+    if not codec:
+        return "h264"
+    return CODEC_FAMILIES.get(codec.split(".", 1)[0], codec.split(".", 1)[0])
+
+
 @dataclass(frozen=True)
 class Playback:
     hls: Rendition | None
     mp4: Rendition | None
     poster: Rendition | None
     storyboard: Rendition | None
+    # The video renditions the HLS playlist offers, then the MP4: what a client may play.
+    renditions: tuple[Rendition, ...] = ()
+
+    @property
+    def playable_for(self) -> list[str]:
+        """The codecs a client must decode to play the video now, one of which is enough:
+        `["hevc"]` while only an HEVC source's copy exists, then `["h264", "hevc"]`."""
+        return sorted(
+            {codec_family(r.codec) for r in self.renditions if r.kind is RenditionKind.HLS}
+        )
 
 
 def choose(video: Video, renditions: Iterable[Rendition]) -> Playback:
-    """The renditions a viewer gets now: the full ladder once made, else the first one."""
+    """The renditions a viewer gets now: the full ladder once made, else the first one.
+
+    A video plays for every client once `playable`. Before that, an HEVC source's copy may
+    already play for the clients that decode HEVC: its master playlist is handed out while the
+    video is still `processing`, and `playable_for` says who can play it.
+    """
     current = {r.name: r for r in renditions if r.source_version == video.source_version}
     playable = video.status in PLAYABLE_STATUSES
 
     def first_of(names: tuple[str, ...]) -> Rendition | None:
         return next((current[name] for name in names if name in current), None)
 
+    if playable:
+        hls = first_of(HLS_NAMES_BY_PREFERENCE)
+    elif video.status is VideoStatus.PROCESSING:
+        hls = current.get("first_master")
+    else:
+        hls = None
+    mp4 = first_of(MP4_NAMES_BY_PREFERENCE) if playable else None
     return Playback(
-        hls=first_of(HLS_NAMES_BY_PREFERENCE) if playable else None,
-        mp4=first_of(MP4_NAMES_BY_PREFERENCE) if playable else None,
+        hls=hls,
+        mp4=mp4,
         poster=current.get("poster"),
         storyboard=current.get("storyboard") if playable else None,
+        renditions=_offered(hls, mp4, current),
     )
+
+
+def _offered(
+    hls: Rendition | None, mp4: Rendition | None, current: dict[str, Rendition]
+) -> tuple[Rendition, ...]:
+    if hls is None:
+        variants: list[Rendition] = []
+    elif hls.kind is RenditionKind.HLS:
+        variants = [hls]
+    else:
+        variants = [
+            r
+            for r in current.values()
+            if r.kind is RenditionKind.HLS
+            and (hls.name != "master" or r.name not in _SUPERSEDED_BY_LADDER)
+        ]
+    # The HEVC copy first (as in the master), then by size.
+    variants.sort(key=lambda r: (codec_family(r.codec) != "hevc", r.height or 0, r.name))
+    return (*variants, *([mp4] if mp4 is not None else []))
 
 
 def resolve(base_key: str, uri: str, *, within: str) -> str | None:

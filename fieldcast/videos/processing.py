@@ -3,10 +3,16 @@
 Two outbox tasks, recorded in the transaction that made their input:
 - `video.process` (queue media-fast): probe and validate, then the first playable rendition:
   a remux when the phone's file is already 8-bit H.264 SDR BT.709, else one rung up to 540p
-  encoded fast.
-  The video becomes `playable` and its author is told.
-- `video.ladder` (queue media): poster, the full ladder from one decode, the offline MP4 made
-  from the best rung up to 720p without re-encoding, the storyboard. The video is `ready`.
+  encoded fast. An HEVC file (an iPhone's, HDR or not) is first copied as it is into an HLS
+  rendition with a master playlist, committed at once: clients that decode HEVC play it
+  while the video is still `processing`; then the lowest H.264 SDR rung is encoded fast and
+  joins that master. The poster is made beside the first H.264 rendition, from the best key
+  frame of the first seconds. The video becomes `playable` (for every client) and its author
+  is told.
+- `video.ladder` (queue media): a poster that replaces the first unless it looks worse, the
+  full ladder from one decode (beside an HEVC source's copy in one master playlist), the
+  offline MP4 made from the best rung up to 720p without re-encoding, the storyboard. The
+  video is `ready`.
   Each of these may fail without costing the others; the video is then `ready` all the same,
   with what could not be made named in `missing`: a video that plays always ends `ready`.
 
@@ -24,6 +30,7 @@ once it plays, makes it `ready` with what is missing.
 from __future__ import annotations
 
 import errno
+import io
 import logging
 import os
 import shutil
@@ -33,6 +40,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,19 +60,34 @@ from fieldcast.outbox.names import TaskName
 from fieldcast.settings import Settings
 from fieldcast.videos.playback import content_type
 from media import ffmpeg
+from media.codecs import Codecs, file_codecs
+from media.codecs import video_range as range_of
 from media.limits import MediaLimits
 from media.probe import MediaInfo, MediaRejected, check_size, probe, validate
 from media.renditions import (
+    Variant,
     fast_start_command,
     first_rung,
+    h264_after_hevc_rung,
+    hevc_copy_command,
     ladder_command,
     ladder_for,
+    master_playlist,
     offline_rung,
+    output_fps,
     output_size,
+    parse_master,
+    playlist_bitrates,
     remux_command,
 )
-from media.storage import LocalStorage, Storage, StorageError
-from media.thumbnails import make_poster, make_storyboard
+from media.storage import LocalStorage, ObjectNotFound, Storage, StorageError
+from media.thumbnails import (
+    PosterResult,
+    make_early_poster,
+    make_poster,
+    make_storyboard,
+    measure_luma,
+)
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +271,8 @@ def _save_rendition(
     size: tuple[int, int] | None = None,
     bitrate_kbps: int | None = None,
     size_bytes: int | None = None,
+    codec: str | None = None,
+    video_range: str | None = None,
 ) -> None:
     values = {
         "kind": kind,
@@ -257,6 +282,8 @@ def _save_rendition(
         "height": size[1] if size else None,
         "bitrate_kbps": bitrate_kbps,
         "size_bytes": size_bytes,
+        "codec": codec,
+        "video_range": video_range,
         "updated_at": utcnow(),
     }
     session.execute(
@@ -456,38 +483,22 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         watch.lap("probe")
 
         progress = _Progress(ctx, video.id, _PROBED, _PLAYABLE)
-        out = work / "first"
-        out.mkdir()
-        prefix = f"{video.media_prefix}/first"
+        prefix = video.media_prefix
         binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
-        if info.can_remux:
-            _run_ffmpeg(remux_command(binary, source, out, info), info, progress, limit=FAST_LIMIT)
-            watch.lap("ffmpeg")
-            stored = _store_dir(ctx.storage, out, prefix, move=True)
-            watch.lap("store")
-            size = (info.video.display_width, info.video.display_height)
-            kbps = round(info.size_bytes * 8 / 1000 / max(info.duration_s, 0.001))
-        else:
-            rung = first_rung(info.video)
-            # Fastest preset: this rendition is replaced by the ladder minutes later.
-            args = ladder_command(binary, source, out, info, [rung], preset="ultrafast")
-            _run_ffmpeg(args, info, progress, limit=FAST_LIMIT)
-            watch.lap("ffmpeg")
-            (out / "master.m3u8").unlink(missing_ok=True)
-            stored = _store_dir(ctx.storage, out / rung.name, prefix, move=True)
-            watch.lap("store")
-            size = output_size(info.video, rung.short_side)
-            kbps = rung.video_kbps
-        _save_rendition(
-            session,
-            video,
-            "first",
-            RenditionKind.HLS,
-            f"{prefix}/index.m3u8",
-            size=size,
-            bitrate_kbps=kbps,
-            size_bytes=stored,
-        )
+        if info.can_copy_hevc:
+            # First and alone, so nothing competes with the copy: the poster is made beside the
+            # H.264 encode that follows it, and comes at `playable`.
+            _hevc_first(ctx, session, payload, video, source, info, work)
+            watch.lap("hevc")
+        with ThreadPoolExecutor(1) as beside:
+            # The poster is made while the first rendition is: both are there when it plays.
+            poster = beside.submit(_early_poster, binary, source, info, work, video.id)
+            if info.can_remux:
+                _remux_first(ctx, session, video, source, info, work, progress, watch)
+            else:
+                _encode_first(ctx, session, video, source, info, work, progress, watch)
+            _save_early_poster(ctx, session, video, poster.result())
+        watch.lap("poster")
         video = _load(session, payload, VideoStatus.PROCESSING)
         video.status = VideoStatus.PLAYABLE
         video.playable_at = utcnow()
@@ -505,7 +516,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         _record_step(session, video, LADDER_TASK)
         commit_early(session, EarlyCommit.MEDIA_OUTPUT)
         watch.lap("commit")
-        first = "remux" if info.can_remux else "encode"
+        first = "remux" if info.can_remux else "hevc_copy" if info.can_copy_hevc else "encode"
         log.info(
             "video %s playable (%s)",
             video.id,
@@ -513,9 +524,222 @@ def process(session: Session, payload: dict[str, Any]) -> None:
             extra={"video_id": str(video.id), "first": first, **watch.fields()},
         )
         if info.can_remux:
-            _fast_start_copy(ctx, session, payload, source, info, work, prefix=video.media_prefix)
+            _fast_start_copy(ctx, session, payload, source, info, work, prefix=prefix)
 
     _step(session, payload, body)
+
+
+def _remux_first(
+    ctx: AppContext,
+    session: Session,
+    video: Video,
+    source: Path,
+    info: MediaInfo,
+    work: Path,
+    progress: _Progress,
+    watch: _Stopwatch,
+) -> None:
+    """The first rendition of an 8-bit H.264 SDR source: the source itself, copied into HLS."""
+    out = work / "first"
+    out.mkdir()
+    prefix = f"{video.media_prefix}/first"
+    binary = ffmpeg.ffmpeg_binary(ctx.settings.ffmpeg_binary)
+    _run_ffmpeg(remux_command(binary, source, out, info), info, progress, limit=FAST_LIMIT)
+    watch.lap("ffmpeg")
+    stored = _store_dir(ctx.storage, out, prefix, move=True)
+    watch.lap("store")
+    _save_rendition(
+        session,
+        video,
+        "first",
+        RenditionKind.HLS,
+        f"{prefix}/index.m3u8",
+        size=(info.video.display_width, info.video.display_height),
+        bitrate_kbps=round(info.size_bytes * 8 / 1000 / max(info.duration_s, 0.001)),
+        size_bytes=stored,
+        codec=_source_codecs(info),
+        video_range="sdr",
+    )
+
+
+def _encode_first(
+    ctx: AppContext,
+    session: Session,
+    video: Video,
+    source: Path,
+    info: MediaInfo,
+    work: Path,
+    progress: _Progress,
+    watch: _Stopwatch,
+) -> None:
+    """The first H.264 SDR rendition encoded with the fastest preset (the ladder replaces it
+    minutes later): one rung up to 540p, or, after an HEVC source's copy, the lowest rung, as
+    the players that decode HEVC already play the copy and the others wait for this one."""
+    rung = h264_after_hevc_rung(info.video) if info.can_copy_hevc else first_rung(info.video)
+    out = work / "first"
+    out.mkdir()
+    prefix = f"{video.media_prefix}/first"
+    binary = ffmpeg.ffmpeg_binary(ctx.settings.ffmpeg_binary)
+    args = ladder_command(binary, source, out, info, [rung], preset="ultrafast")
+    _run_ffmpeg(args, info, progress, limit=FAST_LIMIT)
+    watch.lap("ffmpeg")
+    (out / "master.m3u8").unlink(missing_ok=True)
+    rung_dir = out / rung.name
+    average_bps, peak_bps = playlist_bitrates(rung_dir / "index.m3u8")
+    made_codecs = _init_codecs(rung_dir)
+    stored = _store_dir(ctx.storage, rung_dir, prefix, move=True)
+    watch.lap("store")
+    size = output_size(info.video, rung.short_side)
+    _save_rendition(
+        session,
+        video,
+        "first",
+        RenditionKind.HLS,
+        f"{prefix}/index.m3u8",
+        size=size,
+        bitrate_kbps=rung.video_kbps,
+        size_bytes=stored,
+        codec=made_codecs.attribute,
+        video_range="sdr",
+    )
+    if info.can_copy_hevc:
+        # Every player now finds a variant it decodes in the same master playlist.
+        h264 = Variant(
+            "first/index.m3u8",
+            peak_bps,
+            average_bps,
+            *size,
+            made_codecs.attribute,
+            "SDR",
+            output_fps(info.video),
+        )
+        _store_first_master(ctx, session, video, [_hevc_variant(ctx, video), h264])
+
+
+def _hevc_first(
+    ctx: AppContext,
+    session: Session,
+    payload: dict[str, Any],
+    video: Video,
+    source: Path,
+    info: MediaInfo,
+    work: Path,
+) -> None:
+    """An HEVC source (an iPhone's, HDR or not) copied into HLS, tagged `hvc1`, and a master
+    playlist over it: players that decode HEVC play it within seconds, HDR kept, while the
+    H.264 SDR rendition for the others is encoded. The video stays `processing` (it does not
+    play for every client yet); its `playback` lists the HEVC rendition."""
+    out = work / "hevc"
+    out.mkdir()
+    prefix = f"{video.media_prefix}/hevc"
+    binary = ffmpeg.ffmpeg_binary(ctx.settings.ffmpeg_binary)
+    ffmpeg.run(
+        hevc_copy_command(binary, source, out, info),
+        timeout_s=min(max(120.0, info.duration_s * 20), FAST_LIMIT.total_seconds()),
+    )
+    average_bps, peak_bps = playlist_bitrates(out / "index.m3u8")
+    stored = _store_dir(ctx.storage, out, prefix, move=True)
+    size = (info.video.display_width, info.video.display_height)
+    codec = _source_codecs(info, audio_encoded=info.audio is not None and info.audio.codec != "aac")
+    video_range = range_of(info.video.colour.transfer)
+    _save_rendition(
+        session,
+        video,
+        "hevc",
+        RenditionKind.HLS,
+        f"{prefix}/index.m3u8",
+        size=size,
+        bitrate_kbps=round(average_bps / 1000),
+        size_bytes=stored,
+        codec=codec,
+        video_range=video_range.lower(),
+    )
+    variant = Variant(
+        "hevc/index.m3u8", peak_bps, average_bps, *size, codec, video_range, output_fps(info.video)
+    )
+    _store_first_master(ctx, session, video, [variant])
+    _load(session, payload, VideoStatus.PROCESSING)  # still this file's, locked until commit
+    commit_early(session, EarlyCommit.MEDIA_OUTPUT)
+    log.info(
+        "video %s playable for HEVC (%s)", video.id, video_range, extra={"video_id": str(video.id)}
+    )
+
+
+def _source_codecs(info: MediaInfo, *, audio_encoded: bool = False) -> str:
+    audio = None
+    if info.audio is not None:
+        audio = "mp4a.40.2" if audio_encoded else info.audio.codec_string
+    return Codecs(info.video.codec_string, audio).attribute
+
+
+def _init_codecs(rung_dir: Path) -> Codecs:
+    init = next(rung_dir.glob("init*.mp4"), None)
+    if init is None:
+        raise ffmpeg.FFmpegFailed(0, f"no init segment in {rung_dir.name}")
+    return file_codecs(init)
+
+
+FIRST_MASTER_NAME = "first_master"
+
+
+def _store_first_master(
+    ctx: AppContext, session: Session, video: Video, variants: list[Variant]
+) -> None:
+    """The master playlist over an HEVC source's first renditions, rewritten as they come."""
+    key = f"{video.media_prefix}/first_master.m3u8"
+    text = master_playlist(variants).encode()
+    ctx.storage.put(key, io.BytesIO(text), content_type=content_type(key))
+    _save_rendition(session, video, FIRST_MASTER_NAME, RenditionKind.MASTER, key)
+
+
+def _hevc_variant(ctx: AppContext, video: Video) -> Variant:
+    """The HEVC entry of the first master playlist, as it was written with the HEVC copy."""
+    key = f"{video.media_prefix}/first_master.m3u8"
+    text = b"".join(ctx.storage.open(key)).decode()
+    found = [variant for variant in parse_master(text) if variant.uri.startswith("hevc/")]
+    if not found:
+        raise StorageError(f"{key!r} lists no HEVC variant")
+    return found[0]
+
+
+@dataclass(frozen=True)
+class _EarlyPoster:
+    path: Path
+    made: PosterResult
+
+
+def _early_poster(
+    binary: str, source: Path, info: MediaInfo, work: Path, video_id: uuid.UUID
+) -> _EarlyPoster | None:
+    """The poster at playable, or None when no picture could be taken (the ladder tries again)."""
+    out = work / "poster-first.jpg"
+    try:
+        made = make_early_poster(binary, source, info, out)
+    except (ffmpeg.FFmpegFailed, TimeoutError) as exc:
+        detail = exc.tail[-300:] if isinstance(exc, ffmpeg.FFmpegFailed) else str(exc)
+        log.warning("video %s: no poster at playable: %s", video_id, detail)
+        return None
+    return _EarlyPoster(out, made)
+
+
+def _save_early_poster(
+    ctx: AppContext, session: Session, video: Video, poster: _EarlyPoster | None
+) -> None:
+    """Store the poster at playable, under a key of its own: the ladder's poster, if better,
+    replaces it under another key, so no cache keeps showing this one for the new URL."""
+    if poster is None:
+        return
+    key = f"{video.media_prefix}/poster-first.jpg"
+    stored = _store_file(ctx.storage, poster.path, key, move=True)
+    _save_rendition(
+        session,
+        video,
+        "poster",
+        RenditionKind.POSTER,
+        key,
+        size=(poster.made.width, poster.made.height),
+        size_bytes=stored,
+    )
 
 
 def _fast_start_copy(
@@ -591,17 +815,18 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
 
         with _optional(session, video_id, "poster"):
             poster = make_poster(binary, source, info, work / "poster.jpg")
-            poster_bytes = _store_file(ctx.storage, work / "poster.jpg", f"{prefix}/poster.jpg")
-            _save_rendition(
-                session,
-                video,
-                "poster",
-                RenditionKind.POSTER,
-                f"{prefix}/poster.jpg",
-                size=(poster.width, poster.height),
-                size_bytes=poster_bytes,
-            )
-            commit_early(session, EarlyCommit.MEDIA_OUTPUT)
+            if _improves_poster(ctx, video, poster, work):
+                poster_bytes = _store_file(ctx.storage, work / "poster.jpg", f"{prefix}/poster.jpg")
+                _save_rendition(
+                    session,
+                    video,
+                    "poster",
+                    RenditionKind.POSTER,
+                    f"{prefix}/poster.jpg",
+                    size=(poster.width, poster.height),
+                    size_bytes=poster_bytes,
+                )
+                commit_early(session, EarlyCommit.MEDIA_OUTPUT)
 
         rungs = ladder_for(info.video)
         out = work / "hls"
@@ -611,18 +836,41 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
             args = ladder_command(binary, source, out, info, rungs, preset=settings.media_preset)
             progress = _Progress(ctx, video_id, _PLAYABLE, _LADDER_DONE)
             _run_ffmpeg(args, info, progress, limit=LADDER_LIMIT)
+            hevc = _current(session, video, "hevc")
+            variants = [_hevc_variant(ctx, video)] if hevc is not None else []
             for rung in rungs:
-                stored = _store_dir(ctx.storage, out / rung.name, f"{prefix}/hls/{rung.name}")
+                rung_dir = out / rung.name
+                rung_codecs = _init_codecs(rung_dir)
+                size = output_size(info.video, rung.short_side)
+                if hevc is not None:
+                    average_bps, peak_bps = playlist_bitrates(rung_dir / "index.m3u8")
+                    variants.append(
+                        Variant(
+                            f"{rung.name}/index.m3u8",
+                            peak_bps,
+                            average_bps,
+                            *size,
+                            rung_codecs.attribute,
+                            "SDR",
+                            output_fps(info.video),
+                        )
+                    )
+                stored = _store_dir(ctx.storage, rung_dir, f"{prefix}/hls/{rung.name}")
                 _save_rendition(
                     session,
                     video,
                     rung.name,
                     RenditionKind.HLS,
                     f"{prefix}/hls/{rung.name}/index.m3u8",
-                    size=output_size(info.video, rung.short_side),
+                    size=size,
                     bitrate_kbps=rung.video_kbps,
                     size_bytes=stored,
+                    codec=rung_codecs.attribute,
+                    video_range="sdr",
                 )
+            if hevc is not None:
+                # HEVC first, for the players that decode it, then the H.264 SDR rungs.
+                (out / "master.m3u8").write_text(master_playlist(variants), encoding="utf-8")
             _store_file(ctx.storage, out / "master.m3u8", f"{prefix}/hls/master.m3u8")
             _save_rendition(
                 session, video, "master", RenditionKind.MASTER, f"{prefix}/hls/master.m3u8"
@@ -633,6 +881,7 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
         if laddered:  # the offline MP4 is the ladder's own rung, not a second encode
             with _optional(session, video_id, "mp4"):
                 offline = offline_rung(rungs)
+                offline_codecs = _init_codecs(out / offline.name)
                 _offline_mp4(binary, out / offline.name, work / "offline.mp4")
                 mp4_bytes = _store_file(ctx.storage, work / "offline.mp4", f"{prefix}/offline.mp4")
                 _save_rendition(
@@ -644,6 +893,8 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
                     size=output_size(info.video, offline.short_side),
                     bitrate_kbps=offline.video_kbps,
                     size_bytes=mp4_bytes,
+                    codec=offline_codecs.attribute,
+                    video_range="sdr",
                 )
                 commit_early(session, EarlyCommit.MEDIA_OUTPUT)
         _set_progress(ctx, video_id, _MP4_DONE)
@@ -670,6 +921,35 @@ def ladder(session: Session, payload: dict[str, Any]) -> None:
         log.info("video %s ready: %s", video_id, ", ".join(rung.name for rung in rungs))
 
     _step(session, payload, body)
+
+
+def _current(session: Session, video: Video, name: str) -> Rendition | None:
+    return session.scalars(
+        select(Rendition).where(
+            Rendition.org_id == video.org_id,
+            Rendition.video_id == video.id,
+            Rendition.name == name,
+            Rendition.source_version == video.source_version,
+        )
+    ).one_or_none()
+
+
+def _improves_poster(ctx: AppContext, video: Video, poster: PosterResult, work: Path) -> bool:
+    """Whether the ladder's poster (a typical frame a third of the way in, past intros) replaces
+    the one made at playable (from the first seconds' key frames): unless it looks worse, as
+    when the early one is a good picture and this one is black or flat."""
+    if poster.luma is None or poster.luma.looks_good:
+        return True
+    early_key = f"{video.media_prefix}/poster-first.jpg"
+    early = work / "poster-first.jpg"
+    try:
+        with early.open("wb") as target:
+            for chunk in ctx.storage.open(early_key):
+                target.write(chunk)
+        early_luma = measure_luma(early)
+    except (ObjectNotFound, ffmpeg.FFmpegFailed):
+        return True
+    return not early_luma.looks_good and poster.luma.score >= early_luma.score
 
 
 # -- Settling videos whose ladder ended ------------------------------------------------------------
