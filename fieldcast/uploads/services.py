@@ -21,7 +21,6 @@ from functools import partial
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fieldcast import events
 from fieldcast.db import Database, EarlyCommit, commit_early, on_commit, utcnow
 from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import User
@@ -330,21 +329,7 @@ def refuse_file(
         .with_for_update()
     ).one()
     session.delete(upload)
-    video.status = VideoStatus.FAILED
-    video.progress = 0
-    video.failure_code = code
-    video.failure_detail = detail
-    events.publish(
-        session,
-        events.VideoFailed(
-            org_id=video.org_id,
-            video_id=video.id,
-            owner_id=video.owner_id,
-            title=video.title,
-            source_version=video.source_version,
-            detail=detail,
-        ),
-    )
+    processing.mark_failed(session, video, code, detail)
     session.flush()
     if assembled:
         on_commit(session, partial(_delete_object, storage, upload.storage_key))

@@ -396,7 +396,14 @@ def _fail(session: Session, payload: dict[str, Any], code: str, detail: str) -> 
     if video.status is VideoStatus.PLAYABLE:
         _become_ready(session, video, cause=code)
         return
+    mark_failed(session, video, code, detail)
+
+
+def mark_failed(session: Session, video: Video, code: str, detail: str) -> None:
+    """The video's current file cannot become a video: `failed` with a code the app switches
+    on and words for its author, who is told (VideoFailed). A new upload may follow."""
     video.status = VideoStatus.FAILED
+    video.progress = 0
     video.failure_code = code
     video.failure_detail = detail[:500]
     events.publish(
