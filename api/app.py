@@ -23,6 +23,7 @@ from api.auth import (
 from api.extensions import Api
 from api.fields import install_converters
 from api.idempotency import ReplayResponse
+from api.log_masking import mask_secrets
 from api.problems import from_domain_error, from_http_exception, from_unexpected
 from api.resources import (
     api_tokens,
@@ -263,7 +264,7 @@ def _register_request_hooks(app: Flask) -> None:
                 response.status_code,
                 extra={
                     "method": request.method,
-                    "path": uploads.loggable_path(request.path, request.view_args),
+                    "path": mask_secrets(request.path),
                     "status": response.status_code,
                     "ms": round(elapsed * 1000, 1),
                     "user_id": str(g.principal.user_id) if g.get("principal") else None,

@@ -5,7 +5,6 @@ own format, application/problem+json with a stable `code`, instead of gunicorn's
 from __future__ import annotations
 
 import json
-import re
 import socket
 from http import HTTPStatus
 from typing import Any
@@ -15,6 +14,7 @@ from gunicorn.glogging import Logger
 from gunicorn.http import errors
 from gunicorn.workers.gthread import ThreadWorker
 
+from api.log_masking import mask_secrets
 from api.problems import PROBLEM_CONTENT_TYPE, problem_body
 from fieldcast.errors import ErrorCode
 
@@ -110,19 +110,9 @@ class ProblemThreadWorker(ThreadWorker):
             self.log.debug("Failed to send error message.")
 
 
-# An upload URL's last segment is a secret that works without a token (see
-# api/resources/uploads.py): it never reaches a log.
-_UPLOAD_SECRET = re.compile(r"(/api/v1/uploads/[^/?\s\"]+/)[^/?\s\"]+")
-
-
-def mask_secrets(text: str) -> str:
-    """A request line or path with an upload URL's secret replaced by `<secret>`."""
-    return _UPLOAD_SECRET.sub(r"\1<secret>", text)
-
-
 class AccessLogger(Logger):
-    """gunicorn's logger, whose access log (GUNICORN_ACCESS_LOG) leaves upload URLs' secrets
-    out, as the API's own request log does."""
+    """gunicorn's logger, whose access log (GUNICORN_ACCESS_LOG) leaves the secrets of upload
+    and playback URLs out (api.log_masking), as the API's own request log does."""
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from api.log_masking import mask_secrets
 from fieldcast.settings import Settings
 
 PROBLEM_JSON = "application/problem+json"
@@ -210,3 +211,24 @@ def test_the_access_log_leaves_upload_url_secrets_out(gunicorn_web: tuple[int, P
     text = log.read_text()
     assert f"{path.rsplit('/', 1)[0]}/<secret>" in text
     assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("logged", "masked"),
+    [
+        (
+            "PATCH /api/v1/uploads/0b9c1f7e-6a1d-4c7e-9a43-2f1f0d3c9b11/Zm9vYmFy-_x HTTP/1.1",
+            "PATCH /api/v1/uploads/0b9c1f7e-6a1d-4c7e-9a43-2f1f0d3c9b11/<secret> HTTP/1.1",
+        ),
+        ("/api/v1/uploads/abc/s3cr3t?x=1", "/api/v1/uploads/abc/<secret>?x=1"),
+        ("/api/v1/uploads", "/api/v1/uploads"),
+        ("/api/v1/uploads/abc", "/api/v1/uploads/abc"),
+        (
+            "GET /play/v/first.m3u8?exp=170&g=Z3JhbnQ&sig=c2ln HTTP/1.1",
+            "GET /play/v/first.m3u8?exp=170&g=<secret>&sig=<secret> HTTP/1.1",
+        ),
+        ("/media/a/b.m4s?sig=abc&name=x.mp4", "/media/a/b.m4s?sig=<secret>&name=x.mp4"),
+    ],
+)
+def test_request_logs_leave_url_secrets_out(logged: str, masked: str) -> None:
+    assert mask_secrets(logged) == masked

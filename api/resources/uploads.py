@@ -459,12 +459,6 @@ class UploadById(MethodView):
         return _delete(upload_id)
 
 
-def loggable_path(path: str, view_args: dict[str, Any] | None) -> str:
-    """The request path for the access log, without an upload URL's secret."""
-    secret = (view_args or {}).get("capability")
-    return path.replace(secret, "<secret>") if isinstance(secret, str) and secret else path
-
-
 def _act_through_capability(upload_id: uuid.UUID, secret: str) -> None:
     """The upload URL's secret, always checked; then who acts: the bearer of a valid access
     token under its own rules, or else the uploader (for this upload, in this request only).
