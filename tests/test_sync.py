@@ -451,3 +451,44 @@ def test_a_deleted_video_is_deleted_only_for_those_who_saw_it(
         )
         == 2
     )
+
+
+def test_a_video_newly_shared_with_me_reaches_my_videos_delta(
+    client: FlaskClient, session: Session, org: Any, auth: Any
+) -> None:
+    sender, me = factories.UserFactory(org=org), factories.UserFactory(org=org)
+    old = _video(session, sender, "Recorded last week")
+    session.commit()
+    headers = auth(me)
+    scopes = ("all_visible", "shared_with_me")
+    tokens_of = {}
+    for scope in scopes:
+        listing = _ok(client, "/api/v1/videos", headers, scope=scope)
+        assert listing["items"] == []
+        tokens_of[scope] = listing["sync_token"]
+
+    first = _share(client, auth, sender, old, me)
+    for scope in scopes:
+        # Shared (its rows not made yet), then again once the worker made them.
+        delta = _ok(client, "/api/v1/videos", headers, scope=scope, updated_since=tokens_of[scope])
+        assert _ids(delta) == {str(old.id)} and delta["deleted"] == []
+    unmade = {s: _ok(client, "/api/v1/videos", headers, scope=s)["sync_token"] for s in scopes}
+    _make_rows(session, first)
+    for scope in scopes:
+        delta = _ok(client, "/api/v1/videos", headers, scope=scope, updated_since=unmade[scope])
+        assert _ids(delta) == {str(old.id)} and delta["deleted"] == []
+        tokens_of[scope] = delta["sync_token"]
+
+    # Shared a second time, then the first share recalled: still mine through the second.
+    second = _share(client, auth, sender, old, me)
+    recalled = client.post(f"/api/v1/shares/{first}/recall", headers=auth(sender))
+    assert recalled.status_code == 200
+    for scope in scopes:
+        delta = _ok(client, "/api/v1/videos", headers, scope=scope, updated_since=tokens_of[scope])
+        assert str(old.id) not in delta["deleted"]
+        tokens_of[scope] = delta["sync_token"]
+    # The last grant recalled: gone from both listings.
+    assert client.post(f"/api/v1/shares/{second}/recall", headers=auth(sender)).status_code == 200
+    for scope in scopes:
+        delta = _ok(client, "/api/v1/videos", headers, scope=scope, updated_since=tokens_of[scope])
+        assert delta["items"] == [] and delta["deleted"] == [str(old.id)]
