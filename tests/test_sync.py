@@ -10,16 +10,17 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from fieldcast import events
 from fieldcast.db import Database, utcnow, uuid7
 from fieldcast.models.inbox import Notification
-from fieldcast.models.sharing import Share, ShareAudience
+from fieldcast.models.sharing import Share, ShareAudience, ShareRecipient
 from fieldcast.models.sync import SyncTombstone, TombstoneKind
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.settings import Settings, SettingsError
+from fieldcast.sharing import fanout
 from fieldcast.sync import changes, tokens, tombstones
 from fieldcast.sync.tokens import SyncScope
 from tests import factories
@@ -301,7 +302,10 @@ def test_more_removals_than_one_answer_carries_ask_for_a_new_listing(
     headers = auth(me)
     token = _ok(client, "/api/v1/videos", headers)["sync_token"]
     monkeypatch.setattr(tombstones, "MAX_REMOVALS", 3)
-    tombstones.bury(session, org.id, TombstoneKind.VIDEO, [uuid.uuid4() for _ in range(3)])
+    three = [uuid.uuid4() for _ in range(3)]
+    tombstones.bury(session, org.id, TombstoneKind.VIDEO, three, user_ids=[me.id])
+    # The admins' removals are not mine either.
+    tombstones.bury(session, org.id, TombstoneKind.VIDEO, [uuid.uuid4()], user_ids=None)
     session.flush()
     assert len(_ok(client, "/api/v1/videos", headers, updated_since=token)["deleted"]) == 3
     tombstones.bury(session, org.id, TombstoneKind.VIDEO, [uuid.uuid4()], user_ids=[me.id])
@@ -382,3 +386,109 @@ def test_a_change_committed_after_the_token_is_not_missed(committed_db: Database
         )
     assert late_id in changed
     assert early_id not in changed  # already in the listing
+
+
+def _share(client: FlaskClient, auth: Any, sender: Any, video: Video, *people: Any) -> str:
+    response = client.post(
+        f"/api/v1/videos/{video.id}/shares",
+        json={"user_ids": [str(p.id) for p in people]},
+        headers=auth(sender),
+    )
+    assert response.status_code == 201, response.get_json()
+    share_id: str = response.get_json()["id"]
+    return share_id
+
+
+def _make_rows(session: Session, share_id: str) -> None:
+    """What the fan-out worker does first: the recipient rows, the audience blocks gone."""
+    fanout._fan_out(session, {"share_id": share_id})
+    session.flush()
+    assert session.scalar(select(ShareRecipient.user_id).where(ShareRecipient.share_id == share_id))
+
+
+def test_a_deleted_video_is_deleted_only_for_those_who_saw_it(
+    client: FlaskClient, session: Session, org: Any, admin: Any, auth: Any
+) -> None:
+    author, reached, pending, bystander = (factories.UserFactory(org=org) for _ in range(4))
+    video = _video(session, author, "Private draft")
+    session.commit()
+    reached_share = _share(client, auth, author, video, reached)
+    _make_rows(session, reached_share)
+    pending_share = _share(client, auth, author, video, pending)  # its rows not made yet
+    people = (author, reached, pending, bystander, admin)
+    tokens_of = {
+        p.id: (
+            _ok(client, "/api/v1/videos", auth(p))["sync_token"],
+            _ok(client, "/api/v1/feed", auth(p))["sync_token"],
+        )
+        for p in people
+    }
+
+    assert client.delete(f"/api/v1/videos/{video.id}", headers=auth(author)).status_code == 204
+
+    def deleted(person: Any) -> tuple[list[str], list[str]]:
+        videos_token, feed_token = tokens_of[person.id]
+        headers = auth(person)
+        return (
+            _ok(client, "/api/v1/videos", headers, updated_since=videos_token)["deleted"],
+            _ok(client, "/api/v1/feed", headers, updated_since=feed_token)["deleted"],
+        )
+
+    # Someone who never saw it learns nothing of it, not even its id or its shares' ids.
+    assert deleted(bystander) == ([], [])
+    assert deleted(author) == ([str(video.id)], [])
+    assert deleted(admin) == ([str(video.id)], [])
+    assert deleted(reached) == ([str(video.id)], [reached_share])
+    assert deleted(pending) == ([str(video.id)], [pending_share])
+    # One row for those who saw the video, one for the admins, one per share.
+    buried = session.scalars(select(SyncTombstone).where(SyncTombstone.object_id == video.id))
+    assert sorted(len(t.user_ids or []) for t in buried) == [0, 3]
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(SyncTombstone)
+            .where(SyncTombstone.kind == TombstoneKind.SHARE.value, SyncTombstone.org_id == org.id)
+        )
+        == 2
+    )
+
+
+def test_a_video_newly_shared_with_me_reaches_my_videos_delta(
+    client: FlaskClient, session: Session, org: Any, auth: Any
+) -> None:
+    sender, me = factories.UserFactory(org=org), factories.UserFactory(org=org)
+    old = _video(session, sender, "Recorded last week")
+    session.commit()
+    headers = auth(me)
+    scopes = ("all_visible", "shared_with_me")
+    tokens_of = {}
+    for scope in scopes:
+        listing = _ok(client, "/api/v1/videos", headers, scope=scope)
+        assert listing["items"] == []
+        tokens_of[scope] = listing["sync_token"]
+
+    first = _share(client, auth, sender, old, me)
+    for scope in scopes:
+        # Shared (its rows not made yet), then again once the worker made them.
+        delta = _ok(client, "/api/v1/videos", headers, scope=scope, updated_since=tokens_of[scope])
+        assert _ids(delta) == {str(old.id)} and delta["deleted"] == []
+    unmade = {s: _ok(client, "/api/v1/videos", headers, scope=s)["sync_token"] for s in scopes}
+    _make_rows(session, first)
+    for scope in scopes:
+        delta = _ok(client, "/api/v1/videos", headers, scope=scope, updated_since=unmade[scope])
+        assert _ids(delta) == {str(old.id)} and delta["deleted"] == []
+        tokens_of[scope] = delta["sync_token"]
+
+    # Shared a second time, then the first share recalled: still mine through the second.
+    second = _share(client, auth, sender, old, me)
+    recalled = client.post(f"/api/v1/shares/{first}/recall", headers=auth(sender))
+    assert recalled.status_code == 200
+    for scope in scopes:
+        delta = _ok(client, "/api/v1/videos", headers, scope=scope, updated_since=tokens_of[scope])
+        assert str(old.id) not in delta["deleted"]
+        tokens_of[scope] = delta["sync_token"]
+    # The last grant recalled: gone from both listings.
+    assert client.post(f"/api/v1/shares/{second}/recall", headers=auth(sender)).status_code == 200
+    for scope in scopes:
+        delta = _ok(client, "/api/v1/videos", headers, scope=scope, updated_since=tokens_of[scope])
+        assert delta["items"] == [] and delta["deleted"] == [str(old.id)]

@@ -19,8 +19,8 @@ class TombstoneKind(enum.StrEnum):
 
 
 class SyncTombstone(Base):
-    """One object gone from the lists of some people (`user_ids`) or of everyone in the
-    organisation who could see it (`user_ids` NULL), kept SYNC_TOMBSTONE_DAYS.
+    """One object gone from the lists of some people (`user_ids`: those who could see it) or of
+    the organisation's admins (`user_ids` NULL), kept SYNC_TOMBSTONE_DAYS.
 
     No reference to the organisation or the people: a tombstone outlives what it is about
     (an inbox item deleted with its person, a video purged), and the prune removes it.

@@ -9,11 +9,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
 from fieldcast.errors import InvalidInput
+from fieldcast.models.sharing import Share, ShareRecipient
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.policy import Principal
 from fieldcast.sync.changes import SyncPoint, changed_since
@@ -94,8 +95,27 @@ def listing(principal: Principal, filters: VideoFilters) -> Select[Any]:
 
 def changes(principal: Principal, point: SyncPoint) -> Select[Any]:
     """Videos the principal sees that changed since the point, matching the filters or not:
-    those that no longer match (archived, another status) are removed for the client."""
-    return select(Video).where(policy.videos.visible(principal), changed_since(point, Video))
+    those that no longer match (archived, another status) are removed for the client.
+
+    A video changes for the principal also when a share brings it to them: sharing leaves the
+    video's row as it was, but the share's row (while its audience blocks name them) and then
+    their recipient row carry the change."""
+    rows = select(ShareRecipient.video_id).where(
+        ShareRecipient.org_id == principal.org_id,
+        ShareRecipient.user_id == principal.user_id,
+        changed_since(point, ShareRecipient),
+    )
+    reaching = or_(
+        Share.id.in_(policy.received_shares.received_ids(principal)),
+        Share.id.in_(policy.received_shares.pending_ids(principal)),
+    )
+    shares = select(Share.video_id).where(
+        Share.org_id == principal.org_id, changed_since(point, Share), reaching
+    )
+    return select(Video).where(
+        policy.videos.visible(principal),
+        or_(changed_since(point, Video), Video.id.in_(rows), Video.id.in_(shares)),
+    )
 
 
 def matching_ids(
