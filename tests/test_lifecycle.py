@@ -265,6 +265,107 @@ def test_a_push_already_running_when_the_video_is_deleted_does_not_go_out(
     assert sink.sent == []
 
 
+def test_dropping_a_deleted_videos_pushes_reads_the_pending_pushes_not_the_inbox(
+    session: Session, context: AppContext, sink: RecordingSink, org: Any, rep: Any
+) -> None:
+    from sqlalchemy import event, insert, text
+
+    from fieldcast.policy import Principal
+    from fieldcast.videos import services as videos
+
+    video, other = _video(session, rep), _video(session, rep)
+    # A large inbox about another video: nothing of it is read when this one is deleted.
+    session.execute(
+        insert(Notification),
+        [
+            inbox.item_values(
+                org_id=org.id,
+                user_id=rep.id,
+                type=NotificationType.VIDEO_PLAYABLE,
+                title="Ready to watch",
+                data={"video_id": other.id},
+                dedup_key=f"test:old:{i}",
+            )
+            for i in range(3000)
+        ],
+    )
+
+    def pushed(about: Video, key: str) -> uuid.UUID:
+        notification_id = inbox.notify(
+            session,
+            org_id=org.id,
+            user_id=rep.id,
+            type=NotificationType.VIDEO_PLAYABLE,
+            title="Ready to watch",
+            data={"video_id": about.id},
+            dedup_key=f"test:{key}",
+        )
+        assert notification_id is not None
+        return notification_id
+
+    current, kept = pushed(video, "current"), pushed(other, "kept")
+    # A push recorded before pushes named what they are about: found through its item.
+    earlier = pushed(video, "earlier")
+    session.execute(
+        update(OutboxJob)
+        .where(OutboxJob.dedup_key == f"push:{earlier}")
+        .values(payload={"notification_id": str(earlier)})
+    )
+    # ... and the organisation's pushes already sent.
+    session.execute(
+        insert(OutboxJob),
+        [
+            {
+                "org_id": org.id,
+                "task": TaskName.NOTIFICATIONS_PUSH,
+                "queue": "notify",
+                "payload": {"notification_id": str(uuid.uuid4()), "about": {}},
+                "status": OutboxStatus.DONE,
+            }
+            for _ in range(3000)
+        ],
+    )
+    session.execute(text("ANALYZE notifications"))
+    session.execute(text("ANALYZE outbox_jobs"))
+
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "outbox_jobs" in statement or "notifications" in statement:
+            statements.append((statement, parameters))
+
+    connection = session.connection()
+    event.listen(connection, "before_cursor_execute", capture)
+    try:
+        videos.delete_video(
+            session, Principal(user=rep), context.storage, video.id, grace=timedelta(days=1)
+        )
+    finally:
+        event.remove(connection, "before_cursor_execute", capture)
+
+    states = dict(
+        session.execute(
+            select(OutboxJob.dedup_key, OutboxJob.last_error).where(
+                OutboxJob.task == TaskName.NOTIFICATIONS_PUSH
+            )
+        ).all()
+    )
+    assert states[f"push:{current}"] == "dropped: video_removed"
+    assert states[f"push:{earlier}"] == "dropped: video_removed"
+    assert states[f"push:{kept}"] is None
+
+    drops = [(sql, params) for sql, params in statements if "outbox_jobs" in sql]
+    assert drops
+    for sql, params in statements:
+        plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}", params))
+        assert "Seq Scan on notifications" not in plan, plan
+    # The pushes are found among the unfinished jobs, through their index: the sent ones are
+    # not read either.
+    for sql, params in drops:
+        plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}", params))
+        assert "Seq Scan on outbox_jobs" not in plan, plan
+
+
 def test_processing_stands_down_for_a_deleted_video_and_resumes_when_it_is_restored(
     client: FlaskClient, session: Session, context: AppContext, rep: Any, auth: Any
 ) -> None:
