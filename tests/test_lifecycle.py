@@ -30,8 +30,9 @@ from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
+from fieldcast.uploads import services as uploads_services
 from fieldcast.videos import processing, purge
-from media.storage import LocalStorage, S3Storage, Storage, storage_from_url
+from media.storage import LocalStorage, S3Storage, Storage, StorageError, storage_from_url
 from notifications.push import PushMessage, PushResult
 from tests import factories
 
@@ -542,6 +543,136 @@ def test_the_purge_removes_every_stored_object_of_the_video_on_s3(
     # The bucket lost what the doomed video had and nothing else: the kept video's objects,
     # its unfinished upload and its tail are all there.
     assert set(before) <= set(listing())
+
+
+class RefusingDiscards:
+    """The storage, except that discarding an upload's parts fails (a store that is down)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+    def abort_upload(self, state: dict[str, Any]) -> None:
+        raise StorageError("store unavailable")
+
+    def abort_direct_upload(self, key: str, upload_id: str) -> None:
+        raise StorageError("store unavailable")
+
+
+def _cancelled_then_purged(
+    session: Session,
+    db: Any,
+    storage: Storage,
+    rep: Any,
+    listing: Any,
+    check_gone: Any = None,
+) -> None:
+    """A video deleted while its file was half sent, whose parts could not be discarded then:
+    the upload is gone for its sender at once, and the purge removes its parts."""
+    from fieldcast.policy import Principal
+    from fieldcast.videos import services as videos
+
+    video = _video(session, rep, VideoStatus.UPLOADING)
+    _, upload_id = _stock(session, storage, video, rep)
+    ids = [upload_id]
+    if isinstance(storage, S3Storage):
+        direct_id = uuid.uuid4()
+        key = f"{purge.video_folder(video.org_id, video.id)}/source/{direct_id}"
+        session.add(
+            Upload(
+                id=direct_id,
+                org_id=video.org_id,
+                video_id=video.id,
+                owner_id=rep.id,
+                protocol=UploadProtocol.S3_MULTIPART,
+                length=1 << 24,
+                storage_key=key,
+                state={"upload_id": storage.begin_direct_upload(key)},
+                expires_at=utcnow() + timedelta(hours=1),
+            )
+        )
+        ids.append(direct_id)
+    session.commit()
+    video_id = video.id
+
+    def parts() -> list[str]:
+        return [key for key in listing() if any(str(i) in key for i in ids)]
+
+    assert parts()
+    refusing: Any = RefusingDiscards(storage)
+    videos.delete_video(session, Principal(user=rep), refusing, video_id, grace=timedelta(days=1))
+    session.commit()
+    # Discarding the parts failed: they are still stored, and so is what finds them.
+    assert parts()
+    cancelled = session.scalars(select(Upload).where(Upload.video_id == video_id)).all()
+    assert len(cancelled) == len(ids) and all(u.cancelled_at is not None for u in cancelled)
+    if check_gone is not None:
+        check_gone(upload_id)
+    # Nor is the expiry sweep, which leaves cancelled uploads to the purge, a way out.
+    session.execute(update(Upload).where(Upload.video_id == video_id).values(expires_at=utcnow()))
+    session.execute(
+        update(Video).where(Video.id == video_id).values(purge_after=utcnow() - timedelta(1))
+    )
+    session.commit()
+    assert uploads_services.expire(db, storage)["expired"] == 0
+
+    # A purge whose storage still refuses leaves everything for the next run ...
+    assert purge.purge_deleted(db, refusing)["failed"] == 1
+    session.expire_all()
+    assert session.get(Video, video_id) is not None
+    assert parts()
+    # ... which removes the parts, then the rows.
+    assert purge.purge_deleted(db, storage)["purged"] == 1
+    assert parts() == []
+    session.expire_all()
+    assert session.get(Video, video_id) is None
+    assert session.scalar(select(func.count()).where(Upload.video_id == video_id)) == 0
+
+
+def test_a_half_sent_upload_of_a_deleted_video_is_discarded_by_the_purge_on_local_disk(
+    client: FlaskClient, session: Session, context: AppContext, rep: Any, auth: Any
+) -> None:
+    storage = context.storage
+    assert isinstance(storage, LocalStorage)
+
+    def listing() -> list[str]:
+        return [
+            p.relative_to(storage.root).as_posix() for p in storage.root.rglob("*") if p.is_file()
+        ]
+
+    def check_gone(upload_id: uuid.UUID) -> None:
+        # A client still sending finds it gone, as when the row went with the deletion.
+        tus = {**auth(rep), "Tus-Resumable": "1.0.0"}
+        assert client.head(f"/api/v1/uploads/{upload_id}", headers=tus).status_code == 404
+        response = client.patch(
+            f"/api/v1/uploads/{upload_id}",
+            data=b"more",
+            headers={
+                **tus,
+                "Upload-Offset": "12",
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        assert response.status_code == 404
+
+    _cancelled_then_purged(session, context.db, storage, rep, listing, check_gone)
+
+
+def test_a_half_sent_upload_of_a_deleted_video_is_discarded_by_the_purge_on_s3(
+    session: Session, db: Any, s3: S3Storage, rep: Any
+) -> None:
+    def listing() -> list[str]:
+        objects = [
+            item["Key"]
+            for page in s3.client.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket)
+            for item in page.get("Contents", [])
+        ]
+        uploads = s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])
+        return objects + [f"multipart:{u['Key']}" for u in uploads]
+
+    _cancelled_then_purged(session, db, s3, rep, listing)
 
 
 def test_a_purged_video_cannot_be_restored(
