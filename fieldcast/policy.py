@@ -483,17 +483,26 @@ def load_list(
 
 
 class UploadPolicy(ObjectPolicy[Upload]):
-    """An upload is its sender's alone: nobody else, admins included, sees or resumes it."""
+    """An upload is its sender's alone: nobody else, admins included, sees or resumes it; one
+    cancelled with its video is gone for them too."""
 
     model = Upload
     noun = "upload"
     read_action = "upload.write"
 
     def visible(self, principal: Principal) -> ColumnElement[bool]:
-        return and_(Upload.org_id == principal.org_id, Upload.owner_id == principal.user_id)
+        return and_(
+            Upload.org_id == principal.org_id,
+            Upload.owner_id == principal.user_id,
+            Upload.cancelled_at.is_(None),
+        )
 
     def can_see(self, session: Session | None, principal: Principal, obj: Upload) -> bool:
-        return obj.org_id == principal.org_id and obj.owner_id == principal.user_id
+        return (
+            obj.org_id == principal.org_id
+            and obj.owner_id == principal.user_id
+            and obj.cancelled_at is None
+        )
 
 
 uploads = UploadPolicy()

@@ -30,8 +30,9 @@ from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
+from fieldcast.uploads import services as uploads_services
 from fieldcast.videos import processing, purge
-from media.storage import LocalStorage, S3Storage, Storage, storage_from_url
+from media.storage import LocalStorage, S3Storage, Storage, StorageError, storage_from_url
 from notifications.push import PushMessage, PushResult
 from tests import factories
 
@@ -265,6 +266,107 @@ def test_a_push_already_running_when_the_video_is_deleted_does_not_go_out(
     assert sink.sent == []
 
 
+def test_dropping_a_deleted_videos_pushes_reads_the_pending_pushes_not_the_inbox(
+    session: Session, context: AppContext, sink: RecordingSink, org: Any, rep: Any
+) -> None:
+    from sqlalchemy import event, insert, text
+
+    from fieldcast.policy import Principal
+    from fieldcast.videos import services as videos
+
+    video, other = _video(session, rep), _video(session, rep)
+    # A large inbox about another video: nothing of it is read when this one is deleted.
+    session.execute(
+        insert(Notification),
+        [
+            inbox.item_values(
+                org_id=org.id,
+                user_id=rep.id,
+                type=NotificationType.VIDEO_PLAYABLE,
+                title="Ready to watch",
+                data={"video_id": other.id},
+                dedup_key=f"test:old:{i}",
+            )
+            for i in range(3000)
+        ],
+    )
+
+    def pushed(about: Video, key: str) -> uuid.UUID:
+        notification_id = inbox.notify(
+            session,
+            org_id=org.id,
+            user_id=rep.id,
+            type=NotificationType.VIDEO_PLAYABLE,
+            title="Ready to watch",
+            data={"video_id": about.id},
+            dedup_key=f"test:{key}",
+        )
+        assert notification_id is not None
+        return notification_id
+
+    current, kept = pushed(video, "current"), pushed(other, "kept")
+    # A push recorded before pushes named what they are about: found through its item.
+    earlier = pushed(video, "earlier")
+    session.execute(
+        update(OutboxJob)
+        .where(OutboxJob.dedup_key == f"push:{earlier}")
+        .values(payload={"notification_id": str(earlier)})
+    )
+    # ... and the organisation's pushes already sent.
+    session.execute(
+        insert(OutboxJob),
+        [
+            {
+                "org_id": org.id,
+                "task": TaskName.NOTIFICATIONS_PUSH,
+                "queue": "notify",
+                "payload": {"notification_id": str(uuid.uuid4()), "about": {}},
+                "status": OutboxStatus.DONE,
+            }
+            for _ in range(3000)
+        ],
+    )
+    session.execute(text("ANALYZE notifications"))
+    session.execute(text("ANALYZE outbox_jobs"))
+
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "outbox_jobs" in statement or "notifications" in statement:
+            statements.append((statement, parameters))
+
+    connection = session.connection()
+    event.listen(connection, "before_cursor_execute", capture)
+    try:
+        videos.delete_video(
+            session, Principal(user=rep), context.storage, video.id, grace=timedelta(days=1)
+        )
+    finally:
+        event.remove(connection, "before_cursor_execute", capture)
+
+    states = dict(
+        session.execute(
+            select(OutboxJob.dedup_key, OutboxJob.last_error).where(
+                OutboxJob.task == TaskName.NOTIFICATIONS_PUSH
+            )
+        ).all()
+    )
+    assert states[f"push:{current}"] == "dropped: video_removed"
+    assert states[f"push:{earlier}"] == "dropped: video_removed"
+    assert states[f"push:{kept}"] is None
+
+    drops = [(sql, params) for sql, params in statements if "outbox_jobs" in sql]
+    assert drops
+    for sql, params in statements:
+        plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}", params))
+        assert "Seq Scan on notifications" not in plan, plan
+    # The pushes are found among the unfinished jobs, through their index: the sent ones are
+    # not read either.
+    for sql, params in drops:
+        plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}", params))
+        assert "Seq Scan on outbox_jobs" not in plan, plan
+
+
 def test_processing_stands_down_for_a_deleted_video_and_resumes_when_it_is_restored(
     client: FlaskClient, session: Session, context: AppContext, rep: Any, auth: Any
 ) -> None:
@@ -441,6 +543,136 @@ def test_the_purge_removes_every_stored_object_of_the_video_on_s3(
     # The bucket lost what the doomed video had and nothing else: the kept video's objects,
     # its unfinished upload and its tail are all there.
     assert set(before) <= set(listing())
+
+
+class RefusingDiscards:
+    """The storage, except that discarding an upload's parts fails (a store that is down)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.storage, name)
+
+    def abort_upload(self, state: dict[str, Any]) -> None:
+        raise StorageError("store unavailable")
+
+    def abort_direct_upload(self, key: str, upload_id: str) -> None:
+        raise StorageError("store unavailable")
+
+
+def _cancelled_then_purged(
+    session: Session,
+    db: Any,
+    storage: Storage,
+    rep: Any,
+    listing: Any,
+    check_gone: Any = None,
+) -> None:
+    """A video deleted while its file was half sent, whose parts could not be discarded then:
+    the upload is gone for its sender at once, and the purge removes its parts."""
+    from fieldcast.policy import Principal
+    from fieldcast.videos import services as videos
+
+    video = _video(session, rep, VideoStatus.UPLOADING)
+    _, upload_id = _stock(session, storage, video, rep)
+    ids = [upload_id]
+    if isinstance(storage, S3Storage):
+        direct_id = uuid.uuid4()
+        key = f"{purge.video_folder(video.org_id, video.id)}/source/{direct_id}"
+        session.add(
+            Upload(
+                id=direct_id,
+                org_id=video.org_id,
+                video_id=video.id,
+                owner_id=rep.id,
+                protocol=UploadProtocol.S3_MULTIPART,
+                length=1 << 24,
+                storage_key=key,
+                state={"upload_id": storage.begin_direct_upload(key)},
+                expires_at=utcnow() + timedelta(hours=1),
+            )
+        )
+        ids.append(direct_id)
+    session.commit()
+    video_id = video.id
+
+    def parts() -> list[str]:
+        return [key for key in listing() if any(str(i) in key for i in ids)]
+
+    assert parts()
+    refusing: Any = RefusingDiscards(storage)
+    videos.delete_video(session, Principal(user=rep), refusing, video_id, grace=timedelta(days=1))
+    session.commit()
+    # Discarding the parts failed: they are still stored, and so is what finds them.
+    assert parts()
+    cancelled = session.scalars(select(Upload).where(Upload.video_id == video_id)).all()
+    assert len(cancelled) == len(ids) and all(u.cancelled_at is not None for u in cancelled)
+    if check_gone is not None:
+        check_gone(upload_id)
+    # Nor is the expiry sweep, which leaves cancelled uploads to the purge, a way out.
+    session.execute(update(Upload).where(Upload.video_id == video_id).values(expires_at=utcnow()))
+    session.execute(
+        update(Video).where(Video.id == video_id).values(purge_after=utcnow() - timedelta(1))
+    )
+    session.commit()
+    assert uploads_services.expire(db, storage)["expired"] == 0
+
+    # A purge whose storage still refuses leaves everything for the next run ...
+    assert purge.purge_deleted(db, refusing)["failed"] == 1
+    session.expire_all()
+    assert session.get(Video, video_id) is not None
+    assert parts()
+    # ... which removes the parts, then the rows.
+    assert purge.purge_deleted(db, storage)["purged"] == 1
+    assert parts() == []
+    session.expire_all()
+    assert session.get(Video, video_id) is None
+    assert session.scalar(select(func.count()).where(Upload.video_id == video_id)) == 0
+
+
+def test_a_half_sent_upload_of_a_deleted_video_is_discarded_by_the_purge_on_local_disk(
+    client: FlaskClient, session: Session, context: AppContext, rep: Any, auth: Any
+) -> None:
+    storage = context.storage
+    assert isinstance(storage, LocalStorage)
+
+    def listing() -> list[str]:
+        return [
+            p.relative_to(storage.root).as_posix() for p in storage.root.rglob("*") if p.is_file()
+        ]
+
+    def check_gone(upload_id: uuid.UUID) -> None:
+        # A client still sending finds it gone, as when the row went with the deletion.
+        tus = {**auth(rep), "Tus-Resumable": "1.0.0"}
+        assert client.head(f"/api/v1/uploads/{upload_id}", headers=tus).status_code == 404
+        response = client.patch(
+            f"/api/v1/uploads/{upload_id}",
+            data=b"more",
+            headers={
+                **tus,
+                "Upload-Offset": "12",
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        assert response.status_code == 404
+
+    _cancelled_then_purged(session, context.db, storage, rep, listing, check_gone)
+
+
+def test_a_half_sent_upload_of_a_deleted_video_is_discarded_by_the_purge_on_s3(
+    session: Session, db: Any, s3: S3Storage, rep: Any
+) -> None:
+    def listing() -> list[str]:
+        objects = [
+            item["Key"]
+            for page in s3.client.get_paginator("list_objects_v2").paginate(Bucket=s3.bucket)
+            for item in page.get("Contents", [])
+        ]
+        uploads = s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", [])
+        return objects + [f"multipart:{u['Key']}" for u in uploads]
+
+    _cancelled_then_purged(session, db, s3, rep, listing)
 
 
 def test_a_purged_video_cannot_be_restored(

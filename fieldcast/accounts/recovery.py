@@ -90,6 +90,6 @@ def reset_password(session: Session, *, token: str, password: str) -> User:
         .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
         .values(used_at=now)
     )
-    revoke_sessions(session, user.id, reason="password_reset")
+    revoke_sessions(session, user, reason="password_reset")
     session.flush()
     return user

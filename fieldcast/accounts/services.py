@@ -353,12 +353,16 @@ def update_profile(session: Session, principal: Principal, changes: dict[str, An
     return user
 
 
-def revoke_sessions(session: Session, user_id: uuid.UUID, *, reason: str) -> None:
+def revoke_sessions(session: Session, user: User, *, reason: str) -> None:
     """End every login session of the person (their refresh and access tokens stop working);
     their integrations' API tokens are left alone."""
     session.execute(
         update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .where(
+            AuthSession.org_id == user.org_id,
+            AuthSession.user_id == user.id,
+            AuthSession.revoked_at.is_(None),
+        )
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
 
@@ -368,12 +372,20 @@ def _revoke_credentials(session: Session, user: User, *, reason: str) -> None:
     now = utcnow()
     session.execute(
         update(AuthSession)
-        .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+        .where(
+            AuthSession.org_id == user.org_id,
+            AuthSession.user_id == user.id,
+            AuthSession.revoked_at.is_(None),
+        )
         .values(revoked_at=now, revoked_reason=reason)
     )
     session.execute(
         update(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .where(
+            ApiToken.org_id == user.org_id,
+            ApiToken.user_id == user.id,
+            ApiToken.revoked_at.is_(None),
+        )
         .values(revoked_at=now)
     )
     devices.remove_all(session, user)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from sqlalchemy import Select, String, cast, func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,7 @@ from fieldcast.inbox.delivery import PUSH_TASK
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import User
 from fieldcast.models.inbox import Notification
-from fieldcast.models.outbox import OutboxJob
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal, mine
@@ -28,6 +28,8 @@ from fieldcast.sync.changes import SyncPoint, changed_since
 # A wording arg (a name, a title, a note) is kept up to this, the longest body an item has;
 # pushes carry less of it (`wording.ARG_LIMIT`, `BODY_LIMIT`).
 ARG_LIMIT = 1000
+# What an item's push names in its payload, for dropping it when that is deleted or recalled.
+ABOUT_KEYS = ("video_id", "share_id")
 
 
 def item_values(
@@ -99,10 +101,13 @@ def notify(
         .returning(Notification.id)
     ).scalar_one_or_none()
     if notification_id is not None:
+        # What the push is about travels with it, so that a deletion or a recall finds the
+        # pending pushes through their own index rather than the organisation's inbox.
+        about = {key: str(data[key]) for key in ABOUT_KEYS if data and data.get(key)}
         outbox.record(
             session,
             PUSH_TASK,
-            {"notification_id": str(notification_id)},
+            {"notification_id": str(notification_id), "about": about},
             org_id=org_id,
             dedup_key=f"push:{notification_id}",
         )
@@ -318,17 +323,39 @@ def _drop_pushes(
     session: Session, org_id: uuid.UUID, key: str, value: uuid.UUID, reason: str
 ) -> int:
     """Drop the pushes not yet started of the items whose data names `key` = `value`; a push
-    already running checks again before sending (`delivery._withdrawn`)."""
-    about = select(cast(Notification.id, String)).where(
-        Notification.org_id == org_id, Notification.data[key].astext == str(value)
-    )
-    return outbox.drop(
-        session,
-        PUSH_TASK,
-        OutboxJob.org_id == org_id,
-        OutboxJob.payload["notification_id"].astext.in_(about),
-        reason=reason,
-    )
+    already running checks again before sending (`delivery._withdrawn`).
+
+    A push names what it is about in its payload (`about`): only the pending jobs are read,
+    through the outbox's index of unfinished work, never the organisation's inbox. Pushes
+    recorded before pushes named it are looked up by their item's id."""
+    pending = (OutboxJob.org_id == org_id, OutboxJob.status == OutboxStatus.PENDING)
+    about = OutboxJob.payload["about"].contains({key: str(value)})
+    dropped = outbox.drop(session, PUSH_TASK, *pending, about, reason=reason)
+    older = session.execute(
+        select(OutboxJob.id, OutboxJob.payload["notification_id"].astext).where(
+            OutboxJob.task == PUSH_TASK,
+            *pending,
+            ~OutboxJob.payload.has_key("about"),
+            OutboxJob.payload.has_key("notification_id"),
+        )
+    ).all()
+    if older:
+        by_item = {uuid.UUID(str(nid)): job_id for job_id, nid in older}
+        named = session.scalars(
+            select(Notification.id).where(
+                Notification.id.in_(list(by_item)),
+                Notification.org_id == org_id,
+                Notification.data[key].astext == str(value),
+            )
+        ).all()
+        if named:
+            dropped += outbox.drop(
+                session,
+                PUSH_TASK,
+                OutboxJob.id.in_([by_item[nid] for nid in named]),
+                reason=reason,
+            )
+    return dropped
 
 
 @events.subscribe(events.VideoRemoved)

@@ -56,5 +56,8 @@ class Upload(TenantMixin, Base):
     filetype: Mapped[str | None] = mapped_column(String(127))
     expires_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    # Set when its video is deleted: the upload is gone for its sender (404), and the row stays
+    # until the purge, which discards its stored parts (kept outside the video's folder).
+    cancelled_at: Mapped[datetime | None]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]

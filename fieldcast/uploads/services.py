@@ -85,6 +85,7 @@ def _open_uploads(session: Session, video: Video) -> list[Upload]:
                 Upload.org_id == video.org_id,
                 Upload.video_id == video.id,
                 Upload.completed_at.is_(None),
+                Upload.cancelled_at.is_(None),
             )
         )
     )
@@ -193,6 +194,7 @@ def capability_holder(session: Session, upload_id: uuid.UUID, secret: str) -> Pr
     upload = session.get(Upload, upload_id)
     if (
         upload is None
+        or upload.cancelled_at is not None
         or upload.capability_digest is None
         or not hmac.compare_digest(upload.capability_digest, _digest(secret))
     ):
@@ -361,9 +363,15 @@ def expire(db: Database, storage: Storage, *, batch: int = 100) -> dict[str, int
     Each upload is claimed (FOR UPDATE SKIP LOCKED) in the transaction that handles it, and
     committed on its own: a lock taken for the whole batch would not outlive the first.
     """
-    stale = [Upload.completed_at.is_(None), Upload.expires_at < utcnow()]
+    # Uploads cancelled with their video are the purge's (`videos.purge`).
+    stale = [
+        Upload.completed_at.is_(None),
+        Upload.cancelled_at.is_(None),
+        Upload.expires_at < utcnow(),
+    ]
     cut_short = [
         Upload.completed_at.is_(None),
+        Upload.cancelled_at.is_(None),
         Upload.offset == Upload.length,
         Upload.protocol == UploadProtocol.TUS,
         Upload.updated_at < utcnow() - timedelta(minutes=1),

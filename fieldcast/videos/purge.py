@@ -5,7 +5,8 @@ one at a time (FOR UPDATE SKIP LOCKED, so two workers never take the same one an
 waits for the purge, then finds nothing), and for each:
 
 1. discards the stored parts of uploads that never finished (tus partials, S3 multipart
-   uploads), which live outside the video's folder;
+   uploads), which live outside the video's folder: the rows of those cancelled with the
+   video stay until then, whether or not discarding their parts at the deletion worked;
 2. deletes every object under the video's folder `org/{org}/videos/{video}/`: every source
    version, every rendition, every attachment file, and on S3 any unfinished multipart upload
    there;
@@ -29,7 +30,7 @@ from fieldcast.db import Database, EarlyCommit, commit_early
 from fieldcast.models.attachments import Attachment
 from fieldcast.models.uploads import Upload
 from fieldcast.models.videos import Video
-from fieldcast.videos.services import discard_upload
+from fieldcast.videos.services import discard_upload_parts
 from media.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def purge_video(session: Session, storage: Storage, video: Video) -> int:
         select(Upload).where(Upload.org_id == video.org_id, Upload.video_id == video.id)
     ):
         if upload.completed_at is None:
-            discard_upload(storage, upload)
+            discard_upload_parts(storage, upload)
     deleted = 0
     # Attachment files are stored in the folder; one stored anywhere else goes too.
     for key in session.scalars(

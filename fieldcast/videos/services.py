@@ -173,31 +173,40 @@ def delete_video(
 
 
 def _cancel_uploads(session: Session, storage: Storage, video: Video) -> None:
-    """Unfinished uploads of a deleted video end: their rows now, their stored parts once the
-    deletion commits. A client still sending gets 404 and stops."""
+    """Unfinished uploads of a deleted video end now: a client still sending gets 404 and
+    stops. Their stored parts are discarded once the deletion commits; their rows stay, so
+    that the purge discards whatever that left (`purge.purge_video`) and then deletes them."""
     open_uploads = session.scalars(
         select(Upload).where(
             Upload.org_id == video.org_id,
             Upload.video_id == video.id,
             Upload.completed_at.is_(None),
+            Upload.cancelled_at.is_(None),
         )
     ).all()
+    now = utcnow()
     for upload in open_uploads:
-        session.delete(upload)
+        upload.cancelled_at = now
         on_commit(session, partial(discard_upload, storage, upload))
     if open_uploads and video.status is VideoStatus.UPLOADING:
         video.status = VideoStatus.FAILED if video.failure_code else VideoStatus.AWAITING_UPLOAD
 
 
+def discard_upload_parts(storage: Storage, upload: Upload) -> None:
+    """Remove the stored part of an unfinished upload (tus partial or S3 multipart upload);
+    again is harmless. Raises StorageError when storage refuses."""
+    if upload.protocol is UploadProtocol.TUS:
+        storage.abort_upload(upload.state)
+    elif upload.state.get("upload_id"):
+        storage.abort_direct_upload(upload.storage_key, upload.state["upload_id"])
+
+
 def discard_upload(storage: Storage, upload: Upload) -> None:
-    """Remove the stored part of an unfinished upload (tus partial or S3 multipart upload)."""
+    """`discard_upload_parts`, best effort: the purge discards whatever is left, as the row of
+    a cancelled upload stays until then."""
     try:
-        if upload.protocol is UploadProtocol.TUS:
-            storage.abort_upload(upload.state)
-        elif upload.state.get("upload_id"):
-            storage.abort_direct_upload(upload.storage_key, upload.state["upload_id"])
+        discard_upload_parts(storage, upload)
     except StorageError:
-        # The purge deletes whatever is left under the video's prefix.
         log.warning("could not discard the stored part of upload %s", upload.id, exc_info=True)
 
 
