@@ -27,12 +27,13 @@ from redis import Redis
 from sqlalchemy import Connection, Engine, create_engine, event, pool, text
 from sqlalchemy.engine import make_url
 
-from fieldcast.context import AppContext, build_context
+from fieldcast.context import AppContext, build_context, set_current
 from fieldcast.db import Database
 from fieldcast.models import metadata
 from fieldcast.settings import Settings, normalise_database_url
 from tests import factories
 from tests.fault_servers import RedisServer
+from tests.push_support import RecordingSink
 
 SECRET_KEY = "test-secret-key-" + "x" * 32
 
@@ -268,6 +269,17 @@ def bearer(client: FlaskClient, user: Any) -> dict[str, str]:
 @pytest.fixture
 def auth(client: FlaskClient) -> Any:
     return lambda user: bearer(client, user)
+
+
+@pytest.fixture
+def sink(context: AppContext) -> Iterator[RecordingSink]:
+    """The context's pushes go to a sink that keeps them; outbox work run in this process
+    (drain_outbox) uses the context."""
+    recording = RecordingSink()
+    context.push = recording
+    set_current(context)
+    yield recording
+    set_current(None)
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,6 @@ from fieldcast.models.devices import Device, Platform
 from fieldcast.models.inbox import Notification
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.videos import Video
-from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal
 from fieldcast.settings import Settings, SettingsError
 from notifications.email import (
@@ -54,6 +53,7 @@ from notifications.email import (
     sender_from_settings,
 )
 from tests import factories
+from tests.worker_support import drain_outbox as drain
 from tests.worker_support import install_worker_context, run_burst
 
 LEASE = timedelta(seconds=60)
@@ -133,24 +133,6 @@ def mail(context: AppContext, smtp: MailServer) -> Iterator[MailServer]:
     set_current(context)
     yield smtp
     set_current(None)
-
-
-def drain(context: AppContext) -> int:
-    """Run the due outbox work in this process, as a worker would; returns how many ran."""
-    ran = 0
-    for _ in range(5):
-        with context.db.session() as s:
-            due = s.scalars(
-                select(OutboxJob.id).where(
-                    OutboxJob.status == OutboxStatus.PENDING, OutboxJob.run_after <= func.now()
-                )
-            ).all()
-        if not due:
-            break
-        for job_id in due:
-            outbox.execute(context.db, job_id, lease=LEASE)
-            ran += 1
-    return ran
 
 
 def _bodies(message: EmailMessage) -> tuple[str, str]:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from fieldcast.context import AppContext, set_current
+from fieldcast.context import AppContext
 from fieldcast.db import utcnow
 from fieldcast.models.inbox import Notification
 from fieldcast.models.sharing import Share
@@ -20,16 +18,8 @@ from fieldcast.policy import Principal
 from fieldcast.sharing import feed
 from tests import factories
 from tests.conftest import QueryCounter
-from tests.test_sharing import RecordingSink, drain
-
-
-@pytest.fixture
-def sink(context: AppContext) -> Iterator[RecordingSink]:
-    recording = RecordingSink()
-    context.push = recording
-    set_current(context)
-    yield recording
-    set_current(None)
+from tests.push_support import RecordingSink
+from tests.worker_support import drain_outbox as drain
 
 
 def _video(

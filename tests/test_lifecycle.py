@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -33,51 +32,11 @@ from fieldcast.outbox.names import TaskName
 from fieldcast.uploads import services as uploads_services
 from fieldcast.videos import processing, purge
 from media.storage import LocalStorage, S3Storage, Storage, StorageError, storage_from_url
-from notifications.push import PushMessage, PushResult
 from tests import factories
+from tests.push_support import RecordingSink
+from tests.worker_support import drain_outbox as drain
 
 LEASE = timedelta(seconds=60)
-
-
-class RecordingSink:
-    """Accepts every push and keeps it: what the phones would have shown."""
-
-    def __init__(self) -> None:
-        self.sent: list[PushMessage] = []
-
-    def send_each(self, messages: Sequence[PushMessage]) -> list[PushResult]:
-        self.sent.extend(messages)
-        return [PushResult(accepted=True, message_id=f"m/{uuid.uuid4()}") for _ in messages]
-
-    def about(self, video_id: Any) -> list[PushMessage]:
-        return [m for m in self.sent if m.data.get("video_id") == str(video_id)]
-
-
-@pytest.fixture
-def sink(context: AppContext) -> Iterator[RecordingSink]:
-    recording = RecordingSink()
-    context.push = recording
-    set_current(context)
-    yield recording
-    set_current(None)
-
-
-def drain(context: AppContext, *, rounds: int = 10) -> int:
-    """Run due outbox work in this process, as a worker would; returns how many jobs ran."""
-    ran = 0
-    for _ in range(rounds):
-        with context.db.session() as s:
-            due = s.scalars(
-                select(OutboxJob.id)
-                .where(OutboxJob.status == OutboxStatus.PENDING, OutboxJob.run_after <= func.now())
-                .order_by(OutboxJob.created_at)
-            ).all()
-        if not due:
-            return ran
-        for job_id in due:
-            outbox.execute(context.db, job_id, lease=LEASE)
-            ran += 1
-    return ran
 
 
 def _video(session: Session, owner: Any, status: VideoStatus = VideoStatus.PLAYABLE) -> Video:

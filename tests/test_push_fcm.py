@@ -29,7 +29,8 @@ from notifications.fcm import FcmSink
 from notifications.push import PushMessage
 from tests import factories
 from tests.fcm_server import FcmServer, TokenRule, write_service_account
-from tests.test_sharing import _device, _video, drain
+from tests.test_sharing import _device, _video
+from tests.worker_support import drain_outbox as drain
 
 
 @pytest.fixture

@@ -37,7 +37,8 @@ from notifications.push import PushMessage
 from tests import factories
 from tests.fcm_server import FcmServer
 from tests.test_push_fcm import fcm  # noqa: F401 - the fixture
-from tests.test_sharing import _device, _video, drain
+from tests.test_sharing import _device, _video
+from tests.worker_support import drain_outbox as drain
 
 LOCALES = Path(wording.__file__).resolve().parent.parent / "locales"
 PLACEHOLDER = re.compile(r"\{(\w+)\}")

@@ -25,7 +25,8 @@ from notifications.push import LogSink
 from tests import factories
 from tests.fcm_server import FcmServer
 from tests.test_push_fcm import _share, _states, fcm  # noqa: F401 - the fixture
-from tests.test_sharing import _device, _video, drain
+from tests.test_sharing import _device, _video
+from tests.worker_support import drain_outbox as drain
 
 URL = "/api/v1/receipts"
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from fieldcast.context import AppContext, set_current
+from fieldcast.context import AppContext
 from fieldcast.db import utcnow
 from fieldcast.models.accounts import Role
 from fieldcast.models.devices import Device, Platform
@@ -20,50 +19,12 @@ from fieldcast.models.inbox import Notification, PushDelivery
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.sharing import ListVisibility, ShareAudience, ShareRecipient
 from fieldcast.models.videos import Video, VideoStatus
-from fieldcast.outbox import services as outbox
 from fieldcast.sharing import fanout, lists, shares
-from notifications.push import PushMessage, PushResult
 from tests import factories
+from tests.push_support import RecordingSink
+from tests.worker_support import drain_outbox as drain
 
 LEASE = timedelta(seconds=60)
-
-
-class RecordingSink:
-    """Accepts every message and keeps it, so a test can count what went to which device."""
-
-    def __init__(self) -> None:
-        self.sent: list[PushMessage] = []
-
-    def send_each(self, messages: Sequence[PushMessage]) -> list[PushResult]:
-        self.sent.extend(messages)
-        return [PushResult(accepted=True, message_id=f"m/{uuid.uuid4()}") for _ in messages]
-
-
-@pytest.fixture
-def sink(context: AppContext) -> Iterator[RecordingSink]:
-    recording = RecordingSink()
-    context.push = recording
-    set_current(context)
-    yield recording
-    set_current(None)
-
-
-def drain(context: AppContext, *, rounds: int = 10) -> int:
-    """Run due outbox work in this process, as a worker would; returns how many jobs ran."""
-    ran = 0
-    for _ in range(rounds):
-        with context.db.session() as s:
-            due = s.scalars(
-                select(OutboxJob.id)
-                .where(OutboxJob.status == OutboxStatus.PENDING, OutboxJob.run_after <= func.now())
-                .order_by(OutboxJob.created_at)
-            ).all()
-        if not due:
-            return ran
-        for job_id in due:
-            outbox.execute(context.db, job_id, lease=LEASE)
-            ran += 1
-    return ran
 
 
 def _video(session: Session, owner: Any, status: VideoStatus = VideoStatus.PLAYABLE) -> Video:
