@@ -492,10 +492,11 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         progress = _Progress(ctx, video.id, _PROBED, _PLAYABLE)
         prefix = video.media_prefix
         binary = ffmpeg.ffmpeg_binary(settings.ffmpeg_binary)
+        hevc = None
         if info.can_copy_hevc:
             # First and alone, so nothing competes with the copy: the poster is made beside the
             # H.264 encode that follows it, and comes at `playable`.
-            _hevc_first(ctx, session, payload, video, source, info, work)
+            hevc = _hevc_first(ctx, session, payload, video, source, info, work)
             watch.lap("hevc")
         with ThreadPoolExecutor(1) as beside:
             # The poster is made while the first rendition is: both are there when it plays.
@@ -503,7 +504,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
             if info.can_remux:
                 _remux_first(ctx, session, video, source, info, work, progress, watch)
             else:
-                _encode_first(ctx, session, video, source, info, work, progress, watch)
+                _encode_first(ctx, session, video, source, info, work, progress, watch, hevc=hevc)
             _save_early_poster(ctx, session, video, poster.result())
         watch.lap("poster")
         video = _load(session, payload, VideoStatus.PROCESSING)
@@ -578,10 +579,13 @@ def _encode_first(
     work: Path,
     progress: _Progress,
     watch: _Stopwatch,
+    *,
+    hevc: Variant | None = None,
 ) -> None:
     """The first H.264 SDR rendition encoded with the fastest preset (the ladder replaces it
-    minutes later): one rung up to 540p, or, after an HEVC source's copy, the lowest rung, as
-    the players that decode HEVC already play the copy and the others wait for this one."""
+    minutes later): one rung up to 540p, or, after an HEVC source's copy (`hevc`, its variant
+    of the first master playlist), the lowest rung, as the players that decode HEVC already
+    play the copy and the others wait for this one."""
     rung = h264_after_hevc_rung(info.video) if info.can_copy_hevc else first_rung(info.video)
     out = work / "first"
     out.mkdir()
@@ -609,7 +613,7 @@ def _encode_first(
         codec=made_codecs.attribute,
         video_range="sdr",
     )
-    if info.can_copy_hevc:
+    if hevc is not None:
         # Every player now finds a variant it decodes in the same master playlist.
         h264 = Variant(
             "first/index.m3u8",
@@ -620,7 +624,7 @@ def _encode_first(
             "SDR",
             output_fps(info.video),
         )
-        _store_first_master(ctx, session, video, [_hevc_variant(ctx, video), h264])
+        _store_first_master(ctx, session, video, [hevc, h264])
 
 
 def _hevc_first(
@@ -631,11 +635,12 @@ def _hevc_first(
     source: Path,
     info: MediaInfo,
     work: Path,
-) -> None:
+) -> Variant:
     """An HEVC source (an iPhone's, HDR or not) copied into HLS, tagged `hvc1`, and a master
     playlist over it: players that decode HEVC play it within seconds, HDR kept, while the
     H.264 SDR rendition for the others is encoded. The video stays `processing` (it does not
-    play for every client yet); its `playback` lists the HEVC rendition."""
+    play for every client yet); its `playback` lists the HEVC rendition. Returns the copy's
+    variant of the master playlist."""
     out = work / "hevc"
     out.mkdir()
     prefix = f"{video.media_prefix}/hevc"
@@ -670,6 +675,7 @@ def _hevc_first(
     log.info(
         "video %s playable for HEVC (%s)", video.id, video_range, extra={"video_id": str(video.id)}
     )
+    return variant
 
 
 def _source_codecs(info: MediaInfo, *, audio_encoded: bool = False) -> str:
@@ -700,7 +706,8 @@ def _store_first_master(
 
 
 def _hevc_variant(ctx: AppContext, video: Video) -> Variant:
-    """The HEVC entry of the first master playlist, as it was written with the HEVC copy."""
+    """The HEVC entry of the first master playlist, as it was written with the HEVC copy (read
+    back by the ladder, a later job)."""
     key = f"{video.media_prefix}/first_master.m3u8"
     text = b"".join(ctx.storage.open(key)).decode()
     found = [variant for variant in parse_master(text) if variant.uri.startswith("hevc/")]
