@@ -11,20 +11,27 @@ listing; its cursor carries both points, so nothing changed meanwhile is lost.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import marshmallow as ma
 
+from api.auth import current_principal
 from api.extensions import Schema
 from api.fields import String
 from api.pagination import PageArgsSchema
 from api.runtime import context, db_session
 from fieldcast.errors import ErrorCode, InvalidInput
+from fieldcast.models.sync import TombstoneKind
 from fieldcast.sync import changes, tokens
 from fieldcast.sync.changes import SyncPoint
 from fieldcast.sync.tokens import SyncScope
+from fieldcast.sync.tombstones import removed_since
+
+T = TypeVar("T")
 
 TOKEN_MAX_LENGTH = 2048
 
@@ -140,6 +147,29 @@ def begin(args: dict[str, Any], scope: SyncScope) -> SyncRequest:
         since = tokens.read(secret, args["updated_since"], scope, max_age_s=_max_age_s())
     # Before the listing is read: whatever it misses is after this point.
     return SyncRequest(scope, since, changes.take(db_session()), page_args)
+
+
+def split_delta(
+    request: SyncRequest,
+    items: Sequence[T],
+    id_of: Callable[[T], uuid.UUID],
+    matching: Callable[[list[uuid.UUID]], set[uuid.UUID]],
+    kind: TombstoneKind,
+) -> tuple[list[T], list[uuid.UUID]]:
+    """A page's items and its `deleted` ids. A listing keeps every item. A delta keeps the
+    changed items still in the list (`matching`: of these ids, those in it for the caller now)
+    and drops the others; its first page adds the removals of `kind` recorded since the token,
+    but for those in the list again (a restored video)."""
+    if request.since is None:
+        return list(items), []
+    kept = matching([id_of(item) for item in items])
+    deleted = [id_of(item) for item in items if id_of(item) not in kept]
+    items = [item for item in items if id_of(item) in kept]
+    if request.first_page:
+        buried = removed_since(db_session(), current_principal(), kind, request.since)
+        still = matching(buried) if buried else set()
+        deleted += [i for i in buried if i not in still and i not in deleted]
+    return list(items), deleted
 
 
 def envelope(

@@ -15,7 +15,7 @@ from api.extensions import Blueprint, Schema
 from api.pagination import Page, paginate
 from api.resources.playback import playback_urls
 from api.runtime import db_session
-from api.sync import SyncPageArgsSchema, begin, envelope, sync_page_schema
+from api.sync import SyncPageArgsSchema, begin, envelope, split_delta, sync_page_schema
 from fieldcast.accounts import services as accounts
 from fieldcast.models.sharing import RecipientState, Share
 from fieldcast.models.sync import TombstoneKind
@@ -24,7 +24,6 @@ from fieldcast.policy import Principal
 from fieldcast.sharing import feed
 from fieldcast.sharing.feed import SeenState
 from fieldcast.sync.tokens import SyncScope
-from fieldcast.sync.tombstones import removed_since
 from fieldcast.videos import services as videos
 
 blp = Blueprint(
@@ -137,7 +136,6 @@ class Feed(MethodView):
         """
         session, principal = db_session(), current_principal()
         request = begin(args, SyncScope("feed", principal.user_id))
-        deleted: list[uuid.UUID] = []
         if request.since is None:
             stmt, position = feed.feed(principal)
         else:
@@ -156,14 +154,13 @@ class Feed(MethodView):
             # first page, where the newest are (it may then hold a few more than `limit`).
             fresh = [s for s in session.scalars(feed.pending(principal)) if s not in shares]
             shares = sorted([*fresh, *shares], key=lambda share: share.id, reverse=True)
-        if request.since is not None:
-            kept = feed.in_feed_ids(session, principal, [s.id for s in shares])
-            deleted = [s.id for s in shares if s.id not in kept]
-            shares = [s for s in shares if s.id in kept]
-            if request.first_page:
-                buried = removed_since(session, principal, TombstoneKind.SHARE, request.since)
-                still = feed.in_feed_ids(session, principal, buried)
-                deleted += [i for i in buried if i not in still and i not in deleted]
+        shares, deleted = split_delta(
+            request,
+            shares,
+            lambda share: share.id,
+            lambda ids: feed.in_feed_ids(session, principal, ids),
+            TombstoneKind.SHARE,
+        )
         states = feed.states(session, principal, [s.id for s in shares])
         return envelope(
             request, present_entries(principal, shares, states), page.next_cursor, deleted

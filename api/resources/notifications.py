@@ -15,7 +15,7 @@ from api.fields import String
 from api.pagination import Page, paginate
 from api.runtime import context, db_session
 from api.schemas import attributes
-from api.sync import DELETED, SYNC_TOKEN, SyncPageArgsSchema, begin, envelope
+from api.sync import DELETED, SYNC_TOKEN, SyncPageArgsSchema, begin, envelope, split_delta
 from fieldcast.errors import DomainError
 from fieldcast.inbox import services as notifications
 from fieldcast.inbox.types import NotificationType
@@ -23,7 +23,6 @@ from fieldcast.models.inbox import Notification
 from fieldcast.models.sync import TombstoneKind
 from fieldcast.ratelimit import RateLimiter, Window
 from fieldcast.sync.tokens import SyncScope
-from fieldcast.sync.tombstones import removed_since
 
 # Refused receipt tokens per address: a phone retrying one stale token stays far below it; a
 # client guessing tokens is stopped (an office behind one NAT address shares it).
@@ -125,19 +124,19 @@ class Inbox(MethodView):
         page: Page[Notification] = paginate(
             session, stmt, order_by=[Notification.id], args=request.page_args, descending=True
         )
-        items, deleted = page.items, []
-        if request.since is not None:
-            ids = [item.id for item in items]
-            kept = notifications.matching_ids(session, principal, ids, unread_only=unread_only)
-            deleted = [i for i in ids if i not in kept]
-            items = [item for item in items if item.id in kept]
-            if request.first_page:
-                gone = removed_since(session, principal, TombstoneKind.NOTIFICATION, request.since)
-                deleted += [i for i in gone if i not in deleted]
+        items, deleted = split_delta(
+            request,
+            page.items,
+            lambda item: item.id,
+            lambda ids: notifications.matching_ids(
+                session, principal, ids, unread_only=unread_only
+            ),
+            TombstoneKind.NOTIFICATION,
+        )
         return {
             **envelope(
                 request,
-                _present(list(items)),
+                _present(items),
                 page.next_cursor,
                 deleted,
             ),

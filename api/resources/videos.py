@@ -18,13 +18,12 @@ from api.resources.attachments import AttachmentSchema, present_attachments
 from api.resources.playback import playback_urls
 from api.runtime import context, db_session
 from api.schemas import attributes
-from api.sync import SyncPageArgsSchema, begin, envelope, sync_page_schema
+from api.sync import SyncPageArgsSchema, begin, envelope, split_delta, sync_page_schema
 from fieldcast import policy
 from fieldcast.attachments.services import attachments_of
 from fieldcast.models.sync import TombstoneKind
 from fieldcast.models.videos import Rendition, Video, VideoStatus
 from fieldcast.sync.tokens import SyncScope
-from fieldcast.sync.tombstones import removed_since
 from fieldcast.videos import listing
 from fieldcast.videos import services as videos
 from fieldcast.videos.listing import Scope
@@ -277,15 +276,13 @@ class Videos(MethodView):
         page: Page[Video] = paginate(
             session, stmt, order_by=[Video.id], args=request.page_args, descending=True
         )
-        items, deleted = page.items, []
-        if request.since is not None:
-            kept = listing.matching_ids(session, principal, filters, [v.id for v in items])
-            deleted = [v.id for v in items if v.id not in kept]
-            items = [v for v in items if v.id in kept]
-            if request.first_page:
-                buried = removed_since(session, principal, TombstoneKind.VIDEO, request.since)
-                still = listing.matching_ids(session, principal, filters, buried)
-                deleted += [i for i in buried if i not in still and i not in deleted]
+        items, deleted = split_delta(
+            request,
+            page.items,
+            lambda video: video.id,
+            lambda ids: listing.matching_ids(session, principal, filters, ids),
+            TombstoneKind.VIDEO,
+        )
         renditions = videos.renditions_of(session, items)
         return envelope(
             request, [_present(v, renditions[v.id]) for v in items], page.next_cursor, deleted
