@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from media.playlists import bitrates, parse_growing
 from media.probe import BT709, Colour, MediaInfo, VideoInfo
 
 GOP_SECONDS = 2
@@ -300,7 +301,8 @@ def hevc_copy_command(ffmpeg: str, source: str | Path, out_dir: Path, info: Medi
         *maps, "-c:v", "copy", "-tag:v", "hvc1", *audio,
         "-f", "hls",
         "-hls_time", str(SEGMENT_SECONDS),
-        "-hls_playlist_type", "vod",
+        # Rewritten as each segment closes, so segments are stored while the copy runs.
+        "-hls_playlist_type", "event",
         "-hls_segment_type", "fmp4",
         "-hls_fmp4_init_filename", "init.mp4",
         "-movflags", "+write_colr",
@@ -387,27 +389,13 @@ def _attributes(text: str) -> dict[str, str]:
 
 def playlist_bitrates(media_playlist: Path) -> tuple[int, int]:
     """Average and peak bits a second of a made media playlist, from its segments' sizes and
-    durations (the init segment counted once in the average): the BANDWIDTH a master states."""
+    durations: the BANDWIDTH a master states."""
     directory = media_playlist.parent
-    total_bytes = 0
-    total_s = 0.0
-    peak = 0
-    duration: float | None = None
-    for line in media_playlist.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line.startswith("#EXTINF:"):
-            duration = float(line[len("#EXTINF:") :].split(",", 1)[0])
-        elif line.startswith("#EXT-X-MAP:") and 'URI="' in line:
-            init = line.split('URI="', 1)[1].split('"', 1)[0]
-            total_bytes += (directory / init).stat().st_size
-        elif line and not line.startswith("#") and duration is not None:
-            size = (directory / line).stat().st_size
-            total_bytes += size
-            total_s += duration
-            peak = max(peak, round(size * 8 / max(duration, 0.5)))
-            duration = None
-    average = round(total_bytes * 8 / total_s) if total_s else 0
-    return average, max(peak, average)
+    made = parse_growing(media_playlist.read_text(encoding="utf-8"))
+    init = (directory / made.init).stat().st_size if made.init else 0
+    return bitrates(
+        ((s.duration_s, (directory / s.uri).stat().st_size) for s in made.segments), init
+    )
 
 
 def fast_start_command(ffmpeg: str, source: str | Path, out: Path, info: MediaInfo) -> list[str]:

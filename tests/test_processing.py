@@ -839,6 +839,103 @@ def test_an_hevc_hdr_source_plays_for_hevc_clients_first_then_h264_in_the_same_m
     assert pipeline.notifications(video_id) == ["video.playable"]
 
 
+def _slowed_ffmpeg(directory: Path, pattern: str, rate: float) -> str:
+    """ffmpeg, except that the commands matching `pattern` read their input at `rate` times
+    its speed (`-readrate`), as a long file's copy would run."""
+    real = ffmpeg_binary()
+    script = directory / "ffmpeg"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *"{pattern}"*) exec "{real}" -readrate {rate} "$@";; esac\n'
+        f'exec "{real}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_an_hevc_copy_is_offered_while_it_is_stored_and_its_playlist_only_grows(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    committed_db: Database,
+    redis: Redis,
+    tmp_path: Path,
+) -> None:
+    # The copy runs at four times real time, so a 16 s file takes it about 4 s; HEVC clients
+    # are offered it once its first segment is stored.
+    monkeypatch.setattr(processing, "HEVC_START_S", 4.0)
+    binary = _slowed_ffmpeg(tmp_path, "hvc1", 4)
+    pipeline = next(
+        _pipeline(
+            monkeypatch, settings, committed_db, redis, tmp_path / "work", ffmpeg_binary=binary
+        )
+    )
+    video_id = pipeline.upload(_hevc_hlg(tmp_path / "long.mov", black_s=0.5, seconds=16))
+    client = _client(pipeline.ctx)
+    headers = _login(client, pipeline.rep)
+    # Every version of the HEVC playlist a player got before the video played for everyone,
+    # with its Cache-Control and what fetching each of its URIs answered.
+    seen: list[tuple[str, str, list[int]]] = []
+    errors: list[BaseException] = []
+
+    def reload_like_a_player() -> None:
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                body = client.get(f"/api/v1/videos/{video_id}", headers=headers).get_json()
+                if body["status"] != "processing":
+                    return
+                if body["playback"]["hls_url"]:
+                    master = client.get(_path(body["playback"]["hls_url"])).get_data(as_text=True)
+                    [variant] = [uri for uri in _uris(master) if "/hevc.m3u8" in uri]
+                    answer = client.get(_path(variant))
+                    text = answer.get_data(as_text=True)
+                    statuses = [client.get(_path(uri)).status_code for uri in _uris(text)]
+                    seen.append((text, answer.headers["Cache-Control"], statuses))
+                time.sleep(0.02)
+        except BaseException as exc:  # reported by the test's thread
+            errors.append(exc)
+
+    player = threading.Thread(target=reload_like_a_player)
+    player.start()
+    run_burst(["media-fast", "notify"])
+    player.join()
+    assert not errors, errors
+
+    growing = [text for text, _, _ in seen if "#EXT-X-ENDLIST" not in text]
+    assert growing, "the copy was offered only once it was stored whole"
+    whole = [text for text, _, _ in seen if "#EXT-X-ENDLIST" in text]
+    assert whole, "the finished playlist was never served while the H.264 rendition was made"
+    final = whole[-1]
+    assert final.count(".m4s") == 4  # 16 s in 4 s segments
+    assert min(text.count(".m4s") for text in growing) < 4
+    for text, cache, statuses in seen:
+        # Nothing named before it is stored; a growing playlist is not kept by the player.
+        assert statuses and all(status == 200 for status in statuses), text
+        assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text and "#EXT-X-START:TIME-OFFSET=0" in text
+        assert cache == ("private, max-age=60" if text in whole else "private, no-cache")
+
+    def segments(text: str) -> list[str]:
+        # Signatures differ per fetch; the segment names and durations are what must hold.
+        lines = [urlparse(line).path if not line.startswith("#") else line
+                 for line in text.splitlines()]  # fmt: skip
+        return [line for line in lines if line.startswith("#EXTINF") or line.endswith(".m4s")]
+
+    targets = {line for text, _, _ in seen for line in text.splitlines()
+               if line.startswith("#EXT-X-TARGETDURATION")}  # fmt: skip
+    assert len(targets) == 1  # never changes while it grows
+    for before, after in itertools.pairwise(text for text, _, _ in seen):
+        assert segments(after)[: len(segments(before))] == segments(before)
+
+    video = pipeline.video(video_id)
+    assert video.status is VideoStatus.PLAYABLE
+    hevc = pipeline.renditions(video_id)["hevc"]
+    stored = pipeline.ctx.storage
+    assert hevc.size_bytes == sum(
+        stored.size(f"{video.media_prefix}/hevc/{name}")
+        for name in ["init.mp4", *(f"seg-{n:05d}.m4s" for n in range(4))]
+    )
+
+
 def test_the_poster_exists_at_playable_and_is_not_the_black_opening(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:

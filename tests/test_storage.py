@@ -612,6 +612,39 @@ def test_s3_append_whose_result_was_never_recorded_is_sent_again(
     assert stored_keys(s3_client, bucket) == ["media/clip"]
 
 
+def test_s3_the_bytes_that_end_an_upload_go_up_as_its_last_part(
+    s3_small_parts: S3Storage, s3_client: Any, bucket: str
+) -> None:
+    s3 = s3_small_parts
+    data = os.urandom(12 * MiB + 333)
+    state = s3.begin_upload("ends", "clip")
+    offset, state = send(s3, state, 0, data[: 7 * MiB])
+    assert state["tail"] == 2 * MiB
+    # The last request falls short: what came stays a tail, to resume from.
+    with pytest.raises(ConnectionResetError):
+        s3.append_upload(
+            state,
+            offset,
+            io.BufferedReader(_DiesAfter(data[offset:], 4 * MiB)),
+            limit=len(data) - offset,
+            ends=True,
+        )
+    offset, state = s3.append_upload(
+        state, offset, io.BytesIO(data[offset : offset + MiB]), limit=len(data) - offset, ends=True
+    )
+    assert state["tail"] == 3 * MiB and len(state["parts"]) == 1
+    # All of it: the short remainder is the last part at once, no tail object is left.
+    offset, state = s3.append_upload(
+        state, offset, io.BytesIO(data[offset:]), limit=len(data) - offset, ends=True
+    )
+    assert offset == len(data) and state["tail"] == 0
+    assert [size for _, _, size in state["parts"]] == [5 * MiB, 5 * MiB, 2 * MiB + 333]
+    assert s3.complete_upload(state) == len(data)
+    assert read_all(s3, "clip") == data
+    assert stored_keys(s3_client, bucket) == ["media/clip"]
+    assert s3.complete_upload(state) == len(data)
+
+
 def test_s3_append_at_the_wrong_offset_is_refused(s3: S3Storage) -> None:
     state = s3.begin_upload("gap", "clip")
     offset, state = send(s3, state, 0, b"abc")

@@ -183,10 +183,11 @@ def _read_text(key: str) -> str | None:
         return None
 
 
-def _text_response(body: str, mimetype: str) -> Response:
+def _text_response(body: str, mimetype: str, *, growing: bool = False) -> Response:
     response = Response(body, mimetype=mimetype)
-    # The body holds URLs made for this viewer: shared caches must not keep it.
-    response.headers["Cache-Control"] = "private, max-age=60"
+    # The body holds URLs made for this viewer: shared caches must not keep it. A playlist
+    # still growing (an EVENT playlist without its end) is asked for again as players reload it.
+    response.headers["Cache-Control"] = "private, no-cache" if growing else "private, max-age=60"
     return response
 
 
@@ -215,7 +216,8 @@ def playlist(video_id: uuid.UUID, name: str) -> Response:
         if rendition.kind is RenditionKind.MASTER
         else _beside(grant, video.media_prefix, rendition.storage_key)
     )
-    return _text_response(playback.rewrite_playlist(text, sign), PLAYLIST_TYPE)
+    growing = rendition.kind is RenditionKind.HLS and "#EXT-X-ENDLIST" not in text
+    return _text_response(playback.rewrite_playlist(text, sign), PLAYLIST_TYPE, growing=growing)
 
 
 @blp.get("/play/<uuid:video_id>/storyboard.vtt")

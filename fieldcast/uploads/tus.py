@@ -213,6 +213,7 @@ def append(
             upload.offset,
             cast(IO[bytes], _RenewingReader(stream, lock)),
             limit=remaining,
+            ends=upload.length is not None,
         )
         values: dict[str, Any] = {
             "offset": new_offset,

@@ -4,10 +4,11 @@ Two outbox tasks, recorded in the transaction that made their input:
 - `video.process` (queue media-fast): probe and validate, then the first playable rendition:
   a remux when the phone's file is already 8-bit H.264 SDR BT.709, else one rung up to 540p
   encoded fast. An HEVC file (an iPhone's, HDR or not) is first copied as it is into an HLS
-  rendition with a master playlist, committed at once: clients that decode HEVC play it
-  while the video is still `processing`; then the lowest H.264 SDR rung is encoded fast and
-  joins that master. The poster is made beside the first H.264 rendition, from the best key
-  frame of the first seconds. The video becomes `playable` (for every client) and its author
+  rendition with a master playlist, committed once its first seconds are stored and while the
+  rest is (`progressive`): clients that decode HEVC play it while the video is still
+  `processing`; then the lowest H.264 SDR rung is encoded fast and joins that master. The
+  poster is made beside the first H.264 rendition, from the best key frame of the first
+  seconds. The video becomes `playable` (for every client) and its author
   is told.
 - `video.ladder` (queue media): a poster that replaces the first unless it looks worse, the
   full ladder from one decode (beside an HEVC source's copy in one master playlist), the
@@ -38,7 +39,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,12 +60,14 @@ from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
 from fieldcast.settings import Settings
 from fieldcast.videos.playback import content_type
+from fieldcast.videos.progressive import STORE_THREADS, GrowingRendition
 from media import ffmpeg
 from media.codecs import Codecs, file_codecs
 from media.codecs import video_range as range_of
 from media.limits import MediaLimits
 from media.probe import MediaInfo, MediaRejected, check_size, probe, validate
 from media.renditions import (
+    SEGMENT_SECONDS,
     Variant,
     fast_start_command,
     first_rung,
@@ -215,8 +218,12 @@ def _checked_source(ctx: AppContext, video: Video, work: Path) -> tuple[Path, Me
     return source, info
 
 
-# Objects a step stores at once: S3 requests wait on the network, not on this process.
-_STORE_THREADS = 8
+# How much of an HEVC source's copy is stored before HEVC clients are offered it: three
+# segments, so a player has its buffer's worth while the rest is stored (much faster than it
+# plays).
+HEVC_START_S = 3 * SEGMENT_SECONDS
+# How often the copy's output is looked at for new segments to store.
+_POLL_S = 0.01
 
 
 def _store_dir(storage: Storage, directory: Path, prefix: str, *, move: bool = False) -> int:
@@ -232,7 +239,7 @@ def _store_dir(storage: Storage, directory: Path, prefix: str, *, move: bool = F
         key = f"{prefix}/{path.relative_to(directory).as_posix()}"
         return _store_file(storage, path, key, move=move)
 
-    with ThreadPoolExecutor(_STORE_THREADS) as pool:
+    with ThreadPoolExecutor(STORE_THREADS) as pool:
         total = sum(pool.map(store, segments))
     return total + sum(store(path) for path in playlists)
 
@@ -640,42 +647,82 @@ def _hevc_first(
     playlist over it: players that decode HEVC play it within seconds, HDR kept, while the
     H.264 SDR rendition for the others is encoded. The video stays `processing` (it does not
     play for every client yet); its `playback` lists the HEVC rendition. Returns the copy's
-    variant of the master playlist."""
+    variant of the master playlist.
+
+    The copy is stored as ffmpeg makes it (`GrowingRendition`), and HEVC clients are offered it
+    once its first HEVC_START_S are stored, while the rest is: a large file's copy plays
+    before it is all stored."""
     out = work / "hevc"
     out.mkdir()
     prefix = f"{video.media_prefix}/hevc"
     binary = ffmpeg.ffmpeg_binary(ctx.settings.ffmpeg_binary)
-    ffmpeg.run(
-        hevc_copy_command(binary, source, out, info),
-        timeout_s=min(max(120.0, info.duration_s * 20), FAST_LIMIT.total_seconds()),
-    )
-    average_bps, peak_bps = playlist_bitrates(out / "index.m3u8")
-    stored = _store_dir(ctx.storage, out, prefix, move=True)
     size = (info.video.display_width, info.video.display_height)
     codec = _source_codecs(info, audio_encoded=info.audio is not None and info.audio.codec != "aac")
     video_range = range_of(info.video.colour.transfer)
-    _save_rendition(
-        session,
-        video,
-        "hevc",
-        RenditionKind.HLS,
-        f"{prefix}/index.m3u8",
-        size=size,
-        bitrate_kbps=round(average_bps / 1000),
-        size_bytes=stored,
-        codec=codec,
-        video_range=video_range.lower(),
-    )
-    variant = Variant(
-        "hevc/index.m3u8", peak_bps, average_bps, *size, codec, video_range, output_fps(info.video)
-    )
-    _store_first_master(ctx, session, video, [variant])
-    _load(session, payload, VideoStatus.PROCESSING)  # still this file's, locked until commit
-    commit_early(session, EarlyCommit.MEDIA_OUTPUT)
-    log.info(
-        "video %s playable for HEVC (%s)", video.id, video_range, extra={"video_id": str(video.id)}
-    )
+
+    def record(rendition: GrowingRendition) -> Variant:
+        average_bps, peak_bps = rendition.bitrates()
+        _save_rendition(
+            session,
+            video,
+            "hevc",
+            RenditionKind.HLS,
+            rendition.playlist_key,
+            size=size,
+            bitrate_kbps=round(average_bps / 1000),
+            size_bytes=rendition.stored_bytes,
+            codec=codec,
+            video_range=video_range.lower(),
+        )
+        fps = output_fps(info.video)
+        variant = Variant("hevc/index.m3u8", peak_bps, average_bps, *size, codec, video_range, fps)
+        _store_first_master(ctx, session, video, [variant])
+        _load(session, payload, VideoStatus.PROCESSING)  # still this file's, locked until commit
+        commit_early(session, EarlyCommit.MEDIA_OUTPUT)
+        return variant
+
+    # Run again after a storage error, the step may find the playlist published: players may
+    # hold it, so it is published again only whole, never shorter than they saw.
+    partial = not ctx.storage.exists(f"{prefix}/index.m3u8")
+    offered = False
+    with (
+        GrowingRendition(
+            ctx.storage,
+            out,
+            prefix,
+            lambda path, key: _store_file(ctx.storage, path, key, move=True),
+            partial=partial,
+            first_s=HEVC_START_S,
+        ) as rendition,
+        ThreadPoolExecutor(1) as runner,
+    ):
+        copying = runner.submit(
+            ffmpeg.run,
+            hevc_copy_command(binary, source, out, info),
+            timeout_s=min(max(120.0, info.duration_s * 20), FAST_LIMIT.total_seconds()),
+        )
+        while not wait([copying], timeout=_POLL_S).done:
+            rendition.poll()
+            if partial and not offered and rendition.stored_s >= HEVC_START_S:
+                record(rendition)
+                offered = True
+                _log_hevc_playable(video, video_range, rendition.stored_s)
+        copying.result()  # raises what ffmpeg did
+        rendition.finish()
+    variant = record(rendition)  # the whole copy's size and bit rates
+    if not offered:
+        _log_hevc_playable(video, video_range, rendition.stored_s)
     return variant
+
+
+def _log_hevc_playable(video: Video, video_range: str, stored_s: float) -> None:
+    log.info(
+        "video %s playable for HEVC (%s, %.0f s stored)",
+        video.id,
+        video_range,
+        stored_s,
+        extra={"video_id": str(video.id)},
+    )
 
 
 def _source_codecs(info: MediaInfo, *, audio_encoded: bool = False) -> str:

@@ -106,14 +106,22 @@ class Storage(Protocol):
         ...
 
     def append_upload(
-        self, state: dict[str, Any], offset: int, stream: IO[bytes], *, limit: int
+        self,
+        state: dict[str, Any],
+        offset: int,
+        stream: IO[bytes],
+        *,
+        limit: int,
+        ends: bool = False,
     ) -> tuple[int, dict[str, Any]]:
         """Persist what `stream` yields (until EOF, at most `limit` bytes) after `offset` bytes.
 
         `offset` and `state` are the pair the caller last recorded. Returns the new pair. Reads
         in 1 MiB chunks and never holds a whole chunk of the upload in memory. If it fails
         midway, the recorded pair stays valid: retrying from it writes the same bytes again.
-        Appends to one upload must not run concurrently.
+        Appends to one upload must not run concurrently. With `ends`, the upload ends once all
+        `limit` bytes have come: what a backend keeps aside until more follows is stored as
+        completing will need it.
         """
         ...
 

@@ -201,8 +201,15 @@ class LocalStorage:
         return {"backend": "local", "upload_id": upload_id, "key": key}
 
     def append_upload(
-        self, state: dict[str, Any], offset: int, stream: IO[bytes], *, limit: int
+        self,
+        state: dict[str, Any],
+        offset: int,
+        stream: IO[bytes],
+        *,
+        limit: int,
+        ends: bool = False,
     ) -> tuple[int, dict[str, Any]]:
+        del ends  # the partial file is the object to be: nothing is kept aside
         _check_state(state, "local")
         if offset < 0 or limit < 0:
             raise StorageError("offset and limit must not be negative")

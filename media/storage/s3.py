@@ -199,7 +199,13 @@ class S3Storage:
         }
 
     def append_upload(
-        self, state: dict[str, Any], offset: int, stream: IO[bytes], *, limit: int
+        self,
+        state: dict[str, Any],
+        offset: int,
+        stream: IO[bytes],
+        *,
+        limit: int,
+        ends: bool = False,
     ) -> tuple[int, dict[str, Any]]:
         _check_state(state, "s3")
         if limit < 0:
@@ -239,7 +245,15 @@ class S3Storage:
                 want = min(_CHUNK, remaining, part_size - buffer.tell())
                 chunk = stream.read(want) if want else b""
             tail = buffer.tell()
-            if tail:
+            if tail and ends and remaining == 0:
+                # The upload's last bytes: its last part at once, not a tail that completing
+                # would read back and send again.
+                number = len(parts) + 1
+                etag = self._upload_part(state["multipart_id"], object_key, number, buffer)
+                parts.append([number, etag, tail])
+                start += tail
+                tail = 0
+            elif tail:
                 buffer.seek(0)
                 self.client.put_object(
                     Bucket=self.bucket,
