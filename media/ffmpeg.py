@@ -46,10 +46,12 @@ def run(
     on_progress: Callable[[int], None] | None = None,
     timeout_s: float | None = None,
     cwd: Path | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Run one ffmpeg command to completion, reporting percent done from `-progress`.
 
-    Raises FFmpegFailed on a non-zero exit and TimeoutError past `timeout_s`.
+    Setting `cancel` (from another thread) kills ffmpeg. Raises FFmpegFailed on a non-zero exit or
+    when cancelled, and TimeoutError past `timeout_s`.
     """
     command = list(args)
     if on_progress is not None:
@@ -87,11 +89,8 @@ def run(
                     on_progress(percent)
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"ffmpeg ran longer than {timeout_s:.0f}s")
-        remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
-        try:
-            returncode = process.wait(timeout=remaining)
-        except subprocess.TimeoutExpired:
-            raise TimeoutError(f"ffmpeg ran longer than {timeout_s:.0f}s") from None
+                _check(cancel)
+        returncode = _wait(process, deadline, cancel, timeout_s)
     except BaseException:
         process.kill()
         process.wait()
@@ -100,6 +99,31 @@ def run(
         reader.join(timeout=5)
     if returncode != 0:
         raise FFmpegFailed(returncode, "\n".join(tail))
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise FFmpegFailed(-9, "stopped: the work it was for ended")
+
+
+def _wait(
+    process: subprocess.Popen[str],
+    deadline: float | None,
+    cancel: threading.Event | None,
+    timeout_s: float | None,
+) -> int:
+    """ffmpeg's exit status, once it exits; TimeoutError past `deadline`."""
+    while True:
+        step = None if cancel is None else 0.05
+        if deadline is not None:
+            left = max(0.1, deadline - time.monotonic())
+            step = left if step is None else min(step, left)
+        try:
+            return process.wait(timeout=step)
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"ffmpeg ran longer than {timeout_s:.0f}s") from None
+            _check(cancel)
 
 
 def pid_alive(pid: int) -> bool:

@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from fieldcast.videos.progressive import TARGET_S, GrowingRendition
+from fieldcast.videos.progressive import GrowingRendition
 from media import ffmpeg
+from media.keyframes import longest_keyframe_gap_s
 from media.playlists import bitrates, event_playlist, parse_growing
 from media.storage import LocalStorage, StorageError
+from tests.media_samples import ffmpeg as run_ffmpeg
+
+TARGET_S = 8  # what the published playlists below declare
 
 HEADER = (
     "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n"
@@ -148,6 +152,14 @@ class Muxer:
         temporary.replace(self.out / "index.m3u8")
 
 
+def growing(
+    storage: LocalStorage, muxer: Muxer, gates: Gates, *, partial: bool, first_s: float = 0.0
+) -> GrowingRendition:
+    return GrowingRendition(
+        storage, muxer.out, "v/hevc", gates, partial=partial, target_s=TARGET_S, first_s=first_s
+    )
+
+
 def settle(rendition: GrowingRendition, until: int) -> None:
     deadline = time.monotonic() + 10
     while rendition.stored_count < until and time.monotonic() < deadline:
@@ -166,7 +178,7 @@ def test_the_published_playlist_names_only_the_segments_stored_from_the_start(
     storage = LocalStorage(tmp_path / "store")
     gates = Gates(storage)
     muxer = Muxer(tmp_path / "out")
-    with GrowingRendition(storage, muxer.out, "v/hevc", gates, partial=True) as rendition:
+    with growing(storage, muxer, gates, partial=True) as rendition:
         rendition.poll()
         assert published(storage) is None  # nothing listed yet
         for _ in range(3):
@@ -214,7 +226,7 @@ def test_a_step_run_again_publishes_only_the_whole_playlist(tmp_path: Path) -> N
     gates = Gates(storage)
     gates.let("init.mp4", "seg-00000.m4s", "seg-00001.m4s")
     muxer = Muxer(tmp_path / "out")
-    with GrowingRendition(storage, muxer.out, "v/hevc", gates, partial=False) as rendition:
+    with growing(storage, muxer, gates, partial=False) as rendition:
         muxer.segment(4.0, 10)
         settle(rendition, 1)
         assert published(storage) is None
@@ -232,7 +244,7 @@ def test_a_segment_that_cannot_be_stored_fails_the_rendition(tmp_path: Path) -> 
     muxer = Muxer(tmp_path / "out")
     with (
         pytest.raises(StorageError),
-        GrowingRendition(storage, muxer.out, "v/hevc", gates, partial=True) as rendition,
+        growing(storage, muxer, gates, partial=True) as rendition,
     ):
         muxer.segment(4.0, 10)
         muxer.segment(4.0, 10)
@@ -249,7 +261,7 @@ def test_an_output_ffmpeg_left_without_its_end_is_not_published_whole(tmp_path: 
     muxer = Muxer(tmp_path / "out")
     with (
         pytest.raises(ffmpeg.FFmpegFailed),
-        GrowingRendition(storage, muxer.out, "v/hevc", gates, partial=True) as rendition,
+        growing(storage, muxer, gates, partial=True) as rendition,
     ):
         muxer.segment(4.0, 10)
         settle(rendition, 1)
@@ -262,9 +274,7 @@ def test_segments_past_the_first_seconds_wait_until_those_are_stored(tmp_path: P
     storage = LocalStorage(tmp_path / "store")
     gates = Gates(storage)
     muxer = Muxer(tmp_path / "out")
-    with GrowingRendition(
-        storage, muxer.out, "v/hevc", gates, partial=True, first_s=8.0
-    ) as rendition:
+    with growing(storage, muxer, gates, partial=True, first_s=8.0) as rendition:
         for _ in range(4):
             muxer.segment(4.0, 10)
         rendition.poll()
@@ -275,3 +285,43 @@ def test_segments_past_the_first_seconds_wait_until_those_are_stored(tmp_path: P
         assert rendition.stored_count == 4
         muxer.end()
         rendition.finish()
+
+
+# -- The longest gap between key frames -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gop", "flags", "expected"),
+    [
+        (15, [], 0.5),  # a key frame every half second, the index at the end as phones write it
+        (90, ["-movflags", "+faststart"], 3.0),  # every 3 s, the index first
+    ],
+)
+def test_the_longest_key_frame_gap_is_read_from_the_index(
+    tmp_path: Path, gop: int, flags: list[str], expected: float
+) -> None:
+    clip = tmp_path / "clip.mov"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "7",
+               "-c:v", "libx264", "-preset", "ultrafast", "-g", str(gop),
+               "-keyint_min", str(gop), "-sc_threshold", "0", *flags, str(clip))  # fmt: skip
+    gap = longest_keyframe_gap_s(clip)
+    assert gap == pytest.approx(expected, abs=0.05)
+
+
+def test_a_file_whose_index_cannot_tell_gives_no_gap(tmp_path: Path) -> None:
+    fragmented = tmp_path / "fragmented.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "2",
+               "-c:v", "libx264", "-preset", "ultrafast",
+               "-movflags", "frag_keyframe+empty_moov", str(fragmented))  # fmt: skip
+    assert longest_keyframe_gap_s(fragmented) is None
+    webm = tmp_path / "clip.webm"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "1",
+               "-c:v", "libvpx", "-deadline", "realtime", str(webm))  # fmt: skip
+    assert longest_keyframe_gap_s(webm) is None
+    truncated = tmp_path / "truncated.mp4"
+    whole = tmp_path / "whole.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "2",
+               "-c:v", "libx264", "-preset", "ultrafast", str(whole))  # fmt: skip
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # no moov
+    assert longest_keyframe_gap_s(truncated) is None
+    assert longest_keyframe_gap_s(tmp_path / "missing.mp4") is None

@@ -33,9 +33,11 @@ from __future__ import annotations
 import errno
 import io
 import logging
+import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -64,6 +66,7 @@ from fieldcast.videos.progressive import STORE_THREADS, GrowingRendition
 from media import ffmpeg
 from media.codecs import Codecs, file_codecs
 from media.codecs import video_range as range_of
+from media.keyframes import longest_keyframe_gap_s
 from media.limits import MediaLimits
 from media.probe import MediaInfo, MediaRejected, check_size, probe, validate
 from media.renditions import (
@@ -503,7 +506,7 @@ def process(session: Session, payload: dict[str, Any]) -> None:
         if info.can_copy_hevc:
             # First and alone, so nothing competes with the copy: the poster is made beside the
             # H.264 encode that follows it, and comes at `playable`.
-            hevc = _hevc_first(ctx, session, payload, video, source, info, work)
+            hevc = _hevc_first(ctx, session, payload, video, source, info, work, watch)
             watch.lap("hevc")
         with ThreadPoolExecutor(1) as beside:
             # The poster is made while the first rendition is: both are there when it plays.
@@ -642,6 +645,7 @@ def _hevc_first(
     source: Path,
     info: MediaInfo,
     work: Path,
+    watch: _Stopwatch,
 ) -> Variant:
     """An HEVC source (an iPhone's, HDR or not) copied into HLS, tagged `hvc1`, and a master
     playlist over it: players that decode HEVC play it within seconds, HDR kept, while the
@@ -681,10 +685,16 @@ def _hevc_first(
         commit_early(session, EarlyCommit.MEDIA_OUTPUT)
         return variant
 
-    # Run again after a storage error, the step may find the playlist published: players may
-    # hold it, so it is published again only whole, never shorter than they saw.
-    partial = not ctx.storage.exists(f"{prefix}/index.m3u8")
+    # The target duration every version of the growing playlist declares: segments are cut at
+    # the source's key frames, so none outlasts SEGMENT_SECONDS plus the longest gap between
+    # two. A file whose index does not tell is published only whole.
+    gap = longest_keyframe_gap_s(source)
+    target_s = math.ceil(SEGMENT_SECONDS + gap) if gap is not None else SEGMENT_SECONDS
+    # Run again after a storage error, the step may find the copy offered: players may hold its
+    # playlist, so it is published again only whole, never shorter than they saw.
+    partial = gap is not None and not _has_rendition(ctx, video, "hevc")
     offered = False
+    stop = threading.Event()
     with (
         GrowingRendition(
             ctx.storage,
@@ -692,6 +702,7 @@ def _hevc_first(
             prefix,
             lambda path, key: _store_file(ctx.storage, path, key, move=True),
             partial=partial,
+            target_s=target_s,
             first_s=HEVC_START_S,
         ) as rendition,
         ThreadPoolExecutor(1) as runner,
@@ -700,19 +711,47 @@ def _hevc_first(
             ffmpeg.run,
             hevc_copy_command(binary, source, out, info),
             timeout_s=min(max(120.0, info.duration_s * 20), FAST_LIMIT.total_seconds()),
+            cancel=stop,
         )
-        while not wait([copying], timeout=_POLL_S).done:
-            rendition.poll()
-            if partial and not offered and rendition.stored_s >= HEVC_START_S:
-                record(rendition)
-                offered = True
-                _log_hevc_playable(video, video_range, rendition.stored_s)
-        copying.result()  # raises what ffmpeg did
-        rendition.finish()
+        try:
+            while not wait([copying], timeout=_POLL_S).done:
+                rendition.poll()
+                if partial and not offered and rendition.stored_s >= HEVC_START_S:
+                    rendition.publish_stored()  # all that the offer counted, named
+                    record(rendition)
+                    offered = True
+                    watch.lap("hevc_offered")
+                    _log_hevc_playable(video, video_range, rendition.stored_s)
+            try:
+                copying.result()
+            except (ffmpeg.FFmpegFailed, TimeoutError):
+                rendition.end_here()  # the video fails; its playlist must not wait forever
+                raise
+            rendition.finish()
+        finally:
+            stop.set()  # the step ends early (storage, database, the video deleted): so does ffmpeg
     variant = record(rendition)  # the whole copy's size and bit rates
     if not offered:
         _log_hevc_playable(video, video_range, rendition.stored_s)
     return variant
+
+
+def _has_rendition(ctx: AppContext, video: Video, name: str) -> bool:
+    """Whether the video's current file has the rendition, read on a connection of its own:
+    the step's session holds no transaction while ffmpeg runs."""
+    with ctx.db.engine.connect() as connection:
+        return bool(
+            connection.scalar(
+                select(
+                    exists().where(
+                        Rendition.org_id == video.org_id,
+                        Rendition.video_id == video.id,
+                        Rendition.name == name,
+                        Rendition.source_version == video.source_version,
+                    )
+                )
+            )
+        )
 
 
 def _log_hevc_playable(video: Video, video_range: str, stored_s: float) -> None:

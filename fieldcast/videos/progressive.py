@@ -19,12 +19,8 @@ from types import TracebackType
 from fieldcast.videos.playback import content_type
 from media import ffmpeg
 from media.playlists import GrowingPlaylist, bitrates, event_playlist, read_growing
-from media.renditions import SEGMENT_SECONDS
 from media.storage import Storage
 
-# Segments are cut at the source's first key frame after SEGMENT_SECONDS; phones put one every
-# second or two, so this bound holds for their files and the declared target never changes.
-TARGET_S = 2 * SEGMENT_SECONDS
 # A growing playlist is published again at most this often, not once per segment.
 REPUBLISH_S = 0.5
 # Objects stored at once: S3 requests wait on the network, not on this process.
@@ -39,7 +35,8 @@ class GrowingRendition:
     stores the rest and publishes the whole playlist. With `partial` false, nothing is
     published before that: a step run again must not hand players who already hold the
     playlist a shorter one than before. Segments past the first `first_s` seconds wait until
-    those are stored, so what players need first has the storing to itself.
+    those are stored, so what players need first has the storing to itself. `target_s` is the
+    target duration every version declares: no segment may be longer (rounded).
     """
 
     def __init__(
@@ -50,6 +47,7 @@ class GrowingRendition:
         store: Callable[[Path, str], int],
         *,
         partial: bool,
+        target_s: int,
         first_s: float = 0.0,
     ) -> None:
         self.storage = storage
@@ -57,6 +55,7 @@ class GrowingRendition:
         self.prefix = prefix
         self.store = store
         self.partial = partial
+        self.target_s = target_s
         self.first_s = first_s
         self.playlist: GrowingPlaylist | None = None
         self.pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="store")
@@ -94,6 +93,17 @@ class GrowingRendition:
             and (not self.published or time.monotonic() - self.published_at >= REPUBLISH_S)
         ):
             self._publish(count, ended=False)
+
+    def publish_stored(self) -> None:
+        """Publish the stored segments now, if the published playlist names fewer."""
+        if self.stored_count > self.published:
+            self._publish(self.stored_count, ended=False)
+
+    def end_here(self) -> None:
+        """ffmpeg failed for good: end the published playlist where it is, so players that
+        hold it stop waiting for more."""
+        if self.partial and self.published:
+            self._publish(self.published, ended=True)
 
     def finish(self) -> GrowingPlaylist:
         """ffmpeg has exited: store what is left and publish the whole playlist, ended."""
@@ -179,7 +189,7 @@ class GrowingRendition:
 
     def _publish(self, count: int, *, ended: bool) -> None:
         assert self.playlist is not None
-        text = event_playlist(self.playlist, count, target_s=TARGET_S, ended=ended)
+        text = event_playlist(self.playlist, count, target_s=self.target_s, ended=ended)
         key = self.playlist_key
         self.storage.put_bytes(key, text.encode(), content_type=content_type(key))
         self.published = count
