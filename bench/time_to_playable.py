@@ -34,6 +34,7 @@ import base64
 import json
 import os
 import queue
+import signal
 import statistics
 import subprocess
 import sys
@@ -58,6 +59,7 @@ from bench.harness import (
 )
 from bench.sources import SOURCES, source_clip
 from media.ffmpeg import ffmpeg_binary
+from media.processes import dies_with_this_process
 
 CASES = ("h264_local", "h264_s3", "hevc_local", "hevc_s3")
 TTP_FIGURES = ("ttp_hevc_s", "ttp_h264_s")
@@ -106,36 +108,41 @@ def s3_server() -> Iterator[dict[str, str]]:
     os.environ.update(credentials)
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(4 * 1024**3)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,  # one line per S3 request
-        start_new_session=True,
-    )
-    try:
-        client = boto3.client("s3", endpoint_url=endpoint)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.create_bucket(Bucket=BUCKET)
-                break
-            except Exception:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.2)
-        yield {
-            **credentials,
-            "STORAGE_URL": f"s3://{BUCKET}/media",
-            "S3_ENDPOINT_URL": endpoint,
-        }
-    finally:
-        server.terminate()
+    # One line per S3 request: kept aside, shown if the server will not start.
+    with tempfile.TemporaryFile() as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env={**os.environ, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(4 * 1024**3)},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            # Gone with this process, even killed: it holds every object in memory.
+            preexec_fn=dies_with_this_process(signal.SIGTERM),
+        )
         try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            client = boto3.client("s3", endpoint_url=endpoint)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    client.create_bucket(Bucket=BUCKET)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        output.seek(0)
+                        log(output.read()[-2000:].decode(errors="replace"))
+                        raise
+                    time.sleep(0.2)
+            yield {
+                **credentials,
+                "STORAGE_URL": f"s3://{BUCKET}/media",
+                "S3_ENDPOINT_URL": endpoint,
+            }
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 class WorkerLog:
@@ -181,8 +188,6 @@ class WorkerLog:
         return {}
 
     def stop(self) -> None:
-        import signal
-
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
         try:

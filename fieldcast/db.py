@@ -174,6 +174,8 @@ class EarlyCommit(enum.StrEnum):
     #: and roll back, a retry must not forget files already stored, and apps use the output
     #: meanwhile (a video is playable, and its waiting shares go out, the moment its first
     #: rendition is stored, not once the job's scratch files are cleared and its row is done).
+    #: An HEVC copy is recorded once its first seconds are stored, while the rest is: its
+    #: playlist names only what is stored.
     MEDIA_OUTPUT = "media_output"
     #: A periodic job working through a batch (expiring uploads, settling videos) commits each
     #: item it handled: no lock is held over the whole batch, and one failing item does not

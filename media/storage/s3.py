@@ -167,7 +167,8 @@ class S3Storage:
     #
     # One upload is one S3 multipart upload on the target key. Every part is exactly
     # `part_size` bytes, so part N always holds the same byte range and a retried request
-    # overwrites it with the same bytes. Bytes that do not fill a part yet wait in a tail object
+    # overwrites it with the same bytes; only the last part of a finished upload may be shorter
+    # (`ends`). Bytes that do not fill a part yet wait in a tail object
     # under `<prefix>/.uploads/<upload_id>/`, named by the offset it starts at: a request that
     # dies after writing a new tail never overwrites the one the recorded state points to
     # (a same-start rewrite only extends it, and reads take just the recorded length).
