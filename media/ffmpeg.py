@@ -50,7 +50,8 @@ def run(
 ) -> None:
     """Run one ffmpeg command to completion, reporting percent done from `-progress`.
 
-    Setting `cancel` (from another thread) kills ffmpeg. Raises FFmpegFailed on a non-zero exit or
+    Setting `cancel` (from another thread) kills ffmpeg: within 50 ms while it is waited for,
+    at its next progress line with `on_progress`. Raises FFmpegFailed on a non-zero exit or
     when cancelled, and TimeoutError past `timeout_s`.
     """
     command = list(args)

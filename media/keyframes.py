@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 # Larger indexes are not read: an hour of 60 fps video has a `moov` of a few megabytes.
 _MAX_MOOV_BYTES = 64 * 1024 * 1024
-_CONTAINERS = {b"trak", b"mdia", b"minf", b"stbl"}
+_CONTAINERS = {b"trak", b"edts", b"mdia", b"minf", b"stbl"}
 
 
 def longest_keyframe_gap_s(path: Path) -> float | None:
@@ -25,14 +25,9 @@ def longest_keyframe_gap_s(path: Path) -> float | None:
     try:
         with path.open("rb") as handle:
             moov = _find_moov(handle)
-    except OSError:
-        return None
-    if moov is None:
-        return None
-    try:
-        return _video_gap(moov)
-    except (struct.error, ValueError, ZeroDivisionError):
-        return None
+        return None if moov is None else _video_gap(moov)
+    except (OSError, struct.error, ValueError, IndexError, OverflowError, ZeroDivisionError):
+        return None  # an index this cannot read tells nothing
 
 
 def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, bytes]]:
@@ -105,8 +100,10 @@ def _collect(box: bytes) -> dict[bytes, bytes]:
 
 def _gap(tables: dict[bytes, bytes]) -> float | None:
     mdhd, stts = tables.get(b"mdhd"), tables.get(b"stts")
-    if mdhd is None or stts is None:
+    if not mdhd or stts is None:
         return None
+    if _cutting_edits(tables.get(b"elst")):
+        return None  # edits may cut key frames out of the presentation: not a bound any more
     version = mdhd[0]
     timescale = struct.unpack_from(">I", mdhd, 20 if version == 1 else 12)[0]
     if not timescale:
@@ -128,6 +125,22 @@ def _gap(tables: dict[bytes, bytes]) -> float | None:
     # frame, to the end.
     times = [0, *_decode_times(runs, sorted(set(sync))), sum(c * d for c, d in runs)]
     return max(b - a for a, b in itertools.pairwise(times)) / timescale
+
+
+def _cutting_edits(elst: bytes | None) -> bool:
+    """More than one edit that plays media: the presentation is spliced from the samples. One,
+    after any empty edits (a delayed start), only shifts it."""
+    if elst is None:
+        return False
+    version = elst[0]
+    (count,) = struct.unpack_from(">I", elst, 4)
+    entry, time_format = (20, ">q") if version == 1 else (12, ">i")
+    media = 0
+    for number in range(count):
+        offset = 8 + number * entry + (8 if version == 1 else 4)
+        (media_time,) = struct.unpack_from(time_format, elst, offset)
+        media += media_time != -1
+    return media > 1
 
 
 def _decode_times(runs: list[tuple[int, int]], samples: list[int]) -> list[int]:

@@ -4,6 +4,7 @@ already stored, which only ever grows, and the storing that feeds it."""
 from __future__ import annotations
 
 import itertools
+import struct
 import threading
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fieldcast.videos.progressive import GrowingRendition
-from media import ffmpeg
+from media import ffmpeg, keyframes
 from media.keyframes import longest_keyframe_gap_s
 from media.playlists import bitrates, event_playlist, parse_growing
 from media.storage import LocalStorage, StorageError
@@ -325,3 +326,63 @@ def test_a_file_whose_index_cannot_tell_gives_no_gap(tmp_path: Path) -> None:
     truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # no moov
     assert longest_keyframe_gap_s(truncated) is None
     assert longest_keyframe_gap_s(tmp_path / "missing.mp4") is None
+
+
+def test_an_index_that_lies_about_its_sizes_gives_no_gap(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.mp4"
+    huge.write_bytes(struct.pack(">I4sQ", 1, b"free", 2**64 - 1) + b"\0" * 32)
+    assert longest_keyframe_gap_s(huge) is None
+    garbage = tmp_path / "garbage.mov"
+    garbage.write_bytes(struct.pack(">I4s", 24, b"moov") + struct.pack(">I4s", 400, b"trak"))
+    assert longest_keyframe_gap_s(garbage) is None
+
+
+def _elst(*media_times: int) -> bytes:
+    entries = b"".join(struct.pack(">Iii", 1000, time, 0x10000) for time in media_times)
+    return struct.pack(">II", 0, len(media_times)) + entries
+
+
+def test_only_edits_that_splice_the_media_make_the_gap_unknown() -> None:
+    assert not keyframes._cutting_edits(None)
+    assert not keyframes._cutting_edits(_elst(1024))  # a shift, as encoders write
+    assert not keyframes._cutting_edits(_elst(-1, 0))  # a delayed start, then the media
+    assert keyframes._cutting_edits(_elst(0, 90_000))  # two pieces of it
+
+
+def test_a_failed_copy_ends_the_playlist_players_hold(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "store")
+    gates = Gates(storage)
+    gates.let("init.mp4", "seg-00000.m4s", "seg-00001.m4s")
+    muxer = Muxer(tmp_path / "out")
+    with growing(storage, muxer, gates, partial=True) as rendition:
+        muxer.segment(4.0, 10)
+        settle(rendition, 1)
+        muxer.segment(4.0, 10)  # listed, never published: the copy fails now
+        rendition.end_here()
+    text = published(storage)
+    assert text is not None and text.rstrip().endswith("#EXT-X-ENDLIST")
+    assert text.count(".m4s") == 1
+
+    # A step run again (publishing only whole) that fails ends what the first run published.
+    storage.put_bytes("v/hevc/index.m3u8", text.replace("#EXT-X-ENDLIST\n", "").encode())
+    again = Muxer(tmp_path / "again")
+    with growing(storage, again, gates, partial=False) as rendition:
+        rendition.end_here()
+    assert published(storage) == text
+    with growing(storage, again, gates, partial=False) as rendition:
+        rendition.end_here()  # already ended: left as it is
+    assert published(storage) == text
+
+
+def test_a_cancelled_ffmpeg_is_killed_at_once() -> None:
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(ffmpeg.FFmpegFailed):
+        ffmpeg.run(
+            [ffmpeg.ffmpeg_binary(), "-hide_banner", "-nostdin", "-re", "-f", "lavfi",
+             "-i", "testsrc2=size=64x64:rate=10", "-f", "null", "-"],
+            timeout_s=30,
+            cancel=cancel,
+        )  # fmt: skip
+    assert time.monotonic() - started < 5

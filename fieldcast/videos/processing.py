@@ -724,10 +724,10 @@ def _hevc_first(
                     _log_hevc_playable(video, video_range, rendition.stored_s)
             try:
                 copying.result()
+                rendition.finish()
             except (ffmpeg.FFmpegFailed, TimeoutError):
                 rendition.end_here()  # the video fails; its playlist must not wait forever
                 raise
-            rendition.finish()
         finally:
             stop.set()  # the step ends early (storage, database, the video deleted): so does ffmpeg
     variant = record(rendition)  # the whole copy's size and bit rates

@@ -19,7 +19,7 @@ from types import TracebackType
 from fieldcast.videos.playback import content_type
 from media import ffmpeg
 from media.playlists import GrowingPlaylist, bitrates, event_playlist, read_growing
-from media.storage import Storage
+from media.storage import ObjectNotFound, Storage
 
 # A growing playlist is published again at most this often, not once per segment.
 REPUBLISH_S = 0.5
@@ -101,9 +101,18 @@ class GrowingRendition:
 
     def end_here(self) -> None:
         """ffmpeg failed for good: end the published playlist where it is, so players that
-        hold it stop waiting for more."""
-        if self.partial and self.published:
+        hold it stop waiting for more; also the one an earlier run of the step published."""
+        if self.published:
             self._publish(self.published, ended=True)
+            return
+        try:
+            text = b"".join(self.storage.open(self.playlist_key)).decode()
+        except ObjectNotFound:
+            return
+        if "#EXT-X-ENDLIST" not in text:
+            ended = text.rstrip("\n") + "\n#EXT-X-ENDLIST\n"
+            key = self.playlist_key
+            self.storage.put_bytes(key, ended.encode(), content_type=content_type(key))
 
     def finish(self) -> GrowingPlaylist:
         """ffmpeg has exited: store what is left and publish the whole playlist, ended."""
