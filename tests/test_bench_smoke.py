@@ -23,8 +23,10 @@ def test_the_quick_upload_benchmark_prints_its_figures(server_database_url: str)
     figures, _, log = run_quick("bench.upload", env)
     assert figures["benchmark"] == "upload"
     assert figures["size_mb"] == 16 and figures["chunk_mb"] == 8
-    for name in ("tus_mb_s", "bare_put_mb_s", "throughput_ratio", "rss_growth_mb"):
+    for name in ("tus_mb_s", "bare_put_mb_s", "throughput_ratio"):
         assert isinstance(figures[name], NUMBER) and figures[name] > 0, (name, figures)
+    # A growth: none at all is a figure too (the worker reused memory it already held).
+    assert isinstance(figures["rss_growth_mb"], NUMBER) and figures["rss_growth_mb"] >= 0
     assert figures["throughput_ratio"] == pytest.approx(
         figures["tus_mb_s"] / figures["bare_put_mb_s"], rel=0.05
     )
