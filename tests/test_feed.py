@@ -17,6 +17,7 @@ from fieldcast.models.videos import Rendition, RenditionKind, Video, VideoStatus
 from fieldcast.policy import Principal
 from fieldcast.sharing import feed
 from tests import factories
+from tests.api_support import share_video
 from tests.conftest import QueryCounter
 from tests.push_support import RecordingSink
 from tests.worker_support import drain_outbox as drain
@@ -57,19 +58,6 @@ def _poster(session: Session, video: Video) -> None:
     session.flush()
 
 
-def _share(
-    client: FlaskClient, headers: dict[str, str], video: Video, *users: Any, message: str = ""
-) -> str:
-    response = client.post(
-        f"/api/v1/videos/{video.id}/shares",
-        json={"user_ids": [str(u.id) for u in users], "message": message},
-        headers=headers,
-    )
-    assert response.status_code == 201, response.get_json()
-    share_id: str = response.get_json()["id"]
-    return share_id
-
-
 def _feed(client: FlaskClient, headers: dict[str, str], **query: Any) -> dict[str, Any]:
     response = client.get("/api/v1/feed", query_string=query, headers=headers)
     assert response.status_code == 200, response.get_json()
@@ -91,9 +79,9 @@ def test_the_feed_lists_what_was_shared_with_me_newest_first(
     pricing = _video(session, alice, "Pricing objection")
     _poster(session, pricing)
     competitor = _video(session, bob, "Competitor X")
-    first = _share(client, auth(alice), pricing, me, message="Watch from 1:10")
-    second = _share(client, auth(bob), competitor, me, bystander, message="Heads up")
-    third = _share(client, auth(alice), pricing, me, message="Again, for Friday")
+    first = share_video(client, auth(alice), pricing, me, message="Watch from 1:10")
+    second = share_video(client, auth(bob), competitor, me, bystander, message="Heads up")
+    third = share_video(client, auth(alice), pricing, me, message="Again, for Friday")
     drain(context)
 
     headers = auth(me)
@@ -156,7 +144,7 @@ def test_a_share_is_in_the_feed_before_a_worker_made_its_rows(
 ) -> None:
     sender, me = factories.UserFactory(org=org), factories.UserFactory(org=org)
     video = _video(session, sender, status=VideoStatus.PROCESSING)
-    share_id = _share(client, auth(sender), video, me, message="When it is ready")
+    share_id = share_video(client, auth(sender), video, me, message="When it is ready")
     [entry] = _feed(client, auth(me))["items"]
     assert entry["share_id"] == share_id and entry["state"] == "queued"
     assert entry["my_state"] == "unseen" and entry["video"]["status"] == "processing"
@@ -166,7 +154,7 @@ def test_the_feed_of_another_organisation_is_empty(
     client: FlaskClient, session: Session, org: Any, outsider: Any, auth: Any
 ) -> None:
     sender, me = factories.UserFactory(org=org), factories.UserFactory(org=org)
-    _share(client, auth(sender), _video(session, sender), me)
+    share_video(client, auth(sender), _video(session, sender), me)
     assert _feed(client, auth(outsider))["items"] == []
 
 
@@ -181,7 +169,7 @@ def test_a_recipient_reads_their_share_by_the_id_the_push_carried(
     sender = factories.UserFactory(org=org, display_name="Sam", handle="sam")
     me, other = factories.UserFactory(org=org), factories.UserFactory(org=org)
     video = _video(session, sender, "Renewal call")
-    share_id = _share(client, auth(sender), video, me, other, message="Listen to the close")
+    share_id = share_video(client, auth(sender), video, me, other, message="Listen to the close")
     drain(context)
 
     response = client.get(f"/api/v1/shares/{share_id}", headers=auth(me))
@@ -286,7 +274,7 @@ def test_the_videos_list_filters_by_scope_status_and_deal_attributes(
     archived = _video(session, me, deal={"stage": "negotiation"})
     archived.archived_at = utcnow()
     session.flush()
-    _share(client, auth(peer), theirs, me)
+    share_video(client, auth(peer), theirs, me)
     headers = auth(me)
 
     everything = {str(v.id) for v in (mine_ready, mine_draft, theirs)}

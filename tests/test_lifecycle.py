@@ -33,6 +33,7 @@ from fieldcast.uploads import services as uploads_services
 from fieldcast.videos import processing, purge
 from media.storage import LocalStorage, S3Storage, Storage, StorageError, storage_from_url
 from tests import factories
+from tests.api_support import share_video
 from tests.push_support import RecordingSink
 from tests.worker_support import drain_outbox as drain
 
@@ -57,17 +58,6 @@ def _phone(session: Session, user: Any) -> Device:
     session.add(device)
     session.flush()
     return device
-
-
-def _share(client: FlaskClient, auth: Any, sender: Any, video: Video, *people: Any) -> str:
-    response = client.post(
-        f"/api/v1/videos/{video.id}/shares",
-        json={"user_ids": [str(p.id) for p in people]},
-        headers=auth(sender),
-    )
-    assert response.status_code == 201, response.get_json()
-    share_id: str = response.get_json()["id"]
-    return share_id
 
 
 def _inbox(client: FlaskClient, auth: Any, user: Any) -> list[dict[str, Any]]:
@@ -103,13 +93,13 @@ def test_a_deleted_video_is_gone_for_everyone_at_once_and_comes_back_when_restor
     session.commit()
 
     # A share that went out: the peer has the push and the inbox item.
-    _share(client, auth, rep, video, peer)
+    share_video(client, auth(rep), video, peer)
     drain(context)
     assert len(sink.about(video.id)) == 1
     [item] = _inbox(client, auth, peer)
     assert item["video_state"] == "available"
     # A second share recorded but not sent yet when the author deletes the video.
-    pending_share = _share(client, auth, rep, video, late)
+    pending_share = share_video(client, auth(rep), video, late)
     pushed_before = len(sink.sent)
 
     deleted = client.delete(f"/api/v1/videos/{video.id}", headers=auth(rep))
@@ -176,7 +166,7 @@ def test_admins_delete_and_restore_but_recipients_and_managers_may_not(
     recipient = factories.UserFactory(org=org)
     video = _video(session, rep)
     session.commit()
-    _share(client, auth, rep, video, recipient)
+    share_video(client, auth(rep), video, recipient)
     url = f"/api/v1/videos/{video.id}"
 
     # A recipient sees the video but may not delete it; the author's manager does not see it.
@@ -659,7 +649,7 @@ def test_an_archived_video_leaves_the_lists_but_stays_reachable_by_its_link(
     peer = factories.UserFactory(org=org)
     video = _video(session, rep)
     session.commit()
-    _share(client, auth, rep, video, peer)
+    share_video(client, auth(rep), video, peer)
     url = f"/api/v1/videos/{video.id}"
 
     archived = client.post(f"{url}/archive", headers=auth(rep))
@@ -700,12 +690,12 @@ def test_a_recalled_share_takes_back_only_what_it_alone_gave(
     video = _video(session, rep)
     session.commit()
 
-    recalled = _share(client, auth, rep, video, only_this, also_other)
+    recalled = share_video(client, auth(rep), video, only_this, also_other)
     # Someone else passed the video on to `also_other` too.
-    _share(client, auth, admin, video, also_other)
+    share_video(client, auth(admin), video, also_other)
     drain(context)
     # A third share, not yet fanned out, is recalled too.
-    not_sent = _share(client, auth, rep, video, later)
+    not_sent = share_video(client, auth(rep), video, later)
     pushed = len(sink.sent)
     url = f"/api/v1/shares/{recalled}/recall"
 

@@ -28,6 +28,7 @@ from fieldcast.sharing import fanout
 from notifications.fcm import FcmSink
 from notifications.push import PushMessage
 from tests import factories
+from tests.api_support import share_video
 from tests.fcm_server import FcmServer, TokenRule, write_service_account
 from tests.test_sharing import _device, _video
 from tests.worker_support import drain_outbox as drain
@@ -45,16 +46,6 @@ def fcm(tmp_path: Path, context: AppContext) -> Iterator[FcmServer]:
         finally:
             set_current(None)
             sink.close()
-
-
-def _share(client: FlaskClient, auth: Any, sender: Any, video: Any, users: list[Any]) -> str:
-    response = client.post(
-        f"/api/v1/videos/{video.id}/shares",
-        json={"user_ids": [str(u.id) for u in users], "message": "Great opener"},
-        headers=auth(sender),
-    )
-    assert response.status_code == 201, response.get_json()
-    return str(response.get_json()["id"])
 
 
 def _states(client: FlaskClient, auth: Any, sender: Any, share_id: str) -> dict[str, Any]:
@@ -83,7 +74,7 @@ def test_token_hygiene_and_recipient_states(
     fcm.set_rule("gone-unregistered", TokenRule.unregistered())
     fcm.set_rule("gone-invalid", TokenRule.invalid_argument())
 
-    share_id = _share(client, auth, rep, video, [fine, mixed, gone])
+    share_id = share_video(client, auth(rep), video, fine, mixed, gone, message="Great opener")
     drain(context)
 
     assert fcm.token_requests >= 1  # the real credential flow ran
@@ -126,7 +117,7 @@ def test_throttled_and_unavailable_pushes_are_retried_after_the_wait(
     video = _video(session, rep)
     session.commit()
     fcm.set_rule("busy", rule)
-    share_id = _share(client, auth, rep, video, [busy, calm])
+    share_id = share_video(client, auth(rep), video, busy, calm, message="Great opener")
     before = utcnow()
     drain(context)
 
@@ -163,7 +154,7 @@ def test_a_job_run_twice_sends_nothing_twice(
         _device(session, peer, token=f"peer-{i}")
     video = _video(session, rep)
     session.commit()
-    _share(client, auth, rep, video, peers)
+    share_video(client, auth(rep), video, *peers, message="Great opener")
     drain(context)
     session.execute(
         update(OutboxJob)

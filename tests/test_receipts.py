@@ -23,8 +23,9 @@ from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.settings import Settings
 from notifications.push import LogSink
 from tests import factories
+from tests.api_support import share_video
 from tests.fcm_server import FcmServer
-from tests.test_push_fcm import _share, _states, fcm  # noqa: F401 - the fixture
+from tests.test_push_fcm import _states, fcm  # noqa: F401 - the fixture
 from tests.test_sharing import _device, _video
 from tests.worker_support import drain_outbox as drain
 
@@ -85,7 +86,7 @@ def test_a_push_receipt_token_moves_its_share_recipient_without_a_bearer_token(
     _device(session, peer, token="peer-phone")
     video = _video(session, rep)
     session.commit()
-    share_id = _share(client, auth, rep, video, [peer])
+    share_id = share_video(client, auth(rep), video, peer, message="Great opener")
     drain(context)
 
     data = next(m for m in fcm.messages() if m.token == "peer-phone").message["data"]

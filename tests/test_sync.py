@@ -24,6 +24,7 @@ from fieldcast.sharing import fanout
 from fieldcast.sync import changes, tokens, tombstones
 from fieldcast.sync.tokens import SyncScope
 from tests import factories
+from tests.api_support import share_video
 from tests.conftest import SECRET_KEY
 
 
@@ -388,17 +389,6 @@ def test_a_change_committed_after_the_token_is_not_missed(committed_db: Database
     assert early_id not in changed  # already in the listing
 
 
-def _share(client: FlaskClient, auth: Any, sender: Any, video: Video, *people: Any) -> str:
-    response = client.post(
-        f"/api/v1/videos/{video.id}/shares",
-        json={"user_ids": [str(p.id) for p in people]},
-        headers=auth(sender),
-    )
-    assert response.status_code == 201, response.get_json()
-    share_id: str = response.get_json()["id"]
-    return share_id
-
-
 def _make_rows(session: Session, share_id: str) -> None:
     """What the fan-out worker does first: the recipient rows, the audience blocks gone."""
     fanout._fan_out(session, {"share_id": share_id})
@@ -412,9 +402,9 @@ def test_a_deleted_video_is_deleted_only_for_those_who_saw_it(
     author, reached, pending, bystander = (factories.UserFactory(org=org) for _ in range(4))
     video = _video(session, author, "Private draft")
     session.commit()
-    reached_share = _share(client, auth, author, video, reached)
+    reached_share = share_video(client, auth(author), video, reached)
     _make_rows(session, reached_share)
-    pending_share = _share(client, auth, author, video, pending)  # its rows not made yet
+    pending_share = share_video(client, auth(author), video, pending)  # its rows not made yet
     people = (author, reached, pending, bystander, admin)
     tokens_of = {
         p.id: (
@@ -467,7 +457,7 @@ def test_a_video_newly_shared_with_me_reaches_my_videos_delta(
         assert listing["items"] == []
         tokens_of[scope] = listing["sync_token"]
 
-    first = _share(client, auth, sender, old, me)
+    first = share_video(client, auth(sender), old, me)
     for scope in scopes:
         # Shared (its rows not made yet), then again once the worker made them.
         delta = _ok(client, "/api/v1/videos", headers, scope=scope, updated_since=tokens_of[scope])
@@ -480,7 +470,7 @@ def test_a_video_newly_shared_with_me_reaches_my_videos_delta(
         tokens_of[scope] = delta["sync_token"]
 
     # Shared a second time, then the first share recalled: still mine through the second.
-    second = _share(client, auth, sender, old, me)
+    second = share_video(client, auth(sender), old, me)
     recalled = client.post(f"/api/v1/shares/{first}/recall", headers=auth(sender))
     assert recalled.status_code == 200
     for scope in scopes:
