@@ -30,17 +30,23 @@ def longest_keyframe_gap_s(path: Path) -> float | None:
         return None  # an index this cannot read tells nothing
 
 
+def _header(data: bytes, position: int) -> tuple[int, bytes, int]:
+    """The size (0: up to the end of its parent), type and header length of the box at
+    `position`: a 32-bit size, or 1 and a 64-bit one after the type."""
+    size, kind = struct.unpack_from(">I4s", data, position)
+    if size == 1:
+        (size,) = struct.unpack_from(">Q", data, position + 8)
+        return size, kind, 16
+    return size, kind, 8
+
+
 def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, bytes]]:
     """The (type, payload) of each box in data[start:end]."""
     end = len(data) if end is None else end
     position = start
     while position + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, position)
-        header = 8
-        if size == 1:
-            (size,) = struct.unpack_from(">Q", data, position + 8)
-            header = 16
-        elif size == 0:
+        size, kind, header = _header(data, position)
+        if size == 0:
             size = end - position
         if size < header or position + size > end:
             raise ValueError("a box runs past its parent")
@@ -55,12 +61,8 @@ def _find_moov(handle: BinaryIO) -> bytes | None:
         head = handle.read(16)
         if len(head) < 8:
             return None
-        size, kind = struct.unpack_from(">I4s", head)
-        header = 8
-        if size == 1 and len(head) == 16:
-            (size,) = struct.unpack_from(">Q", head, 8)
-            header = 16
-        elif size == 0:
+        size, kind, header = _header(head, 0)
+        if size == 0:
             return None  # the last box runs to the end of the file: no moov after it
         if size < header:
             return None
