@@ -428,18 +428,20 @@ def test_a_worker_killed_mid_transcode_leaves_the_video_to_another(
 # -- a video that plays always ends ready --------------------------------------------------------
 
 
+def _ffmpeg_where(directory: Path, pattern: str, then: str) -> str:
+    """ffmpeg as a script in `directory` that runs the shell command `then` first for the
+    ffmpeg commands matching `pattern` (exec'ing the real ffmpeg there takes their place)."""
+    real = ffmpeg_binary()
+    script = directory / "ffmpeg"
+    script.write_text(f'#!/bin/sh\ncase "$*" in *"{pattern}"*) {then};; esac\nexec "{real}" "$@"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
 def _failing_ffmpeg(directory: Path, pattern: str) -> str:
     """ffmpeg, except that the commands matching `pattern` fail as a broken build or a codec
     bug would make them fail."""
-    real = ffmpeg_binary()
-    script = directory / "ffmpeg"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'case "$*" in *"{pattern}"*) echo "Conversion failed!" >&2; exit 1;; esac\n'
-        f'exec "{real}" "$@"\n'
-    )
-    script.chmod(0o755)
-    return str(script)
+    return _ffmpeg_where(directory, pattern, 'echo "Conversion failed!" >&2; exit 1')
 
 
 @pytest.mark.parametrize(
@@ -711,16 +713,11 @@ def _hevc_hlg(out: Path, *, black_s: float = 1.5, seconds: float = 4) -> Path:
 
 def _gated_ffmpeg(directory: Path, pattern: str, gate: Path) -> str:
     """ffmpeg, except that the commands matching `pattern` wait (up to a minute) for `gate`."""
-    real = ffmpeg_binary()
-    script = directory / "ffmpeg"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'case "$*" in *"{pattern}"*) i=0; while [ ! -e "{gate}" ] && [ $i -lt 600 ]; '
-        "do sleep 0.1; i=$((i+1)); done;; esac\n"
-        f'exec "{real}" "$@"\n'
+    return _ffmpeg_where(
+        directory,
+        pattern,
+        f'i=0; while [ ! -e "{gate}" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done',
     )
-    script.chmod(0o755)
-    return str(script)
 
 
 def _stream_infs(master: str) -> dict[str, str]:
@@ -842,15 +839,7 @@ def test_an_hevc_hdr_source_plays_for_hevc_clients_first_then_h264_in_the_same_m
 def _slowed_ffmpeg(directory: Path, pattern: str, rate: float) -> str:
     """ffmpeg, except that the commands matching `pattern` read their input at `rate` times
     its speed (`-readrate`), as a long file's copy would run."""
-    real = ffmpeg_binary()
-    script = directory / "ffmpeg"
-    script.write_text(
-        "#!/bin/sh\n"
-        f'case "$*" in *"{pattern}"*) exec "{real}" -readrate {rate} "$@";; esac\n'
-        f'exec "{real}" "$@"\n'
-    )
-    script.chmod(0o755)
-    return str(script)
+    return _ffmpeg_where(directory, pattern, f'exec "{ffmpeg_binary()}" -readrate {rate} "$@"')
 
 
 def test_an_hevc_copy_is_offered_while_it_is_stored_and_its_playlist_only_grows(
