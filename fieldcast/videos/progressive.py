@@ -86,13 +86,10 @@ class GrowingRendition:
         self._read()
         self._collect()
         self._submit(everything=self.stored_s >= self.first_s)
-        count = self.stored_count
-        if (
-            self.partial
-            and count > self.published
-            and (not self.published or time.monotonic() - self.published_at >= REPUBLISH_S)
+        if self.partial and (
+            not self.published or time.monotonic() - self.published_at >= REPUBLISH_S
         ):
-            self._publish(count, ended=False)
+            self.publish_stored()
 
     def publish_stored(self) -> None:
         """Publish the stored segments now, if the published playlist names fewer."""
@@ -110,9 +107,7 @@ class GrowingRendition:
         except ObjectNotFound:
             return
         if "#EXT-X-ENDLIST" not in text:
-            ended = text.rstrip("\n") + "\n#EXT-X-ENDLIST\n"
-            key = self.playlist_key
-            self.storage.put_bytes(key, ended.encode(), content_type=content_type(key))
+            self._put(text.rstrip("\n") + "\n#EXT-X-ENDLIST\n")
 
     def finish(self) -> GrowingPlaylist:
         """ffmpeg has exited: store what is left and publish the whole playlist, ended."""
@@ -198,8 +193,10 @@ class GrowingRendition:
 
     def _publish(self, count: int, *, ended: bool) -> None:
         assert self.playlist is not None
-        text = event_playlist(self.playlist, count, target_s=self.target_s, ended=ended)
-        key = self.playlist_key
-        self.storage.put_bytes(key, text.encode(), content_type=content_type(key))
+        self._put(event_playlist(self.playlist, count, target_s=self.target_s, ended=ended))
         self.published = count
         self.published_at = time.monotonic()
+
+    def _put(self, text: str) -> None:
+        key = self.playlist_key
+        self.storage.put_bytes(key, text.encode(), content_type=content_type(key))
