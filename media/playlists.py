@@ -32,12 +32,7 @@ class GrowingPlaylist:
     header: tuple[str, ...]  # the tags before the first segment, EXT-X-MAP among them
     init: str | None  # the EXT-X-MAP URI: the fMP4 initialization segment
     segments: tuple[Segment, ...]
-    target_s: int  # what ffmpeg declares now (it may grow with a longer segment)
     ended: bool  # ffmpeg wrote EXT-X-ENDLIST: no segment will follow
-
-    @property
-    def uris(self) -> list[str]:
-        return [*([self.init] if self.init else []), *(s.uri for s in self.segments)]
 
 
 def parse_growing(text: str) -> GrowingPlaylist:
@@ -48,14 +43,11 @@ def parse_growing(text: str) -> GrowingPlaylist:
     init: str | None = None
     segments: list[Segment] = []
     pending: list[str] = []
-    target = 0
     ended = False
     for raw in complete.splitlines():
         line = raw.strip()
         if not line:
             continue
-        if line.startswith("#EXT-X-TARGETDURATION:"):
-            target = int(line.split(":", 1)[1] or 0)
         if line == "#EXT-X-ENDLIST":
             ended = True
         elif line.startswith("#EXT-X-MAP:") and 'URI="' in line:
@@ -73,7 +65,7 @@ def parse_growing(text: str) -> GrowingPlaylist:
             )  # fmt: skip
             segments.append(Segment(line, duration, (*pending, line)))
             pending = []
-    return GrowingPlaylist(tuple(header), init, tuple(segments), target, ended)
+    return GrowingPlaylist(tuple(header), init, tuple(segments), ended)
 
 
 def read_growing(path: Path) -> GrowingPlaylist | None:

@@ -55,8 +55,7 @@ def test_a_torn_read_never_yields_half_a_segment_name() -> None:
         parsed = parse_growing(whole[:cut])
         assert all(s.uri in {"seg-00000.m4s", "seg-00001.m4s"} for s in parsed.segments)
     parsed = parse_growing(whole)
-    assert parsed.init == "init.mp4" and not parsed.ended and parsed.target_s == 4
-    assert parsed.uris == ["init.mp4", "seg-00000.m4s", "seg-00001.m4s"]
+    assert parsed.init == "init.mp4" and not parsed.ended
     assert parse_growing(ffmpeg_playlist([4.0], ended=True)).ended
 
 
