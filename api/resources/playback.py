@@ -193,7 +193,12 @@ def _text_response(body: str, mimetype: str, *, growing: bool = False) -> Respon
 
 @blp.get("/play/<uuid:video_id>/<name>.m3u8")
 def playlist(video_id: uuid.UUID, name: str) -> Response:
-    """A master or media playlist, every URI in it signed anew with the viewer's grant."""
+    """A master or media playlist, every URI in it signed anew with the viewer's grant
+
+    `Cache-Control: private, max-age=60`; while an HEVC copy is still being stored, its media
+    playlist is an HLS EVENT playlist without `#EXT-X-ENDLIST` that grows as segments are
+    stored, served `private, no-cache` so players reload it.
+    """
     checked = _check_grant(video_id)
     if isinstance(checked, Response):
         return checked
