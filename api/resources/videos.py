@@ -98,8 +98,11 @@ class PlaybackSchema(Schema):
         metadata={
             "description": "HLS master playlist: the full ladder once `ready`, the first "
             "rendition while `playable`. For an HEVC source, also while `processing` as soon "
-            "as its HEVC copy plays (see `playable_for`); its variants state CODECS and "
-            "VIDEO-RANGE, so players pick what they decode. Every URI inside is signed too."
+            "as its HEVC copy plays (see `playable_for`): offered once its first seconds are "
+            "stored, its media playlist is then an HLS EVENT playlist that grows (served "
+            "`no-cache`) until `#EXT-X-ENDLIST`, which players reload as they play. The "
+            "variants state CODECS and VIDEO-RANGE, so players pick what they decode. Every "
+            "URI inside is signed too."
         },
     )
     mp4_url = ma.fields.String(
