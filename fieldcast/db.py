@@ -80,7 +80,9 @@ def str_enum(cls: type[enum.Enum], name: str, *, length: int = 32) -> Enum:
     )
 
 
-def tenant_fk(table: str, column: str, target: str, *, ondelete: str) -> ForeignKeyConstraint:
+def tenant_fk(
+    table: str, column: str, target: str, *, ondelete: str, use_alter: bool = False
+) -> ForeignKeyConstraint:
     """A reference that stays inside one organisation: (org_id, column) -> target(org_id, id).
 
     Carrying the tenant key in the reference makes a row pointing at another organisation's
@@ -91,6 +93,9 @@ def tenant_fk(table: str, column: str, target: str, *, ondelete: str) -> Foreign
         [f"{target}.org_id", f"{target}.id"],
         name=f"fk_{table}_{column}_{target}",
         ondelete=ondelete,
+        # For a reference that closes a cycle between tables (a video's accepted answer, a
+        # comment on the video): created after both tables.
+        use_alter=use_alter,
     )
 
 

@@ -230,7 +230,8 @@ class VideoPolicy(ObjectPolicy[Video]):
     through another share, as its author or as an admin).
 
     A deleted video is seen by nobody; until it is purged, its author and admins find it among
-    the deleted ones (`restorable`) to restore it.
+    the deleted ones (`restorable`) to restore it. A video an admin hid on a report is seen by
+    its author and admins only.
     """
 
     model = Video
@@ -246,8 +247,13 @@ class VideoPolicy(ObjectPolicy[Video]):
             tenant,
             or_(
                 Video.owner_id == principal.user_id,
-                Video.id.in_(self._received(principal)),
-                Video.id.in_(self._pending(principal)),
+                and_(
+                    Video.hidden_at.is_(None),
+                    or_(
+                        Video.id.in_(self._received(principal)),
+                        Video.id.in_(self._pending(principal)),
+                    ),
+                ),
             ),
         )
 
@@ -276,7 +282,7 @@ class VideoPolicy(ObjectPolicy[Video]):
             return False
         if principal.is_admin or obj.owner_id == principal.user_id:
             return True
-        if session is None:
+        if session is None or obj.hidden_at is not None:
             return False
         received = self._received(principal).where(ShareRecipient.video_id == obj.id)
         pending = self._pending(principal).where(ShareAudience.video_id == obj.id)

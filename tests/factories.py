@@ -71,6 +71,7 @@ class TeamFactory(_Base):
     org = factory.SubFactory(OrganisationFactory)
     org_id = factory.SelfAttribute("org.id")
     name = factory.Sequence(lambda n: f"Team {n}")
+    handle = factory.Sequence(lambda n: f"team-{n}")
     description = ""
 
 

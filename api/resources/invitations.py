@@ -101,7 +101,9 @@ class AcceptSchema(Schema):
         required=True,
         min_length=2,
         column=User.handle,
-        metadata={"description": "For @mentions: 2-32 lower-case letters, digits, underscores"},
+        metadata={
+            "description": "For @mentions: 2-32 lower-case letters, digits, underscores, hyphens"
+        },
     )
     display_name = String(
         load_default=None,

@@ -28,6 +28,14 @@ blp = Blueprint(
 class TeamSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
     name = String(required=True, min_length=1, column=Team.name)
+    handle = String(
+        load_default=None,
+        column=Team.handle,
+        metadata={
+            "description": "For @mentions, in one namespace with people's handles: 2-32 "
+            "lower-case letters, digits, underscores, hyphens. Made from the name when left out."
+        },
+    )
     description = String(load_default="", column=Team.description)
     parent_id = ma.fields.UUID(
         load_default=None, allow_none=True, metadata={"description": "The team this one sits in"}
@@ -39,6 +47,7 @@ class TeamSchema(Schema):
 
 class TeamUpdateSchema(PatchSchema):
     name = String(min_length=1, column=Team.name)
+    handle = String(column=Team.handle)
     description = String(column=Team.description)
     parent_id = ma.fields.UUID(allow_none=True)
     external_id = String(allow_none=True, column=Team.external_id)

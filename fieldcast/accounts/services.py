@@ -21,6 +21,7 @@ from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import (
     ApiToken,
     AuthSession,
+    Handle,
     Organisation,
     Role,
     Team,
@@ -30,7 +31,9 @@ from fieldcast.models.accounts import (
 )
 from fieldcast.policy import Principal, authorize, get_scoped, scoped
 
-HANDLE_RE = re.compile(r"^[a-z0-9_]{2,32}$")
+# 2-32 lower-case letters, digits, `_` and `-` (not at the end, so "@sam-" mentions @sam).
+# People and teams share the namespace (`models.accounts.Handle`).
+HANDLE_RE = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,30}[a-z0-9_]$")
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MIN_PASSWORD_LENGTH = 10
 
@@ -65,9 +68,34 @@ def normalise_handle(handle: str) -> str:
     value = handle.strip().lstrip("@").lower()
     if not HANDLE_RE.match(value):
         raise InvalidInput(
-            errors={"handle": ["2-32 characters: lower-case letters, digits and underscores."]}
+            errors={
+                "handle": [
+                    "2-32 characters: lower-case letters, digits, underscores and hyphens "
+                    "(not at the end)."
+                ]
+            }
         )
     return value
+
+
+def free_handle(session: Session, org_id: uuid.UUID, name: str) -> str:
+    """A handle made from a name (a team's) that no person or team of the organisation has:
+    "Sales West" is `sales-west`, then `sales-west-2`, ..."""
+    base = re.sub(r"[^a-z0-9_]+", "-", name.lower()).strip("-")[:28].strip("-")
+    if len(base) < 2:
+        base = "team"
+    taken = set(
+        session.scalars(
+            select(Handle.handle).where(
+                Handle.org_id == org_id, Handle.handle.like(f"{_escape_like(base)}%")
+            )
+        )
+    )
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
 
 
 def clean_name(value: str, field: str) -> str:
@@ -415,6 +443,7 @@ def create_team(
     principal: Principal,
     *,
     name: str,
+    handle: str | None = None,
     description: str = "",
     parent_id: uuid.UUID | None = None,
     external_id: str | None = None,
@@ -422,9 +451,15 @@ def create_team(
     authorize(principal, "team.create")
     if parent_id is not None:
         _check_parent(session, principal, None, parent_id)
+    name = clean_name(name, "name")
     team = Team(
         org_id=principal.org_id,
-        name=clean_name(name, "name"),
+        name=name,
+        handle=(
+            normalise_handle(handle)
+            if handle is not None
+            else free_handle(session, principal.org_id, name)
+        ),
         description=description,
         parent_id=parent_id,
         external_id=external_id,
@@ -453,7 +488,9 @@ def update_team(
         _check_parent(session, principal, team.id, changes["parent_id"])
     if "name" in changes:
         changes["name"] = clean_name(changes["name"], "name")
-    for name in ("name", "description", "parent_id", "external_id"):
+    if "handle" in changes:
+        changes["handle"] = normalise_handle(changes["handle"])
+    for name in ("name", "handle", "description", "parent_id", "external_id"):
         if name in changes:
             setattr(team, name, changes[name])
     try:

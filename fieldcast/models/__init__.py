@@ -9,6 +9,7 @@ from fieldcast.db import Base
 from fieldcast.models.accounts import (
     ApiToken,
     AuthSession,
+    Handle,
     Invitation,
     Organisation,
     PasswordReset,
@@ -18,6 +19,13 @@ from fieldcast.models.accounts import (
     User,
 )
 from fieldcast.models.attachments import Attachment
+from fieldcast.models.conversation import (
+    AnswerVote,
+    Comment,
+    CommentLike,
+    PushWindow,
+    Reaction,
+)
 from fieldcast.models.devices import Device
 from fieldcast.models.idempotency import IdempotencyKey
 from fieldcast.models.inbox import (
@@ -27,6 +35,7 @@ from fieldcast.models.inbox import (
     VideoMute,
 )
 from fieldcast.models.integrations import TeamWebhook
+from fieldcast.models.moderation import AuditEntry, Report
 from fieldcast.models.outbox import OutboxJob
 from fieldcast.models.sharing import (
     DistributionList,
@@ -43,13 +52,18 @@ from fieldcast.models.videos import Rendition, Video
 metadata = Base.metadata
 
 __all__ = [
+    "AnswerVote",
     "ApiToken",
     "Attachment",
+    "AuditEntry",
     "AuthSession",
+    "Comment",
+    "CommentLike",
     "Device",
     "DistributionList",
     "DistributionListTeam",
     "DistributionListUser",
+    "Handle",
     "IdempotencyKey",
     "Invitation",
     "Notification",
@@ -58,8 +72,11 @@ __all__ = [
     "OutboxJob",
     "PasswordReset",
     "PushDelivery",
+    "PushWindow",
+    "Reaction",
     "RefreshToken",
     "Rendition",
+    "Report",
     "Share",
     "ShareAudience",
     "ShareRecipient",

@@ -105,6 +105,7 @@ class Team(TenantMixin, Base):
     __table_args__ = (
         UniqueConstraint("org_id", "id"),
         UniqueConstraint("org_id", "parent_id", "name", postgresql_nulls_not_distinct=True),
+        UniqueConstraint("org_id", "handle"),
         Index(
             "uq_teams_org_id_external_id",
             "org_id",
@@ -118,11 +119,33 @@ class Team(TenantMixin, Base):
 
     id: Mapped[UUIDPK]
     name: Mapped[str] = mapped_column(String(120))
+    # For @mentions: one namespace with people's handles (see `Handle`).
+    handle: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(String(2000), default="", server_default="")
     parent_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     external_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+
+
+class Handle(Base):
+    """Every @handle of an organisation, a person's or a team's: one namespace, so `@sam`
+    and `@sales-west` each name exactly one of them. Kept by triggers on `users` and `teams`
+    (migration 0021), never written by the application."""
+
+    __tablename__ = "handles"
+    __table_args__ = (
+        tenant_fk("handles", "user_id", "users", ondelete="CASCADE"),
+        tenant_fk("handles", "team_id", "teams", ondelete="CASCADE"),
+        CheckConstraint("(user_id IS NULL) <> (team_id IS NULL)", name="one_owner"),
+    )
+
+    org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    handle: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
+    team_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
 
 
 class TeamMembership(TenantMixin, Base):

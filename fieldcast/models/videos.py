@@ -33,10 +33,38 @@ class VideoStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class VideoKind(enum.StrEnum):
+    VIDEO = "video"
+    QUESTION = "question"  # a rep asks the peers for advice; answers are comments or videos
+
+
 class Video(TenantMixin, Base):
     __tablename__ = "videos"
     __table_args__ = (
         tenant_fk("videos", "owner_id", "users", ondelete="CASCADE"),
+        tenant_fk("videos", "answers_video_id", "videos", ondelete="SET NULL (answers_video_id)"),
+        tenant_fk(
+            "videos",
+            "accepted_video_id",
+            "videos",
+            ondelete="SET NULL (accepted_video_id)",
+        ),
+        tenant_fk(
+            "videos",
+            "accepted_comment_id",
+            "comments",
+            ondelete="SET NULL (accepted_comment_id)",
+            use_alter=True,
+        ),
+        CheckConstraint(
+            "accepted_video_id IS NULL OR accepted_comment_id IS NULL", name="one_accepted_answer"
+        ),
+        # The reply videos of a question.
+        Index(
+            "ix_videos_answers_video_id",
+            "answers_video_id",
+            postgresql_where=text("answers_video_id IS NOT NULL"),
+        ),
         # Rows of other tables reference (org_id, id), so they stay inside the organisation.
         UniqueConstraint("org_id", "id"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress_percent"),
@@ -96,6 +124,21 @@ class Video(TenantMixin, Base):
     purge_after: Mapped[datetime | None]
     # Archived: left out of feeds and lists, still reachable by direct link.
     archived_at: Mapped[datetime | None]
+    # Asking the peers: a question, when the asker needs advice by, the question a reply
+    # video answers, and the answer the asker accepted (a comment or a reply video).
+    kind: Mapped[VideoKind] = mapped_column(
+        str_enum(VideoKind, "video_kind", length=16),
+        default=VideoKind.VIDEO,
+        server_default=VideoKind.VIDEO.value,
+    )
+    needed_by: Mapped[datetime | None]
+    answers_video_id: Mapped[uuid.UUID | None]
+    accepted_comment_id: Mapped[uuid.UUID | None]
+    accepted_video_id: Mapped[uuid.UUID | None]
+    answered_at: Mapped[datetime | None]
+    # Hidden by an admin acting on a report: only its author and admins still see it.
+    hidden_at: Mapped[datetime | None]
+    hidden_reason: Mapped[str | None] = mapped_column(String(500))
     change_seq: Mapped[ChangeSeq]
     change_xid: Mapped[ChangeXid]
 
