@@ -65,6 +65,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, object_session
 
 from fieldcast.errors import ErrorCode, NotFound, PermissionDenied
 from fieldcast.models.accounts import Role, User
+from fieldcast.models.conversation import Comment
 from fieldcast.models.sharing import (
     DistributionList,
     ListVisibility,
@@ -323,6 +324,45 @@ def load_video(
     return videos.load(session, principal, video_id, action)
 
 
+# -- comments -------------------------------------------------------------------------------------
+
+
+class CommentPolicy(ObjectPolicy[Comment]):
+    """A comment is seen by whoever sees its video, and by nobody else: a video deleted, hidden
+    from them or no longer shared with them takes its comments with it. A deleted or hidden
+    comment stays in its thread as a tombstone (the API shows no body of it but to its author
+    and admins)."""
+
+    model = Comment
+    noun = "comment"
+    read_action = "comment.read"
+
+    def visible(self, principal: Principal) -> ColumnElement[bool]:
+        return and_(
+            Comment.org_id == principal.org_id,
+            exists().where(
+                Video.org_id == Comment.org_id,
+                Video.id == Comment.video_id,
+                videos.visible(principal),
+            ),
+        )
+
+    def can_see(self, session: Session | None, principal: Principal, obj: Comment) -> bool:
+        if obj.org_id != principal.org_id or session is None:
+            return False
+        video = session.get(Video, obj.video_id)
+        return video is not None and videos.can_see(session, principal, video)
+
+
+comments = CommentPolicy()
+
+
+def load_comment(
+    session: Session, principal: Principal, comment_id: uuid.UUID, action: str = "comment.read"
+) -> Comment:
+    return comments.load(session, principal, comment_id, action)
+
+
 # -- shares ---------------------------------------------------------------------------------------
 
 
@@ -567,6 +607,40 @@ def _sees_video(principal: Principal, obj: Any) -> bool:
     return isinstance(obj, Video) and videos.can_see(object_session(obj), principal, obj)
 
 
+def _sees_comment(principal: Principal, obj: Any) -> bool:
+    """`CommentPolicy`: whoever sees the comment's video."""
+    return isinstance(obj, Comment) and comments.can_see(object_session(obj), principal, obj)
+
+
+def _comment_author(principal: Principal, obj: Any) -> bool:
+    return isinstance(obj, Comment) and obj.author_id == principal.user_id
+
+
+def _comment_remover(principal: Principal, obj: Any) -> bool:
+    """A comment's author, the author of its video, admins."""
+    if not isinstance(obj, Comment):
+        return False
+    if principal.is_admin or obj.author_id == principal.user_id:
+        return True
+    session = object_session(obj)
+    video = session.get(Video, obj.video_id) if session is not None else None
+    return video is not None and video.owner_id == principal.user_id
+
+
+def _thread_resolver(principal: Principal, obj: Any) -> bool:
+    """The video's author, the thread's author, the managers above the thread's author,
+    admins."""
+    if not isinstance(obj, Comment):
+        return False
+    if _comment_remover(principal, obj):
+        return True
+    session = object_session(obj)
+    if session is None:
+        return False
+    above = managers_of(obj.org_id, obj.author_id).subquery()
+    return bool(session.scalar(select(exists().where(above.c.id == principal.user_id))))
+
+
 def _sender_or_admin(principal: Principal, obj: Any) -> bool:
     """A share's sender, or an admin: not the managers who follow it, not its recipients."""
     return isinstance(obj, Share) and (principal.is_admin or obj.sender_id == principal.user_id)
@@ -633,6 +707,17 @@ RULES: dict[str, Rule] = {
     # Whoever can see a video may pass it on (peers learn from peers) or mute it.
     "video.share": _sees_video,
     "video.mute": _sees_video,
+    # Whoever sees a video talks about it: comments, replies, likes, reactions, reports.
+    "video.comment": _sees_video,
+    "video.react": _sees_video,
+    "video.report": _sees_video,
+    "comment.read": _sees_comment,
+    "comment.reply": _sees_comment,
+    "comment.like": _sees_comment,
+    "comment.report": _sees_comment,
+    "comment.update": _comment_author,
+    "comment.delete": _comment_remover,
+    "comment.resolve": _thread_resolver,
     "share.read": _follows_share,
     # Managers follow their reports' shares but do not take them back.
     "share.recall": _sender_or_admin,
@@ -651,6 +736,7 @@ RULES: dict[str, Rule] = {
 # The rule that is each kind's visibility itself: a loader's query has already asked it.
 _VISIBILITY_RULES: dict[type[ObjectPolicy[Any]], Rule] = {
     VideoPolicy: _sees_video,
+    CommentPolicy: _sees_comment,
     SharePolicy: _follows_share,
     ReceivedSharePolicy: _receives_share,
     ListPolicy: _sees_list,
@@ -703,6 +789,7 @@ def get_scoped(session: Session, principal: Principal, model: type[T], obj_id: u
 __all__ = [
     "MAX_REPORTING_DEPTH",
     "RULES",
+    "CommentPolicy",
     "Direction",
     "ListPolicy",
     "ObjectPolicy",
@@ -714,8 +801,10 @@ __all__ = [
     "VideoPolicy",
     "authorize",
     "can",
+    "comments",
     "get_scoped",
     "lists",
+    "load_comment",
     "load_list",
     "load_share",
     "load_share_to_read",
