@@ -29,6 +29,7 @@ from api.resources import (
     api_tokens,
     attachments,
     auth,
+    comments,
     devices,
     feed,
     invitations,
@@ -71,6 +72,8 @@ API_BLUEPRINTS = (
     sharing.lists_blp,
     sharing.shares_blp,
     feed.blp,
+    comments.blp,
+    comments.reactions_blp,
     preferences.blp,
     webhooks.blp,
 )

@@ -245,6 +245,34 @@ class ErrorCode(enum.StrEnum):
         "The push's receipt token has expired; send the receipt with a bearer token instead.",
     )
 
+    MENTION_WITHOUT_ACCESS = (
+        "mention_without_access",
+        "The comment mentions people who cannot see the video (`errors.mentions_without_access` "
+        "names them); send it again with `share_with_mentioned: true` to share it with them.",
+    )
+    COMMENT_TIME_OUT_OF_RANGE = (
+        "comment_time_out_of_range",
+        "`at_ms`/`end_ms` do not lie within the video's duration, or end before they start.",
+    )
+    TIMELINE_UNAVAILABLE = (
+        "timeline_unavailable",
+        "The video's duration is not known yet (no file, or still being probed): comment on "
+        "the whole video, or at a moment once it plays.",
+    )
+    REPLY_HAS_OWN_TIME = (
+        "reply_has_own_time",
+        "A reply takes its thread's time; leave out `at_ms` and `end_ms`.",
+    )
+    COMMENT_DELETED = "comment_deleted", "The comment was deleted; it cannot be changed."
+    NOT_A_THREAD = "not_a_thread", "Only a thread (a top-level comment) is resolved or reopened."
+    INVALID_TEXT = (
+        "invalid_text",
+        "The text holds control characters (other than line breaks and tabs) or is blank.",
+    )
+    UNKNOWN_EMOJI = "unknown_emoji", "The emoji is not one of the reaction set (`GET /reactions`)."
+    NOT_A_QUESTION = "not_a_question", "The video is not a question."
+    NOT_AN_ANSWER = "not_an_answer", "The comment or video does not answer this question."
+
 
 class DomainError(Exception):
     status: int = 400

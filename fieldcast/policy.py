@@ -289,6 +289,39 @@ class VideoPolicy(ObjectPolicy[Video]):
         pending = self._pending(principal).where(ShareAudience.video_id == obj.id)
         return bool(session.scalar(select(or_(received.exists(), pending.exists()))))
 
+    def viewers_among(
+        self, session: Session, video: Video, candidates: Select[Any]
+    ) -> set[uuid.UUID]:
+        """Of the people `candidates` selects (a `SELECT` of user ids), the active ones who see
+        the video: the same rule as `visible`, asked for many people at once (who may be
+        told about a comment on it, who a mention reaches)."""
+        if video.deleted_at is not None:
+            return set()
+        received = exists().where(
+            ShareRecipient.org_id == video.org_id,
+            ShareRecipient.video_id == video.id,
+            ShareRecipient.user_id == User.id,
+            Share.org_id == ShareRecipient.org_id,
+            Share.id == ShareRecipient.share_id,
+            Share.recalled_at.is_(None),
+        )
+        pending = exists().where(
+            ShareAudience.org_id == video.org_id,
+            ShareAudience.video_id == video.id,
+            User.id == any_(ShareAudience.user_ids),
+        )
+        shared = or_(received, pending) if video.hidden_at is None else literal(False)
+        return set(
+            session.scalars(
+                select(User.id).where(
+                    User.org_id == video.org_id,
+                    User.is_active.is_(True),
+                    User.id.in_(candidates),
+                    or_(User.role == Role.ADMIN, User.id == video.owner_id, shared),
+                )
+            )
+        )
+
     @staticmethod
     def _received(principal: Principal) -> Select[Any]:
         # Only rows of shares still standing: a recalled share's rows stay for its sender's

@@ -188,6 +188,12 @@ class Settings:
     password_reset_ttl_s: int = 3600
     # Reset emails asked for one address per hour (an address of the network: ten times that).
     password_resets_per_hour: int = 5
+    # Comments (replies included) and reactions one person may post per minute.
+    comments_per_minute: int = 30
+    reactions_per_minute: int = 120
+    # A person pushed about a video's conversation gets further pushes about it within this
+    # long folded into one summary push at its end (each event still makes its inbox item).
+    comment_push_window_s: int = 60
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -401,6 +407,9 @@ class Settings:
             invitation_ttl_s=_int(env, "INVITATION_TTL_S", 7 * 24 * 3600, minimum=300),
             password_reset_ttl_s=_int(env, "PASSWORD_RESET_TTL_S", 3600, minimum=300),
             password_resets_per_hour=_int(env, "PASSWORD_RESETS_PER_HOUR", 5, minimum=1),
+            comments_per_minute=_int(env, "COMMENTS_PER_MINUTE", 30, minimum=1),
+            reactions_per_minute=_int(env, "REACTIONS_PER_MINUTE", 120, minimum=1),
+            comment_push_window_s=_int(env, "COMMENT_PUSH_WINDOW_S", 60, minimum=0, maximum=3600),
             limits=limits,
         )
 

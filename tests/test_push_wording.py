@@ -61,7 +61,8 @@ def _extracted() -> dict[str, str]:
 
 def test_every_type_has_a_wording_and_every_key_is_extracted() -> None:
     assert set(wording.WORDINGS) == set(NotificationType)
-    keys = {text.key for entry in wording.WORDINGS.values() for text in (entry.title, entry.body)}
+    entries = [*wording.WORDINGS.values(), wording.SUMMARY]
+    keys = {text.key for entry in entries for text in (entry.title, entry.body)}
     assert keys == set(_extracted())
     with (LOCALES / "push.pot").open("rb") as pot:
         template = {m.context: m.id for m in read_po(pot) if m.id}

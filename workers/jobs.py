@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 # Modules whose import registers outbox tasks; the worker imports them at start.
 TASK_MODULES: tuple[str, ...] = (
     "fieldcast.accounts.emails",
+    "fieldcast.conversation.notify",
     "fieldcast.inbox.services",
     "fieldcast.inbox.delivery",
+    "fieldcast.inbox.coalescing",
     "fieldcast.sharing.fanout",
     "fieldcast.integrations.webhooks",
     "fieldcast.videos.processing",

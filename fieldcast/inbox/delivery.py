@@ -35,11 +35,12 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from fieldcast import links
+from fieldcast import links, policy
 from fieldcast.context import current
 from fieldcast.db import EarlyCommit, commit_early, utcnow
 from fieldcast.inbox import preferences, receipts, wording
 from fieldcast.models.accounts import User
+from fieldcast.models.conversation import Comment
 from fieldcast.models.devices import Device
 from fieldcast.models.inbox import DeliveryStatus, Notification
 from fieldcast.models.sharing import Share
@@ -75,8 +76,17 @@ Listener = Callable[[Session, dict[uuid.UUID, Outcome]], None]
 listeners: list[Listener] = []
 
 
-def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Outcome]:
-    """Push these notifications to their users' devices (see the module docstring)."""
+def deliver(
+    session: Session,
+    notification_ids: Sequence[uuid.UUID],
+    *,
+    summaries: dict[uuid.UUID, dict[str, str]] | None = None,
+) -> dict[uuid.UUID, Outcome]:
+    """Push these notifications to their users' devices (see the module docstring).
+
+    A notification in `summaries` is pushed worded as the summary of a conversation's folded
+    pushes (`wording.SUMMARY` with its `count`, `video` and `people`; see `coalescing`)."""
+    summaries = summaries or {}
     if not notification_ids:
         return {}
     rows = session.execute(
@@ -93,7 +103,7 @@ def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uui
         outcomes[nid].failure = reason
         del items[nid]
 
-    to_send = _apply_preferences(session, items, zones, outcomes)
+    to_send = _apply_preferences(session, items, zones, outcomes, summaries)
     devices = _devices(session, {items[nid].user_id for nid in to_send})
     pairs: list[tuple[uuid.UUID, Device]] = []
     for nid in to_send:
@@ -121,6 +131,7 @@ def deliver(session: Session, notification_ids: Sequence[uuid.UUID]) -> dict[uui
             extra_data[nid],
             posters.get(_video_id(items[nid])),
             default_locale,
+            summaries.get(nid),
         )
         for nid, device in pairs
         if (nid, device.id) in claimed
@@ -159,6 +170,7 @@ def _apply_preferences(
     items: dict[uuid.UUID, Notification],
     zones: dict[uuid.UUID, str],
     outcomes: dict[uuid.UUID, Outcome],
+    summaries: dict[uuid.UUID, dict[str, str]],
 ) -> list[uuid.UUID]:
     """Mark muted ones, defer quiet ones (they stay queued); return the ids to send now."""
     prefs = preferences.load_for_delivery(session, list(zones))
@@ -186,10 +198,11 @@ def _apply_preferences(
         to_send.append(nid)
     for until, ids in deferred.items():
         key = hashlib.sha256("".join(sorted(str(i) for i in ids)).encode()).hexdigest()[:32]
+        waiting = {str(i): summaries[i] for i in ids if i in summaries}
         outbox.record(
             session,
             PUSH_TASK,
-            {"notification_ids": [str(i) for i in ids]},
+            {"notification_ids": [str(i) for i in ids], "summaries": waiting},
             delay=until - now,
             dedup_key=f"push.deferred:{key}",
         )
@@ -221,6 +234,53 @@ def _withdrawn(session: Session, items: dict[uuid.UUID, Notification]) -> dict[u
             withdrawn[nid] = "video_removed"
         elif _uuid(item.data.get("share_id")) in recalled:
             withdrawn[nid] = "share_recalled"
+    withdrawn.update(_conversation_withdrawn(session, items, skip=set(withdrawn)))
+    return withdrawn
+
+
+def _conversation_withdrawn(
+    session: Session, items: dict[uuid.UUID, Notification], *, skip: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Items about a comment deleted or hidden since (`comment_removed`), or about a video the
+    person can no longer open (`no_access`: the share that gave it was recalled, it was
+    hidden): nobody is pushed about a video they cannot open."""
+    about = {
+        nid: (item, comment_id)
+        for nid, item in items.items()
+        if nid not in skip and (comment_id := _uuid(item.data.get("comment_id"))) is not None
+    }
+    if not about:
+        return {}
+    alive = set(
+        session.scalars(
+            select(Comment.id).where(
+                Comment.id.in_({comment_id for _, comment_id in about.values()}),
+                Comment.deleted_at.is_(None),
+                Comment.hidden_at.is_(None),
+            )
+        )
+    )
+    withdrawn: dict[uuid.UUID, str] = {}
+    by_video: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for nid, (item, comment_id) in about.items():
+        video_id = _uuid(item.data.get("video_id"))
+        if comment_id not in alive or video_id is None:
+            withdrawn[nid] = "comment_removed"
+        else:
+            by_video.setdefault(video_id, set()).add(item.user_id)
+    seeing: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for video_id, user_ids in by_video.items():
+        video = session.get(Video, video_id)
+        if video is None:
+            continue
+        viewers = policy.videos.viewers_among(
+            session, video, select(User.id).where(User.id.in_(user_ids))
+        )
+        seeing |= {(video_id, user_id) for user_id in viewers}
+    for nid, (item, _) in about.items():
+        video_id = _uuid(item.data.get("video_id"))
+        if nid not in withdrawn and (video_id, item.user_id) not in seeing:
+            withdrawn[nid] = "no_access"
     return withdrawn
 
 
@@ -358,10 +418,18 @@ def _message(
     extra: dict[str, str],
     image: str | None,
     default_locale: str,
+    summary: dict[str, str] | None = None,
 ) -> PushMessage:
-    """One push of the item to one device, worded in the device's language."""
+    """One push of the item to one device, worded in the device's language (as the summary
+    of several, with `summary`)."""
     language = wording.language_for(device.locale, default_locale)
-    worded = wording.word(item.type, item.args or {}, language, title=item.title, body=item.body)
+    if summary is not None:
+        worded = wording.word_summary(summary, language)
+        extra = {**extra, "summary_count": summary["count"]}
+    else:
+        worded = wording.word(
+            item.type, item.args or {}, language, title=item.title, body=item.body
+        )
     video_id = _video_id(item)
     return PushMessage(
         notification_id=item.id,
@@ -462,7 +530,10 @@ def _settle(
 
 def _push(session: Session, payload: dict[str, Any]) -> None:
     ids = payload.get("notification_ids") or [payload["notification_id"]]
-    deliver(session, [uuid.UUID(i) for i in ids])
+    summaries = {uuid.UUID(k): v for k, v in (payload.get("summaries") or {}).items()}
+    if payload.get("summary"):
+        summaries[uuid.UUID(payload["notification_id"])] = payload["summary"]
+    deliver(session, [uuid.UUID(i) for i in ids], summaries=summaries)
 
 
 outbox.tasks.register(PUSH_TASK, queue="notify", max_attempts=8)(_push)

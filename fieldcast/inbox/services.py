@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from fieldcast import events
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import NotFound
-from fieldcast.inbox import receipts, wording
+from fieldcast.inbox import coalescing, receipts, wording
 from fieldcast.inbox.delivery import PUSH_TASK
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import User
@@ -29,7 +29,7 @@ from fieldcast.sync.changes import SyncPoint, changed_since
 # pushes carry less of it (`wording.ARG_LIMIT`, `BODY_LIMIT`).
 ARG_LIMIT = 1000
 # What an item's push names in its payload, for dropping it when that is deleted or recalled.
-ABOUT_KEYS = ("video_id", "share_id")
+ABOUT_KEYS = ("video_id", "share_id", "comment_id")
 
 
 def item_values(
@@ -78,10 +78,13 @@ def notify(
     body: str | None = None,
     data: dict[str, Any] | None = None,
     dedup_key: str,
+    coalesce: bool = False,
 ) -> uuid.UUID | None:
     """Add an inbox item and record its push, in the caller's transaction.
 
     The same `dedup_key` never makes a second item or push, however often the caller runs.
+    With `coalesce`, the push of an item about a video goes through the person's push window
+    on it (`coalescing`): at once, or folded into the window's summary.
     """
     notification_id = session.execute(
         insert(Notification)
@@ -104,13 +107,17 @@ def notify(
         # What the push is about travels with it, so that a deletion or a recall finds the
         # pending pushes through their own index rather than the organisation's inbox.
         about = {key: str(data[key]) for key in ABOUT_KEYS if data and data.get(key)}
-        outbox.record(
-            session,
-            PUSH_TASK,
-            {"notification_id": str(notification_id), "about": about},
-            org_id=org_id,
-            dedup_key=f"push:{notification_id}",
-        )
+        if coalesce and "video_id" in about:
+            coalescing.push_or_fold(
+                session,
+                org_id=org_id,
+                user_id=user_id,
+                video_id=uuid.UUID(about["video_id"]),
+                notification_id=notification_id,
+                about=about,
+            )
+        else:
+            coalescing.record_push(session, org_id, notification_id, about)
     return notification_id
 
 
@@ -369,3 +376,8 @@ def _video_removed(session: Session, event: events.VideoRemoved) -> None:
 def _share_recalled(session: Session, event: events.ShareRecalled) -> None:
     """Pushes of a recalled share are dropped."""
     _drop_pushes(session, event.org_id, "share_id", event.share_id, "share_recalled")
+
+
+def drop_comment_pushes(session: Session, org_id: uuid.UUID, comment_id: uuid.UUID) -> int:
+    """Pushes about a comment deleted or hidden since are dropped; its inbox items stay."""
+    return _drop_pushes(session, org_id, "comment_id", comment_id, "comment_removed")

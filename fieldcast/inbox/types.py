@@ -15,4 +15,7 @@ class NotificationType(enum.StrEnum):
     VIDEO_PLAYABLE = "video.playable"  # your upload can be watched
     VIDEO_FAILED = "video.failed"  # your upload could not be processed
     COMMENT_MENTION = "comment.mention"  # someone mentioned you in a comment
-    COMMENT_REPLY = "comment.reply"  # someone replied to your comment
+    COMMENT_REPLY = "comment.reply"  # someone replied in a thread you are in
+    COMMENT_NEW = "comment.new"  # someone commented on your video
+    QUESTION_ANSWER = "question.answer"  # someone answered your question
+    ANSWER_ACCEPTED = "answer.accepted"  # the asker accepted your answer

@@ -99,7 +99,36 @@ WORDINGS: dict[NotificationType, Wording] = {
         Text.of(N_("comment_reply_body", "Tap to read the reply.")),
         own_body="excerpt",
     ),
+    NotificationType.COMMENT_NEW: Wording(
+        Text.of(N_("comment_new_title", "{author} commented on “{video}”"), "author", "video"),
+        Text.of(N_("comment_new_body", "Tap to read the comment.")),
+        own_body="excerpt",
+    ),
+    NotificationType.QUESTION_ANSWER: Wording(
+        Text.of(
+            N_("question_answer_title", "{author} answered your question “{video}”"),
+            "author",
+            "video",
+        ),
+        Text.of(N_("question_answer_body", "Tap to see the answer.")),
+        own_body="excerpt",
+    ),
+    NotificationType.ANSWER_ACCEPTED: Wording(
+        Text.of(
+            N_("answer_accepted_title", "{author} accepted your answer on “{video}”"),
+            "author",
+            "video",
+        ),
+        Text.of(N_("answer_accepted_body", "Thanks for helping out.")),
+    ),
 }
+
+# The push that stands for several about one video's conversation within a short window
+# (`conversation.notify`): never an inbox item of its own, each event has its own.
+SUMMARY = Wording(
+    Text.of(N_("comment_summary_title", "{count} new comments on “{video}”"), "count", "video"),
+    Text.of(N_("comment_summary_body", "From {people}."), "people"),
+)
 
 
 @dataclass(frozen=True)
@@ -122,6 +151,15 @@ def word(type: str, args: Mapping[str, str], language: str, *, title: str, body:
     wording = _wording(type, args)
     if wording is None:
         return Worded(title=clip(title, TITLE_LIMIT), body=clip(body, BODY_LIMIT))
+    return _worded(wording, args, language)
+
+
+def word_summary(args: Mapping[str, str], language: str) -> Worded:
+    """The summary push (`SUMMARY`) with `count`, `video` and `people`, in `language`."""
+    return _worded(SUMMARY, args, language)
+
+
+def _worded(wording: Wording, args: Mapping[str, str], language: str) -> Worded:
     translations = catalogue(language)
     short = {name: clip(str(value), ARG_LIMIT) for name, value in args.items()}
     own = str(args.get(wording.own_body, "")) if wording.own_body else ""

@@ -23,6 +23,7 @@ from fieldcast.models.conversation import (
     AnswerVote,
     Comment,
     CommentLike,
+    MomentCount,
     PushWindow,
     Reaction,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "Handle",
     "IdempotencyKey",
     "Invitation",
+    "MomentCount",
     "Notification",
     "NotificationPreference",
     "Organisation",

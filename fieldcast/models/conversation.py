@@ -165,3 +165,23 @@ class PushWindow(TenantMixin, Base):
     # The inbox item pushed when the window opened: items after it within the window fold.
     notification_id: Mapped[uuid.UUID]
     updated_at: Mapped[UpdatedAt]
+
+
+# The timeline's resolution for moments: comments and reactions are counted per slot of this
+# many milliseconds, and a moments bucket adds up its slots.
+SLOT_MS = 100
+
+
+class MomentCount(TenantMixin, Base):
+    """How many live comments, replies and reactions sit in one slot (SLOT_MS) of a video's
+    timeline: kept by triggers on `comments` and `reactions` (migration 0021), whatever path
+    writes them, so drawing a heat strip reads a few hundred rows, not every comment."""
+
+    __tablename__ = "moment_counts"
+    __table_args__ = (tenant_fk("moment_counts", "video_id", "videos", ondelete="CASCADE"),)
+
+    video_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    slot: Mapped[int] = mapped_column(primary_key=True)
+    comments: Mapped[int] = mapped_column(default=0, server_default="0")
+    replies: Mapped[int] = mapped_column(default=0, server_default="0")
+    reactions: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -16,6 +16,7 @@ class TombstoneKind(enum.StrEnum):
     VIDEO = "video"  # gone from the videos list
     SHARE = "share"  # gone from the feed (its `share_id`)
     NOTIFICATION = "notification"  # gone from the inbox
+    COMMENT = "comment"  # gone from a video's comments
 
 
 class SyncTombstone(Base):

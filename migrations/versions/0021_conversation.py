@@ -47,6 +47,61 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Counts of live comments, replies and reactions per 100 ms slot of a video's timeline
+# (fieldcast.models.conversation.MomentCount): a row leaving the count (deleted, hidden, moved)
+# takes one off its slot, a row joining it adds one. A comment counts when it has a time and is
+# neither deleted nor hidden; a reply counts at its thread's time. A video being deleted takes
+# its counts with it: nothing is written for it then.
+_MOMENT_COUNTS = """
+    CREATE FUNCTION moment_counts_add(
+        p_org uuid, p_video uuid, p_at_ms integer, p_comments integer, p_replies integer,
+        p_reactions integer
+    ) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NOT EXISTS (SELECT 1 FROM videos WHERE id = p_video) THEN
+            RETURN;
+        END IF;
+        INSERT INTO moment_counts AS m (org_id, video_id, slot, comments, replies, reactions)
+        VALUES (p_org, p_video, p_at_ms / 100, p_comments, p_replies, p_reactions)
+        ON CONFLICT (video_id, slot) DO UPDATE
+           SET comments = m.comments + EXCLUDED.comments,
+               replies = m.replies + EXCLUDED.replies,
+               reactions = m.reactions + EXCLUDED.reactions;
+    END
+    $$;
+
+    CREATE FUNCTION moment_counts_comments() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.at_ms IS NOT NULL
+                AND OLD.deleted_at IS NULL AND OLD.hidden_at IS NULL THEN
+            PERFORM moment_counts_add(OLD.org_id, OLD.video_id, OLD.at_ms,
+                CASE WHEN OLD.parent_id IS NULL THEN -1 ELSE 0 END,
+                CASE WHEN OLD.parent_id IS NULL THEN 0 ELSE -1 END, 0);
+        END IF;
+        IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.at_ms IS NOT NULL
+                AND NEW.deleted_at IS NULL AND NEW.hidden_at IS NULL THEN
+            PERFORM moment_counts_add(NEW.org_id, NEW.video_id, NEW.at_ms,
+                CASE WHEN NEW.parent_id IS NULL THEN 1 ELSE 0 END,
+                CASE WHEN NEW.parent_id IS NULL THEN 0 ELSE 1 END, 0);
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+
+    CREATE FUNCTION moment_counts_reactions() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            PERFORM moment_counts_add(OLD.org_id, OLD.video_id, OLD.at_ms, 0, 0, -1);
+        END IF;
+        IF TG_OP IN ('UPDATE', 'INSERT') THEN
+            PERFORM moment_counts_add(NEW.org_id, NEW.video_id, NEW.at_ms, 0, 0, 1);
+        END IF;
+        RETURN NULL;
+    END
+    $$;
+"""
+
+
 def upgrade() -> None:
     op.create_table('comments',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -234,6 +289,28 @@ def upgrade() -> None:
             f'CREATE TRIGGER {table}_handle AFTER INSERT OR DELETE OR UPDATE OF handle ON {table} '
             'FOR EACH ROW EXECUTE FUNCTION handles_sync()'
         )
+    op.create_table('moment_counts',
+    sa.Column('video_id', sa.Uuid(), nullable=False),
+    sa.Column('slot', sa.Integer(), nullable=False),
+    sa.Column('comments', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('replies', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('reactions', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('org_id', sa.Uuid(), nullable=False),
+    sa.ForeignKeyConstraint(['org_id', 'video_id'], ['videos.org_id', 'videos.id'], name='fk_moment_counts_video_id_videos', ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_moment_counts_org_id_organisations'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('video_id', 'slot', name=op.f('pk_moment_counts'))
+    )
+    op.create_index(op.f('ix_moment_counts_org_id'), 'moment_counts', ['org_id'], unique=False)
+    op.execute(_MOMENT_COUNTS)
+    op.execute(
+        'CREATE TRIGGER comments_moment_counts AFTER INSERT OR DELETE '
+        'OR UPDATE OF at_ms, parent_id, deleted_at, hidden_at ON comments '
+        'FOR EACH ROW EXECUTE FUNCTION moment_counts_comments()'
+    )
+    op.execute(
+        'CREATE TRIGGER reactions_moment_counts AFTER INSERT OR DELETE OR UPDATE OF at_ms '
+        'ON reactions FOR EACH ROW EXECUTE FUNCTION moment_counts_reactions()'
+    )
     # Comments join delta sync (migration 0013's marks).
     op.execute(
         'CREATE TRIGGER comments_mark_change BEFORE INSERT OR UPDATE ON comments '
@@ -267,6 +344,13 @@ def downgrade() -> None:
     op.drop_column('videos', 'needed_by')
     op.drop_column('videos', 'kind')
     op.execute('DROP TRIGGER comments_mark_change ON comments')
+    op.execute('DROP TRIGGER comments_moment_counts ON comments')
+    op.execute('DROP TRIGGER reactions_moment_counts ON reactions')
+    op.execute('DROP FUNCTION moment_counts_comments()')
+    op.execute('DROP FUNCTION moment_counts_reactions()')
+    op.execute('DROP FUNCTION moment_counts_add(uuid, uuid, integer, integer, integer, integer)')
+    op.drop_index(op.f('ix_moment_counts_org_id'), table_name='moment_counts')
+    op.drop_table('moment_counts')
     for table in ('users', 'teams'):
         op.execute(f'DROP TRIGGER {table}_handle ON {table}')
     op.execute('DROP FUNCTION handles_sync()')

@@ -1,0 +1,1 @@
+"""Conversation at the timeline: comments, threads, @mentions, reactions and moments."""
