@@ -37,6 +37,7 @@ from fieldcast.db import utcnow
 from fieldcast.inbox import receipts
 from fieldcast.models.accounts import ApiToken, Team, TeamMembership, User
 from fieldcast.models.attachments import Attachment, AttachmentKind
+from fieldcast.models.conversation import Comment, Reaction
 from fieldcast.models.devices import Device, Platform
 from fieldcast.models.inbox import Notification
 from fieldcast.models.integrations import TeamWebhook, WebhookKind
@@ -87,6 +88,8 @@ class World:
     invitation_token: str = ""
     reset_token: str = ""  # the token of a password reset `rep` asked for
     capability: str = ""  # the secret in `upload`'s URL
+    comment: Any = None  # `rep`'s comment on `video`
+    reaction: Any = None  # `rep`'s reaction on `video`
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -104,6 +107,8 @@ class World:
             "share_id": self.share.id,
             "webhook_id": self.webhook.id,
             "invitation_id": self.invitation.id,
+            "comment_id": self.comment.id,
+            "reaction_id": self.reaction.id,
         }
 
     def login(self, user: Any) -> dict[str, Any]:
@@ -271,6 +276,26 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/shares/{share_id}/recipients"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/shares/{share_id}/recall"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/videos/{video_id}/playback-started"): Case(Access.OWNER, 204),
+    ("GET", "/api/v1/videos/{video_id}/comments"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/videos/{video_id}/comments"): Case(
+        Access.OWNER, 201, {"body": "At 0:01 the opener lands", "at_ms": 1000}
+    ),
+    ("GET", "/api/v1/comments/{comment_id}"): Case(Access.OWNER, 200),
+    ("PATCH", "/api/v1/comments/{comment_id}"): Case(Access.OWNER, 200, {"body": "Edited"}),
+    ("DELETE", "/api/v1/comments/{comment_id}"): Case(Access.OWNER, 204),
+    ("GET", "/api/v1/comments/{comment_id}/replies"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/comments/{comment_id}/resolve"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/comments/{comment_id}/reopen"): Case(Access.OWNER, 200),
+    ("PUT", "/api/v1/comments/{comment_id}/like"): Case(Access.OWNER, 200),
+    ("DELETE", "/api/v1/comments/{comment_id}/like"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/videos/{video_id}/mentionable"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/reactions"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/videos/{video_id}/reactions"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/videos/{video_id}/reactions"): Case(
+        Access.OWNER, 201, {"emoji": "👏", "at_ms": 2000}
+    ),
+    ("DELETE", "/api/v1/videos/{video_id}/reactions/{reaction_id}"): Case(Access.OWNER, 204),
+    ("GET", "/api/v1/videos/{video_id}/moments"): Case(Access.OWNER, 200),
     ("GET", "/api/v1/me/notification-preferences"): Case(Access.MEMBER, 200),
     ("PUT", "/api/v1/me/notification-preferences"): Case(
         Access.MEMBER,
@@ -472,7 +497,7 @@ def _make_world(
         created_by_id=admin.id,
     )
     session.add(token)
-    video = Video(org_id=org.id, owner_id=rep.id, title="How I handled pricing")
+    video = Video(org_id=org.id, owner_id=rep.id, title="How I handled pricing", duration_ms=60_000)
     session.add(video)
     session.flush()
     upload = Upload(
@@ -542,7 +567,9 @@ def _make_world(
         url="https://hooks.slack.com/services/T000/B000/existing",
     )
     capability = uploads.issue_capability(upload)
-    session.add_all([upload, direct, note, phone, item, dl, share, hook])
+    comment = Comment(org_id=org.id, video_id=video.id, author_id=rep.id, body="See 0:12", at_ms=12)
+    reaction = Reaction(org_id=org.id, video_id=video.id, user_id=rep.id, emoji="🔥", at_ms=5)
+    session.add_all([upload, direct, note, phone, item, dl, share, hook, comment, reaction])
     session.flush()
     session.add(
         ShareAudience(
@@ -586,6 +613,8 @@ def _make_world(
         invitation_token=invitations.token_for(secret, invitation),
         reset_token=recovery.token_for(secret, reset),
         capability=capability,
+        comment=comment,
+        reaction=reaction,
     )
 
 

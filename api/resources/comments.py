@@ -9,7 +9,7 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from api.auth import current_principal
-from api.extensions import Blueprint, Schema
+from api.extensions import Blueprint, PatchSchema, Schema
 from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import context, db_session
@@ -163,9 +163,11 @@ class CommentCreateSchema(Schema):
     )
 
 
-class CommentUpdateSchema(Schema):
-    body = String(required=True, min_length=1, column=Comment.body)
-    share_with_mentioned = ma.fields.Boolean(load_default=False)
+class CommentUpdateSchema(PatchSchema):
+    body = String(min_length=1, column=Comment.body, metadata={"description": "The new text"})
+    share_with_mentioned = ma.fields.Boolean(
+        metadata={"description": "As when commenting, for the people the new text mentions"}
+    )
 
 
 class CommentListArgsSchema(SyncPageArgsSchema):

@@ -274,13 +274,15 @@ def edit_comment(
     principal: Principal,
     comment_id: uuid.UUID,
     *,
-    body: str,
+    body: str | None = None,
     share_with_mentioned: bool = False,
 ) -> Comment:
     """Its author rewrites a comment (its time and thread stay). People newly mentioned are
     told; those mentioned before are not told again."""
     comment = policy.load_comment(session, principal, comment_id, "comment.update")
     _alive(comment)
+    if body is None:
+        return comment
     text = clean_body(body)
     if text == comment.body:
         return comment
