@@ -74,6 +74,7 @@ API_BLUEPRINTS = (
     feed.blp,
     comments.blp,
     comments.reactions_blp,
+    comments.questions_blp,
     preferences.blp,
     webhooks.blp,
 )

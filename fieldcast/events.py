@@ -37,6 +37,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "fieldcast.sharing.tracking",
     "fieldcast.integrations.webhooks",
     "fieldcast.sync.tombstones",
+    "fieldcast.conversation.questions",
 )
 
 

@@ -61,7 +61,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import array
-from sqlalchemy.orm import InstrumentedAttribute, Session, object_session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, object_session
 
 from fieldcast.errors import ErrorCode, NotFound, PermissionDenied
 from fieldcast.models.accounts import Role, User
@@ -222,7 +222,8 @@ class ObjectPolicy(Generic[T]):
 
 
 class VideoPolicy(ObjectPolicy[Video]):
-    """A video is seen by its author, by the people it was shared with, and by admins.
+    """A video is seen by its author, by the people it was shared with, and by admins; a reply
+    video answering a question is seen by the person who asked it, too.
 
     The people a share reached see the video from the moment the share exists: through the
     share's audience blocks (`ShareAudience`) until a worker has made their `ShareRecipient`
@@ -253,6 +254,7 @@ class VideoPolicy(ObjectPolicy[Video]):
                     or_(
                         Video.id.in_(self._received(principal)),
                         Video.id.in_(self._pending(principal)),
+                        Video.answers_video_id.in_(self._asked(principal)),
                     ),
                 ),
             ),
@@ -285,6 +287,10 @@ class VideoPolicy(ObjectPolicy[Video]):
             return True
         if session is None or obj.hidden_at is not None:
             return False
+        if obj.answers_video_id is not None:
+            question = session.get(Video, obj.answers_video_id)
+            if question is not None and question.owner_id == principal.user_id:
+                return True
         received = self._received(principal).where(ShareRecipient.video_id == obj.id)
         pending = self._pending(principal).where(ShareAudience.video_id == obj.id)
         return bool(session.scalar(select(or_(received.exists(), pending.exists()))))
@@ -310,7 +316,14 @@ class VideoPolicy(ObjectPolicy[Video]):
             ShareAudience.video_id == video.id,
             User.id == any_(ShareAudience.user_ids),
         )
-        shared = or_(received, pending) if video.hidden_at is None else literal(False)
+        asker = (
+            select(Video.owner_id)
+            .where(Video.org_id == video.org_id, Video.id == video.answers_video_id)
+            .scalar_subquery()
+        )
+        shared = (
+            or_(received, pending, User.id == asker) if video.hidden_at is None else literal(False)
+        )
         return set(
             session.scalars(
                 select(User.id).where(
@@ -337,6 +350,14 @@ class VideoPolicy(ObjectPolicy[Video]):
                 ShareRecipient.user_id == principal.user_id,
                 Share.recalled_at.is_(None),
             )
+        )
+
+    @staticmethod
+    def _asked(principal: Principal) -> Select[Any]:
+        # The principal's questions: the reply videos answering them are theirs to see.
+        asked = aliased(Video, name="asked")
+        return select(asked.id).where(
+            asked.org_id == principal.org_id, asked.owner_id == principal.user_id
         )
 
     @staticmethod

@@ -43,7 +43,7 @@ from fieldcast.models.inbox import Notification
 from fieldcast.models.integrations import TeamWebhook, WebhookKind
 from fieldcast.models.sharing import DistributionList, Share, ShareAudience
 from fieldcast.models.uploads import Upload, UploadProtocol
-from fieldcast.models.videos import Video
+from fieldcast.models.videos import Video, VideoKind
 from fieldcast.policy import Principal
 from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
@@ -90,6 +90,7 @@ class World:
     capability: str = ""  # the secret in `upload`'s URL
     comment: Any = None  # `rep`'s comment on `video`
     reaction: Any = None  # `rep`'s reaction on `video`
+    answer_video: Any = None  # `rep`'s reply video answering `video` (a question)
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -109,6 +110,7 @@ class World:
             "invitation_id": self.invitation.id,
             "comment_id": self.comment.id,
             "reaction_id": self.reaction.id,
+            "answer_video_id": self.answer_video.id,
         }
 
     def login(self, user: Any) -> dict[str, Any]:
@@ -296,6 +298,13 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ),
     ("DELETE", "/api/v1/videos/{video_id}/reactions/{reaction_id}"): Case(Access.OWNER, 204),
     ("GET", "/api/v1/videos/{video_id}/moments"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/videos/{video_id}/answers"): Case(Access.OWNER, 200),
+    ("PUT", "/api/v1/videos/{video_id}/accepted-answer"): Case(
+        Access.OWNER, 200, lambda world: {"comment_id": str(world.comment.id)}
+    ),
+    ("DELETE", "/api/v1/videos/{video_id}/accepted-answer"): Case(Access.OWNER, 200),
+    ("PUT", "/api/v1/videos/{answer_video_id}/vote"): Case(Access.OWNER, 200),
+    ("DELETE", "/api/v1/videos/{answer_video_id}/vote"): Case(Access.OWNER, 200),
     ("GET", "/api/v1/me/notification-preferences"): Case(Access.MEMBER, 200),
     ("PUT", "/api/v1/me/notification-preferences"): Case(
         Access.MEMBER,
@@ -497,9 +506,19 @@ def _make_world(
         created_by_id=admin.id,
     )
     session.add(token)
-    video = Video(org_id=org.id, owner_id=rep.id, title="How I handled pricing", duration_ms=60_000)
+    video = Video(
+        org_id=org.id,
+        owner_id=rep.id,
+        title="How I handled pricing",
+        duration_ms=60_000,
+        kind=VideoKind.QUESTION,
+    )
     session.add(video)
     session.flush()
+    answer_video = Video(
+        org_id=org.id, owner_id=rep.id, title="Try this instead", answers_video_id=video.id
+    )
+    session.add(answer_video)
     upload = Upload(
         org_id=org.id,
         video_id=video.id,
@@ -615,6 +634,7 @@ def _make_world(
         capability=capability,
         comment=comment,
         reaction=reaction,
+        answer_video=answer_video,
     )
 
 

@@ -16,7 +16,7 @@ from api.runtime import context, db_session
 from api.sync import SyncPageArgsSchema, begin, envelope, split_delta, sync_page_schema
 from fieldcast import policy
 from fieldcast.accounts import services as accounts
-from fieldcast.conversation import comments, moments, reactions
+from fieldcast.conversation import comments, moments, questions, reactions
 from fieldcast.conversation.mentions import Names, render
 from fieldcast.models.conversation import BODY_MAX, Comment, Reaction
 from fieldcast.models.sync import TombstoneKind
@@ -661,3 +661,157 @@ class VideoMoments(MethodView):
                 for b, lead in found.top
             ],
         }
+
+
+# -- asking the peers -----------------------------------------------------------------------------
+
+questions_blp = Blueprint(
+    "questions",
+    __name__,
+    url_prefix="/api/v1",
+    description=(
+        "A video posted as a question (`kind: question`) asks the peers for advice. Its answers "
+        "are its threads and the reply videos that name it (`answers_video_id`); peers vote "
+        "answers up (liking an answer comment, voting a reply video); the asker accepts one "
+        "and the question is `answered`."
+    ),
+)
+
+
+class AnswerVideoSchema(Schema):
+    id = ma.fields.UUID()
+    title = ma.fields.String()
+    owner = ma.fields.Nested(PersonSchema)
+    status = ma.fields.String()
+    duration_ms = ma.fields.Integer(allow_none=True)
+    created_at = ma.fields.DateTime()
+
+
+class AnswerSchema(Schema):
+    kind = ma.fields.String(metadata={"enum": ["comment", "video"]})
+    comment = ma.fields.Nested(ReplySchema, allow_none=True)
+    video = ma.fields.Nested(AnswerVideoSchema, allow_none=True)
+    votes = ma.fields.Integer()
+    voted_by_me = ma.fields.Boolean()
+    accepted = ma.fields.Boolean()
+
+
+class AnswerListSchema(Schema):
+    state = ma.fields.String(metadata={"enum": ["open", "answered"]})
+    items = ma.fields.List(
+        ma.fields.Nested(AnswerSchema),
+        required=True,
+        metadata={"description": "The accepted answer first, then by votes, then the earliest"},
+    )
+
+
+class AcceptAnswerSchema(Schema):
+    comment_id = ma.fields.UUID(load_default=None, allow_none=True)
+    video_id = ma.fields.UUID(load_default=None, allow_none=True)
+
+
+class AcceptedAnswerSchema(Schema):
+    state = ma.fields.String(metadata={"enum": ["open", "answered"]})
+    accepted_comment_id = ma.fields.UUID(allow_none=True)
+    accepted_video_id = ma.fields.UUID(allow_none=True)
+    answered_at = ma.fields.DateTime(allow_none=True)
+
+
+class VoteSchema(Schema):
+    video_id = ma.fields.UUID()
+    votes = ma.fields.Integer()
+    voted_by_me = ma.fields.Boolean()
+
+
+def _accepted(question: Any) -> dict[str, Any]:
+    return {
+        "state": questions.state(question),
+        "accepted_comment_id": question.accepted_comment_id,
+        "accepted_video_id": question.accepted_video_id,
+        "answered_at": question.answered_at,
+    }
+
+
+@questions_blp.route("/videos/<uuid:video_id>/answers")
+class QuestionAnswers(MethodView):
+    @questions_blp.response(200, AnswerListSchema)
+    @questions_blp.problems(404, 422)
+    def get(self, video_id: uuid.UUID) -> dict[str, Any]:
+        """A question's answers: its threads and the reply videos you can see"""
+        session, principal = db_session(), current_principal()
+        question = questions.question_of(session, principal, video_id)
+        found = questions.answers(session, principal, question)
+        presented = {
+            c["id"]: {k: v for k, v in c.items() if k != "replies"}
+            for c in present(principal, [a.comment for a in found if a.comment is not None])
+        }
+        owners = accounts.users_by_id(
+            session, principal.org_id, [a.video.owner_id for a in found if a.video is not None]
+        )
+        items = []
+        for answer in found:
+            video = None
+            if answer.video is not None:
+                owner = owners.get(answer.video.owner_id)
+                video = {
+                    "id": answer.video.id,
+                    "title": answer.video.title,
+                    "owner": {
+                        "id": answer.video.owner_id,
+                        "handle": owner.handle if owner else "",
+                        "display_name": owner.display_name if owner else "",
+                    },
+                    "status": answer.video.status.value,
+                    "duration_ms": answer.video.duration_ms,
+                    "created_at": answer.video.created_at,
+                }
+            items.append(
+                {
+                    "kind": "comment" if answer.comment is not None else "video",
+                    "comment": presented.get(answer.comment.id) if answer.comment else None,
+                    "video": video,
+                    "votes": answer.votes,
+                    "voted_by_me": answer.voted_by_me,
+                    "accepted": answer.accepted,
+                }
+            )
+        return {"state": questions.state(question), "items": items}
+
+
+@questions_blp.route("/videos/<uuid:video_id>/accepted-answer")
+class AcceptedAnswer(MethodView):
+    @questions_blp.arguments(AcceptAnswerSchema)
+    @questions_blp.response(200, AcceptedAnswerSchema)
+    @questions_blp.problems(403, 404, 409, 422)
+    def put(self, body: dict[str, Any], video_id: uuid.UUID) -> dict[str, Any]:
+        """Accept an answer to your question (a thread of it, or a reply video); its author is
+        told. Accepting another replaces it"""
+        question = questions.accept(db_session(), current_principal(), video_id, **body)
+        return _accepted(question)
+
+    @questions_blp.response(200, AcceptedAnswerSchema)
+    @questions_blp.problems(403, 404, 409)
+    def delete(self, video_id: uuid.UUID) -> dict[str, Any]:
+        """Take the acceptance back: the question is open again"""
+        return _accepted(questions.reopen(db_session(), current_principal(), video_id))
+
+
+@questions_blp.route("/videos/<uuid:answer_video_id>/vote")
+class ReplyVideoVote(MethodView):
+    @questions_blp.response(200, VoteSchema)
+    @questions_blp.problems(404, 409)
+    def put(self, answer_video_id: uuid.UUID) -> dict[str, Any]:
+        """Vote a reply video (one answering a question) up; again: still one vote"""
+        video, votes = questions.vote_video(
+            db_session(), current_principal(), answer_video_id, up=True
+        )
+        return {"video_id": video.id, "votes": votes, "voted_by_me": True}
+
+    @questions_blp.response(200, VoteSchema)
+    @questions_blp.problems(404, 409)
+    def delete(self, answer_video_id: uuid.UUID) -> dict[str, Any]:
+        """Take your vote back"""
+        video, votes = questions.vote_video(
+            db_session(), current_principal(), answer_video_id, up=False
+        )
+        return {"video_id": video.id, "votes": votes, "voted_by_me": False}

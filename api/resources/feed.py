@@ -17,9 +17,10 @@ from api.resources.playback import playback_urls
 from api.runtime import db_session
 from api.sync import SyncPageArgsSchema, begin, envelope, split_delta, sync_page_schema
 from fieldcast.accounts import services as accounts
+from fieldcast.conversation import questions
 from fieldcast.models.sharing import RecipientState, Share
 from fieldcast.models.sync import TombstoneKind
-from fieldcast.models.videos import Video, VideoStatus
+from fieldcast.models.videos import Video, VideoKind, VideoStatus
 from fieldcast.policy import Principal
 from fieldcast.sharing import feed
 from fieldcast.sharing.feed import SeenState
@@ -49,6 +50,12 @@ class VideoSummarySchema(Schema):
     id = ma.fields.UUID(dump_only=True)
     title = ma.fields.String(dump_only=True)
     status = ma.fields.Enum(VideoStatus, by_value=True, dump_only=True)
+    kind = ma.fields.Enum(VideoKind, by_value=True, dump_only=True)
+    question_state = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "A question's `open` or `answered`; null for other videos"},
+    )
     duration_ms = ma.fields.Integer(dump_only=True, allow_none=True)
     poster_url = ma.fields.String(
         dump_only=True,
@@ -115,6 +122,8 @@ def present_entries(
                     "id": video.id,
                     "title": video.title,
                     "status": video.status,
+                    "kind": video.kind,
+                    "question_state": questions.state(video),
                     "duration_ms": video.duration_ms,
                     "poster_url": playback_urls(video, renditions[video.id])["poster_url"],
                 },

@@ -21,8 +21,9 @@ from api.schemas import attributes
 from api.sync import SyncPageArgsSchema, begin, envelope, split_delta, sync_page_schema
 from fieldcast import policy
 from fieldcast.attachments.services import attachments_of
+from fieldcast.conversation import questions
 from fieldcast.models.sync import TombstoneKind
-from fieldcast.models.videos import Rendition, Video, VideoStatus
+from fieldcast.models.videos import Rendition, Video, VideoKind, VideoStatus
 from fieldcast.sync.tokens import SyncScope
 from fieldcast.videos import listing
 from fieldcast.videos import services as videos
@@ -141,12 +142,47 @@ class PlaybackSchema(Schema):
     )
 
 
+class QuestionStateSchema(Schema):
+    state = ma.fields.String(dump_only=True, metadata={"enum": ["open", "answered"]})
+    accepted_comment_id = ma.fields.UUID(dump_only=True, allow_none=True)
+    accepted_video_id = ma.fields.UUID(dump_only=True, allow_none=True)
+    answered_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+
+
 class VideoSchema(Schema):
     id = ma.fields.UUID(dump_only=True)
     owner_id = ma.fields.UUID(dump_only=True)
     title = String(required=True, min_length=1, column=Video.title)
     description = String(load_default="", column=Video.description)
     deal_attributes = DEAL_ATTRIBUTES
+    kind = ma.fields.Enum(
+        VideoKind,
+        by_value=True,
+        load_default=VideoKind.VIDEO,
+        metadata={
+            "description": "`question`: asking the peers for advice; they answer with comments "
+            "and reply videos, vote answers up, and the asker accepts one"
+        },
+    )
+    needed_by = ma.fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "A question: when the asker needs the advice by"},
+    )
+    answers_video_id = ma.fields.UUID(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "A reply video: the question it answers (one you can see). Its asker "
+            "sees it and is told when it plays"
+        },
+    )
+    question = ma.fields.Nested(
+        QuestionStateSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "A question's state; null for other videos"},
+    )
     status = ma.fields.Enum(VideoStatus, by_value=True, dump_only=True)
     progress = ma.fields.Integer(dump_only=True, metadata={"description": "Processing, 0-100"})
     duration_ms = ma.fields.Integer(dump_only=True, allow_none=True)
@@ -204,10 +240,24 @@ class VideoUpdateSchema(PatchSchema):
     title = String(min_length=1, column=Video.title)
     description = String(column=Video.description)
     deal_attributes = DEAL_ATTRIBUTES
+    needed_by = ma.fields.AwareDateTime(allow_none=True)
 
 
 def _present(video: Video, renditions: Sequence[Rendition] | None = None) -> dict[str, Any]:
-    data = attributes(video, VideoSchema, exclude={"failure", "playback", "attachments"})
+    data = attributes(
+        video, VideoSchema, exclude={"failure", "playback", "attachments", "question"}
+    )
+    state = questions.state(video)
+    data["question"] = (
+        {
+            "state": state,
+            "accepted_comment_id": video.accepted_comment_id,
+            "accepted_video_id": video.accepted_video_id,
+            "answered_at": video.answered_at,
+        }
+        if state is not None
+        else None
+    )
     data["failure"] = (
         {"code": video.failure_code, "detail": video.failure_detail}
         if video.status is VideoStatus.FAILED
@@ -253,6 +303,17 @@ class VideoListArgsSchema(SyncPageArgsSchema):
             "example": ["stage:negotiation"],
         },
     )
+    kind = ma.fields.Enum(
+        VideoKind,
+        by_value=True,
+        load_default=None,
+        metadata={"description": "Only videos, or only questions"},
+    )
+    question_state = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.OneOf(["open", "answered"]),
+        metadata={"description": "Only questions still `open`, or `answered` ones"},
+    )
 
 
 @blp.route("")
@@ -270,7 +331,9 @@ class Videos(MethodView):
         """
         session, principal = db_session(), current_principal()
         policy.authorize(principal, "video.list")
-        filters = listing.VideoFilters.parse(args["scope"], args["status"], args["deal"])
+        filters = listing.VideoFilters.parse(
+            args["scope"], args["status"], args["deal"], args["kind"], args["question_state"]
+        )
         request = begin(args, SyncScope("videos", principal.user_id, filters.spelling()))
         if request.since is None:
             stmt = listing.listing(principal, filters)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from fieldcast import policy
 from fieldcast.errors import InvalidInput
 from fieldcast.models.sharing import Share, ShareRecipient
-from fieldcast.models.videos import Video, VideoStatus
+from fieldcast.models.videos import Video, VideoKind, VideoStatus
 from fieldcast.policy import Principal
 from fieldcast.sync.changes import SyncPoint, changed_since
 from fieldcast.videos.services import clean_deal_attributes
@@ -35,6 +35,9 @@ class VideoFilters:
     scope: Scope = Scope.ALL_VISIBLE
     statuses: tuple[VideoStatus, ...] = ()
     deal: dict[str, str] = field(default_factory=dict)
+    kind: VideoKind | None = None
+    # Questions only: "open" (not answered yet) or "answered".
+    question_state: str | None = None
 
     @classmethod
     def parse(
@@ -42,6 +45,8 @@ class VideoFilters:
         scope: Scope | None,
         statuses: Iterable[VideoStatus] | None,
         deal: Sequence[str] | None,
+        kind: VideoKind | None = None,
+        question_state: str | None = None,
     ) -> VideoFilters:
         """`deal` as given in the query, `name:value` each; names and values are compared as
         stored (names in lower case, runs of spaces as one)."""
@@ -61,17 +66,27 @@ class VideoFilters:
             cleaned = clean_deal_attributes(pairs)
         except InvalidInput as exc:
             raise InvalidInput(errors={"deal": (exc.errors or {}).get("deal_attributes")}) from None
+        if question_state is not None:
+            kind = VideoKind.QUESTION if kind is None else kind
+            if kind is not VideoKind.QUESTION:
+                raise InvalidInput(errors={"question_state": ["Only questions have one."]})
         return cls(
             scope=scope or Scope.ALL_VISIBLE,
             statuses=tuple(sorted(set(statuses or ()), key=lambda s: s.value)),
             deal=cleaned,
+            kind=kind,
+            question_state=question_state,
         )
 
     def spelling(self) -> str:
         """A canonical spelling, for sync tokens: the same filters, the same text."""
         deal = ",".join(f"{k}:{v}" for k, v in sorted(self.deal.items()))
         statuses = ",".join(s.value for s in self.statuses)
-        return f"scope={self.scope.value};status={statuses};deal={deal}"
+        kind = self.kind.value if self.kind else ""
+        return (
+            f"scope={self.scope.value};status={statuses};deal={deal};kind={kind};"
+            f"question={self.question_state or ''}"
+        )
 
 
 def matches(principal: Principal, filters: VideoFilters) -> ColumnElement[bool]:
@@ -86,6 +101,12 @@ def matches(principal: Principal, filters: VideoFilters) -> ColumnElement[bool]:
     if filters.deal:
         # JSONB containment, which a GIN index on deal_attributes serves.
         conditions.append(Video.deal_attributes.contains(filters.deal))
+    if filters.kind is not None:
+        conditions.append(Video.kind == filters.kind)
+    if filters.question_state == "open":
+        conditions.append(Video.answered_at.is_(None))
+    elif filters.question_state == "answered":
+        conditions.append(Video.answered_at.is_not(None))
     return and_(*conditions)
 
 

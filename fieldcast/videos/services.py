@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from fieldcast import events
 from fieldcast.accounts.services import clean_name
 from fieldcast.db import on_commit, utcnow
-from fieldcast.errors import InvalidInput, NotFound
+from fieldcast.errors import ErrorCode, InvalidInput, NotFound
 from fieldcast.models.uploads import Upload, UploadProtocol
-from fieldcast.models.videos import Rendition, Video, VideoStatus
+from fieldcast.models.videos import Rendition, Video, VideoKind, VideoStatus
 from fieldcast.policy import Principal, authorize, load_video
 from fieldcast.policy import videos as video_policy
 from fieldcast.videos import processing
@@ -65,14 +65,32 @@ def create_video(
     title: str,
     description: str = "",
     deal_attributes: dict[str, Any] | None = None,
+    kind: VideoKind = VideoKind.VIDEO,
+    needed_by: datetime | None = None,
+    answers_video_id: uuid.UUID | None = None,
 ) -> Video:
+    """A draft video; a question (`kind`), or a reply video answering a question the principal
+    sees (`answers_video_id`)."""
     authorize(principal, "video.create")
+    if needed_by is not None and kind is not VideoKind.QUESTION:
+        raise InvalidInput(errors={"needed_by": ["Only a question is needed by a time."]})
+    if answers_video_id is not None:
+        question = load_video(session, principal, answers_video_id)
+        if question.kind is not VideoKind.QUESTION:
+            raise InvalidInput(
+                "That video is not a question.",
+                code=ErrorCode.NOT_A_QUESTION,
+                errors={"answers_video_id": ["Not a question."]},
+            )
     video = Video(
         org_id=principal.org_id,
         owner_id=principal.user_id,
         title=clean_name(title, "title"),
         description=description.strip(),
         deal_attributes=clean_deal_attributes(deal_attributes or {}),
+        kind=kind,
+        needed_by=needed_by,
+        answers_video_id=answers_video_id,
     )
     session.add(video)
     session.flush()
@@ -89,6 +107,10 @@ def update_video(
         video.description = changes["description"].strip()
     if "deal_attributes" in changes:
         video.deal_attributes = clean_deal_attributes(changes["deal_attributes"])
+    if "needed_by" in changes:
+        if video.kind is not VideoKind.QUESTION and changes["needed_by"] is not None:
+            raise InvalidInput(errors={"needed_by": ["Only a question is needed by a time."]})
+        video.needed_by = changes["needed_by"]
     session.flush()
     return video
 
