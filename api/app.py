@@ -32,6 +32,7 @@ from api.resources import (
     devices,
     feed,
     invitations,
+    moderation,
     notifications,
     password_reset,
     playback,
@@ -73,6 +74,9 @@ API_BLUEPRINTS = (
     feed.blp,
     preferences.blp,
     webhooks.blp,
+    moderation.reports_blp,
+    moderation.moderation_blp,
+    moderation.audit_blp,
 )
 EXPOSED_HEADERS = [
     "ETag",

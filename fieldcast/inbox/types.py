@@ -16,3 +16,4 @@ class NotificationType(enum.StrEnum):
     VIDEO_FAILED = "video.failed"  # your upload could not be processed
     COMMENT_MENTION = "comment.mention"  # someone mentioned you in a comment
     COMMENT_REPLY = "comment.reply"  # someone replied to your comment
+    CONTENT_HIDDEN = "content.hidden"  # an admin hid your video or comment, and says why

@@ -99,6 +99,13 @@ WORDINGS: dict[NotificationType, Wording] = {
         Text.of(N_("comment_reply_body", "Tap to read the reply.")),
         own_body="excerpt",
     ),
+    # The admin's reason is the body, as they wrote it; the worded body only stands in for
+    # an item without one.
+    NotificationType.CONTENT_HIDDEN: Wording(
+        Text.of(N_("content_hidden_title", "Your post on “{video}” was hidden"), "video"),
+        Text.of(N_("content_hidden_body", "An admin hid it after a report.")),
+        own_body="reason",
+    ),
 }
 
 
