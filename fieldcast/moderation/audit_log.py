@@ -184,17 +184,16 @@ def _batches(session: Session, org_id: uuid.UUID, stmt: Select[Any]) -> Iterator
         if not batch:
             return
         actor_ids = {entry.actor_id for entry in batch if entry.actor_id is not None}
-        names: dict[uuid.UUID, str] = (
-            dict(
-                session.execute(
+        names: dict[uuid.UUID, str] = {}
+        if actor_ids:
+            names = {
+                user.id: user.display_name
+                for user in session.execute(
                     select(User.id, User.display_name).where(
                         User.org_id == org_id, User.id.in_(actor_ids)
                     )
-                ).tuples()
-            )
-            if actor_ids
-            else {}
-        )
+                )
+            }
         yield [_row(entry, names.get(entry.actor_id)) for entry in batch]
         sent += len(batch)
         last = batch[-1].id
