@@ -373,6 +373,10 @@ class AuditLog(MethodView):
 
 
 _TEXT = {"type": "string"}
+_EXPORTED = (
+    "The entries, newest first, streamed: CSV (`text/csv`), or NDJSON, one JSON object a line "
+    "(`application/x-ndjson`), as `format` asks"
+)
 _DISPOSITION = {
     "Content-Disposition": {
         "description": '`attachment; filename="audit-log-<UTC time>.<csv|ndjson>"`',
@@ -388,14 +392,14 @@ class AuditLogExport(MethodView):
         200,
         _TEXT,
         content_type="text/csv",
-        description="The entries as CSV, newest first, streamed",
+        description=_EXPORTED,
         headers=_DISPOSITION,
     )
     @audit_blp.alt_response(
         200,
         schema=_TEXT,
         content_type="application/x-ndjson",
-        description="The entries as NDJSON (one JSON object a line), newest first, streamed",
+        description=_EXPORTED,
         headers=_DISPOSITION,
         success=True,
     )
