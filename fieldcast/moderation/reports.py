@@ -39,6 +39,7 @@ from fieldcast.db import utcnow
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.inbox.services import notify
 from fieldcast.inbox.types import NotificationType
+from fieldcast.models.accounts import User
 from fieldcast.models.conversation import Comment
 from fieldcast.models.moderation import Report, ReportReason, ReportStatus
 from fieldcast.models.videos import Video
@@ -158,7 +159,8 @@ def _locked_report(session: Session, principal: Principal, report_id: uuid.UUID)
 
 
 def _locked_content(session: Session, report: Report) -> Video | Comment:
-    """The comment or the video a report names, locked (it exists while its reports do)."""
+    """The comment or the video a report names, locked (it exists while its reports do): one
+    admin at a time decides about one piece of content."""
     stmt: Select[Any] = (
         select(Comment).where(Comment.org_id == report.org_id, Comment.id == report.comment_id)
         if report.comment_id is not None
@@ -175,11 +177,14 @@ def _locked_content(session: Session, report: Report) -> Video | Comment:
 
 def hide(session: Session, principal: Principal, report_id: uuid.UUID, *, reason: str) -> Report:
     """Hide what the report names, close every open report of it, tell its author why."""
-    report = _locked_report(session, principal, report_id)
+    authorize(principal, "report.resolve")
     reason = " ".join(reason.split())
     if not reason:
         raise InvalidInput(errors={"reason": ["Say why: the author is told."]})
-    content = _locked_content(session, report)
+    # The content first, then the report: admins deciding on reports of the same content
+    # queue on the content, never each holding a report the other's update needs.
+    content = _locked_content(session, get_scoped(session, principal, Report, report_id))
+    report = _locked_report(session, principal, report_id)
     now = utcnow()
     newly_hidden = content.hidden_at is None
     if newly_hidden:
@@ -244,17 +249,22 @@ def _tell_author(
     session: Session, report: Report, content: Video | Comment, video: Video, reason: str
 ) -> None:
     """The author's inbox item and push: what was hidden, and the admin's reason as the body.
-    Once per hiding (a content hidden, shown and hidden again is told twice)."""
+    Once per hiding (a content hidden, shown and hidden again is told twice). An author whose
+    account was deleted is told nothing: nobody would read it."""
     hidden_at = content.hidden_at
     assert hidden_at is not None
     is_comment = isinstance(content, Comment)
+    author_id = content.author_id if isinstance(content, Comment) else content.owner_id
+    author = session.get(User, author_id)
+    if author is None or author.deleted_at is not None:
+        return
     data: dict[str, Any] = {"video_id": video.id}
     if is_comment:
         data["comment_id"] = content.id
     notify(
         session,
         org_id=report.org_id,
-        user_id=content.author_id if isinstance(content, Comment) else content.owner_id,
+        user_id=author_id,
         type=NotificationType.CONTENT_HIDDEN,
         args={"video": video.title, "reason": reason},
         data=data,
