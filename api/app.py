@@ -33,6 +33,7 @@ from api.resources import (
     devices,
     feed,
     invitations,
+    moderation,
     notifications,
     password_reset,
     playback,
@@ -77,6 +78,9 @@ API_BLUEPRINTS = (
     comments.questions_blp,
     preferences.blp,
     webhooks.blp,
+    moderation.reports_blp,
+    moderation.moderation_blp,
+    moderation.audit_blp,
 )
 EXPOSED_HEADERS = [
     "ETag",

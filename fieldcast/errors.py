@@ -244,6 +244,18 @@ class ErrorCode(enum.StrEnum):
         "receipt_token_expired",
         "The push's receipt token has expired; send the receipt with a bearer token instead.",
     )
+    CANNOT_REPORT_OWN_CONTENT = (
+        "cannot_report_own_content",
+        "You cannot report your own video or comment; edit or delete it instead.",
+    )
+    REPORT_RESOLVED = (
+        "report_resolved",
+        "The content was hidden on this report; show it again (unhide) instead of dismissing.",
+    )
+    EXPORT_TOO_LARGE = (
+        "export_too_large",
+        "More entries match than one export holds; narrow it with `since` and `until`.",
+    )
 
     MENTION_WITHOUT_ACCESS = (
         "mention_without_access",

@@ -124,6 +124,16 @@ class ShareRecalled(Event):
     recipient_ids: tuple[uuid.UUID, ...]
 
 
+@dataclass(frozen=True)
+class VideoHidden(Event):
+    """An admin hid a video on a report (published by `moderation`): from now only its author
+    and admins see it. It leaves the lists of the people its shares reached; its pushes and
+    chat cards not yet sent check it when sending. Shown again, it simply changed."""
+
+    video_id: uuid.UUID
+    owner_id: uuid.UUID
+
+
 # Every event type, for the checks that each reaches a handler in every process.
 EVENT_TYPES: tuple[type[Event], ...] = (
     VideoBecamePlayable,
@@ -133,6 +143,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     VideoRemoved,
     VideoRestored,
     ShareRecalled,
+    VideoHidden,
 )
 
 E = TypeVar("E", bound=Event)

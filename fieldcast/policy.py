@@ -785,6 +785,14 @@ RULES: dict[str, Rule] = {
     "distribution_list.delete": _author_or_admin,
     # A team's Slack or Teams channel is an organisation-level integration.
     "team.manage_webhooks": _admin,
+    # Admins moderate: they read the reports, hide or keep what was reported, show hidden
+    # content again, and read the audit log. (Reporting is "video.report" / "comment.report".)
+    "report.list": _admin,
+    "report.read": _admin,
+    "report.resolve": _admin,
+    "video.unhide": _admin,
+    "comment.unhide": _admin,
+    "audit.read": _admin,
 }
 
 # The rule that is each kind's visibility itself: a loader's query has already asked it.

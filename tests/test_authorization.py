@@ -41,6 +41,7 @@ from fieldcast.models.conversation import Comment, Reaction
 from fieldcast.models.devices import Device, Platform
 from fieldcast.models.inbox import Notification
 from fieldcast.models.integrations import TeamWebhook, WebhookKind
+from fieldcast.models.moderation import Report, ReportReason
 from fieldcast.models.sharing import DistributionList, Share, ShareAudience
 from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Video, VideoKind
@@ -82,6 +83,8 @@ class World:
     distribution_list: DistributionList  # a private list of `rep`'s
     share: Share  # `rep` shared `video` with `admin`
     webhook: TeamWebhook  # `team`'s Slack channel
+    admin_comment: Comment  # `admin`'s comment on `video`, which `rep` may report
+    report: Report  # `admin` reported `video`
     # The ETag of the direct upload's one part, sent to S3 already (on S3 storage only).
     direct_part_etag: str = '"no-part-sent"'
     invitation: Any = None  # `admin` invited someone; `invitation_token` is its link's token
@@ -111,6 +114,7 @@ class World:
             "comment_id": self.comment.id,
             "reaction_id": self.reaction.id,
             "answer_video_id": self.answer_video.id,
+            "report_id": self.report.id,
         }
 
     def login(self, user: Any) -> dict[str, Any]:
@@ -171,6 +175,11 @@ def _accept_body(world: World) -> dict[str, Any]:
 
 def _refresh_body(world: World) -> dict[str, Any]:
     return {"refresh_token": world.login(world.rep)["refresh_token"]}
+
+
+def _report_body(world: World) -> dict[str, Any]:
+    # `rep` reports the admin's comment on their video.
+    return {"comment_id": str(world.admin_comment.id), "reason": "harassment", "details": "Rude"}
 
 
 def _receipt_body(world: World) -> dict[str, Any]:
@@ -321,6 +330,17 @@ OPERATIONS: dict[tuple[str, str], Case] = {
         {"kind": "slack", "url": "https://hooks.slack.com/services/T000/B000/secretsecret"},
     ),
     ("DELETE", "/api/v1/teams/{team_id}/webhooks/{webhook_id}"): Case(Access.ADMIN, 204),
+    ("GET", "/api/v1/reports"): Case(Access.ADMIN, 200),
+    ("POST", "/api/v1/reports"): Case(Access.MEMBER, 201, _report_body),
+    ("GET", "/api/v1/reports/{report_id}"): Case(Access.ADMIN, 200),
+    ("POST", "/api/v1/reports/{report_id}/hide"): Case(
+        Access.ADMIN, 200, {"reason": "Customer pricing must not circulate."}
+    ),
+    ("POST", "/api/v1/reports/{report_id}/dismiss"): Case(Access.ADMIN, 200, {"note": "Fine"}),
+    ("POST", "/api/v1/moderation/videos/{video_id}/unhide"): Case(Access.ADMIN, 200),
+    ("POST", "/api/v1/moderation/comments/{comment_id}/unhide"): Case(Access.ADMIN, 200),
+    ("GET", "/api/v1/audit-log"): Case(Access.ADMIN, 200),
+    ("GET", "/api/v1/audit-log/export"): Case(Access.ADMIN, 200, json_response=False),
     ("POST", "/api/v1/uploads"): Case(
         Access.OWNER, 201, headers=_tus_create_headers, json_response=False
     ),
@@ -585,10 +605,31 @@ def _make_world(
         kind=WebhookKind.SLACK,
         url="https://hooks.slack.com/services/T000/B000/existing",
     )
+    admin_comment = Comment(
+        org_id=org.id, video_id=video.id, author_id=admin.id, body="Call me about the discount"
+    )
+    report = Report(
+        org_id=org.id, reporter_id=admin.id, video_id=video.id, reason=ReportReason.CONFIDENTIAL
+    )
     capability = uploads.issue_capability(upload)
     comment = Comment(org_id=org.id, video_id=video.id, author_id=rep.id, body="See 0:12", at_ms=12)
     reaction = Reaction(org_id=org.id, video_id=video.id, user_id=rep.id, emoji="🔥", at_ms=5)
-    session.add_all([upload, direct, note, phone, item, dl, share, hook, comment, reaction])
+    session.add_all(
+        [
+            upload,
+            direct,
+            note,
+            phone,
+            item,
+            dl,
+            share,
+            hook,
+            comment,
+            admin_comment,
+            report,
+            reaction,
+        ]
+    )
     session.flush()
     session.add(
         ShareAudience(
@@ -627,6 +668,8 @@ def _make_world(
         dl,
         share,
         hook,
+        admin_comment,
+        report,
         part_etag,
         invitation=invitation,
         invitation_token=invitations.token_for(secret, invitation),

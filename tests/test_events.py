@@ -45,6 +45,7 @@ EXPECTED = {
         "fieldcast.integrations.webhooks._share_recalled",
         "fieldcast.sync.tombstones._share_recalled",
     ],
+    "VideoHidden": ["fieldcast.sync.tombstones._video_hidden"],
 }
 
 _STARTUP = """

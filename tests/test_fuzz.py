@@ -1,7 +1,7 @@
 """The API fuzzed from its own OpenAPI document (schemathesis): every operation, valid and invalid
 input, against the app on the test PostgreSQL and Redis, signed in as an admin of an
 organisation with a video, a team, a list, an attachment, a device, an API token, a share, a
-webhook, an upload and an inbox item in it.
+webhook, an upload, an inbox item, a comment and a report of it in it.
 
 No input may produce a server error, a status code the document does not list for the
 operation, a content type it does not list, or a body or header that breaks its schema; and
@@ -39,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy.orm import Session
 
+from fieldcast.models.conversation import Comment
 from fieldcast.models.inbox import Notification
 from fieldcast.settings import Settings
 from tests.conftest import SECRET_KEY, bearer
@@ -155,6 +156,13 @@ def world(
     session.add(item)
     session.flush()
     ids["notification_id"] = str(item.id)
+    comment = Comment(
+        org_id=org.id, video_id=uuid.UUID(video_id), author_id=rep.id, body="Ask about budget"
+    )
+    session.add(comment)
+    session.flush()
+    ids["comment_id"] = str(comment.id)
+    ids["report_id"] = made("/api/v1/reports", {"comment_id": ids["comment_id"], "reason": "spam"})
     return World(app, client, admin, headers, ids)
 
 

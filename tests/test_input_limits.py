@@ -305,6 +305,8 @@ NOT_STORED = {
     "UserUpdateSchema.password",
     "CompletedPartSchema.etag",
     "InvitationListArgsSchema.cursor",
+    "ReportListArgsSchema.cursor",
+    "AuditLogArgsSchema.cursor",
     "AcceptSchema.token",
     "PreviewRequestSchema.token",
     "AcceptSchema.password",

@@ -26,7 +26,9 @@ from datetime import timedelta
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from fieldcast import audit
 from fieldcast.accounts.services import verify_password
+from fieldcast.audit import AuditAction
 from fieldcast.db import utcnow
 from fieldcast.errors import (
     Conflict,
@@ -83,6 +85,9 @@ def delete_own_account(session: Session, principal: Principal, *, password: str 
                 code=ErrorCode.REAUTHENTICATION_REQUIRED,
             )
     erase(session, user)
+    audit.record(
+        session, principal, AuditAction.USER_DELETED, "user", user.id, {"own_account": True}
+    )
 
 
 def delete_user(session: Session, principal: Principal, user_id: uuid.UUID) -> None:
@@ -96,6 +101,9 @@ def delete_user(session: Session, principal: Principal, user_id: uuid.UUID) -> N
         )
     if user.deleted_at is None:
         erase(session, user)
+        audit.record(
+            session, principal, AuditAction.USER_DELETED, "user", user.id, {"own_account": False}
+        )
 
 
 def _is_last_admin(session: Session, user: User) -> bool:

@@ -19,6 +19,8 @@ from sqlalchemy import Select, and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from fieldcast import audit
+
 # `emails` registers the outbox tasks that the functions here record.
 from fieldcast.accounts import emails, linktokens  # noqa: F401
 from fieldcast.accounts.services import (
@@ -28,6 +30,7 @@ from fieldcast.accounts.services import (
     normalise_email,
     normalise_handle,
 )
+from fieldcast.audit import AuditAction
 from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import Conflict, ErrorCode, Gone, InvalidInput, NotFound
 from fieldcast.models.accounts import (
@@ -166,6 +169,15 @@ def invite(
             errors={"email": ["Already invited."]},
         ) from None
     _record_email(session, invitation)
+    # The invitation's id, role and teams; not the address (personal data stays out of the log).
+    audit.record(
+        session,
+        principal,
+        AuditAction.INVITATION_CREATED,
+        "invitation",
+        invitation.id,
+        {"role": invitation.role, "team_ids": invitation.team_ids},
+    )
     return invitation
 
 
@@ -210,6 +222,9 @@ def revoke(session: Session, principal: Principal, invitation_id: uuid.UUID) -> 
         )
     if invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
+        audit.record(
+            session, principal, AuditAction.INVITATION_REVOKED, "invitation", invitation.id
+        )
     session.flush()
     return invitation
 
@@ -227,6 +242,14 @@ def resend(
     _new_link(invitation, secret_key, ttl)
     session.flush()
     _record_email(session, invitation)
+    audit.record(
+        session,
+        principal,
+        AuditAction.INVITATION_RESENT,
+        "invitation",
+        invitation.id,
+        {"expires_at": invitation.expires_at},
+    )
     return invitation
 
 
@@ -316,6 +339,22 @@ def accept(
     )
     invitation.accepted_at = utcnow()
     invitation.user_id = user.id
+    # The new person made their account themselves, on an admin's invitation.
+    audit.record(
+        session,
+        user.id,
+        AuditAction.USER_CREATED,
+        "user",
+        user.id,
+        {
+            "role": user.role,
+            "via": "invitation",
+            "invitation_id": invitation.id,
+            "invited_by_id": invitation.invited_by_id,
+            "team_ids": list(teams),
+        },
+        org_id=invitation.org_id,
+    )
     session.flush()
     return user
 

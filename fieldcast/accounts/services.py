@@ -15,6 +15,8 @@ from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from fieldcast import audit
+from fieldcast.audit import AuditAction
 from fieldcast.db import utcnow
 from fieldcast.devices import services as devices
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
@@ -189,6 +191,15 @@ def create_organisation(
     except IntegrityError as exc:
         session.rollback()
         raise conflict_from(exc) from None
+    audit.record(
+        session,
+        None,
+        AuditAction.USER_CREATED,
+        "user",
+        admin.id,
+        {"role": admin.role, "via": "organisation"},
+        org_id=org.id,
+    )
     return NewOrganisation(org, admin)
 
 
@@ -210,6 +221,9 @@ USER_FIELDS = {
     "external_id",
     "time_zone",
 }
+# The fields whose old and new values the audit log keeps: they decide what a person may do
+# and see. Of the others it keeps only that they changed.
+AUDITED_USER_VALUES = ("role", "manager_id", "is_active")
 
 
 def _check_parent_link(
@@ -309,6 +323,14 @@ def create_user(
     except IntegrityError as exc:
         session.rollback()
         raise conflict_from(exc) from None
+    audit.record(
+        session,
+        principal,
+        AuditAction.USER_CREATED,
+        "user",
+        user.id,
+        {"role": user.role, "manager_id": user.manager_id, "can_sign_in": bool(password)},
+    )
     return user
 
 
@@ -347,9 +369,11 @@ def update_user(
         _check_manager(session, principal, user.id, changes["manager_id"])
     if "time_zone" in changes:
         _check_time_zone(changes["time_zone"])
-    if "password" in changes:
+    password_set = "password" in changes
+    if password_set:
         password = changes.pop("password")
         user.password_hash = hash_password(password) if password else None
+    before = {name: getattr(user, name) for name in changes}
     for name, value in changes.items():
         setattr(user, name, value)
     if changes.get("is_active") is False:
@@ -359,6 +383,25 @@ def update_user(
     except IntegrityError as exc:
         session.rollback()
         raise conflict_from(exc) from None
+    changed = [name for name in changes if before[name] != getattr(user, name)]
+    if changed or password_set:
+        audit.record(
+            session,
+            principal,
+            AuditAction.USER_UPDATED,
+            "user",
+            user.id,
+            {
+                # Which fields changed; the values only of those that grant or take away
+                # access (never a name, a handle or an email).
+                "fields": sorted([*changed, *(["password"] if password_set else [])]),
+                "changes": {
+                    name: audit.change(before[name], getattr(user, name))
+                    for name in changed
+                    if name in AUDITED_USER_VALUES
+                },
+            },
+        )
     return user
 
 
@@ -470,6 +513,14 @@ def create_team(
     except IntegrityError as exc:
         session.rollback()
         raise conflict_from(exc) from None
+    audit.record(
+        session,
+        principal,
+        AuditAction.TEAM_CREATED,
+        "team",
+        team.id,
+        {"name": team.name, "handle": team.handle, "parent_id": team.parent_id},
+    )
     return team
 
 
@@ -490,14 +541,36 @@ def update_team(
         changes["name"] = clean_name(changes["name"], "name")
     if "handle" in changes:
         changes["handle"] = normalise_handle(changes["handle"])
-    for name in ("name", "handle", "description", "parent_id", "external_id"):
-        if name in changes:
-            setattr(team, name, changes[name])
+    fields = [
+        name
+        for name in ("name", "handle", "description", "parent_id", "external_id")
+        if name in changes
+    ]
+    before = {name: getattr(team, name) for name in fields}
+    for name in fields:
+        setattr(team, name, changes[name])
     try:
         session.flush()
     except IntegrityError as exc:
         session.rollback()
         raise conflict_from(exc) from None
+    changed = [name for name in fields if before[name] != getattr(team, name)]
+    if changed:
+        audit.record(
+            session,
+            principal,
+            AuditAction.TEAM_UPDATED,
+            "team",
+            team.id,
+            {
+                "fields": changed,
+                "changes": {
+                    name: audit.change(before[name], getattr(team, name))
+                    for name in changed
+                    if name in ("name", "handle", "parent_id")
+                },
+            },
+        )
     return team
 
 
@@ -512,6 +585,14 @@ def delete_team(session: Session, principal: Principal, team_id: uuid.UUID) -> N
             "Move or delete the sub-teams first.",
             code=ErrorCode.TEAM_HAS_SUBTEAMS,
         )
+    audit.record(
+        session,
+        principal,
+        AuditAction.TEAM_DELETED,
+        "team",
+        team.id,
+        {"name": team.name, "parent_id": team.parent_id},
+    )
     session.delete(team)
     session.flush()
 
@@ -530,11 +611,21 @@ def set_membership(
     except NotFound:
         raise NotFound(f"No user with id {user_id}.", code=ErrorCode.USER_NOT_FOUND) from None
     membership = session.get(TeamMembership, (team.id, user_id))
+    previous = membership.role if membership is not None else None
     if membership is None:
         membership = TeamMembership(org_id=principal.org_id, team_id=team.id, user_id=user_id)
         session.add(membership)
     membership.role = role
     session.flush()
+    if previous != role:
+        audit.record(
+            session,
+            principal,
+            AuditAction.TEAM_MEMBER_SET,
+            "team",
+            team.id,
+            {"user_id": user_id, "role": role, "previous_role": previous},
+        )
     return membership
 
 
@@ -555,6 +646,9 @@ def remove_membership(
         raise NotFound(
             "This user is not a member of the team.", code=ErrorCode.MEMBERSHIP_NOT_FOUND
         )
+    audit.record(
+        session, principal, AuditAction.TEAM_MEMBER_REMOVED, "team", team.id, {"user_id": user_id}
+    )
     session.flush()
 
 

@@ -27,7 +27,9 @@ import jwt
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
+from fieldcast import audit
 from fieldcast.accounts.services import normalise_email, verify_password
+from fieldcast.audit import AuditAction
 from fieldcast.db import EarlyCommit, commit_early, new_token, utcnow
 from fieldcast.devices import services as devices
 from fieldcast.errors import AuthenticationFailed, ErrorCode, InvalidInput
@@ -388,6 +390,15 @@ def create_api_token(
     )
     session.add(token)
     session.flush()
+    # Its name, whom it acts as and until when: never the secret, its prefix or its hash.
+    audit.record(
+        session,
+        principal,
+        AuditAction.API_TOKEN_CREATED,
+        "api_token",
+        token.id,
+        {"name": token.name, "user_id": token.user_id, "expires_at": token.expires_at},
+    )
     return NewApiToken(token, secret)
 
 
@@ -396,6 +407,14 @@ def revoke_api_token(session: Session, principal: Principal, token_id: uuid.UUID
     authorize(principal, "api_token.revoke", token)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
+        audit.record(
+            session,
+            principal,
+            AuditAction.API_TOKEN_REVOKED,
+            "api_token",
+            token.id,
+            {"name": token.name, "user_id": token.user_id},
+        )
     session.flush()
     return token
 

@@ -26,6 +26,7 @@ from fieldcast.conversation import mentions
 from fieldcast.conversation.notify import NOTIFY_TASK
 from fieldcast.db import utcnow
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput
+from fieldcast.inbox import services as inbox
 from fieldcast.models.accounts import Team, User
 from fieldcast.models.conversation import BODY_MAX, Comment, CommentLike
 from fieldcast.models.videos import Video
@@ -307,6 +308,8 @@ def delete_comment(session: Session, principal: Principal, comment_id: uuid.UUID
         return comment
     comment.deleted_at = utcnow()
     comment.deleted_by_id = principal.user_id
+    # Pushes about it not sent yet are dropped (one already running checks again).
+    inbox.drop_comment_pushes(session, comment.org_id, comment.id)
     if comment.parent_id is not None:
         session.execute(
             update(Comment)

@@ -211,15 +211,22 @@ def _apply_preferences(
 
 def _withdrawn(session: Session, items: dict[uuid.UUID, Notification]) -> dict[uuid.UUID, str]:
     """Items whose push must not go out any more, with why: their video was deleted
-    (`video_removed`) or their share recalled (`share_recalled`). Checked when sending, as the
-    pushes not yet started were dropped when it happened."""
+    (`video_removed`), hidden by an admin from everyone but its author (`video_hidden`), or
+    their share recalled (`share_recalled`). Checked when sending, as the pushes not yet
+    started were dropped when it happened (a hidden video's are only checked here)."""
     video_ids = {_uuid(item.data.get("video_id")) for item in items.values()} - {None}
     share_ids = {_uuid(item.data.get("share_id")) for item in items.values()} - {None}
-    live = set(
-        session.scalars(select(Video.id).where(Video.id.in_(video_ids), Video.deleted_at.is_(None)))
+    rows = (
+        session.execute(
+            select(Video.id, Video.owner_id, Video.hidden_at).where(
+                Video.id.in_(video_ids), Video.deleted_at.is_(None)
+            )
+        ).all()
         if video_ids
-        else ()
+        else []
     )
+    live = {row.id for row in rows}
+    hidden = {row.id: row.owner_id for row in rows if row.hidden_at is not None}
     recalled = set(
         session.scalars(
             select(Share.id).where(Share.id.in_(share_ids), Share.recalled_at.is_not(None))
@@ -232,6 +239,8 @@ def _withdrawn(session: Session, items: dict[uuid.UUID, Notification]) -> dict[u
         video_id = _uuid(item.data.get("video_id"))
         if video_id is not None and video_id not in live:
             withdrawn[nid] = "video_removed"
+        elif video_id in hidden and hidden[video_id] != item.user_id:
+            withdrawn[nid] = "video_hidden"
         elif _uuid(item.data.get("share_id")) in recalled:
             withdrawn[nid] = "share_recalled"
     withdrawn.update(_conversation_withdrawn(session, items, skip=set(withdrawn)))

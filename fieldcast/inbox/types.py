@@ -19,3 +19,4 @@ class NotificationType(enum.StrEnum):
     COMMENT_NEW = "comment.new"  # someone commented on your video
     QUESTION_ANSWER = "question.answer"  # someone answered your question
     ANSWER_ACCEPTED = "answer.accepted"  # the asker accepted your answer
+    CONTENT_HIDDEN = "content.hidden"  # an admin hid your video or comment, and says why

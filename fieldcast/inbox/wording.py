@@ -121,6 +121,13 @@ WORDINGS: dict[NotificationType, Wording] = {
         ),
         Text.of(N_("answer_accepted_body", "Thanks for helping out.")),
     ),
+    # The admin's reason is the body, as they wrote it; the worded body only stands in for
+    # an item without one.
+    NotificationType.CONTENT_HIDDEN: Wording(
+        Text.of(N_("content_hidden_title", "Your post on “{video}” was hidden"), "video"),
+        Text.of(N_("content_hidden_body", "An admin hid it after a report.")),
+        own_body="reason",
+    ),
 }
 
 # The push that stands for several about one video's conversation within a short window

@@ -23,7 +23,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fieldcast import events, links
+from fieldcast import audit, events, links
+from fieldcast.audit import AuditAction
 from fieldcast.context import current
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.integrations.cards import MESSAGE_BUILDERS, ShareCard
@@ -151,6 +152,15 @@ def add_webhook(
     )
     session.add(webhook)
     session.flush()
+    # A webhook URL is a credential: the log keeps its kind and host only.
+    audit.record(
+        session,
+        principal,
+        AuditAction.WEBHOOK_CREATED,
+        "team_webhook",
+        webhook.id,
+        {"team_id": team.id, "kind": kind, "host": chat.host_of(url)},
+    )
     log.info(
         "webhook %s (%s, %s) added to team %s by %s",
         webhook.id,
@@ -176,6 +186,14 @@ def remove_webhook(
     ).one_or_none()
     if webhook is None:
         raise NotFound(f"No webhook with id {webhook_id} on this team.")
+    audit.record(
+        session,
+        principal,
+        AuditAction.WEBHOOK_DELETED,
+        "team_webhook",
+        webhook.id,
+        {"team_id": team.id, "kind": webhook.kind, "host": chat.host_of(webhook.url)},
+    )
     session.delete(webhook)
     session.flush()
     log.info("webhook %s removed from team %s by %s", webhook_id, team.id, principal.user_id)
@@ -237,7 +255,8 @@ def deliver(webhook_id: uuid.UUID, url: str, message: dict[str, Any]) -> None:
 
 
 def _load(session: Session, payload: dict[str, Any]) -> tuple[TeamWebhook, ShareCard] | None:
-    # A recalled share or a deleted video posts nothing (checked again when posting).
+    # A recalled share, or a video deleted or hidden on a report, posts nothing (checked again
+    # when posting).
     share = session.scalars(
         select(Share).where(Share.id == uuid.UUID(payload["share_id"]), Share.recalled_at.is_(None))
     ).one_or_none()
@@ -254,6 +273,7 @@ def _load(session: Session, payload: dict[str, Any]) -> tuple[TeamWebhook, Share
             Video.org_id == share.org_id,
             Video.id == share.video_id,
             Video.deleted_at.is_(None),
+            Video.hidden_at.is_(None),
         )
     ).one_or_none()
     sender = session.scalars(
@@ -272,7 +292,7 @@ def post_share(session: Session, payload: dict[str, Any]) -> None:
 
     Nothing is posted when the webhook, the share, its video or its sender is gone: the
     webhook was removed, the share was recalled or went with what it belonged to, or its video
-    was deleted.
+    was deleted or hidden by an admin.
     """
     loaded = _load(session, payload)
     if loaded is None:

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, String, text
+from sqlalchemy import Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,7 +30,9 @@ class ReportStatus(enum.StrEnum):
 
 
 class Report(TenantMixin, Base):
-    """Someone asks the admins to look at a comment or a video."""
+    """Someone asks the admins to look at a comment or a video. Every report names its video;
+    a report of a comment names the comment too (`comment_id`), a report of the video itself
+    does not."""
 
     __tablename__ = "reports"
     __table_args__ = (
@@ -38,7 +40,6 @@ class Report(TenantMixin, Base):
         tenant_fk("reports", "comment_id", "comments", ondelete="CASCADE"),
         tenant_fk("reports", "video_id", "videos", ondelete="CASCADE"),
         tenant_fk("reports", "resolved_by_id", "users", ondelete="SET NULL (resolved_by_id)"),
-        CheckConstraint("(comment_id IS NULL) <> (video_id IS NULL)", name="one_reported_object"),
         # One open report per person and object: reporting again changes nothing.
         Index(
             "uq_reports_open_comment",
@@ -52,7 +53,7 @@ class Report(TenantMixin, Base):
             "reporter_id",
             "video_id",
             unique=True,
-            postgresql_where=text("status = 'open' AND video_id IS NOT NULL"),
+            postgresql_where=text("status = 'open' AND comment_id IS NULL"),
         ),
         Index("ix_reports_org_id_status_id", "org_id", "status", "id"),
         Index("ix_reports_comment_id", "comment_id"),
@@ -61,8 +62,8 @@ class Report(TenantMixin, Base):
 
     id: Mapped[UUIDPK]
     reporter_id: Mapped[uuid.UUID]
-    # The video a reported comment is on, too: lists show both.
-    video_id: Mapped[uuid.UUID | None]
+    # The reported video, or the video a reported comment is on: lists show both.
+    video_id: Mapped[uuid.UUID]
     comment_id: Mapped[uuid.UUID | None]
     reason: Mapped[ReportReason] = mapped_column(str_enum(ReportReason, "report_reason"))
     details: Mapped[str] = mapped_column(String(1000), default="", server_default="")

@@ -1,11 +1,12 @@
 """Tombstones: what was removed from someone's lists, so their apps drop it at the next sync.
 
-Written by the handlers below when a video is deleted or a share recalled, for the people who
-could see the object then and no one else (an id in `deleted` tells that the object existed),
-and by a trigger when an inbox item is deleted (migration 0013). A tombstone with no people
-(`user_ids` NULL) is the organisation's admins', who see every video. Each person's removals
-count toward their own MAX_REMOVALS only. Kept SYNC_TOMBSTONE_DAYS: `prune` removes older
-ones, and a token older than that is refused (`sync_token_expired`), so no app misses one.
+Written by the handlers below when a video is deleted or hidden on a report or a share
+recalled, for the people who could see the object then and no one else (an id in `deleted`
+tells that the object existed), and by a trigger when an inbox item is deleted (migration
+0013). A tombstone with no people (`user_ids` NULL) is the organisation's admins', who see
+every video. Each person's removals count toward their own MAX_REMOVALS only. Kept
+SYNC_TOMBSTONE_DAYS: `prune` removes older ones, and a token older than that is refused
+(`sync_token_expired`), so no app misses one.
 
 Changes that take an object out of a list without removing it (archived, a status filter no
 longer met) need no tombstone: the object's row changed, and the list answers it as removed to
@@ -160,6 +161,40 @@ def _video_removed(session: Session, event: events.VideoRemoved) -> None:
     ids = {"org_id": event.org_id, "video_id": event.video_id, "owner_id": event.owner_id}
     session.execute(_BURY_VIDEO, ids)
     session.execute(_BURY_SHARES, {"org_id": event.org_id, "video_id": event.video_id})
+
+
+# The people a hidden video's standing shares reached, but its author (admins see it still).
+_BURY_HIDDEN_VIDEO = text(
+    """
+    INSERT INTO sync_tombstones (id, org_id, user_ids, kind, object_id, created_at)
+    SELECT gen_random_uuid(), :org_id, people, 'video', :video_id, now()
+      FROM (SELECT ARRAY(
+                SELECT r.user_id
+                  FROM shares s
+                  JOIN share_recipients r ON r.org_id = s.org_id AND r.share_id = s.id
+                 WHERE s.org_id = :org_id AND s.video_id = :video_id AND s.recalled_at IS NULL
+                   AND r.user_id <> :owner_id
+                 UNION
+                SELECT person
+                  FROM shares s
+                  JOIN share_audiences a ON a.org_id = s.org_id AND a.share_id = s.id
+                 CROSS JOIN LATERAL unnest(a.user_ids) AS person
+                 WHERE s.org_id = :org_id AND s.video_id = :video_id AND s.recalled_at IS NULL
+                   AND person <> :owner_id
+            ) AS people) AS reached
+     WHERE cardinality(people) > 0
+    """
+)
+
+
+@events.subscribe(events.VideoHidden)
+def _video_hidden(session: Session, event: events.VideoHidden) -> None:
+    """Gone from the videos lists of the people its shares reached (one statement). Their
+    feeds need nothing: the video's row changed, and the feed answers its shares as removed
+    to those who no longer see it. The admins among them, who still see it, are left it by
+    the lists."""
+    ids = {"org_id": event.org_id, "video_id": event.video_id, "owner_id": event.owner_id}
+    session.execute(_BURY_HIDDEN_VIDEO, ids)
 
 
 @events.subscribe(events.ShareRecalled)
