@@ -766,3 +766,42 @@ def test_reading_a_page_takes_a_fixed_number_of_queries(
         return int(count_queries.count - before)
 
     assert grow(2) == grow(8)
+
+
+def test_a_hidden_comments_pushes_stop_but_its_author_is_told_why(
+    client: FlaskClient,
+    session: Session,
+    shared: Video,
+    people: dict[str, Any],
+    auth: Any,
+    context: AppContext,
+    sink: RecordingSink,
+) -> None:
+    for user in (people["sam"], people["kim"]):
+        _device(session, user)
+    session.commit()
+    made = _ok(_post(client, auth(people["sam"]), shared, body="@kim call the customer now"), 201)
+    report = _ok(
+        client.post(
+            "/api/v1/reports",
+            json={"comment_id": made["id"], "reason": "confidential"},
+            headers=auth(people["kim"]),
+        ),
+        201,
+    )
+    _ok(
+        client.post(
+            f"/api/v1/reports/{report['id']}/hide",
+            json={"reason": "Customer names stay out of comments."},
+            headers=auth(people["admin"]),
+        )
+    )
+    drain(context)
+    # The mention's push is withdrawn; the moderation notice reaches the author.
+    assert [(m.user_id, m.type) for m in sink.sent] == [(people["sam"].id, "content.hidden")]
+    assert sink.sent[0].body == "Customer names stay out of comments."
+    as_kim = _ok(client.get(f"/api/v1/comments/{made['id']}", headers=auth(people["kim"])))
+    assert as_kim["state"] == "hidden" and as_kim["body"] == "" and as_kim["hidden_reason"] is None
+    as_author = _ok(client.get(f"/api/v1/comments/{made['id']}", headers=auth(people["sam"])))
+    assert as_author["body"] == "@kim call the customer now"
+    assert as_author["hidden_reason"] == "Customer names stay out of comments."

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Which handlers each event must reach, in the order they run.
 EXPECTED = {
     "VideoBecamePlayable": [
+        "fieldcast.conversation.questions._reply_video_playable",
         "fieldcast.inbox.services._video_playable",
         "fieldcast.sharing.shares._video_playable",
     ],

@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.context import current
 from fieldcast.db import utcnow
-from fieldcast.inbox.delivery import PUSH_TASK
-from fieldcast.inbox.types import NotificationType
+from fieldcast.inbox.delivery import CONVERSATION_TYPES, PUSH_TASK
 from fieldcast.models.accounts import User
 from fieldcast.models.conversation import PushWindow
 from fieldcast.models.inbox import Notification, PushDelivery
@@ -31,13 +30,7 @@ from fieldcast.outbox.names import TaskName
 
 SUMMARY_TASK = TaskName.NOTIFICATIONS_PUSH_SUMMARY
 # The kinds of item that fold together: the conversation on one video.
-FOLDED_TYPES = (
-    NotificationType.COMMENT_MENTION,
-    NotificationType.COMMENT_REPLY,
-    NotificationType.COMMENT_NEW,
-    NotificationType.QUESTION_ANSWER,
-    NotificationType.ANSWER_ACCEPTED,
-)
+FOLDED_TYPES = sorted(CONVERSATION_TYPES)
 # Names a summary push lists before "and N others" (in its body).
 SUMMARY_NAMES = 3
 
@@ -127,7 +120,7 @@ def _summary(session: Session, payload: dict[str, Any]) -> None:
         select(Notification)
         .where(
             Notification.user_id == user_id,
-            Notification.type.in_([t.value for t in FOLDED_TYPES]),
+            Notification.type.in_(FOLDED_TYPES),
             Notification.data["video_id"].astext == str(video_id),
             Notification.created_at >= opened_at,
             Notification.created_at <= closes,

@@ -39,6 +39,7 @@ from fieldcast import links, policy
 from fieldcast.context import current
 from fieldcast.db import EarlyCommit, commit_early, utcnow
 from fieldcast.inbox import preferences, receipts, wording
+from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import User
 from fieldcast.models.conversation import Comment
 from fieldcast.models.devices import Device
@@ -53,6 +54,18 @@ from notifications.push import MAX_BATCH, PushMessage, PushResult
 log = logging.getLogger(__name__)
 
 PUSH_TASK = TaskName.NOTIFICATIONS_PUSH
+# The conversation on a video: what a deleted or hidden comment, or lost access to the video,
+# withdraws; and what folds into one summary push (`coalescing`). Not `content.hidden`, which
+# tells an author about their hidden comment.
+CONVERSATION_TYPES = frozenset(
+    {
+        NotificationType.COMMENT_MENTION.value,
+        NotificationType.COMMENT_REPLY.value,
+        NotificationType.COMMENT_NEW.value,
+        NotificationType.QUESTION_ANSWER.value,
+        NotificationType.ANSWER_ACCEPTED.value,
+    }
+)
 # Where the app presents a push's receipt token (api/resources/notifications.py).
 RECEIPT_PATH = "/api/v1/receipts"
 # How long a push's image (the video's poster) URL works: long enough for a phone that was
@@ -256,7 +269,9 @@ def _conversation_withdrawn(
     about = {
         nid: (item, comment_id)
         for nid, item in items.items()
-        if nid not in skip and (comment_id := _uuid(item.data.get("comment_id"))) is not None
+        if nid not in skip
+        and item.type in CONVERSATION_TYPES
+        and (comment_id := _uuid(item.data.get("comment_id"))) is not None
     }
     if not about:
         return {}
