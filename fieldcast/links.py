@@ -33,7 +33,19 @@ def app_link(settings: Settings, path: str, **query: str | None) -> str:
 
 
 def video_link(
-    settings: Settings, video_id: uuid.UUID, *, share_id: uuid.UUID | None = None
+    settings: Settings,
+    video_id: uuid.UUID,
+    *,
+    share_id: uuid.UUID | None = None,
+    comment_id: uuid.UUID | None = None,
+    at_ms: int | None = None,
 ) -> str:
-    """Where a person lands to watch a video (from a push, a chat card or an email)."""
-    return app_link(settings, f"/videos/{video_id}", share=str(share_id) if share_id else None)
+    """Where a person lands to watch a video (from a push, a chat card or an email); for a
+    comment, the comment to show and the moment to open the player at."""
+    return app_link(
+        settings,
+        f"/videos/{video_id}",
+        share=str(share_id) if share_id else None,
+        comment=str(comment_id) if comment_id else None,
+        t=str(at_ms) if at_ms is not None else None,
+    )

@@ -443,7 +443,10 @@ def test_the_people_a_comment_concerns_are_told_once_and_never_the_actor(
     push = next(m for m in sink.sent if m.type == "comment.mention")
     assert push.data["video_id"] == str(shared.id) and push.data["comment_id"] == thread["id"]
     assert push.data["at_ms"] == "12000"
-    assert "link" in push.data and push.body == "@kim see 0:12"
+    assert push.data["link"].endswith(f"/videos/{shared.id}?comment={thread['id']}&t=12000"), (
+        push.data["link"]
+    )
+    assert push.body == "@kim see 0:12"
 
     sink.sent.clear()
     reply = _ok(_post(client, kim, shared, body="On it @sam", parent_id=thread["id"]), 201)

@@ -387,7 +387,14 @@ def _push_data(items: dict[uuid.UUID, Notification]) -> dict[uuid.UUID, dict[str
         data: dict[str, str] = {}
         video_id = _video_id(item)
         if video_id is not None:
-            data["link"] = links.video_link(settings, video_id, share_id=_id(item, "share_id"))
+            at = str(item.data.get("at_ms", ""))
+            data["link"] = links.video_link(
+                settings,
+                video_id,
+                share_id=_id(item, "share_id"),
+                comment_id=_id(item, "comment_id"),
+                at_ms=int(at) if at.isdigit() else None,
+            )
         if settings.secret_key is not None:
             data["receipt_token"] = receipts.issue(
                 settings.secret_key, nid, item.user_id, ttl_s=settings.receipt_token_ttl_s, now=now
