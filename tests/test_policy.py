@@ -22,6 +22,7 @@ from fieldcast import policy
 from fieldcast.db import utcnow
 from fieldcast.errors import NotFound, PermissionDenied
 from fieldcast.models.accounts import User
+from fieldcast.models.conversation import Comment
 from fieldcast.models.inbox import Notification
 from fieldcast.models.sharing import (
     DistributionList,
@@ -31,7 +32,7 @@ from fieldcast.models.sharing import (
     ShareAudience,
     ShareRecipient,
 )
-from fieldcast.models.videos import Video
+from fieldcast.models.videos import Video, VideoKind
 from fieldcast.policy import MAX_REPORTING_DEPTH, Direction, Principal
 from tests import factories
 
@@ -52,6 +53,9 @@ class Population:
     deleted_video: Video  # by `author`, shared with `recipient`, then deleted
     private_list: DistributionList  # `manager1`'s
     org_list: DistributionList  # `author`'s, for the whole organisation
+    answer_video: Video  # by `peer`, answering `video` (a question), shared with nobody
+    hidden_video: Video  # by `author`, shared with `recipient`, hidden by an admin
+    comment: Comment  # by `recipient` on `video`
 
 
 def _principal(user: Any) -> Principal:
@@ -76,7 +80,9 @@ def population(session: Session, org: Any, other_org: Any) -> Population:
         "outsider": factories.UserFactory(org=other_org, admin=True),
         "former": factories.UserFactory(org=org),
     }
-    video = Video(org_id=org.id, owner_id=author.id, title="Pricing objection")
+    video = Video(
+        org_id=org.id, owner_id=author.id, title="Pricing objection", kind=VideoKind.QUESTION
+    )
     other_video = Video(org_id=org.id, owner_id=people["peer"].id, title="Peer's own")
     deleted_video = Video(
         org_id=org.id,
@@ -85,8 +91,29 @@ def population(session: Session, org: Any, other_org: Any) -> Population:
         deleted_at=utcnow(),
         purge_after=utcnow() + timedelta(days=7),
     )
-    session.add_all([video, other_video, deleted_video])
+    hidden_video = Video(
+        org_id=org.id, owner_id=author.id, title="Hidden on a report", hidden_at=utcnow()
+    )
+    session.add_all([video, other_video, deleted_video, hidden_video])
     session.flush()
+    answer_video = Video(
+        org_id=org.id, owner_id=people["peer"].id, title="Try this", answers_video_id=video.id
+    )
+    comment = Comment(
+        org_id=org.id, video_id=video.id, author_id=people["recipient"].id, body="At 0:12"
+    )
+    hidden_share = Share(org_id=org.id, video_id=hidden_video.id, sender_id=author.id, audience={})
+    session.add_all([answer_video, comment, hidden_share])
+    session.flush()
+    session.add(
+        ShareRecipient(
+            org_id=org.id,
+            share_id=hidden_share.id,
+            user_id=people["recipient"].id,
+            video_id=hidden_video.id,
+            state=RecipientState.SENT,
+        )
+    )
     share = Share(org_id=org.id, video_id=video.id, sender_id=author.id, audience={})
     reshare = Share(org_id=org.id, video_id=video.id, sender_id=people["recipient"].id, audience={})
     recalled = Share(
@@ -159,6 +186,9 @@ def population(session: Session, org: Any, other_org: Any) -> Population:
         deleted_video,
         private_list,
         org_list,
+        answer_video,
+        hidden_video,
+        comment,
     )
 
 
@@ -173,6 +203,12 @@ EXPECTED = {
     # A deleted video is seen by nobody, its author and admins included.
     "deleted_video": set(),
     "private_list": {"manager1", "admin"},
+    # A reply video is seen by the asker of the question it answers, too.
+    "answer_video": {"peer", "author", "admin"},
+    # A hidden video is seen by its author and admins only.
+    "hidden_video": {"author", "admin"},
+    # A comment is seen by whoever sees its video.
+    "comment": {"author", "recipient", "pending", "peer", "admin"},
     "org_list": {
         "author",
         "recipient",
@@ -187,6 +223,8 @@ EXPECTED = {
 
 
 def _kind(name: str) -> policy.ObjectPolicy[Any]:
+    if name == "comment":
+        return policy.comments
     if "video" in name:
         return policy.videos
     if "share" in name:
@@ -213,6 +251,13 @@ def test_the_predicate_and_the_check_on_one_object_agree(
             by_check.add(who)
     assert by_predicate == EXPECTED[name]
     assert by_check == EXPECTED[name]
+    if kind is policy.videos:
+        # Asked for many people at once (who may be told about the video), the same answer.
+        everyone = select(User.id).where(
+            User.id.in_([user.id for user in population.people.values()])
+        )
+        viewers = policy.videos.viewers_among(session, obj, everyone)
+        assert viewers == {population.people[who].id for who in EXPECTED[name]}
 
 
 def test_lists_filtered_by_the_predicate_hold_exactly_what_each_person_sees(
@@ -223,7 +268,7 @@ def test_lists_filtered_by_the_predicate_hold_exactly_what_each_person_sees(
         seen = set(session.scalars(policy.videos.select(principal).with_only_columns(Video.id)))
         expected = {
             getattr(population, name).id
-            for name in ("video", "other_video")
+            for name in ("video", "other_video", "answer_video", "hidden_video")
             if who in EXPECTED[name]
         }
         assert seen == expected, who
@@ -231,7 +276,9 @@ def test_lists_filtered_by_the_predicate_hold_exactly_what_each_person_sees(
             session.scalars(
                 select(Share.id).where(
                     policy.shares.visible(principal),
-                    Share.video_id != population.deleted_video.id,
+                    Share.video_id.not_in(
+                        [population.deleted_video.id, population.hidden_video.id]
+                    ),
                 )
             )
         )
