@@ -80,6 +80,8 @@ def people(session: Session, org: Any) -> dict[str, Any]:
     kim = factories.UserFactory(org=org, handle="kim", display_name="Kim")
     stranger = factories.UserFactory(org=org, handle="stranger")
     admin = factories.UserFactory(org=org, admin=True, handle="root")
+    for user in (boss, author, sam, kim, stranger, admin):
+        _device(session, user)  # everyone's phone: a test reads whose pushes went out
     session.flush()
     return {
         "boss": boss,
@@ -106,6 +108,7 @@ def shared(
     session.commit()
     share_video(client, auth(people["author"]), video, people["sam"], people["kim"])
     drain(context)
+    sink.sent.clear()
     return video
 
 
@@ -345,8 +348,6 @@ def test_a_mention_of_someone_who_cannot_see_the_video_is_refused_or_shared(
     context: AppContext,
     sink: RecordingSink,
 ) -> None:
-    _device(session, people["stranger"])
-    session.commit()
     sam = auth(people["sam"])
     refused = _post(client, sam, shared, body="@stranger look at this", at_ms=5)
     assert refused.status_code == 422
@@ -383,8 +384,6 @@ def test_a_team_mention_reaches_its_members_who_can_see_it(
     team = _team(
         session, _org(session, people), [people["kim"], people["stranger"]], handle="sales-west"
     )
-    for user in (people["kim"], people["stranger"]):
-        _device(session, user)
     session.commit()
     sam = auth(people["sam"])
     problem = _post(client, sam, shared, body="@sales-west listen").get_json()
@@ -429,9 +428,6 @@ def test_the_people_a_comment_concerns_are_told_once_and_never_the_actor(
     context: AppContext,
     sink: RecordingSink,
 ) -> None:
-    for user in people.values():
-        _device(session, user)
-    session.commit()
     sam, kim = auth(people["sam"]), auth(people["kim"])
     thread = _ok(_post(client, sam, shared, body="@kim see 0:12", at_ms=12_000), 201)
     drain(context)
@@ -469,8 +465,6 @@ def test_pushes_about_a_busy_conversation_fold_into_one_summary(
     context: AppContext,
     sink: RecordingSink,
 ) -> None:
-    _device(session, people["author"])
-    session.commit()
     _ok(_post(client, auth(people["sam"]), shared, body="First!"), 201)
     drain(context)
     assert [m.type for m in sink.sent] == ["comment.new"]
@@ -503,8 +497,6 @@ def test_pushes_about_a_comment_deleted_before_sending_are_dropped(
     context: AppContext,
     sink: RecordingSink,
 ) -> None:
-    _device(session, people["kim"])
-    session.commit()
     sam = auth(people["sam"])
     made = _ok(_post(client, sam, shared, body="@kim oops"), 201)
     assert client.delete(f"/api/v1/comments/{made['id']}", headers=sam).status_code == 204
@@ -524,9 +516,6 @@ def test_edit_is_the_authors_and_tells_only_the_newly_mentioned(
     context: AppContext,
     sink: RecordingSink,
 ) -> None:
-    for user in (people["sam"], people["kim"]):
-        _device(session, user)
-    session.commit()
     author = auth(people["author"])
     made = _ok(_post(client, author, shared, body="@sam thoughts?"), 201)
     drain(context)
@@ -780,9 +769,6 @@ def test_a_hidden_comments_pushes_stop_but_its_author_is_told_why(
     context: AppContext,
     sink: RecordingSink,
 ) -> None:
-    for user in (people["sam"], people["kim"]):
-        _device(session, user)
-    session.commit()
     made = _ok(_post(client, auth(people["sam"]), shared, body="@kim call the customer now"), 201)
     report = _ok(
         client.post(
