@@ -22,11 +22,13 @@ shuffled order, with no pause: GET /api/v1/me, GET the first page of the video's
 timeline (the default page of 50 threads with their first replies), GET its moments in 100
 buckets, POST a comment at a random moment mentioning three people (`@memberN`, who can see the
 video), POST a reaction at a random moment. `--warmup` rounds first, not counted. Meanwhile a
-prober (one more person) posts, one after another, `--pushes` comments each mentioning one
+prober (one more person) posts a comment every 2 s, `--pushes` in all, each mentioning one
 person whom no comment of the run mentioned before, so that person's push goes at once (their
-push window on the video is closed, as for the first comment about it in a minute), and waits
-until the FCM stand-in has answered that person's device 200 for that comment. The clients go
-on until each has done `--rounds` rounds and the prober is through.
+push window on the video is closed, as for the first comment about it in a minute;
+COMMENT_PUSH_WINDOW_S keeps its default), and notes when the FCM stand-in answered that
+person's device 200 for that comment. The prober keeps its pace whatever the pushes do, and the
+clients go on until each has done `--rounds` rounds and the prober has posted its last comment.
+Then, once the workers have caught up, three more such comments, one at a time.
 
 Figures (one JSON line on stdout, progress on stderr); times are wall times at the client, p95
 and p50 over every client's samples:
@@ -41,17 +43,28 @@ and p50 over every client's samples:
   `moments_vs_me`, `reaction_post_vs_me`).
 - `mention_push_s`: from just before the prober's POST until the stand-in answered 200 to the
   mentioned person's push about that comment (its own clock, the same machine's), the 95th
-  percentile; `mention_push_median_s`, `mention_push_max_s` beside it.
+  percentile over the comments posted while the clients ran; `mention_push_median_s`,
+  `mention_push_max_s` beside it. `mention_push_breakdown` (medians): the POST at the client
+  (`post_s`); from the comment's outbox row, written in the POST, until its
+  `conversation.notify` job ran (`notify_wait_s`); the rest of that job (`notify_run_s`); from
+  its commit until the push was accepted (`push_wait_s`: the push job's wait in the queue and
+  its run up to the send). `mention_push_quiet_s` and `mention_push_quiet_breakdown`: the same
+  with the clients stopped and the workers idle (the median of three).
 - `cpu_busy_s`, `cpu_busy_share`: CPU seconds the whole machine (all cores) spent while the
-  clients were measured, and that as a share of all its cores over that time.
+  clients were measured, and that as a share of all its cores over that time;
+  `cpu_s_by_role`: how much of it the API, the RQ workers, the scheduler, PostgreSQL, Redis,
+  the FCM stand-in and the clients themselves spent; `api_cpu_ms_per_request`: the API's CPU per
+  request of the mix, and `worker_cpu_ms_per_job`: the workers' CPU per outbox job they finished
+  meanwhile (`outbox_jobs_done`).
 - `pushes_accepted`: distinct (device, notification) pairs the stand-in accepted during the
   run; `outbox_backlog` and `outbox_oldest_due_s`: outbox jobs due and not done when the
-  measurement ended, and how long the oldest had waited (whether the workers kept up with the
-  comments' pushes).
+  clients stopped, and how long the oldest had waited (whether the workers kept up with the
+  comments' pushes); `outbox_drain_s`: from the start of the measurement until none was left.
 
 Targets: comment_post_p95_ms <= 50, comments_page_p95_ms <= 30, moments_p95_ms <= 30,
 mention_push_s <= 2; `met` says which were. A missed target is a figure, not a failure: the run
-exits non-zero only when it cannot measure (a request fails, a push never arrives).
+exits non-zero only when it cannot measure (a request fails, a push is not accepted within
+180 s of its POST).
 
 No database or Redis is emptied here: the scratch environment owns its own.
 
@@ -71,10 +84,11 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import requests
 
@@ -87,9 +101,15 @@ WEB_WORKERS = 2
 WORKERS = 2
 # The run's own comments and reactions must never meet the per-person limits.
 UNLIMITED_PER_MINUTE = "1000000"
-PUSH_TIMEOUT_S = 30.0
-PROBE_GAP_S = 0.5
+# A mention push later than this after its POST fails the run.
+PUSH_TIMEOUT_S = 180.0
+# The prober's pace while the clients run, and how often it looks for its pushes meanwhile.
+PROBE_EVERY_S = 2.0
+PROBE_POLL_S = 0.1
 WARMUP_PROBES = 2
+# Probes once the clients have stopped and the workers have caught up.
+QUIET_PROBES = 3
+DRAIN_TIMEOUT_S = 600.0
 BUCKETS = 100
 OPERATIONS = ("me", "comments_page", "moments", "comment_post", "reaction_post")
 STARTED = time.perf_counter()
@@ -405,55 +425,159 @@ class Client:
 
 
 @dataclass
+class Probe:
+    """One comment mentioning one person, and when its push to them was accepted."""
+
+    handle: str
+    token: str  # the person's device
+    comment_id: str = ""
+    before: float = 0.0  # time.time() just before the POST
+    posted: float = 0.0  # when the POST answered
+    accepted: float | None = None  # when the stand-in answered the push 200 (its time.time())
+
+    @property
+    def push_s(self) -> float:
+        assert self.accepted is not None
+        return self.accepted - self.before
+
+
 class MentionProber:
-    """Comments that each mention one person not mentioned before, one after another, each
-    timed until the stand-in accepted that person's push about it."""
+    """Comments that each mention one person not mentioned before, each timed until the
+    stand-in accepted that person's push about it."""
 
-    base: str
-    session: requests.Session
-    video_id: str
-    fcm: Any
-    # (handle, device token) of the people to mention, one per comment.
-    people: list[tuple[str, str]]
-    samples: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    def __init__(
+        self,
+        base: str,
+        session: requests.Session,
+        video_id: str,
+        fcm: Any,
+        database_url: str,
+        people: list[tuple[str, str]],
+    ) -> None:
+        self.url = f"{base}/api/v1/videos/{video_id}/comments"
+        self.session = session
+        self.fcm = fcm
+        self.database_url = database_url
+        # (handle, device token) of the people to mention, one per comment.
+        self.people = list(people)
+        self.random = random.Random(7)
+        self.errors: list[str] = []
 
-    def probe(self, handle: str, token: str) -> float:
+    def post(self) -> Probe:
+        handle, token = self.people.pop(0)
+        probe = Probe(handle, token)
         body = {
             "body": f"@{handle} listen to how the price objection is handled here",
-            "at_ms": self.rng.randrange(DURATION_MS + 1),
+            "at_ms": self.random.randrange(DURATION_MS + 1),
         }
-        before = time.time()
-        response = self.session.post(
-            f"{self.base}/api/v1/videos/{self.video_id}/comments", json=body, timeout=60
-        )
+        probe.before = time.time()
+        response = self.session.post(self.url, json=body, timeout=60)
+        probe.posted = time.time()
         if response.status_code != 201:
             raise RuntimeError(f"POST comment: {response.status_code} {response.text[:500]}")
-        comment_id = response.json()["id"]
-        deadline = before + PUSH_TIMEOUT_S
-        while time.time() < deadline:
-            for message in self.fcm.messages(token=token):
-                data = message["message"].get("data") or {}
-                if message["status"] == 200 and data.get("comment_id") == comment_id:
-                    return float(message["answered_at"]) - before
-            time.sleep(0.02)
-        raise RuntimeError(
-            f"no push to @{handle} about comment {comment_id} within {PUSH_TIMEOUT_S} s"
-        )
+        probe.comment_id = response.json()["id"]
+        return probe
 
-    def run(self, count: int, stop: threading.Event, record: bool = True) -> None:
+    def check(self, probe: Probe) -> bool:
+        """Whether the stand-in has accepted the probe's push (noting when it did)."""
+        for message in self.fcm.messages(token=probe.token):
+            data = message["message"].get("data") or {}
+            if message["status"] == 200 and data.get("comment_id") == probe.comment_id:
+                probe.accepted = float(message["answered_at"])
+                return True
+        return False
+
+    def wait(self, probes: list[Probe], poll_s: float) -> None:
+        """Until every probe's push was accepted; a push later than PUSH_TIMEOUT_S after its
+        POST fails the run."""
+        waiting = [probe for probe in probes if probe.accepted is None]
+        while waiting:
+            self.overdue(waiting)
+            time.sleep(poll_s)
+            waiting = [probe for probe in waiting if not self.check(probe)]
+
+    def overdue(self, waiting: list[Probe]) -> None:
+        late = [probe for probe in waiting if time.time() > probe.before + PUSH_TIMEOUT_S]
+        if late:
+            probe = late[0]
+            backlog, behind_s = outbox_backlog(self.database_url)
+            raise RuntimeError(
+                f"no push to @{probe.handle} about comment {probe.comment_id} within "
+                f"{PUSH_TIMEOUT_S} s; its outbox jobs: "
+                f"{outbox_trail(self.database_url, probe.comment_id)}; {backlog} jobs due and "
+                f"not done, the oldest due for {behind_s} s"
+            )
+
+    def one(self) -> Probe:
+        """A probe on its own: posted, then waited for."""
+        probe = self.post()
+        self.wait([probe], 0.02)
+        return probe
+
+    def paced(self, count: int, every_s: float, posted: threading.Event) -> list[Probe]:
+        """`count` probes, one every `every_s` whatever the pushes do (so a push that queues
+        does not slow the probing down), then waiting for every push; `posted` is set once the
+        last comment is posted, or when the probing fails."""
+        probes: list[Probe] = []
         try:
-            for _ in range(count):
-                if stop.is_set():
-                    return
-                handle, token = self.people.pop(0)
-                elapsed = self.probe(handle, token)
-                if record:
-                    self.samples.append(elapsed)
-                stop.wait(PROBE_GAP_S)
+            due = time.monotonic()
+            while len(probes) < count:
+                if time.monotonic() >= due:
+                    probes.append(self.post())
+                    due += every_s
+                    continue
+                waiting = [probe for probe in probes if probe.accepted is None]
+                self.overdue(waiting)
+                for probe in waiting:
+                    self.check(probe)
+                time.sleep(min(PROBE_POLL_S, max(0.0, due - time.monotonic())))
+            posted.set()
+            for probe in probes:
+                self.wait([probe], PROBE_POLL_S)
         except (requests.RequestException, RuntimeError) as exc:
             self.errors.append(str(exc))
+        finally:
+            posted.set()
+        return probes
+
+
+def breakdown(database_url: str, probes: list[Probe]) -> dict[str, float]:
+    """Where the probes' time went, medians in seconds: the POST at the client; from the
+    comment's outbox row (written in the POST) until its `conversation.notify` job ran (when
+    that job wrote the push's row); the rest of that job; from its commit until the stand-in
+    accepted the push (the push job's time in the queue and its run up to the send)."""
+    parts: dict[str, list[float]] = {
+        "post_s": [],
+        "notify_wait_s": [],
+        "notify_run_s": [],
+        "push_wait_s": [],
+    }
+    from fieldcast.outbox.names import TaskName
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for probe in probes:
+            row = conn.execute(
+                "SELECT extract(epoch FROM n.created_at), extract(epoch FROM n.finished_at), "
+                "extract(epoch FROM p.created_at) "
+                "FROM outbox_jobs n, outbox_jobs p, notifications i, users u "
+                "WHERE n.task = %(notify)s AND n.payload->>'comment_id' = %(c)s "
+                "AND u.handle = %(h)s AND i.user_id = u.id AND i.data->>'comment_id' = %(c)s "
+                "AND p.task = %(push)s AND p.payload->>'notification_id' = i.id::text",
+                {
+                    "notify": TaskName.CONVERSATION_NOTIFY.value,
+                    "push": TaskName.NOTIFICATIONS_PUSH.value,
+                    "c": probe.comment_id,
+                    "h": probe.handle,
+                },
+            ).fetchone()
+            if row is None or probe.accepted is None:
+                continue
+            notified, notify_done, push_recorded = (float(v) for v in row)
+            parts["post_s"].append(probe.posted - probe.before)
+            parts["notify_wait_s"].append(push_recorded - notified)
+            parts["notify_run_s"].append(notify_done - push_recorded)
+            parts["push_wait_s"].append(probe.accepted - notify_done)
+    return {name: round(statistics.median(v), 3) for name, v in parts.items() if v}
 
 
 def run_clients(
@@ -501,6 +625,102 @@ def outbox_backlog(database_url: str) -> tuple[int, float]:
     return int(row[0]), round(float(row[1]), 1)
 
 
+class CpuByRole:
+    """CPU seconds spent from `start()` to `stop()` by the run's processes, by role: the API
+    (`fieldcast web` and its gunicorn workers), the RQ workers and the scheduler, PostgreSQL's
+    processes, the run's own Redis server, the FCM stand-in, and this process (the clients, the
+    prober). A process that ended in between is left out; the rest of the machine is
+    `cpu_busy_s` less their sum."""
+
+    def __init__(self, fcm_pid: int | None) -> None:
+        self.fcm_pid = fcm_pid
+        self.before: dict[int, tuple[str, float]] = {}
+        self.spent: dict[str, float] = {}
+
+    def _roles(self) -> dict[int, tuple[str, float]]:
+        found: dict[int, tuple[str, float]] = {}
+
+        def note(process: psutil.Process, role: str) -> None:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                return
+            found[process.pid] = (role, times.user + times.system)
+
+        for child in psutil.Process().children():
+            try:
+                command = child.cmdline()
+                family = [child, *child.children(recursive=True)]
+            except psutil.Error:
+                continue
+            # `fieldcast web` becomes gunicorn (exec), its workers are its children.
+            role = next(
+                (r for r in ("web", "worker", "scheduler") if r in command),
+                "web" if "gunicorn" in command else "other",
+            )
+            if child.pid == self.fcm_pid:
+                role = "fcm_standin"
+            elif any("redis-server" in part for part in command):
+                role = "redis"
+            for process in family:
+                note(process, role)
+        for process in psutil.process_iter(["name"]):
+            if process.info["name"] == "postgres":
+                note(process, "postgres")
+        return found
+
+    def start(self) -> None:
+        self.before = self._roles()
+        own = os.times()
+        self.own_before = own.user + own.system
+
+    def stop(self) -> dict[str, float]:
+        spent: dict[str, float] = {}
+        for pid, (role, seconds) in self._roles().items():
+            _, earlier = self.before.get(pid, (role, 0.0))
+            spent[role] = spent.get(role, 0.0) + seconds - earlier
+        own = os.times()
+        spent["bench_clients"] = own.user + own.system - self.own_before
+        self.spent = {role: round(seconds, 1) for role, seconds in sorted(spent.items())}
+        return self.spent
+
+
+def watch_outbox(database_url: str, done: threading.Event, every_s: float = 5.0) -> None:
+    """Log, while the clients run, how far the workers are behind the outbox."""
+    while not done.wait(every_s):
+        backlog, behind_s = outbox_backlog(database_url)
+        log(f"outbox: {backlog} jobs due and not done, the oldest due for {behind_s} s")
+
+
+def outbox_done(database_url: str) -> int:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM outbox_jobs WHERE status = 'done'").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def drain(database_url: str, since: float) -> float:
+    """Until no outbox job is due and not done; returns the seconds from `since` (a
+    perf_counter reading) until then."""
+    while outbox_backlog(database_url)[0]:
+        if time.perf_counter() - since > DRAIN_TIMEOUT_S:
+            raise RuntimeError(f"the workers had not caught up {DRAIN_TIMEOUT_S} s on")
+        time.sleep(0.25)
+    return time.perf_counter() - since
+
+
+def outbox_trail(database_url: str, comment_id: str) -> list[tuple[str, str]]:
+    """The outbox jobs a comment led to so far, (task, status): its `conversation.notify`, and
+    the pushes of the inbox items that names it."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT task, status FROM outbox_jobs WHERE payload->>'comment_id' = %(c)s "
+            "OR payload->>'notification_id' IN (SELECT id::text FROM notifications "
+            "WHERE data->>'comment_id' = %(c)s) ORDER BY created_at",
+            {"c": comment_id},
+        ).fetchall()
+    return [(str(task), str(status)) for task, status in rows]
+
+
 def quantiles(values: list[float]) -> tuple[float, float]:
     return round(p95(values), 1), round(statistics.median(values), 1)
 
@@ -520,7 +740,7 @@ def run(
     account = workdir / "service-account.json"
     prober_person = clients + 1
     # The people the prober mentions, one each, never mentioned by the clients' comments.
-    probed = list(range(people - pushes - WARMUP_PROBES + 1, people + 1))
+    probed = list(range(people - pushes - WARMUP_PROBES - QUIET_PROBES + 1, people + 1))
     mentionable = range(clients + 2, probed[0])
     if len(mentionable) < 3:
         raise ValueError("too few people for the clients' mentions")
@@ -563,45 +783,86 @@ def run(
                     for n, session in enumerate(sessions)
                 ]
                 prober = MentionProber(
-                    base, sign_in(base, prober_person), seeded.video_id, fcm, prober_people
+                    base,
+                    sign_in(base, prober_person),
+                    seeded.video_id,
+                    fcm,
+                    env["DATABASE_URL"],
+                    prober_people,
                 )
                 workers = [["worker", "--queue", "notify", "--queue", "default"]] * WORKERS
                 with running(env, [*workers, ["scheduler"]]):
                     wait_for_workers(env["REDIS_URL"], WORKERS)
                     log("the workers are up")
-                    never = threading.Event()
-                    warm_probes = threading.Thread(
-                        target=prober.run, args=(WARMUP_PROBES, never, False), daemon=True
-                    )
-                    warm_probes.start()
+
+                    def warm_up() -> None:
+                        try:
+                            for _ in range(WARMUP_PROBES):
+                                prober.one()
+                        except (requests.RequestException, RuntimeError) as exc:
+                            prober.errors.append(str(exc))
+
+                    warming = threading.Thread(target=warm_up, name="prober", daemon=True)
+                    warming.start()
                     run_clients(mix, warmup, record=False)
-                    warm_probes.join()
+                    warming.join()
                     if prober.errors:
                         raise RuntimeError(f"the warm-up probe failed: {prober.errors[0]}")
                     log(f"warmed up: {warmup} rounds per client, {WARMUP_PROBES} mention pushes")
 
-                    through = threading.Event()
-
-                    def probe() -> None:
-                        prober.run(pushes, through)
-                        through.set()
-
+                    posted = threading.Event()
+                    probes: list[Probe] = []
+                    probing = threading.Thread(
+                        target=lambda: probes.extend(prober.paced(pushes, PROBE_EVERY_S, posted)),
+                        name="prober",
+                        daemon=True,
+                    )
+                    measured = threading.Event()
+                    watching = threading.Thread(
+                        target=watch_outbox,
+                        args=(env["DATABASE_URL"], measured),
+                        name="outbox-watch",
+                        daemon=True,
+                    )
+                    by_role = CpuByRole(fcm.pid)
+                    by_role.start()
+                    jobs_before = outbox_done(env["DATABASE_URL"])
                     busy_before = machine_busy_s()
                     started = time.perf_counter()
-                    probing = threading.Thread(target=probe, name="prober", daemon=True)
                     probing.start()
-                    run_clients(mix, rounds, record=True, until=through)
+                    watching.start()
+                    try:
+                        run_clients(mix, rounds, record=True, until=posted)
+                    finally:
+                        measured.set()
                     measured_s = time.perf_counter() - started
                     busy_s = machine_busy_s() - busy_before
-                    probing.join(timeout=PUSH_TIMEOUT_S + 30)
+                    cpu_by_role = by_role.stop()
+                    jobs_done = outbox_done(env["DATABASE_URL"]) - jobs_before
+                    backlog, behind_s = outbox_backlog(env["DATABASE_URL"])
+                    log(
+                        f"the clients stopped after {measured_s:.1f} s: {backlog} outbox jobs "
+                        f"due and not done, the oldest due for {behind_s} s"
+                    )
+                    probing.join(timeout=PUSH_TIMEOUT_S + 60)
                     if prober.errors:
                         raise RuntimeError(f"a mention push failed: {prober.errors[0]}")
-                    if len(prober.samples) < pushes:
-                        raise RuntimeError(
-                            f"{len(prober.samples)} of {pushes} mention pushes measured"
-                        )
-                    backlog, behind_s = outbox_backlog(env["DATABASE_URL"])
+                    if len(probes) < pushes or any(p.accepted is None for p in probes):
+                        raise RuntimeError(f"{len(probes)} of {pushes} mention pushes measured")
+                    log(
+                        "mention pushes under load: "
+                        + ", ".join(f"{p.push_s:.3f} s" for p in probes)
+                    )
+                    drain_s = drain(env["DATABASE_URL"], started)
+                    log(f"the workers caught up {drain_s:.1f} s after the measurement began")
+                    quiet = [prober.one() for _ in range(QUIET_PROBES)]
+                    log(
+                        "mention pushes with the workers idle: "
+                        + ", ".join(f"{p.push_s:.3f} s" for p in quiet)
+                    )
                     stats = fcm.stats()
+                    parts = breakdown(env["DATABASE_URL"], probes)
+                    quiet_parts = breakdown(env["DATABASE_URL"], quiet)
     timings = {op: [t for c in mix for t in c.timings[op]] for op in OPERATIONS}
     figures: dict[str, Any] = {"benchmark": "comments"}
     for operation, name in (
@@ -617,13 +878,16 @@ def run(
     me = figures["baseline_me_p95_ms"]
     for name in ("comment_post", "comments_page", "moments", "reaction_post"):
         figures[f"{name}_vs_me"] = round(figures[f"{name}_p95_ms"] / me, 2)
-    samples = sorted(prober.samples)
+    samples = sorted(probe.push_s for probe in probes)
     figures.update(
         {
             "mention_push_s": round(p95(samples), 3),
             "mention_push_median_s": round(statistics.median(samples), 3),
             "mention_push_max_s": round(samples[-1], 3),
             "mention_pushes": len(samples),
+            "mention_push_breakdown": parts,
+            "mention_push_quiet_s": round(statistics.median(p.push_s for p in quiet), 3),
+            "mention_push_quiet_breakdown": quiet_parts,
             "mention_push_window": "a person not mentioned before per sample, "
             "COMMENT_PUSH_WINDOW_S at its default",
             "samples": {operation: len(values) for operation, values in timings.items()},
@@ -632,11 +896,20 @@ def run(
             "requests_per_s": round(sum(len(v) for v in timings.values()) / measured_s, 1),
             "cpu_busy_s": round(busy_s, 1),
             "cpu_busy_share": round(busy_s / (measured_s * (os.cpu_count() or 1)), 2),
+            "cpu_s_by_role": cpu_by_role,
+            "api_cpu_ms_per_request": round(
+                cpu_by_role.get("web", 0.0) * 1000 / sum(len(v) for v in timings.values()), 1
+            ),
+            "outbox_jobs_done": jobs_done,
+            "worker_cpu_ms_per_job": round(
+                cpu_by_role.get("worker", 0.0) * 1000 / max(jobs_done, 1), 1
+            ),
             "cores": os.cpu_count(),
             "pushes_accepted": int(stats["accepted_pairs"]),
             "duplicates": int(stats["duplicates"]),
             "outbox_backlog": backlog,
             "outbox_oldest_due_s": behind_s,
+            "outbox_drain_s": round(drain_s, 1),
             "people": people,
             "devices": people,
             "comments_seeded": seeded.threads + seeded.replies,
@@ -674,7 +947,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.people, args.comments, args.reactions = 200, 300, 1000
         args.clients, args.rounds, args.warmup, args.pushes = 2, 5, 1, 3
-    if args.people < args.clients + args.pushes + WARMUP_PROBES + 5:
+    if args.people < args.clients + args.pushes + WARMUP_PROBES + QUIET_PROBES + 5:
         parser.error("--people must leave room for the clients, the prober and its mentions")
     if min(args.comments, args.clients, args.rounds, args.pushes) < 1 or args.reactions < 0:
         parser.error("--comments, --clients, --rounds and --pushes must be at least 1")

@@ -32,11 +32,18 @@ FIGURES: dict[str, type | tuple[type, ...]] = {
     "mention_push_median_s": NUMBER,
     "mention_push_max_s": NUMBER,
     "mention_pushes": int,
+    "mention_push_breakdown": dict,
+    "mention_push_quiet_s": NUMBER,
+    "mention_push_quiet_breakdown": dict,
     "samples": dict,
     "pushes_accepted": int,
     "duplicates": int,
     "outbox_backlog": int,
     "cpu_busy_s": NUMBER,
+    "cpu_s_by_role": dict,
+    "api_cpu_ms_per_request": NUMBER,
+    "worker_cpu_ms_per_job": NUMBER,
+    "outbox_jobs_done": int,
     "people": int,
     "comments_seeded": int,
     "reactions_seeded": int,
@@ -80,6 +87,13 @@ def test_the_quick_comments_benchmark_measures_every_operation_and_push(
     assert figures["mention_pushes"] == 3
     assert 0 < figures["mention_push_median_s"] <= figures["mention_push_max_s"] < 30
     assert figures["pushes_accepted"] >= 3 and figures["duplicates"] == 0
+    assert 0 < figures["mention_push_quiet_s"] < 30
+    parts = ("post_s", "notify_wait_s", "notify_run_s", "push_wait_s")
+    for breakdown in ("mention_push_breakdown", "mention_push_quiet_breakdown"):
+        assert set(figures[breakdown]) == set(parts), figures[breakdown]
+    # The API and the workers did the work, and were seen doing it.
+    assert figures["cpu_s_by_role"]["web"] > 0 and figures["cpu_s_by_role"]["worker"] > 0
+    assert figures["outbox_jobs_done"] > 0
     assert figures["targets"] == {
         "comment_post_p95_ms": 50,
         "comments_page_p95_ms": 30,
