@@ -90,7 +90,10 @@ def _decode(cursor: str, columns: Sequence[InstrumentedAttribute[Any]]) -> list[
             elif python_type is uuid.UUID:
                 decoded.append(uuid.UUID(value))
             elif python_type in (int, str, bool):
-                if not isinstance(value, python_type):
+                # JSON's true and false are ints to Python: an integer key takes no boolean.
+                if not isinstance(value, python_type) or (
+                    python_type is int and isinstance(value, bool)
+                ):
                     raise ValueError("type")
                 if isinstance(value, str) and not is_storable(value):
                     raise ValueError("text the database cannot compare")

@@ -276,6 +276,10 @@ class ErrorCode(enum.StrEnum):
         "A reply takes its thread's time; leave out `at_ms` and `end_ms`.",
     )
     COMMENT_DELETED = "comment_deleted", "The comment was deleted; it cannot be changed."
+    COMMENT_HIDDEN = (
+        "comment_hidden",
+        "An admin hid the comment; it cannot be changed, liked or accepted.",
+    )
     NOT_A_THREAD = "not_a_thread", "Only a thread (a top-level comment) is resolved or reopened."
     INVALID_TEXT = (
         "invalid_text",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -20,6 +20,7 @@ from fieldcast.models.accounts import Organisation
 from fieldcast.models.devices import Device, Platform
 from fieldcast.models.outbox import OutboxJob
 from fieldcast.models.videos import Video, VideoStatus
+from fieldcast.outbox import services as outbox
 from tests import factories
 from tests.api_support import share_video
 from tests.conftest import bearer
@@ -470,10 +471,16 @@ def test_pushes_about_a_busy_conversation_fold_into_one_summary(
     assert [m.type for m in sink.sent] == ["comment.new"]
     for user, text in ((people["kim"], "Second"), (people["sam"], "Third")):
         _ok(_post(client, auth(user), shared, body=text), 201)
+    regret = _ok(_post(client, auth(people["kim"]), shared, body="Oops"), 201)
     drain(context)
     assert len(sink.sent) == 1  # folded: no push yet
     items = _ok(client.get("/api/v1/notifications", headers=auth(people["author"])))["items"]
-    assert len(items) == 3  # every event keeps its own inbox item
+    assert len(items) == 4  # every event keeps its own inbox item
+    # A folded comment deleted before the window ends is not in its summary.
+    assert (
+        client.delete(f"/api/v1/comments/{regret['id']}", headers=auth(people["kim"])).status_code
+        == 204
+    )
 
     # The window ends: its summary goes out as one push. (The test's transaction started
     # before anything here: its `now()` is earlier than the window.)
@@ -498,10 +505,21 @@ def test_pushes_about_a_comment_deleted_before_sending_are_dropped(
     sink: RecordingSink,
 ) -> None:
     sam = auth(people["sam"])
-    made = _ok(_post(client, sam, shared, body="@kim oops"), 201)
+    made = _ok(_post(client, sam, shared, body="@kim the price is 40k"), 201)
+    # The worker makes the inbox items and records their pushes; then the comment goes.
+    with context.db.session() as s:
+        notify_job = s.scalars(
+            select(OutboxJob.id).where(OutboxJob.task == "conversation.notify")
+        ).one()
+    outbox.execute(context.db, notify_job, lease=timedelta(seconds=60))
     assert client.delete(f"/api/v1/comments/{made['id']}", headers=sam).status_code == 204
     drain(context)
     assert sink.sent == []
+    # The items stay, and no longer quote it.
+    for user in (people["kim"], people["author"]):
+        items = _ok(client.get("/api/v1/notifications", headers=auth(user)))["items"]
+        told = [n for n in items if n["data"].get("comment_id") == made["id"]]
+        assert len(told) == 1 and told[0]["body"] == "The comment was removed.", told
 
 
 # -- editing, deleting, resolving, liking ---------------------------------------------------------

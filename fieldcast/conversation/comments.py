@@ -266,8 +266,51 @@ def _record_notify(session: Session, comment: Comment, what: str) -> None:
 
 
 def _alive(comment: Comment) -> None:
+    """Only a comment people read can be changed, liked or accepted: not a deleted one, nor one
+    an admin hid (an unhide must show what was judged)."""
     if comment.deleted_at is not None:
         raise Conflict("The comment was deleted.", code=ErrorCode.COMMENT_DELETED)
+    if comment.hidden_at is not None:
+        raise Conflict("An admin hid the comment.", code=ErrorCode.COMMENT_HIDDEN)
+
+
+def _lock_thread(session: Session, comment: Comment) -> None:
+    """Lock a reply's thread before the reply leaves or rejoins it: the thread's recount then
+    sees every other change to its replies committed (see `recount_replies`)."""
+    if comment.parent_id is not None:
+        session.execute(select(Comment.id).where(Comment.id == comment.parent_id).with_for_update())
+
+
+def recount_replies(session: Session, thread_id: uuid.UUID) -> None:
+    """A thread's `reply_count`: its replies neither deleted nor hidden, counted again (under
+    the thread's lock, taken with `_lock_thread`)."""
+    live = (
+        select(func.count())
+        .select_from(Comment)
+        .where(
+            Comment.parent_id == thread_id,
+            Comment.deleted_at.is_(None),
+            Comment.hidden_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    session.execute(update(Comment).where(Comment.id == thread_id).values(reply_count=live))
+
+
+def left(session: Session, comment: Comment) -> None:
+    """A comment left its readers (deleted, or hidden by an admin): its thread counts it no
+    more, pushes about it not sent yet are dropped, and the inbox items about it no longer
+    quote it."""
+    if comment.parent_id is not None:
+        recount_replies(session, comment.parent_id)
+    inbox.drop_comment_pushes(session, comment.org_id, comment.id)
+    inbox.redact_comment_items(session, comment.org_id, comment.id)
+
+
+def returned(session: Session, comment: Comment) -> None:
+    """A hidden comment is shown again (an admin undid the hide): its thread counts it again."""
+    if comment.parent_id is not None:
+        recount_replies(session, comment.parent_id)
 
 
 def edit_comment(
@@ -304,19 +347,18 @@ def delete_comment(session: Session, principal: Principal, comment_id: uuid.UUID
     """Its author, the video's author or an admin deletes a comment: it stays as a tombstone
     that keeps its thread's replies. Deleting it again changes nothing."""
     comment = policy.load_comment(session, principal, comment_id, "comment.delete")
-    if comment.deleted_at is not None:
-        return comment
-    comment.deleted_at = utcnow()
-    comment.deleted_by_id = principal.user_id
-    # Pushes about it not sent yet are dropped (one already running checks again).
-    inbox.drop_comment_pushes(session, comment.org_id, comment.id)
-    if comment.parent_id is not None:
-        session.execute(
-            update(Comment)
-            .where(Comment.id == comment.parent_id, Comment.reply_count > 0)
-            .values(reply_count=Comment.reply_count - 1)
-        )
+    _lock_thread(session, comment)
+    # Only the request that deletes it acts on it: two deletions at once count it out once.
+    deleted = session.execute(
+        update(Comment)
+        .where(Comment.id == comment.id, Comment.deleted_at.is_(None))
+        .values(deleted_at=func.now(), deleted_by_id=principal.user_id)
+        .returning(Comment.id)
+    ).scalar_one_or_none()
+    if deleted is not None:
+        left(session, comment)
     session.flush()
+    session.refresh(comment)
     return comment
 
 

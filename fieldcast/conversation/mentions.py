@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 from fieldcast.models.accounts import Handle, Team, User
 
 # `@` not preceded by a word character, `@` or `-` (so `ana@example.com` is no mention), then a
-# handle: 2-32 of [a-z0-9_-], not ending in `-` (`@sam-` mentions @sam).
-MENTION_RE = re.compile(r"(?<![\w@-])@([A-Za-z0-9_][A-Za-z0-9_-]{0,30}[A-Za-z0-9_])")
+# handle: 2-32 of [a-z0-9_-], not ending in `-` (`@sam-` mentions @sam), and no word character
+# after it (`@josé` is not `@jos`, a 40-letter word is not its first 32).
+MENTION_RE = re.compile(r"(?<![\w@-])@([A-Za-z0-9_][A-Za-z0-9_-]{0,30}[A-Za-z0-9_])(?!\w)")
 # Mentions one comment resolves at most: the rest of the text stays plain.
 MAX_MENTIONS = 50
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import BigInteger, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from fieldcast.models.conversation import SLOT_MS, Comment, MomentCount
@@ -65,7 +65,9 @@ def moments(session: Session, video: Video, count: int) -> Moments:
         return Moments(duration, [], [])
     # A slot belongs to the bucket its start falls in; the end of the video is in the last.
     index = func.least(
-        (MomentCount.slot * SLOT_MS * count) // literal(duration), literal(count - 1)
+        # In 64 bits: slot x 100 x 500 buckets passes 2**31 past 71 minutes of video.
+        (cast(MomentCount.slot, BigInteger) * SLOT_MS * count) // literal(duration),
+        literal(count - 1),
     ).label("bucket")
     rows = session.execute(
         select(

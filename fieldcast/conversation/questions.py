@@ -168,7 +168,12 @@ def accept(
     author_id: uuid.UUID
     if comment_id is not None:
         comment = policy.load_comment(session, principal, comment_id)
-        if comment.video_id != question.id or comment.parent_id is not None or comment.deleted_at:
+        if (
+            comment.video_id != question.id
+            or comment.parent_id is not None
+            or comment.deleted_at is not None
+            or comment.hidden_at is not None
+        ):
             raise Conflict(
                 "That comment is not an answer to this question.", code=ErrorCode.NOT_AN_ANSWER
             )
@@ -187,7 +192,11 @@ def accept(
         about = {"answer_video_id": reply.id}
     question.answered_at = question.answered_at or utcnow()
     session.flush()
-    if author_id != principal.user_id:
+    # Nobody is told about a question they can no longer open (a share recalled since).
+    sees = policy.videos.viewers_among(
+        session, question, select(User.id).where(User.id == author_id)
+    )
+    if author_id != principal.user_id and author_id in sees:
         asker = session.get(User, principal.user_id)
         inbox.notify(
             session,

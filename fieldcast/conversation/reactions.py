@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -84,18 +84,17 @@ def react(
         "emoji": chosen.emoji,
         "at_ms": at_ms,
     }
-    made = session.execute(
-        insert(Reaction).values(**values).on_conflict_do_nothing().returning(Reaction.id)
-    ).scalar_one_or_none()
-    reaction = session.scalars(
-        select(Reaction).where(
-            Reaction.video_id == video.id,
-            Reaction.user_id == principal.user_id,
-            Reaction.emoji == chosen.emoji,
-            Reaction.at_ms == at_ms,
-        )
+    # An upsert that changes nothing of an existing row still returns it, even when another
+    # request takes it back meanwhile; `xmax = 0` tells a row inserted now.
+    stmt = insert(Reaction).values(**values)
+    row: Any = session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["video_id", "user_id", "emoji", "at_ms"],
+            set_={"at_ms": stmt.excluded.at_ms},
+        ).returning(Reaction.id, literal_column("xmax = 0").label("made"))
     ).one()
-    return reaction, made is not None
+    reaction = session.get_one(Reaction, row.id)
+    return reaction, bool(row.made)
 
 
 def of_video(video: Video) -> Select[Any]:

@@ -1,36 +1,39 @@
-"""Pushes about a busy conversation, folded: the first goes at once, the next ones about the same
-video within COMMENT_PUSH_WINDOW_S fold into one summary push at the window's end ("3 new
-comments on ..."). Every event keeps its own inbox item; only the buzzing is spared.
+"""Pushes about a busy conversation (`delivery.CONVERSATION_TYPES`), folded: the first goes at
+once, the next ones about the same video within COMMENT_PUSH_WINDOW_S fold into one summary
+push at the window's end ("3 new comments on ..."). Every event keeps its own inbox item; only
+the buzzing is spared.
 
 A person's window on a video is one row (`push_windows`), opened by an atomic upsert: of two
-comments arriving together, exactly one opens the window and is pushed, the other folds. The
-summary is an outbox task delayed to the window's end, recorded once per window (by its key);
-it pushes the newest folded item, worded as the summary, or that item as it is when it is the
-only one, and opens a new window from then, so a conversation that keeps going buzzes a phone
-at most once per window.
+comments arriving together, exactly one opens the window and is pushed, the other folds. A
+folded item is named on the window row (`folded`), not found again by time, so no item is lost
+to clocks that disagree or to a commit that lands late. The summary is an outbox task delayed
+to the window's end, recorded once per window (by its key); it takes what folded, keeps what
+is still to be told (unread, about a comment still there, of a type the person did not mute),
+and pushes the newest of that, worded as the summary, or as it is when it is the only one. It
+then opens a new window from then, so a conversation that keeps going buzzes a phone at most
+once per window.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from fieldcast.context import current
 from fieldcast.db import utcnow
-from fieldcast.inbox.delivery import CONVERSATION_TYPES, PUSH_TASK
+from fieldcast.inbox import preferences
+from fieldcast.inbox.delivery import PUSH_TASK
 from fieldcast.models.accounts import User
-from fieldcast.models.conversation import PushWindow
+from fieldcast.models.conversation import Comment, PushWindow
 from fieldcast.models.inbox import Notification, PushDelivery
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
 
 SUMMARY_TASK = TaskName.NOTIFICATIONS_PUSH_SUMMARY
-# The kinds of item that fold together: the conversation on one video.
-FOLDED_TYPES = sorted(CONVERSATION_TYPES)
 # Names a summary push lists before "and N others" (in its body).
 SUMMARY_NAMES = 3
 
@@ -82,12 +85,13 @@ def push_or_fold(
     if window_s <= 0 or session.execute(_OPEN, params).scalar_one_or_none() is not None:
         record_push(session, org_id, notification_id, about)
         return True
-    window = session.execute(
-        select(PushWindow.opened_at, PushWindow.notification_id).where(
-            PushWindow.user_id == user_id, PushWindow.video_id == video_id
-        )
-    ).one()
-    opened_at, first = window.opened_at, window.notification_id
+    # Folded: named on the window, where its summary finds it.
+    opened_at = session.execute(
+        update(PushWindow)
+        .where(PushWindow.user_id == user_id, PushWindow.video_id == video_id)
+        .values(folded=func.array_append(PushWindow.folded, notification_id))
+        .returning(PushWindow.opened_at)
+    ).scalar_one()
     due = opened_at + timedelta(seconds=window_s)
     outbox.record(
         session,
@@ -96,7 +100,6 @@ def push_or_fold(
             "user_id": str(user_id),
             "video_id": str(video_id),
             "opened_at": opened_at.isoformat(),
-            "first_id": str(first),
             "about": {"video_id": str(video_id)},
         },
         org_id=org_id,
@@ -107,46 +110,66 @@ def push_or_fold(
 
 
 def _summary(session: Session, payload: dict[str, Any]) -> None:
-    """At a window's end: push what folded in it, unread and not pushed otherwise."""
+    """At a window's end: one push for what folded in it, if any of it is still to be told
+    (unread, not pushed otherwise, about a comment still there, of a type not muted)."""
     user_id = uuid.UUID(payload["user_id"])
     video_id = uuid.UUID(payload["video_id"])
-    opened_at = datetime.fromisoformat(payload["opened_at"])
-    window_s = current().settings.comment_push_window_s
-    closes = opened_at + timedelta(seconds=max(window_s, 0))
+    window = session.scalars(
+        select(PushWindow)
+        .where(PushWindow.user_id == user_id, PushWindow.video_id == video_id)
+        .with_for_update()
+    ).one_or_none()
+    if window is None or not window.folded:
+        return  # told already, by an earlier summary that took what folded
+    folded = list(window.folded)
     pushed = select(PushDelivery.notification_id).where(
         PushDelivery.notification_id == Notification.id
     )
-    folded = session.scalars(
+    items = session.scalars(
         select(Notification)
         .where(
+            Notification.id.in_(folded),
             Notification.user_id == user_id,
-            Notification.type.in_(FOLDED_TYPES),
-            Notification.data["video_id"].astext == str(video_id),
-            Notification.created_at >= opened_at,
-            Notification.created_at <= closes,
-            Notification.id != uuid.UUID(payload["first_id"]),
             Notification.read_at.is_(None),
             ~pushed.exists(),
         )
         .order_by(Notification.id)
     ).all()
-    if not folded:
-        return
-    newest = folded[-1]
-    # A new window from now: the conversation goes on buzzing at most once per window.
-    session.execute(
-        text(
-            "UPDATE push_windows SET opened_at = now(), notification_id = :nid, updated_at = now() "
-            "WHERE user_id = :user_id AND video_id = :video_id AND opened_at = :opened_at"
-        ),
-        {"nid": newest.id, "user_id": user_id, "video_id": video_id, "opened_at": opened_at},
+    comment_ids = {c for item in items if (c := _comment_id(item)) is not None}
+    alive = (
+        set(
+            session.scalars(
+                select(Comment.id).where(
+                    Comment.id.in_(comment_ids),
+                    Comment.deleted_at.is_(None),
+                    Comment.hidden_at.is_(None),
+                )
+            )
+        )
+        if comment_ids
+        else set()
     )
+    muted, _, _ = preferences.load_for_delivery(session, [user_id]).get(user_id, ((), None, None))
+    items = [
+        item
+        for item in items
+        if item.type not in muted and (_comment_id(item) is None or _comment_id(item) in alive)
+    ]
+    window.folded = []
+    if items:
+        # A new window from now: the conversation goes on buzzing at most once per window.
+        window.opened_at = utcnow()
+        window.notification_id = items[-1].id
+    session.flush()
+    if not items:
+        return
+    newest = items[-1]
     about = {"video_id": str(video_id)}
-    if len(folded) == 1:
+    if len(items) == 1:
         record_push(session, newest.org_id, newest.id, about)
         return
     actors: list[uuid.UUID] = []
-    for item in folded:
+    for item in items:
         actor = item.data.get("actor_id")
         if actor and uuid.UUID(actor) not in actors:
             actors.append(uuid.UUID(actor))
@@ -165,14 +188,22 @@ def _summary(session: Session, payload: dict[str, Any]) -> None:
             "notification_id": str(newest.id),
             "about": about,
             "summary": {
-                "count": str(len(folded)),
+                "count": str(len(items)),
                 "video": str(newest.args.get("video", "")),
                 "people": people,
             },
         },
         org_id=newest.org_id,
-        dedup_key=f"push:{newest.id}",
+        dedup_key=f"push.summary:{newest.id}",
     )
+
+
+def _comment_id(item: Notification) -> uuid.UUID | None:
+    raw = item.data.get("comment_id")
+    try:
+        return uuid.UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
 
 
 outbox.tasks.register(SUMMARY_TASK, queue="notify", max_attempts=8)(_summary)

@@ -267,28 +267,31 @@ def _conversation_withdrawn(
     person can no longer open (`no_access`: the share that gave it was recalled, it was
     hidden): nobody is pushed about a video they cannot open."""
     about = {
-        nid: (item, comment_id)
+        nid: (item, _uuid(item.data.get("comment_id")))
         for nid, item in items.items()
-        if nid not in skip
-        and item.type in CONVERSATION_TYPES
-        and (comment_id := _uuid(item.data.get("comment_id"))) is not None
+        if nid not in skip and item.type in CONVERSATION_TYPES
     }
     if not about:
         return {}
-    alive = set(
-        session.scalars(
-            select(Comment.id).where(
-                Comment.id.in_({comment_id for _, comment_id in about.values()}),
-                Comment.deleted_at.is_(None),
-                Comment.hidden_at.is_(None),
+    named = {comment_id for _, comment_id in about.values() if comment_id is not None}
+    alive = (
+        set(
+            session.scalars(
+                select(Comment.id).where(
+                    Comment.id.in_(named),
+                    Comment.deleted_at.is_(None),
+                    Comment.hidden_at.is_(None),
+                )
             )
         )
+        if named
+        else set()
     )
     withdrawn: dict[uuid.UUID, str] = {}
     by_video: dict[uuid.UUID, set[uuid.UUID]] = {}
     for nid, (item, comment_id) in about.items():
         video_id = _uuid(item.data.get("video_id"))
-        if comment_id not in alive or video_id is None:
+        if (comment_id is not None and comment_id not in alive) or video_id is None:
             withdrawn[nid] = "comment_removed"
         else:
             by_video.setdefault(video_id, set()).add(item.user_id)

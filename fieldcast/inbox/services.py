@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Select, func, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from fieldcast import events
@@ -376,6 +376,27 @@ def _video_removed(session: Session, event: events.VideoRemoved) -> None:
 def _share_recalled(session: Session, event: events.ShareRecalled) -> None:
     """Pushes of a recalled share are dropped."""
     _drop_pushes(session, event.org_id, "share_id", event.share_id, "share_recalled")
+
+
+# What an inbox item about a comment says once the comment was deleted or hidden.
+COMMENT_REMOVED = "The comment was removed."
+
+
+def redact_comment_items(session: Session, org_id: uuid.UUID, comment_id: uuid.UUID) -> int:
+    """Inbox items about a comment deleted or hidden since stop quoting it (their body and the
+    excerpt their pushes are worded with); they stay, and say it was removed."""
+    result = session.execute(
+        update(Notification)
+        .where(
+            Notification.org_id == org_id,
+            Notification.data["comment_id"].astext == str(comment_id),
+        )
+        .values(
+            body=COMMENT_REMOVED,
+            args=Notification.args.op("-", return_type=JSONB)(literal("excerpt")),
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def drop_comment_pushes(session: Session, org_id: uuid.UUID, comment_id: uuid.UUID) -> int:

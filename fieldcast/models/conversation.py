@@ -7,8 +7,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Computed, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    CheckConstraint,
+    Computed,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fieldcast.db import (
@@ -162,8 +171,13 @@ class PushWindow(TenantMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     video_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
     opened_at: Mapped[datetime]
-    # The inbox item pushed when the window opened: items after it within the window fold.
+    # The inbox item pushed when the window opened.
     notification_id: Mapped[uuid.UUID]
+    # The items folded since, waiting for the window's summary push: named one by one, so an
+    # item folds into exactly one summary whatever the clocks or the order of commits.
+    folded: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(Uuid()), default=list, server_default="{}"
+    )
     updated_at: Mapped[UpdatedAt]
 
 

@@ -36,6 +36,12 @@ class Notification(TenantMixin, Base):
             "user_id",
             postgresql_where=text("read_at IS NULL"),
         ),
+        # The items about one comment, redacted when it is deleted or hidden.
+        Index(
+            "ix_notifications_comment_id",
+            text("(data ->> 'comment_id')"),
+            postgresql_where=text("data ? 'comment_id'"),
+        ),
     )
 
     id: Mapped[UUIDPK]

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast import audit, events, policy
 from fieldcast.audit import AuditAction
+from fieldcast.conversation import comments
 from fieldcast.db import utcnow
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.inbox.services import notify
@@ -190,6 +191,9 @@ def hide(session: Session, principal: Principal, report_id: uuid.UUID, *, reason
     if newly_hidden:
         content.hidden_at = now
         content.hidden_reason = reason
+        if isinstance(content, Comment) and content.deleted_at is None:
+            session.flush()
+            comments.left(session, content)
     told = content.hidden_reason or reason
     closing: dict[str, Any] = {
         "status": ReportStatus.HIDDEN,
@@ -343,5 +347,7 @@ def unhide_comment(session: Session, principal: Principal, comment_id: uuid.UUID
         )
         comment.hidden_at = None
         comment.hidden_reason = None
+        session.flush()
+        comments.returned(session, comment)
     session.flush()
     return comment

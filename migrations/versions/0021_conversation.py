@@ -5,17 +5,12 @@ Revises: 0020
 Create Date: 2026-12-02
 """
 
+import re
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
-
-# A team's handle made from its name: lower-case letters, digits, `_` and `-`, 2-32
-# characters, not ending in `-` (fieldcast.accounts.services.HANDLE_RE).
-_TEAM_HANDLE = """
-    left(trim(both '-' from regexp_replace(lower(name), '[^a-z0-9_]+', '-', 'g')), 26)
-"""
 
 # Every handle of an organisation, a person's or a team's, in one table whose primary key
 # makes them one namespace. Kept by these triggers whatever path writes a user or a team.
@@ -202,6 +197,7 @@ def upgrade() -> None:
     sa.Column('video_id', sa.Uuid(), nullable=False),
     sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('notification_id', sa.Uuid(), nullable=False),
+    sa.Column('folded', postgresql.ARRAY(sa.Uuid()), server_default='{}', nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('org_id', sa.Uuid(), nullable=False),
     sa.ForeignKeyConstraint(['org_id', 'user_id'], ['users.org_id', 'users.id'], name='fk_push_windows_user_id_users', ondelete='CASCADE'),
@@ -256,29 +252,28 @@ def upgrade() -> None:
     op.create_index('ix_reports_video_id', 'reports', ['video_id'], unique=False)
     op.create_index('uq_reports_open_comment', 'reports', ['reporter_id', 'comment_id'], unique=True, postgresql_where=sa.text("status = 'open' AND comment_id IS NOT NULL"))
     op.create_index('uq_reports_open_video', 'reports', ['reporter_id', 'video_id'], unique=True, postgresql_where=sa.text("status = 'open' AND video_id IS NOT NULL"))
-    # Teams get handles from their names; a name another team's or a person's handle already
-    # has gets a suffix from the team's id.
+    # Teams get handles from their names, made as `fieldcast.accounts.services.free_handle`
+    # makes them: a handle a person or another team has already gets the first free -2, -3, ...
     op.add_column('teams', sa.Column('handle', sa.String(length=32), nullable=True))
-    op.execute(
-        f"""
-        WITH named AS (
-            SELECT id, org_id,
-                   CASE WHEN length({_TEAM_HANDLE}) >= 2 THEN {_TEAM_HANDLE} ELSE 'team' END AS base
-              FROM teams
-        ), numbered AS (
-            SELECT id, base,
-                   row_number() OVER (PARTITION BY org_id, base ORDER BY id) AS n,
-                   EXISTS (SELECT 1 FROM users u WHERE u.org_id = named.org_id
-                                                  AND u.handle = named.base) AS taken
-              FROM named
+    bind = op.get_bind()
+    taken: dict[object, set[str]] = {}
+    for org_id, handle in bind.execute(sa.text('SELECT org_id, handle FROM users')):
+        taken.setdefault(org_id, set()).add(handle)
+    teams = bind.execute(sa.text('SELECT id, org_id, name FROM teams ORDER BY id')).all()
+    for team_id, org_id, name in teams:
+        base = re.sub(r'[^a-z0-9_]+', '-', name.lower()).strip('-')[:28].strip('-')
+        if len(base) < 2:
+            base = 'team'
+        used = taken.setdefault(org_id, set())
+        candidate, n = base, 1
+        while candidate in used:
+            n += 1
+            candidate = f'{base}-{n}'
+        used.add(candidate)
+        bind.execute(
+            sa.text('UPDATE teams SET handle = :handle WHERE id = :id'),
+            {'handle': candidate, 'id': team_id},
         )
-        UPDATE teams SET handle = CASE
-                WHEN numbered.n = 1 AND NOT numbered.taken THEN numbered.base
-                ELSE numbered.base || '-' || left(replace(numbered.id::text, '-', ''), 5)
-            END
-          FROM numbered WHERE teams.id = numbered.id
-        """
-    )
     op.alter_column('teams', 'handle', nullable=False)
     op.create_unique_constraint(op.f('uq_teams_org_id_handle'), 'teams', ['org_id', 'handle'])
     op.execute("INSERT INTO handles (org_id, handle, user_id) SELECT org_id, handle, id FROM users")
@@ -310,6 +305,11 @@ def upgrade() -> None:
     op.execute(
         'CREATE TRIGGER reactions_moment_counts AFTER INSERT OR DELETE OR UPDATE OF at_ms '
         'ON reactions FOR EACH ROW EXECUTE FUNCTION moment_counts_reactions()'
+    )
+    # The inbox items about one comment, redacted when it is deleted or hidden.
+    op.create_index(
+        'ix_notifications_comment_id', 'notifications', [sa.text("(data ->> 'comment_id')")],
+        postgresql_where=sa.text("data ? 'comment_id'"),
     )
     # Comments join delta sync (migration 0013's marks).
     op.execute(
@@ -343,6 +343,7 @@ def downgrade() -> None:
     op.drop_column('videos', 'answers_video_id')
     op.drop_column('videos', 'needed_by')
     op.drop_column('videos', 'kind')
+    op.drop_index('ix_notifications_comment_id', table_name='notifications')
     op.execute('DROP TRIGGER comments_mark_change ON comments')
     op.execute('DROP TRIGGER comments_moment_counts ON comments')
     op.execute('DROP TRIGGER reactions_moment_counts ON reactions')
