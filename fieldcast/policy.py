@@ -355,9 +355,8 @@ class VideoPolicy(ObjectPolicy[Video]):
     @staticmethod
     def _asked(principal: Principal) -> Select[Any]:
         # The principal's questions: the reply videos answering them are theirs to see.
-        asked = aliased(Video, name="asked")
-        return select(asked.id).where(
-            asked.org_id == principal.org_id, asked.owner_id == principal.user_id
+        return select(_ASKED.id).where(
+            _ASKED.org_id == principal.org_id, _ASKED.owner_id == principal.user_id
         )
 
     @staticmethod
@@ -369,6 +368,8 @@ class VideoPolicy(ObjectPolicy[Video]):
         )
 
 
+# The questions of `VideoPolicy._asked`, aliased once: every visibility check of a video uses it.
+_ASKED = aliased(Video, name="asked")
 videos = VideoPolicy()
 
 

@@ -755,6 +755,17 @@ def test_moments_count_the_timeline_and_lead_with_the_most_liked(
     assert top["comment"]["body"] == "the moment"
     assert found["top"][1]["comment"] is None  # reactions only
 
+    # At the edge of two slices: each comment counts, and leads, in the slice it starts in.
+    edge = _ok(_post(client, sam, shared, body="last instant", at_ms=35_999), 201)
+    after = _ok(_post(client, sam, shared, body="next slice", at_ms=36_000), 201)
+    for comment in (edge, after):
+        for peer in (kim, auth(people["author"]), auth(people["admin"])):
+            _ok(client.put(f"/api/v1/comments/{comment['id']}/like", headers=peer))
+    found = _ok(client.get(f"/api/v1/videos/{shared.id}/moments?buckets=10", headers=kim))
+    assert [b["comments"] for b in found["buckets"][5:7]] == [3, 1]
+    leads = {(t["start_ms"], t["comment"]["id"]) for t in found["top"] if t["comment"]}
+    assert (30_000, edge["id"]) in leads and (36_000, after["id"]) in leads
+
 
 def test_reading_a_page_takes_a_fixed_number_of_queries(
     client: FlaskClient,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, cast, func, literal, select
+from sqlalchemy import BigInteger, and_, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from fieldcast.models.conversation import SLOT_MS, Comment, MomentCount
@@ -97,24 +98,35 @@ def _leads(
     """Each bucket with its leading comment, in one query."""
     if not busiest:
         return []
-    leads: dict[int, Comment] = {}
+    duration, count = video.duration_ms or 0, busiest[0].count
+    ranges = []
     for bucket in busiest:
         # The bucket's comments are those of the slots counted in it (see `moments`).
-        low, high = _slots(video.duration_ms or 0, bucket)
-        row = session.execute(
-            select(Comment)
-            .where(
-                Comment.org_id == video.org_id,
-                Comment.video_id == video.id,
-                Comment.parent_id.is_(None),
-                Comment.deleted_at.is_(None),
-                Comment.hidden_at.is_(None),
+        low, high = _slots(duration, bucket)
+        ranges.append(
+            and_(
                 Comment.at_ms >= low * SLOT_MS,
                 *((Comment.at_ms < high * SLOT_MS,) if high is not None else ()),
             )
-            .order_by(Comment.like_count.desc(), Comment.reply_count.desc(), Comment.id)
-            .limit(1)
-        ).scalar_one_or_none()
-        if row is not None:
-            leads[bucket.index] = row
+        )
+    index = func.least(
+        ((cast(Comment.at_ms, BigInteger) // SLOT_MS) * SLOT_MS * count) // literal(duration),
+        literal(count - 1),
+    ).label("bucket")
+    # The most liked thread of each bucket (then the most replied, then the first), in one
+    # query that reads only the busiest buckets' comments.
+    rows = session.execute(
+        select(Comment, index)
+        .where(
+            Comment.org_id == video.org_id,
+            Comment.video_id == video.id,
+            Comment.parent_id.is_(None),
+            Comment.deleted_at.is_(None),
+            Comment.hidden_at.is_(None),
+            or_(*ranges),
+        )
+        .ext(distinct_on(index))
+        .order_by(index, Comment.like_count.desc(), Comment.reply_count.desc(), Comment.id)
+    ).all()
+    leads = {int(row.bucket): row[0] for row in rows}
     return [(bucket, leads.get(bucket.index)) for bucket in busiest]

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast import policy
 from fieldcast.conversation.mentions import Mention
+from fieldcast.inbox import coalescing
 from fieldcast.inbox import services as inbox
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import User
@@ -93,8 +94,10 @@ def _notify(session: Session, payload: dict[str, Any]) -> None:
         **({"at_ms": comment.at_ms} if comment.at_ms is not None else {}),
         **({"thread_id": comment.parent_id} if comment.parent_id else {}),
     }
+    about = {"video_id": str(video.id), "comment_id": str(comment.id)}
+    now: list[uuid.UUID] = []
     for user_id, kind in sorted(told.items()):
-        inbox.notify(
+        made = inbox.notify(
             session,
             org_id=comment.org_id,
             user_id=user_id,
@@ -102,8 +105,21 @@ def _notify(session: Session, payload: dict[str, Any]) -> None:
             args={"author": author.display_name, "video": video.title, "excerpt": comment.body},
             data=data,
             dedup_key=f"{kind}:{comment.id}:{user_id}",
-            coalesce=True,
+            push=False,
         )
+        if made is not None and coalescing.push_or_fold(
+            session,
+            org_id=comment.org_id,
+            user_id=user_id,
+            video_id=video.id,
+            notification_id=made,
+            about=about,
+            record=False,
+        ):
+            now.append(made)
+    # The pushes that go at once, as one job: one worker run and one FCM batch for them all.
+    if now:
+        coalescing.record_pushes(session, comment.org_id, now, about)
 
 
 outbox.tasks.register(NOTIFY_TASK, queue="notify", max_attempts=8)(_notify)

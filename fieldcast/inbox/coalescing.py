@@ -16,7 +16,9 @@ once per window.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -63,6 +65,28 @@ def record_push(
     )
 
 
+def record_pushes(
+    session: Session,
+    org_id: uuid.UUID,
+    notification_ids: Sequence[uuid.UUID],
+    about: dict[str, str],
+) -> None:
+    """The pushes of several inbox items about the same thing, as one job (one worker run, one
+    FCM batch): the people one comment concerns."""
+    if len(notification_ids) == 1:
+        record_push(session, org_id, notification_ids[0], about)
+        return
+    ids = sorted(str(nid) for nid in notification_ids)
+    key = hashlib.sha256(",".join(ids).encode()).hexdigest()[:32]
+    outbox.record(
+        session,
+        PUSH_TASK,
+        {"notification_ids": ids, "about": about},
+        org_id=org_id,
+        dedup_key=f"push.batch:{key}",
+    )
+
+
 def push_or_fold(
     session: Session,
     *,
@@ -71,9 +95,11 @@ def push_or_fold(
     video_id: uuid.UUID,
     notification_id: uuid.UUID,
     about: dict[str, str],
+    record: bool = True,
 ) -> bool:
     """Push the item now when the person's window on the video is closed (and open it), or
-    fold it into the window's summary. Returns whether it was pushed now."""
+    fold it into the window's summary. Returns whether it goes now; without `record`, the
+    caller records its push (`record_pushes`)."""
     window_s = current().settings.comment_push_window_s
     params = {
         "org_id": org_id,
@@ -83,7 +109,8 @@ def push_or_fold(
         "window_s": window_s,
     }
     if window_s <= 0 or session.execute(_OPEN, params).scalar_one_or_none() is not None:
-        record_push(session, org_id, notification_id, about)
+        if record:
+            record_push(session, org_id, notification_id, about)
         return True
     # Folded: named on the window, where its summary finds it.
     opened_at = session.execute(

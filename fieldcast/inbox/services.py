@@ -78,13 +78,13 @@ def notify(
     body: str | None = None,
     data: dict[str, Any] | None = None,
     dedup_key: str,
-    coalesce: bool = False,
+    push: bool = True,
 ) -> uuid.UUID | None:
     """Add an inbox item and record its push, in the caller's transaction.
 
     The same `dedup_key` never makes a second item or push, however often the caller runs.
-    With `coalesce`, the push of an item about a video goes through the person's push window
-    on it (`coalescing`): at once, or folded into the window's summary.
+    Without `push`, the caller records the push: through the person's push window on the video
+    (`coalescing.push_or_fold`), several items' in one job (`coalescing.record_pushes`).
     """
     notification_id = session.execute(
         insert(Notification)
@@ -103,21 +103,11 @@ def notify(
         .on_conflict_do_nothing(index_elements=["dedup_key"])
         .returning(Notification.id)
     ).scalar_one_or_none()
-    if notification_id is not None:
+    if notification_id is not None and push:
         # What the push is about travels with it, so that a deletion or a recall finds the
         # pending pushes through their own index rather than the organisation's inbox.
         about = {key: str(data[key]) for key in ABOUT_KEYS if data and data.get(key)}
-        if coalesce and "video_id" in about:
-            coalescing.push_or_fold(
-                session,
-                org_id=org_id,
-                user_id=user_id,
-                video_id=uuid.UUID(about["video_id"]),
-                notification_id=notification_id,
-                about=about,
-            )
-        else:
-            coalescing.record_push(session, org_id, notification_id, about)
+        coalescing.record_push(session, org_id, notification_id, about)
     return notification_id
 
 
