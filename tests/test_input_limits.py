@@ -316,6 +316,12 @@ NOT_STORED = {
     "AttachmentCreateSchema.kind",
     "VideoSchema.deal_attributes.keys",
     "VideoUpdateSchema.deal_attributes.keys",
+    "VideoListArgsSchema.question_state",
+    "CommentListArgsSchema.cursor",
+    "CommentListArgsSchema.updated_since",
+    "CommentListArgsSchema.order",
+    "MentionableArgsSchema.q",
+    "ReactionCreateSchema.emoji",
 }
 
 

@@ -175,7 +175,8 @@ class CommentUpdateSchema(PatchSchema):
 
 
 class CommentListArgsSchema(SyncPageArgsSchema):
-    order = ma.fields.String(
+    order = String(
+        max_length=16,
         load_default=comments.Order.TIMELINE,
         validate=ma.validate.OneOf([comments.Order.TIMELINE, comments.Order.NEWEST]),
         metadata={

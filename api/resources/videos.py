@@ -309,7 +309,8 @@ class VideoListArgsSchema(SyncPageArgsSchema):
         load_default=None,
         metadata={"description": "Only videos, or only questions"},
     )
-    question_state = ma.fields.String(
+    question_state = String(
+        max_length=16,
         load_default=None,
         validate=ma.validate.OneOf(["open", "answered"]),
         metadata={"description": "Only questions still `open`, or `answered` ones"},
