@@ -662,9 +662,7 @@ class VideoMoments(MethodView):
         found = moments.moments(session, video, args["buckets"])
         leads = [lead for _, lead in found.top if lead is not None]
         fields = list(LeadSchema._declared_fields)
-        presented = {
-            c["id"]: {name: c[name] for name in fields} for c in present(principal, leads)
-        }
+        presented = {c["id"]: {name: c[name] for name in fields} for c in present(principal, leads)}
         # Read with every scrub of a busy video: written as JSON once, like the comments list.
         answer = {
             "duration_ms": found.duration_ms,
