@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from fieldcast.context import AppContext
+from fieldcast.conversation import notify as conversation_notify
 from fieldcast.db import utcnow
 from fieldcast.models.accounts import Organisation
 from fieldcast.models.devices import Device, Platform
-from fieldcast.models.outbox import OutboxJob
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.videos import Video, VideoStatus
-from fieldcast.outbox import services as outbox
 from tests import factories
 from tests.api_support import share_video
 from tests.conftest import bearer
@@ -506,12 +506,10 @@ def test_pushes_about_a_comment_deleted_before_sending_are_dropped(
 ) -> None:
     sam = auth(people["sam"])
     made = _ok(_post(client, sam, shared, body="@kim the price is 40k"), 201)
-    # The worker makes the inbox items and records their pushes; then the comment goes.
+    # The inbox items are made and their pushes recorded with the comment; then it goes.
     with context.db.session() as s:
-        notify_job = s.scalars(
-            select(OutboxJob.id).where(OutboxJob.task == "conversation.notify")
-        ).one()
-    outbox.execute(context.db, notify_job, lease=timedelta(seconds=60))
+        pending = select(OutboxJob.task).where(OutboxJob.status == OutboxStatus.PENDING)
+        assert s.scalars(pending).all() == ["notifications.push"]
     assert client.delete(f"/api/v1/comments/{made['id']}", headers=sam).status_code == 204
     drain(context)
     assert sink.sent == []
@@ -823,3 +821,26 @@ def test_a_hidden_comments_pushes_stop_but_its_author_is_told_why(
     as_author = _ok(client.get(f"/api/v1/comments/{made['id']}", headers=auth(people["sam"])))
     assert as_author["body"] == "@kim call the customer now"
     assert as_author["hidden_reason"] == "Customer names stay out of comments."
+
+
+def test_a_mention_of_a_big_team_is_told_by_a_worker(
+    client: FlaskClient,
+    session: Session,
+    shared: Video,
+    people: dict[str, Any],
+    auth: Any,
+    context: AppContext,
+    sink: RecordingSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(conversation_notify, "INLINE_PEOPLE", 1)
+    _team(session, _org(session, people), [people["kim"], people["author"]], handle="closers")
+    session.commit()
+    made = _ok(_post(client, auth(people["sam"]), shared, body="@closers this one"), 201)
+    with context.db.session() as s:
+        pending = select(OutboxJob.task).where(OutboxJob.status == OutboxStatus.PENDING)
+        assert s.scalars(pending).all() == ["conversation.notify"]
+    drain(context)
+    told = {(m.user_id, m.type) for m in sink.sent}
+    assert told == {(people["kim"].id, "comment.mention"), (people["author"].id, "comment.mention")}
+    assert {m.data["comment_id"] for m in sink.sent} == {made["id"]}

@@ -372,8 +372,15 @@ class VideoComments(MethodView):
         people it concerns are told by push (mentioned, in the thread, the video's author),
         never the author. At most COMMENTS_PER_MINUTE comments a minute per person (429).
         """
-        _limit("comments", context().settings.comments_per_minute)
-        comment = comments.post_comment(db_session(), current_principal(), video_id, **body)
+        settings = context().settings
+        _limit("comments", settings.comments_per_minute)
+        comment = comments.post_comment(
+            db_session(),
+            current_principal(),
+            video_id,
+            push_window_s=settings.comment_push_window_s,
+            **body,
+        )
         return _present_one(comment)
 
 
@@ -394,7 +401,13 @@ class CommentById(MethodView):
 
         Its time and thread stay. People it newly mentions are told; others are not told again.
         """
-        comment = comments.edit_comment(db_session(), current_principal(), comment_id, **body)
+        comment = comments.edit_comment(
+            db_session(),
+            current_principal(),
+            comment_id,
+            push_window_s=context().settings.comment_push_window_s,
+            **body,
+        )
         return _present_one(comment)
 
     @blp.response(204)

@@ -4,9 +4,9 @@ Anyone who sees a video comments on it (`policy.CommentPolicy`); nobody else lea
 comments exist. A comment is on the whole video, at a point or over a range; a reply joins a
 thread (one level: replying to a reply joins its thread) and takes the thread's time.
 
-Writing a comment records one outbox task (`conversation.notify`) in the same transaction: the
-worker tells the people it concerns (`conversation.notify`), so the request never waits on a
-fan-out and nobody is told about a comment that did not commit.
+Writing a comment tells the people it concerns in the same transaction (`notify`): their inbox
+items and the record of their pushes commit with it, so nobody is told about a comment that did
+not commit, and a worker sends the pushes after.
 """
 
 from __future__ import annotations
@@ -22,15 +22,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
-from fieldcast.conversation import mentions
-from fieldcast.conversation.notify import NOTIFY_TASK
+from fieldcast.conversation import mentions, notify
 from fieldcast.db import utcnow
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput
 from fieldcast.inbox import services as inbox
 from fieldcast.models.accounts import Team, User
 from fieldcast.models.conversation import BODY_MAX, Comment, CommentLike
 from fieldcast.models.videos import Video
-from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal
 from fieldcast.sharing import audience
 from fieldcast.sharing import shares as sharing
@@ -202,8 +200,10 @@ def post_comment(
     end_ms: int | None = None,
     parent_id: uuid.UUID | None = None,
     share_with_mentioned: bool = False,
+    push_window_s: int = 60,
 ) -> Comment:
-    """Comment on a video the principal sees, or reply in one of its threads."""
+    """Comment on a video the principal sees, or reply in one of its threads; the people it
+    concerns are told (`notify`), their pushes folded within `push_window_s`."""
     video = policy.load_video(session, principal, video_id, "video.comment")
     text = clean_body(body)
     parent = None
@@ -248,21 +248,9 @@ def post_comment(
             .values(reply_count=Comment.reply_count + 1, last_reply_at=func.now())
         )
     session.flush()
-    _record_notify(session, comment, "created")
+    notify.notify(session, comment, video, edited=False, window_s=push_window_s)
     session.refresh(comment)
     return comment
-
-
-def _record_notify(session: Session, comment: Comment, what: str) -> None:
-    outbox.record(
-        session,
-        NOTIFY_TASK,
-        {"comment_id": str(comment.id), "what": what},
-        org_id=comment.org_id,
-        dedup_key=f"{NOTIFY_TASK}:{comment.id}:{what}:{comment.updated_at.isoformat()}"
-        if what == "edited"
-        else f"{NOTIFY_TASK}:{comment.id}:{what}",
-    )
 
 
 def _alive(comment: Comment) -> None:
@@ -320,6 +308,7 @@ def edit_comment(
     *,
     body: str | None = None,
     share_with_mentioned: bool = False,
+    push_window_s: int = 60,
 ) -> Comment:
     """Its author rewrites a comment (its time and thread stay). People newly mentioned are
     told; those mentioned before are not told again."""
@@ -339,7 +328,7 @@ def edit_comment(
     comment.mentions = [m.to_json() for m in found]
     comment.edited_at = utcnow()
     session.flush()
-    _record_notify(session, comment, "edited")
+    notify.notify(session, comment, video, edited=True, window_s=push_window_s)
     return comment
 
 

@@ -1,4 +1,5 @@
-"""Telling the people a comment concerns, from a worker (`conversation.notify`).
+"""Telling the people a comment concerns: in the writer's request, or from a worker
+(`conversation.notify`) when a team mention reaches many.
 
 Who is told, each once, by the most specific reason:
 
@@ -24,6 +25,7 @@ from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
+from fieldcast.context import current
 from fieldcast.conversation.mentions import Mention
 from fieldcast.inbox import coalescing
 from fieldcast.inbox import services as inbox
@@ -36,6 +38,9 @@ from fieldcast.outbox.names import TaskName
 from fieldcast.sharing.audience import audience
 
 NOTIFY_TASK = TaskName.CONVERSATION_NOTIFY
+# People a comment's writer tells in their own request; more (a big team mentioned) are told
+# by a worker.
+INLINE_PEOPLE = 50
 
 
 def recipients(
@@ -76,17 +81,19 @@ def recipients(
     return {user_id: kind for user_id, kind in told.items() if user_id in seeing}
 
 
-def _notify(session: Session, payload: dict[str, Any]) -> None:
-    comment = session.get(Comment, uuid.UUID(payload["comment_id"]))
-    if comment is None or comment.deleted_at is not None or comment.hidden_at is not None:
-        return
-    video = session.get(Video, comment.video_id)
-    if video is None or video.deleted_at is not None:
-        return
+def tell(
+    session: Session,
+    comment: Comment,
+    video: Video,
+    told: dict[uuid.UUID, NotificationType],
+    *,
+    window_s: int,
+) -> None:
+    """The inbox items of the people told about a comment, and the pushes of those whose push
+    goes at once (see `inbox.coalescing`), as one job: one worker run and one FCM batch."""
     author = session.get(User, comment.author_id)
-    if author is None:
+    if author is None or not told:
         return
-    told = recipients(session, comment, video, edited=payload.get("what") == "edited")
     data = {
         "video_id": video.id,
         "comment_id": comment.id,
@@ -114,12 +121,44 @@ def _notify(session: Session, payload: dict[str, Any]) -> None:
             video_id=video.id,
             notification_id=made,
             about=about,
+            window_s=window_s,
             record=False,
         ):
             now.append(made)
-    # The pushes that go at once, as one job: one worker run and one FCM batch for them all.
     if now:
         coalescing.record_pushes(session, comment.org_id, now, about)
+
+
+def notify(
+    session: Session, comment: Comment, video: Video, *, edited: bool, window_s: int
+) -> None:
+    """Tell the people a comment concerns, in the writer's transaction: at once when they are
+    few (the usual comment: a mention or two, a thread, the video's author), so a mention's
+    push waits on one job, not two; through a `conversation.notify` job when a team mention
+    reaches more than INLINE_PEOPLE, so the request stays short."""
+    told = recipients(session, comment, video, edited=edited)
+    if len(told) <= INLINE_PEOPLE:
+        tell(session, comment, video, told, window_s=window_s)
+        return
+    what = "edited" if edited else "created"
+    outbox.record(
+        session,
+        NOTIFY_TASK,
+        {"comment_id": str(comment.id), "what": what},
+        org_id=comment.org_id,
+        dedup_key=f"{NOTIFY_TASK}:{comment.id}:{what}:{comment.updated_at.isoformat()}",
+    )
+
+
+def _notify(session: Session, payload: dict[str, Any]) -> None:
+    comment = session.get(Comment, uuid.UUID(payload["comment_id"]))
+    if comment is None or comment.deleted_at is not None or comment.hidden_at is not None:
+        return
+    video = session.get(Video, comment.video_id)
+    if video is None or video.deleted_at is not None:
+        return
+    told = recipients(session, comment, video, edited=payload.get("what") == "edited")
+    tell(session, comment, video, told, window_s=current().settings.comment_push_window_s)
 
 
 outbox.tasks.register(NOTIFY_TASK, queue="notify", max_attempts=8)(_notify)

@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from fieldcast.context import current
 from fieldcast.db import utcnow
 from fieldcast.inbox import preferences
 from fieldcast.inbox.delivery import PUSH_TASK
@@ -95,12 +94,12 @@ def push_or_fold(
     video_id: uuid.UUID,
     notification_id: uuid.UUID,
     about: dict[str, str],
+    window_s: int,
     record: bool = True,
 ) -> bool:
     """Push the item now when the person's window on the video is closed (and open it), or
     fold it into the window's summary. Returns whether it goes now; without `record`, the
     caller records its push (`record_pushes`)."""
-    window_s = current().settings.comment_push_window_s
     params = {
         "org_id": org_id,
         "user_id": user_id,
