@@ -46,6 +46,7 @@ def test_periodic_ids_and_functions_are_stable() -> None:
     assert [p.id for p in PERIODIC] == [
         "outbox-relay",
         "prune-records",
+        "push-summaries",
         "expire-uploads",
         "settle-playable-videos",
         "purge-deleted-videos",
@@ -108,8 +109,9 @@ def test_a_worker_runs_the_periodic_jobs_and_the_next_slot_enqueues_again(
     assert get_queue(redis, "default").failed_job_registry.count == 0
     # result_ttl=0: a successful run leaves no job behind to block the next slot.
     assert not Job.exists("periodic-outbox-relay", connection=redis)
-    assert enqueue_due(redis, now=NOW + 10) == ["outbox-relay"]
-    assert queued(redis) == ["periodic-outbox-relay"]
+    # The jobs every 10 s come again in the next slot.
+    assert enqueue_due(redis, now=NOW + 10) == ["outbox-relay", "push-summaries"]
+    assert queued(redis) == ["periodic-outbox-relay", "periodic-push-summaries"]
 
 
 def test_the_relay_outbox_job_re_dispatches_lost_work_in_a_burst_worker(

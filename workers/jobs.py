@@ -29,7 +29,6 @@ TASK_MODULES: tuple[str, ...] = (
     "fieldcast.conversation.notify",
     "fieldcast.inbox.services",
     "fieldcast.inbox.delivery",
-    "fieldcast.inbox.coalescing",
     "fieldcast.sharing.fanout",
     "fieldcast.integrations.webhooks",
     "fieldcast.videos.processing",
@@ -76,6 +75,14 @@ def prune_records() -> dict[str, int]:
         "share_audiences": fanout.prune_audiences(ctx.db),
         "sync_tombstones": tombstones.prune(ctx.db, days=ctx.settings.sync_tombstone_days),
     }
+
+
+def send_push_summaries() -> dict[str, int]:
+    from fieldcast.inbox import coalescing
+
+    ctx = get_context()
+    window_s = ctx.settings.comment_push_window_s
+    return {"windows": coalescing.send_summaries(ctx.db, window_s=window_s)}
 
 
 def expire_uploads() -> dict[str, int]:

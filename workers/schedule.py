@@ -38,6 +38,8 @@ PERIODIC: tuple[Periodic, ...] = (
     # Re-enqueue outbox work whose RQ job was lost and take back work from dead workers.
     Periodic("outbox-relay", timedelta(seconds=10), "workers.jobs.relay_outbox"),
     Periodic("prune-records", timedelta(hours=1), "workers.jobs.prune_records"),
+    # The summary push of each conversation push window that is over with pushes folded in it.
+    Periodic("push-summaries", timedelta(seconds=10), "workers.jobs.send_push_summaries"),
     # Unfinished uploads past their expiry: storage freed, the draft waits for a new upload.
     Periodic("expire-uploads", timedelta(minutes=5), "workers.jobs.expire_uploads"),
     # Playable videos whose ladder work failed or vanished: ready, naming what they go without.

@@ -3,15 +3,17 @@ once, the next ones about the same video within COMMENT_PUSH_WINDOW_S fold into 
 push at the window's end ("3 new comments on ..."). Every event keeps its own inbox item; only
 the buzzing is spared.
 
-A person's window on a video is one row (`push_windows`), opened by an atomic upsert: of two
-comments arriving together, exactly one opens the window and is pushed, the other folds. A
-folded item is named on the window row (`folded`), not found again by time, so no item is lost
-to clocks that disagree or to a commit that lands late. The summary is an outbox task delayed
-to the window's end, recorded once per window (by its key); it takes what folded, keeps what
-is still to be told (unread, about a comment still there, of a type the person did not mute),
-and pushes the newest of that, worded as the summary, or as it is when it is the only one. It
-then opens a new window from then, so a conversation that keeps going buzzes a phone at most
-once per window.
+A person's window on a video is one row (`push_windows`). It is opened, or opened again once
+over, by statements that write the row only then: a new window's insert, or an update whose
+condition is that the window is over. Folding writes nothing there: the folded item is marked
+on itself (`Notification.folded`). So the many comments a busy video gets at once do not queue
+on its author's window row, and of two arriving together exactly one opens the window.
+
+The summaries are sent by a periodic job (`send_summaries`): for each person and video with
+folded items whose window is over, it keeps what is still to be told (unread, about a comment
+still there, of a type the person did not mute) and pushes the newest of that, worded as the
+summary (or as it is when it is the only one), and opens a new window from then, so a
+conversation that keeps going buzzes a phone at most once per window.
 """
 
 from __future__ import annotations
@@ -19,34 +21,40 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from fieldcast.db import utcnow
+from fieldcast.db import Database, utcnow
 from fieldcast.inbox import preferences
 from fieldcast.inbox.delivery import PUSH_TASK
 from fieldcast.models.accounts import User
 from fieldcast.models.conversation import Comment, PushWindow
 from fieldcast.models.inbox import Notification, PushDelivery
 from fieldcast.outbox import services as outbox
-from fieldcast.outbox.names import TaskName
 
-SUMMARY_TASK = TaskName.NOTIFICATIONS_PUSH_SUMMARY
-# Names a summary push lists before "and N others" (in its body).
+# Names a summary push lists before "+N" (in its body).
 SUMMARY_NAMES = 3
+# Windows one run of `send_summaries` settles at most; the next run takes the rest.
+SUMMARIES_PER_RUN = 1000
 
+_REOPEN = text(
+    """
+    UPDATE push_windows
+       SET opened_at = now(), notification_id = :notification_id, updated_at = now()
+     WHERE user_id = :user_id AND video_id = :video_id
+       AND opened_at <= now() - make_interval(secs => :window_s)
+    RETURNING opened_at
+    """
+)
 _OPEN = text(
     """
-    INSERT INTO push_windows AS w (org_id, user_id, video_id, opened_at, notification_id,
-                                   updated_at)
+    INSERT INTO push_windows (org_id, user_id, video_id, opened_at, notification_id, updated_at)
     VALUES (:org_id, :user_id, :video_id, now(), :notification_id, now())
-    ON CONFLICT (user_id, video_id) DO UPDATE
-       SET opened_at = now(), notification_id = :notification_id, updated_at = now()
-     WHERE w.opened_at <= now() - make_interval(secs => :window_s)
-    RETURNING w.opened_at
+    ON CONFLICT (user_id, video_id) DO NOTHING
+    RETURNING opened_at
     """
 )
 
@@ -97,9 +105,9 @@ def push_or_fold(
     window_s: int,
     record: bool = True,
 ) -> bool:
-    """Push the item now when the person's window on the video is closed (and open it), or
-    fold it into the window's summary. Returns whether it goes now; without `record`, the
-    caller records its push (`record_pushes`)."""
+    """Push the item now when the person's window on the video is over or there is none (and
+    open one), or fold it into the window's summary. Returns whether it goes now; without
+    `record`, the caller records its push (`record_pushes`)."""
     params = {
         "org_id": org_id,
         "user_id": user_id,
@@ -107,61 +115,80 @@ def push_or_fold(
         "notification_id": notification_id,
         "window_s": window_s,
     }
-    if window_s <= 0 or session.execute(_OPEN, params).scalar_one_or_none() is not None:
+    if (
+        window_s <= 0
+        or session.execute(_REOPEN, params).first() is not None
+        or session.execute(_OPEN, params).first() is not None
+    ):
         if record:
             record_push(session, org_id, notification_id, about)
         return True
-    # Folded: named on the window, where its summary finds it.
-    opened_at = session.execute(
-        update(PushWindow)
-        .where(PushWindow.user_id == user_id, PushWindow.video_id == video_id)
-        .values(folded=func.array_append(PushWindow.folded, notification_id))
-        .returning(PushWindow.opened_at)
-    ).scalar_one()
-    due = opened_at + timedelta(seconds=window_s)
-    outbox.record(
-        session,
-        SUMMARY_TASK,
-        {
-            "user_id": str(user_id),
-            "video_id": str(video_id),
-            "opened_at": opened_at.isoformat(),
-            "about": {"video_id": str(video_id)},
-        },
-        org_id=org_id,
-        delay=max(due - utcnow(), timedelta(0)),
-        dedup_key=f"push.summary:{user_id}:{video_id}:{opened_at.isoformat()}",
+    session.execute(
+        update(Notification).where(Notification.id == notification_id).values(folded=True)
     )
     return False
 
 
-def _summary(session: Session, payload: dict[str, Any]) -> None:
-    """At a window's end: one push for what folded in it, if any of it is still to be told
-    (unread, not pushed otherwise, about a comment still there, of a type not muted)."""
-    user_id = uuid.UUID(payload["user_id"])
-    video_id = uuid.UUID(payload["video_id"])
+def send_summaries(db: Database, *, window_s: int, now: datetime | None = None) -> int:
+    """Push the summary of every window that is over and has folded items, each in its own
+    transaction. Returns how many windows were settled."""
+    now = now or utcnow()
+    with db.session() as session:
+        pairs = session.execute(
+            select(Notification.user_id, Notification.data["video_id"].astext)
+            .where(Notification.folded.is_(True))
+            .distinct()
+            .limit(SUMMARIES_PER_RUN)
+        ).all()
+    settled = 0
+    for row in pairs:
+        user_id, video_id = _uuid(row[0]), _uuid(row[1])
+        if user_id is None or video_id is None:
+            continue
+        with db.unit_of_work() as session:
+            settled += _summarize(session, user_id, video_id, window_s=window_s, now=now)
+    return settled
+
+
+def _summarize(
+    session: Session, user_id: uuid.UUID, video_id: uuid.UUID, *, window_s: int, now: datetime
+) -> int:
+    """One person's folded items about one video, once their window is over: one push."""
     window = session.scalars(
         select(PushWindow)
         .where(PushWindow.user_id == user_id, PushWindow.video_id == video_id)
-        .with_for_update()
+        .with_for_update(skip_locked=True)
     ).one_or_none()
-    if window is None or not window.folded:
-        return  # told already, by an earlier summary that took what folded
-    folded = list(window.folded)
+    if window is not None and window.opened_at + timedelta(seconds=window_s) > now:
+        return 0  # still open: its summary comes when it is over
+    folded = session.scalars(
+        select(Notification)
+        .where(
+            Notification.user_id == user_id,
+            Notification.folded.is_(True),
+            Notification.data["video_id"].astext == str(video_id),
+        )
+        .order_by(Notification.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not folded:
+        return 0
+    session.execute(
+        update(Notification)
+        .where(Notification.id.in_([item.id for item in folded]))
+        .values(folded=False)
+    )
     pushed = select(PushDelivery.notification_id).where(
         PushDelivery.notification_id == Notification.id
     )
-    items = session.scalars(
-        select(Notification)
-        .where(
-            Notification.id.in_(folded),
-            Notification.user_id == user_id,
-            Notification.read_at.is_(None),
-            ~pushed.exists(),
+    unpushed = set(
+        session.scalars(
+            select(Notification.id).where(
+                Notification.id.in_([item.id for item in folded]), ~pushed.exists()
+            )
         )
-        .order_by(Notification.id)
-    ).all()
-    comment_ids = {c for item in items if (c := _comment_id(item)) is not None}
+    )
+    comment_ids = {c for item in folded if (c := _comment_id(item)) is not None}
     alive = (
         set(
             session.scalars(
@@ -178,27 +205,29 @@ def _summary(session: Session, payload: dict[str, Any]) -> None:
     muted, _, _ = preferences.load_for_delivery(session, [user_id]).get(user_id, ((), None, None))
     items = [
         item
-        for item in items
-        if item.type not in muted and (_comment_id(item) is None or _comment_id(item) in alive)
+        for item in folded
+        if item.id in unpushed
+        and item.read_at is None
+        and item.type not in muted
+        and (_comment_id(item) is None or _comment_id(item) in alive)
     ]
-    window.folded = []
-    if items:
-        # A new window from now: the conversation goes on buzzing at most once per window.
-        window.opened_at = utcnow()
-        window.notification_id = items[-1].id
-    session.flush()
     if not items:
-        return
+        return 1
     newest = items[-1]
+    # A new window from now: the conversation goes on buzzing at most once per window.
+    if window is not None:
+        window.opened_at = utcnow()
+        window.notification_id = newest.id
+    session.flush()
     about = {"video_id": str(video_id)}
     if len(items) == 1:
         record_push(session, newest.org_id, newest.id, about)
-        return
+        return 1
     actors: list[uuid.UUID] = []
     for item in items:
-        actor = item.data.get("actor_id")
-        if actor and uuid.UUID(actor) not in actors:
-            actors.append(uuid.UUID(actor))
+        actor = _uuid(item.data.get("actor_id"))
+        if actor is not None and actor not in actors:
+            actors.append(actor)
     names = {
         row.id: row.display_name
         for row in session.execute(select(User.id, User.display_name).where(User.id.in_(actors)))
@@ -222,14 +251,15 @@ def _summary(session: Session, payload: dict[str, Any]) -> None:
         org_id=newest.org_id,
         dedup_key=f"push.summary:{newest.id}",
     )
+    return 1
 
 
-def _comment_id(item: Notification) -> uuid.UUID | None:
-    raw = item.data.get("comment_id")
+def _uuid(raw: Any) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(raw)) if raw else None
     except ValueError:
         return None
 
 
-outbox.tasks.register(SUMMARY_TASK, queue="notify", max_attempts=8)(_summary)
+def _comment_id(item: Notification) -> uuid.UUID | None:
+    return _uuid(item.data.get("comment_id"))

@@ -15,9 +15,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    Uuid,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fieldcast.db import (
@@ -171,13 +170,9 @@ class PushWindow(TenantMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     video_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
     opened_at: Mapped[datetime]
-    # The inbox item pushed when the window opened.
+    # The inbox item pushed when the window opened; the items folded since are marked on
+    # themselves (`Notification.folded`), so folding writes nothing here.
     notification_id: Mapped[uuid.UUID]
-    # The items folded since, waiting for the window's summary push: named one by one, so an
-    # item folds into exactly one summary whatever the clocks or the order of commits.
-    folded: Mapped[list[uuid.UUID]] = mapped_column(
-        ARRAY(Uuid()), default=list, server_default="{}"
-    )
     updated_at: Mapped[UpdatedAt]
 
 

@@ -36,6 +36,8 @@ class Notification(TenantMixin, Base):
             "user_id",
             postgresql_where=text("read_at IS NULL"),
         ),
+        # The items waiting for their push window's summary (`inbox.coalescing`).
+        Index("ix_notifications_folded", "user_id", "id", postgresql_where=text("folded")),
         # The items about one comment, redacted when it is deleted or hidden.
         Index(
             "ix_notifications_comment_id",
@@ -62,6 +64,8 @@ class Notification(TenantMixin, Base):
     # Receipts from the app: the push arrived; the user tapped it.
     delivered_at: Mapped[datetime | None]
     opened_at: Mapped[datetime | None]
+    # Its push was folded into its push window's summary, which has not gone out yet.
+    folded: Mapped[bool] = mapped_column(default=False, server_default="false")
     change_seq: Mapped[ChangeSeq]
     change_xid: Mapped[ChangeXid]
 

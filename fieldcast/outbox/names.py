@@ -21,8 +21,6 @@ class TaskName(enum.StrEnum):
     # Inbox items and pushes for the people a comment concerns (mentioned, in its thread, the
     # video's author).
     CONVERSATION_NOTIFY = "conversation.notify"
-    # One push for the items about a video's conversation folded within a push window.
-    NOTIFICATIONS_PUSH_SUMMARY = "notifications.push_summary"
     # Emails; each task writes its message from the row it names, so no link is stored.
     ACCOUNTS_INVITATION_EMAIL = "accounts.invitation_email"  # an invitation to join
     ACCOUNTS_PASSWORD_RESET_EMAIL = "accounts.password_reset_email"  # noqa: S105 - a reset link

@@ -197,7 +197,6 @@ def upgrade() -> None:
     sa.Column('video_id', sa.Uuid(), nullable=False),
     sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('notification_id', sa.Uuid(), nullable=False),
-    sa.Column('folded', postgresql.ARRAY(sa.Uuid()), server_default='{}', nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('org_id', sa.Uuid(), nullable=False),
     sa.ForeignKeyConstraint(['org_id', 'user_id'], ['users.org_id', 'users.id'], name='fk_push_windows_user_id_users', ondelete='CASCADE'),
@@ -306,6 +305,10 @@ def upgrade() -> None:
         'CREATE TRIGGER reactions_moment_counts AFTER INSERT OR DELETE OR UPDATE OF at_ms '
         'ON reactions FOR EACH ROW EXECUTE FUNCTION moment_counts_reactions()'
     )
+    # Items folded into their push window's summary, until it goes (a constant default: the
+    # column is added without rewriting the table).
+    op.add_column('notifications', sa.Column('folded', sa.Boolean(), server_default='false', nullable=False))
+    op.create_index('ix_notifications_folded', 'notifications', ['user_id', 'id'], postgresql_where=sa.text('folded'))
     # The inbox items about one comment, redacted when it is deleted or hidden.
     op.create_index(
         'ix_notifications_comment_id', 'notifications', [sa.text("(data ->> 'comment_id')")],
@@ -344,6 +347,8 @@ def downgrade() -> None:
     op.drop_column('videos', 'needed_by')
     op.drop_column('videos', 'kind')
     op.drop_index('ix_notifications_comment_id', table_name='notifications')
+    op.drop_index('ix_notifications_folded', table_name='notifications')
+    op.drop_column('notifications', 'folded')
     op.execute('DROP TRIGGER comments_mark_change ON comments')
     op.execute('DROP TRIGGER comments_moment_counts ON comments')
     op.execute('DROP TRIGGER reactions_moment_counts ON reactions')
