@@ -45,11 +45,11 @@ and p50 over every client's samples:
   mentioned person's push about that comment (its own clock, the same machine's), the 95th
   percentile over the comments posted while the clients ran; `mention_push_median_s`,
   `mention_push_max_s` beside it. `mention_push_breakdown` (medians): the POST at the client
-  (`post_s`); from the comment's outbox row, written in the POST, until its
-  `conversation.notify` job ran (`notify_wait_s`); the rest of that job (`notify_run_s`); from
-  its commit until the push was accepted (`push_wait_s`: the push job's wait in the queue and
-  its run up to the send). `mention_push_quiet_s` and `mention_push_quiet_breakdown`: the same
-  with the clients stopped and the workers idle (the median of three).
+  (`post_s`, which writes the inbox item and its push job's row); from that row until the push
+  job was done (`push_job_s`: its wait in the queue and its run, the send included); the rest
+  until the stand-in's answer was recorded (`after_job_s`). `mention_push_quiet_s` and
+  `mention_push_quiet_breakdown`: the same with the clients stopped and the workers idle (the
+  median of three).
 - `cpu_busy_s`, `cpu_busy_share`: CPU seconds the whole machine (all cores) spent while the
   clients were measured, and that as a share of all its cores over that time;
   `cpu_s_by_role`: how much of it the API, the RQ workers, the scheduler, PostgreSQL, Redis,
@@ -542,29 +542,24 @@ class MentionProber:
 
 
 def breakdown(database_url: str, probes: list[Probe]) -> dict[str, float]:
-    """Where the probes' time went, medians in seconds: the POST at the client; from the
-    comment's outbox row (written in the POST) until its `conversation.notify` job ran (when
-    that job wrote the push's row); the rest of that job; from its commit until the stand-in
-    accepted the push (the push job's time in the queue and its run up to the send)."""
-    parts: dict[str, list[float]] = {
-        "post_s": [],
-        "notify_wait_s": [],
-        "notify_run_s": [],
-        "push_wait_s": [],
-    }
+    """Where the probes' time went, medians in seconds: the POST at the client (which writes
+    the mentioned person's inbox item and the row of its push job); from that row until its
+    job was done (`push_job_s`: its wait in the queue, and its run with the send to FCM); what
+    is left until the stand-in's answer was recorded (`after_job_s`, usually below zero: the
+    stand-in answers before the job writes its results)."""
+    parts: dict[str, list[float]] = {"post_s": [], "push_job_s": [], "after_job_s": []}
     from fieldcast.outbox.names import TaskName
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         for probe in probes:
             row = conn.execute(
-                "SELECT extract(epoch FROM n.created_at), extract(epoch FROM n.finished_at), "
-                "extract(epoch FROM p.created_at) "
-                "FROM outbox_jobs n, outbox_jobs p, notifications i, users u "
-                "WHERE n.task = %(notify)s AND n.payload->>'comment_id' = %(c)s "
-                "AND u.handle = %(h)s AND i.user_id = u.id AND i.data->>'comment_id' = %(c)s "
-                "AND p.task = %(push)s AND p.payload->>'notification_id' = i.id::text",
+                "SELECT extract(epoch FROM p.created_at), extract(epoch FROM p.finished_at) "
+                "FROM outbox_jobs p, notifications i, users u "
+                "WHERE u.handle = %(h)s AND i.user_id = u.id AND i.data->>'comment_id' = %(c)s "
+                "AND p.task = %(push)s AND p.finished_at IS NOT NULL "
+                "AND (p.payload->>'notification_id' = i.id::text "
+                "OR p.payload->'notification_ids' ? i.id::text)",
                 {
-                    "notify": TaskName.CONVERSATION_NOTIFY.value,
                     "push": TaskName.NOTIFICATIONS_PUSH.value,
                     "c": probe.comment_id,
                     "h": probe.handle,
@@ -572,11 +567,10 @@ def breakdown(database_url: str, probes: list[Probe]) -> dict[str, float]:
             ).fetchone()
             if row is None or probe.accepted is None:
                 continue
-            notified, notify_done, push_recorded = (float(v) for v in row)
+            recorded, done = (float(v) for v in row)
             parts["post_s"].append(probe.posted - probe.before)
-            parts["notify_wait_s"].append(push_recorded - notified)
-            parts["notify_run_s"].append(notify_done - push_recorded)
-            parts["push_wait_s"].append(probe.accepted - notify_done)
+            parts["push_job_s"].append(done - recorded)
+            parts["after_job_s"].append(probe.accepted - done)
     return {name: round(statistics.median(v), 3) for name, v in parts.items() if v}
 
 
