@@ -229,6 +229,16 @@ def _json_value(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+def _person(user_id: uuid.UUID, users: dict[uuid.UUID, Any]) -> dict[str, Any]:
+    """A person as comments and answers name them (an account deleted since has no handle)."""
+    user = users.get(user_id)
+    return {
+        "id": user_id,
+        "handle": user.handle if user else "",
+        "display_name": user.display_name if user else "",
+    }
+
+
 def present(
     principal: Principal,
     items: list[Comment],
@@ -245,7 +255,6 @@ def present(
     liked = comments.liked_by(session, principal, [c.id for c in every])
 
     def one(comment: Comment) -> dict[str, Any]:
-        author = authors.get(comment.author_id)
         state = "deleted" if comment.deleted_at else "hidden" if comment.hidden_at else "visible"
         readable = state == "visible" or (
             state == "hidden" and (principal.is_admin or comment.author_id == principal.user_id)
@@ -255,11 +264,7 @@ def present(
             "id": comment.id,
             "video_id": comment.video_id,
             "parent_id": comment.parent_id,
-            "author": {
-                "id": comment.author_id,
-                "handle": author.handle if author else "",
-                "display_name": author.display_name if author else "",
-            },
+            "author": _person(comment.author_id, authors),
             "at_ms": comment.at_ms,
             "end_ms": comment.end_ms,
             "state": state,
@@ -796,15 +801,10 @@ class QuestionAnswers(MethodView):
         for answer in found:
             video = None
             if answer.video is not None:
-                owner = owners.get(answer.video.owner_id)
                 video = {
                     "id": answer.video.id,
                     "title": answer.video.title,
-                    "owner": {
-                        "id": answer.video.owner_id,
-                        "handle": owner.handle if owner else "",
-                        "display_name": owner.display_name if owner else "",
-                    },
+                    "owner": _person(answer.video.owner_id, owners),
                     "status": answer.video.status.value,
                     "duration_ms": answer.video.duration_ms,
                     "created_at": answer.video.created_at,
