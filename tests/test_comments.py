@@ -656,6 +656,15 @@ def test_an_unchanged_listing_answers_304(
     assert client.get(url, headers={**sam, "If-None-Match": etag}).status_code == 304
     _ok(_post(client, sam, shared, body="two"), 201)
     assert client.get(url, headers={**sam, "If-None-Match": etag}).status_code == 200
+    # A first page with more after it answers 304 too: its signed cursor, which changes with
+    # every answer, is not in the tag.
+    paged = f"{url}?limit=1"
+    first = client.get(paged, headers=sam)
+    assert first.get_json()["next_cursor"]
+    assert (
+        client.get(paged, headers={**sam, "If-None-Match": first.headers["ETag"]}).status_code
+        == 304
+    )
 
 
 def test_comments_and_reactions_are_rate_limited_per_person(

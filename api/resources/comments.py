@@ -360,7 +360,9 @@ class VideoComments(MethodView):
         # sync token, so an unchanged list answers 304 whatever token it would carry.
         items_json = _json(answer.pop("items"))
         rest = _json({"next_cursor": answer["next_cursor"], "deleted": answer["deleted"]})
-        blp.set_etag(hashlib.sha256(f"{items_json}{rest}".encode()).hexdigest())
+        # The page's own cursor, not the signed one (which carries the sync point's time).
+        tag = _json({"next": page.next_cursor, "deleted": answer["deleted"]})
+        blp.set_etag(hashlib.sha256(f"{items_json}{tag}".encode()).hexdigest())
         token = _json(answer["sync_token"])
         body = f'{{"items":{items_json},"sync_token":{token},{rest[1:]}'
         return Response(body, mimetype="application/json")

@@ -262,16 +262,17 @@ def _alive(comment: Comment) -> None:
         raise Conflict("An admin hid the comment.", code=ErrorCode.COMMENT_HIDDEN)
 
 
-def _lock_thread(session: Session, comment: Comment) -> None:
-    """Lock a reply's thread before the reply leaves or rejoins it: the thread's recount then
-    sees every other change to its replies committed (see `recount_replies`)."""
-    if comment.parent_id is not None:
-        session.execute(select(Comment.id).where(Comment.id == comment.parent_id).with_for_update())
+def lock_thread(session: Session, comment_id: uuid.UUID) -> None:
+    """Lock a reply's thread before the reply leaves or rejoins it (deleted, hidden, shown
+    again): every path takes the thread first, then the reply, so two of them never wait on
+    each other in a circle, and the thread's recount sees the others' changes committed."""
+    parent = select(Comment.parent_id).where(Comment.id == comment_id).scalar_subquery()
+    session.execute(select(Comment.id).where(Comment.id == parent).with_for_update())
 
 
 def recount_replies(session: Session, thread_id: uuid.UUID) -> None:
     """A thread's `reply_count`: its replies neither deleted nor hidden, counted again (under
-    the thread's lock, taken with `_lock_thread`)."""
+    the thread's lock, taken with `lock_thread`)."""
     live = (
         select(func.count())
         .select_from(Comment)
@@ -336,7 +337,7 @@ def delete_comment(session: Session, principal: Principal, comment_id: uuid.UUID
     """Its author, the video's author or an admin deletes a comment: it stays as a tombstone
     that keeps its thread's replies. Deleting it again changes nothing."""
     comment = policy.load_comment(session, principal, comment_id, "comment.delete")
-    _lock_thread(session, comment)
+    lock_thread(session, comment.id)
     # Only the request that deletes it acts on it: two deletions at once count it out once.
     deleted = session.execute(
         update(Comment)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, and_, cast, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from fieldcast.models.conversation import SLOT_MS, Comment, MomentCount
@@ -115,8 +114,16 @@ def _leads(
     ).label("bucket")
     # The most liked thread of each bucket (then the most replied, then the first), in one
     # query that reads only the busiest buckets' comments.
-    rows = session.execute(
-        select(Comment, index)
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=index,
+            order_by=(Comment.like_count.desc(), Comment.reply_count.desc(), Comment.id),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(Comment.id, index, rank)
         .where(
             Comment.org_id == video.org_id,
             Comment.video_id == video.id,
@@ -125,8 +132,12 @@ def _leads(
             Comment.hidden_at.is_(None),
             or_(*ranges),
         )
-        .ext(distinct_on(index))
-        .order_by(index, Comment.like_count.desc(), Comment.reply_count.desc(), Comment.id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Comment, ranked.c.bucket)
+        .join(ranked, ranked.c.id == Comment.id)
+        .where(ranked.c.rank == 1)
     ).all()
     leads = {int(row.bucket): row[0] for row in rows}
     return [(bucket, leads.get(bucket.index)) for bucket in busiest]

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import String, and_, cast, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from fieldcast.db import Database, utcnow
@@ -133,11 +133,26 @@ def send_summaries(db: Database, *, window_s: int, now: datetime | None = None) 
     """Push the summary of every window that is over and has folded items, each in its own
     transaction. Returns how many windows were settled."""
     now = now or utcnow()
+    video_id = Notification.data["video_id"].astext
+    window = and_(
+        PushWindow.user_id == Notification.user_id,
+        cast(PushWindow.video_id, String) == video_id,
+    )
     with db.session() as session:
+        # Only windows that are over (or gone), the longest waiting first: windows still open
+        # never take the places of those due.
         pairs = session.execute(
-            select(Notification.user_id, Notification.data["video_id"].astext)
-            .where(Notification.folded.is_(True))
-            .distinct()
+            select(Notification.user_id, video_id)
+            .outerjoin(PushWindow, window)
+            .where(
+                Notification.folded.is_(True),
+                or_(
+                    PushWindow.opened_at.is_(None),
+                    PushWindow.opened_at <= now - timedelta(seconds=window_s),
+                ),
+            )
+            .group_by(Notification.user_id, video_id)
+            .order_by(func.min(Notification.created_at))
             .limit(SUMMARIES_PER_RUN)
         ).all()
     settled = 0
@@ -154,11 +169,12 @@ def _summarize(
     session: Session, user_id: uuid.UUID, video_id: uuid.UUID, *, window_s: int, now: datetime
 ) -> int:
     """One person's folded items about one video, once their window is over: one push."""
+    mine = (PushWindow.user_id == user_id, PushWindow.video_id == video_id)
     window = session.scalars(
-        select(PushWindow)
-        .where(PushWindow.user_id == user_id, PushWindow.video_id == video_id)
-        .with_for_update(skip_locked=True)
+        select(PushWindow).where(*mine).with_for_update(skip_locked=True)
     ).one_or_none()
+    if window is None and session.scalar(select(exists().where(*mine))):
+        return 0  # a comment is opening it again right now: the next run looks again
     if window is not None and window.opened_at + timedelta(seconds=window_s) > now:
         return 0  # still open: its summary comes when it is over
     folded = session.scalars(

@@ -184,7 +184,10 @@ def hide(session: Session, principal: Principal, report_id: uuid.UUID, *, reason
         raise InvalidInput(errors={"reason": ["Say why: the author is told."]})
     # The content first, then the report: admins deciding on reports of the same content
     # queue on the content, never each holding a report the other's update needs.
-    content = _locked_content(session, get_scoped(session, principal, Report, report_id))
+    named = get_scoped(session, principal, Report, report_id)
+    if named.comment_id is not None:
+        comments.lock_thread(session, named.comment_id)  # the thread before the reply
+    content = _locked_content(session, named)
     report = _locked_report(session, principal, report_id)
     now = utcnow()
     newly_hidden = content.hidden_at is None
@@ -332,6 +335,7 @@ def unhide_comment(session: Session, principal: Principal, comment_id: uuid.UUID
     """Show a hidden comment again in its thread; one not hidden is answered as it is."""
     authorize(principal, "comment.unhide")
     comment = policy.load_comment(session, principal, comment_id, "comment.unhide")
+    comments.lock_thread(session, comment.id)
     if comment.hidden_at is not None:
         audit.record(
             session,
