@@ -853,3 +853,34 @@ def test_a_mention_of_a_big_team_is_told_by_a_worker(
     told = {(m.user_id, m.type) for m in sink.sent}
     assert told == {(people["kim"].id, "comment.mention"), (people["author"].id, "comment.mention")}
     assert {m.data["comment_id"] for m in sink.sent} == {made["id"]}
+
+
+def test_a_summary_whose_newest_comment_went_leaves_the_others_for_the_next(
+    client: FlaskClient,
+    session: Session,
+    shared: Video,
+    people: dict[str, Any],
+    auth: Any,
+    context: AppContext,
+    sink: RecordingSink,
+) -> None:
+    _ok(_post(client, auth(people["sam"]), shared, body="First!"), 201)
+    drain(context)
+    kept = _ok(_post(client, auth(people["kim"]), shared, body="Second"), 201)
+    gone = _ok(_post(client, auth(people["sam"]), shared, body="Third"), 201)
+    later = utcnow() + timedelta(minutes=2)
+    assert coalescing.send_summaries(context.db, window_s=60, now=later) == 1
+    # The summary rides on "Third", deleted before it is sent: nothing goes now...
+    assert (
+        client.delete(f"/api/v1/comments/{gone['id']}", headers=auth(people["sam"])).status_code
+        == 204
+    )
+    sink.sent.clear()
+    drain(context)
+    assert sink.sent == []
+    # ...and "Second" goes with the next summary, as itself.
+    assert coalescing.send_summaries(context.db, window_s=60, now=later + timedelta(minutes=2)) == 1
+    drain(context)
+    assert [(m.user_id, m.data["comment_id"]) for m in sink.sent] == [
+        (people["author"].id, kept["id"])
+    ]

@@ -262,6 +262,8 @@ def _summarize(
                 "count": str(len(items)),
                 "video": str(newest.args.get("video", "")),
                 "people": people,
+                # Folded again if the summary cannot go on its newest item after all.
+                "others": ",".join(str(item.id) for item in items[:-1]),
             },
         },
         org_id=newest.org_id,

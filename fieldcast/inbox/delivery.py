@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from fieldcast import links, policy
@@ -115,6 +115,8 @@ def deliver(
     for nid, reason in _withdrawn(session, items).items():
         outcomes[nid].failure = reason
         del items[nid]
+        if reason == "comment_removed" and summaries.get(nid, {}).get("others"):
+            _fold_again(session, summaries[nid]["others"])
 
     to_send = _apply_preferences(session, items, zones, outcomes, summaries)
     devices = _devices(session, {items[nid].user_id for nid in to_send})
@@ -220,6 +222,18 @@ def _apply_preferences(
             dedup_key=f"push.deferred:{key}",
         )
     return to_send
+
+
+def _fold_again(session: Session, others: str) -> None:
+    """A summary whose newest item's comment went since: the other items it stood for wait for
+    the next summary (`coalescing.send_summaries`) rather than go untold."""
+    ids = [nid for raw in others.split(",") if (nid := _uuid(raw)) is not None]
+    if ids:
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids), Notification.read_at.is_(None))
+            .values(folded=True)
+        )
 
 
 def _withdrawn(session: Session, items: dict[uuid.UUID, Notification]) -> dict[uuid.UUID, str]:
