@@ -7,7 +7,9 @@ from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
 
 from fieldcast.accounts.services import _hasher
+from fieldcast.db import utcnow
 from fieldcast.models.accounts import Organisation, Role, Team, TeamMembership, TeamRole, User
+from fieldcast.models.devices import Device, Platform
 
 PASSWORD = "correct-horse-battery"
 # Hashing once keeps the suite fast; logins still verify against a real argon2 hash.
@@ -89,3 +91,18 @@ class MembershipFactory(_Base):
 
     class Params:
         lead = factory.Trait(role=TeamRole.LEAD)
+
+
+class DeviceFactory(_Base):
+    """A person's phone: `DeviceFactory(user=...)`, its token named after them."""
+
+    class Meta:
+        model = Device
+        exclude = ("user",)
+
+    user = None
+    org_id = factory.LazyAttribute(lambda o: o.user.org_id)
+    user_id = factory.LazyAttribute(lambda o: o.user.id)
+    token = factory.LazyAttribute(lambda o: f"token-{o.user.id}")
+    platform = Platform.ANDROID
+    last_registered_at = factory.LazyFunction(utcnow)

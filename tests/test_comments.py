@@ -19,7 +19,6 @@ from fieldcast.conversation import notify as conversation_notify
 from fieldcast.db import utcnow
 from fieldcast.inbox import coalescing
 from fieldcast.models.accounts import Organisation
-from fieldcast.models.devices import Device, Platform
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.videos import Video, VideoStatus
 from tests import factories
@@ -42,19 +41,6 @@ def _video(session: Session, owner: Any, *, duration_ms: int | None = 60_000) ->
     session.add(video)
     session.flush()
     return video
-
-
-def _device(session: Session, user: Any) -> Device:
-    device = Device(
-        org_id=user.org_id,
-        user_id=user.id,
-        token=f"token-{user.id}",
-        platform=Platform.ANDROID,
-        last_registered_at=utcnow(),
-    )
-    session.add(device)
-    session.flush()
-    return device
 
 
 def _team(session: Session, org: Any, members: Sequence[Any], **kwargs: Any) -> Any:
@@ -83,7 +69,7 @@ def people(session: Session, org: Any) -> dict[str, Any]:
     stranger = factories.UserFactory(org=org, handle="stranger")
     admin = factories.UserFactory(org=org, admin=True, handle="root")
     for user in (boss, author, sam, kim, stranger, admin):
-        _device(session, user)  # everyone's phone: a test reads whose pushes went out
+        factories.DeviceFactory(user=user)  # everyone's phone: a test reads whose pushes went out
     session.flush()
     return {
         "boss": boss,

@@ -21,7 +21,6 @@ from fieldcast.inbox import delivery
 from fieldcast.inbox import services as inbox
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.attachments import Attachment, AttachmentKind
-from fieldcast.models.devices import Device, Platform
 from fieldcast.models.inbox import Notification
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.sharing import RecipientState, Share, ShareRecipient
@@ -45,19 +44,6 @@ def _video(session: Session, owner: Any, status: VideoStatus = VideoStatus.PLAYA
     session.add(video)
     session.flush()
     return video
-
-
-def _phone(session: Session, user: Any) -> Device:
-    device = Device(
-        org_id=user.org_id,
-        user_id=user.id,
-        token=f"token-{user.id}",
-        platform=Platform.ANDROID,
-        last_registered_at=utcnow(),
-    )
-    session.add(device)
-    session.flush()
-    return device
 
 
 def _inbox(client: FlaskClient, auth: Any, user: Any) -> list[dict[str, Any]]:
@@ -88,7 +74,7 @@ def test_a_deleted_video_is_gone_for_everyone_at_once_and_comes_back_when_restor
 ) -> None:
     peer, late, other = (factories.UserFactory(org=org) for _ in range(3))
     for person in (peer, late):
-        _phone(session, person)
+        factories.DeviceFactory(user=person)
     video = _video(session, rep)
     session.commit()
 
@@ -189,7 +175,7 @@ def test_a_push_already_running_when_the_video_is_deleted_does_not_go_out(
     from fieldcast.policy import Principal
     from fieldcast.videos import services as videos
 
-    _phone(session, rep)
+    factories.DeviceFactory(user=rep)
     video = _video(session, rep)
     notification_id = inbox.notify(
         session,
@@ -686,7 +672,7 @@ def test_a_recalled_share_takes_back_only_what_it_alone_gave(
     rep.manager_id = manager.id
     only_this, also_other, later = (factories.UserFactory(org=org) for _ in range(3))
     for person in (only_this, also_other, later):
-        _phone(session, person)
+        factories.DeviceFactory(user=person)
     video = _video(session, rep)
     session.commit()
 

@@ -9,8 +9,6 @@ from sqlalchemy.orm import Session
 
 from fieldcast import events
 from fieldcast.context import AppContext
-from fieldcast.db import utcnow
-from fieldcast.models.devices import Device, Platform
 from fieldcast.models.videos import Video, VideoStatus
 from tests import factories
 from tests.api_support import share_video
@@ -21,19 +19,6 @@ from tests.worker_support import drain_outbox as drain
 def _ok(response: Any, status: int = 200) -> Any:
     assert response.status_code == status, response.get_json()
     return response.get_json()
-
-
-def _device(session: Session, user: Any) -> None:
-    session.add(
-        Device(
-            org_id=user.org_id,
-            user_id=user.id,
-            token=f"token-{user.id}",
-            platform=Platform.IOS,
-            last_registered_at=utcnow(),
-        )
-    )
-    session.flush()
 
 
 def _playable(session: Session, video_id: str) -> Video:
@@ -55,7 +40,7 @@ def test_a_question_is_answered_voted_and_accepted(
     asker = factories.UserFactory(org=org, display_name="Ana")
     peers = [factories.UserFactory(org=org, display_name=f"Peer {n}") for n in range(3)]
     for user in (asker, *peers):
-        _device(session, user)
+        factories.DeviceFactory(user=user)
     session.commit()
     mine = auth(asker)
     question = _ok(
