@@ -22,16 +22,15 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import String, and_, cast, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from fieldcast.db import Database, utcnow
 from fieldcast.inbox import preferences
-from fieldcast.inbox.delivery import PUSH_TASK
+from fieldcast.inbox.delivery import PUSH_TASK, item_id, live_comments, uuid_of
 from fieldcast.models.accounts import User
-from fieldcast.models.conversation import Comment, PushWindow
+from fieldcast.models.conversation import PushWindow
 from fieldcast.models.inbox import Notification, PushDelivery
 from fieldcast.outbox import services as outbox
 
@@ -157,7 +156,7 @@ def send_summaries(db: Database, *, window_s: int, now: datetime | None = None) 
         ).all()
     settled = 0
     for row in pairs:
-        user_id, video_id = _uuid(row[0]), _uuid(row[1])
+        user_id, video_id = uuid_of(row[0]), uuid_of(row[1])
         if user_id is None or video_id is None:
             continue
         with db.unit_of_work() as session:
@@ -204,20 +203,7 @@ def _summarize(
             )
         )
     )
-    comment_ids = {c for item in folded if (c := _comment_id(item)) is not None}
-    alive = (
-        set(
-            session.scalars(
-                select(Comment.id).where(
-                    Comment.id.in_(comment_ids),
-                    Comment.deleted_at.is_(None),
-                    Comment.hidden_at.is_(None),
-                )
-            )
-        )
-        if comment_ids
-        else set()
-    )
+    alive = live_comments(session, {c for item in folded if (c := _comment_id(item)) is not None})
     muted, _, _ = preferences.load_for_delivery(session, [user_id]).get(user_id, ((), None, None))
     items = [
         item
@@ -241,7 +227,7 @@ def _summarize(
         return 1
     actors: list[uuid.UUID] = []
     for item in items:
-        actor = _uuid(item.data.get("actor_id"))
+        actor = uuid_of(item.data.get("actor_id"))
         if actor is not None and actor not in actors:
             actors.append(actor)
     names = {
@@ -272,12 +258,5 @@ def _summarize(
     return 1
 
 
-def _uuid(raw: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(raw)) if raw else None
-    except ValueError:
-        return None
-
-
 def _comment_id(item: Notification) -> uuid.UUID | None:
-    return _uuid(item.data.get("comment_id"))
+    return item_id(item, "comment_id")

@@ -227,7 +227,7 @@ def _apply_preferences(
 def _fold_again(session: Session, others: str) -> None:
     """A summary whose newest item's comment went since: the other items it stood for wait for
     the next summary (`coalescing.send_summaries`) rather than go untold."""
-    ids = [nid for raw in others.split(",") if (nid := _uuid(raw)) is not None]
+    ids = [nid for raw in others.split(",") if (nid := uuid_of(raw)) is not None]
     if ids:
         session.execute(
             update(Notification)
@@ -241,8 +241,8 @@ def _withdrawn(session: Session, items: dict[uuid.UUID, Notification]) -> dict[u
     (`video_removed`), hidden by an admin from everyone but its author (`video_hidden`), or
     their share recalled (`share_recalled`). Checked when sending, as the pushes not yet
     started were dropped when it happened (a hidden video's are only checked here)."""
-    video_ids = {_uuid(item.data.get("video_id")) for item in items.values()} - {None}
-    share_ids = {_uuid(item.data.get("share_id")) for item in items.values()} - {None}
+    video_ids = {uuid_of(item.data.get("video_id")) for item in items.values()} - {None}
+    share_ids = {uuid_of(item.data.get("share_id")) for item in items.values()} - {None}
     rows = (
         session.execute(
             select(Video.id, Video.owner_id, Video.hidden_at).where(
@@ -263,12 +263,12 @@ def _withdrawn(session: Session, items: dict[uuid.UUID, Notification]) -> dict[u
     )
     withdrawn: dict[uuid.UUID, str] = {}
     for nid, item in items.items():
-        video_id = _uuid(item.data.get("video_id"))
+        video_id = uuid_of(item.data.get("video_id"))
         if video_id is not None and video_id not in live:
             withdrawn[nid] = "video_removed"
         elif video_id in hidden and hidden[video_id] != item.user_id:
             withdrawn[nid] = "video_hidden"
-        elif _uuid(item.data.get("share_id")) in recalled:
+        elif uuid_of(item.data.get("share_id")) in recalled:
             withdrawn[nid] = "share_recalled"
     withdrawn.update(_conversation_withdrawn(session, items, skip=set(withdrawn)))
     return withdrawn
@@ -281,30 +281,17 @@ def _conversation_withdrawn(
     person can no longer open (`no_access`: the share that gave it was recalled, it was
     hidden): nobody is pushed about a video they cannot open."""
     about = {
-        nid: (item, _uuid(item.data.get("comment_id")))
+        nid: (item, uuid_of(item.data.get("comment_id")))
         for nid, item in items.items()
         if nid not in skip and item.type in CONVERSATION_TYPES
     }
     if not about:
         return {}
-    named = {comment_id for _, comment_id in about.values() if comment_id is not None}
-    alive = (
-        set(
-            session.scalars(
-                select(Comment.id).where(
-                    Comment.id.in_(named),
-                    Comment.deleted_at.is_(None),
-                    Comment.hidden_at.is_(None),
-                )
-            )
-        )
-        if named
-        else set()
-    )
+    alive = live_comments(session, {c for _, c in about.values() if c is not None})
     withdrawn: dict[uuid.UUID, str] = {}
     by_video: dict[uuid.UUID, set[uuid.UUID]] = {}
     for nid, (item, comment_id) in about.items():
-        video_id = _uuid(item.data.get("video_id"))
+        video_id = uuid_of(item.data.get("video_id"))
         if (comment_id is not None and comment_id not in alive) or video_id is None:
             withdrawn[nid] = "comment_removed"
         else:
@@ -319,13 +306,30 @@ def _conversation_withdrawn(
         )
         seeing |= {(video_id, user_id) for user_id in viewers}
     for nid, (item, _) in about.items():
-        video_id = _uuid(item.data.get("video_id"))
+        video_id = uuid_of(item.data.get("video_id"))
         if nid not in withdrawn and (video_id, item.user_id) not in seeing:
             withdrawn[nid] = "no_access"
     return withdrawn
 
 
-def _uuid(value: Any) -> uuid.UUID | None:
+def live_comments(session: Session, comment_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Of these comments, those neither deleted nor hidden: what a conversation push may still
+    be about (here, and in `coalescing`'s summaries)."""
+    if not comment_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Comment.id).where(
+                Comment.id.in_(comment_ids),
+                Comment.deleted_at.is_(None),
+                Comment.hidden_at.is_(None),
+            )
+        )
+    )
+
+
+def uuid_of(value: Any) -> uuid.UUID | None:
+    """An id as an inbox item's data holds it (a string), or None when absent or malformed."""
     try:
         return uuid.UUID(str(value)) if value else None
     except ValueError:
@@ -381,15 +385,12 @@ def _unread_counts(session: Session, user_ids: set[uuid.UUID]) -> dict[uuid.UUID
 
 
 def _video_id(item: Notification) -> uuid.UUID | None:
-    return _id(item, "video_id")
+    return item_id(item, "video_id")
 
 
-def _id(item: Notification, name: str) -> uuid.UUID | None:
-    raw = item.data.get(name)
-    try:
-        return uuid.UUID(raw) if raw else None
-    except (TypeError, ValueError):
-        return None
+def item_id(item: Notification, name: str) -> uuid.UUID | None:
+    """The id an inbox item's data names under `name` (video_id, comment_id, ...)."""
+    return uuid_of(item.data.get(name))
 
 
 def _push_data(items: dict[uuid.UUID, Notification]) -> dict[uuid.UUID, dict[str, str]]:
@@ -408,8 +409,8 @@ def _push_data(items: dict[uuid.UUID, Notification]) -> dict[uuid.UUID, dict[str
             data["link"] = links.video_link(
                 settings,
                 video_id,
-                share_id=_id(item, "share_id"),
-                comment_id=_id(item, "comment_id"),
+                share_id=item_id(item, "share_id"),
+                comment_id=item_id(item, "comment_id"),
                 at_ms=int(at) if at.isdigit() else None,
             )
         if settings.secret_key is not None:
