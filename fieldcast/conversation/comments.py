@@ -67,7 +67,11 @@ def clean_body(body: str, field: str = "body") -> str:
 # -- writing --------------------------------------------------------------------------------------
 
 
-def _check_time(video: Video, at_ms: int | None, end_ms: int | None) -> None:
+def check_time(
+    video: Video, at_ms: int | None, end_ms: int | None, *, what: str = "comment"
+) -> None:
+    """A moment (or range) of the video's timeline for a comment or a reaction (`what`): within
+    its duration, once that is known."""
     if at_ms is None:
         if end_ms is not None:
             raise InvalidInput(
@@ -89,7 +93,7 @@ def _check_time(video: Video, at_ms: int | None, end_ms: int | None) -> None:
         errors["end_ms"] = [f"Must be after at_ms and at most {video.duration_ms} ms."]
     if errors:
         raise InvalidInput(
-            "The comment's time is outside the video.",
+            f"The {what}'s time is outside the video.",
             code=ErrorCode.COMMENT_TIME_OUT_OF_RANGE,
             errors=errors,
         )
@@ -226,7 +230,7 @@ def post_comment(
             )
         at_ms, end_ms = parent.at_ms, parent.end_ms
     else:
-        _check_time(video, at_ms, end_ms)
+        check_time(video, at_ms, end_ms)
     found = _resolve_mentions(
         session, principal, video, text, share_with_mentioned=share_with_mentioned
     )

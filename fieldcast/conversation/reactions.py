@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
+from fieldcast.conversation.comments import check_time
 from fieldcast.errors import ErrorCode, InvalidInput, NotFound
 from fieldcast.models.conversation import Reaction
 from fieldcast.models.videos import Video
@@ -65,18 +66,7 @@ def react(
     point again is the same reaction (returned, `False`: not made now)."""
     video = policy.load_video(session, principal, video_id, "video.react")
     chosen = emoji_of(emoji)
-    if video.duration_ms is None:
-        raise InvalidInput(
-            "The video's duration is not known yet.",
-            code=ErrorCode.TIMELINE_UNAVAILABLE,
-            errors={"at_ms": ["The video has no timeline yet."]},
-        )
-    if not 0 <= at_ms <= video.duration_ms:
-        raise InvalidInput(
-            "The reaction's time is outside the video.",
-            code=ErrorCode.COMMENT_TIME_OUT_OF_RANGE,
-            errors={"at_ms": [f"Must lie within the video: 0 to {video.duration_ms} ms."]},
-        )
+    check_time(video, at_ms, None, what="reaction")
     values = {
         "org_id": principal.org_id,
         "video_id": video.id,
