@@ -110,39 +110,36 @@ class Unreached:
     people: int  # how many people of it cannot
 
 
-def _mentioned_people(
+def _without_access(session: Session, video: Video, people: Select[Any]) -> set[uuid.UUID]:
+    """Of the active people `people` selects, those who cannot see the video."""
+    return set(session.scalars(people)) - policy.videos.viewers_among(session, video, people)
+
+
+def _unreached(
     session: Session, video: Video, found: Sequence[mentions.Mention]
-) -> tuple[set[uuid.UUID], list[Unreached]]:
-    """Who the mentions reach (active people, teams with their sub-teams), and those of them
-    who cannot see the video, by mention."""
+) -> list[Unreached]:
+    """The mentions (people, teams with their sub-teams) with people who cannot see the
+    video."""
     org_id = video.org_id
-    reached: set[uuid.UUID] = set()
     unreached: list[Unreached] = []
     user_ids = {m.user_id for m in found if m.user_id}
     team_ids = {m.team_id for m in found if m.team_id}
     if user_ids:
-        people = audience.audience(org_id, user_ids=list(user_ids))
-        active = set(session.scalars(people))
-        seeing = policy.videos.viewers_among(session, video, people)
-        reached |= seeing
-        lacking = active - seeing
+        lacking = _without_access(
+            session, video, audience.audience(org_id, user_ids=list(user_ids))
+        )
         if lacking:
             for row in session.execute(
                 select(User.id, User.handle, User.display_name).where(User.id.in_(lacking))
             ):
                 unreached.append(Unreached(row.id, None, row.handle, row.display_name, 1))
     for team_id in team_ids:
-        people = audience.audience(org_id, team_ids=[team_id])
-        members = set(session.scalars(people))
-        seeing = policy.videos.viewers_among(session, video, people)
-        reached |= seeing
-        if members - seeing:
+        lacking = _without_access(session, video, audience.audience(org_id, team_ids=[team_id]))
+        if lacking:
             team = session.get(Team, team_id)
             if team is not None:
-                unreached.append(
-                    Unreached(None, team_id, team.handle, team.name, len(members - seeing))
-                )
-    return reached, unreached
+                unreached.append(Unreached(None, team_id, team.handle, team.name, len(lacking)))
+    return unreached
 
 
 def _refuse_unreached(unreached: Sequence[Unreached]) -> None:
@@ -180,7 +177,7 @@ def _resolve_mentions(
     found = mentions.find(session, principal.org_id, text)
     if not found:
         return []
-    _, unreached = _mentioned_people(session, video, found)
+    unreached = _unreached(session, video, found)
     if unreached:
         if not share_with_mentioned:
             _refuse_unreached(unreached)
@@ -571,8 +568,7 @@ def mentionable(
     ).all()
     for team in teams:
         members = audience.audience(principal.org_id, team_ids=[team.id])
-        total = session.scalar(select(func.count()).select_from(members.subquery())) or 0
-        lacking = total - len(policy.videos.viewers_among(session, video, members))
-        found.append(Mentionable(None, team.id, team.handle, team.name, lacking == 0, lacking))
+        lacking = _without_access(session, video, members)
+        found.append(Mentionable(None, team.id, team.handle, team.name, not lacking, len(lacking)))
     found.sort(key=lambda m: (not m.can_see_video, m.handle))
     return found[:count]
