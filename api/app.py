@@ -38,6 +38,7 @@ from api.resources import (
     password_reset,
     playback,
     preferences,
+    search,
     sharing,
     teams,
     uploads,
@@ -81,6 +82,7 @@ API_BLUEPRINTS = (
     moderation.reports_blp,
     moderation.moderation_blp,
     moderation.audit_blp,
+    search.blp,
 )
 EXPOSED_HEADERS = [
     "ETag",

@@ -38,6 +38,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "fieldcast.integrations.webhooks",
     "fieldcast.sync.tombstones",
     "fieldcast.conversation.questions",
+    "fieldcast.search.indexing",
 )
 
 
@@ -134,6 +135,15 @@ class VideoHidden(Event):
     owner_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class VideoTextChanged(Event):
+    """A text search reads about a video changed: its title, description or deal attributes
+    (published by `videos`), a comment on it (by `conversation` and `moderation`), its
+    transcript or an attachment's text. Search builds the video's document again."""
+
+    video_id: uuid.UUID
+
+
 # Every event type, for the checks that each reaches a handler in every process.
 EVENT_TYPES: tuple[type[Event], ...] = (
     VideoBecamePlayable,
@@ -144,6 +154,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     VideoRestored,
     ShareRecalled,
     VideoHidden,
+    VideoTextChanged,
 )
 
 E = TypeVar("E", bound=Event)

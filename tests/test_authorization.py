@@ -284,6 +284,9 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/videos/{video_id}/shares"): Case(Access.OWNER, 200),
     ("GET", "/api/v1/shares/{share_id}"): Case(Access.OWNER, 200),
     ("GET", "/api/v1/feed"): Case(Access.MEMBER, 200),
+    # Results are what the caller may see (tests/test_search.py).
+    ("GET", "/api/v1/search"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/search/facets"): Case(Access.MEMBER, 200),
     ("GET", "/api/v1/shares/{share_id}/recipients"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/shares/{share_id}/recall"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/videos/{video_id}/playback-started"): Case(Access.OWNER, 204),

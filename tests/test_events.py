@@ -47,6 +47,7 @@ EXPECTED = {
         "fieldcast.sync.tombstones._share_recalled",
     ],
     "VideoHidden": ["fieldcast.sync.tombstones._video_hidden"],
+    "VideoTextChanged": ["fieldcast.search.indexing._text_changed"],
 }
 
 _STARTUP = """

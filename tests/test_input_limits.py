@@ -285,6 +285,14 @@ def _string_inputs(field: ma.fields.Field, name: str) -> Iterator[tuple[str, ma.
 # String inputs that are never stored as they come (compared, hashed, parsed or cleaned first);
 # every other string input names its column, and its limit is that column's.
 NOT_STORED = {
+    # A search's filters are kept as JSON by a saved search, within its body's limits.
+    "SearchArgsSchema.attr[]",
+    "SearchArgsSchema.attr_match",
+    "SearchArgsSchema.question",
+    "SearchPageArgsSchema.attr[]",
+    "SearchPageArgsSchema.attr_match",
+    "SearchPageArgsSchema.question",
+    "SearchPageArgsSchema.cursor",
     "PageArgsSchema.cursor",
     "UserListArgsSchema.cursor",
     "TeamListArgsSchema.cursor",

@@ -31,6 +31,7 @@ TASK_MODULES: tuple[str, ...] = (
     "fieldcast.inbox.delivery",
     "fieldcast.sharing.fanout",
     "fieldcast.integrations.webhooks",
+    "fieldcast.search.indexing",
     "fieldcast.videos.processing",
 )
 

@@ -24,6 +24,8 @@ class QueueSpec:
 # Listed in the order a general-purpose worker drains them: the user is waiting on the first ones.
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notify", timedelta(minutes=2), "pushes, inbox items, chat webhooks"),
+    # A new comment is found by search within seconds: short jobs, drained right after pushes.
+    QueueSpec("search", timedelta(minutes=2), "search documents built from a video's texts"),
     # Long enough to encode a first rendition of a 10-minute 4K HDR file on a small machine.
     QueueSpec("media-fast", timedelta(minutes=15), "probe and the first playable rendition"),
     QueueSpec("default", timedelta(minutes=10), "fan-out, housekeeping, the outbox relay"),

@@ -21,7 +21,7 @@ from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from fieldcast import policy
+from fieldcast import events, policy
 from fieldcast.conversation import mentions, notify
 from fieldcast.db import utcnow
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput
@@ -250,6 +250,7 @@ def post_comment(
         )
     session.flush()
     notify.notify(session, comment, video, edited=False, window_s=push_window_s)
+    _text_changed(session, comment)
     session.refresh(comment)
     return comment
 
@@ -295,12 +296,21 @@ def left(session: Session, comment: Comment) -> None:
         recount_replies(session, comment.parent_id)
     inbox.drop_comment_pushes(session, comment.org_id, comment.id)
     inbox.redact_comment_items(session, comment.org_id, comment.id)
+    _text_changed(session, comment)
 
 
 def returned(session: Session, comment: Comment) -> None:
     """A hidden comment is shown again (an admin undid the hide): its thread counts it again."""
     if comment.parent_id is not None:
         recount_replies(session, comment.parent_id)
+    _text_changed(session, comment)
+
+
+def _text_changed(session: Session, comment: Comment) -> None:
+    """Search reads the video's comments: its document is built again."""
+    events.publish(
+        session, events.VideoTextChanged(org_id=comment.org_id, video_id=comment.video_id)
+    )
 
 
 def edit_comment(
@@ -331,6 +341,7 @@ def edit_comment(
     comment.edited_at = utcnow()
     session.flush()
     notify.notify(session, comment, video, edited=True, window_s=push_window_s)
+    _text_changed(session, comment)
     return comment
 
 

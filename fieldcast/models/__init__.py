@@ -38,6 +38,7 @@ from fieldcast.models.inbox import (
 from fieldcast.models.integrations import TeamWebhook
 from fieldcast.models.moderation import AuditEntry, Report
 from fieldcast.models.outbox import OutboxJob
+from fieldcast.models.search import SavedSearch, SearchDocument
 from fieldcast.models.sharing import (
     DistributionList,
     DistributionListTeam,
@@ -79,6 +80,8 @@ __all__ = [
     "RefreshToken",
     "Rendition",
     "Report",
+    "SavedSearch",
+    "SearchDocument",
     "Share",
     "ShareAudience",
     "ShareRecipient",

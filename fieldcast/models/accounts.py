@@ -48,6 +48,9 @@ class Organisation(Base):
     id: Mapped[UUIDPK]
     name: Mapped[Str255]
     slug: Mapped[str] = mapped_column(String(63), unique=True)
+    # The language search stems words in ("en", "de", ...; fieldcast.search.language): words
+    # of another language, and names, still match as written, accents and case aside.
+    search_language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 

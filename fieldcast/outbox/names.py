@@ -24,3 +24,5 @@ class TaskName(enum.StrEnum):
     # Emails; each task writes its message from the row it names, so no link is stored.
     ACCOUNTS_INVITATION_EMAIL = "accounts.invitation_email"  # an invitation to join
     ACCOUNTS_PASSWORD_RESET_EMAIL = "accounts.password_reset_email"  # noqa: S105 - a reset link
+    # Build a video's search document from its texts (title, comments, transcript, ...).
+    SEARCH_INDEX = "search.index"

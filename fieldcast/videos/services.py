@@ -94,6 +94,7 @@ def create_video(
     )
     session.add(video)
     session.flush()
+    events.publish(session, events.VideoTextChanged(org_id=video.org_id, video_id=video.id))
     return video
 
 
@@ -112,6 +113,8 @@ def update_video(
             raise InvalidInput(errors={"needed_by": ["Only a question is needed by a time."]})
         video.needed_by = changes["needed_by"]
     session.flush()
+    if changes.keys() & {"title", "description", "deal_attributes"}:
+        events.publish(session, events.VideoTextChanged(org_id=video.org_id, video_id=video.id))
     return video
 
 

@@ -1,0 +1,490 @@
+"""Search: the videos a person may see that match a query and filters, with why each matched.
+
+How much work a query does is bounded by the page, not by how many rows match:
+
+1. Candidates: the matching documents the caller may see, in `rank_key` order (engagement and
+   freshness, see `ranking`), at most `ranking.CANDIDATES`. For an admin, who sees everything,
+   PostgreSQL walks the `rank_key` index and stops at the limit (a common word) or reads the
+   few matches from the text index (a rare one); for a rep, the videos they may see are few
+   and each is checked. Filters narrow the same walk.
+2. Ranking: the candidates ordered by score (relevance, engagement, freshness).
+3. Reasons and moments: only for the page's videos, which parts matched (title, description,
+   attribute, author, attachment, transcript, comment) and the transcript segments and
+   comments that match, each a moment with its time and a deep link.
+
+Facets count the first `FACET_CAP` matches in the same order: exact up to the cap, "1,000+"
+beyond it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, REAL, REGCONFIG
+from sqlalchemy.orm import Session
+
+from fieldcast import policy
+from fieldcast.models.accounts import Organisation, TeamMembership, User
+from fieldcast.models.search import SearchDocument
+from fieldcast.models.videos import Video, VideoKind, VideoStatus
+from fieldcast.policy import Principal
+from fieldcast.search import ranking
+from fieldcast.search.language import config_for
+from fieldcast.search.query import Query, parse
+
+FACET_CAP = 1_000
+MOMENTS_PER_VIDEO = 3
+# The newest comments of a video looked at for its moments.
+COMMENTS_SCANNED = 500
+SNIPPET = "MaxWords=18, MinWords=6, ShortWord=2, MaxFragments=1, StartSel=\x02, StopSel=\x03"
+
+D = SearchDocument
+
+
+@dataclass(frozen=True)
+class AttributeFilter:
+    """`name` has one of `values` (or, with `negated`, none of them)."""
+
+    name: str
+    values: tuple[str, ...]
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Filters:
+    attributes: tuple[AttributeFilter, ...] = ()
+    # "all": every attribute filter holds; "any": at least one does.
+    attribute_match: str = "all"
+    deal_id: uuid.UUID | None = None
+    author_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    min_duration_ms: int | None = None
+    max_duration_ms: int | None = None
+    # "open", "answered", or "any" (every question); None: questions and videos alike.
+    question: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.attributes:
+            out["attr"] = [
+                ("-" if f.negated else "") + f.name + ":" + "|".join(f.values)
+                for f in self.attributes
+            ]
+            out["attr_match"] = self.attribute_match
+        for key in ("deal_id", "author_id", "team_id"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key.removesuffix("_id")] = str(value)
+        for key in ("since", "until"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value.isoformat()
+        for key in ("min_duration_ms", "max_duration_ms"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key.replace("_ms", "_s")] = value // 1000
+        if self.question is not None:
+            out["question"] = self.question
+        return out
+
+
+@dataclass(frozen=True)
+class Highlighted:
+    text: str
+    # [start, end) character ranges of `text` that matched the query.
+    marks: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Moment:
+    kind: str  # "transcript" or "comment"
+    at_ms: int
+    snippet: Highlighted
+    comment_id: uuid.UUID | None = None
+    end_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: str  # title, description, attribute, author, deal, attachment, transcript, comment
+    detail: str | None = None  # the attribute's name, the attachment's title
+    at_ms: int | None = None
+    similar: bool = False  # a close match (a typo), not the words as written
+
+
+@dataclass
+class Hit:
+    video: Video
+    score: float
+    reasons: list[Reason] = field(default_factory=list)
+    moments: list[Moment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Results:
+    hits: list[Hit]
+    has_more: bool
+    query: Query
+
+
+def _config(session: Session, org_id: uuid.UUID) -> str:
+    language = session.scalar(select(Organisation.search_language).where(Organisation.id == org_id))
+    return config_for(language)
+
+
+def _tsquery(config: str, query_text: str) -> ColumnElement[Any]:
+    return func.to_tsquery(cast(literal(config), REGCONFIG), literal(query_text))
+
+
+def _attribute_condition(f: AttributeFilter, attrs: Any) -> ColumnElement[bool]:
+    # A value is stored as a string (one choice, text, a date) or in a list (several choices).
+    held = or_(
+        *(attrs.contains({f.name: v}) for v in f.values),
+        *(attrs.contains({f.name: [v]}) for v in f.values),
+    )
+    return not_(held) if f.negated else held
+
+
+def _filters(principal: Principal, filters: Filters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.attributes:
+        each = [_attribute_condition(f, D.attrs) for f in filters.attributes]
+        conditions.append(and_(*each) if filters.attribute_match == "all" else or_(*each))
+    if filters.deal_id is not None:
+        conditions.append(D.deal_id == filters.deal_id)
+    if filters.author_id is not None:
+        conditions.append(Video.owner_id == filters.author_id)
+    if filters.team_id is not None:
+        conditions.append(
+            Video.owner_id.in_(
+                select(TeamMembership.user_id).where(
+                    TeamMembership.org_id == principal.org_id,
+                    TeamMembership.team_id == filters.team_id,
+                )
+            )
+        )
+    if filters.since is not None:
+        conditions.append(Video.created_at >= filters.since)
+    if filters.until is not None:
+        conditions.append(Video.created_at < filters.until)
+    if filters.min_duration_ms is not None:
+        conditions.append(Video.duration_ms >= filters.min_duration_ms)
+    if filters.max_duration_ms is not None:
+        conditions.append(Video.duration_ms <= filters.max_duration_ms)
+    if filters.question is not None:
+        conditions.append(Video.kind == VideoKind.QUESTION)
+        if filters.question == "open":
+            conditions.append(Video.answered_at.is_(None))
+        elif filters.question == "answered":
+            conditions.append(Video.answered_at.is_not(None))
+    return conditions
+
+
+def _matching(
+    principal: Principal, tsquery: ColumnElement[Any] | None, filters: Filters
+) -> Select[Any]:
+    """The documents the principal may see that match, in rank order (no limit yet)."""
+    stmt = (
+        select(D.video_id, D.rank_key, D.tsv)
+        .join(Video, and_(Video.org_id == D.org_id, Video.id == D.video_id))
+        .where(
+            D.org_id == principal.org_id,
+            D.indexed_at.is_not(None),
+            policy.videos.listed(principal),
+            Video.status.in_((VideoStatus.PLAYABLE, VideoStatus.READY)),
+            *_filters(principal, filters),
+        )
+        .order_by(D.rank_key.desc())
+    )
+    if tsquery is not None:
+        stmt = stmt.where(D.tsv.op("@@")(tsquery))
+    return stmt
+
+
+def search(
+    session: Session,
+    principal: Principal,
+    raw_query: str,
+    filters: Filters,
+    *,
+    prefix: bool = True,
+    offset: int = 0,
+    limit: int = 20,
+) -> Results:
+    query = parse(raw_query, prefix=prefix)
+    config = _config(session, principal.org_id)
+    tsquery = None if query.empty else _tsquery(config, query.tsquery())
+    candidates = _matching(principal, tsquery, filters).limit(ranking.CANDIDATES).subquery()
+    relevance = (
+        func.ts_rank_cd(
+            cast(literal(ranking.TEXT_WEIGHTS), ARRAY(REAL)),
+            candidates.c.tsv,
+            tsquery,
+            ranking.NORMALISATION,
+        )
+        if tsquery is not None and not query.negative_only
+        else literal(0.0)
+    )
+    score = (ranking.RELEVANCE * relevance + candidates.c.rank_key).label("score")
+    rows = session.execute(
+        select(candidates.c.video_id, score)
+        .order_by(score.desc(), candidates.c.video_id)
+        .offset(offset)
+        .limit(limit + 1)
+    ).all()
+    has_more = len(rows) > limit and offset + limit < ranking.CANDIDATES
+    rows = rows[:limit]
+    ids = [row.video_id for row in rows]
+    by_id = {v.id: v for v in session.scalars(select(Video).where(Video.id.in_(ids)))}
+    hits = [Hit(by_id[row.video_id], float(row.score)) for row in rows if row.video_id in by_id]
+    if hits and not query.empty and not query.negative_only:
+        _explain(session, principal, config, query, hits)
+    return Results(hits, has_more, query)
+
+
+# What jsonb_to_tsvector reads of deal attributes: their string and number values.
+_JSON_TEXT = text("""'["string", "numeric"]'::jsonb""")
+
+
+def _weighted(tsv: Any, weight: str) -> ColumnElement[Any]:
+    """The lexemes of one weight of a document: "a" its title, "c" its transcript, ..."""
+    return func.ts_filter(tsv, text(f"""'{{{weight}}}'::"char"[]"""))
+
+
+def _explain(
+    session: Session, principal: Principal, config: str, query: Query, hits: list[Hit]
+) -> None:
+    """Reasons and moments of the page's videos: which of their parts speak of the query."""
+    any_query = _tsquery(config, query.any_tsquery())
+    regconfig = cast(literal(config), REGCONFIG)
+    ids = [hit.video.id for hit in hits]
+    parts = session.execute(
+        select(
+            D.video_id,
+            func.ts_filter(D.tsv, text("'{a}'::\"char\"[]")).op("@@")(any_query).label("title"),
+            func.to_tsvector(regconfig, Video.description).op("@@")(any_query).label("description"),
+            func.jsonb_to_tsvector(
+                regconfig, Video.deal_attributes, text('\'["string", "numeric"]\'::jsonb')
+            )
+            .op("@@")(any_query)
+            .label("attribute"),
+            func.to_tsvector(regconfig, func.coalesce(User.display_name, ""))
+            .op("@@")(any_query)
+            .label("author"),
+            func.ts_filter(D.tsv, text("'{c}'::\"char\"[]"))
+            .op("@@")(any_query)
+            .label("transcript"),
+            func.ts_filter(D.tsv, text("'{d}'::\"char\"[]"))
+            .op("@@")(any_query)
+            .label("discussion"),
+        )
+        .join(Video, and_(Video.org_id == D.org_id, Video.id == D.video_id))
+        .outerjoin(User, and_(User.org_id == Video.org_id, User.id == Video.owner_id))
+        .where(D.org_id == principal.org_id, D.video_id.in_(ids))
+    ).all()
+    by_id = {hit.video.id: hit for hit in hits}
+    discussed: list[uuid.UUID] = []
+    for row in parts:
+        hit = by_id[row.video_id]
+        for kind in ("title", "description", "author"):
+            if getattr(row, kind):
+                hit.reasons.append(Reason(kind))
+        if row.attribute:
+            hit.reasons.extend(_attribute_reasons(hit.video, query))
+        if row.discussion:
+            discussed.append(row.video_id)
+    if discussed:
+        for moment_video, moment in _comment_moments(session, principal, config, query, discussed):
+            hit = by_id[moment_video]
+            if len(hit.moments) < MOMENTS_PER_VIDEO:
+                hit.moments.append(moment)
+                hit.reasons.append(Reason("comment", at_ms=moment.at_ms))
+
+
+def _attribute_reasons(video: Video, query: Query) -> list[Reason]:
+    words = {w.lower() for w in query.words}
+    found = []
+    for name, value in (video.deal_attributes or {}).items():
+        values = value if isinstance(value, list) else [value]
+        if any(str(v).lower() in words or set(str(v).lower().split()) & words for v in values):
+            found.append(Reason("attribute", detail=name))
+    return found or [Reason("attribute")]
+
+
+def _highlight(marked: str) -> Highlighted:
+    out: list[str] = []
+    marks: list[tuple[int, int]] = []
+    start = 0
+    length = 0
+    for ch in marked:
+        if ch == "\x02":
+            start = length
+        elif ch == "\x03":
+            marks.append((start, length))
+        else:
+            out.append(ch)
+            length += 1
+    return Highlighted("".join(out), tuple(marks))
+
+
+def _comment_moments(
+    session: Session,
+    principal: Principal,
+    config: str,
+    query: Query,
+    video_ids: list[uuid.UUID],
+) -> list[tuple[uuid.UUID, Moment]]:
+    rows = session.execute(
+        text(
+            """
+            SELECT m.video_id, m.id, m.timeline_ms, m.end_ms,
+                   ts_headline(CAST(:config AS regconfig), m.body, q, :snippet) AS snippet
+            FROM unnest(CAST(:ids AS uuid[])) AS v(id),
+                 LATERAL (
+                     SELECT c.video_id, c.id, c.timeline_ms, c.end_ms, c.body, c.created_at
+                     FROM comments c
+                     WHERE c.org_id = :org_id AND c.video_id = v.id
+                       AND c.deleted_at IS NULL AND c.hidden_at IS NULL
+                     ORDER BY c.created_at DESC
+                     LIMIT :scanned
+                 ) m,
+                 to_tsquery(CAST(:config AS regconfig), :query) q
+            WHERE to_tsvector(CAST(:config AS regconfig), m.body) @@ q
+            ORDER BY m.video_id, m.timeline_ms
+            """
+        ).bindparams(bindparam("ids")),
+        {
+            "config": config,
+            "snippet": SNIPPET,
+            "ids": video_ids,
+            "org_id": principal.org_id,
+            "scanned": COMMENTS_SCANNED,
+            "query": query.any_tsquery(),
+        },
+    ).all()
+    return [
+        (
+            row.video_id,
+            Moment(
+                "comment",
+                at_ms=row.timeline_ms,
+                end_ms=row.end_ms,
+                comment_id=row.id,
+                snippet=_highlight(row.snippet),
+            ),
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str
+    count: int
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Facets:
+    total: int
+    capped: bool
+    attributes: dict[str, list[FacetValue]]
+    authors: list[FacetValue]
+    question: list[FacetValue]
+    duration: list[FacetValue]
+    created: list[FacetValue]
+
+
+_DURATIONS = (
+    ("under_1_min", 0, 60_000),
+    ("1_to_3_min", 60_000, 180_000),
+    ("3_to_10_min", 180_000, 600_000),
+    ("over_10_min", 600_000, None),
+)
+
+
+def facets(
+    session: Session, principal: Principal, raw_query: str, filters: Filters, *, prefix: bool = True
+) -> Facets:
+    """Counts of the matches by attribute value, author, question state, duration and age:
+    of every match up to `FACET_CAP`, of the first `FACET_CAP` in rank order beyond it."""
+    query = parse(raw_query, prefix=prefix)
+    config = _config(session, principal.org_id)
+    tsquery = None if query.empty else _tsquery(config, query.tsquery())
+    matching = _matching(principal, tsquery, filters).limit(FACET_CAP + 1).subquery()
+    rows = session.execute(
+        select(
+            D.attrs,
+            Video.owner_id,
+            Video.kind,
+            Video.answered_at,
+            Video.duration_ms,
+            Video.created_at,
+        )
+        .join(Video, and_(Video.org_id == D.org_id, Video.id == D.video_id))
+        .where(D.video_id.in_(select(matching.c.video_id)))
+    ).all()
+    capped = len(rows) > FACET_CAP
+    rows = rows[:FACET_CAP]
+    attributes: dict[str, Counter[str]] = {}
+    authors: Counter[uuid.UUID] = Counter()
+    question: Counter[str] = Counter()
+    duration: Counter[str] = Counter()
+    created: Counter[str] = Counter()
+    now = session.scalar(select(func.now()))
+    assert now is not None
+    for row in rows:
+        for name, value in (row.attrs or {}).items():
+            counter = attributes.setdefault(name, Counter())
+            for v in value if isinstance(value, list) else [value]:
+                counter[str(v)] += 1
+        authors[row.owner_id] += 1
+        if row.kind == VideoKind.QUESTION:
+            question["answered" if row.answered_at is not None else "open"] += 1
+        if row.duration_ms is not None:
+            for name, low, high in _DURATIONS:
+                if row.duration_ms >= low and (high is None or row.duration_ms < high):
+                    duration[name] += 1
+        age_days = (now - row.created_at).days
+        for name, days in (("last_7_days", 7), ("last_30_days", 30), ("last_90_days", 90)):
+            if age_days < days:
+                created[name] += 1
+    names: dict[uuid.UUID, str] = dict(
+        session.execute(
+            select(User.id, User.display_name).where(
+                User.org_id == principal.org_id,
+                User.id.in_([a for a, _ in authors.most_common(10)]),
+            )
+        ).all()
+    )
+    return Facets(
+        total=len(rows),
+        capped=capped,
+        attributes={
+            name: [FacetValue(v, n) for v, n in counter.most_common(20)]
+            for name, counter in sorted(attributes.items())
+        },
+        authors=[FacetValue(str(a), n, names.get(a)) for a, n in authors.most_common(10)],
+        question=[FacetValue(v, n) for v, n in question.most_common()],
+        duration=[FacetValue(name, duration[name]) for name, _, _ in _DURATIONS if duration[name]],
+        created=[FacetValue(v, n) for v, n in created.items()],
+    )

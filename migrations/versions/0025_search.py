@@ -1,0 +1,129 @@
+"""search: text search configurations, a search document per video, saved searches
+
+Revision ID: 0025
+Revises: 0022
+Create Date: 2026-12-04
+
+Every organisation searches in one language (`organisations.search_language`); each language
+has a text search configuration `fieldcast_<code>` that stems its words and drops accents
+(unaccent), and `fieldcast_simple` is the fallback that only folds case and accents. Existing
+videos get a document each, left to the indexing worker to build (`indexed_at` is null).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = '0025'
+down_revision: str | None = '0022'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Code -> PostgreSQL's built-in configuration whose stemmer it uses (see fieldcast.search.language).
+LANGUAGES = {
+    'simple': 'simple',
+    'da': 'danish',
+    'de': 'german',
+    'en': 'english',
+    'es': 'spanish',
+    'fi': 'finnish',
+    'fr': 'french',
+    'it': 'italian',
+    'nl': 'dutch',
+    'no': 'norwegian',
+    'pt': 'portuguese',
+    'sv': 'swedish',
+}
+
+
+def upgrade() -> None:
+    op.execute('CREATE EXTENSION IF NOT EXISTS unaccent')
+    op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
+    for code, builtin in LANGUAGES.items():
+        name = f'fieldcast_{code}'
+        op.execute(f'CREATE TEXT SEARCH CONFIGURATION {name} (COPY = {builtin})')
+        dictionary = 'simple' if builtin == 'simple' else f'{builtin}_stem'
+        op.execute(
+            f'ALTER TEXT SEARCH CONFIGURATION {name} ALTER MAPPING FOR'
+            f' hword, hword_part, word WITH unaccent, {dictionary}'
+        )
+
+    op.add_column(
+        'organisations',
+        sa.Column('search_language', sa.String(length=8), server_default='en', nullable=False),
+    )
+
+    op.create_table(
+        'search_documents',
+        sa.Column('video_id', sa.Uuid(), nullable=False),
+        sa.Column('owner_id', sa.Uuid(), nullable=False),
+        sa.Column('deal_id', sa.Uuid(), nullable=True),
+        sa.Column('title', sa.String(length=200), server_default='', nullable=False),
+        sa.Column('attrs', postgresql.JSONB(astext_type=sa.Text()), server_default='{}', nullable=False),
+        sa.Column('tsv', postgresql.TSVECTOR(), nullable=True),
+        sa.Column('config', sa.String(length=32), server_default='fieldcast_simple', nullable=False),
+        sa.Column('engagement', sa.Integer(), server_default='0', nullable=False),
+        sa.Column('rank_key', sa.Float(), server_default='0', nullable=False),
+        sa.Column('requested_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+        sa.Column('indexed_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('engagement_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('org_id', sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_search_documents_org_id_organisations'), ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['org_id', 'video_id'], ['videos.org_id', 'videos.id'], name='fk_search_documents_video_id_videos', ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('video_id', name=op.f('pk_search_documents')),
+    )
+    op.create_index(op.f('ix_search_documents_org_id'), 'search_documents', ['org_id'])
+    op.create_index('ix_search_documents_tsv', 'search_documents', ['tsv'], postgresql_using='gin')
+    op.create_index('ix_search_documents_org_id_rank_key', 'search_documents', ['org_id', sa.text('rank_key DESC')])
+    op.create_index(
+        'ix_search_documents_title_trgm', 'search_documents', ['title'],
+        postgresql_using='gin', postgresql_ops={'title': 'gin_trgm_ops'},
+    )
+    op.create_index(
+        'ix_search_documents_attrs', 'search_documents', ['attrs'],
+        postgresql_using='gin', postgresql_ops={'attrs': 'jsonb_path_ops'},
+    )
+    op.create_index(
+        'ix_search_documents_stale', 'search_documents', ['requested_at'],
+        postgresql_where=sa.text('indexed_at IS NULL OR requested_at > indexed_at'),
+    )
+
+    op.create_table(
+        'saved_searches',
+        sa.Column('id', sa.Uuid(), nullable=False),
+        sa.Column('user_id', sa.Uuid(), nullable=False),
+        sa.Column('name', sa.String(length=120), nullable=False),
+        sa.Column('query', sa.String(length=200), server_default='', nullable=False),
+        sa.Column('filters', postgresql.JSONB(astext_type=sa.Text()), server_default='{}', nullable=False),
+        sa.Column('notify', sa.Boolean(), server_default='true', nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+        sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+        sa.Column('checked_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+        sa.Column('last_notified_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('org_id', sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_saved_searches_org_id_organisations'), ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['org_id', 'user_id'], ['users.org_id', 'users.id'], name='fk_saved_searches_user_id_users', ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_saved_searches')),
+    )
+    op.create_index(op.f('ix_saved_searches_org_id'), 'saved_searches', ['org_id'])
+    op.create_index('ix_saved_searches_user_id_id', 'saved_searches', ['user_id', 'id'])
+    op.create_index('ix_saved_searches_checked_at', 'saved_searches', ['checked_at'])
+
+    # Every video that is not deleted gets a document for the worker to build.
+    op.execute(
+        """
+        INSERT INTO search_documents (org_id, video_id, owner_id, title, attrs)
+        SELECT org_id, id, owner_id, title, deal_attributes
+        FROM videos WHERE deleted_at IS NULL
+        """
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('saved_searches')
+    op.drop_table('search_documents')
+    op.drop_column('organisations', 'search_language')
+    for code in LANGUAGES:
+        op.execute(f'DROP TEXT SEARCH CONFIGURATION IF EXISTS fieldcast_{code}')

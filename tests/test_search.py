@@ -1,0 +1,322 @@
+"""Search as the apps use it: words, phrases, not, or, prefixes, accents; only what the caller
+may see; why each video matched and its moments; filters and facets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fieldcast.context import AppContext
+from fieldcast.models.search import SearchDocument
+from fieldcast.models.videos import Video, VideoKind, VideoStatus
+from fieldcast.search import engine
+from fieldcast.search.query import parse
+from tests import factories
+from tests.api_support import share_video
+from tests.conftest import bearer
+from tests.worker_support import drain_outbox as drain
+
+pytestmark = pytest.mark.usefixtures("sink")
+
+
+def _video(
+    client: FlaskClient, headers: dict[str, str], title: str, description: str = "", **body: Any
+) -> Any:
+    response = client.post(
+        "/api/v1/videos", json={"title": title, "description": description, **body}, headers=headers
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def _playable(session: Session, *ids: str, duration_ms: int = 60_000) -> None:
+    for video_id in ids:
+        video = session.get(Video, video_id)
+        assert video is not None
+        video.status = VideoStatus.PLAYABLE
+        video.duration_ms = duration_ms
+    session.flush()
+
+
+def _search(client: FlaskClient, headers: dict[str, str], **params: Any) -> Any:
+    response = client.get("/api/v1/search", query_string=params, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def _titles(page: Any) -> set[str]:
+    return {item["video"]["title"] for item in page["items"]}
+
+
+@pytest.fixture
+def people(session: Session, org: Any) -> dict[str, Any]:
+    return {
+        "ana": factories.UserFactory(org=org, handle="ana", display_name="Ana Lima"),
+        "sam": factories.UserFactory(org=org, handle="sam", display_name="Sam Oduya"),
+        "kim": factories.UserFactory(org=org, handle="kim", display_name="Kim Berg"),
+        "admin": factories.UserFactory(org=org, admin=True, handle="root"),
+    }
+
+
+@pytest.fixture
+def library(
+    client: FlaskClient, session: Session, context: AppContext, people: dict[str, Any]
+) -> dict[str, Any]:
+    """Ana's videos, all shared with Sam; Kim sees none of them."""
+    ana = bearer(client, people["ana"])
+    made = {
+        "pricing": _video(
+            client,
+            ana,
+            "Handling the pricing objection",
+            "Discount only for multi-year deals",
+            deal_attributes={"industry": "Retail", "competitors": "Acme"},
+        ),
+        "acme": _video(
+            client,
+            ana,
+            "Acme turned off their mobile app",
+            "A competitor update",
+            deal_attributes={"industry": "Banking", "competitors": "Acme"},
+        ),
+        "globex": _video(
+            client,
+            ana,
+            "Winning against Globex",
+            "Negotiation at the café with procurement",
+            deal_attributes={"industry": "Retail", "competitors": "Globex"},
+        ),
+        "demo": _video(client, ana, "Demo script for discovery calls"),
+    }
+    _playable(session, *(v["id"] for v in made.values()))
+    for video in made.values():
+        share_video(client, ana, _Ref(video["id"]), people["sam"])
+    drain(context)
+    return made
+
+
+class _Ref:
+    def __init__(self, video_id: str) -> None:
+        self.id = video_id
+
+
+def test_query_language_reads_words_phrases_not_or_and_prefixes() -> None:
+    query = parse('pricing "mobile app" -globex acme or initech negot')
+    assert query.tsquery() == (
+        "'pricing' & 'mobile app' & !'globex' & ( 'acme' | 'initech' ) & 'negot':*"
+    )
+    assert parse("negot ").tsquery() == "'negot'"
+    assert parse("it's a (b) & c | !d").tsquery() == "'it s' & 'a' & 'b' & ( 'c' | 'd':* )"
+    assert parse("   ").empty
+    assert parse("or -").empty
+
+
+def test_words_phrases_not_or_prefix_and_accents(
+    client: FlaskClient, people: dict[str, Any], library: dict[str, Any]
+) -> None:
+    sam = bearer(client, people["sam"])
+    assert _titles(_search(client, sam, q="pricing objection")) == {
+        "Handling the pricing objection"
+    }
+    # Stemmed: "objections" finds "objection".
+    assert _titles(_search(client, sam, q="objections ")) == {"Handling the pricing objection"}
+    assert _titles(_search(client, sam, q='"mobile app"')) == {"Acme turned off their mobile app"}
+    assert _titles(_search(client, sam, q='"app mobile"')) == set()
+    assert _titles(_search(client, sam, q="acme -mobile")) == {"Handling the pricing objection"}
+    assert _titles(_search(client, sam, q="globex or discovery")) == {
+        "Winning against Globex",
+        "Demo script for discovery calls",
+    }
+    # As you type: the last word is a prefix, unless it is followed by a space.
+    assert _titles(_search(client, sam, q="discov")) == {"Demo script for discovery calls"}
+    assert _titles(_search(client, sam, q="discov ", prefix="true")) == set()
+    assert _titles(_search(client, sam, q="discov", prefix="false")) == set()
+    # Accents and case, either way.
+    assert _titles(_search(client, sam, q="CAFE")) == {"Winning against Globex"}
+    assert _titles(_search(client, sam, q="prôcurement")) == {"Winning against Globex"}
+
+
+def test_only_what_the_caller_may_see(
+    client: FlaskClient,
+    session: Session,
+    org: Any,
+    other_org: Any,
+    people: dict[str, Any],
+    library: dict[str, Any],
+    context: AppContext,
+) -> None:
+    outsider = factories.UserFactory(org=other_org, admin=True)
+    theirs = bearer(client, outsider)
+    _playable(session, _video(client, theirs, "Acme pricing in the other org")["id"])
+    drain(context)
+    assert _titles(_search(client, bearer(client, people["kim"]), q="acme")) == set()
+    assert _titles(_search(client, bearer(client, people["sam"]), q="acme")) == {
+        "Handling the pricing objection",
+        "Acme turned off their mobile app",
+    }
+    assert len(_search(client, bearer(client, people["admin"]), q="acme")["items"]) == 2
+    assert _titles(_search(client, theirs, q="acme")) == {"Acme pricing in the other org"}
+    # Drafts and deleted videos are not found.
+    ana = bearer(client, people["ana"])
+    _video(client, ana, "Acme draft")
+    drain(context)
+    assert client.delete(f"/api/v1/videos/{library['acme']['id']}", headers=ana).status_code == 204
+    assert _titles(_search(client, ana, q="acme")) == {"Handling the pricing objection"}
+
+
+def test_reasons_and_comment_moments_with_deep_links(
+    client: FlaskClient, people: dict[str, Any], library: dict[str, Any], context: AppContext
+) -> None:
+    sam = bearer(client, people["sam"])
+    video_id = library["demo"]["id"]
+    posted = client.post(
+        f"/api/v1/videos/{video_id}/comments",
+        json={"body": "At this point she handles the procurement freeze well", "at_ms": 42_000},
+        headers=sam,
+    )
+    assert posted.status_code == 201, posted.get_json()
+    comment_id = posted.get_json()["id"]
+    # Found once the worker built the document (never in the request).
+    assert _titles(_search(client, sam, q="freeze")) == set()
+    drain(context)
+    page = _search(client, sam, q="procurement freeze")
+    assert _titles(page) == {"Demo script for discovery calls"}
+    hit = page["items"][0]
+    assert {"kind": "comment", "detail": None, "at_ms": 42_000, "similar": False} in hit["reasons"]
+    (moment,) = hit["moments"]
+    assert moment["comment_id"] == comment_id and moment["at_ms"] == 42_000
+    snippet = moment["snippet"]
+    assert [snippet["text"][a:b] for a, b in snippet["marks"]] == ["procurement", "freeze"]
+    assert f"comment={comment_id}" in moment["link"] and "t=42000" in moment["link"]
+    # Several parts: the title and the description, the author, an attribute.
+    hit = _search(client, sam, q="globex")["items"][0]
+    assert {r["kind"] for r in hit["reasons"]} >= {"title", "attribute"}
+    assert {"kind": "attribute", "detail": "competitors", "at_ms": None, "similar": False} in hit[
+        "reasons"
+    ]
+    hit = _search(client, sam, q="lima")["items"][0]
+    assert {r["kind"] for r in hit["reasons"]} == {"author"}
+    # A deleted comment leaves the index.
+    assert client.delete(f"/api/v1/comments/{comment_id}", headers=sam).status_code in (200, 204)
+    drain(context)
+    assert _titles(_search(client, sam, q="freeze")) == set()
+
+
+def test_filters_and_or_not_across_attributes(
+    client: FlaskClient, people: dict[str, Any], library: dict[str, Any]
+) -> None:
+    sam = bearer(client, people["sam"])
+    assert _titles(_search(client, sam, attr="industry:Retail")) == {
+        "Handling the pricing objection",
+        "Winning against Globex",
+    }
+    assert _titles(_search(client, sam, attr=["industry:Retail", "competitors:Acme"])) == {
+        "Handling the pricing objection"
+    }
+    assert _titles(
+        _search(client, sam, attr=["industry:Banking", "competitors:Globex"], attr_match="any")
+    ) == {"Acme turned off their mobile app", "Winning against Globex"}
+    assert _titles(_search(client, sam, attr="-competitors:Acme|Globex")) == {
+        "Demo script for discovery calls"
+    }
+    assert _titles(_search(client, sam, q="deals", attr="industry:Retail")) == {
+        "Handling the pricing objection"
+    }
+    assert _titles(_search(client, sam, author=str(people["kim"].id))) == set()
+    assert len(_search(client, sam, author=str(people["ana"].id))["items"]) == 4
+    assert _titles(_search(client, sam, max_duration_s=30)) == set()
+    assert _titles(_search(client, sam, question="any")) == set()
+
+
+def test_questions_filter_by_state(
+    client: FlaskClient, session: Session, people: dict[str, Any], context: AppContext
+) -> None:
+    ana = bearer(client, people["ana"])
+    asked = _video(client, ana, "How do you answer Acme's discount?", kind="question")
+    _playable(session, asked["id"])
+    drain(context)
+    assert _titles(_search(client, ana, question="open")) == {asked["title"]}
+    assert _titles(_search(client, ana, question="answered")) == set()
+    question = session.get(Video, asked["id"])
+    assert question is not None and question.kind is VideoKind.QUESTION
+
+
+def test_facets_count_only_what_the_caller_sees_and_say_when_capped(
+    client: FlaskClient,
+    people: dict[str, Any],
+    library: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sam = bearer(client, people["sam"])
+    response = client.get("/api/v1/search/facets", query_string={"q": ""}, headers=sam)
+    facets = response.get_json()
+    assert response.status_code == 200, facets
+    assert facets["total"] == 4 and facets["total_text"] == "4" and not facets["capped"]
+    assert {v["value"]: v["count"] for v in facets["attributes"]["industry"]} == {
+        "Retail": 2,
+        "Banking": 1,
+    }
+    assert facets["authors"] == [{"value": str(people["ana"].id), "count": 4, "label": "Ana Lima"}]
+    assert facets["duration"] == [{"value": "1_to_3_min", "count": 4, "label": None}]
+    kim = client.get("/api/v1/search/facets", headers=bearer(client, people["kim"])).get_json()
+    assert kim["total"] == 0 and kim["attributes"] == {}
+    monkeypatch.setattr(engine, "FACET_CAP", 3)
+    capped = client.get("/api/v1/search/facets", headers=sam).get_json()
+    assert capped["total"] == 3 and capped["capped"] and capped["total_text"] == "3+"
+
+
+def test_pages_and_bad_input(
+    client: FlaskClient, people: dict[str, Any], library: dict[str, Any]
+) -> None:
+    sam = bearer(client, people["sam"])
+    first = _search(client, sam, limit=3)
+    assert len(first["items"]) == 3 and first["next_cursor"]
+    rest = _search(client, sam, limit=3, cursor=first["next_cursor"])
+    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
+    assert _titles(first) | _titles(rest) == {v["title"] for v in library.values()}
+    for params in (
+        {"cursor": "not-a-cursor"},
+        {"attr": "industry"},
+        {"attr": "industry:"},
+        {"attr_match": "some"},
+        {"q": "x" * 201},
+        {"question": "closed"},
+    ):
+        response = client.get("/api/v1/search", query_string=params, headers=sam)
+        assert response.status_code == 422, params
+        assert response.mimetype == "application/problem+json"
+
+
+def test_documents_are_built_once_per_burst(
+    client: FlaskClient,
+    session: Session,
+    people: dict[str, Any],
+    library: dict[str, Any],
+    context: AppContext,
+) -> None:
+    from fieldcast.models.outbox import OutboxJob
+
+    sam = bearer(client, people["sam"])
+    video_id = library["pricing"]["id"]
+    before = session.scalar(
+        select(OutboxJob.id)
+        .where(OutboxJob.task == "search.index")
+        .order_by(OutboxJob.created_at.desc())
+    )
+    for n in range(3):
+        client.post(f"/api/v1/videos/{video_id}/comments", json={"body": f"note {n}"}, headers=sam)
+    jobs = session.scalars(
+        select(OutboxJob).where(
+            OutboxJob.task == "search.index", OutboxJob.payload["video_id"].astext == video_id
+        )
+    ).all()
+    assert before is not None
+    assert len([j for j in jobs if j.status == "pending"]) == 1
+    drain(context)
+    doc = session.get(SearchDocument, video_id)
+    assert doc is not None and doc.indexed_at == doc.requested_at
+    assert doc.engagement == 3 + 2  # three comments, one share
