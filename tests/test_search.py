@@ -133,8 +133,10 @@ def test_words_phrases_not_or_prefix_and_accents(
     }
     # As you type: the last word is a prefix, unless it is followed by a space.
     assert _titles(_search(client, sam, q="discov")) == {"Demo script for discovery calls"}
-    assert _titles(_search(client, sam, q="discov ", prefix="true")) == set()
-    assert _titles(_search(client, sam, q="discov", prefix="false")) == set()
+    # Not a prefix: "discov" is then only close to a word of the title (a typo).
+    for params in ({"q": "discov ", "prefix": "true"}, {"q": "discov", "prefix": "false"}):
+        (hit,) = _search(client, sam, **params)["items"]
+        assert [r["similar"] for r in hit["reasons"]] == [True]
     # Accents and case, either way.
     assert _titles(_search(client, sam, q="CAFE")) == {"Winning against Globex"}
     assert _titles(_search(client, sam, q="prôcurement")) == {"Winning against Globex"}
@@ -320,3 +322,20 @@ def test_documents_are_built_once_per_burst(
     doc = session.get(SearchDocument, video_id)
     assert doc is not None and doc.indexed_at == doc.requested_at
     assert doc.engagement == 3 + 2  # three comments, one share
+
+
+def test_typo_tolerance_for_titles_and_names(
+    client: FlaskClient, people: dict[str, Any], library: dict[str, Any]
+) -> None:
+    sam = bearer(client, people["sam"])
+    page = _search(client, sam, q="globx")
+    assert _titles(page) == {"Winning against Globex"}
+    assert page["items"][0]["reasons"] == [
+        {"kind": "title", "detail": None, "at_ms": None, "similar": True}
+    ]
+    # Ana Lima's videos, her name misspelt.
+    page = _search(client, sam, q="limaa", prefix="false")
+    assert len(page["items"]) == 4
+    assert {r["kind"] for item in page["items"] for r in item["reasons"]} == {"author"}
+    # Still only what the caller may see.
+    assert _titles(_search(client, bearer(client, people["kim"]), q="globx")) == set()

@@ -70,6 +70,13 @@ class User(TenantMixin, Base):
         ),
         tenant_fk("users", "manager_id", "users", ondelete="SET NULL (manager_id)"),
         CheckConstraint("manager_id IS NULL OR manager_id <> id", name="not_own_manager"),
+        # Search finds people's videos by their name misspelt (trigrams).
+        Index(
+            "ix_users_display_name_trgm",
+            "display_name",
+            postgresql_using="gin",
+            postgresql_ops={"display_name": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[UUIDPK]

@@ -258,7 +258,51 @@ def search(
     hits = [Hit(by_id[row.video_id], float(row.score)) for row in rows if row.video_id in by_id]
     if hits and not query.empty and not query.negative_only:
         _explain(session, principal, config, query, hits)
+    if (
+        not hits
+        and offset == 0
+        and query.words
+        and not any(t.negated for g in query.groups for t in g)
+    ):
+        hits = _similar(session, principal, query, filters, limit)
     return Results(hits, has_more, query)
+
+
+def _similar(
+    session: Session,
+    principal: Principal,
+    query: Query,
+    filters: Filters,
+    limit: int,
+) -> list[Hit]:
+    """Typo tolerance: when the words as written find nothing, the videos whose title, or whose
+    author's name, holds words close to them (pg_trgm's word similarity, at least 0.6)."""
+    words = " ".join(query.words)
+    close_title = literal(words).op("<%")(D.title)
+    close_author = Video.owner_id.in_(
+        select(User.id).where(
+            User.org_id == principal.org_id, literal(words).op("<%")(User.display_name)
+        )
+    )
+    rows = session.execute(
+        _matching(principal, None, filters)
+        .add_columns(close_title.label("title"))
+        .where(or_(close_title, close_author))
+        .limit(limit)
+    ).all()
+    by_id = {
+        v.id: v
+        for v in session.scalars(select(Video).where(Video.id.in_([r.video_id for r in rows])))
+    }
+    return [
+        Hit(
+            by_id[row.video_id],
+            float(row.rank_key),
+            reasons=[Reason("title" if row.title else "author", similar=True)],
+        )
+        for row in rows
+        if row.video_id in by_id
+    ]
 
 
 # What jsonb_to_tsvector reads of deal attributes: their string and number values.

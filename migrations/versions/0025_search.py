@@ -50,6 +50,10 @@ def upgrade() -> None:
             f' hword, hword_part, word WITH unaccent, {dictionary}'
         )
 
+    op.create_index(
+        'ix_users_display_name_trgm', 'users', ['display_name'],
+        postgresql_using='gin', postgresql_ops={'display_name': 'gin_trgm_ops'},
+    )
     op.add_column(
         'organisations',
         sa.Column('search_language', sa.String(length=8), server_default='en', nullable=False),
@@ -125,5 +129,6 @@ def downgrade() -> None:
     op.drop_table('saved_searches')
     op.drop_table('search_documents')
     op.drop_column('organisations', 'search_language')
+    op.drop_index('ix_users_display_name_trgm', table_name='users')
     for code in LANGUAGES:
         op.execute(f'DROP TEXT SEARCH CONFIGURATION IF EXISTS fieldcast_{code}')
