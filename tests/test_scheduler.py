@@ -47,6 +47,8 @@ def test_periodic_ids_and_functions_are_stable() -> None:
         "outbox-relay",
         "prune-records",
         "push-summaries",
+        "search-sweep",
+        "search-engagement",
         "expire-uploads",
         "settle-playable-videos",
         "purge-deleted-videos",

@@ -339,3 +339,31 @@ def test_typo_tolerance_for_titles_and_names(
     assert {r["kind"] for item in page["items"] for r in item["reasons"]} == {"author"}
     # Still only what the caller may see.
     assert _titles(_search(client, bearer(client, people["kim"]), q="globx")) == set()
+
+
+def test_the_sweep_builds_what_was_left_stale_and_engagement_is_counted_again(
+    session: Session, context: AppContext, library: dict[str, Any]
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from fieldcast.search import indexing
+
+    video_id = library["globex"]["id"]
+    # As the migration leaves existing videos: a document nobody built.
+    session.execute(
+        update(SearchDocument)
+        .where(SearchDocument.video_id == video_id)
+        .values(tsv=None, indexed_at=None, engagement=0)
+    )
+    session.flush()
+    assert indexing.sweep(context.db) == 1
+    doc = session.get(SearchDocument, video_id)
+    assert doc is not None
+    session.refresh(doc)
+    assert doc.tsv is not None and doc.indexed_at == doc.requested_at
+    assert doc.engagement == 2  # its share
+    assert indexing.refresh_engagement(context.db, older_than=timedelta(0)) == 4
+    assert indexing.sweep(context.db) == 4
+    assert indexing.sweep(context.db) == 0

@@ -86,6 +86,18 @@ def send_push_summaries() -> dict[str, int]:
     return {"windows": coalescing.send_summaries(ctx.db, window_s=window_s)}
 
 
+def sweep_search() -> dict[str, int]:
+    from fieldcast.search import indexing
+
+    return {"documents": indexing.sweep(get_context().db)}
+
+
+def refresh_search_engagement() -> dict[str, int]:
+    from fieldcast.search import indexing
+
+    return {"asked": indexing.refresh_engagement(get_context().db, older_than=timedelta(hours=1))}
+
+
 def expire_uploads() -> dict[str, int]:
     from fieldcast.uploads import services as uploads
 

@@ -40,6 +40,9 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("prune-records", timedelta(hours=1), "workers.jobs.prune_records"),
     # The summary push of each conversation push window that is over with pushes folded in it.
     Periodic("push-summaries", timedelta(seconds=10), "workers.jobs.send_push_summaries"),
+    # Search documents a lost job left stale, and those whose engagement is oldest.
+    Periodic("search-sweep", timedelta(seconds=30), "workers.jobs.sweep_search"),
+    Periodic("search-engagement", timedelta(minutes=5), "workers.jobs.refresh_search_engagement"),
     # Unfinished uploads past their expiry: storage freed, the draft waits for a new upload.
     Periodic("expire-uploads", timedelta(minutes=5), "workers.jobs.expire_uploads"),
     # Playable videos whose ladder work failed or vanished: ready, naming what they go without.

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -41,72 +43,76 @@ PART_CHARS = 100_000
 # The newest comments read for one document (the rest are beyond PART_CHARS anyway).
 COMMENTS_READ = 2_000
 
-# One statement builds a document: the video's texts, each cut to its limit, weighted, with
-# the engagement counts beside them. Parts read tables by the video's id only.
+# One statement builds the documents of many videos: each video's texts, each cut to its
+# limit, weighted, with the engagement counts beside them, written over the old documents. The
+# parts read other tables by the video's id only. A video that is gone (deleted) keeps its old
+# document, which search no longer shows (it asks the video policy), until the purge.
 _BUILD = text(
     """
-    WITH v AS (
-        SELECT v.id, v.org_id, v.owner_id, v.title, v.description, v.deal_attributes,
-               v.created_at, v.accepted_comment_id, v.accepted_video_id,
-               coalesce(o.search_language, 'en') AS language, u.display_name AS author
-        FROM videos v
-        JOIN organisations o ON o.id = v.org_id
-        LEFT JOIN users u ON u.org_id = v.org_id AND u.id = v.owner_id
-        WHERE v.id = :video_id AND v.deleted_at IS NULL
-    ),
-    live AS (
-        SELECT c.body, c.like_count
-        FROM comments c
-        WHERE c.video_id = :video_id AND c.deleted_at IS NULL AND c.hidden_at IS NULL
-        ORDER BY c.created_at DESC
-        LIMIT :comments_read
-    ),
-    counts AS (
-        SELECT
-            (SELECT count(*) FROM live) AS comments,
-            (SELECT coalesce(sum(like_count), 0) FROM live) AS likes,
-            (SELECT coalesce(sum(m.reactions), 0) FROM moment_counts m
-              WHERE m.video_id = :video_id) AS reactions,
-            (SELECT count(*) FROM answer_votes a WHERE a.video_id = :video_id) AS votes,
-            (SELECT count(*) FROM shares s
-              WHERE s.video_id = :video_id AND s.recalled_at IS NULL) AS shares,
-            (SELECT count(*) FROM shares s
-              JOIN share_recipients r ON r.share_id = s.id AND r.state = 'watched'
-              WHERE s.video_id = :video_id AND s.recalled_at IS NULL) AS watched
-    ),
-    parts AS (
-        SELECT v.*, cfg.config,
-            (SELECT left(string_agg(body, ' '), :part_chars) FROM live) AS comments_text
-        FROM v, LATERAL (SELECT split_part(lower(v.language), '-', 1) AS code) l,
-             LATERAL (SELECT :config_prefix || CASE WHEN l.code = ANY(:languages)
-                                THEN l.code ELSE :fallback END AS config) cfg
-    )
-    SELECT p.org_id, p.owner_id, p.title, p.deal_attributes, p.config, p.created_at,
-        setweight(to_tsvector(p.config::regconfig, p.title), 'A')
-        || setweight(to_tsvector(p.config::regconfig,
-               p.description || ' ' || coalesce(p.author, '')), 'B')
-        || setweight(jsonb_to_tsvector(p.config::regconfig, p.deal_attributes,
-               '["string", "numeric"]'), 'B')
-        || setweight(to_tsvector(p.config::regconfig, coalesce(p.comments_text, '')), 'D')
-        AS tsv,
-        c.comments + c.reactions + :w_vote * (c.likes + c.votes)
-        + :w_accepted * ((p.accepted_comment_id IS NOT NULL OR p.accepted_video_id IS NOT NULL)::int
-                         + (SELECT count(*) FROM videos q WHERE q.org_id = p.org_id
-                              AND q.accepted_video_id = p.id))
-        + :w_share * c.shares + :w_watched * c.watched AS engagement
-    FROM parts p, counts c
+    INSERT INTO search_documents AS d (
+        org_id, video_id, owner_id, title, attrs, tsv, config, engagement, rank_key,
+        requested_at, indexed_at, engagement_at)
+    SELECT v.org_id, v.id, v.owner_id, v.title, v.deal_attributes,
+        setweight(to_tsvector(cfg.config, v.title), 'A')
+        || setweight(to_tsvector(cfg.config, v.description || ' ' || coalesce(u.display_name, '')),
+                     'B')
+        || setweight(jsonb_to_tsvector(cfg.config, v.deal_attributes, '["string", "numeric"]'),
+                     'B')
+        || setweight(to_tsvector(cfg.config, coalesce(cm.text, '')), 'D'),
+        cfg.config::text,
+        e.engagement,
+        log(1 + e.engagement) + extract(epoch FROM v.created_at) / :freshness_s,
+        now(), now(), now()
+    FROM videos v
+    JOIN organisations o ON o.id = v.org_id
+    LEFT JOIN users u ON u.org_id = v.org_id AND u.id = v.owner_id
+    CROSS JOIN LATERAL (
+        SELECT CAST(:config_prefix || CASE WHEN split_part(lower(o.search_language), '-', 1)
+                                            = ANY(:languages)
+                                       THEN split_part(lower(o.search_language), '-', 1)
+                                       ELSE :fallback END AS regconfig) AS config
+    ) cfg
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS n, coalesce(sum(x.like_count), 0) AS likes,
+               left(string_agg(x.body, ' '), :part_chars) AS text
+        FROM (SELECT c.body, c.like_count FROM comments c
+              WHERE c.video_id = v.id AND c.deleted_at IS NULL AND c.hidden_at IS NULL
+              ORDER BY c.created_at DESC LIMIT :comments_read) x
+    ) cm
+    CROSS JOIN LATERAL (
+        SELECT cm.n
+            + (SELECT coalesce(sum(m.reactions), 0) FROM moment_counts m WHERE m.video_id = v.id)
+            + :w_vote * (cm.likes + (SELECT count(*) FROM answer_votes a WHERE a.video_id = v.id))
+            + :w_accepted * ((v.accepted_comment_id IS NOT NULL
+                              OR v.accepted_video_id IS NOT NULL)::int
+                             + (SELECT count(*) FROM videos q
+                                WHERE q.org_id = v.org_id AND q.accepted_video_id = v.id))
+            + :w_share * (SELECT count(*) FROM shares s
+                          WHERE s.video_id = v.id AND s.recalled_at IS NULL)
+            + :w_watched * (SELECT count(*) FROM shares s
+                            JOIN share_recipients r ON r.share_id = s.id AND r.state = 'watched'
+                            WHERE s.video_id = v.id AND s.recalled_at IS NULL) AS engagement
+    ) e
+    WHERE v.id = ANY(:ids) AND v.deleted_at IS NULL
+    ON CONFLICT (video_id) DO UPDATE SET
+        owner_id = excluded.owner_id, title = excluded.title, attrs = excluded.attrs,
+        tsv = excluded.tsv, config = excluded.config, engagement = excluded.engagement,
+        rank_key = excluded.rank_key, engagement_at = excluded.engagement_at,
+        indexed_at = d.requested_at
+    RETURNING d.video_id
     """
 )
 
 
-def _build_params(video_id: uuid.UUID) -> dict[str, Any]:
+def _build_params(video_ids: Sequence[uuid.UUID]) -> dict[str, Any]:
     return {
-        "video_id": video_id,
+        "ids": list(video_ids),
         "comments_read": COMMENTS_READ,
         "part_chars": PART_CHARS,
         "config_prefix": CONFIG_PREFIX,
         "languages": sorted(LANGUAGES),
         "fallback": FALLBACK,
+        "freshness_s": ranking.FRESHNESS_S,
         "w_vote": ranking.WEIGHT_VOTE,
         "w_accepted": ranking.WEIGHT_ACCEPTED,
         "w_share": ranking.WEIGHT_SHARE,
@@ -143,44 +149,30 @@ def _text_changed(session: Session, event: events.VideoTextChanged) -> None:
     request(session, event.org_id, event.video_id)
 
 
-def build(session: Session, video_id: uuid.UUID) -> bool:
-    """Build one document now, in the caller's transaction. False when the video is gone."""
-    doc = session.execute(
-        select(SearchDocument).where(SearchDocument.video_id == video_id).with_for_update()
-    ).scalar_one_or_none()
-    row = session.execute(_BUILD, _build_params(video_id)).one_or_none()
-    if row is None:
-        return False
-    asked = doc.requested_at if doc is not None else utcnow()
-    values = {
-        "owner_id": row.owner_id,
-        "title": row.title,
-        "attrs": row.deal_attributes,
-        "tsv": row.tsv,
-        "config": row.config,
-        "engagement": row.engagement,
-        "rank_key": ranking.rank_key(row.engagement, row.created_at),
-        "indexed_at": asked,
-        "engagement_at": utcnow(),
-    }
+def build(session: Session, video_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Build these videos' documents now, in the caller's transaction; returns the ids built
+    (a deleted video is not). The documents are locked first, so the texts read are at least
+    as new as every request they answer (`indexed_at` takes their `requested_at`)."""
+    ids = sorted(set(video_ids))
     session.execute(
-        insert(SearchDocument)
-        .values(org_id=row.org_id, video_id=video_id, requested_at=asked, **values)
-        .on_conflict_do_update(index_elements=[SearchDocument.video_id], set_=values)
-    )
-    return True
+        select(SearchDocument.video_id)
+        .where(SearchDocument.video_id.in_(ids))
+        .order_by(SearchDocument.video_id)
+        .with_for_update()
+    ).all()
+    return set(session.scalars(_BUILD, _build_params(ids)))
 
 
 def _index(session: Session, payload: dict[str, Any]) -> None:
-    build(session, uuid.UUID(payload["video_id"]))
+    build(session, [uuid.UUID(payload["video_id"])])
 
 
 outbox.tasks.register(TaskName.SEARCH_INDEX, queue=QUEUE, max_attempts=8)(_index)
 
 
-def sweep(db: Database, *, limit: int = 200) -> int:
-    """Build the documents left stale (a lost job, the migration's backfill). Returns how many."""
-    built = 0
+def sweep(db: Database, *, batch: int = 500) -> int:
+    """Build, a batch at a time, the documents left stale (a lost job, the migration's backfill,
+    a change of the organisation's language). Returns how many were looked at."""
     with db.unit_of_work() as session:
         ids = session.scalars(
             select(SearchDocument.video_id)
@@ -189,15 +181,35 @@ def sweep(db: Database, *, limit: int = 200) -> int:
                 | (SearchDocument.requested_at > SearchDocument.indexed_at)
             )
             .order_by(SearchDocument.requested_at)
-            .limit(limit)
+            .limit(batch)
         ).all()
-        for video_id in ids:
-            if build(session, video_id):
-                built += 1
-            else:
-                session.execute(
-                    update(SearchDocument)
-                    .where(SearchDocument.video_id == video_id)
-                    .values(indexed_at=SearchDocument.requested_at)
-                )
-    return built
+        built = build(session, ids)
+        # A deleted video's document is not built again until the video is restored.
+        gone = [i for i in ids if i not in built]
+        if gone:
+            session.execute(
+                update(SearchDocument)
+                .where(SearchDocument.video_id.in_(gone))
+                .values(indexed_at=SearchDocument.requested_at)
+            )
+    return len(ids)
+
+
+def refresh_engagement(db: Database, *, older_than: timedelta, limit: int = 2_000) -> int:
+    """Ask again for the documents whose engagement was counted longest ago (reactions,
+    likes, shares and `watched` do not ask by themselves); the sweep builds them."""
+    with db.unit_of_work() as session:
+        stale = (
+            select(SearchDocument.video_id)
+            .where(SearchDocument.engagement_at < utcnow() - older_than)
+            .order_by(SearchDocument.engagement_at)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = session.execute(
+            update(SearchDocument)
+            .where(SearchDocument.video_id.in_(stale))
+            .values(requested_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

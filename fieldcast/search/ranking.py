@@ -19,9 +19,6 @@ precise query finds it.
 
 from __future__ import annotations
 
-import math
-from datetime import datetime
-
 WEIGHT_VOTE = 2
 WEIGHT_ACCEPTED = 5
 WEIGHT_SHARE = 2
@@ -33,7 +30,3 @@ TEXT_WEIGHTS = "{0.1, 0.2, 0.4, 1.0}"
 # rank / (rank + 1)
 NORMALISATION = 32
 CANDIDATES = 300
-
-
-def rank_key(engagement: int, created_at: datetime) -> float:
-    return math.log10(1 + max(engagement, 0)) + created_at.timestamp() / FRESHNESS_S
