@@ -83,6 +83,7 @@ API_BLUEPRINTS = (
     moderation.moderation_blp,
     moderation.audit_blp,
     search.blp,
+    search.saved_blp,
 )
 EXPOSED_HEADERS = [
     "ETag",

@@ -184,6 +184,10 @@ class ErrorCode(enum.StrEnum):
     AUDIENCE_TOO_LARGE = "audience_too_large", "The share would reach more people than allowed."
     WEBHOOK_EXISTS = "webhook_exists", "The team has a webhook of this kind with this URL already."
     TOO_MANY_WEBHOOKS = "too_many_webhooks", "The team has as many webhooks as allowed."
+    TOO_MANY_SAVED_SEARCHES = (
+        "too_many_saved_searches",
+        "You follow as many searches as allowed; delete one first.",
+    )
     WEBHOOK_URL_INVALID = "webhook_url_invalid", "The webhook URL is not valid."
     WEBHOOK_URL_NOT_HTTPS = "webhook_url_not_https", "The webhook URL is not HTTPS."
     WEBHOOK_HOST_NOT_ALLOWED = (

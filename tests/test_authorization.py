@@ -42,6 +42,7 @@ from fieldcast.models.devices import Device, Platform
 from fieldcast.models.inbox import Notification
 from fieldcast.models.integrations import TeamWebhook, WebhookKind
 from fieldcast.models.moderation import Report, ReportReason
+from fieldcast.models.search import SavedSearch
 from fieldcast.models.sharing import DistributionList, Share, ShareAudience
 from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Video, VideoKind
@@ -94,6 +95,7 @@ class World:
     comment: Any = None  # `rep`'s comment on `video`
     reaction: Any = None  # `rep`'s reaction on `video`
     answer_video: Any = None  # `rep`'s reply video answering `video` (a question)
+    saved_search: Any = None  # a search `rep` follows
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -115,6 +117,7 @@ class World:
             "reaction_id": self.reaction.id,
             "answer_video_id": self.answer_video.id,
             "report_id": self.report.id,
+            "saved_id": self.saved_search.id,
         }
 
     def login(self, user: Any) -> dict[str, Any]:
@@ -287,6 +290,11 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     # Results are what the caller may see (tests/test_search.py).
     ("GET", "/api/v1/search"): Case(Access.MEMBER, 200),
     ("GET", "/api/v1/search/facets"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/saved-searches"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/saved-searches"): Case(Access.MEMBER, 201, {"q": "acme pricing"}),
+    ("GET", "/api/v1/saved-searches/{saved_id}"): Case(Access.OWNER, 200),
+    ("PATCH", "/api/v1/saved-searches/{saved_id}"): Case(Access.OWNER, 200, {"notify": False}),
+    ("DELETE", "/api/v1/saved-searches/{saved_id}"): Case(Access.OWNER, 204),
     ("GET", "/api/v1/shares/{share_id}/recipients"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/shares/{share_id}/recall"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/videos/{video_id}/playback-started"): Case(Access.OWNER, 204),
@@ -617,8 +625,10 @@ def _make_world(
     capability = uploads.issue_capability(upload)
     comment = Comment(org_id=org.id, video_id=video.id, author_id=rep.id, body="See 0:12", at_ms=12)
     reaction = Reaction(org_id=org.id, video_id=video.id, user_id=rep.id, emoji="🔥", at_ms=5)
+    saved_search = SavedSearch(org_id=org.id, user_id=rep.id, name="Acme", query="acme")
     session.add_all(
         [
+            saved_search,
             upload,
             direct,
             note,
@@ -681,6 +691,7 @@ def _make_world(
         comment=comment,
         reaction=reaction,
         answer_video=answer_video,
+        saved_search=saved_search,
     )
 
 

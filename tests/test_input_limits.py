@@ -286,6 +286,9 @@ def _string_inputs(field: ma.fields.Field, name: str) -> Iterator[tuple[str, ma.
 # every other string input names its column, and its limit is that column's.
 NOT_STORED = {
     # A search's filters are kept as JSON by a saved search, within its body's limits.
+    "FiltersSchema.attr[]",
+    "FiltersSchema.attr_match",
+    "FiltersSchema.question",
     "SearchArgsSchema.attr[]",
     "SearchArgsSchema.attr_match",
     "SearchArgsSchema.question",

@@ -49,6 +49,7 @@ def test_periodic_ids_and_functions_are_stable() -> None:
         "push-summaries",
         "search-sweep",
         "search-engagement",
+        "saved-searches",
         "expire-uploads",
         "settle-playable-videos",
         "purge-deleted-videos",

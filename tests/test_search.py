@@ -367,3 +367,92 @@ def test_the_sweep_builds_what_was_left_stale_and_engagement_is_counted_again(
     assert indexing.refresh_engagement(context.db, older_than=timedelta(0)) == 4
     assert indexing.sweep(context.db) == 4
     assert indexing.sweep(context.db) == 0
+
+
+# -- saved searches --------------------------------------------------------------------------------
+
+
+def test_saved_searches_are_each_persons_own(
+    client: FlaskClient, people: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fieldcast.search import saved
+
+    sam, kim = bearer(client, people["sam"]), bearer(client, people["kim"])
+    made = client.post(
+        "/api/v1/saved-searches",
+        json={"q": "pricing objection", "filters": {"attr": ["industry:Retail"]}},
+        headers=sam,
+    )
+    assert made.status_code == 201, made.get_json()
+    body = made.get_json()
+    assert body["name"] == "pricing objection" and body["notify"] is True
+    assert body["filters"] == {"attr": ["industry:Retail"], "attr_match": "all"}
+    path = f"/api/v1/saved-searches/{body['id']}"
+    assert [
+        s["id"] for s in client.get("/api/v1/saved-searches", headers=sam).get_json()["items"]
+    ] == [body["id"]]
+    assert client.get("/api/v1/saved-searches", headers=kim).get_json()["items"] == []
+    for method in ("get", "patch", "delete"):
+        response = getattr(client, method)(
+            path, headers=kim, json={} if method == "patch" else None
+        )
+        assert response.status_code == 404, method
+    changed = client.patch(path, json={"name": "Objections", "notify": False}, headers=sam)
+    assert changed.get_json()["name"] == "Objections" and changed.get_json()["notify"] is False
+    bad = client.post("/api/v1/saved-searches", json={"filters": {"attr": ["nope"]}}, headers=sam)
+    assert bad.status_code == 422
+    monkeypatch.setattr(saved, "MAX_PER_PERSON", 1)
+    full = client.post("/api/v1/saved-searches", json={"q": "acme"}, headers=sam)
+    assert full.status_code == 422 and full.get_json()["code"] == "too_many_saved_searches"
+    assert client.delete(path, headers=sam).status_code == 204
+    assert client.get(path, headers=sam).status_code == 404
+
+
+def test_what_newly_matches_a_saved_search_is_told_once_in_one_item(
+    client: FlaskClient,
+    session: Session,
+    people: dict[str, Any],
+    library: dict[str, Any],
+    context: AppContext,
+) -> None:
+    from fieldcast.db import utcnow
+    from fieldcast.models.inbox import Notification
+    from fieldcast.search import saved
+
+    sam, ana = bearer(client, people["sam"]), bearer(client, people["ana"])
+    made = client.post(
+        "/api/v1/saved-searches",
+        json={"q": "objection", "filters": {"attr": ["industry:Retail"]}},
+        headers=sam,
+    ).get_json()
+    # Nothing new yet: the library was there before.
+    assert saved.run_round(context.db) == 0
+    fresh = _video(
+        client, ana, "Another objection, handled", deal_attributes={"industry": "Retail"}
+    )
+    hidden_from_sam = _video(client, ana, "Objection notes", deal_attributes={"industry": "Retail"})
+    for video_id in (fresh["id"], hidden_from_sam["id"]):
+        video = session.get(Video, video_id)
+        assert video is not None
+        video.status, video.duration_ms, video.playable_at = VideoStatus.PLAYABLE, 60_000, utcnow()
+    session.flush()
+    share_video(client, ana, _Ref(fresh["id"]), people["sam"])
+    posted = client.post(
+        f"/api/v1/videos/{library['pricing']['id']}/comments",
+        json={"body": "Her objection handling at 0:40 is the model", "at_ms": 40_000},
+        headers=ana,
+    )
+    assert posted.status_code == 201
+    drain(context)
+    assert saved.run_round(context.db) == 1
+    (item,) = session.scalars(
+        select(Notification).where(
+            Notification.user_id == people["sam"].id, Notification.type == "search.matches"
+        )
+    ).all()
+    assert item.args == {"search": "objection", "count": "2"}
+    assert set(item.data["video_ids"].split(",")) == {fresh["id"], library["pricing"]["id"]}
+    assert item.data["comment_ids"] == posted.get_json()["id"]
+    assert item.data["saved_search_id"] == made["id"]
+    # Told once.
+    assert saved.run_round(context.db) == 0

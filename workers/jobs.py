@@ -98,6 +98,12 @@ def refresh_search_engagement() -> dict[str, int]:
     return {"asked": indexing.refresh_engagement(get_context().db, older_than=timedelta(hours=1))}
 
 
+def run_saved_searches() -> dict[str, int]:
+    from fieldcast.search import saved
+
+    return {"told": saved.run_round(get_context().db)}
+
+
 def expire_uploads() -> dict[str, int]:
     from fieldcast.uploads import services as uploads
 

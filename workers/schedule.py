@@ -43,6 +43,8 @@ PERIODIC: tuple[Periodic, ...] = (
     # Search documents a lost job left stale, and those whose engagement is oldest.
     Periodic("search-sweep", timedelta(seconds=30), "workers.jobs.sweep_search"),
     Periodic("search-engagement", timedelta(minutes=5), "workers.jobs.refresh_search_engagement"),
+    # What newly matches the searches people follow: one item and push per search and round.
+    Periodic("saved-searches", timedelta(minutes=5), "workers.jobs.run_saved_searches"),
     # Unfinished uploads past their expiry: storage freed, the draft waits for a new upload.
     Periodic("expire-uploads", timedelta(minutes=5), "workers.jobs.expire_uploads"),
     # Playable videos whose ladder work failed or vanished: ready, naming what they go without.

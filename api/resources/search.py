@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from typing import Any
 
 import marshmallow as ma
@@ -20,7 +21,7 @@ from fieldcast.errors import ErrorCode, InvalidInput
 from fieldcast.models.accounts import User
 from fieldcast.models.search import SavedSearch
 from fieldcast.models.videos import VideoKind, VideoStatus
-from fieldcast.search import engine, ranking
+from fieldcast.search import engine, ranking, saved
 from fieldcast.videos import services as videos
 
 blp = Blueprint(
@@ -55,16 +56,7 @@ def _ms(seconds: int | None) -> int | None:
     return None if seconds is None else seconds * 1000
 
 
-class SearchArgsSchema(Schema):
-    q = String(
-        load_default="",
-        column=SavedSearch.query,
-        metadata={"description": "The query; empty lists what the filters select"},
-    )
-    prefix = ma.fields.Boolean(
-        load_default=True,
-        metadata={"description": "Whether the last word is also a prefix (search as you type)"},
-    )
+class FiltersSchema(Schema):
     attr = ma.fields.List(
         String(max_length=300),
         load_default=list,
@@ -119,6 +111,18 @@ class SearchArgsSchema(Schema):
             question=data["question"],
         )
         return data
+
+
+class SearchArgsSchema(FiltersSchema):
+    q = String(
+        load_default="",
+        column=SavedSearch.query,
+        metadata={"description": "The query; empty lists what the filters select"},
+    )
+    prefix = ma.fields.Boolean(
+        load_default=True,
+        metadata={"description": "Whether the last word is also a prefix (search as you type)"},
+    )
 
 
 class SearchPageArgsSchema(SearchArgsSchema):
@@ -356,3 +360,125 @@ class SearchFacets(MethodView):
             "duration": values(found.duration),
             "created": values(found.created),
         }
+
+
+# -- saved searches --------------------------------------------------------------------------------
+
+saved_blp = Blueprint(
+    "saved_searches",
+    __name__,
+    url_prefix="/api/v1/saved-searches",
+    description=(
+        "Searches you follow: videos and comment moments that newly match one reach you as one "
+        "inbox item and push (`search.matches`) per round of the saved-search worker (every "
+        "few minutes), never one per video. Each person's own; at most 50."
+    ),
+)
+
+
+class SavedSearchCreateSchema(Schema):
+    name = String(
+        column=SavedSearch.name,
+        load_default="",
+        metadata={"description": "Shown in pushes; the query when empty"},
+    )
+    q = String(column=SavedSearch.query, load_default="")
+    filters = ma.fields.Nested(
+        FiltersSchema,
+        load_default=dict,
+        metadata={"description": "As `GET /api/v1/search` takes them"},
+    )
+    notify = ma.fields.Boolean(
+        load_default=True, metadata={"description": "Push and inbox item on new matches"}
+    )
+
+
+class SavedSearchUpdateSchema(Schema):
+    name = String(column=SavedSearch.name)
+    q = String(column=SavedSearch.query)
+    filters = ma.fields.Nested(FiltersSchema)
+    notify = ma.fields.Boolean()
+
+
+class SavedSearchSchema(Schema):
+    id = ma.fields.UUID()
+    name = ma.fields.String()
+    q = ma.fields.String()
+    filters = ma.fields.Dict(metadata={"description": "As `GET /api/v1/search` takes them"})
+    notify = ma.fields.Boolean()
+    created_at = ma.fields.DateTime()
+    last_notified_at = ma.fields.DateTime(allow_none=True)
+
+
+class SavedSearchListSchema(Schema):
+    items = ma.fields.List(ma.fields.Nested(SavedSearchSchema), required=True)
+
+
+def _present_saved(saved: SavedSearch) -> dict[str, Any]:
+    return {
+        "id": saved.id,
+        "name": saved.name,
+        "q": saved.query,
+        "filters": saved.filters,
+        "notify": saved.notify,
+        "created_at": saved.created_at,
+        "last_notified_at": saved.last_notified_at,
+    }
+
+
+def _filters_of(body: dict[str, Any]) -> engine.Filters:
+    loaded = body.get("filters") or {}
+    filters = loaded.get("filters")
+    return filters if isinstance(filters, engine.Filters) else engine.Filters()
+
+
+@saved_blp.route("")
+class SavedSearches(MethodView):
+    @saved_blp.response(200, SavedSearchListSchema)
+    def get(self) -> dict[str, Any]:
+        """Your saved searches"""
+        found = db_session().scalars(saved.mine(current_principal())).all()
+        return {"items": [_present_saved(s) for s in found]}
+
+    @saved_blp.arguments(SavedSearchCreateSchema)
+    @saved_blp.response(201, SavedSearchSchema)
+    @saved_blp.problems(422)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Follow a search"""
+        made = saved.create(
+            db_session(),
+            current_principal(),
+            name=body["name"],
+            query=body["q"],
+            filters=_filters_of(body),
+            notify=body["notify"],
+        )
+        return _present_saved(made)
+
+
+@saved_blp.route("/<uuid:saved_id>")
+class SavedSearchItem(MethodView):
+    @saved_blp.response(200, SavedSearchSchema)
+    @saved_blp.problems(404)
+    def get(self, saved_id: uuid.UUID) -> dict[str, Any]:
+        """One of your saved searches"""
+        return _present_saved(saved.get(db_session(), current_principal(), saved_id))
+
+    @saved_blp.arguments(SavedSearchUpdateSchema)
+    @saved_blp.response(200, SavedSearchSchema)
+    @saved_blp.problems(404, 422)
+    def patch(self, body: dict[str, Any], saved_id: uuid.UUID) -> dict[str, Any]:
+        """Rename a saved search, change its query or filters, or stop its pushes"""
+        changes: dict[str, Any] = {k: body[k] for k in ("name", "notify") if k in body}
+        if "q" in body:
+            changes["query"] = body["q"]
+        if "filters" in body:
+            changes["filters"] = _filters_of(body)
+        found = saved.update(db_session(), current_principal(), saved_id, changes)
+        return _present_saved(found)
+
+    @saved_blp.response(204)
+    @saved_blp.problems(404)
+    def delete(self, saved_id: uuid.UUID) -> None:
+        """Stop following a search"""
+        saved.delete(db_session(), current_principal(), saved_id)

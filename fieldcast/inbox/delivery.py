@@ -413,6 +413,10 @@ def _push_data(items: dict[uuid.UUID, Notification]) -> dict[uuid.UUID, dict[str
                 comment_id=item_id(item, "comment_id"),
                 at_ms=int(at) if at.isdigit() else None,
             )
+        elif item.data.get("saved_search_id"):
+            data["link"] = links.app_link(
+                settings, "/search", saved=str(item.data["saved_search_id"])
+            )
         if settings.secret_key is not None:
             data["receipt_token"] = receipts.issue(
                 settings.secret_key, nid, item.user_id, ttl_s=settings.receipt_token_ttl_s, now=now

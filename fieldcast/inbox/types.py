@@ -20,3 +20,4 @@ class NotificationType(enum.StrEnum):
     QUESTION_ANSWER = "question.answer"  # someone answered your question
     ANSWER_ACCEPTED = "answer.accepted"  # the asker accepted your answer
     CONTENT_HIDDEN = "content.hidden"  # an admin hid your video or comment, and says why
+    SEARCH_MATCHES = "search.matches"  # new videos or moments match a search you follow

@@ -121,6 +121,13 @@ WORDINGS: dict[NotificationType, Wording] = {
         ),
         Text.of(N_("answer_accepted_body", "Thanks for helping out.")),
     ),
+    NotificationType.SEARCH_MATCHES: Wording(
+        Text.of(N_("search_matches_title", "New for “{search}”"), "search"),
+        Text.of(
+            N_("search_matches_body", "Videos and moments you have not seen yet: {count}"),
+            "count",
+        ),
+    ),
     # The admin's reason is the body, as they wrote it; the worded body only stands in for
     # an item without one.
     NotificationType.CONTENT_HIDDEN: Wording(

@@ -38,7 +38,7 @@ from fieldcast.models.inbox import (
 from fieldcast.models.integrations import TeamWebhook
 from fieldcast.models.moderation import AuditEntry, Report
 from fieldcast.models.outbox import OutboxJob
-from fieldcast.models.search import SavedSearch, SearchDocument
+from fieldcast.models.search import SavedSearch, SavedSearchHit, SearchDocument
 from fieldcast.models.sharing import (
     DistributionList,
     DistributionListTeam,
@@ -81,6 +81,7 @@ __all__ = [
     "Rendition",
     "Report",
     "SavedSearch",
+    "SavedSearchHit",
     "SearchDocument",
     "Share",
     "ShareAudience",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Index, String, text
+from sqlalchemy import Float, ForeignKeyConstraint, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -89,6 +89,25 @@ class SavedSearch(TenantMixin, Base):
     notify: Mapped[bool] = mapped_column(default=True, server_default="true")
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
-    # Documents built after this moment are new to the person.
+    # When the saved-search worker last looked for what is new.
     checked_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
     last_notified_at: Mapped[datetime | None]
+
+
+class SavedSearchHit(TenantMixin, Base):
+    """What a saved search already told its person about ("video:<id>", "comment:<id>"), so
+    a new video or moment is told once, however the worker's rounds overlap."""
+
+    __tablename__ = "saved_search_hits"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["saved_search_id"],
+            ["saved_searches.id"],
+            name="fk_saved_search_hits_saved_search_id_saved_searches",
+            ondelete="CASCADE",
+        ),
+    )
+
+    saved_search_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[CreatedAt]

@@ -82,6 +82,37 @@ class Filters:
     # "open", "answered", or "any" (every question); None: questions and videos alike.
     question: str | None = None
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Filters:
+        """The filters `to_json` wrote (a saved search's)."""
+
+        def attribute(text: str) -> AttributeFilter:
+            negated = text.startswith("-")
+            name, _, values = text.removeprefix("-").partition(":")
+            return AttributeFilter(name, tuple(values.split("|")), negated)
+
+        def moment(key: str) -> datetime | None:
+            return datetime.fromisoformat(data[key]) if data.get(key) else None
+
+        def ms(key: str) -> int | None:
+            return int(data[key]) * 1000 if data.get(key) is not None else None
+
+        def ident(key: str) -> uuid.UUID | None:
+            return uuid.UUID(data[key]) if data.get(key) else None
+
+        return cls(
+            attributes=tuple(attribute(a) for a in data.get("attr", [])),
+            attribute_match=data.get("attr_match", "all"),
+            deal_id=ident("deal"),
+            author_id=ident("author"),
+            team_id=ident("team"),
+            since=moment("since"),
+            until=moment("until"),
+            min_duration_ms=ms("min_duration_s"),
+            max_duration_ms=ms("max_duration_s"),
+            question=data.get("question"),
+        )
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.attributes:
@@ -146,13 +177,17 @@ class Results:
     query: Query
 
 
-def _config(session: Session, org_id: uuid.UUID) -> str:
+def config_of(session: Session, org_id: uuid.UUID) -> str:
     language = session.scalar(select(Organisation.search_language).where(Organisation.id == org_id))
     return config_for(language)
 
 
-def _tsquery(config: str, query_text: str) -> ColumnElement[Any]:
-    return func.to_tsquery(cast(literal(config), REGCONFIG), literal(query_text))
+def regconfig(config: str) -> ColumnElement[Any]:
+    return cast(literal(config), REGCONFIG)
+
+
+def tsquery(config: str, query_text: str) -> ColumnElement[Any]:
+    return func.to_tsquery(regconfig(config), literal(query_text))
 
 
 def _attribute_condition(f: AttributeFilter, attrs: Any) -> ColumnElement[bool]:
@@ -199,8 +234,8 @@ def _filters(principal: Principal, filters: Filters) -> list[ColumnElement[bool]
     return conditions
 
 
-def _matching(
-    principal: Principal, tsquery: ColumnElement[Any] | None, filters: Filters
+def matching(
+    principal: Principal, text_query: ColumnElement[Any] | None, filters: Filters
 ) -> Select[Any]:
     """The documents the principal may see that match, in rank order (no limit yet)."""
     stmt = (
@@ -215,8 +250,8 @@ def _matching(
         )
         .order_by(D.rank_key.desc())
     )
-    if tsquery is not None:
-        stmt = stmt.where(D.tsv.op("@@")(tsquery))
+    if text_query is not None:
+        stmt = stmt.where(D.tsv.op("@@")(text_query))
     return stmt
 
 
@@ -231,17 +266,17 @@ def search(
     limit: int = 20,
 ) -> Results:
     query = parse(raw_query, prefix=prefix)
-    config = _config(session, principal.org_id)
-    tsquery = None if query.empty else _tsquery(config, query.tsquery())
-    candidates = _matching(principal, tsquery, filters).limit(ranking.CANDIDATES).subquery()
+    config = config_of(session, principal.org_id)
+    tsq = None if query.empty else tsquery(config, query.tsquery())
+    candidates = matching(principal, tsq, filters).limit(ranking.CANDIDATES).subquery()
     relevance = (
         func.ts_rank_cd(
             cast(literal(ranking.TEXT_WEIGHTS), ARRAY(REAL)),
             candidates.c.tsv,
-            tsquery,
+            tsq,
             ranking.NORMALISATION,
         )
-        if tsquery is not None and not query.negative_only
+        if tsq is not None and not query.negative_only
         else literal(0.0)
     )
     score = (ranking.RELEVANCE * relevance + candidates.c.rank_key).label("score")
@@ -285,7 +320,7 @@ def _similar(
         )
     )
     rows = session.execute(
-        _matching(principal, None, filters)
+        matching(principal, None, filters)
         .add_columns(close_title.label("title"))
         .where(or_(close_title, close_author))
         .limit(limit)
@@ -318,20 +353,22 @@ def _explain(
     session: Session, principal: Principal, config: str, query: Query, hits: list[Hit]
 ) -> None:
     """Reasons and moments of the page's videos: which of their parts speak of the query."""
-    any_query = _tsquery(config, query.any_tsquery())
-    regconfig = cast(literal(config), REGCONFIG)
+    any_query = tsquery(config, query.any_tsquery())
+    config_expr = regconfig(config)
     ids = [hit.video.id for hit in hits]
     parts = session.execute(
         select(
             D.video_id,
             func.ts_filter(D.tsv, text("'{a}'::\"char\"[]")).op("@@")(any_query).label("title"),
-            func.to_tsvector(regconfig, Video.description).op("@@")(any_query).label("description"),
+            func.to_tsvector(config_expr, Video.description)
+            .op("@@")(any_query)
+            .label("description"),
             func.jsonb_to_tsvector(
-                regconfig, Video.deal_attributes, text('\'["string", "numeric"]\'::jsonb')
+                config_expr, Video.deal_attributes, text('\'["string", "numeric"]\'::jsonb')
             )
             .op("@@")(any_query)
             .label("attribute"),
-            func.to_tsvector(regconfig, func.coalesce(User.display_name, ""))
+            func.to_tsvector(config_expr, func.coalesce(User.display_name, ""))
             .op("@@")(any_query)
             .label("author"),
             func.ts_filter(D.tsv, text("'{c}'::\"char\"[]"))
@@ -472,9 +509,9 @@ def facets(
     """Counts of the matches by attribute value, author, question state, duration and age:
     of every match up to `FACET_CAP`, of the first `FACET_CAP` in rank order beyond it."""
     query = parse(raw_query, prefix=prefix)
-    config = _config(session, principal.org_id)
-    tsquery = None if query.empty else _tsquery(config, query.tsquery())
-    matching = _matching(principal, tsquery, filters).limit(FACET_CAP + 1).subquery()
+    config = config_of(session, principal.org_id)
+    tsq = None if query.empty else tsquery(config, query.tsquery())
+    capped_set = matching(principal, tsq, filters).limit(FACET_CAP + 1).subquery()
     rows = session.execute(
         select(
             D.attrs,
@@ -485,7 +522,7 @@ def facets(
             Video.created_at,
         )
         .join(Video, and_(Video.org_id == D.org_id, Video.id == D.video_id))
-        .where(D.video_id.in_(select(matching.c.video_id)))
+        .where(D.video_id.in_(select(capped_set.c.video_id)))
     ).all()
     capped = len(rows) > FACET_CAP
     rows = rows[:FACET_CAP]

@@ -115,6 +115,18 @@ def upgrade() -> None:
     op.create_index('ix_saved_searches_user_id_id', 'saved_searches', ['user_id', 'id'])
     op.create_index('ix_saved_searches_checked_at', 'saved_searches', ['checked_at'])
 
+    op.create_table(
+        'saved_search_hits',
+        sa.Column('saved_search_id', sa.Uuid(), nullable=False),
+        sa.Column('key', sa.String(length=64), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+        sa.Column('org_id', sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_saved_search_hits_org_id_organisations'), ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['saved_search_id'], ['saved_searches.id'], name='fk_saved_search_hits_saved_search_id_saved_searches', ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('saved_search_id', 'key', name=op.f('pk_saved_search_hits')),
+    )
+    op.create_index(op.f('ix_saved_search_hits_org_id'), 'saved_search_hits', ['org_id'])
+
     # Every video that is not deleted gets a document for the worker to build.
     op.execute(
         """
@@ -126,6 +138,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('saved_search_hits')
     op.drop_table('saved_searches')
     op.drop_table('search_documents')
     op.drop_column('organisations', 'search_language')
