@@ -48,6 +48,9 @@ class Organisation(Base):
     id: Mapped[UUIDPK]
     name: Mapped[Str255]
     slug: Mapped[str] = mapped_column(String(63), unique=True)
+    # A strict attribute catalogue refuses attribute names and choice values it does not
+    # list; otherwise they join it (see fieldcast.deals.catalogue).
+    catalogue_strict: Mapped[bool] = mapped_column(default=False, server_default="false")
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 
