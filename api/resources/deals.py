@@ -80,9 +80,15 @@ class AttributeSchema(Schema):
         String(min_length=1, max_length=catalogue.MAX_VALUE),
         load_default=list,
         validate=ma.validate.Length(max=catalogue.MAX_CHOICES),
+        metadata={"description": "A choice's allowed values, in order"},
+    )
+    choices_open = ma.fields.Boolean(
+        load_default=None,
+        allow_none=True,
         metadata={
-            "description": "A choice's allowed values, in order; empty: any value (an open "
-            "list, such as competitors)"
+            "description": "An open choice (competitors, products) takes any value, strict "
+            "catalogue or not, and learns it into `choices`. Left out: open when `choices` "
+            "is empty"
         },
     )
     bands = ma.fields.List(

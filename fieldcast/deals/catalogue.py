@@ -19,8 +19,8 @@ An organisation's catalogue is lenient unless it is strict (`organisations.catal
 an unknown name then joins the catalogue as a text attribute, and a value a closed choice list
 lacks joins the list. A strict catalogue refuses both (422 `unknown_attribute`,
 `attribute_value_not_allowed`); a value of the wrong type (a word for a number) is refused
-either way (422 `attribute_type_mismatch`). An empty choice list is open: any value, in both
-modes, kept as written.
+either way (422 `attribute_type_mismatch`). An open choice (`choices_open`: competitors,
+products) takes any value in both modes, and learns it, so that it is spelled one way.
 
 `band_label` names the band a number falls in, for facets and recommendations.
 """
@@ -63,10 +63,11 @@ class DefaultAttribute:
     type: AttributeType
     choices: tuple[str, ...] = ()
     bands: tuple[dict[str, Any], ...] = ()
+    choices_open: bool = False
 
 
-# What every organisation starts with. Choice lists are closed unless empty (competitors and
-# products are the organisation's own).
+# What every organisation starts with. Competitors and products are open lists: the
+# organisation's own, learned as they come.
 DEFAULTS: tuple[DefaultAttribute, ...] = (
     DefaultAttribute(
         "stage",
@@ -113,8 +114,10 @@ DEFAULTS: tuple[DefaultAttribute, ...] = (
         AttributeType.SINGLE_CHOICE,
         ("north america", "latin america", "europe", "middle east", "africa", "asia pacific"),
     ),
-    DefaultAttribute("competitors", "Competitors", AttributeType.MULTIPLE_CHOICE),
-    DefaultAttribute("products", "Products", AttributeType.MULTIPLE_CHOICE),
+    DefaultAttribute(
+        "competitors", "Competitors", AttributeType.MULTIPLE_CHOICE, choices_open=True
+    ),
+    DefaultAttribute("products", "Products", AttributeType.MULTIPLE_CHOICE, choices_open=True),
     DefaultAttribute(
         "deal_size",
         "Deal size",
@@ -140,6 +143,7 @@ def default_rows(org_id: uuid.UUID) -> list[dict[str, Any]]:
             "label": d.label,
             "type": d.type,
             "choices": list(d.choices),
+            "choices_open": d.choices_open,
             "bands": [dict(b) for b in d.bands],
             "position": position,
         }
@@ -405,7 +409,8 @@ class Catalogue:
             if len(items) > MAX_VALUES:
                 raise _Refused(ErrorCode.VALIDATION_FAILED, f"At most {MAX_VALUES} values.")
             chosen = {self._choice(name, item, learn=learn) for item in items}
-            return sorted(chosen, key=lambda c: (c.casefold(), c))
+            by_case = {c.casefold(): c for c in sorted(chosen)}
+            return sorted(by_case.values(), key=lambda c: (c.casefold(), c))
         if kind is AttributeType.SINGLE_CHOICE:
             return self._choice(name, value, learn=learn)
         text = _text(value)
@@ -425,11 +430,11 @@ class Catalogue:
         known = spelling.get(text.casefold())
         if known is not None:
             return known
-        definition = self.definitions.get(name)
-        is_open = definition is None or not definition.choices
-        if is_open or not learn:
+        if not learn:
             return text
-        if self.strict:
+        definition = self.definitions.get(name)
+        is_open = definition is None or definition.choices_open
+        if self.strict and not is_open:
             raise _Refused(
                 ErrorCode.ATTRIBUTE_VALUE_NOT_ALLOWED,
                 f"{text!r} is not one of its choices.",
@@ -465,6 +470,7 @@ class Catalogue:
                             "label": label,
                             "type": AttributeType.TEXT,
                             "choices": [],
+                            "choices_open": False,
                             "bands": [],
                             "position": start + offset,
                         }
@@ -545,6 +551,7 @@ def put_definition(
     label: str,
     type: AttributeType,
     choices: Iterable[Any] = (),
+    choices_open: bool | None = None,
     bands: Sequence[Mapping[str, Any]] = (),
     position: int | None = None,
 ) -> tuple[AttributeDefinition, bool]:
@@ -597,6 +604,9 @@ def put_definition(
     definition.label = clean_label
     definition.type = type
     definition.choices = list(seen.values())
+    # A choice given no values is open unless said otherwise.
+    is_choice = type in (AttributeType.SINGLE_CHOICE, AttributeType.MULTIPLE_CHOICE)
+    definition.choices_open = is_choice and (not seen if choices_open is None else choices_open)
     definition.bands = clean_bands
     if position is not None:
         definition.position = position

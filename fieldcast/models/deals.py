@@ -48,9 +48,12 @@ class AttributeDefinition(TenantMixin, Base):
     name: Mapped[str] = mapped_column(String(63))
     label: Mapped[str] = mapped_column(String(120))
     type: Mapped[AttributeType] = mapped_column(str_enum(AttributeType, "attribute_type"))
-    # The allowed values of a choice, in the order apps offer them; empty: any value (an open
-    # list, such as competitors). Values are matched in any case and stored as spelled here.
+    # The allowed values of a choice, in the order apps offer them. Values are matched in any
+    # case and stored as spelled here.
     choices: Mapped[list[str]] = mapped_column(JSONB, default=list, server_default="[]")
+    # An open choice (competitors, products) takes any value, strict catalogue or not; a new
+    # value joins `choices`, so that it is spelled one way from then on.
+    choices_open: Mapped[bool] = mapped_column(default=False, server_default="false")
     # A number's named ranges, [{"label": "10k-50k", "min": 10000, "max": 50000}], `min`
     # included and `max` excluded, either left out for an open end.
     bands: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list, server_default="[]")

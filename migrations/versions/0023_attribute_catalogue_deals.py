@@ -9,7 +9,8 @@ Every organisation gets the default catalogue (stage, industry, region, competit
 deal_size, outcome). The videos' free-form `deal_attributes` are rewritten in the catalogue's
 form and nothing of them is lost: a name is read as its slug ("Deal size" -> deal_size); a name
 the defaults lack becomes a text attribute of its organisation (labelled as it was written); a
-value a default choice list lacks joins the list; a deal size that reads as a number becomes
+value a default choice list lacks joins the list (competitors and products are open lists:
+any value, learned in its first spelling); a deal size that reads as a number becomes
 one, and one that does not is kept as text under `deal_size_text`.
 
 The normalising below is a copy of fieldcast.deals.catalogue as it is at this revision, so
@@ -84,9 +85,11 @@ _definitions = sa.table(
     sa.column('label', sa.String()),
     sa.column('type', sa.String()),
     sa.column('choices', postgresql.JSONB()),
+    sa.column('choices_open', sa.Boolean()),
     sa.column('bands', postgresql.JSONB()),
     sa.column('position', sa.Integer()),
 )
+_OPEN = {'competitors', 'products'}
 
 
 def _slug(name: str) -> str:
@@ -140,7 +143,6 @@ class _Catalogue:
     def __init__(self) -> None:
         self.types = {name: kind for name, _, kind, _, _ in _DEFAULTS}
         self.choices = {name: list(choices) for name, _, _, choices, _ in _DEFAULTS}
-        self.added_choices: dict[str, list[str]] = {}
         self.new: dict[str, str] = {}  # a text attribute made for the organisation: its label
 
     def _choice(self, name: str, value: Any) -> str:
@@ -148,9 +150,7 @@ class _Catalogue:
         known = {c.casefold(): c for c in self.choices[name]}
         if text.casefold() in known:
             return known[text.casefold()]
-        if self.choices[name]:  # a closed list learns the value; an open one stays open
-            self.choices[name].append(text)
-            self.added_choices.setdefault(name, []).append(text)
+        self.choices[name].append(text)
         return text
 
     def _text_attribute(self, name: str, label: str) -> None:
@@ -221,6 +221,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column('choices', postgresql.JSONB(astext_type=sa.Text()), server_default='[]', nullable=False),
+        sa.Column('choices_open', sa.Boolean(), server_default='false', nullable=False),
         sa.Column('bands', postgresql.JSONB(astext_type=sa.Text()), server_default='[]', nullable=False),
         sa.Column('position', sa.Integer(), server_default='0', nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
@@ -374,6 +375,7 @@ def _catalogue_from_videos() -> None:
                 'label': label,
                 'type': kind,
                 'choices': catalogue.choices[name] if kind != 'number' else [],
+                'choices_open': name in _OPEN,
                 'bands': bands,
                 'position': position,
             }
@@ -387,6 +389,7 @@ def _catalogue_from_videos() -> None:
                 'label': label,
                 'type': 'text',
                 'choices': [],
+                'choices_open': False,
                 'bands': [],
                 'position': len(_DEFAULTS) + offset,
             }
