@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, pool, text
@@ -62,7 +63,9 @@ def test_free_form_attributes_join_the_catalogue_and_nothing_is_lost(database: s
             )
     upgrade(database)
     with engine.connect() as conn:
-        stored = dict(conn.execute(text("SELECT title, deal_attributes FROM videos")).all())
+        stored: dict[str, Any] = dict(
+            conn.execute(text("SELECT title, deal_attributes FROM videos")).all()
+        )
         catalogue = {
             row.name: row
             for row in conn.execute(

@@ -4,7 +4,6 @@ videos carry."""
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import Any
 
 import marshmallow as ma
@@ -240,11 +239,10 @@ class DealWriteSchema(Schema):
     team_id = ma.fields.UUID(load_default=None, allow_none=True)
     team_external_id = String(load_default=None, allow_none=True, column=Team.external_id)
     stage = String(load_default=None, allow_none=True, min_length=1, column=Deal.stage)
-    amount = ma.fields.Decimal(
+    amount = ma.fields.Float(
         load_default=None,
         allow_none=True,
-        places=2,
-        validate=ma.validate.Range(min=0, max=Decimal("9999999999999999.99")),
+        validate=ma.validate.Range(min=0, max=10**15, max_inclusive=False),
         metadata={"description": "In `currency`; written to attributes as `deal_size`"},
     )
     currency = String(

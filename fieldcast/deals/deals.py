@@ -159,7 +159,10 @@ def _row(
     owner_id = owners.owner(item)
     team_id = owners.team(item)
     outcome = DealOutcome(item.get("outcome") or DealOutcome.OPEN)
-    amount: Decimal | None = item.get("amount")
+    amount = item.get("amount")
+    if amount is not None:
+        # Stored to the cent (NUMERIC(18, 2)).
+        amount = Decimal(str(amount)).quantize(Decimal("0.01"))
     currency = item.get("currency")
     if currency is not None:
         currency = currency.strip().upper()
