@@ -292,6 +292,25 @@ class ErrorCode(enum.StrEnum):
     UNKNOWN_EMOJI = "unknown_emoji", "The emoji is not one of the reaction set (`GET /reactions`)."
     NOT_A_QUESTION = "not_a_question", "The video is not a question."
     NOT_AN_ANSWER = "not_an_answer", "The comment or video does not answer this question."
+    UNKNOWN_ATTRIBUTE = (
+        "unknown_attribute",
+        "An attribute name the organisation's strict catalogue does not have "
+        "(`GET /api/v1/attributes`); `errors` names it.",
+    )
+    ATTRIBUTE_VALUE_NOT_ALLOWED = (
+        "attribute_value_not_allowed",
+        "A value that is not one of the attribute's choices in a strict catalogue; `errors` "
+        "names the attribute.",
+    )
+    ATTRIBUTE_TYPE_MISMATCH = (
+        "attribute_type_mismatch",
+        "A value of the wrong type for its attribute (a word for a number, a date that is not "
+        "YYYY-MM-DD); `errors` names the attribute.",
+    )
+    DEAL_OWNER_UNKNOWN = (
+        "deal_owner_unknown",
+        "The deal's owner is no active person of the organisation (by id, email or external id).",
+    )
 
 
 class DomainError(Exception):

@@ -64,8 +64,9 @@ from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, object_session
 
 from fieldcast.errors import ErrorCode, NotFound, PermissionDenied
-from fieldcast.models.accounts import Role, User
+from fieldcast.models.accounts import Role, TeamMembership, User
 from fieldcast.models.conversation import Comment
+from fieldcast.models.deals import Deal
 from fieldcast.models.sharing import (
     DistributionList,
     ListVisibility,
@@ -535,6 +536,62 @@ def load_share_to_read(session: Session, principal: Principal, share_id: uuid.UU
     return ShareAccess(row[0], follows=bool(row[1]), received=bool(row[2]))
 
 
+# -- deals ----------------------------------------------------------------------------------------
+
+
+class DealPolicy(ObjectPolicy[Deal]):
+    """A deal is seen by its owner, by the members of its team, by the owner's managers up the
+    reporting chain, and by enablement and admins (who curate for every deal). Who writes deals
+    is `deal.write` (admins and the organisation's integrations), not visibility."""
+
+    model = Deal
+    noun = "deal"
+    read_action = "deal.read"
+
+    def visible(self, principal: Principal) -> ColumnElement[bool]:
+        tenant = Deal.org_id == principal.org_id
+        if principal.has_role(Role.ADMIN, Role.ENABLEMENT):
+            return tenant
+        return and_(
+            tenant,
+            or_(
+                Deal.owner_id == principal.user_id,
+                Deal.team_id.in_(self._teams(principal)),
+                Deal.owner_id.in_(reports_of(principal.org_id, principal.user_id)),
+            ),
+        )
+
+    def can_see(self, session: Session | None, principal: Principal, obj: Deal) -> bool:
+        if obj.org_id != principal.org_id:
+            return False
+        if principal.has_role(Role.ADMIN, Role.ENABLEMENT) or obj.owner_id == principal.user_id:
+            return True
+        if session is None:
+            return False
+        if obj.team_id is not None and session.scalar(
+            select(self._teams(principal).where(TeamMembership.team_id == obj.team_id).exists())
+        ):
+            return True
+        above = managers_of(obj.org_id, obj.owner_id).subquery()
+        return bool(session.scalar(select(exists().where(above.c.id == principal.user_id))))
+
+    @staticmethod
+    def _teams(principal: Principal) -> Select[Any]:
+        return select(TeamMembership.team_id).where(
+            TeamMembership.org_id == principal.org_id,
+            TeamMembership.user_id == principal.user_id,
+        )
+
+
+deals = DealPolicy()
+
+
+def load_deal(
+    session: Session, principal: Principal, deal_id: uuid.UUID, action: str = "deal.read"
+) -> Deal:
+    return deals.load(session, principal, deal_id, action)
+
+
 # -- distribution lists ---------------------------------------------------------------------------
 
 
@@ -696,6 +753,17 @@ def _thread_resolver(principal: Principal, obj: Any) -> bool:
     return bool(session.scalar(select(exists().where(above.c.id == principal.user_id))))
 
 
+def _sees_deal(principal: Principal, obj: Any) -> bool:
+    """`DealPolicy`: its owner, its team, the owner's managers, enablement, admins."""
+    return isinstance(obj, Deal) and deals.can_see(object_session(obj), principal, obj)
+
+
+def _deal_writer(principal: Principal, obj: Any) -> bool:
+    """Admins, and the organisation's integrations: an API token (which only admins make)
+    keeps deals in step with the CRM whoever it acts as."""
+    return principal.is_admin or principal.api_token_id is not None
+
+
 def _sender_or_admin(principal: Principal, obj: Any) -> bool:
     """A share's sender, or an admin: not the managers who follow it, not its recipients."""
     return isinstance(obj, Share) and (principal.is_admin or obj.sender_id == principal.user_id)
@@ -794,12 +862,20 @@ RULES: dict[str, Rule] = {
     "video.unhide": _admin,
     "comment.unhide": _admin,
     "audit.read": _admin,
+    # The attribute catalogue is read by every member (apps offer its choices) and kept by
+    # admins; deals are read as `DealPolicy` allows and written from the CRM.
+    "attribute.read": _member,
+    "attribute.write": _admin,
+    "deal.list": _member,
+    "deal.read": _sees_deal,
+    "deal.write": _deal_writer,
 }
 
 # The rule that is each kind's visibility itself: a loader's query has already asked it.
 _VISIBILITY_RULES: dict[type[ObjectPolicy[Any]], Rule] = {
     VideoPolicy: _sees_video,
     CommentPolicy: _sees_comment,
+    DealPolicy: _sees_deal,
     SharePolicy: _follows_share,
     ReceivedSharePolicy: _receives_share,
     ListPolicy: _sees_list,
@@ -853,6 +929,7 @@ __all__ = [
     "MAX_REPORTING_DEPTH",
     "RULES",
     "CommentPolicy",
+    "DealPolicy",
     "Direction",
     "ListPolicy",
     "ObjectPolicy",
@@ -865,9 +942,11 @@ __all__ = [
     "authorize",
     "can",
     "comments",
+    "deals",
     "get_scoped",
     "lists",
     "load_comment",
+    "load_deal",
     "load_list",
     "load_share",
     "load_share_to_read",

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.accounts.services import _hasher
 from fieldcast.db import utcnow
+from fieldcast.deals.catalogue import create_defaults
 from fieldcast.models.accounts import Organisation, Role, Team, TeamMembership, TeamRole, User
 from fieldcast.models.devices import Device, Platform
 
@@ -42,6 +43,13 @@ class OrganisationFactory(_Base):
 
     name = factory.Sequence(lambda n: f"Org {n}")
     slug = factory.Sequence(lambda n: f"org-{n}")
+
+    @factory.post_generation
+    def catalogue(self, create: bool, extracted: object, **kwargs: object) -> None:
+        """Every organisation starts with the default attribute catalogue, as in the product."""
+        if create:
+            _current().flush()
+            create_defaults(_current(), self.id)
 
 
 class UserFactory(_Base):

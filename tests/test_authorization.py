@@ -38,6 +38,7 @@ from fieldcast.inbox import receipts
 from fieldcast.models.accounts import ApiToken, Team, TeamMembership, User
 from fieldcast.models.attachments import Attachment, AttachmentKind
 from fieldcast.models.conversation import Comment, Reaction
+from fieldcast.models.deals import AttributeDefinition, Deal
 from fieldcast.models.devices import Device, Platform
 from fieldcast.models.inbox import Notification
 from fieldcast.models.integrations import TeamWebhook, WebhookKind
@@ -96,6 +97,7 @@ class World:
     reaction: Any = None  # `rep`'s reaction on `video`
     answer_video: Any = None  # `rep`'s reply video answering `video` (a question)
     saved_search: Any = None  # a search `rep` follows
+    deal: Any = None  # `rep`'s deal, from "salesforce" as "006-WORLD"
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -118,6 +120,10 @@ class World:
             "answer_video_id": self.answer_video.id,
             "report_id": self.report.id,
             "saved_id": self.saved_search.id,
+            "deal_id": self.deal.id,
+            "source": self.deal.source,
+            "external_id": self.deal.external_id,
+            "name": "stage",
         }
 
     def login(self, user: Any) -> dict[str, Any]:
@@ -266,6 +272,35 @@ OPERATIONS: dict[tuple[str, str], Case] = {
         Access.OWNER, 201, data=lambda world: {"file": (io.BytesIO(PDF), "deck.pdf")}
     ),
     ("DELETE", "/api/v1/videos/{video_id}/attachments/{attachment_id}"): Case(Access.OWNER, 204),
+    ("GET", "/api/v1/attributes"): Case(Access.MEMBER, 200),
+    ("PUT", "/api/v1/attributes"): Case(Access.ADMIN, 200, {"strict": True}),
+    ("PUT", "/api/v1/attributes/{name}"): Case(
+        Access.ADMIN, 200, {"label": "Stage", "type": "single_choice", "choices": ["demo"]}
+    ),
+    ("DELETE", "/api/v1/attributes/{name}"): Case(Access.ADMIN, 204),
+    ("GET", "/api/v1/deals"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/me/deals"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/deals/{deal_id}"): Case(Access.OWNER, 200),
+    # Writing deals is for admins and integrations; the CRM's key names a deal of the
+    # caller's own organisation (see test_a_crm_key_names_a_deal_of_ones_own_organisation).
+    ("PUT", "/api/v1/deals/by-source/{source}/{external_id}"): Case(
+        Access.ADMIN, 200, lambda world: {"name": "Renamed", "owner_id": str(world.rep.id)}
+    ),
+    ("DELETE", "/api/v1/deals/by-source/{source}/{external_id}"): Case(Access.ADMIN, 204),
+    ("POST", "/api/v1/deals/bulk"): Case(
+        Access.ADMIN,
+        200,
+        lambda world: {
+            "items": [
+                {
+                    "source": "salesforce",
+                    "external_id": "006-BULK",
+                    "name": "Bulk",
+                    "owner_id": str(world.rep.id),
+                }
+            ]
+        },
+    ),
     ("GET", "/api/v1/devices"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/devices"): Case(
         Access.MEMBER, 201, {"token": "fcm-new-token-1", "platform": "android"}
@@ -462,6 +497,10 @@ def _org_state(session: Session, org_id: uuid.UUID) -> list[Any]:
         select(Attachment.id, Attachment.title)
         .where(Attachment.org_id == org_id)
         .order_by(Attachment.id),
+        select(Deal.id, Deal.name, Deal.attributes).where(Deal.org_id == org_id).order_by(Deal.id),
+        select(AttributeDefinition.name, AttributeDefinition.choices)
+        .where(AttributeDefinition.org_id == org_id)
+        .order_by(AttributeDefinition.name),
     ]
     return [session.execute(q).all() for q in queries]
 
@@ -626,6 +665,9 @@ def _make_world(
     comment = Comment(org_id=org.id, video_id=video.id, author_id=rep.id, body="See 0:12", at_ms=12)
     reaction = Reaction(org_id=org.id, video_id=video.id, user_id=rep.id, emoji="🔥", at_ms=5)
     saved_search = SavedSearch(org_id=org.id, user_id=rep.id, name="Acme", query="acme")
+    deal = Deal(
+        org_id=org.id, source="salesforce", external_id="006-WORLD", name="World", owner_id=rep.id
+    )
     session.add_all(
         [
             saved_search,
@@ -641,6 +683,7 @@ def _make_world(
             admin_comment,
             report,
             reaction,
+            deal,
         ]
     )
     session.flush()
@@ -692,6 +735,7 @@ def _make_world(
         reaction=reaction,
         answer_video=answer_video,
         saved_search=saved_search,
+        deal=deal,
     )
 
 
@@ -749,7 +793,7 @@ def test_documented_error_responses_match_the_rules(spec: dict[str, Any]) -> Non
             assert "401" in responses, key
         if case.access is Access.ADMIN:
             assert "403" in responses, key
-        if _has_path_ids(key[1]):
+        if _has_path_ids(key[1]) and key not in OWN_NAMESPACE:
             assert "404" in responses, key
 
 
@@ -777,7 +821,19 @@ def test_with_a_forged_token_the_answer_is_401(world: World, method: str, path: 
 # -- (b) another organisation ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "path"), _ops(lambda m, p, c: _has_path_ids(p)))
+# A CRM key names a deal of the caller's own organisation, and an attribute name one of its
+# own catalogue: PUT makes one there.
+OWN_NAMESPACE = {
+    ("PUT", "/api/v1/deals/by-source/{source}/{external_id}"),
+    ("PUT", "/api/v1/attributes/{name}"),
+    ("DELETE", "/api/v1/attributes/{name}"),
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    _ops(lambda m, p, c: _has_path_ids(p) and (m, p) not in OWN_NAMESPACE),
+)
 def test_another_organisation_cannot_see_the_objects(
     world: World, session: Session, outsider: Any, method: str, path: str
 ) -> None:
@@ -793,6 +849,28 @@ def test_another_organisation_cannot_see_the_objects(
     assert unknown.status_code == 404
     if method != "HEAD":
         assert unknown.get_json()["code"] == body["code"]
+
+
+def test_a_crm_key_names_a_deal_of_ones_own_organisation(
+    world: World, session: Session, outsider: Any
+) -> None:
+    """Another organisation's integration writing the same CRM key makes its own deal and
+    leaves this organisation's alone."""
+    headers = {"Authorization": f"Bearer {world.login(outsider)['access_token']}"}
+    before = _org_state(session, world.org.id)
+    body = {"name": "Theirs", "owner_id": str(outsider.id)}
+    response = world.client.put(
+        "/api/v1/deals/by-source/salesforce/006-WORLD", json=body, headers=headers
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["id"] != str(world.deal.id)
+    assert _org_state(session, world.org.id) == before
+    session.refresh(world.deal)
+    assert world.deal.name == "World"
+    for method in ("PUT", "DELETE"):
+        path = "/api/v1/attributes/{name}"
+        assert _call(world, method, path, headers).status_code in (200, 204)
+    assert _org_state(session, world.org.id) == before
 
 
 @pytest.mark.parametrize(

@@ -327,6 +327,13 @@ NOT_STORED = {
     "AttachmentCreateSchema.kind",
     "VideoSchema.deal_attributes.keys",
     "VideoUpdateSchema.deal_attributes.keys",
+    # Stored inside JSONB (a deal's attributes, a catalogue's choices and bands), bounded by
+    # the catalogue's own limits (fieldcast.deals.catalogue).
+    "DealWriteSchema.attributes.keys",
+    "BulkDealSchema.attributes.keys",
+    "AttributeSchema.choices[]",
+    "BandSchema.label",
+    "DealListArgsSchema.cursor",
     "VideoListArgsSchema.question_state",
     "CommentListArgsSchema.cursor",
     "CommentListArgsSchema.updated_since",

@@ -16,12 +16,14 @@ from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
 from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
+from api.resources.deals import DealSummarySchema, deal_summary
 from api.runtime import context, db_session
 from api.sync import SyncPageArgsSchema, begin, envelope, split_delta, sync_page_schema
 from fieldcast import policy
 from fieldcast.accounts import services as accounts
 from fieldcast.conversation import comments, moments, questions, reactions
 from fieldcast.conversation.mentions import Names, render
+from fieldcast.deals import deals
 from fieldcast.models.conversation import BODY_MAX, Comment, Reaction
 from fieldcast.models.sync import TombstoneKind
 from fieldcast.policy import Principal
@@ -104,6 +106,11 @@ class ReplySchema(Schema):
         metadata={"description": "Plain text, with each mention written `@handle` as it is now"}
     )
     mentions = ma.fields.List(ma.fields.Nested(MentionSchema))
+    deal = ma.fields.Nested(
+        DealSummarySchema,
+        allow_none=True,
+        metadata={"description": "The deal it is about; null when none or not yours to see"},
+    )
     hidden_reason = ma.fields.String(
         allow_none=True,
         metadata={"description": "Why a moderator hid it (to its author and admins only)"},
@@ -164,6 +171,11 @@ class CommentCreateSchema(Schema):
             "see it yet, through the normal share and its push; without it such a mention is "
             "refused (422 `mention_without_access`)"
         },
+    )
+    deal_id = ma.fields.UUID(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "The deal the comment is about (one you can see)"},
     )
 
 
@@ -253,6 +265,7 @@ def present(
     authors = accounts.users_by_id(session, principal.org_id, list({c.author_id for c in every}))
     names = Names.load(session, principal.org_id, [c.mentions for c in every if c.mentions])
     liked = comments.liked_by(session, principal, [c.id for c in every])
+    about = deals.readable(session, principal, [c.deal_id for c in every])
 
     def one(comment: Comment) -> dict[str, Any]:
         state = "deleted" if comment.deleted_at else "hidden" if comment.hidden_at else "visible"
@@ -270,6 +283,7 @@ def present(
             "state": state,
             "body": body,
             "mentions": mentions,
+            "deal": (deal_summary(about[comment.deal_id]) if comment.deal_id in about else None),
             "hidden_reason": comment.hidden_reason if readable and comment.hidden_at else None,
             "like_count": comment.like_count,
             "liked_by_me": comment.id in liked,

@@ -15,6 +15,7 @@ from api.extensions import Blueprint, PatchSchema, Schema
 from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.resources.attachments import AttachmentSchema, present_attachments
+from api.resources.deals import MAX_NAME, DealSummarySchema, deal_summary
 from api.resources.playback import playback_urls
 from api.runtime import context, db_session
 from api.schemas import attributes
@@ -22,6 +23,9 @@ from api.sync import SyncPageArgsSchema, begin, envelope, split_delta, sync_page
 from fieldcast import policy
 from fieldcast.attachments.services import attachments_of
 from fieldcast.conversation import questions
+from fieldcast.deals import deals
+from fieldcast.deals.catalogue import MAX_VALUE, Catalogue
+from fieldcast.models.deals import Deal
 from fieldcast.models.sync import TombstoneKind
 from fieldcast.models.videos import Rendition, Video, VideoKind, VideoStatus
 from fieldcast.sync.tokens import SyncScope
@@ -40,11 +44,23 @@ blp = Blueprint(
 )
 
 DEAL_ATTRIBUTES = ma.fields.Dict(
-    keys=String(min_length=1, max_length=videos.MAX_ATTRIBUTE_NAME),
+    keys=String(min_length=1, max_length=MAX_NAME),
     values=ma.fields.Raw(),
     metadata={
-        "description": 'Deal context, e.g. {"industry": "retail", "stage": "negotiation"}',
-        "example": {"industry": "retail", "competitor": "Acme"},
+        "description": "Deal context, by the organisation's attribute catalogue "
+        "(`GET /api/v1/attributes`), e.g. "
+        '{"industry": "retail", "stage": "negotiation", "competitors": ["Acme"]}. Stored '
+        "normalised: a choice in the catalogue's spelling, a multiple choice as a sorted list, "
+        "a number as a number, a date as YYYY-MM-DD. With `deal_id`: the deal's attributes "
+        "when the video was recorded, the values given here over them.",
+        "example": {"industry": "retail", "competitors": ["Acme"]},
+    },
+)
+DEAL_ID = ma.fields.UUID(
+    allow_none=True,
+    metadata={
+        "description": "The deal the video is about (one you can see): `deal_attributes` "
+        "becomes a snapshot of the deal's attributes now, with any given over them"
     },
 )
 
@@ -155,6 +171,13 @@ class VideoSchema(Schema):
     title = String(required=True, min_length=1, column=Video.title)
     description = String(load_default="", column=Video.description)
     deal_attributes = DEAL_ATTRIBUTES
+    deal_id = DEAL_ID
+    deal = ma.fields.Nested(
+        DealSummarySchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The deal it is about, now; null when none or not yours to see"},
+    )
     kind = ma.fields.Enum(
         VideoKind,
         by_value=True,
@@ -240,13 +263,22 @@ class VideoUpdateSchema(PatchSchema):
     title = String(min_length=1, column=Video.title)
     description = String(column=Video.description)
     deal_attributes = DEAL_ATTRIBUTES
+    deal_id = DEAL_ID
     needed_by = ma.fields.AwareDateTime(allow_none=True)
 
 
-def _present(video: Video, renditions: Sequence[Rendition] | None = None) -> dict[str, Any]:
+def _present(
+    video: Video,
+    renditions: Sequence[Rendition] | None = None,
+    about: dict[uuid.UUID, Deal] | None = None,
+) -> dict[str, Any]:
     data = attributes(
-        video, VideoSchema, exclude={"failure", "playback", "attachments", "question"}
+        video, VideoSchema, exclude={"failure", "playback", "attachments", "question", "deal"}
     )
+    if about is None:
+        about = deals.readable(db_session(), current_principal(), [video.deal_id])
+    deal = about.get(video.deal_id) if video.deal_id else None
+    data["deal"] = deal_summary(deal) if deal is not None else None
     state = questions.state(video)
     data["question"] = (
         {
@@ -293,13 +325,15 @@ class VideoListArgsSchema(SyncPageArgsSchema):
         metadata={"description": "Only videos in one of these statuses (repeat the parameter)"},
     )
     deal = ma.fields.List(
-        String(max_length=videos.MAX_ATTRIBUTE_NAME + 1 + videos.MAX_ATTRIBUTE_VALUE),
+        String(max_length=MAX_NAME + 1 + MAX_VALUE),
         load_default=list,
         validate=ma.validate.Length(max=listing.MAX_DEAL_FILTERS),
         metadata={
             "description": "Deal-attribute equality, `name:value` (e.g. `stage:negotiation`); "
-            f"repeat for several, all must hold (at most {listing.MAX_DEAL_FILTERS}). Names "
-            "match in any case; values as stored, runs of spaces as one.",
+            f"repeat for several, all must hold (at most {listing.MAX_DEAL_FILTERS}). Read by "
+            "the catalogue as stored values are: names and choices in any case, numbers as "
+            "numbers; a multiple-choice attribute (`competitors:Acme`) matches when its list "
+            "holds the value. Matches the videos' snapshots (the deal as it was then).",
             "example": ["stage:negotiation"],
         },
     )
@@ -333,7 +367,12 @@ class Videos(MethodView):
         session, principal = db_session(), current_principal()
         policy.authorize(principal, "video.list")
         filters = listing.VideoFilters.parse(
-            args["scope"], args["status"], args["deal"], args["kind"], args["question_state"]
+            args["scope"],
+            args["status"],
+            args["deal"],
+            args["kind"],
+            args["question_state"],
+            catalogue=Catalogue.load(session, principal.org_id) if args["deal"] else None,
         )
         request = begin(args, SyncScope("videos", principal.user_id, filters.spelling()))
         if request.since is None:
@@ -351,8 +390,12 @@ class Videos(MethodView):
             TombstoneKind.VIDEO,
         )
         renditions = videos.renditions_of(session, items)
+        about = deals.readable(session, principal, [v.deal_id for v in items])
         return envelope(
-            request, [_present(v, renditions[v.id]) for v in items], page.next_cursor, deleted
+            request,
+            [_present(v, renditions[v.id], about) for v in items],
+            page.next_cursor,
+            deleted,
         )
 
     @blp.arguments(VideoSchema)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from fieldcast import audit
 from fieldcast.audit import AuditAction
 from fieldcast.db import utcnow
+from fieldcast.deals import catalogue
 from fieldcast.devices import services as devices
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import (
@@ -191,6 +192,7 @@ def create_organisation(
     except IntegrityError as exc:
         session.rollback()
         raise conflict_from(exc) from None
+    catalogue.create_defaults(session, org.id)
     audit.record(
         session,
         None,

@@ -202,10 +202,14 @@ def post_comment(
     parent_id: uuid.UUID | None = None,
     share_with_mentioned: bool = False,
     push_window_s: int = 60,
+    deal_id: uuid.UUID | None = None,
 ) -> Comment:
     """Comment on a video the principal sees, or reply in one of its threads; the people it
-    concerns are told (`notify`), their pushes folded within `push_window_s`."""
+    concerns are told (`notify`), their pushes folded within `push_window_s`. The comment may
+    name the deal it is about (one the principal sees)."""
     video = policy.load_video(session, principal, video_id, "video.comment")
+    if deal_id is not None:
+        policy.load_deal(session, principal, deal_id)
     text = clean_body(body)
     parent = None
     if parent_id is not None:
@@ -240,6 +244,7 @@ def post_comment(
         end_ms=end_ms,
         body=text,
         mentions=[m.to_json() for m in found],
+        deal_id=deal_id,
     )
     session.add(comment)
     if parent is not None:

@@ -27,6 +27,7 @@ from fieldcast.models.conversation import (
     PushWindow,
     Reaction,
 )
+from fieldcast.models.deals import AttributeDefinition, Deal
 from fieldcast.models.devices import Device
 from fieldcast.models.idempotency import IdempotencyKey
 from fieldcast.models.inbox import (
@@ -57,10 +58,12 @@ __all__ = [
     "AnswerVote",
     "ApiToken",
     "Attachment",
+    "AttributeDefinition",
     "AuditEntry",
     "AuthSession",
     "Comment",
     "CommentLike",
+    "Deal",
     "Device",
     "DistributionList",
     "DistributionListTeam",

@@ -51,6 +51,9 @@ class Organisation(Base):
     # The language search stems words in ("en", "de", ...; fieldcast.search.language): words
     # of another language, and names, still match as written, accents and case aside.
     search_language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    # A strict attribute catalogue refuses attribute names and choice values it does not
+    # list; otherwise they join it (see fieldcast.deals.catalogue).
+    catalogue_strict: Mapped[bool] = mapped_column(default=False, server_default="false")
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 

@@ -53,6 +53,7 @@ class Comment(TenantMixin, Base):
         tenant_fk("comments", "video_id", "videos", ondelete="CASCADE"),
         tenant_fk("comments", "author_id", "users", ondelete="CASCADE"),
         tenant_fk("comments", "parent_id", "comments", ondelete="CASCADE"),
+        tenant_fk("comments", "deal_id", "deals", ondelete="SET NULL (deal_id)"),
         CheckConstraint("at_ms IS NULL OR at_ms >= 0", name="at_ms_not_negative"),
         CheckConstraint(
             "end_ms IS NULL OR (at_ms IS NOT NULL AND end_ms > at_ms)", name="range_in_order"
@@ -79,6 +80,8 @@ class Comment(TenantMixin, Base):
     video_id: Mapped[uuid.UUID]
     author_id: Mapped[uuid.UUID]
     parent_id: Mapped[uuid.UUID | None]
+    # The deal the comment is about, if its author named one.
+    deal_id: Mapped[uuid.UUID | None]
     at_ms: Mapped[int | None]
     end_ms: Mapped[int | None]
     # The timeline's sort key: whole-video comments (no time) before the first second.

@@ -56,9 +56,12 @@ class Video(TenantMixin, Base):
             ondelete="SET NULL (accepted_comment_id)",
             use_alter=True,
         ),
+        tenant_fk("videos", "deal_id", "deals", ondelete="SET NULL (deal_id)"),
         CheckConstraint(
             "accepted_video_id IS NULL OR accepted_comment_id IS NULL", name="one_accepted_answer"
         ),
+        # The videos about a deal.
+        Index("ix_videos_deal_id", "deal_id", postgresql_where=text("deal_id IS NOT NULL")),
         # The reply videos of a question.
         Index(
             "ix_videos_answers_video_id",
@@ -95,9 +98,12 @@ class Video(TenantMixin, Base):
     description: Mapped[str] = mapped_column(
         Text, default="", server_default="", info={"max_length": 5000}
     )
+    # The deal's attributes when the video was recorded (catalogue values, see
+    # fieldcast.deals.catalogue); the deal's attributes now are `deals.attributes`.
     deal_attributes: Mapped[dict[str, Any]] = mapped_column(
         JSONB, default=dict, server_default="{}"
     )
+    deal_id: Mapped[uuid.UUID | None]
     status: Mapped[VideoStatus] = mapped_column(
         str_enum(VideoStatus, "video_status"), default=VideoStatus.AWAITING_UPLOAD
     )

@@ -4,6 +4,7 @@ changed in it since a sync token."""
 from __future__ import annotations
 
 import enum
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -13,12 +14,12 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
+from fieldcast.deals.catalogue import Catalogue
 from fieldcast.errors import InvalidInput
 from fieldcast.models.sharing import Share, ShareRecipient
 from fieldcast.models.videos import Video, VideoKind, VideoStatus
 from fieldcast.policy import Principal
 from fieldcast.sync.changes import SyncPoint, changed_since
-from fieldcast.videos.services import clean_deal_attributes
 
 # Deal-attribute filters one listing takes: each narrows the list, so more is never needed.
 MAX_DEAL_FILTERS = 5
@@ -34,7 +35,7 @@ class Scope(enum.StrEnum):
 class VideoFilters:
     scope: Scope = Scope.ALL_VISIBLE
     statuses: tuple[VideoStatus, ...] = ()
-    deal: dict[str, str] = field(default_factory=dict)
+    deal: dict[str, Any] = field(default_factory=dict)
     kind: VideoKind | None = None
     # Questions only: "open" (not answered yet) or "answered".
     question_state: str | None = None
@@ -47,9 +48,12 @@ class VideoFilters:
         deal: Sequence[str] | None,
         kind: VideoKind | None = None,
         question_state: str | None = None,
+        *,
+        catalogue: Catalogue | None = None,
     ) -> VideoFilters:
-        """`deal` as given in the query, `name:value` each; names and values are compared as
-        stored (names in lower case, runs of spaces as one)."""
+        """`deal` as given in the query, `name:value` each, read by the organisation's
+        `catalogue` as stored values are (a choice in any case, a number as a number); a
+        multiple-choice attribute matches when its list holds the value."""
         deal = list(deal or [])
         if len(deal) > MAX_DEAL_FILTERS:
             raise InvalidInput(errors={"deal": [f"At most {MAX_DEAL_FILTERS} filters."]})
@@ -62,10 +66,11 @@ class VideoFilters:
                 # Two values for one name match nothing; say so rather than answer empty.
                 raise InvalidInput(errors={"deal": [f"{name!r} is filtered twice."]})
             pairs[name] = value
-        try:
-            cleaned = clean_deal_attributes(pairs)
-        except InvalidInput as exc:
-            raise InvalidInput(errors={"deal": (exc.errors or {}).get("deal_attributes")}) from None
+        cleaned: dict[str, Any] = {}
+        if pairs:
+            if catalogue is None:
+                raise ValueError("deal filters are read by the organisation's catalogue")
+            cleaned = catalogue.normalise(pairs, field="deal", learn=False)
         if question_state is not None:
             kind = VideoKind.QUESTION if kind is None else kind
             if kind is not VideoKind.QUESTION:
@@ -80,7 +85,7 @@ class VideoFilters:
 
     def spelling(self) -> str:
         """A canonical spelling, for sync tokens: the same filters, the same text."""
-        deal = ",".join(f"{k}:{v}" for k, v in sorted(self.deal.items()))
+        deal = ",".join(f"{k}:{json.dumps(v)}" for k, v in sorted(self.deal.items()))
         statuses = ",".join(s.value for s in self.statuses)
         kind = self.kind.value if self.kind else ""
         return (

@@ -17,45 +17,43 @@ from sqlalchemy.orm import Session
 from fieldcast import events
 from fieldcast.accounts.services import clean_name
 from fieldcast.db import on_commit, utcnow
+from fieldcast.deals import catalogue, deals
 from fieldcast.errors import ErrorCode, InvalidInput, NotFound
 from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Rendition, Video, VideoKind, VideoStatus
-from fieldcast.policy import Principal, authorize, load_video
+from fieldcast.policy import Principal, authorize, load_deal, load_video
 from fieldcast.policy import videos as video_policy
 from fieldcast.videos import processing
 from media.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
 
-MAX_DEAL_ATTRIBUTES = 20
-MAX_ATTRIBUTE_NAME = 64
-MAX_ATTRIBUTE_VALUE = 200
+
+def clean_deal_attributes(
+    session: Session, org_id: uuid.UUID, attributes: dict[str, Any]
+) -> dict[str, Any]:
+    """Deal attributes as stored: normalised by the organisation's attribute catalogue
+    (`fieldcast.deals.catalogue`), which a lenient catalogue learns new names and values from
+    and a strict one refuses them by."""
+    return catalogue.normalise(session, org_id, attributes, field="deal_attributes")
 
 
-def clean_deal_attributes(attributes: dict[str, Any]) -> dict[str, str]:
-    """Deal attributes are a flat map of short names to short text values."""
-    if len(attributes) > MAX_DEAL_ATTRIBUTES:
-        raise InvalidInput(
-            errors={"deal_attributes": [f"At most {MAX_DEAL_ATTRIBUTES} attributes."]}
-        )
-    cleaned: dict[str, str] = {}
-    for name, value in attributes.items():
-        key = " ".join(str(name).split()).lower()
-        if not key or len(key) > MAX_ATTRIBUTE_NAME:
-            raise InvalidInput(
-                errors={"deal_attributes": [f"Names are 1-{MAX_ATTRIBUTE_NAME} characters."]}
-            )
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise InvalidInput(errors={"deal_attributes": [f"{key!r}: values are text."]})
-        text = " ".join(str(value).split())
-        if not text or len(text) > MAX_ATTRIBUTE_VALUE:
-            raise InvalidInput(
-                errors={
-                    "deal_attributes": [f"{key!r}: values are 1-{MAX_ATTRIBUTE_VALUE} characters."]
-                }
-            )
-        cleaned[key] = text
-    return cleaned
+def _about_deal(
+    session: Session,
+    principal: Principal,
+    video: Video,
+    deal_id: uuid.UUID | None,
+    explicit: dict[str, Any] | None,
+) -> None:
+    """Name the deal the video is about (one the principal sees): the video keeps the deal's
+    attributes as they are now, with the values given for the video over them."""
+    video.deal_id = deal_id
+    if deal_id is None:
+        if explicit is not None:
+            video.deal_attributes = explicit
+        return
+    deal = load_deal(session, principal, deal_id)
+    video.deal_attributes = deals.snapshot(deal, explicit)
 
 
 def create_video(
@@ -68,9 +66,11 @@ def create_video(
     kind: VideoKind = VideoKind.VIDEO,
     needed_by: datetime | None = None,
     answers_video_id: uuid.UUID | None = None,
+    deal_id: uuid.UUID | None = None,
 ) -> Video:
     """A draft video; a question (`kind`), or a reply video answering a question the principal
-    sees (`answers_video_id`)."""
+    sees (`answers_video_id`); about a deal the principal sees (`deal_id`), whose attributes
+    it keeps as they are now."""
     authorize(principal, "video.create")
     if needed_by is not None and kind is not VideoKind.QUESTION:
         raise InvalidInput(errors={"needed_by": ["Only a question is needed by a time."]})
@@ -87,11 +87,12 @@ def create_video(
         owner_id=principal.user_id,
         title=clean_name(title, "title"),
         description=description.strip(),
-        deal_attributes=clean_deal_attributes(deal_attributes or {}),
         kind=kind,
         needed_by=needed_by,
         answers_video_id=answers_video_id,
     )
+    explicit = clean_deal_attributes(session, principal.org_id, deal_attributes or {})
+    _about_deal(session, principal, video, deal_id, explicit)
     session.add(video)
     session.flush()
     events.publish(session, events.VideoTextChanged(org_id=video.org_id, video_id=video.id))
@@ -106,8 +107,16 @@ def update_video(
         video.title = clean_name(changes["title"], "title")
     if "description" in changes:
         video.description = changes["description"].strip()
-    if "deal_attributes" in changes:
-        video.deal_attributes = clean_deal_attributes(changes["deal_attributes"])
+    explicit = (
+        clean_deal_attributes(session, video.org_id, changes["deal_attributes"])
+        if "deal_attributes" in changes
+        else None
+    )
+    if "deal_id" in changes and changes["deal_id"] != video.deal_id:
+        # Another deal: a new snapshot, of that deal now.
+        _about_deal(session, principal, video, changes["deal_id"], explicit)
+    elif explicit is not None:
+        video.deal_attributes = explicit
     if "needed_by" in changes:
         if video.kind is not VideoKind.QUESTION and changes["needed_by"] is not None:
             raise InvalidInput(errors={"needed_by": ["Only a question is needed by a time."]})
