@@ -38,6 +38,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "fieldcast.integrations.webhooks",
     "fieldcast.sync.tombstones",
     "fieldcast.conversation.questions",
+    "fieldcast.transcripts.services",
 )
 
 
@@ -59,6 +60,25 @@ class VideoBecamePlayable(Event):
     owner_id: uuid.UUID
     title: str
     source_version: int
+
+
+@dataclass(frozen=True)
+class VideoBecameReady(Event):
+    """A video's processing ended (published by `videos.processing`): what its current file
+    will have is made, or named missing. Its speech is transcribed (`transcripts`)."""
+
+    video_id: uuid.UUID
+    owner_id: uuid.UUID
+    source_version: int
+
+
+@dataclass(frozen=True)
+class VideoTextChanged(Event):
+    """The words found in a video changed: its transcript was stored or edited by a person
+    (published by `transcripts`), or the text of one of its attachments was read or the
+    attachment removed (published by `attachments`). Search reindexes the video."""
+
+    video_id: uuid.UUID
 
 
 @dataclass(frozen=True)
@@ -137,6 +157,8 @@ class VideoHidden(Event):
 # Every event type, for the checks that each reaches a handler in every process.
 EVENT_TYPES: tuple[type[Event], ...] = (
     VideoBecamePlayable,
+    VideoBecameReady,
+    VideoTextChanged,
     VideoFailed,
     ShareReleased,
     ReceiptArrived,

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -83,7 +83,7 @@ def extract_text(path: Path, kind: str, limits: DocumentLimits | None = None) ->
     return DocumentText(str(answer["text"]), bool(answer["truncated"]))
 
 
-def _child_setup(memory_bytes: int) -> object:
+def _child_setup(memory_bytes: int) -> Callable[[], None]:
     dies = dies_with_this_process()
 
     def setup() -> None:
@@ -93,7 +93,7 @@ def _child_setup(memory_bytes: int) -> object:
     return setup
 
 
-# -- inside the child -------------------------------------------------------------------------------
+# -- inside the child ----------------------------------------------------------------------------
 
 
 class _Collector:
@@ -132,7 +132,9 @@ def _check_zip(path: Path, limits: DocumentLimits) -> None:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
-        raise DocumentUnreadable("The file is damaged: it is not a readable Office document.") from None
+        raise DocumentUnreadable(
+            "The file is damaged: it is not a readable Office document."
+        ) from None
     if len(entries) > 10_000:
         raise DocumentUnreadable("The document holds too many parts to be read.")
     unpacked = sum(entry.file_size for entry in entries)
@@ -154,9 +156,9 @@ def _pdf(path: Path, out: _Collector) -> None:
         if reader.is_encrypted:
             # Many PDFs are "encrypted" with an empty password only to forbid editing.
             try:
-                opened = reader.decrypt("")
+                opened = bool(reader.decrypt(""))
             except Exception:
-                opened = 0
+                opened = False
             if not opened:
                 raise DocumentUnreadable("The PDF is protected by a password.")
         for index, page in enumerate(reader.pages):

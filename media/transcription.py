@@ -262,7 +262,7 @@ class FasterWhisperEngine:
     def _load(self) -> Any:
         if self._model is None:
             try:
-                from faster_whisper import WhisperModel  # type: ignore[import-not-found]
+                from faster_whisper import WhisperModel
             except ImportError:
                 raise TranscriptionUnavailable(
                     "TRANSCRIPTION_ENGINE=faster-whisper needs the faster-whisper package: "

@@ -26,12 +26,14 @@ log = logging.getLogger(__name__)
 # Modules whose import registers outbox tasks; the worker imports them at start.
 TASK_MODULES: tuple[str, ...] = (
     "fieldcast.accounts.emails",
+    "fieldcast.attachments.text",
     "fieldcast.conversation.notify",
     "fieldcast.inbox.services",
     "fieldcast.inbox.delivery",
     "fieldcast.sharing.fanout",
     "fieldcast.integrations.webhooks",
     "fieldcast.videos.processing",
+    "fieldcast.transcripts.transcribe",
 )
 
 

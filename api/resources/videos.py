@@ -25,6 +25,7 @@ from fieldcast.conversation import questions
 from fieldcast.models.sync import TombstoneKind
 from fieldcast.models.videos import Rendition, Video, VideoKind, VideoStatus
 from fieldcast.sync.tokens import SyncScope
+from fieldcast.transcripts import services as transcripts
 from fieldcast.videos import listing
 from fieldcast.videos import services as videos
 from fieldcast.videos.listing import Scope
@@ -117,6 +118,16 @@ class PlaybackSchema(Schema):
     poster_url = ma.fields.String(allow_none=True)
     storyboard_url = ma.fields.String(
         allow_none=True, metadata={"description": "WebVTT thumbnail track for scrubbing"}
+    )
+    captions_url = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The video's captions as WebVTT, from its transcript (see `GET "
+            "/api/v1/videos/{id}/transcript`), for players that take a side-loaded text track; "
+            "`hls_url`'s master playlist lists the same captions as a subtitles rendition "
+            '(`GROUP-ID="subs"`, not shown by default). Null until the video\'s current file '
+            "has a transcript with words in it."
+        },
     )
     expires_at = ma.fields.Integer(
         metadata={
@@ -243,7 +254,11 @@ class VideoUpdateSchema(PatchSchema):
     needed_by = ma.fields.AwareDateTime(allow_none=True)
 
 
-def _present(video: Video, renditions: Sequence[Rendition] | None = None) -> dict[str, Any]:
+def _present(
+    video: Video,
+    renditions: Sequence[Rendition] | None = None,
+    captioned: set[uuid.UUID] | None = None,
+) -> dict[str, Any]:
     data = attributes(
         video, VideoSchema, exclude={"failure", "playback", "attachments", "question"}
     )
@@ -265,7 +280,9 @@ def _present(video: Video, renditions: Sequence[Rendition] | None = None) -> dic
     )
     if renditions is None:
         renditions = videos.renditions_of(db_session(), [video])[video.id]
-    data["playback"] = playback_urls(video, renditions)
+    if captioned is None:
+        captioned = transcripts.captioned(db_session(), [video])
+    data["playback"] = playback_urls(video, renditions, captioned=video.id in captioned)
     return data
 
 
@@ -351,8 +368,12 @@ class Videos(MethodView):
             TombstoneKind.VIDEO,
         )
         renditions = videos.renditions_of(session, items)
+        captioned = transcripts.captioned(session, items)
         return envelope(
-            request, [_present(v, renditions[v.id]) for v in items], page.next_cursor, deleted
+            request,
+            [_present(v, renditions[v.id], captioned) for v in items],
+            page.next_cursor,
+            deleted,
         )
 
     @blp.arguments(VideoSchema)

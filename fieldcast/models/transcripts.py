@@ -38,7 +38,8 @@ class Transcript(TenantMixin, Base):
     )
     # The engine that made the segments (`pocketsphinx`, `faster-whisper`); None before it ran.
     engine: Mapped[str | None] = mapped_column(String(32))
-    language: Mapped[str] = mapped_column(String(16))
+    # The language spoken (`en`), as the engine was told or the author wrote; None before either.
+    language: Mapped[str | None] = mapped_column(String(16))
     failure_detail: Mapped[str | None] = mapped_column(String(500))
     # A person replaced the segments: a later automatic run of the same file keeps theirs.
     edited_at: Mapped[datetime | None]

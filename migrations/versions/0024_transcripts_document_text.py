@@ -44,7 +44,7 @@ def upgrade() -> None:
     sa.Column('source_version', sa.Integer(), nullable=False),
     sa.Column('status', sa.Enum('pending', 'done', 'failed', 'no_speech', 'skipped', name='transcript_status', native_enum=False, create_constraint=True, length=16), nullable=False),
     sa.Column('engine', sa.String(length=32), nullable=True),
-    sa.Column('language', sa.String(length=16), nullable=False),
+    sa.Column('language', sa.String(length=16), nullable=True),
     sa.Column('failure_detail', sa.String(length=500), nullable=True),
     sa.Column('edited_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('edited_by_id', sa.Uuid(), nullable=True),
