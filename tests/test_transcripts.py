@@ -290,7 +290,7 @@ def text_changes() -> Iterator[list[uuid.UUID]]:
 
 
 def test_ready_records_one_transcription_per_file_and_a_new_file_starts_over(
-    session: Session, rep: Any
+    session: Session, rep: Any, text_changes: list[uuid.UUID]
 ) -> None:
     video = _ready_video(session, rep)
     _transcribed(session, video, "the price")
@@ -303,8 +303,10 @@ def test_ready_records_one_transcription_per_file_and_a_new_file_starts_over(
     ).all()
     assert jobs == [transcripts.transcribe_key(video.id, 1)]
 
+    assert text_changes == [video.id]  # the engine's words were stored
     video.source_version = 2
     events.publish(session, dataclasses.replace(ready, source_version=2))
+    assert text_changes == [video.id, video.id]  # the old file's words are gone
     transcript = session.scalars(select(Transcript).where(Transcript.video_id == video.id)).one()
     assert (transcript.status, transcript.source_version) == (TranscriptStatus.PENDING, 2)
     assert (

@@ -129,6 +129,9 @@ def _video_ready(session: Session, event: events.VideoBecameReady) -> None:
         transcript.failure_detail = None
         transcript.edited_at = None
         transcript.edited_by_id = None
+        events.publish(
+            session, events.VideoTextChanged(org_id=event.org_id, video_id=event.video_id)
+        )
     elif transcript.edited_at is not None:
         return
     session.flush()
