@@ -141,7 +141,8 @@ def serve(
             env,
             parent_death_signal=signal.SIGINT,
         )
-        # Two workers, so a long ladder never holds back a first playable or a push.
+        # Two workers, so a long ladder never holds back a first playable or a push; the media
+        # one also transcribes, when no video waits for its renditions.
         supervisor.spawn(
             "worker-fast",
             python_command(
@@ -151,7 +152,9 @@ def serve(
         )
         supervisor.spawn(
             "worker-media",
-            python_command("worker", "--queue", "media", "--queue", "media-fast"),
+            python_command(
+                "worker", "--queue", "media", "--queue", "media-fast", "--queue", "transcribe"
+            ),
             env,
         )
         supervisor.spawn("scheduler", python_command("scheduler"), env)

@@ -275,6 +275,11 @@ class ErrorCode(enum.StrEnum):
         "The video's duration is not known yet (no file, or still being probed): comment on "
         "the whole video, or at a moment once it plays.",
     )
+    TRANSCRIPT_TIME_OUT_OF_RANGE = (
+        "transcript_time_out_of_range",
+        "A transcript segment ends before it starts, overlaps the one before it, or lies beyond "
+        "the video's end (`errors.segments` names it by its index).",
+    )
     REPLY_HAS_OWN_TIME = (
         "reply_has_own_time",
         "A reply takes its thread's time; leave out `at_ms` and `end_ms`.",

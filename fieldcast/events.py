@@ -39,6 +39,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "fieldcast.sync.tombstones",
     "fieldcast.conversation.questions",
     "fieldcast.search.indexing",
+    "fieldcast.transcripts.services",
 )
 
 
@@ -59,6 +60,16 @@ class VideoBecamePlayable(Event):
     video_id: uuid.UUID
     owner_id: uuid.UUID
     title: str
+    source_version: int
+
+
+@dataclass(frozen=True)
+class VideoBecameReady(Event):
+    """A video's processing ended (published by `videos.processing`): what its current file
+    will have is made, or named missing. Its speech is transcribed (`transcripts`)."""
+
+    video_id: uuid.UUID
+    owner_id: uuid.UUID
     source_version: int
 
 
@@ -138,8 +149,9 @@ class VideoHidden(Event):
 @dataclass(frozen=True)
 class VideoTextChanged(Event):
     """A text search reads about a video changed: its title, description or deal attributes
-    (published by `videos`), a comment on it (by `conversation` and `moderation`), its
-    transcript or an attachment's text. Search builds the video's document again."""
+    (published by `videos`), a comment on it (by `conversation`), its transcript, stored or
+    edited by a person (by `transcripts`), or the text of one of its attachments, read or
+    removed (by `attachments`). Search builds the video's document again."""
 
     video_id: uuid.UUID
 
@@ -147,6 +159,7 @@ class VideoTextChanged(Event):
 # Every event type, for the checks that each reaches a handler in every process.
 EVENT_TYPES: tuple[type[Event], ...] = (
     VideoBecamePlayable,
+    VideoBecameReady,
     VideoFailed,
     ShareReleased,
     ReceiptArrived,

@@ -827,6 +827,8 @@ RULES: dict[str, Rule] = {
     "video.upload": _author,
     "attachment.create": _author,
     "attachment.delete": _author,
+    # What the video says: its author corrects the transcript, as admins may.
+    "video.edit_transcript": _author_or_admin,
     # Whoever can see a video may pass it on (peers learn from peers) or mute it.
     "video.share": _sees_video,
     "video.mute": _sees_video,

@@ -26,6 +26,7 @@ from media.limits import (
     MAX_PIXEL_RATE,
     MIN_FRAME_SIDE,
 )
+from media.transcription import ENGINES as TRANSCRIPTION_ENGINES
 from notifications.credentials import CredentialsError
 from notifications.credentials import service_account_info as read_service_account
 
@@ -194,6 +195,13 @@ class Settings:
     # A person pushed about a video's conversation gets further pushes about it within this
     # long folded into one summary push at its end (each event still makes its inbox item).
     comment_push_window_s: int = 60
+    # Speech to text of ready videos: the engine (`pocketsphinx`, whose model ships in its wheel;
+    # `faster-whisper`, with a model directory the operator provides; `off`), the language
+    # spoken, and how many seconds of a video's sound are transcribed at most.
+    transcription_engine: str = "pocketsphinx"
+    transcription_model_dir: Path | None = None
+    transcription_language: str = "en"
+    transcription_max_s: int = 900
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -355,6 +363,33 @@ class Settings:
         if "@" not in email_from or any(c in email_from for c in "\r\n"):
             raise SettingsError(f"EMAIL_FROM must be an address, got {email_from!r}")
 
+        transcription_engine = (_str(env, "TRANSCRIPTION_ENGINE") or "pocketsphinx").lower()
+        if transcription_engine not in TRANSCRIPTION_ENGINES:
+            raise SettingsError(
+                f"TRANSCRIPTION_ENGINE must be one of {', '.join(TRANSCRIPTION_ENGINES)}, "
+                f"got {transcription_engine!r}"
+            )
+        model_dir = _str(env, "TRANSCRIPTION_MODEL_DIR")
+        transcription_model_dir = Path(model_dir).resolve() if model_dir else None
+        if transcription_engine == "faster-whisper" and (
+            transcription_model_dir is None or not transcription_model_dir.is_dir()
+        ):
+            raise SettingsError(
+                "TRANSCRIPTION_ENGINE=faster-whisper needs TRANSCRIPTION_MODEL_DIR, the directory "
+                f"of a converted Whisper model, got {model_dir!r}"
+            )
+        transcription_language = (_str(env, "TRANSCRIPTION_LANGUAGE") or "en").lower()
+        if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})?", transcription_language):
+            raise SettingsError(
+                "TRANSCRIPTION_LANGUAGE must be a language code (en, de), "
+                f"got {transcription_language!r}"
+            )
+        if transcription_engine == "pocketsphinx" and transcription_language.split("-")[0] != "en":
+            raise SettingsError(
+                "TRANSCRIPTION_LANGUAGE: pocketsphinx transcribes English only; "
+                "use TRANSCRIPTION_ENGINE=faster-whisper for other languages"
+            )
+
         return cls(
             database_url=database_url,
             redis_url=redis_url,
@@ -410,6 +445,10 @@ class Settings:
             comments_per_minute=_int(env, "COMMENTS_PER_MINUTE", 30, minimum=1),
             reactions_per_minute=_int(env, "REACTIONS_PER_MINUTE", 120, minimum=1),
             comment_push_window_s=_int(env, "COMMENT_PUSH_WINDOW_S", 60, minimum=0, maximum=3600),
+            transcription_engine=transcription_engine,
+            transcription_model_dir=transcription_model_dir,
+            transcription_language=transcription_language,
+            transcription_max_s=_int(env, "TRANSCRIPTION_MAX_S", 900, minimum=1, maximum=4 * 3600),
             limits=limits,
         )
 

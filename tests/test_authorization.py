@@ -301,6 +301,12 @@ OPERATIONS: dict[tuple[str, str], Case] = {
             ]
         },
     ),
+    ("GET", "/api/v1/videos/{video_id}/transcript"): Case(Access.OWNER, 200),
+    ("PUT", "/api/v1/videos/{video_id}/transcript"): Case(
+        Access.OWNER,
+        200,
+        {"segments": [{"start_ms": 0, "end_ms": 2500, "text": "The price is too high"}]},
+    ),
     ("GET", "/api/v1/devices"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/devices"): Case(
         Access.MEMBER, 201, {"token": "fcm-new-token-1", "platform": "android"}

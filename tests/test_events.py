@@ -31,6 +31,7 @@ EXPECTED = {
         "fieldcast.inbox.services._video_playable",
         "fieldcast.sharing.shares._video_playable",
     ],
+    "VideoBecameReady": ["fieldcast.transcripts.services._video_ready"],
     "VideoFailed": ["fieldcast.inbox.services._video_failed"],
     "ShareReleased": ["fieldcast.integrations.webhooks._share_released"],
     "ReceiptArrived": ["fieldcast.sharing.tracking._receipt_arrived"],

@@ -53,6 +53,10 @@ def test_database_url_spellings_select_psycopg() -> None:
         ({"RECEIPT_TOKEN_TTL_S": "10"}, "RECEIPT_TOKEN_TTL_S"),
         ({"RECEIPT_TOKEN_TTL_S": str(365 * 24 * 3600)}, "RECEIPT_TOKEN_TTL_S"),
         ({"DEFAULT_LOCALE": "German"}, "DEFAULT_LOCALE"),
+        ({"TRANSCRIPTION_ENGINE": "whisper.cpp"}, "TRANSCRIPTION_ENGINE"),
+        ({"TRANSCRIPTION_ENGINE": "faster-whisper"}, "TRANSCRIPTION_MODEL_DIR"),
+        ({"TRANSCRIPTION_LANGUAGE": "de"}, "English only"),
+        ({"TRANSCRIPTION_MAX_S": "0"}, "TRANSCRIPTION_MAX_S"),
     ],
 )
 def test_bad_values_fail_fast(env: dict[str, str], message: str) -> None:
@@ -103,3 +107,28 @@ def test_playback_grants_outlive_media_urls_and_revocation_is_bounded() -> None:
     ]:
         with pytest.raises(SettingsError, match=message):
             Settings.from_env(env)
+
+
+def test_transcription_defaults_to_pocketsphinx_in_english_and_can_be_changed(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.from_env({})
+    assert (settings.transcription_engine, settings.transcription_language) == (
+        "pocketsphinx",
+        "en",
+    )
+    assert (settings.transcription_max_s, settings.transcription_model_dir) == (900, None)
+    chosen = Settings.from_env(
+        {
+            "TRANSCRIPTION_ENGINE": "faster-whisper",
+            "TRANSCRIPTION_MODEL_DIR": str(tmp_path),
+            "TRANSCRIPTION_LANGUAGE": "de",
+            "TRANSCRIPTION_MAX_S": "300",
+        }
+    )
+    assert (chosen.transcription_engine, chosen.transcription_model_dir) == (
+        "faster-whisper",
+        tmp_path.resolve(),
+    )
+    assert (chosen.transcription_language, chosen.transcription_max_s) == ("de", 300)
+    assert Settings.from_env({"TRANSCRIPTION_ENGINE": "off"}).transcription_engine == "off"

@@ -36,6 +36,7 @@ def test_create_returns_a_draft_awaiting_upload(client: Any, rep: Any, auth: Any
         "mp4_url": None,
         "poster_url": None,
         "storyboard_url": None,
+        "captions_url": None,
         "playable_for": [],
         "renditions": [],
     }

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # Modules whose import registers outbox tasks; the worker imports them at start.
 TASK_MODULES: tuple[str, ...] = (
     "fieldcast.accounts.emails",
+    "fieldcast.attachments.text",
     "fieldcast.conversation.notify",
     "fieldcast.inbox.services",
     "fieldcast.inbox.delivery",
@@ -33,6 +34,7 @@ TASK_MODULES: tuple[str, ...] = (
     "fieldcast.integrations.webhooks",
     "fieldcast.search.indexing",
     "fieldcast.videos.processing",
+    "fieldcast.transcripts.transcribe",
 )
 
 

@@ -30,6 +30,12 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("media-fast", timedelta(minutes=15), "probe and the first playable rendition"),
     QueueSpec("default", timedelta(minutes=10), "fan-out, housekeeping, the outbox relay"),
     QueueSpec("media", timedelta(hours=1), "the full rendition ladder, storyboards"),
+    # Last: slow, and nobody waits for it (search and captions follow when it is done).
+    QueueSpec(
+        "transcribe",
+        timedelta(minutes=40),
+        "speech to text of ready videos, the text of attached documents",
+    ),
 )
 QUEUE_SPECS = {spec.name: spec for spec in QUEUES}
 QUEUE_NAMES = tuple(spec.name for spec in QUEUES)

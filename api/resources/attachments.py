@@ -21,7 +21,7 @@ from api.resources.playback import sign_media_key
 from api.runtime import context, db_session
 from api.schemas import attributes
 from fieldcast.attachments import services as attachments
-from fieldcast.models.attachments import Attachment, AttachmentKind
+from fieldcast.models.attachments import Attachment, AttachmentKind, TextStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,6 +72,22 @@ class AttachmentSchema(Schema):
             "description": "Files: a short-lived signed URL that downloads the file under its "
             "name (HTTP Range requests work)"
         },
+    )
+    text_status = ma.fields.Enum(
+        TextStatus,
+        by_value=True,
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Files: where reading the document's text for search stands: "
+            "`pending`, `done`, `failed` (see `text_failure_detail`), `unsupported` (a kind "
+            "whose text is not read, such as an image); null for links and notes"
+        },
+    )
+    text_failure_detail = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Why the text could not be read (password-protected, damaged)"},
     )
     created_by_id = ma.fields.UUID(dump_only=True)
     created_at = ma.fields.DateTime(dump_only=True)

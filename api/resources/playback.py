@@ -26,9 +26,11 @@ from api.runtime import context, db_session
 from fieldcast import links
 from fieldcast.errors import ErrorCode
 from fieldcast.models.videos import Rendition, RenditionKind, Video
+from fieldcast.transcripts import services as transcripts
 from fieldcast.videos import playback
 from fieldcast.videos import services as videos
 from fieldcast.videos.playback import Access, AccessCache, AccessDecision, Grant
+from media import captions
 from media.storage import LocalStorage, ObjectNotFound
 
 blp = Blueprint("playback", __name__)
@@ -79,9 +81,12 @@ def _beside(grant: Grant, video_prefix: str, rendition_key: str) -> Callable[[st
     return sign
 
 
-def playback_urls(video: Video, renditions: Iterable[Rendition]) -> dict[str, Any]:
+def playback_urls(
+    video: Video, renditions: Iterable[Rendition], *, captioned: bool = False
+) -> dict[str, Any]:
     """The `playback` object of a video, for the current principal, already allowed to see it:
-    every URL carries their grant and plays until `expires_at`."""
+    every URL carries their grant and plays until `expires_at`. `captioned`: its current file
+    has a transcript to show as captions (`transcripts.captioned`)."""
     chosen = playback.choose(video, renditions)
     grant = Grant.for_viewer(
         video, current_principal().user_id, context().settings.playback_grant_ttl_s
@@ -100,6 +105,9 @@ def playback_urls(video: Video, renditions: Iterable[Rendition]) -> dict[str, An
         else None,
         "storyboard_url": _granted(grant, playback.storyboard_path(video.id))
         if chosen.storyboard
+        else None,
+        "captions_url": _granted(grant, playback.captions_path(video.id))
+        if captioned and chosen.hls is not None
         else None,
         "expires_at": grant.expires,
         "playable_for": chosen.playable_for,
@@ -197,12 +205,15 @@ def playlist(video_id: uuid.UUID, name: str) -> Response:
 
     `Cache-Control: private, max-age=60`; while an HEVC copy is still being stored, its media
     playlist is an HLS EVENT playlist without `#EXT-X-ENDLIST` that grows as segments are
-    stored, served `private, no-cache` so players reload it.
+    stored, served `private, no-cache` so players reload it. A master playlist of a video with
+    captions lists them as a subtitles rendition (`captions.m3u8`).
     """
     checked = _check_grant(video_id)
     if isinstance(checked, Response):
         return checked
     grant, _ = checked
+    if name == playback.CAPTIONS_NAME:
+        return _subtitles_playlist(grant, video_id)
     found = videos.current_rendition(db_session(), video_id, name)
     if found is None or found[1].kind not in (RenditionKind.HLS, RenditionKind.MASTER):
         return problem_response(404, ErrorCode.NOT_FOUND, detail="No such playlist.")
@@ -216,6 +227,15 @@ def playlist(video_id: uuid.UUID, name: str) -> Response:
         variant = uri.split("/", 1)[0]
         return _granted(grant, playback.playlist_path(video.id, variant))
 
+    if rendition.kind is RenditionKind.MASTER:
+        language, segments = transcripts.captions_of(db_session(), video)
+        if segments:
+            text = captions.with_subtitles(
+                text,
+                uri=f"{playback.CAPTIONS_NAME}/index.m3u8",
+                name=_language_name(language),
+                language=language or "und",
+            )
     sign = (
         sign_variant
         if rendition.kind is RenditionKind.MASTER
@@ -223,6 +243,47 @@ def playlist(video_id: uuid.UUID, name: str) -> Response:
     )
     growing = rendition.kind is RenditionKind.HLS and "#EXT-X-ENDLIST" not in text
     return _text_response(playback.rewrite_playlist(text, sign), PLAYLIST_TYPE, growing=growing)
+
+
+_LANGUAGE_NAMES = {"en": "English", "de": "Deutsch", "es": "Español", "fr": "Français"}
+
+
+def _language_name(language: str | None) -> str:
+    base = (language or "").split("-")[0].lower()
+    return _LANGUAGE_NAMES.get(base, language or "Captions")
+
+
+def _captioned_video(video_id: uuid.UUID) -> tuple[Video, str | None, list[Any]] | None:
+    video = db_session().get(Video, video_id)
+    if video is None:
+        return None
+    language, segments = transcripts.captions_of(db_session(), video)
+    return (video, language, segments) if segments else None
+
+
+def _subtitles_playlist(grant: Grant, video_id: uuid.UUID) -> Response:
+    """The subtitles rendition of the master playlist: one WebVTT segment, the whole video."""
+    found = _captioned_video(video_id)
+    if found is None:
+        return problem_response(404, ErrorCode.NOT_FOUND, detail="No captions.")
+    video, _, segments = found
+    duration_ms = video.duration_ms or max(segment.end_ms for segment in segments)
+    vtt_url = _granted(grant, playback.captions_path(video_id))
+    return _text_response(captions.subtitles_playlist(vtt_url, duration_ms), PLAYLIST_TYPE)
+
+
+@blp.get("/play/<uuid:video_id>/captions.vtt")
+def captions_track(video_id: uuid.UUID) -> Response:
+    """The video's captions as WebVTT, made from its transcript as it is now"""
+    checked = _check_grant(video_id)
+    if isinstance(checked, Response):
+        return checked
+    found = _captioned_video(video_id)
+    if found is None:
+        return problem_response(404, ErrorCode.NOT_FOUND, detail="No captions.")
+    _, _, segments = found
+    cues = [captions.Cue(s.start_ms, s.end_ms, s.text) for s in segments]
+    return _text_response(captions.webvtt(cues), "text/vtt")
 
 
 @blp.get("/play/<uuid:video_id>/storyboard.vtt")

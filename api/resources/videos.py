@@ -29,6 +29,7 @@ from fieldcast.models.deals import Deal
 from fieldcast.models.sync import TombstoneKind
 from fieldcast.models.videos import Rendition, Video, VideoKind, VideoStatus
 from fieldcast.sync.tokens import SyncScope
+from fieldcast.transcripts import services as transcripts
 from fieldcast.videos import listing
 from fieldcast.videos import services as videos
 from fieldcast.videos.listing import Scope
@@ -133,6 +134,16 @@ class PlaybackSchema(Schema):
     poster_url = ma.fields.String(allow_none=True)
     storyboard_url = ma.fields.String(
         allow_none=True, metadata={"description": "WebVTT thumbnail track for scrubbing"}
+    )
+    captions_url = ma.fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The video's captions as WebVTT, from its transcript (see `GET "
+            "/api/v1/videos/{id}/transcript`), for players that take a side-loaded text track; "
+            "`hls_url`'s master playlist lists the same captions as a subtitles rendition "
+            '(`GROUP-ID="subs"`, not shown by default). Null until the video\'s current file '
+            "has a transcript with words in it."
+        },
     )
     expires_at = ma.fields.Integer(
         metadata={
@@ -271,6 +282,7 @@ def _present(
     video: Video,
     renditions: Sequence[Rendition] | None = None,
     about: dict[uuid.UUID, Deal] | None = None,
+    captioned: set[uuid.UUID] | None = None,
 ) -> dict[str, Any]:
     data = attributes(
         video, VideoSchema, exclude={"failure", "playback", "attachments", "question", "deal"}
@@ -297,7 +309,9 @@ def _present(
     )
     if renditions is None:
         renditions = videos.renditions_of(db_session(), [video])[video.id]
-    data["playback"] = playback_urls(video, renditions)
+    if captioned is None:
+        captioned = transcripts.captioned(db_session(), [video])
+    data["playback"] = playback_urls(video, renditions, captioned=video.id in captioned)
     return data
 
 
@@ -391,9 +405,10 @@ class Videos(MethodView):
         )
         renditions = videos.renditions_of(session, items)
         about = deals.readable(session, principal, [v.deal_id for v in items])
+        captioned = transcripts.captioned(session, items)
         return envelope(
             request,
-            [_present(v, renditions[v.id], about) for v in items],
+            [_present(v, renditions[v.id], about, captioned) for v in items],
             page.next_cursor,
             deleted,
         )

@@ -3,7 +3,8 @@
 Anyone who may see the video sees its attachments; only the author adds or removes them.
 Files are checked against an allow-list by extension and by their first bytes (a renamed
 executable is refused), counted while they stream to storage (never held whole in memory),
-and stored under a key derived from the attachment's id.
+and stored under a key derived from the attachment's id. A document's text is read later by a
+worker, for search (`attachments.text`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fieldcast import events
 from fieldcast.accounts.services import clean_name
+from fieldcast.attachments import text as attachment_text
 from fieldcast.db import EarlyCommit, commit_early, on_commit, uuid7
 from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.attachments import Attachment, AttachmentKind
@@ -366,7 +369,9 @@ def add_note(
         title=clean_title(title) if title is not None else _default_title(body.splitlines()[0]),
         body=body,
     )
-    return _add(session, video, attachment)
+    _add(session, video, attachment)
+    events.publish(session, events.VideoTextChanged(org_id=video.org_id, video_id=video.id))
+    return attachment
 
 
 class _CheckedReader:
@@ -455,7 +460,9 @@ def add_file(
             size_bytes=size,
             storage_key=key,
         )
-        return _add(session, video, attachment)
+        _add(session, video, attachment)
+        attachment_text.start(session, attachment)  # its text is read by a worker, for search
+        return attachment
     except BaseException:
         session.rollback()
         _discard(storage, key)
@@ -491,7 +498,10 @@ def delete_attachment(
     if attachment is None:
         raise NotFound(f"No attachment with id {attachment_id}.")
     key = attachment.storage_key
+    had_words = bool(attachment.text or attachment.body)
     session.delete(attachment)
     session.flush()
+    if had_words:
+        events.publish(session, events.VideoTextChanged(org_id=video.org_id, video_id=video.id))
     if key is not None:
         on_commit(session, partial(_discard, storage, key))

@@ -49,6 +49,7 @@ from fieldcast.models.sharing import (
     ShareRecipient,
 )
 from fieldcast.models.sync import SyncTombstone
+from fieldcast.models.transcripts import Transcript, TranscriptSegment
 from fieldcast.models.uploads import Upload
 from fieldcast.models.videos import Rendition, Video
 
@@ -93,6 +94,8 @@ __all__ = [
     "Team",
     "TeamMembership",
     "TeamWebhook",
+    "Transcript",
+    "TranscriptSegment",
     "Upload",
     "User",
     "Video",

@@ -17,6 +17,15 @@ class AttachmentKind(enum.StrEnum):
     NOTE = "note"
 
 
+class TextStatus(enum.StrEnum):
+    """Where reading a file attachment's text stands (links and notes have none to read)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"  # `text_failure_detail` says why
+    UNSUPPORTED = "unsupported"  # a kind of file whose text is not read (images, ...)
+
+
 class Attachment(TenantMixin, Base):
     __tablename__ = "attachments"
     __table_args__ = (
@@ -43,5 +52,11 @@ class Attachment(TenantMixin, Base):
     content_type: Mapped[str | None] = mapped_column(String(127))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     storage_key: Mapped[str | None] = mapped_column(String(900))
+    # A file's text, read by a worker for search (`attachments.text`), cut at TEXT_MAX.
+    text: Mapped[str | None] = mapped_column(Text, info={"max_length": 200_000})
+    text_status: Mapped[TextStatus | None] = mapped_column(
+        str_enum(TextStatus, "attachment_text_status", length=16)
+    )
+    text_failure_detail: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]

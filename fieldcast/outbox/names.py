@@ -14,6 +14,8 @@ import enum
 class TaskName(enum.StrEnum):
     VIDEO_PROCESS = "video.process"  # probe and make the first playable rendition
     VIDEO_LADDER = "video.ladder"  # the rest of the ladder, poster, storyboard, MP4
+    VIDEO_TRANSCRIBE = "video.transcribe"  # the speech of a ready video as timed segments
+    ATTACHMENTS_EXTRACT_TEXT = "attachments.extract_text"  # the text of an attached document
     NOTIFICATIONS_PUSH = "notifications.push"  # push one inbox item to the user's devices
     SHARES_FAN_OUT = "shares.fan_out"  # resolve a share's audience into slices
     SHARES_SEND_SLICE = "shares.send_slice"  # inbox items and pushes for one slice

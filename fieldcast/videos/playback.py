@@ -254,6 +254,15 @@ def storyboard_path(video_id: uuid.UUID) -> str:
     return f"/play/{video_id}/storyboard.vtt"
 
 
+# The subtitles rendition a master playlist lists when the video has captions; not a rendition
+# of its own, made from the transcript when asked for.
+CAPTIONS_NAME = "captions"
+
+
+def captions_path(video_id: uuid.UUID) -> str:
+    return f"/play/{video_id}/captions.vtt"
+
+
 def media_path(key: str) -> str:
     return "/media/" + key
 

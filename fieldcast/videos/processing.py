@@ -453,13 +453,23 @@ def _become_ready(session: Session, video: Video, *, cause: str | None = None) -
     """The final state of a video that plays: `ready`, naming any output it goes without.
 
     The author is not told separately: the video plays and was announced when it became
-    playable; apps read `missing` (a poster placeholder, no scrubbing thumbnails).
+    playable; apps read `missing` (a poster placeholder, no scrubbing thumbnails). Packages
+    that work on a finished video hear of it (VideoBecameReady): its speech is transcribed.
     """
     missing = _missing_outputs(session, video)
     video.status = VideoStatus.READY
     video.ready_at = utcnow()
     video.progress = 100
     video.missing = missing
+    events.publish(
+        session,
+        events.VideoBecameReady(
+            org_id=video.org_id,
+            video_id=video.id,
+            owner_id=video.owner_id,
+            source_version=video.source_version,
+        ),
+    )
     if missing:
         log.error(
             "video %s ready without %s%s",

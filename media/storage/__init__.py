@@ -37,6 +37,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "content_disposition",
+    "readable_file",
     "storage_from_url",
     "validate_key",
     "validate_upload_id",
@@ -50,3 +51,26 @@ def storage_from_url(url: str, *, s3_endpoint_url: str | None = None) -> Storage
     if parsed.scheme == "s3":
         return S3Storage(parsed.netloc, unquote(parsed.path), endpoint_url=s3_endpoint_url)
     raise StorageError(f"unsupported storage URL: {url!r}")
+
+
+def readable_file(
+    storage: Storage, key: str, directory: Path, *, max_bytes: int | None = None
+) -> Path:
+    """A file on this machine holding the object: local storage's own file, read in place, or a
+    copy downloaded into `directory`. Past `max_bytes`, StorageError (nothing more is read)."""
+    if isinstance(storage, LocalStorage):
+        path = storage.path(key)
+        if not path.is_file():
+            raise ObjectNotFound(key)
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise StorageError(f"{key!r} is larger than {max_bytes} bytes")
+        return path
+    target = directory / Path(key).name
+    written = 0
+    with target.open("wb") as out:
+        for chunk in storage.open(key):
+            written += len(chunk)
+            if max_bytes is not None and written > max_bytes:
+                raise StorageError(f"{key!r} is larger than {max_bytes} bytes")
+            out.write(chunk)
+    return target
