@@ -258,9 +258,10 @@ def test_facets_count_only_what_the_caller_sees_and_say_when_capped(
     facets = response.get_json()
     assert response.status_code == 200, facets
     assert facets["total"] == 4 and facets["total_text"] == "4" and not facets["capped"]
+    # In the catalogue's spelling.
     assert {v["value"]: v["count"] for v in facets["attributes"]["industry"]} == {
-        "Retail": 2,
-        "Banking": 1,
+        "retail": 2,
+        "banking": 1,
     }
     assert facets["authors"] == [{"value": str(people["ana"].id), "count": 4, "label": "Ana Lima"}]
     assert facets["duration"] == [{"value": "1_to_3_min", "count": 4, "label": None}]
@@ -456,3 +457,80 @@ def test_what_newly_matches_a_saved_search_is_told_once_in_one_item(
     assert item.data["saved_search_id"] == made["id"]
     # Told once.
     assert saved.run_round(context.db) == 0
+
+
+def test_transcript_moments_and_attachment_reasons(
+    client: FlaskClient, people: dict[str, Any], library: dict[str, Any], context: AppContext
+) -> None:
+    ana, sam = bearer(client, people["ana"]), bearer(client, people["sam"])
+    video_id = library["demo"]["id"]
+    # The author writes the transcript (as the engine would store it: VideoTextChanged).
+    put = client.put(
+        f"/api/v1/videos/{video_id}/transcript",
+        json={
+            "segments": [
+                {"start_ms": 0, "end_ms": 4_000, "text": "Welcome to the discovery call"},
+                {"start_ms": 4_000, "end_ms": 9_000, "text": "The budget holder is the CFO"},
+            ]
+        },
+        headers=ana,
+    )
+    assert put.status_code == 200, put.get_json()
+    note = client.post(
+        f"/api/v1/videos/{video_id}/attachments",
+        json={"kind": "note", "title": "Call plan", "body": "Ask about the procurement freeze"},
+        headers=ana,
+    )
+    assert note.status_code == 201, note.get_json()
+    drain(context)
+    hit = _search(client, sam, q="budget holder")["items"][0]
+    assert hit["video"]["id"] == video_id
+    (moment,) = hit["moments"]
+    assert (moment["kind"], moment["at_ms"], moment["end_ms"]) == ("transcript", 4_000, 9_000)
+    assert {"kind": "transcript", "detail": None, "at_ms": 4_000, "similar": False} in hit[
+        "reasons"
+    ]
+    assert "t=4000" in moment["link"]
+    hit = _search(client, sam, q="freeze")["items"][0]
+    assert hit["video"]["id"] == video_id
+    assert {"kind": "attachment", "detail": "Call plan", "at_ms": None, "similar": False} in hit[
+        "reasons"
+    ]
+
+
+def test_deal_attributes_then_and_now_and_number_bands(
+    client: FlaskClient, session: Session, people: dict[str, Any], context: AppContext
+) -> None:
+    admin, ana, sam = (bearer(client, people[k]) for k in ("admin", "ana", "sam"))
+    deal_path = "/api/v1/deals/by-source/salesforce/006-NW"
+    body = {
+        "name": "Northwind renewal",
+        "account": "Northwind",
+        "owner_id": str(people["ana"].id),
+        "stage": "discovery",
+        "amount": 120_000,
+        "currency": "EUR",
+        "attributes": {"industry": "retail"},
+    }
+    made = client.put(deal_path, json=body, headers=admin)
+    assert made.status_code in (200, 201), made.get_json()
+    deal_id = made.get_json()["id"]
+    video = _video(client, ana, "Northwind discovery debrief", deal_id=deal_id)
+    _playable(session, video["id"])
+    share_video(client, ana, _Ref(video["id"]), people["sam"])
+    drain(context)
+    assert (
+        client.put(deal_path, json={**body, "stage": "negotiation"}, headers=admin).status_code
+        == 200
+    )
+    title = {"Northwind discovery debrief"}
+    assert _titles(_search(client, sam, attr="stage:Discovery")) == title
+    assert _titles(_search(client, sam, attr="stage:negotiation")) == set()
+    assert _titles(_search(client, sam, attr="stage:negotiation", attr_time="now")) == title
+    assert _titles(_search(client, sam, attr="stage:discovery", attr_time="now")) == set()
+    assert _titles(_search(client, sam, attr="deal_size:50k-250k")) == title
+    assert _titles(_search(client, sam, attr="deal_size:<10k")) == set()
+    assert _titles(_search(client, sam, attr="-deal_size:<10k")) == title
+    assert _titles(_search(client, sam, deal=deal_id)) == title
+    facets = client.get("/api/v1/search/facets", headers=sam).get_json()
+    assert {"value": "50k-250k", "count": 1, "label": None} in facets["attributes"]["deal_size"]

@@ -72,6 +72,15 @@ class FiltersSchema(Schema):
         validate=ma.validate.OneOf(["all", "any"]),
         metadata={"description": "`all`: every `attr` filter holds (and); `any`: one does (or)"},
     )
+    attr_time = String(
+        max_length=8,
+        load_default="then",
+        validate=ma.validate.OneOf(["then", "now"]),
+        metadata={
+            "description": "`then`: the attributes a video was recorded with (its deal's stage "
+            "then); `now`: its deal's current attributes (a video naming no deal keeps its own)"
+        },
+    )
     deal = ma.fields.UUID(load_default=None, metadata={"description": "Videos about this deal"})
     author = ma.fields.UUID(load_default=None, metadata={"description": "Videos by this person"})
     team = ma.fields.UUID(
@@ -101,6 +110,7 @@ class FiltersSchema(Schema):
         data["filters"] = engine.Filters(
             attributes=attributes,
             attribute_match=data["attr_match"],
+            attribute_time=data["attr_time"],
             deal_id=data["deal"],
             author_id=data["author"],
             team_id=data["team"],

@@ -51,7 +51,6 @@ class SearchDocument(TenantMixin, Base):
 
     video_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     owner_id: Mapped[uuid.UUID]
-    deal_id: Mapped[uuid.UUID | None]
     title: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # The video's deal attributes when it was recorded ("then").
     attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     cast,
     func,
     literal,
@@ -36,12 +37,16 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, REAL, REGCONFIG
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
+from fieldcast.deals import catalogue
+from fieldcast.errors import InvalidInput
 from fieldcast.models.accounts import Organisation, TeamMembership, User
+from fieldcast.models.deals import AttributeType, Deal
 from fieldcast.models.search import SearchDocument
 from fieldcast.models.videos import Video, VideoKind, VideoStatus
 from fieldcast.policy import Principal
@@ -65,11 +70,16 @@ class AttributeFilter:
     name: str
     values: tuple[str, ...]
     negated: bool = False
+    # A number attribute's values are band labels: these are their [min, max) ranges.
+    ranges: tuple[tuple[float | None, float | None], ...] = ()
 
 
 @dataclass(frozen=True)
 class Filters:
     attributes: tuple[AttributeFilter, ...] = ()
+    # "then": the attributes a video was recorded with; "now": its deal's current ones (a
+    # video naming no deal keeps its own).
+    attribute_time: str = "then"
     # "all": every attribute filter holds; "any": at least one does.
     attribute_match: str = "all"
     deal_id: uuid.UUID | None = None
@@ -103,6 +113,7 @@ class Filters:
         return cls(
             attributes=tuple(attribute(a) for a in data.get("attr", [])),
             attribute_match=data.get("attr_match", "all"),
+            attribute_time=data.get("attr_time", "then"),
             deal_id=ident("deal"),
             author_id=ident("author"),
             team_id=ident("team"),
@@ -121,6 +132,8 @@ class Filters:
                 for f in self.attributes
             ]
             out["attr_match"] = self.attribute_match
+            if self.attribute_time != "then":
+                out["attr_time"] = self.attribute_time
         for key in ("deal_id", "author_id", "team_id"):
             value = getattr(self, key)
             if value is not None:
@@ -191,21 +204,67 @@ def tsquery(config: str, query_text: str) -> ColumnElement[Any]:
 
 
 def _attribute_condition(f: AttributeFilter, attrs: Any) -> ColumnElement[bool]:
-    # A value is stored as a string (one choice, text, a date) or in a list (several choices).
-    held = or_(
-        *(attrs.contains({f.name: v}) for v in f.values),
-        *(attrs.contains({f.name: [v]}) for v in f.values),
-    )
-    return not_(held) if f.negated else held
+    if f.ranges:
+        value = attrs[f.name]
+        number = case((func.jsonb_typeof(value) == "number", value.as_float()), else_=None)
+        held = or_(
+            *(
+                and_(
+                    number >= low if low is not None else true(),
+                    number < high if high is not None else true(),
+                )
+                for low, high in f.ranges
+            )
+        )
+    else:
+        # A value is stored as a string (a choice, text, a date) or in a list (choices).
+        held = or_(
+            *(attrs.contains({f.name: v}) for v in f.values),
+            *(attrs.contains({f.name: [v]}) for v in f.values),
+        )
+    return not_(func.coalesce(held, False)) if f.negated else held
+
+
+def resolve(session: Session, org_id: uuid.UUID, filters: Filters) -> Filters:
+    """Attribute filters in the catalogue's terms: a name as its slug, a choice in the
+    catalogue's spelling (any case finds it), a number attribute's band labels as ranges. An
+    unknown name or value stays as written and matches nothing."""
+    if not filters.attributes:
+        return filters
+    found = catalogue.Catalogue.load(session, org_id)
+    resolved = []
+    for f in filters.attributes:
+        name = catalogue.slug(f.name) or f.name
+        if found.type_of(name) is AttributeType.NUMBER:
+            wanted = {v.casefold() for v in f.values}
+            ranges = tuple(
+                (band.get("min"), band.get("max"))
+                for band in found.bands_of(name)
+                if str(band.get("label", "")).casefold() in wanted
+            )
+            resolved.append(replace(f, name=name, ranges=ranges or ((1.0, 0.0),)))
+            continue
+        values = []
+        for value in f.values:
+            try:
+                held = found.normalise({name: value}, learn=False).get(name, value)
+            except InvalidInput:
+                held = value
+            values.extend(held if isinstance(held, list) else [held])
+        resolved.append(replace(f, name=name, values=tuple(str(v) for v in values)))
+    return replace(filters, attributes=tuple(resolved))
 
 
 def _filters(principal: Principal, filters: Filters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.attributes:
-        each = [_attribute_condition(f, D.attrs) for f in filters.attributes]
+        attrs = (
+            func.coalesce(Deal.attributes, D.attrs) if filters.attribute_time == "now" else D.attrs
+        )
+        each = [_attribute_condition(f, attrs) for f in filters.attributes]
         conditions.append(and_(*each) if filters.attribute_match == "all" else or_(*each))
     if filters.deal_id is not None:
-        conditions.append(D.deal_id == filters.deal_id)
+        conditions.append(Video.deal_id == filters.deal_id)
     if filters.author_id is not None:
         conditions.append(Video.owner_id == filters.author_id)
     if filters.team_id is not None:
@@ -250,6 +309,8 @@ def matching(
         )
         .order_by(D.rank_key.desc())
     )
+    if filters.attributes and filters.attribute_time == "now":
+        stmt = stmt.outerjoin(Deal, and_(Deal.org_id == D.org_id, Deal.id == Video.deal_id))
     if text_query is not None:
         stmt = stmt.where(D.tsv.op("@@")(text_query))
     return stmt
@@ -267,6 +328,7 @@ def search(
 ) -> Results:
     query = parse(raw_query, prefix=prefix)
     config = config_of(session, principal.org_id)
+    filters = resolve(session, principal.org_id, filters)
     tsq = None if query.empty else tsquery(config, query.tsquery())
     candidates = matching(principal, tsq, filters).limit(ranking.CANDIDATES).subquery()
     relevance = (
@@ -384,6 +446,7 @@ def _explain(
     ).all()
     by_id = {hit.video.id: hit for hit in hits}
     discussed: list[uuid.UUID] = []
+    transcribed: list[uuid.UUID] = []
     for row in parts:
         hit = by_id[row.video_id]
         for kind in ("title", "description", "author"):
@@ -391,14 +454,22 @@ def _explain(
                 hit.reasons.append(Reason(kind))
         if row.attribute:
             hit.reasons.extend(_attribute_reasons(hit.video, query))
+        if row.transcript:
+            transcribed.append(row.video_id)
         if row.discussion:
             discussed.append(row.video_id)
+    found: list[tuple[uuid.UUID, Moment]] = []
+    if transcribed:
+        found += _transcript_moments(session, principal, config, query, transcribed)
     if discussed:
-        for moment_video, moment in _comment_moments(session, principal, config, query, discussed):
-            hit = by_id[moment_video]
-            if len(hit.moments) < MOMENTS_PER_VIDEO:
-                hit.moments.append(moment)
-                hit.reasons.append(Reason("comment", at_ms=moment.at_ms))
+        found += _comment_moments(session, principal, config, query, discussed)
+        for video_id, title in _attachment_matches(session, principal, config, query, discussed):
+            by_id[video_id].reasons.append(Reason("attachment", detail=title))
+    for moment_video, moment in found:
+        hit = by_id[moment_video]
+        if len(hit.moments) < MOMENTS_PER_VIDEO:
+            hit.moments.append(moment)
+            hit.reasons.append(Reason(moment.kind, at_ms=moment.at_ms))
 
 
 def _attribute_reasons(video: Video, query: Query) -> list[Reason]:
@@ -477,6 +548,81 @@ def _comment_moments(
     ]
 
 
+def _transcript_moments(
+    session: Session,
+    principal: Principal,
+    config: str,
+    query: Query,
+    video_ids: list[uuid.UUID],
+) -> list[tuple[uuid.UUID, Moment]]:
+    """The transcript segments of these videos that speak of the query, in time order."""
+    rows = session.execute(
+        text(
+            """
+            SELECT s.video_id, s.start_ms, s.end_ms,
+                   ts_headline(CAST(:config AS regconfig), s.text, q, :snippet) AS snippet
+            FROM transcript_segments s, to_tsquery(CAST(:config AS regconfig), :query) q
+            WHERE s.org_id = :org_id AND s.video_id = ANY(CAST(:ids AS uuid[]))
+              AND to_tsvector(CAST(:config AS regconfig), s.text) @@ q
+            ORDER BY s.video_id, s.start_ms
+            """
+        ),
+        {
+            "config": config,
+            "snippet": SNIPPET,
+            "ids": video_ids,
+            "org_id": principal.org_id,
+            "query": query.any_tsquery(),
+        },
+    ).all()
+    return [
+        (
+            row.video_id,
+            Moment(
+                "transcript",
+                at_ms=row.start_ms,
+                end_ms=row.end_ms,
+                snippet=_highlight(row.snippet),
+            ),
+        )
+        for row in rows
+    ]
+
+
+# Characters of an attachment's text looked at to say it matched (the document read more).
+ATTACHMENT_CHARS = 20_000
+
+
+def _attachment_matches(
+    session: Session,
+    principal: Principal,
+    config: str,
+    query: Query,
+    video_ids: list[uuid.UUID],
+) -> list[tuple[uuid.UUID, str]]:
+    """The attachments of these videos whose title, note or text speak of the query."""
+    rows = session.execute(
+        text(
+            """
+            SELECT a.video_id, a.title
+            FROM attachments a, to_tsquery(CAST(:config AS regconfig), :query) q
+            WHERE a.org_id = :org_id AND a.video_id = ANY(CAST(:ids AS uuid[]))
+              AND to_tsvector(CAST(:config AS regconfig),
+                              concat_ws(' ', a.title, a.body, left(a.text, :chars))) @@ q
+            ORDER BY a.video_id, a.id
+            """
+        ),
+        {
+            "config": config,
+            "ids": video_ids,
+            "org_id": principal.org_id,
+            "query": query.any_tsquery(),
+            "chars": ATTACHMENT_CHARS,
+        },
+    ).all()
+    return [(row.video_id, row.title) for row in rows]
+
+
 @dataclass(frozen=True)
 class FacetValue:
     value: str
@@ -510,6 +656,7 @@ def facets(
     of every match up to `FACET_CAP`, of the first `FACET_CAP` in rank order beyond it."""
     query = parse(raw_query, prefix=prefix)
     config = config_of(session, principal.org_id)
+    filters = resolve(session, principal.org_id, filters)
     tsq = None if query.empty else tsquery(config, query.tsquery())
     capped_set = matching(principal, tsq, filters).limit(FACET_CAP + 1).subquery()
     rows = session.execute(
@@ -533,9 +680,15 @@ def facets(
     created: Counter[str] = Counter()
     now = session.scalar(select(func.now()))
     assert now is not None
+    known = catalogue.Catalogue.load(session, principal.org_id)
     for row in rows:
         for name, value in (row.attrs or {}).items():
             counter = attributes.setdefault(name, Counter())
+            if known.type_of(name) is AttributeType.NUMBER:
+                band = catalogue.band_label(known.bands_of(name), value)
+                if band is not None:
+                    counter[band] += 1
+                continue
             for v in value if isinstance(value, list) else [value]:
                 counter[str(v)] += 1
         authors[row.owner_id] += 1

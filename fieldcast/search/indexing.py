@@ -58,7 +58,9 @@ _BUILD = text(
                      'B')
         || setweight(jsonb_to_tsvector(cfg.config, v.deal_attributes, '["string", "numeric"]'),
                      'B')
-        || setweight(to_tsvector(cfg.config, coalesce(cm.text, '')), 'D'),
+        || setweight(to_tsvector(cfg.config, coalesce(tr.text, '')), 'C')
+        || setweight(to_tsvector(cfg.config, coalesce(cm.text, '') || ' ' || coalesce(at.text, '')),
+                     'D'),
         cfg.config::text,
         e.engagement,
         log(1 + e.engagement) + extract(epoch FROM v.created_at) / :freshness_s,
@@ -72,6 +74,15 @@ _BUILD = text(
                                        THEN split_part(lower(o.search_language), '-', 1)
                                        ELSE :fallback END AS regconfig) AS config
     ) cfg
+    CROSS JOIN LATERAL (
+        SELECT left(string_agg(s.text, ' ' ORDER BY s.start_ms), :part_chars) AS text
+        FROM transcript_segments s WHERE s.video_id = v.id
+    ) tr
+    CROSS JOIN LATERAL (
+        SELECT left(string_agg(concat_ws(' ', a.title, a.body, left(a.text, :part_chars)), ' '),
+                    :part_chars) AS text
+        FROM attachments a WHERE a.video_id = v.id
+    ) at
     CROSS JOIN LATERAL (
         SELECT count(*) AS n, coalesce(sum(x.like_count), 0) AS likes,
                left(string_agg(x.body, ' '), :part_chars) AS text

@@ -126,7 +126,7 @@ def new_matches(
     """Videos that became playable and comments written since `since` that match the saved
     search, among what the person may see, not told before."""
     query = parse(saved.query, prefix=False)
-    filters = engine.Filters.from_json(saved.filters)
+    filters = engine.resolve(session, principal.org_id, engine.Filters.from_json(saved.filters))
     config = engine.config_of(session, principal.org_id)
     tsquery = None if query.empty else engine.tsquery(config, query.tsquery())
     told = select(SavedSearchHit.key).where(SavedSearchHit.saved_search_id == saved.id)

@@ -63,7 +63,6 @@ def upgrade() -> None:
         'search_documents',
         sa.Column('video_id', sa.Uuid(), nullable=False),
         sa.Column('owner_id', sa.Uuid(), nullable=False),
-        sa.Column('deal_id', sa.Uuid(), nullable=True),
         sa.Column('title', sa.String(length=200), server_default='', nullable=False),
         sa.Column('attrs', postgresql.JSONB(astext_type=sa.Text()), server_default='{}', nullable=False),
         sa.Column('tsv', postgresql.TSVECTOR(), nullable=True),
