@@ -89,6 +89,7 @@ API_BLUEPRINTS = (
     moderation.audit_blp,
     search.blp,
     search.saved_blp,
+    search.recommendations_blp,
 )
 EXPOSED_HEADERS = [
     "ETag",

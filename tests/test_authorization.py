@@ -281,6 +281,7 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/deals"): Case(Access.MEMBER, 200),
     ("GET", "/api/v1/me/deals"): Case(Access.MEMBER, 200),
     ("GET", "/api/v1/deals/{deal_id}"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/deals/{deal_id}/recommendations"): Case(Access.OWNER, 200),
     # Writing deals is for admins and integrations; the CRM's key names a deal of the
     # caller's own organisation (see test_a_crm_key_names_a_deal_of_ones_own_organisation).
     ("PUT", "/api/v1/deals/by-source/{source}/{external_id}"): Case(

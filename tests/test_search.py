@@ -534,3 +534,83 @@ def test_deal_attributes_then_and_now_and_number_bands(
     assert _titles(_search(client, sam, deal=deal_id)) == title
     facets = client.get("/api/v1/search/facets", headers=sam).get_json()
     assert {"value": "50k-250k", "count": 1, "label": None} in facets["attributes"]["deal_size"]
+
+
+# -- for this deal ----------------------------------------------------------------------------------
+
+
+def test_recommendations_for_a_deal_weigh_shared_attributes_and_won_deals(
+    client: FlaskClient, session: Session, people: dict[str, Any], context: AppContext
+) -> None:
+    admin, ana, sam = (bearer(client, people[k]) for k in ("admin", "ana", "sam"))
+
+    def deal(key: str, owner: str, **fields: Any) -> str:
+        response = client.put(
+            f"/api/v1/deals/by-source/salesforce/{key}",
+            json={"name": key, "owner_id": str(people[owner].id), **fields},
+            headers=admin,
+        )
+        assert response.status_code in (200, 201), response.get_json()
+        return str(response.get_json()["id"])
+
+    northwind = deal(
+        "northwind",
+        "sam",
+        stage="negotiation",
+        amount=120_000,
+        currency="USD",
+        attributes={"competitors": ["Acme"], "industry": "retail"},
+    )
+    contoso = deal(
+        "contoso",
+        "ana",
+        stage="closed",
+        outcome="won",
+        attributes={"competitors": ["Acme"], "industry": "retail"},
+    )
+    made = {
+        "won": _video(client, ana, "How we beat Acme at Contoso", deal_id=contoso),
+        "acme": _video(
+            client, ana, "Acme pricing tricks", deal_attributes={"competitors": ["Acme"]}
+        ),
+        "other": _video(
+            client,
+            ana,
+            "Globex in banking",
+            deal_attributes={"competitors": ["Globex"], "industry": "banking"},
+        ),
+        "unseen": _video(
+            client,
+            ana,
+            "Acme retail, not shared",
+            deal_attributes={"competitors": ["Acme"], "industry": "retail"},
+        ),
+    }
+    _playable(session, *(v["id"] for v in made.values()))
+    for key in ("won", "acme", "other"):
+        share_video(client, ana, _Ref(made[key]["id"]), people["sam"])
+    liked = client.post(
+        f"/api/v1/videos/{made['won']['id']}/comments",
+        json={"body": "This is the reframe that won it", "at_ms": 20_000},
+        headers=ana,
+    ).get_json()
+    assert client.put(f"/api/v1/comments/{liked['id']}/like", headers=sam).status_code == 200
+    drain(context)
+
+    response = client.get(f"/api/v1/deals/{northwind}/recommendations", headers=sam)
+    body = response.get_json()
+    assert response.status_code == 200, body
+    assert [v["video"]["title"] for v in body["videos"]] == [
+        "How we beat Acme at Contoso",
+        "Acme pricing tricks",
+    ]
+    first = body["videos"][0]["why"]
+    assert {"kind": "attribute", "attribute": "competitors", "value": "Acme"} in first
+    assert {"kind": "attribute", "attribute": "industry", "value": "retail"} in first
+    assert {"kind": "won_deal", "attribute": None, "value": None} in first
+    (moment,) = body["moments"]
+    assert moment["comment_id"] == liked["id"] and moment["at_ms"] == 20_000
+    assert moment["likes"] == 1 and f"comment={liked['id']}" in moment["link"]
+    # Deals are read by whom the deal policy lets read them.
+    kim = bearer(client, people["kim"])
+    assert client.get(f"/api/v1/deals/{northwind}/recommendations", headers=kim).status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import marshmallow as ma
@@ -21,7 +22,7 @@ from fieldcast.errors import ErrorCode, InvalidInput
 from fieldcast.models.accounts import User
 from fieldcast.models.search import SavedSearch
 from fieldcast.models.videos import VideoKind, VideoStatus
-from fieldcast.search import engine, ranking, saved
+from fieldcast.search import engine, ranking, recommendations, saved
 from fieldcast.videos import services as videos
 
 blp = Blueprint(
@@ -492,3 +493,90 @@ class SavedSearchItem(MethodView):
     def delete(self, saved_id: uuid.UUID) -> None:
         """Stop following a search"""
         saved.delete(db_session(), current_principal(), saved_id)
+
+
+# -- for this deal ---------------------------------------------------------------------------------
+
+recommendations_blp = Blueprint(
+    "recommendations",
+    __name__,
+    url_prefix="/api/v1/deals",
+    description=(
+        "For the deal in hand: the videos and comment moments most useful to it, each with "
+        'why (README, "For this deal").'
+    ),
+)
+
+
+class WhySchema(Schema):
+    kind = ma.fields.String(metadata={"enum": ["attribute", "won_deal", "lost_deal"]})
+    attribute = ma.fields.String(allow_none=True)
+    value = ma.fields.String(allow_none=True)
+
+
+class RecommendedVideoSchema(Schema):
+    video = ma.fields.Nested(SearchVideoSchema)
+    score = ma.fields.Float()
+    why = ma.fields.List(ma.fields.Nested(WhySchema))
+
+
+class RecommendedMomentSchema(Schema):
+    video_id = ma.fields.UUID()
+    comment_id = ma.fields.UUID()
+    at_ms = ma.fields.Integer()
+    end_ms = ma.fields.Integer(allow_none=True)
+    body = ma.fields.String()
+    likes = ma.fields.Integer()
+    replies = ma.fields.Integer()
+    link = ma.fields.String(metadata={"description": "Opens the player at the moment"})
+    why = ma.fields.List(ma.fields.Nested(WhySchema))
+
+
+class RecommendationsSchema(Schema):
+    deal_id = ma.fields.UUID()
+    videos = ma.fields.List(ma.fields.Nested(RecommendedVideoSchema))
+    moments = ma.fields.List(ma.fields.Nested(RecommendedMomentSchema))
+
+
+def _why(items: Sequence[recommendations.Why]) -> list[dict[str, Any]]:
+    return [{"kind": w.kind, "attribute": w.attribute, "value": w.value} for w in items]
+
+
+@recommendations_blp.route("/<uuid:deal_id>/recommendations")
+class DealRecommendations(MethodView):
+    @recommendations_blp.response(200, RecommendationsSchema)
+    @recommendations_blp.problems(404)
+    def get(self, deal_id: uuid.UUID) -> dict[str, Any]:
+        """What helps with this deal
+
+        Videos you may see recorded in a like situation (the same competitor, industry,
+        stage, size band, products or region; won deals first), and the most discussed
+        moments in them, each with why.
+        """
+        found = recommendations.recommend(db_session(), current_principal(), deal_id)
+        settings = context().settings
+        hits = [engine.Hit(r.video, r.score) for r in found.videos]
+        presented = present_hits(hits)
+        return {
+            "deal_id": found.deal.id,
+            "videos": [
+                {"video": p["video"], "score": round(r.score, 4), "why": _why(r.why)}
+                for p, r in zip(presented, found.videos, strict=True)
+            ],
+            "moments": [
+                {
+                    "video_id": m.video_id,
+                    "comment_id": m.comment_id,
+                    "at_ms": m.at_ms,
+                    "end_ms": m.end_ms,
+                    "body": m.body,
+                    "likes": m.likes,
+                    "replies": m.replies,
+                    "link": links.video_link(
+                        settings, m.video_id, comment_id=m.comment_id, at_ms=m.at_ms
+                    ),
+                    "why": _why(m.why),
+                }
+                for m in found.moments
+            ],
+        }
