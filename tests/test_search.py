@@ -536,7 +536,7 @@ def test_deal_attributes_then_and_now_and_number_bands(
     assert {"value": "50k-250k", "count": 1, "label": None} in facets["attributes"]["deal_size"]
 
 
-# -- for this deal ----------------------------------------------------------------------------------
+# -- for this deal --------------------------------------------------------------------------------
 
 
 def test_recommendations_for_a_deal_weigh_shared_attributes_and_won_deals(
