@@ -142,18 +142,24 @@ def serve(
             parent_death_signal=signal.SIGINT,
         )
         # Two workers, so a long ladder never holds back a first playable or a push; the media
-        # one also transcribes, when no video waits for its renditions.
+        # one also transcribes, when no video waits for its renditions. Both build search
+        # documents first (short jobs), so a comment is found within seconds even while one
+        # of them encodes.
         supervisor.spawn(
             "worker-fast",
             python_command(
-                "worker", "--queue", "notify", "--queue", "media-fast", "--queue", "default"
+                "worker",
+                *("--queue", "notify", "--queue", "search"),
+                *("--queue", "media-fast", "--queue", "default"),
             ),
             env,
         )
         supervisor.spawn(
             "worker-media",
             python_command(
-                "worker", "--queue", "media", "--queue", "media-fast", "--queue", "transcribe"
+                "worker",
+                *("--queue", "search", "--queue", "media"),
+                *("--queue", "media-fast", "--queue", "transcribe"),
             ),
             env,
         )

@@ -868,6 +868,7 @@ RULES: dict[str, Rule] = {
     # admins; deals are read as `DealPolicy` allows and written from the CRM.
     "attribute.read": _member,
     "attribute.write": _admin,
+    "search.configure": _admin,
     "deal.list": _member,
     "deal.read": _sees_deal,
     "deal.write": _deal_writer,

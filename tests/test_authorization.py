@@ -332,6 +332,8 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     # Results are what the caller may see (tests/test_search.py).
     ("GET", "/api/v1/search"): Case(Access.MEMBER, 200),
     ("GET", "/api/v1/search/facets"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/search/settings"): Case(Access.MEMBER, 200),
+    ("PUT", "/api/v1/search/settings"): Case(Access.ADMIN, 200, {"language": "de"}),
     ("GET", "/api/v1/saved-searches"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/saved-searches"): Case(Access.MEMBER, 201, {"q": "acme pricing"}),
     ("GET", "/api/v1/saved-searches/{saved_id}"): Case(Access.OWNER, 200),

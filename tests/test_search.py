@@ -614,3 +614,28 @@ def test_recommendations_for_a_deal_weigh_shared_attributes_and_won_deals(
     # Deals are read by whom the deal policy lets read them.
     kim = bearer(client, people["kim"])
     assert client.get(f"/api/v1/deals/{northwind}/recommendations", headers=kim).status_code == 404
+
+
+def test_the_search_language_is_the_organisations(
+    client: FlaskClient, session: Session, people: dict[str, Any], context: AppContext
+) -> None:
+    from fieldcast.search import indexing
+
+    ana, admin = bearer(client, people["ana"]), bearer(client, people["admin"])
+    video = _video(client, ana, "Verhandlungen mit Einkäufern")
+    _playable(session, video["id"])
+    drain(context)
+    # English stems differ from German ones: "Verhandlung" is only a close match yet.
+    (hit,) = _search(client, ana, q="verhandlung ")["items"]
+    assert [r["similar"] for r in hit["reasons"]] == [True]
+    refused = client.put("/api/v1/search/settings", json={"language": "de"}, headers=ana)
+    assert refused.status_code == 403
+    bad = client.put("/api/v1/search/settings", json={"language": "xx"}, headers=admin)
+    assert bad.status_code == 422
+    changed = client.put("/api/v1/search/settings", json={"language": "de-AT"}, headers=admin)
+    assert changed.get_json()["language"] == "de"
+    indexing.sweep(context.db)
+    (hit,) = _search(client, ana, q="verhandlung ")["items"]
+    assert hit["reasons"] == [{"kind": "title", "detail": None, "at_ms": None, "similar": False}]
+    assert _titles(_search(client, ana, q="einkaufer ")) == {"Verhandlungen mit Einkäufern"}
+    assert client.get("/api/v1/search/settings", headers=ana).get_json()["language"] == "de"

@@ -19,10 +19,11 @@ from api.runtime import context, db_session
 from fieldcast import links
 from fieldcast.conversation import questions
 from fieldcast.errors import ErrorCode, InvalidInput
-from fieldcast.models.accounts import User
+from fieldcast.models.accounts import Organisation, User
 from fieldcast.models.search import SavedSearch
 from fieldcast.models.videos import VideoKind, VideoStatus
-from fieldcast.search import engine, ranking, recommendations, saved
+from fieldcast.search import engine, indexing, ranking, recommendations, saved
+from fieldcast.search.language import LANGUAGES
 from fieldcast.videos import services as videos
 
 blp = Blueprint(
@@ -340,6 +341,43 @@ class Search(MethodView):
             "items": present_hits(results.hits),
             "next_cursor": _cursor(offset + limit) if results.has_more else None,
         }
+
+
+class SearchSettingsSchema(Schema):
+    language = String(
+        required=True,
+        column=Organisation.search_language,
+        metadata={
+            "description": "The language words are stemmed in: "
+            + ", ".join(f"`{code}` ({name})" for code, name in sorted(LANGUAGES.items()))
+            + "; `simple` matches words as written (accents and case aside)"
+        },
+    )
+    languages = ma.fields.List(ma.fields.String(), dump_only=True)
+
+
+@blp.route("/settings")
+class SearchSettings(MethodView):
+    @blp.response(200, SearchSettingsSchema)
+    def get(self) -> dict[str, Any]:
+        """The organisation's search language"""
+        org = db_session().get(Organisation, current_principal().org_id)
+        return {"language": org.search_language if org else "en", "languages": _LANGUAGES}
+
+    @blp.arguments(SearchSettingsSchema)
+    @blp.response(200, SearchSettingsSchema)
+    @blp.problems(403, 422)
+    def put(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Set the organisation's search language (admins)
+
+        Every video's search document is built again in the new language by the indexing
+        worker, a batch at a time; until then, each matches in the language it was built in.
+        """
+        code = indexing.set_language(db_session(), current_principal(), body["language"])
+        return {"language": code, "languages": _LANGUAGES}
+
+
+_LANGUAGES = sorted([*LANGUAGES, "simple"])
 
 
 @blp.route("/facets")

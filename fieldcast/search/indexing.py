@@ -27,10 +27,13 @@ from sqlalchemy.orm import Session
 
 from fieldcast import events
 from fieldcast.db import Database, utcnow
+from fieldcast.errors import InvalidInput
+from fieldcast.models.accounts import Organisation
 from fieldcast.models.search import SearchDocument
 from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
+from fieldcast.policy import Principal, authorize
 from fieldcast.search import ranking
 from fieldcast.search.language import CONFIG_PREFIX, FALLBACK, LANGUAGES
 
@@ -224,3 +227,27 @@ def refresh_engagement(db: Database, *, older_than: timedelta, limit: int = 2_00
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def set_language(session: Session, principal: Principal, language: str) -> str:
+    """An admin sets the language the organisation searches in; every document is asked for
+    again and the sweep builds them anew, a batch at a time (until then, a document matches
+    in the language it was built in). Returns the language code kept."""
+    authorize(principal, "search.configure")
+    code = language.split("-")[0].lower()
+    if code not in LANGUAGES and code != FALLBACK:
+        raise InvalidInput(
+            errors={"language": [f"One of: {', '.join(sorted([*LANGUAGES, FALLBACK]))}."]}
+        )
+    org = session.get(Organisation, principal.org_id)
+    assert org is not None
+    if org.search_language != code:
+        org.search_language = code
+        session.execute(
+            update(SearchDocument)
+            .where(SearchDocument.org_id == principal.org_id)
+            .values(requested_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+    return code
