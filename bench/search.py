@@ -25,14 +25,17 @@ database has `deals`.
 
 How: the base rows are written with COPY FROM STDIN (organisations, users, teams, memberships,
 videos, shares, comments, transcripts, segments); the recipient rows with one INSERT ... SELECT
-joining the shares' teams to their members. While the bulk rows go in, the user triggers of
-videos, shares, share_recipients and comments are disabled (`--comment-triggers bulk`): they
-stamp delta-sync marks (left empty: the rows count as older than any sync token) and keep
-`moment_counts`, which is then filled in one INSERT ... SELECT; `--comment-triggers fire`
-lets the comments' triggers run during the COPY instead. The triggers are enabled again before
-any product process starts. Then the search documents are built by the product's own
-set-based path, `fieldcast.search.indexing.build`, 500 videos per call and transaction
-(`doc_build_s`, `docs_per_s`), and VACUUM ANALYZE settles the tables.
+joining the shares' teams to their members, in primary-key order. While the bulk rows go in,
+every trigger of videos, shares, share_recipients and comments is disabled (`--comment-triggers
+bulk`: the rows are consistent by construction, so the foreign-key checks are skipped too) and
+their indexes that back no constraint are dropped, then made again from their definitions in
+one pass each. The user triggers stamp delta-sync marks (left empty: the rows count as older
+than any sync token) and keep `moment_counts`, which is then filled in one INSERT ... SELECT.
+`--comment-triggers fire` leaves the comments table alone: its triggers and foreign-key checks
+run for every row of the COPY, with its indexes in place, as for the API's writes. Everything is
+enabled again before any product process starts. Then the search documents are built by the
+product's own set-based path, `fieldcast.search.indexing.build`, 500 videos per call and
+transaction (`doc_build_s`, `docs_per_s`), and VACUUM ANALYZE settles the tables.
 
 Measured, per size, in the largest organisation: a query mix made from the same vocabulary, the
 same for the rep and for the admin: common words (ranks 50-600, not stop words), rare words
