@@ -639,3 +639,36 @@ def test_the_search_language_is_the_organisations(
     assert hit["reasons"] == [{"kind": "title", "detail": None, "at_ms": None, "similar": False}]
     assert _titles(_search(client, ana, q="einkaufer ")) == {"Verhandlungen mit Einkäufern"}
     assert client.get("/api/v1/search/settings", headers=ana).get_json()["language"] == "de"
+
+
+def test_an_accepted_reply_video_counts_for_the_question_and_the_reply(
+    session: Session, org: Any, people: dict[str, Any]
+) -> None:
+    from fieldcast.search import indexing
+
+    def video(title: str, owner: Any, **fields: Any) -> Video:
+        made = Video(
+            org_id=org.id, owner_id=owner.id, title=title, status=VideoStatus.READY, **fields
+        )
+        session.add(made)
+        session.flush()
+        return made
+
+    question = video("How do you price pilots?", people["ana"], kind=VideoKind.QUESTION)
+    reply = video("Pilots, priced", people["sam"], answers_video_id=question.id)
+    other = video("Another answer", people["kim"], answers_video_id=question.id)
+    question.accepted_video_id = reply.id
+    session.flush()
+    assert indexing.build(session, [question.id, reply.id, other.id]) == {
+        question.id,
+        reply.id,
+        other.id,
+    }
+    engagement = dict(
+        session.execute(
+            select(SearchDocument.video_id, SearchDocument.engagement).where(
+                SearchDocument.video_id.in_([question.id, reply.id, other.id])
+            )
+        ).all()
+    )
+    assert engagement == {question.id: 5, reply.id: 5, other.id: 0}

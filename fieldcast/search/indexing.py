@@ -100,12 +100,14 @@ _BUILD = text(
             + :w_accepted * ((v.accepted_comment_id IS NOT NULL
                               OR v.accepted_video_id IS NOT NULL)::int
                              + (SELECT count(*) FROM videos q
-                                WHERE q.org_id = v.org_id AND q.accepted_video_id = v.id))
+                                WHERE q.org_id = v.org_id AND q.id = v.answers_video_id
+                                  AND q.accepted_video_id = v.id))
             + :w_share * (SELECT count(*) FROM shares s
                           WHERE s.video_id = v.id AND s.recalled_at IS NULL)
             + :w_watched * (SELECT count(*) FROM shares s
                             JOIN share_recipients r ON r.share_id = s.id AND r.state = 'watched'
                             WHERE s.video_id = v.id AND s.recalled_at IS NULL) AS engagement
+        OFFSET 0
     ) e
     WHERE v.id = ANY(:ids) AND v.deleted_at IS NULL
     ON CONFLICT (video_id) DO UPDATE SET
