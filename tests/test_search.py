@@ -624,6 +624,11 @@ def test_the_search_language_is_the_organisations(
     ana, admin = bearer(client, people["ana"]), bearer(client, people["admin"])
     video = _video(client, ana, "Verhandlungen mit Einkäufern")
     _playable(session, video["id"])
+    said = client.post(
+        f"/api/v1/videos/{video['id']}/comments",
+        json={"body": "Gute Verhandlungsführung hier", "at_ms": 3_000},
+        headers=ana,
+    ).get_json()
     drain(context)
     # English stems differ from German ones: "Verhandlung" is only a close match yet.
     (hit,) = _search(client, ana, q="verhandlung ")["items"]
@@ -634,7 +639,10 @@ def test_the_search_language_is_the_organisations(
     assert bad.status_code == 422
     changed = client.put("/api/v1/search/settings", json={"language": "de-AT"}, headers=admin)
     assert changed.get_json()["language"] == "de"
+    drain(context)  # the comments stemmed again, in German
     indexing.sweep(context.db)
+    (hit,) = _search(client, ana, q="verhandlungsfuhrung ")["items"]
+    assert [m["comment_id"] for m in hit["moments"]] == [said["id"]]
     (hit,) = _search(client, ana, q="verhandlung ")["items"]
     assert hit["reasons"] == [{"kind": "title", "detail": None, "at_ms": None, "similar": False}]
     assert _titles(_search(client, ana, q="einkaufer ")) == {"Verhandlungen mit Einkäufern"}

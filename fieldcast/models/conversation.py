@@ -16,7 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fieldcast.db import (
@@ -97,6 +97,10 @@ class Comment(TenantMixin, Base):
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
     edited_at: Mapped[datetime | None]
+    # Its words stemmed in the organisation's search language, kept by a trigger (migration
+    # 0025): search finds a video's matching comments without parsing them. Not loaded
+    # with the comment.
+    search_tsv: Mapped[Any | None] = mapped_column(TSVECTOR, deferred=True)
     deleted_at: Mapped[datetime | None]
     deleted_by_id: Mapped[uuid.UUID | None]
     # A thread (a top-level comment) resolved, and by whom.

@@ -28,3 +28,5 @@ class TaskName(enum.StrEnum):
     ACCOUNTS_PASSWORD_RESET_EMAIL = "accounts.password_reset_email"  # noqa: S105 - a reset link
     # Build a video's search document from its texts (title, comments, transcript, ...).
     SEARCH_INDEX = "search.index"
+    # Stem an organisation's comments again in its new search language, a batch at a time.
+    SEARCH_RESTEM = "search.restem"

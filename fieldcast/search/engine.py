@@ -512,7 +512,8 @@ def _comment_moments(
                    ts_headline(CAST(:config AS regconfig), m.body, q, :snippet) AS snippet
             FROM unnest(CAST(:ids AS uuid[])) AS v(id),
                  LATERAL (
-                     SELECT c.video_id, c.id, c.timeline_ms, c.end_ms, c.body, c.created_at
+                     SELECT c.video_id, c.id, c.timeline_ms, c.end_ms, c.body, c.search_tsv,
+                            c.created_at
                      FROM comments c
                      WHERE c.org_id = :org_id AND c.video_id = v.id
                        AND c.deleted_at IS NULL AND c.hidden_at IS NULL
@@ -520,7 +521,7 @@ def _comment_moments(
                      LIMIT :scanned
                  ) m,
                  to_tsquery(CAST(:config AS regconfig), :query) q
-            WHERE to_tsvector(CAST(:config AS regconfig), m.body) @@ q
+            WHERE m.search_tsv @@ q
             ORDER BY m.video_id, m.timeline_ms
             """
         ).bindparams(bindparam("ids")),

@@ -245,6 +245,7 @@ def set_language(session: Session, principal: Principal, language: str) -> str:
     assert org is not None
     if org.search_language != code:
         org.search_language = code
+        outbox.record(session, TaskName.SEARCH_RESTEM, {"org_id": str(org.id)}, org_id=org.id)
         session.execute(
             update(SearchDocument)
             .where(SearchDocument.org_id == principal.org_id)
@@ -253,3 +254,38 @@ def set_language(session: Session, principal: Principal, language: str) -> str:
         )
     session.flush()
     return code
+
+
+RESTEM_BATCH = 5_000
+
+
+def _restem(session: Session, payload: dict[str, Any]) -> None:
+    """Stem the next batch of an organisation's comments in its search language (after a
+    change of language); records itself again until none is left."""
+    rows: list[uuid.UUID] = list(
+        session.execute(
+            text(
+                """
+            UPDATE comments c SET search_tsv = to_tsvector(search_config(c.org_id), c.body)
+            WHERE c.id IN (SELECT id FROM comments
+                           WHERE org_id = :org_id AND id > :after ORDER BY id LIMIT :batch)
+            RETURNING c.id
+            """
+            ),
+            {
+                "org_id": payload["org_id"],
+                "after": payload.get("after", "00000000-0000-0000-0000-000000000000"),
+                "batch": RESTEM_BATCH,
+            },
+        ).scalars()
+    )
+    if len(rows) == RESTEM_BATCH:
+        outbox.record(
+            session,
+            TaskName.SEARCH_RESTEM,
+            {"org_id": payload["org_id"], "after": str(max(rows))},
+            org_id=uuid.UUID(payload["org_id"]),
+        )
+
+
+outbox.tasks.register(TaskName.SEARCH_RESTEM, queue=QUEUE, max_attempts=8)(_restem)

@@ -38,6 +38,26 @@ LANGUAGES = {
 }
 
 
+# The text search configuration of an organisation (fieldcast.search.language.config_for).
+_SEARCH_CONFIG = """
+    CREATE FUNCTION search_config(p_org uuid) RETURNS regconfig LANGUAGE sql STABLE AS $$
+        SELECT ('fieldcast_' || CASE WHEN code = ANY(%s) THEN code ELSE 'simple' END)::regconfig
+        FROM (SELECT split_part(lower(search_language), '-', 1) AS code
+              FROM organisations WHERE id = p_org) o
+    $$
+"""
+# A comment's words, stemmed in its organisation's language: the moments search shows are
+# found among a video's comments without parsing them at query time.
+_COMMENTS_SEARCH_TSV = """
+    CREATE FUNCTION comments_search_tsv() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.search_tsv := to_tsvector(search_config(NEW.org_id), NEW.body);
+        RETURN NEW;
+    END
+    $$
+"""
+
+
 def upgrade() -> None:
     op.execute('CREATE EXTENSION IF NOT EXISTS unaccent')
     op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
@@ -58,6 +78,15 @@ def upgrade() -> None:
         'organisations',
         sa.Column('search_language', sa.String(length=8), server_default='en', nullable=False),
     )
+    codes = ", ".join(f"'{code}'" for code in LANGUAGES if code != 'simple')
+    op.execute(_SEARCH_CONFIG % f"ARRAY[{codes}]")
+    op.add_column('comments', sa.Column('search_tsv', postgresql.TSVECTOR(), nullable=True))
+    op.execute(_COMMENTS_SEARCH_TSV)
+    op.execute(
+        'CREATE TRIGGER comments_search_tsv BEFORE INSERT OR UPDATE OF body ON comments'
+        ' FOR EACH ROW EXECUTE FUNCTION comments_search_tsv()'
+    )
+    op.execute('UPDATE comments SET search_tsv = to_tsvector(search_config(org_id), body)')
 
     op.create_table(
         'search_documents',
@@ -140,6 +169,10 @@ def downgrade() -> None:
     op.drop_table('saved_search_hits')
     op.drop_table('saved_searches')
     op.drop_table('search_documents')
+    op.execute('DROP TRIGGER comments_search_tsv ON comments')
+    op.execute('DROP FUNCTION comments_search_tsv()')
+    op.drop_column('comments', 'search_tsv')
+    op.execute('DROP FUNCTION search_config(uuid)')
     op.drop_column('organisations', 'search_language')
     op.drop_index('ix_users_display_name_trgm', table_name='users')
     for code in LANGUAGES:
