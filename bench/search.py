@@ -30,7 +30,8 @@ every trigger of videos, shares, share_recipients and comments is disabled (`--c
 bulk`: the rows are consistent by construction, so the foreign-key checks are skipped too) and
 their indexes that back no constraint are dropped, then made again from their definitions in
 one pass each. The user triggers stamp delta-sync marks (left empty: the rows count as older
-than any sync token) and keep `moment_counts`, which is then filled in one INSERT ... SELECT.
+than any sync token) and keep `moment_counts`, which is then filled in one INSERT ... SELECT;
+the comments' `comments_search_tsv` trigger alone stays on (their stemmed words, for moments).
 `--comment-triggers fire` leaves the comments table alone: its triggers and foreign-key checks
 run for every row of the COPY, with its indexes in place, as for the API's writes. Everything is
 enabled again before any product process starts. Then the search documents are built by the
@@ -380,6 +381,9 @@ class Seeder:
                 bulk_tables.append("comments")
             for table in bulk_tables:
                 conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
+            if "comments" in bulk_tables:
+                # The one trigger a comment's row needs for search: its stemmed words.
+                conn.execute("ALTER TABLE comments ENABLE TRIGGER comments_search_tsv")
             # For the indexes made again below: each one sort in memory.
             conn.execute("SET maintenance_work_mem = '256MB'")
             indexes = {table: self.drop_indexes(conn, table) for table in bulk_tables}
