@@ -59,6 +59,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, object_session
@@ -259,6 +260,28 @@ class VideoPolicy(ObjectPolicy[Video]):
                     ),
                 ),
             ),
+        )
+
+    def listed_by_ids(self, principal: Principal) -> ColumnElement[bool]:
+        """`listed`, written for queries over many rows: for a person who is no admin, the ids
+        of the videos they may see are gathered first (their own, those shared with them, the
+        reply videos to their questions: a few per cent of the organisation's) and only those
+        are read, rather than every video of the organisation tested. The same rule."""
+        if principal.is_admin:
+            return self.listed(principal)
+        own = select(Video.id).where(
+            Video.org_id == principal.org_id, Video.owner_id == principal.user_id
+        )
+        replies = select(Video.id).where(
+            Video.org_id == principal.org_id, Video.answers_video_id.in_(self._asked(principal))
+        )
+        ids = union_all(own, self._received(principal), self._pending(principal), replies)
+        return and_(
+            Video.org_id == principal.org_id,
+            Video.deleted_at.is_(None),
+            Video.archived_at.is_(None),
+            Video.id.in_(ids.subquery().select()),
+            or_(Video.owner_id == principal.user_id, Video.hidden_at.is_(None)),
         )
 
     def shared_with(self, principal: Principal) -> ColumnElement[bool]:

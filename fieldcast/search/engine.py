@@ -18,6 +18,7 @@ beyond it.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -28,7 +29,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
-    bindparam,
     case,
     cast,
     func,
@@ -190,9 +190,25 @@ class Results:
     query: Query
 
 
+# An organisation's search configuration, kept by each process for a minute: a change of
+# language reaches every process within CONFIG_TTL_S (and its documents are built again anyway).
+CONFIG_TTL_S = 60.0
+_configs: dict[uuid.UUID, tuple[float, str]] = {}
+
+
 def config_of(session: Session, org_id: uuid.UUID) -> str:
+    kept = _configs.get(org_id)
+    now = time.monotonic()
+    if kept is not None and now - kept[0] < CONFIG_TTL_S:
+        return kept[1]
     language = session.scalar(select(Organisation.search_language).where(Organisation.id == org_id))
-    return config_for(language)
+    config = config_for(language)
+    _configs[org_id] = (now, config)
+    return config
+
+
+def forget_config(org_id: uuid.UUID) -> None:
+    _configs.pop(org_id, None)
 
 
 def regconfig(config: str) -> ColumnElement[Any]:
@@ -303,7 +319,7 @@ def matching(
         .where(
             D.org_id == principal.org_id,
             D.indexed_at.is_not(None),
-            policy.videos.listed(principal),
+            policy.videos.listed_by_ids(principal),
             Video.status.in_((VideoStatus.PLAYABLE, VideoStatus.READY)),
             *_filters(principal, filters),
         )
@@ -459,11 +475,9 @@ def _explain(
         if row.discussion:
             discussed.append(row.video_id)
     found: list[tuple[uuid.UUID, Moment]] = []
-    if transcribed:
-        found += _transcript_moments(session, principal, config, query, transcribed)
-    if discussed:
-        found += _comment_moments(session, principal, config, query, discussed)
-        for video_id, title in _attachment_matches(session, principal, config, query, discussed):
+    if transcribed or discussed:
+        found, attachments = _moments(session, principal, config, query, transcribed, discussed)
+        for video_id, title in attachments:
             by_id[video_id].reasons.append(Reason("attachment", detail=title))
     for moment_video, moment in found:
         hit = by_id[moment_video]
@@ -498,130 +512,84 @@ def _highlight(marked: str) -> Highlighted:
     return Highlighted("".join(out), tuple(marks))
 
 
-def _comment_moments(
-    session: Session,
-    principal: Principal,
-    config: str,
-    query: Query,
-    video_ids: list[uuid.UUID],
-) -> list[tuple[uuid.UUID, Moment]]:
-    rows = session.execute(
-        text(
-            """
-            SELECT m.video_id, m.id, m.timeline_ms, m.end_ms,
-                   ts_headline(CAST(:config AS regconfig), m.body, q, :snippet) AS snippet
-            FROM unnest(CAST(:ids AS uuid[])) AS v(id),
-                 LATERAL (
-                     SELECT c.video_id, c.id, c.timeline_ms, c.end_ms, c.body, c.search_tsv,
-                            c.created_at
-                     FROM comments c
-                     WHERE c.org_id = :org_id AND c.video_id = v.id
-                       AND c.deleted_at IS NULL AND c.hidden_at IS NULL
-                     ORDER BY c.created_at DESC
-                     LIMIT :scanned
-                 ) m,
-                 to_tsquery(CAST(:config AS regconfig), :query) q
-            WHERE m.search_tsv @@ q
-            ORDER BY m.video_id, m.timeline_ms
-            """
-        ).bindparams(bindparam("ids")),
-        {
-            "config": config,
-            "snippet": SNIPPET,
-            "ids": video_ids,
-            "org_id": principal.org_id,
-            "scanned": COMMENTS_SCANNED,
-            "query": query.any_tsquery(),
-        },
-    ).all()
-    return [
-        (
-            row.video_id,
-            Moment(
-                "comment",
-                at_ms=row.timeline_ms,
-                end_ms=row.end_ms,
-                comment_id=row.id,
-                snippet=_highlight(row.snippet),
-            ),
-        )
-        for row in rows
-    ]
-
-
-def _transcript_moments(
-    session: Session,
-    principal: Principal,
-    config: str,
-    query: Query,
-    video_ids: list[uuid.UUID],
-) -> list[tuple[uuid.UUID, Moment]]:
-    """The transcript segments of these videos that speak of the query, in time order."""
-    rows = session.execute(
-        text(
-            """
-            SELECT s.video_id, s.start_ms, s.end_ms,
-                   ts_headline(CAST(:config AS regconfig), s.text, q, :snippet) AS snippet
-            FROM transcript_segments s, to_tsquery(CAST(:config AS regconfig), :query) q
-            WHERE s.org_id = :org_id AND s.video_id = ANY(CAST(:ids AS uuid[]))
-              AND to_tsvector(CAST(:config AS regconfig), s.text) @@ q
-            ORDER BY s.video_id, s.start_ms
-            """
-        ),
-        {
-            "config": config,
-            "snippet": SNIPPET,
-            "ids": video_ids,
-            "org_id": principal.org_id,
-            "query": query.any_tsquery(),
-        },
-    ).all()
-    return [
-        (
-            row.video_id,
-            Moment(
-                "transcript",
-                at_ms=row.start_ms,
-                end_ms=row.end_ms,
-                snippet=_highlight(row.snippet),
-            ),
-        )
-        for row in rows
-    ]
-
-
 # Characters of an attachment's text looked at to say it matched (the document read more).
 ATTACHMENT_CHARS = 20_000
 
+# In one statement, for the page's videos: the transcript segments of those whose transcript
+# matched, the comments (the newest COMMENTS_SCANNED, by their stored words) and the
+# attachments of those whose comments or attachments matched.
+_MOMENTS = text(
+    """
+    WITH q AS (SELECT to_tsquery(CAST(:config AS regconfig), :query) AS q)
+    SELECT 'transcript' AS kind, s.video_id, NULL::uuid AS id, s.start_ms AS at_ms, s.end_ms,
+           ts_headline(CAST(:config AS regconfig), s.text, q.q, :snippet) AS snippet,
+           NULL AS title
+    FROM transcript_segments s, q
+    WHERE s.org_id = :org_id AND s.video_id = ANY(CAST(:transcribed AS uuid[]))
+      AND to_tsvector(CAST(:config AS regconfig), s.text) @@ q.q
+    UNION ALL
+    SELECT 'comment', m.video_id, m.id, m.timeline_ms, m.end_ms,
+           ts_headline(CAST(:config AS regconfig), m.body, q.q, :snippet), NULL
+    FROM unnest(CAST(:discussed AS uuid[])) AS v(id),
+         LATERAL (
+             SELECT c.video_id, c.id, c.timeline_ms, c.end_ms, c.body, c.search_tsv
+             FROM comments c
+             WHERE c.org_id = :org_id AND c.video_id = v.id
+               AND c.deleted_at IS NULL AND c.hidden_at IS NULL
+             ORDER BY c.created_at DESC
+             LIMIT :scanned
+         ) m, q
+    WHERE m.search_tsv @@ q.q
+    UNION ALL
+    SELECT 'attachment', a.video_id, a.id, NULL, NULL, NULL, a.title
+    FROM attachments a, q
+    WHERE a.org_id = :org_id AND a.video_id = ANY(CAST(:discussed AS uuid[]))
+      AND to_tsvector(CAST(:config AS regconfig),
+                      concat_ws(' ', a.title, a.body, left(a.text, :chars))) @@ q.q
+    ORDER BY 2, 4
+    """
+)
 
-def _attachment_matches(
+
+def _moments(
     session: Session,
     principal: Principal,
     config: str,
     query: Query,
-    video_ids: list[uuid.UUID],
-) -> list[tuple[uuid.UUID, str]]:
-    """The attachments of these videos whose title, note or text speak of the query."""
+    transcribed: list[uuid.UUID],
+    discussed: list[uuid.UUID],
+) -> tuple[list[tuple[uuid.UUID, Moment]], list[tuple[uuid.UUID, str]]]:
+    """The transcript segments and comments of these videos that speak of the query, in time
+    order (the moments), and their attachments that do."""
     rows = session.execute(
-        text(
-            """
-            SELECT a.video_id, a.title
-            FROM attachments a, to_tsquery(CAST(:config AS regconfig), :query) q
-            WHERE a.org_id = :org_id AND a.video_id = ANY(CAST(:ids AS uuid[]))
-              AND to_tsvector(CAST(:config AS regconfig),
-                              concat_ws(' ', a.title, a.body, left(a.text, :chars))) @@ q
-            ORDER BY a.video_id, a.id
-            """
-        ),
+        _MOMENTS,
         {
             "config": config,
-            "ids": video_ids,
-            "org_id": principal.org_id,
             "query": query.any_tsquery(),
+            "snippet": SNIPPET,
+            "org_id": principal.org_id,
+            "transcribed": transcribed,
+            "discussed": discussed,
+            "scanned": COMMENTS_SCANNED,
             "chars": ATTACHMENT_CHARS,
         },
     ).all()
-    return [(row.video_id, row.title) for row in rows]
+    moments = [
+        (
+            row.video_id,
+            Moment(
+                row.kind,
+                at_ms=row.at_ms,
+                end_ms=row.end_ms,
+                comment_id=row.id if row.kind == "comment" else None,
+                snippet=_highlight(row.snippet),
+            ),
+        )
+        for row in rows
+        if row.kind != "attachment"
+    ]
+    attachments = [(row.video_id, row.title) for row in rows if row.kind == "attachment"]
+    return moments, attachments
 
 
 @dataclass(frozen=True)

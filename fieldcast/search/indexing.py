@@ -34,7 +34,7 @@ from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
 from fieldcast.policy import Principal, authorize
-from fieldcast.search import ranking
+from fieldcast.search import engine, ranking
 from fieldcast.search.language import CONFIG_PREFIX, FALLBACK, LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -245,6 +245,7 @@ def set_language(session: Session, principal: Principal, language: str) -> str:
     assert org is not None
     if org.search_language != code:
         org.search_language = code
+        engine.forget_config(org.id)
         outbox.record(session, TaskName.SEARCH_RESTEM, {"org_id": str(org.id)}, org_id=org.id)
         session.execute(
             update(SearchDocument)

@@ -113,7 +113,7 @@ def recommend(session: Session, principal: Principal, deal_id: uuid.UUID) -> Rec
         .where(
             D.org_id == principal.org_id,
             D.indexed_at.is_not(None),
-            policy.videos.listed(principal),
+            policy.videos.listed_by_ids(principal),
             Video.status.in_((VideoStatus.PLAYABLE, VideoStatus.READY)),
             or_(*conditions),
         )
