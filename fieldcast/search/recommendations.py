@@ -28,8 +28,9 @@ from fieldcast import policy
 from fieldcast.deals import catalogue
 from fieldcast.models.deals import AttributeType, Deal, DealOutcome
 from fieldcast.models.search import SearchDocument
-from fieldcast.models.videos import Video, VideoStatus
+from fieldcast.models.videos import Video
 from fieldcast.policy import Principal
+from fieldcast.search import engine
 
 WEIGHTS: dict[str, float] = {
     "competitors": 3.0,
@@ -106,18 +107,12 @@ def recommend(session: Session, principal: Principal, deal_id: uuid.UUID) -> Rec
             conditions.append(D.attrs.contains({name: [v]}))
     if not conditions:
         return Recommendations(deal, [], [])
+    # The documents search would find for this person with no words, holding a deal value.
     rows = session.execute(
-        select(D.video_id, D.attrs, D.rank_key, Deal.outcome)
-        .join(Video, and_(Video.org_id == D.org_id, Video.id == D.video_id))
+        engine.matching(principal, None, engine.Filters())
+        .with_only_columns(D.video_id, D.attrs, D.rank_key, Deal.outcome)
         .outerjoin(Deal, and_(Deal.org_id == Video.org_id, Deal.id == Video.deal_id))
-        .where(
-            D.org_id == principal.org_id,
-            D.indexed_at.is_not(None),
-            policy.videos.listed_by_ids(principal),
-            Video.status.in_((VideoStatus.PLAYABLE, VideoStatus.READY)),
-            or_(*conditions),
-        )
-        .order_by(D.rank_key.desc())
+        .where(or_(*conditions))
         .limit(CANDIDATES)
     ).all()
     if not rows:
