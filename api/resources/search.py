@@ -10,6 +10,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask.views import MethodView
+from sqlalchemy import select
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
@@ -267,7 +268,8 @@ def present_hits(hits: list[engine.Hit]) -> list[dict[str, Any]]:
     page_videos = [hit.video for hit in hits]
     renditions = videos.renditions_of(session, page_videos)
     authors = {
-        u.id: u for u in session.query(User).filter(User.id.in_({v.owner_id for v in page_videos}))
+        u.id: u
+        for u in session.scalars(select(User).where(User.id.in_({v.owner_id for v in page_videos})))
     }
     out = []
     for hit in hits:
