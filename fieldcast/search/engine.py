@@ -437,24 +437,18 @@ def _explain(
     parts = session.execute(
         select(
             D.video_id,
-            func.ts_filter(D.tsv, text("'{a}'::\"char\"[]")).op("@@")(any_query).label("title"),
+            _weighted(D.tsv, "a").op("@@")(any_query).label("title"),
             func.to_tsvector(config_expr, Video.description)
             .op("@@")(any_query)
             .label("description"),
-            func.jsonb_to_tsvector(
-                config_expr, Video.deal_attributes, text('\'["string", "numeric"]\'::jsonb')
-            )
+            func.jsonb_to_tsvector(config_expr, Video.deal_attributes, _JSON_TEXT)
             .op("@@")(any_query)
             .label("attribute"),
             func.to_tsvector(config_expr, func.coalesce(User.display_name, ""))
             .op("@@")(any_query)
             .label("author"),
-            func.ts_filter(D.tsv, text("'{c}'::\"char\"[]"))
-            .op("@@")(any_query)
-            .label("transcript"),
-            func.ts_filter(D.tsv, text("'{d}'::\"char\"[]"))
-            .op("@@")(any_query)
-            .label("discussion"),
+            _weighted(D.tsv, "c").op("@@")(any_query).label("transcript"),
+            _weighted(D.tsv, "d").op("@@")(any_query).label("discussion"),
         )
         .join(Video, and_(Video.org_id == D.org_id, Video.id == D.video_id))
         .outerjoin(User, and_(User.org_id == Video.org_id, User.id == Video.owner_id))
