@@ -398,6 +398,13 @@ def test_saved_searches_are_each_persons_own(
             path, headers=kim, json={} if method == "patch" else None
         )
         assert response.status_code == 404, method
+    # Named by its query when unnamed, cut to the name's length.
+    long = client.post("/api/v1/saved-searches", json={"q": "acme " * 40}, headers=sam)
+    assert long.status_code == 201 and len(long.get_json()["name"]) == 120
+    assert (
+        client.delete(f"/api/v1/saved-searches/{long.get_json()['id']}", headers=sam).status_code
+        == 204
+    )
     changed = client.patch(path, json={"name": "Objections", "notify": False}, headers=sam)
     assert changed.get_json()["name"] == "Objections" and changed.get_json()["notify"] is False
     bad = client.post("/api/v1/saved-searches", json={"filters": {"attr": ["nope"]}}, headers=sam)
@@ -496,6 +503,26 @@ def test_transcript_moments_and_attachment_reasons(
     assert {"kind": "attachment", "detail": "Call plan", "at_ms": None, "similar": False} in hit[
         "reasons"
     ]
+    # Every attachment's title counts, a link's too.
+    link = client.post(
+        f"/api/v1/videos/{video_id}/attachments",
+        json={"kind": "link", "url": "https://example.com/bc", "title": "Initech battlecard"},
+        headers=ana,
+    )
+    assert link.status_code == 201, link.get_json()
+    drain(context)
+    hit = _search(client, sam, q="battlecard")["items"][0]
+    assert {
+        "kind": "attachment",
+        "detail": "Initech battlecard",
+        "at_ms": None,
+        "similar": False,
+    } in hit["reasons"]
+    # A comment on the whole video is a moment with no time.
+    client.post(f"/api/v1/videos/{video_id}/comments", json={"body": "Initech again"}, headers=sam)
+    drain(context)
+    moments = _search(client, sam, q="initech")["items"][0]["moments"]
+    assert [m["at_ms"] for m in moments if m["kind"] == "comment"] == [None]
 
 
 def test_deal_attributes_then_and_now_and_number_bands(
@@ -526,8 +553,12 @@ def test_deal_attributes_then_and_now_and_number_bands(
     title = {"Northwind discovery debrief"}
     assert _titles(_search(client, sam, attr="stage:Discovery")) == title
     assert _titles(_search(client, sam, attr="stage:negotiation")) == set()
-    assert _titles(_search(client, sam, attr="stage:negotiation", attr_time="now")) == title
-    assert _titles(_search(client, sam, attr="stage:discovery", attr_time="now")) == set()
+    # Now: the deal's current stage, for whoever may read the deal (Ana owns it) ...
+    assert _titles(_search(client, ana, attr="stage:negotiation", attr_time="now")) == title
+    assert _titles(_search(client, ana, attr="stage:discovery", attr_time="now")) == set()
+    # ... while Sam, who sees the video but not the deal, learns nothing of it: the snapshot.
+    assert _titles(_search(client, sam, attr="stage:negotiation", attr_time="now")) == set()
+    assert _titles(_search(client, sam, attr="stage:discovery", attr_time="now")) == title
     assert _titles(_search(client, sam, attr="deal_size:50k-250k")) == title
     assert _titles(_search(client, sam, attr="deal_size:<10k")) == set()
     assert _titles(_search(client, sam, attr="-deal_size:<10k")) == title
@@ -639,7 +670,12 @@ def test_the_search_language_is_the_organisations(
     assert bad.status_code == 422
     changed = client.put("/api/v1/search/settings", json={"language": "de-AT"}, headers=admin)
     assert changed.get_json()["language"] == "de"
+    from fieldcast.models.conversation import Comment
+
+    seq = session.scalar(select(Comment.change_seq).where(Comment.id == said["id"]))
     drain(context)  # the comments stemmed again, in German
+    # ... which apps syncing comments need not fetch again.
+    assert session.scalar(select(Comment.change_seq).where(Comment.id == said["id"])) == seq
     indexing.sweep(context.db)
     (hit,) = _search(client, ana, q="verhandlungsfuhrung ")["items"]
     assert [m["comment_id"] for m in hit["moments"]] == [said["id"]]

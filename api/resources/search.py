@@ -155,7 +155,9 @@ class HighlightSchema(Schema):
 
 class SearchMomentSchema(Schema):
     kind = ma.fields.String(metadata={"enum": ["transcript", "comment"]})
-    at_ms = ma.fields.Integer()
+    at_ms = ma.fields.Integer(
+        allow_none=True, metadata={"description": "Null for a comment on the whole video"}
+    )
     end_ms = ma.fields.Integer(allow_none=True)
     comment_id = ma.fields.UUID(allow_none=True)
     snippet = ma.fields.Nested(HighlightSchema)

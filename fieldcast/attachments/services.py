@@ -327,6 +327,8 @@ def _add(session: Session, video: Video, attachment: Attachment) -> Attachment:
     _ensure_room(session, video, lock=True)
     session.add(attachment)
     session.flush()
+    # Search reads every attachment's title, a note's body and, later, a file's text.
+    events.publish(session, events.VideoTextChanged(org_id=video.org_id, video_id=video.id))
     return attachment
 
 
@@ -369,9 +371,7 @@ def add_note(
         title=clean_title(title) if title is not None else _default_title(body.splitlines()[0]),
         body=body,
     )
-    _add(session, video, attachment)
-    events.publish(session, events.VideoTextChanged(org_id=video.org_id, video_id=video.id))
-    return attachment
+    return _add(session, video, attachment)
 
 
 class _CheckedReader:
@@ -498,10 +498,8 @@ def delete_attachment(
     if attachment is None:
         raise NotFound(f"No attachment with id {attachment_id}.")
     key = attachment.storage_key
-    had_words = bool(attachment.text or attachment.body)
     session.delete(attachment)
     session.flush()
-    if had_words:
-        events.publish(session, events.VideoTextChanged(org_id=video.org_id, video_id=video.id))
+    events.publish(session, events.VideoTextChanged(org_id=video.org_id, video_id=video.id))
     if key is not None:
         on_commit(session, partial(_discard, storage, key))

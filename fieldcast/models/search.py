@@ -67,6 +67,9 @@ class SearchDocument(TenantMixin, Base):
     engagement_at: Mapped[datetime | None]
 
 
+SAVED_SEARCH_NAME_MAX = 120
+
+
 class SavedSearch(TenantMixin, Base):
     """A query a person follows: what newly matches it reaches them as one push and inbox item
     per round of the saved-search worker, never one per video."""
@@ -81,7 +84,7 @@ class SavedSearch(TenantMixin, Base):
 
     id: Mapped[UUIDPK]
     user_id: Mapped[uuid.UUID]
-    name: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(SAVED_SEARCH_NAME_MAX))
     query: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # The search's filters, as `GET /api/v1/search` takes them.
     filters: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")

@@ -161,7 +161,7 @@ class Highlighted:
 @dataclass(frozen=True)
 class Moment:
     kind: str  # "transcript" or "comment"
-    at_ms: int
+    at_ms: int | None  # None: a comment on the whole video
     snippet: Highlighted
     comment_id: uuid.UUID | None = None
     end_ms: int | None = None
@@ -241,6 +241,15 @@ def _attribute_condition(f: AttributeFilter, attrs: Any) -> ColumnElement[bool]:
     return not_(func.coalesce(held, False)) if f.negated else held
 
 
+def readable_deal(principal: Principal) -> ColumnElement[bool]:
+    """The join from a video to its deal, when the principal may read the deal: a deal they may
+    not read is no deal to them (its current attributes and outcome stay unknown; the video's
+    own snapshot stands in)."""
+    return and_(
+        Deal.org_id == Video.org_id, Deal.id == Video.deal_id, policy.deals.visible(principal)
+    )
+
+
 def resolve(session: Session, org_id: uuid.UUID, filters: Filters) -> Filters:
     """Attribute filters in the catalogue's terms: a name as its slug, a choice in the
     catalogue's spelling (any case finds it), a number attribute's band labels as ranges. An
@@ -318,7 +327,8 @@ def matching(
         .join(Video, and_(Video.org_id == D.org_id, Video.id == D.video_id))
         .where(
             D.org_id == principal.org_id,
-            D.indexed_at.is_not(None),
+            # Built at least once (a document marked for building again still serves).
+            D.tsv.is_not(None),
             policy.videos.listed_by_ids(principal),
             Video.status.in_((VideoStatus.PLAYABLE, VideoStatus.READY)),
             *_filters(principal, filters),
@@ -326,7 +336,7 @@ def matching(
         .order_by(D.rank_key.desc())
     )
     if filters.attributes and filters.attribute_time == "now":
-        stmt = stmt.outerjoin(Deal, and_(Deal.org_id == D.org_id, Deal.id == Video.deal_id))
+        stmt = stmt.outerjoin(Deal, readable_deal(principal))
     if text_query is not None:
         stmt = stmt.where(D.tsv.op("@@")(text_query))
     return stmt
@@ -522,11 +532,11 @@ _MOMENTS = text(
     WHERE s.org_id = :org_id AND s.video_id = ANY(CAST(:transcribed AS uuid[]))
       AND to_tsvector(CAST(:config AS regconfig), s.text) @@ q.q
     UNION ALL
-    SELECT 'comment', m.video_id, m.id, m.timeline_ms, m.end_ms,
+    SELECT 'comment', m.video_id, m.id, m.at_ms, m.end_ms,
            ts_headline(CAST(:config AS regconfig), m.body, q.q, :snippet), NULL
     FROM unnest(CAST(:discussed AS uuid[])) AS v(id),
          LATERAL (
-             SELECT c.video_id, c.id, c.timeline_ms, c.end_ms, c.body, c.search_tsv
+             SELECT c.video_id, c.id, c.at_ms, c.end_ms, c.body, c.search_tsv
              FROM comments c
              WHERE c.org_id = :org_id AND c.video_id = v.id
                AND c.deleted_at IS NULL AND c.hidden_at IS NULL

@@ -188,7 +188,8 @@ outbox.tasks.register(TaskName.SEARCH_INDEX, queue=QUEUE, max_attempts=8)(_index
 
 def sweep(db: Database, *, batch: int = 500) -> int:
     """Build, a batch at a time, the documents left stale (a lost job, the migration's backfill,
-    a change of the organisation's language). Returns how many were looked at."""
+    a change of the organisation's language). Returns how many were looked at. Documents a
+    job is building are left to it."""
     with db.unit_of_work() as session:
         ids = session.scalars(
             select(SearchDocument.video_id)
@@ -198,6 +199,7 @@ def sweep(db: Database, *, batch: int = 500) -> int:
             )
             .order_by(SearchDocument.requested_at)
             .limit(batch)
+            .with_for_update(skip_locked=True)
         ).all()
         built = build(session, ids)
         # A deleted video's document is not built again until the video is restored.
@@ -206,14 +208,16 @@ def sweep(db: Database, *, batch: int = 500) -> int:
             session.execute(
                 update(SearchDocument)
                 .where(SearchDocument.video_id.in_(gone))
-                .values(indexed_at=SearchDocument.requested_at)
+                .values(indexed_at=SearchDocument.requested_at, engagement_at=utcnow())
             )
     return len(ids)
 
 
 def refresh_engagement(db: Database, *, older_than: timedelta, limit: int = 2_000) -> int:
-    """Ask again for the documents whose engagement was counted longest ago (reactions,
-    likes, shares and `watched` do not ask by themselves); the sweep builds them."""
+    """Mark for building again the documents whose engagement was counted longest ago
+    (reactions, likes, shares and `watched` do not ask by themselves); the sweep builds them.
+    They are marked unbuilt (`indexed_at` null) rather than asked for, so a change meanwhile
+    still records its own job (`request` sees no job waiting)."""
     with db.unit_of_work() as session:
         stale = (
             select(SearchDocument.video_id)
@@ -225,16 +229,16 @@ def refresh_engagement(db: Database, *, older_than: timedelta, limit: int = 2_00
         result = session.execute(
             update(SearchDocument)
             .where(SearchDocument.video_id.in_(stale))
-            .values(requested_at=utcnow())
+            .values(indexed_at=None)
             .execution_options(synchronize_session=False)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def set_language(session: Session, principal: Principal, language: str) -> str:
-    """An admin sets the language the organisation searches in; every document is asked for
-    again and the sweep builds them anew, a batch at a time (until then, a document matches
-    in the language it was built in). Returns the language code kept."""
+    """An admin sets the language the organisation searches in; every document is marked
+    unbuilt and the sweep builds them anew, a batch at a time (until then, a document built in
+    the old language matches only words stemmed alike). Returns the language code kept."""
     authorize(principal, "search.configure")
     code = language.split("-")[0].lower()
     if code not in LANGUAGES and code != FALLBACK:
@@ -250,7 +254,7 @@ def set_language(session: Session, principal: Principal, language: str) -> str:
         session.execute(
             update(SearchDocument)
             .where(SearchDocument.org_id == principal.org_id)
-            .values(requested_at=utcnow())
+            .values(indexed_at=None)
             .execution_options(synchronize_session=False)
         )
     session.flush()

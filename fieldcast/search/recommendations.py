@@ -7,8 +7,10 @@ its weight:
     competitors 3, industry 2, stage 2, deal_size (the same band) 1.5, products 1.5, region 1
 
 and a video whose own deal was won counts 1.5 times (0.75 times when lost), so what worked
-comes first. Ties and near-ties are broken by engagement and freshness (the documents'
-`rank_key`, see `ranking`): score = weight x (1 + 0.1 x rank_key relative to the newest).
+comes first: the deal's outcome now when the caller may read that deal, else as the video
+recorded it (a deal the caller may not read tells them nothing new). Ties and near-ties are
+broken by engagement and freshness (the documents' `rank_key`, see `ranking`):
+score = weight x (1 + 0.1 x rank_key relative to the newest).
 
 Work is bounded: the candidates are the `CANDIDATES` best-ranked visible documents holding any
 of the deal's values (the attributes' GIN index finds them); they are scored in Python. The
@@ -21,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
@@ -111,7 +113,7 @@ def recommend(session: Session, principal: Principal, deal_id: uuid.UUID) -> Rec
     rows = session.execute(
         engine.matching(principal, None, engine.Filters())
         .with_only_columns(D.video_id, D.attrs, D.rank_key, Deal.outcome)
-        .outerjoin(Deal, and_(Deal.org_id == Video.org_id, Deal.id == Video.deal_id))
+        .outerjoin(Deal, engine.readable_deal(principal))
         .where(or_(*conditions))
         .limit(CANDIDATES)
     ).all()
@@ -135,10 +137,12 @@ def recommend(session: Session, principal: Principal, deal_id: uuid.UUID) -> Rec
                 why.append(Why("attribute", name, shared))
         if weight == 0:
             continue
-        if row.outcome == DealOutcome.WON:
+        # The deal's outcome now when the caller may read the deal, else as the video recorded it.
+        outcome = row.outcome if row.outcome is not None else (row.attrs or {}).get("outcome")
+        if outcome == DealOutcome.WON:
             weight *= WON
             why.append(Why("won_deal"))
-        elif row.outcome == DealOutcome.LOST:
+        elif outcome == DealOutcome.LOST:
             weight *= LOST
             why.append(Why("lost_deal"))
         # Within about one order of magnitude of engagement or 30 days, weight decides.

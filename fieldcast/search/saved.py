@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,12 @@ from fieldcast.inbox import services as inbox
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import User
 from fieldcast.models.conversation import Comment
-from fieldcast.models.search import SavedSearch, SavedSearchHit, SearchDocument
+from fieldcast.models.search import (
+    SAVED_SEARCH_NAME_MAX,
+    SavedSearch,
+    SavedSearchHit,
+    SearchDocument,
+)
 from fieldcast.models.videos import Video
 from fieldcast.policy import Principal
 from fieldcast.search import engine
@@ -80,7 +85,7 @@ def create(
     saved = SavedSearch(
         org_id=principal.org_id,
         user_id=principal.user_id,
-        name=name.strip() or query.strip() or "Saved search",
+        name=(name.strip() or query.strip() or "Saved search")[:SAVED_SEARCH_NAME_MAX],
         query=query.strip(),
         filters=filters.to_json(),
         notify=notify,
@@ -129,10 +134,19 @@ def new_matches(
     filters = engine.resolve(session, principal.org_id, engine.Filters.from_json(saved.filters))
     config = engine.config_of(session, principal.org_id)
     tsquery = None if query.empty else engine.tsquery(config, query.tsquery())
-    told = select(SavedSearchHit.key).where(SavedSearchHit.saved_search_id == saved.id)
+
+    def untold(key: Any) -> ColumnElement[bool]:
+        return ~exists().where(
+            SavedSearchHit.saved_search_id == saved.id, SavedSearchHit.key == key
+        )
+
     videos = session.execute(
         engine.matching(principal, tsquery, filters)
-        .where(Video.playable_at >= since)
+        .where(
+            Video.playable_at >= since,
+            Video.owner_id != principal.user_id,
+            untold(func.concat("video:", D.video_id)),
+        )
         .limit(NAMED * 5)
     ).all()
     found = [NewMatch(f"video:{row.video_id}", row.video_id) for row in videos]
@@ -148,8 +162,9 @@ def new_matches(
                 Comment.deleted_at.is_(None),
                 Comment.hidden_at.is_(None),
                 Comment.author_id != principal.user_id,
-                func.to_tsvector(engine.regconfig(config), Comment.body).op("@@")(tsquery),
+                Comment.search_tsv.op("@@")(tsquery),
                 Comment.video_id.in_(matching_ids),
+                untold(func.concat("comment:", Comment.id)),
             )
             .order_by(Comment.created_at)
             .limit(NAMED * 5)
@@ -157,10 +172,7 @@ def new_matches(
         found += [
             NewMatch(f"comment:{row.id}", row.video_id, row.id, row.timeline_ms) for row in comments
         ]
-    if not found:
-        return []
-    already = set(session.scalars(told.where(SavedSearchHit.key.in_([m.key for m in found]))))
-    return [m for m in found if m.key not in already]
+    return found
 
 
 def run_round(db: Database, *, limit: int = SEARCHES_PER_ROUND) -> int:
@@ -177,15 +189,21 @@ def run_round(db: Database, *, limit: int = SEARCHES_PER_ROUND) -> int:
         now = utcnow()
         for saved in due:
             user = session.get(User, saved.user_id)
+            # What became new since a little before the last look (a document built late, a
+            # round that came late); what was told already is not told again.
+            since = max(saved.checked_at - LOOKBACK, saved.created_at)
             saved.checked_at = now
             if user is None or not user.is_active or user.deleted_at is not None:
                 continue
-            since = max(now - LOOKBACK, saved.created_at)
-            found = new_matches(session, Principal(user=user), saved, since=since)
-            if not found:
-                continue
-            _tell(session, saved, found, now)
-            told += 1
+            try:
+                with session.begin_nested():
+                    found = new_matches(session, Principal(user=user), saved, since=since)
+                    if found:
+                        _tell(session, saved, found, now)
+                        told += 1
+            except Exception:
+                # One search that fails (its filters, its person) does not hold up the others.
+                log.exception("saved search %s could not be run", saved.id)
     return told
 
 

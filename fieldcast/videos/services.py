@@ -122,7 +122,7 @@ def update_video(
             raise InvalidInput(errors={"needed_by": ["Only a question is needed by a time."]})
         video.needed_by = changes["needed_by"]
     session.flush()
-    if changes.keys() & {"title", "description", "deal_attributes"}:
+    if changes.keys() & {"title", "description", "deal_attributes", "deal_id"}:
         events.publish(session, events.VideoTextChanged(org_id=video.org_id, video_id=video.id))
     return video
 

@@ -81,6 +81,20 @@ def upgrade() -> None:
     codes = ", ".join(f"'{code}'" for code in LANGUAGES if code != 'simple')
     op.execute(_SEARCH_CONFIG % f"ARRAY[{codes}]")
     op.add_column('comments', sa.Column('search_tsv', postgresql.TSVECTOR(), nullable=True))
+    # Delta sync marks a comment changed on insert, and on an update unless the update only
+    # stems its words again (a change of search language, this migration's backfill): apps
+    # need not fetch every comment again for that. The WHEN clause sees the row before
+    # comments_search_tsv (which runs after it, by name) sets the new words of an edit.
+    op.execute('DROP TRIGGER comments_mark_change ON comments')
+    op.execute(
+        'CREATE TRIGGER comments_mark_change BEFORE INSERT ON comments '
+        'FOR EACH ROW EXECUTE FUNCTION sync_mark_change()'
+    )
+    op.execute(
+        'CREATE TRIGGER comments_mark_update BEFORE UPDATE ON comments FOR EACH ROW '
+        'WHEN (OLD.search_tsv IS NOT DISTINCT FROM NEW.search_tsv) '
+        'EXECUTE FUNCTION sync_mark_change()'
+    )
     op.execute(_COMMENTS_SEARCH_TSV)
     op.execute(
         'CREATE TRIGGER comments_search_tsv BEFORE INSERT OR UPDATE OF body ON comments'
@@ -170,6 +184,12 @@ def downgrade() -> None:
     op.drop_table('saved_searches')
     op.drop_table('search_documents')
     op.execute('DROP TRIGGER comments_search_tsv ON comments')
+    op.execute('DROP TRIGGER comments_mark_update ON comments')
+    op.execute('DROP TRIGGER comments_mark_change ON comments')
+    op.execute(
+        'CREATE TRIGGER comments_mark_change BEFORE INSERT OR UPDATE ON comments '
+        'FOR EACH ROW EXECUTE FUNCTION sync_mark_change()'
+    )
     op.execute('DROP FUNCTION comments_search_tsv()')
     op.drop_column('comments', 'search_tsv')
     op.execute('DROP FUNCTION search_config(uuid)')
