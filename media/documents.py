@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -96,6 +97,9 @@ def _child_setup(memory_bytes: int) -> Callable[[], None]:
 # -- inside the child ----------------------------------------------------------------------------
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 class _Collector:
     """Text gathered piece by piece, up to `max_chars`, and the time it may take."""
 
@@ -113,7 +117,8 @@ class _Collector:
     def add(self, text: str) -> None:
         if time.monotonic() > self.ends:
             raise DocumentUnreadable("Reading the document took too long.")
-        text = " ".join(text.split())
+        # NUL and lone surrogates (a PDF's odd font map, UTF-16 read as bytes) cannot be stored.
+        text = " ".join(_UNSTORABLE.sub(" ", text).split())
         if not text or self.truncated:
             return
         room = self.limits.max_chars - self.size

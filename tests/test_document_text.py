@@ -230,3 +230,11 @@ def test_the_worker_reads_attached_documents_and_fails_hostile_ones_readably(
         stored = session.get_one(Attachment, locked["id"])
         assert stored.text_status is TextStatus.FAILED and stored.text is None
     assert any("Our discount beats Acme" in text for text in texts)
+
+
+def test_characters_the_database_cannot_store_are_left_out() -> None:
+    from media.documents import DocumentLimits, _Collector
+
+    collector = _Collector(DocumentLimits())
+    collector.add("price\x00list \ud800 here")
+    assert collector.parts == ["price list here"]
