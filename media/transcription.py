@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from media import ffmpeg
-
 SAMPLE_RATE = 16_000
 # A segment ends at a pause this long, or once it lasts SEGMENT_MAX_MS: a caption a viewer can
 # read while it shows.
@@ -144,6 +142,9 @@ class _Extracting:
 
     def pcm(self, source: Path, scratch: Path, deadline: _Deadline) -> Path:
         target = scratch / "audio.raw"
+        # Imported here: settings read ENGINES, and ffmpeg's module brings PyAV along.
+        from media import ffmpeg
+
         ffmpeg.run(
             audio_command(self.binary, source, target, max_s=self.max_s),
             timeout_s=max(1.0, deadline.left()),

@@ -12,6 +12,9 @@ import pytest
 from tests.bench_support import run_quick
 from tests.fault_servers import RedisServer
 
+# Whole stacks of processes: one such file at a time (scripts/test runs them on one worker).
+pytestmark = pytest.mark.xdist_group("stack")
+
 FIGURES: dict[str, type | tuple[type, ...]] = {
     "share_post_p95_ms": (int, float),
     "share_post_busy_p95_ms": (int, float),

@@ -9,6 +9,9 @@ import pytest
 
 from tests.bench_support import run_quick
 
+# Whole stacks of processes: one such file at a time (scripts/test runs them on one worker).
+pytestmark = pytest.mark.xdist_group("stack")
+
 
 @pytest.mark.slow
 def test_the_quick_playback_benchmark_prints_its_figures(server_database_url: str) -> None:

@@ -13,6 +13,9 @@ import pytest
 
 from tests.bench_support import run_quick
 
+# Whole stacks of processes: one such file at a time (scripts/test runs them on one worker).
+pytestmark = pytest.mark.xdist_group("stack")
+
 NUMBER = (int, float)
 
 

@@ -10,7 +10,12 @@ import pytest
 from tests.bench_support import run_quick
 from tests.fault_servers import RedisServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300, method="thread")]
+# Whole stacks of processes: one such file at a time (scripts/test runs them on one worker).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(300, method="thread"),
+    pytest.mark.xdist_group("stack"),
+]
 
 
 def test_quick_time_to_playable_prints_its_cases(redis_server: RedisServer, tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ from media.ffmpeg import ffmpeg_binary
 from tests.test_embedded import _env, _fieldcast, _free_port, _get, _leftovers
 from workers.queues import get_queue
 
-pytestmark = pytest.mark.slow
+# Whole stacks of processes: one such file at a time (scripts/test runs them on one worker).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("stack")]
 
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ _DEMO_LOGIN = {"email": "riley@demo.example.com", "password": "demo-password-1"}
 PARTS: dict[str, Callable[[list[str]], bool]] = {
     "web": lambda cmd: "gunicorn" in cmd,
     "worker-fast": lambda cmd: "worker" in cmd and "notify" in cmd,
-    "worker-media": lambda cmd: cmd[-4:] == ["--queue", "media", "--queue", "media-fast"],
+    "worker-media": lambda cmd: "worker" in cmd and "media" in cmd and "notify" not in cmd,
     "scheduler": lambda cmd: "scheduler" in cmd,
     "redis": lambda cmd: bool(cmd) and cmd[0].endswith("redis-server"),
     "postgres": lambda cmd: bool(cmd) and cmd[0].endswith("/postgres"),

@@ -13,7 +13,7 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from api.auth import current_principal
-from api.extensions import Blueprint, Schema
+from api.extensions import Blueprint, PatchSchema, Schema
 from api.fields import String
 from api.resources.playback import playback_urls
 from api.runtime import context, db_session
@@ -446,7 +446,7 @@ class SavedSearchCreateSchema(Schema):
     )
 
 
-class SavedSearchUpdateSchema(Schema):
+class SavedSearchUpdateSchema(PatchSchema):
     name = String(column=SavedSearch.name)
     q = String(column=SavedSearch.query)
     filters = ma.fields.Nested(FiltersSchema)
