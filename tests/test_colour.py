@@ -28,6 +28,9 @@ from media.renditions import (
 from media.thumbnails import make_poster, make_storyboard
 from tests.media_samples import FFMPEG, PHONE, colr, ffmpeg
 
+# Its fixtures are made once per module: the module's tests share one worker.
+pytestmark = pytest.mark.xdist_group("test_colour")
+
 RED = (192, 48, 32)
 GREY = (128, 128, 128)
 TOLERANCE = 8  # of 255: chroma subsampling and 8-bit rounding, twice

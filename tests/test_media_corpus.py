@@ -39,7 +39,12 @@ from tests.live_server import committed_factories
 from tests.media_samples import ffmpeg, recorder_webm
 from tests.worker_support import install_worker_context, run_burst, upload_file
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120, method="thread")]
+# Its fixtures are made once per module: the module's tests share one worker.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(120, method="thread"),
+    pytest.mark.xdist_group("test_media_corpus"),
+]
 
 STEPS = (PROCESS_TASK, LADDER_TASK)
 FAST_H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]

@@ -21,7 +21,12 @@ from tests.fault_servers import PostgresServer, RedisServer
 from tests.live_server import LiveServer, committed_factories, serve
 from tests.test_uploads import MP4_HEAD, TUS, metadata
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(180, method="thread")]
+# Its fixtures are made once per module: the module's tests share one worker.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(180, method="thread"),
+    pytest.mark.xdist_group("test_outages"),
+]
 
 OFFSET_TYPE = "application/offset+octet-stream"
 

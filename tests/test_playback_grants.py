@@ -34,7 +34,11 @@ from tests import factories
 from tests.conftest import SECRET_KEY, QueryCounter, bearer
 from tests.media_samples import ffmpeg
 
-pytestmark = pytest.mark.timeout(120, method="thread")
+# Its fixtures are made once per module: the module's tests share one worker.
+pytestmark = [
+    pytest.mark.timeout(120, method="thread"),
+    pytest.mark.xdist_group("test_playback_grants"),
+]
 
 SHORT_URL_TTL_S = 2  # the media URL lifetime the pauses below outlast
 REVOCATION_S = 1

@@ -12,6 +12,9 @@ import pytest
 from media.probe import MediaInfo, MediaLimits, MediaRejected, probe, validate
 from tests.media_samples import PHONE, ffmpeg, make_samples, recorder_webm
 
+# Its fixtures are made once per module: the module's tests share one worker.
+pytestmark = pytest.mark.xdist_group("test_probe")
+
 LIMITS = MediaLimits(max_bytes=50 * 1024 * 1024, max_duration_s=600)
 
 

@@ -38,7 +38,12 @@ from tests.live_server import committed_factories
 from tests.media_samples import colr, ffmpeg, make_samples
 from tests.worker_support import install_worker_context, run_burst, upload_file
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(240, method="thread")]
+# Its fixtures are made once per module: the module's tests share one worker.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(240, method="thread"),
+    pytest.mark.xdist_group("test_processing"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,9 @@ from media.renditions import (
 )
 from tests.media_samples import FFMPEG, PHONE, ffmpeg, make_samples
 
+# Its fixtures are made once per module: the module's tests share one worker.
+pytestmark = pytest.mark.xdist_group("test_renditions")
+
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:

@@ -22,6 +22,9 @@ from flask.testing import FlaskClient
 from api.log_masking import mask_secrets
 from fieldcast.settings import Settings
 
+# Its fixtures are made once per module: the module's tests share one worker.
+pytestmark = pytest.mark.xdist_group("test_server_errors")
+
 PROBLEM_JSON = "application/problem+json"
 
 

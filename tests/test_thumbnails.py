@@ -31,6 +31,9 @@ from media.thumbnails import (
 )
 from tests.media_samples import FFMPEG, PHONE, ffmpeg, make_samples
 
+# Its fixtures are made once per module: the module's tests share one worker.
+pytestmark = pytest.mark.xdist_group("test_thumbnails")
+
 WIDE = replace(PHONE, rotation=0, transfer="bt709", primaries="bt709", pix_fmt="yuv420p")
 BLACK_S = 4  # the black-start sample is black for this long, then a test pattern for 2 s
 RAMP_STEP = 2  # the ramp sample's grey level rises by this much every frame
