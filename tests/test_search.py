@@ -394,9 +394,8 @@ def test_saved_searches_are_each_persons_own(
     ] == [body["id"]]
     assert client.get("/api/v1/saved-searches", headers=kim).get_json()["items"] == []
     for method in ("get", "patch", "delete"):
-        response = getattr(client, method)(
-            path, headers=kim, json={} if method == "patch" else None
-        )
+        body = {"notify": False} if method == "patch" else None
+        response = getattr(client, method)(path, headers=kim, json=body)
         assert response.status_code == 404, method
     # Named by its query when unnamed, cut to the name's length.
     long = client.post("/api/v1/saved-searches", json={"q": "acme " * 40}, headers=sam)

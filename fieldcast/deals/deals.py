@@ -20,6 +20,7 @@ from sqlalchemy import Select, case, func, literal_column, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from fieldcast.db import uuid7
 from fieldcast.deals.catalogue import Catalogue
 from fieldcast.errors import DomainError, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import Team, User
@@ -185,7 +186,7 @@ def _row(
     attributes = catalogue.normalise(values, field="attributes")
     stage = attributes.get("stage", item.get("stage"))
     return {
-        "id": uuid.uuid4(),
+        "id": uuid7(),
         "org_id": org_id,
         "source": item["source"],
         "external_id": item["external_id"],
