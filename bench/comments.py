@@ -1,7 +1,7 @@
 """Conversation at the timeline under load: a busy video's comments, moments and mention pushes.
 
 What runs: the real API (`fieldcast web`, gunicorn, 2 processes), two `fieldcast worker`
-processes (queues notify and default) and the scheduler, on a scratch PostgreSQL database and
+processes (queues notify, search and default: a comment's search document is built too) and the scheduler, on a scratch PostgreSQL database and
 Redis database. Pushes go through the product's FCM sender with a generated service account to
 the local FCM HTTP v1 stand-in (`tests/fcm_server.py`, its own process, answering every send
 after 20 ms), as in bench.fanout. COMMENTS_PER_MINUTE and REACTIONS_PER_MINUTE are set out of
@@ -784,7 +784,9 @@ def run(
                     env["DATABASE_URL"],
                     prober_people,
                 )
-                workers = [["worker", "--queue", "notify", "--queue", "default"]] * WORKERS
+                workers = [
+                    ["worker", "--queue", "notify", "--queue", "search", "--queue", "default"]
+                ] * WORKERS
                 with running(env, [*workers, ["scheduler"]]):
                     wait_for_workers(env["REDIS_URL"], WORKERS)
                     log("the workers are up")

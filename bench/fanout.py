@@ -394,8 +394,8 @@ def run(
 
                 fcm.reset()
                 workers = [
-                    ["worker", "--queue", "notify", "--queue", "default"],
-                    ["worker", "--queue", "notify", "--queue", "default"],
+                    ["worker", "--queue", "notify", "--queue", "search", "--queue", "default"],
+                    ["worker", "--queue", "notify", "--queue", "search", "--queue", "default"],
                     ["scheduler"],
                 ]
                 with running(env, workers):
