@@ -1,11 +1,12 @@
 """Conversation at the timeline under load: a busy video's comments, moments and mention pushes.
 
 What runs: the real API (`fieldcast web`, gunicorn, 2 processes), two `fieldcast worker`
-processes (queues notify, search and default: a comment's search document is built too) and the scheduler, on a scratch PostgreSQL database and
-Redis database. Pushes go through the product's FCM sender with a generated service account to
-the local FCM HTTP v1 stand-in (`tests/fcm_server.py`, its own process, answering every send
-after 20 ms), as in bench.fanout. COMMENTS_PER_MINUTE and REACTIONS_PER_MINUTE are set out of
-the way, so the run's own load is never rate limited; COMMENT_PUSH_WINDOW_S keeps its default.
+processes (queues notify, search and default: a comment's search document is built too) and the
+scheduler, on a scratch PostgreSQL database and Redis database. Pushes go through the product's
+FCM sender with a generated service account to the local FCM HTTP v1 stand-in
+(`tests/fcm_server.py`, its own process, answering every send after 20 ms), as in bench.fanout.
+COMMENTS_PER_MINUTE and REACTIONS_PER_MINUTE are set out of the way, so the run's own load is
+never rate limited; COMMENT_PUSH_WINDOW_S keeps its default.
 
 Seeded in SQL: an organisation of `--people` people (handles member1, member2, ...), one device
 each, and a 180 s video of its admin (`ready`: processed a month ago), shared with all of them
