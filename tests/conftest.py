@@ -129,6 +129,9 @@ def settings(database_url: str, redis_url: str, storage_dir: Path) -> Settings:
             "FIELDCAST_DATA_DIR": str(storage_dir / "var"),
             "LOG_JSON": "false",
             "LOG_LEVEL": "WARNING",
+            # Speech recognition costs seconds of CPU a video: only the transcript tests run it
+            # (tests/test_transcripts.py); elsewhere a ready video's transcript ends `skipped`.
+            "TRANSCRIPTION_ENGINE": "off",
         }
     )
 

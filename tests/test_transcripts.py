@@ -158,7 +158,9 @@ def world(
 ) -> Iterator[World]:
     from api.app import create_app
 
-    changed = dataclasses.replace(settings, media_work_dir=tmp_path / "work")
+    changed = dataclasses.replace(
+        settings, media_work_dir=tmp_path / "work", transcription_engine="pocketsphinx"
+    )
     ctx = install_worker_context(monkeypatch, changed, committed_db, redis)
     with committed_factories(committed_db) as session:
         rep = factories.UserFactory(org=factories.OrganisationFactory())
