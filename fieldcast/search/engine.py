@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -342,6 +343,11 @@ def matching(
     return stmt
 
 
+def videos_by_id(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Video]:
+    """The videos of a page of results, in one query, by id."""
+    return {v.id: v for v in session.scalars(select(Video).where(Video.id.in_(ids)))}
+
+
 def search(
     session: Session,
     principal: Principal,
@@ -377,7 +383,7 @@ def search(
     has_more = len(rows) > limit and offset + limit < ranking.CANDIDATES
     rows = rows[:limit]
     ids = [row.video_id for row in rows]
-    by_id = {v.id: v for v in session.scalars(select(Video).where(Video.id.in_(ids)))}
+    by_id = videos_by_id(session, ids)
     hits = [Hit(by_id[row.video_id], float(row.score)) for row in rows if row.video_id in by_id]
     if hits and not query.empty and not query.negative_only:
         _explain(session, principal, config, query, hits)
@@ -413,10 +419,7 @@ def _similar(
         .where(or_(close_title, close_author))
         .limit(limit)
     ).all()
-    by_id = {
-        v.id: v
-        for v in session.scalars(select(Video).where(Video.id.in_([r.video_id for r in rows])))
-    }
+    by_id = videos_by_id(session, [r.video_id for r in rows])
     return [
         Hit(
             by_id[row.video_id],

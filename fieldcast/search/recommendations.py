@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import or_, text
 from sqlalchemy.orm import Session
 
 from fieldcast import policy
@@ -150,9 +150,7 @@ def recommend(session: Session, principal: Principal, deal_id: uuid.UUID) -> Rec
         scored.append((score, row.video_id, why))
     scored.sort(key=lambda s: (-s[0], s[1]))
     best = scored[:VIDEOS]
-    by_id = {
-        v.id: v for v in session.scalars(select(Video).where(Video.id.in_([b[1] for b in best])))
-    }
+    by_id = engine.videos_by_id(session, [b[1] for b in best])
     videos = [Recommended(by_id[vid], score, why) for score, vid, why in best if vid in by_id]
     return Recommendations(deal, videos, _moments(session, principal, videos))
 
