@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext
+from fieldcast.db import utcnow
 from fieldcast.models.search import SearchDocument
 from fieldcast.models.videos import Video, VideoKind, VideoStatus
 from fieldcast.search import engine
@@ -39,6 +40,7 @@ def _playable(session: Session, *ids: str, duration_ms: int = 60_000) -> None:
         assert video is not None
         video.status = VideoStatus.PLAYABLE
         video.duration_ms = duration_ms
+        video.playable_at = utcnow()
     session.flush()
 
 
@@ -422,7 +424,6 @@ def test_what_newly_matches_a_saved_search_is_told_once_in_one_item(
     library: dict[str, Any],
     context: AppContext,
 ) -> None:
-    from fieldcast.db import utcnow
     from fieldcast.models.inbox import Notification
     from fieldcast.search import saved
 
@@ -438,11 +439,7 @@ def test_what_newly_matches_a_saved_search_is_told_once_in_one_item(
         client, ana, "Another objection, handled", deal_attributes={"industry": "Retail"}
     )
     hidden_from_sam = _video(client, ana, "Objection notes", deal_attributes={"industry": "Retail"})
-    for video_id in (fresh["id"], hidden_from_sam["id"]):
-        video = session.get(Video, video_id)
-        assert video is not None
-        video.status, video.duration_ms, video.playable_at = VideoStatus.PLAYABLE, 60_000, utcnow()
-    session.flush()
+    _playable(session, fresh["id"], hidden_from_sam["id"])
     share_video(client, ana, _Ref(fresh["id"]), people["sam"])
     posted = client.post(
         f"/api/v1/videos/{library['pricing']['id']}/comments",
