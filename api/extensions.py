@@ -15,7 +15,7 @@ from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
-from api.fields import REFUSED_MESSAGE, first_unstorable
+from api.fields import REFUSED_MESSAGE, first_unstorable, json_type_errors
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSchema, from_http_exception
 from fieldcast.errors import ErrorCode, InvalidInput
 from fieldcast.idempotency import services as idempotency
@@ -75,7 +75,15 @@ class Schema(ma.Schema):
 
 class ArgumentsParser(FlaskParser):
     """webargs' parser, where JSON nested deeper than the parser can follow is an invalid body
-    (400) instead of an unexpected error."""
+    (400) instead of an unexpected error, and a JSON body's values have the JSON types the
+    document gives them (`json_type_errors`, 422)."""
+
+    def pre_load(self, location_data: Any, *, schema: ma.Schema, req: Any, location: str) -> Any:
+        if location == "json":
+            errors = json_type_errors(schema, location_data)
+            if errors:
+                raise ma.ValidationError(errors)
+        return super().pre_load(location_data, schema=schema, req=req, location=location)
 
     def _raw_load_json(self, req: Any) -> Any:
         try:

@@ -38,6 +38,47 @@ def first_unstorable(data: Any) -> bool:
     return False
 
 
+def json_type_errors(schema: ma.Schema, data: Any) -> dict[str, Any]:
+    """Where a JSON body gives a value of another JSON type than the field's: marshmallow
+    reads `0` as false, `2.5` as the integer 2 and `"3.5"` as a number, as a query string
+    needs, but a JSON body says what it means. The field's own errors are the field's."""
+    if not isinstance(data, Mapping):
+        return {}
+    errors: dict[str, Any] = {}
+    for name, field in schema.fields.items():
+        key = field.data_key or name
+        if field.dump_only or key not in data:
+            continue
+        problem = _json_type_problem(field, data[key])
+        if problem:
+            errors[key] = problem
+    return errors
+
+
+def _json_type_problem(field: ma.fields.Field, value: Any) -> Any:
+    if value is None:
+        return None  # whether null is allowed is the field's to say
+    if isinstance(field, ma.fields.Boolean):
+        return None if isinstance(value, bool) else ["Not a boolean."]
+    if isinstance(field, ma.fields.Integer):
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        return None if whole and not isinstance(value, bool) else ["Not an integer."]
+    if isinstance(field, ma.fields.Float):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if number else ["Not a number."]
+    if isinstance(field, ma.fields.Nested) and isinstance(field.schema, ma.Schema):
+        if field.many:
+            if not isinstance(value, list):
+                return None
+            inner = {i: json_type_errors(field.schema, v) for i, v in enumerate(value)}
+            return {i: e for i, e in inner.items() if e} or None
+        return json_type_errors(field.schema, value) or None
+    if isinstance(field, ma.fields.List) and isinstance(value, list):
+        items = {i: _json_type_problem(field.inner, v) for i, v in enumerate(value)}
+        return {i: e for i, e in items.items() if e} or None
+    return None
+
+
 def column_limit(attribute: InstrumentedAttribute[Any] | Column[Any]) -> int:
     """The most characters a column holds: its VARCHAR length, a VARCHAR array's item length,
     or, for TEXT, the `max_length` its `info` documents (every input has a limit)."""

@@ -188,6 +188,10 @@ class ErrorCode(enum.StrEnum):
         "too_many_saved_searches",
         "You follow as many searches as allowed; delete one first.",
     )
+    SAVED_SEARCH_EMPTY = (
+        "saved_search_empty",
+        "A saved search names a query or a filter: following everything is the feed.",
+    )
     WEBHOOK_URL_INVALID = "webhook_url_invalid", "The webhook URL is not valid."
     WEBHOOK_URL_NOT_HTTPS = "webhook_url_not_https", "The webhook URL is not HTTPS."
     WEBHOOK_HOST_NOT_ALLOWED = (

@@ -127,6 +127,51 @@ def test_a_patch_that_names_a_field_still_changes_it(
     assert response.get_json()["display_name"] == "Riley R."
 
 
+# A value of another JSON type for each documented scalar type: what marshmallow would read
+# leniently (0 as false, 2.5 as 2, "3" as 3) and a JSON body must not mean.
+_WRONG_JSON_TYPE = {"boolean": [0, "true"], "integer": [2.5, "3", True], "number": ["3.5", False]}
+
+
+def _json_body_scalars(spec: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(method, path, property, type) for every scalar property of every JSON request body."""
+    found = []
+    for path, item in spec["paths"].items():
+        for method in {"post", "put", "patch"} & item.keys():
+            content = item[method].get("requestBody", {}).get("content", {})
+            if "application/json" not in content:
+                continue
+            ref = content["application/json"]["schema"].get("$ref", "")
+            schema = spec["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+            for name, prop in schema.get("properties", {}).items():
+                if prop.get("type") in _WRONG_JSON_TYPE and not prop.get("readOnly"):
+                    found.append((method, path, name, prop["type"]))
+    return found
+
+
+def test_every_json_body_refuses_a_value_of_another_json_type(
+    spec: dict[str, Any], client: FlaskClient, admin: Any, auth: Any
+) -> None:
+    cases = _json_body_scalars(spec)
+    # Booleans (notify, share_with_mentioned, ...), integers (at_ms, ...), numbers (amount).
+    assert {kind for *_, kind in cases} == set(_WRONG_JSON_TYPE), cases
+    headers = {**auth(admin), "Tus-Resumable": "1.0.0"}
+    for method, path, name, kind in cases:
+        url = re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+        for wrong in _WRONG_JSON_TYPE[kind]:
+            response = client.open(url, method=method.upper(), json={name: wrong}, headers=headers)
+            assert response.status_code == 422, (method, path, name, wrong, response.get_json())
+            assert name in response.get_json()["errors"], (method, path, name, wrong)
+
+
+def test_a_nested_value_of_another_json_type_is_refused_too(
+    client: FlaskClient, rep: Any, auth: Any
+) -> None:
+    body = {"q": "pricing", "filters": {"max_duration_s": 2.5}}
+    response = client.post("/api/v1/saved-searches", json=body, headers=auth(rep))
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"filters": {"max_duration_s": ["Not an integer."]}}
+
+
 # -- problem codes: one registry, published as an open list ------------------------------------
 
 _SOURCE_DIRS = ("api", "fieldcast", "workers", "notifications")

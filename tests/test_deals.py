@@ -299,6 +299,12 @@ def test_a_bulk_sync_writes_thousands_and_reports_the_items_at_fault(
     assert {d.outcome for d in session.scalars(select(Deal).where(Deal.org_id == org.id))} == {
         "lost"
     }
+    # An item that is not even an object refuses the whole body.
+    _problem(
+        client.post("/api/v1/deals/bulk", json={"items": [items[0], 7]}, headers=auth(admin)),
+        422,
+        "validation_failed",
+    )
     _problem(
         client.post("/api/v1/deals/bulk", json={"items": items[:1]}, headers=auth(rep)),
         403,
@@ -401,6 +407,16 @@ def test_a_video_keeps_the_deal_as_it_was_and_search_can_read_it_now(
         "/api/v1/videos", json={"title": "x", "deal_id": hidden["id"]}, headers=auth(rep)
     )
     _problem(refused, 404, "not_found")
+    # Nor can a video be moved to it, or to a deal that does not exist; the video stays as it was.
+    for missing in (hidden["id"], str(uuid.uuid4())):
+        moved = client.patch(
+            f"/api/v1/videos/{video['id']}",
+            json={"deal_id": missing, "deal_attributes": {"industry": "retail"}},
+            headers=auth(rep),
+        )
+        _problem(moved, 404, "not_found")
+    kept = _ok(client.get(f"/api/v1/videos/{video['id']}", headers=auth(rep)))
+    assert kept["deal_id"] == deal["id"] and "industry" not in kept["deal_attributes"]
 
     # A comment names a deal too; the CRM deleting the deal leaves the snapshot.
     comment = client.post(

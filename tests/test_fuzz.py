@@ -1,7 +1,8 @@
 """The API fuzzed from its own OpenAPI document (schemathesis): every operation, valid and invalid
 input, against the app on the test PostgreSQL and Redis, signed in as an admin of an
 organisation with a video, a team, a list, an attachment, a device, an API token, a share, a
-webhook, an upload, an inbox item, a comment and a report of it in it.
+webhook, an upload, an inbox item, a comment and a report of it, a deal and a saved search in
+it.
 
 No input may produce a server error, a status code the document does not list for the
 operation, a content type it does not list, or a body or header that breaks its schema; and
@@ -132,7 +133,15 @@ def world(
             {"kind": "slack", "url": "https://hooks.slack.com/services/T0/B0/abcdefghijklmnop"},
         ),
         "invitation_id": made("/api/v1/invitations", {"email": "invited@example.com"}),
+        "saved_id": made("/api/v1/saved-searches", {"q": "pricing"}),
     }
+    deal = client.put(
+        "/api/v1/deals/by-source/salesforce/0061",
+        json={"name": "Northwind", "owner_id": str(rep.id)},
+        headers=headers,
+    )
+    assert deal.status_code == 201, deal.get_json()
+    ids["deal_id"] = str(deal.get_json()["id"])
     upload = client.post(
         "/api/v1/uploads",
         headers={

@@ -410,6 +410,15 @@ def test_saved_searches_are_each_persons_own(
     assert changed.get_json()["name"] == "Objections" and changed.get_json()["notify"] is False
     bad = client.post("/api/v1/saved-searches", json={"filters": {"attr": ["nope"]}}, headers=sam)
     assert bad.status_code == 422
+    # Following everything is the feed: a saved search names a query or a filter, and keeps one.
+    for empty in (None, {}, {"q": "  "}, {"filters": {"attr_match": "any"}}):
+        refused = client.post("/api/v1/saved-searches", json=empty, headers=sam)
+        assert refused.status_code == 422, empty
+        assert refused.get_json()["code"] == "saved_search_empty", empty
+    emptied = client.patch(path, json={"q": "", "filters": {}}, headers=sam)
+    assert emptied.get_json()["code"] == "saved_search_empty"
+    by_filter = client.patch(path, json={"q": "", "filters": {"question": "open"}}, headers=sam)
+    assert by_filter.status_code == 200 and by_filter.get_json()["q"] == ""
     monkeypatch.setattr(saved, "MAX_PER_PERSON", 1)
     full = client.post("/api/v1/saved-searches", json={"q": "acme"}, headers=sam)
     assert full.status_code == 422 and full.get_json()["code"] == "too_many_saved_searches"

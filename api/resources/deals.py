@@ -263,12 +263,18 @@ class BulkDealSchema(DealWriteSchema):
 
 
 class _EachItem(ma.fields.List):
-    """A list whose items are checked one by one: an item at fault is reported in the
-    answer (`errors`), the others are synced."""
+    """A list of objects whose fields are checked one by one: an item at fault is reported in
+    the answer (`errors`), the others are synced. So the document types an item as an object,
+    not as the deal it should be: one that is not even an object refuses the whole body."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[Any]:
         if not ma.utils.is_collection(value):
             raise ma.ValidationError("Not a list.")
+        not_objects = {
+            i: ["Not an object."] for i, item in enumerate(value) if not isinstance(item, dict)
+        }
+        if not_objects:
+            raise ma.ValidationError(not_objects)
         schema = BulkDealSchema()
         items: list[Any] = []
         for item in value:
@@ -281,10 +287,15 @@ class _EachItem(ma.fields.List):
 
 class BulkSchema(Schema):
     items = _EachItem(
-        ma.fields.Nested(BulkDealSchema),
+        ma.fields.Dict(
+            metadata={
+                "description": "A deal as `PUT /deals/by-source/{source}/{external_id}` takes "
+                "it, with its `source` and `external_id`"
+            }
+        ),
         required=True,
         validate=ma.validate.Length(min=1, max=deals.MAX_BULK),
-        metadata={"description": f"At most {deals.MAX_BULK} deals"},
+        metadata={"description": f"At most {deals.MAX_BULK} deals; one at fault is in `errors`"},
     )
 
 

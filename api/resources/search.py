@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from flask.views import MethodView
@@ -444,6 +444,11 @@ class SavedSearchCreateSchema(Schema):
     notify = ma.fields.Boolean(
         load_default=True, metadata={"description": "Push and inbox item on new matches"}
     )
+
+    # A saved search names a query or a filter (`saved_search_empty` otherwise).
+    openapi_extra: ClassVar[dict[str, Any]] = {
+        "anyOf": [{"required": ["q"]}, {"required": ["filters"]}]
+    }
 
 
 class SavedSearchUpdateSchema(PatchSchema):

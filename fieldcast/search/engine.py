@@ -125,6 +125,23 @@ class Filters:
             question=data.get("question"),
         )
 
+    @property
+    def narrows(self) -> bool:
+        """Whether these filters leave anything out (how to read attributes alone does not)."""
+        return bool(self.attributes) or any(
+            value is not None
+            for value in (
+                self.deal_id,
+                self.author_id,
+                self.team_id,
+                self.since,
+                self.until,
+                self.min_duration_ms,
+                self.max_duration_ms,
+                self.question,
+            )
+        )
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.attributes:

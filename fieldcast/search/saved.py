@@ -52,6 +52,16 @@ class TooManySavedSearches(InvalidInput):
     title = "You follow as many searches as you may"
 
 
+class EmptySavedSearch(InvalidInput):
+    code = ErrorCode.SAVED_SEARCH_EMPTY
+    title = "A saved search names a query or a filter"
+
+
+def _check_follows_something(query: str, filters: engine.Filters) -> None:
+    if not query.strip() and not filters.narrows:
+        raise EmptySavedSearch("Name a query (`q`) or a filter to follow; the feed has the rest.")
+
+
 def mine(principal: Principal) -> Select[Any]:
     return (
         select(SavedSearch)
@@ -82,6 +92,7 @@ def create(
     )
     if (count or 0) >= MAX_PER_PERSON:
         raise TooManySavedSearches(f"At most {MAX_PER_PERSON} saved searches.")
+    _check_follows_something(query, filters)
     saved = SavedSearch(
         org_id=principal.org_id,
         user_id=principal.user_id,
@@ -108,6 +119,7 @@ def update(
         saved.filters = changes["filters"].to_json()
     if "notify" in changes:
         saved.notify = changes["notify"]
+    _check_follows_something(saved.query, engine.Filters.from_json(saved.filters))
     session.flush()
     return saved
 

@@ -47,12 +47,15 @@ def _about_deal(
 ) -> None:
     """Name the deal the video is about (one the principal sees): the video keeps the deal's
     attributes as they are now, with the values given for the video over them."""
-    video.deal_id = deal_id
     if deal_id is None:
+        video.deal_id = None
         if explicit is not None:
             video.deal_attributes = explicit
         return
+    # Loaded before anything is assigned: the query flushes the video, which must not name a
+    # deal that is not there yet.
     deal = load_deal(session, principal, deal_id)
+    video.deal_id = deal_id
     video.deal_attributes = deals.snapshot(deal, explicit)
 
 
