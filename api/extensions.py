@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http
 import json
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -131,12 +132,51 @@ class _MarshmallowPlugin(MarshmallowPlugin):
 
 
 class Api(BaseApi):
+    """flask-smorest's Api, where a blueprint's operations are written into the OpenAPI
+    document when the document is first read (`/openapi.json`, `/docs`, a test), not when the
+    blueprint is registered: documenting every operation is most of what making an app costs,
+    and an API process that never serves the document never pays for it."""
+
     ERROR_SCHEMA = ProblemSchema
     DEFAULT_ERROR_RESPONSE_NAME = "DEFAULT_ERROR"
 
     def __init__(self, app: Any = None, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        self._undocumented: list[tuple[Any, str, Any]] = []
+        self._documenting = threading.RLock()
+        self._busy = False
         spec_kwargs = {"marshmallow_plugin": _MarshmallowPlugin(), **(spec_kwargs or {})}
         super().__init__(app, spec_kwargs=spec_kwargs)
+
+    @property
+    def spec(self) -> Any:
+        if self._undocumented:
+            # Another thread reading meanwhile waits for the whole document; the documenting
+            # itself (which may read `spec`) gets it as it stands.
+            with self._documenting:
+                if not self._busy:
+                    self._busy = True
+                    try:
+                        while self._undocumented:
+                            blueprint, name, parameters = self._undocumented[0]
+                            blueprint.register_views_in_doc(
+                                self, self._app, self._spec, name=name, parameters=parameters
+                            )
+                            self._spec.tag({"name": name, "description": blueprint.description})
+                            self._undocumented.pop(0)
+                    finally:
+                        self._busy = False
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        self._spec = value
+
+    def register_blueprint(self, blp: Any, *, parameters: Any = None, **options: Any) -> None:
+        """Route the blueprint now; document it when the document is read."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         return from_http_exception(error)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from openapi_schema_validator import OAS30Validator
 
+from api.app import API_BLUEPRINTS
 from api.extensions import EMPTY_PATCH
+from api.runtime import EXTENSION_KEY
 
 
 @pytest.fixture
@@ -34,6 +38,24 @@ def _walk(node: Any) -> Any:
     elif isinstance(node, list):
         for value in node:
             yield from _walk(value)
+
+
+def test_the_document_is_whole_however_many_read_it_first_at_once(
+    app: Flask, spec: dict[str, Any]
+) -> None:
+    # An app documents its operations when its document is first read: readers that arrive
+    # together each get all of it, the same as an app read alone.
+    from api.app import create_app
+
+    fresh = create_app(
+        app.extensions[EXTENSION_KEY].settings, context=app.extensions[EXTENSION_KEY]
+    )
+    with ThreadPoolExecutor(4) as pool:
+        read = list(
+            pool.map(lambda _: fresh.test_client().get("/openapi.json").get_json(), range(8))
+        )
+    assert all(document == spec for document in read)
+    assert len(spec["paths"]) > 80 and len(spec["tags"]) == len(API_BLUEPRINTS)
 
 
 def test_no_nullable_object_is_documented_as_any_object(spec: dict[str, Any]) -> None:
