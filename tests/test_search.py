@@ -3,16 +3,18 @@ may see; why each video matched and its moments; filters and facets."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext
 from fieldcast.db import utcnow
-from fieldcast.models.search import SearchDocument
+from fieldcast.models.search import SavedSearch, SavedSearchHit, SearchDocument
 from fieldcast.models.videos import Video, VideoKind, VideoStatus
 from fieldcast.search import engine
 from fieldcast.search.query import parse
@@ -432,6 +434,7 @@ def test_what_newly_matches_a_saved_search_is_told_once_in_one_item(
     people: dict[str, Any],
     library: dict[str, Any],
     context: AppContext,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from fieldcast.models.inbox import Notification
     from fieldcast.search import saved
@@ -468,6 +471,37 @@ def test_what_newly_matches_a_saved_search_is_told_once_in_one_item(
     assert item.data["comment_ids"] == posted.get_json()["id"]
     assert item.data["saved_search_id"] == made["id"]
     # Told once.
+    assert saved.run_round(context.db) == 0
+
+    def hits() -> int:
+        return session.scalar(select(func.count()).select_from(SavedSearchHit)) or 0
+
+    # What was told is forgotten after HIT_RETENTION, when nothing that old is looked at either.
+    assert hits() == 2
+    later = datetime.now(UTC) + saved.HIT_RETENTION + timedelta(days=1)
+    monkeypatch.setattr(saved, "utcnow", lambda: later)
+    assert saved.run_round(context.db) == 0
+    session.expire_all()
+    assert hits() == 0
+    assert saved.run_round(context.db) == 0
+
+
+def test_pushes_turned_back_on_start_from_then(
+    client: FlaskClient, session: Session, people: dict[str, Any], context: AppContext
+) -> None:
+    from fieldcast.search import saved
+
+    sam = bearer(client, people["sam"])
+    made = client.post("/api/v1/saved-searches", json={"q": "objection"}, headers=sam).get_json()
+    path = f"/api/v1/saved-searches/{made['id']}"
+    assert client.patch(path, json={"notify": False}, headers=sam).status_code == 200
+    stored = session.get(SavedSearch, uuid.UUID(made["id"]))
+    assert stored is not None
+    stored.checked_at = datetime.now(UTC) - timedelta(days=3)
+    session.flush()
+    assert client.patch(path, json={"notify": True}, headers=sam).status_code == 200
+    session.refresh(stored)
+    assert datetime.now(UTC) - stored.checked_at < timedelta(minutes=1)
     assert saved.run_round(context.db) == 0
 
 

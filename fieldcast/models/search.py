@@ -108,6 +108,8 @@ class SavedSearchHit(TenantMixin, Base):
             name="fk_saved_search_hits_saved_search_id_saved_searches",
             ondelete="CASCADE",
         ),
+        # What is forgotten after HIT_RETENTION is found by age.
+        Index("ix_saved_search_hits_created_at", "created_at"),
     )
 
     saved_search_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, func, select
+from sqlalchemy import delete as delete_rows
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -42,6 +43,9 @@ D = SearchDocument
 
 MAX_PER_PERSON = 50
 LOOKBACK = timedelta(hours=2)
+# How long what a search told is remembered; nothing older than this is looked at either (a
+# search whose rounds stopped for longer picks up from this far back), so none is told twice.
+HIT_RETENTION = timedelta(days=7)
 # What one item names at most; the count says how many there were.
 NAMED = 10
 SEARCHES_PER_ROUND = 500
@@ -118,6 +122,9 @@ def update(
     if "filters" in changes:
         saved.filters = changes["filters"].to_json()
     if "notify" in changes:
+        if changes["notify"] and not saved.notify:
+            # Pushes again from now, not about everything that matched while they were off.
+            saved.checked_at = utcnow()
         saved.notify = changes["notify"]
     _check_follows_something(saved.query, engine.Filters.from_json(saved.filters))
     session.flush()
@@ -203,7 +210,7 @@ def run_round(db: Database, *, limit: int = SEARCHES_PER_ROUND) -> int:
             user = session.get(User, saved.user_id)
             # What became new since a little before the last look (a document built late, a
             # round that came late); what was told already is not told again.
-            since = max(saved.checked_at - LOOKBACK, saved.created_at)
+            since = max(saved.checked_at - LOOKBACK, saved.created_at, now - HIT_RETENTION)
             saved.checked_at = now
             if user is None or not user.is_active or user.deleted_at is not None:
                 continue
@@ -216,6 +223,9 @@ def run_round(db: Database, *, limit: int = SEARCHES_PER_ROUND) -> int:
             except Exception:
                 # One search that fails (its filters, its person) does not hold up the others.
                 log.exception("saved search %s could not be run", saved.id)
+        session.execute(
+            delete_rows(SavedSearchHit).where(SavedSearchHit.created_at < now - HIT_RETENTION)
+        )
     return told
 
 

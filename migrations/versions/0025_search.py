@@ -168,6 +168,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('saved_search_id', 'key', name=op.f('pk_saved_search_hits')),
     )
     op.create_index(op.f('ix_saved_search_hits_org_id'), 'saved_search_hits', ['org_id'])
+    op.create_index('ix_saved_search_hits_created_at', 'saved_search_hits', ['created_at'])
 
     # Every video that is not deleted gets a document for the worker to build.
     op.execute(
