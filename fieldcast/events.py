@@ -156,6 +156,15 @@ class VideoTextChanged(Event):
     video_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class PersonRenamed(Event):
+    """A person's display name changed (published by `accounts`: by an admin, by themselves, or
+    as their account is deleted). Search builds the documents of their videos again, which
+    hold their name."""
+
+    user_id: uuid.UUID
+
+
 # Every event type, for the checks that each reaches a handler in every process.
 EVENT_TYPES: tuple[type[Event], ...] = (
     VideoBecamePlayable,
@@ -168,6 +177,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ShareRecalled,
     VideoHidden,
     VideoTextChanged,
+    PersonRenamed,
 )
 
 E = TypeVar("E", bound=Event)

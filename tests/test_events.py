@@ -49,6 +49,7 @@ EXPECTED = {
     ],
     "VideoHidden": ["fieldcast.sync.tombstones._video_hidden"],
     "VideoTextChanged": ["fieldcast.search.indexing._text_changed"],
+    "PersonRenamed": ["fieldcast.search.indexing._person_renamed"],
 }
 
 _STARTUP = """

@@ -486,6 +486,28 @@ def test_what_newly_matches_a_saved_search_is_told_once_in_one_item(
     assert saved.run_round(context.db) == 0
 
 
+def test_a_person_renamed_is_found_by_the_new_name_once_the_sweep_ran(
+    client: FlaskClient,
+    session: Session,
+    people: dict[str, Any],
+    library: dict[str, Any],
+    context: AppContext,
+) -> None:
+    from fieldcast.search import indexing
+
+    sam, ana = bearer(client, people["sam"]), bearer(client, people["ana"])
+    assert len(_search(client, sam, q="lima", prefix="false")["items"]) == 4
+    assert (
+        client.patch("/api/v1/me", json={"display_name": "Ana Moreau"}, headers=ana).status_code
+        == 200
+    )
+    drain(context)
+    while indexing.sweep(context.db):
+        pass
+    assert len(_search(client, sam, q="moreau", prefix="false")["items"]) == 4
+    assert _search(client, sam, q="lima", prefix="false")["items"] == []
+
+
 def test_pushes_turned_back_on_start_from_then(
     client: FlaskClient, session: Session, people: dict[str, Any], context: AppContext
 ) -> None:

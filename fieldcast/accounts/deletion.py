@@ -26,7 +26,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from fieldcast import audit
+from fieldcast import audit, events
 from fieldcast.accounts.services import verify_password
 from fieldcast.audit import AuditAction
 from fieldcast.db import utcnow
@@ -186,3 +186,4 @@ def erase(session: Session, user: User) -> None:
     user.is_active = False
     user.deleted_at = now
     session.flush()
+    events.publish(session, events.PersonRenamed(org_id=org_id, user_id=user_id))

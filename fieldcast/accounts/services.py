@@ -15,7 +15,7 @@ from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from fieldcast import audit
+from fieldcast import audit, events
 from fieldcast.audit import AuditAction
 from fieldcast.db import utcnow
 from fieldcast.deals import catalogue
@@ -386,6 +386,8 @@ def update_user(
         session.rollback()
         raise conflict_from(exc) from None
     changed = [name for name in changes if before[name] != getattr(user, name)]
+    if "display_name" in changed:
+        events.publish(session, events.PersonRenamed(org_id=user.org_id, user_id=user.id))
     if changed or password_set:
         audit.record(
             session,
@@ -419,10 +421,13 @@ def update_profile(session: Session, principal: Principal, changes: dict[str, An
         _check_time_zone(changes["time_zone"])
     if "display_name" in changes:
         changes["display_name"] = clean_name(changes["display_name"], "display_name")
+    renamed = changes.get("display_name", user.display_name) != user.display_name
     for name, value in changes.items():
         setattr(user, name, value)
     session.add(user)
     session.flush()
+    if renamed:
+        events.publish(session, events.PersonRenamed(org_id=user.org_id, user_id=user.id))
     return user
 
 

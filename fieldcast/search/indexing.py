@@ -165,6 +165,17 @@ def _text_changed(session: Session, event: events.VideoTextChanged) -> None:
     request(session, event.org_id, event.video_id)
 
 
+@events.subscribe(events.PersonRenamed)
+def _person_renamed(session: Session, event: events.PersonRenamed) -> None:
+    # However many videos they made: marked unbuilt, for the sweep to build a batch at a time.
+    session.execute(
+        update(SearchDocument)
+        .where(SearchDocument.org_id == event.org_id, SearchDocument.owner_id == event.user_id)
+        .values(indexed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def build(session: Session, video_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Build these videos' documents now, in the caller's transaction; returns the ids built
     (a deleted video is not). The documents are locked first, so the texts read are at least
