@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from redis import Redis
 
+from fieldcast import passwords
 from fieldcast.db import Database
 from fieldcast.outbox.services import Dispatcher, install_dispatch
 from fieldcast.settings import Settings
@@ -76,6 +77,9 @@ def build_context(
 
         dispatcher = RQDispatcher(redis)
     install_dispatch(db.sessionmaker, dispatcher)
+    passwords.configure(
+        time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
+    )
     return AppContext(
         settings=settings,
         db=db,

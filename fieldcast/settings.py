@@ -35,6 +35,10 @@ class SettingsError(ValueError):
     """A configuration value is missing or malformed."""
 
 
+# argon2 needs 8 KiB per lane; passwords are hashed on 4 lanes.
+PASSWORD_HASH_MIN_MEMORY_KIB = 32
+
+
 def _int(
     env: Mapping[str, str],
     name: str,
@@ -147,6 +151,10 @@ class Settings:
     app_store_url_android: str | None = None
     login_attempts_per_window: int = 10
     login_window_s: int = 900
+    # argon2id's cost for passwords: passes and memory (KiB) per hash. A hash made at other
+    # costs still verifies, and is made again at these at its next login.
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65_536
     idempotency_ttl_s: int = 24 * 3600
     cors_origins: tuple[str, ...] = ()
     metrics_token: str | None = None
@@ -413,6 +421,10 @@ class Settings:
             app_store_url_android=store_urls["APP_STORE_URL_ANDROID"],
             login_attempts_per_window=_int(env, "LOGIN_ATTEMPTS_PER_WINDOW", 10, minimum=1),
             login_window_s=_int(env, "LOGIN_WINDOW_S", 900, minimum=1),
+            password_hash_time_cost=_int(env, "PASSWORD_HASH_TIME_COST", 3, minimum=1),
+            password_hash_memory_kib=_int(
+                env, "PASSWORD_HASH_MEMORY_KIB", 65_536, minimum=PASSWORD_HASH_MIN_MEMORY_KIB
+            ),
             idempotency_ttl_s=_int(env, "IDEMPOTENCY_TTL_S", 24 * 3600, minimum=60),
             cors_origins=_list(env, "CORS_ORIGINS"),
             metrics_token=_str(env, "METRICS_TOKEN"),

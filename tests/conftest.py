@@ -132,6 +132,8 @@ def settings(database_url: str, redis_url: str, storage_dir: Path) -> Settings:
             # Speech recognition costs seconds of CPU a video: only the transcript tests run it
             # (tests/test_transcripts.py); elsewhere a ready video's transcript ends `skipped`.
             "TRANSCRIPTION_ENGINE": "off",
+            "PASSWORD_HASH_TIME_COST": str(factories.HASH_TIME_COST),
+            "PASSWORD_HASH_MEMORY_KIB": str(factories.HASH_MEMORY_KIB),
         }
     )
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import factory
+from argon2 import PasswordHasher
 from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
 
-from fieldcast.accounts.services import _hasher
 from fieldcast.db import utcnow
 from fieldcast.deals.catalogue import create_defaults
 from fieldcast.models.accounts import Organisation, Role, Team, TeamMembership, TeamRole, User
 from fieldcast.models.devices import Device, Platform
 
 PASSWORD = "correct-horse-battery"
-# Hashing once keeps the suite fast; logins still verify against a real argon2 hash.
-PASSWORD_HASH = _hasher.hash(PASSWORD)
+# The suite hashes passwords at argon2's lowest costs (its settings, tests/conftest.py), and the
+# factories' users share one hash made at them: logins still verify real argon2 hashes.
+HASH_TIME_COST = 1
+HASH_MEMORY_KIB = 32
+PASSWORD_HASH = PasswordHasher(time_cost=HASH_TIME_COST, memory_cost=HASH_MEMORY_KIB).hash(PASSWORD)
 
 _holder: dict[str, Session | None] = {"session": None}
 

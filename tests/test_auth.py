@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
+from argon2 import PasswordHasher, extract_parameters
 
 from tests import factories
 from tests.conftest import SECRET_KEY
@@ -25,6 +26,23 @@ def test_login_returns_a_bearer_token_pair(client: Any, rep: Any) -> None:
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
     assert me.get_json()["email"] == rep.email
+
+
+def test_a_password_hashed_at_other_costs_logs_in_and_is_hashed_again_at_the_settings(
+    client: Any, session: Any, rep: Any
+) -> None:
+    # As when an operator changes PASSWORD_HASH_TIME_COST / _MEMORY_KIB.
+    rep.password_hash = PasswordHasher().hash(factories.PASSWORD)  # argon2's own defaults
+    session.flush()
+    assert _login(client, rep.email).status_code == 200
+    session.refresh(rep)
+    costs = extract_parameters(rep.password_hash)
+    assert (costs.time_cost, costs.memory_cost) == (
+        factories.HASH_TIME_COST,
+        factories.HASH_MEMORY_KIB,
+    )
+    assert _login(client, rep.email).status_code == 200
+    assert _login(client, rep.email, "not-the-password").status_code == 401
 
 
 def test_wrong_password_and_unknown_email_look_the_same(client: Any, rep: Any) -> None:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from fieldcast import audit, events
+from fieldcast import audit, events, passwords
 from fieldcast.audit import AuditAction
 from fieldcast.db import utcnow
 from fieldcast.deals import catalogue
@@ -40,30 +37,21 @@ HANDLE_RE = re.compile(r"^[a-z0-9_][a-z0-9_-]{0,30}[a-z0-9_]$")
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 MIN_PASSWORD_LENGTH = 10
 
-_hasher = PasswordHasher()
-# Verifying against this keeps the time of a failed login the same whether or not the user exists.
-_DUMMY_HASH = _hasher.hash("fieldcast-timing-equaliser")
-
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
             errors={"password": [f"Must be at least {MIN_PASSWORD_LENGTH} characters long."]}
         )
-    return _hasher.hash(password)
+    return passwords.hash_of(password)
 
 
 def verify_password(user: User | None, password: str) -> bool:
-    if user is None or user.password_hash is None:
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password)
+    if not passwords.matches(user.password_hash if user is not None else None, password):
         return False
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    assert user is not None and user.password_hash is not None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_of(password)
     return True
 
 
