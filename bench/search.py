@@ -1022,6 +1022,49 @@ def explain(database_url: str, who: str, user_id: uuid.UUID, probes: list[Probe]
         database.dispose()
 
 
+def statement_times(database_url: str, who: str, user_id: uuid.UUID, probes: list[Probe]) -> None:
+    """Each SQL statement of one search and one facets call (the engine's own code, in this
+    process) of some probes, with its time, to stderr: where a slow request spends it."""
+    from sqlalchemy import event
+
+    from fieldcast.db import Database
+    from fieldcast.models.accounts import User
+    from fieldcast.policy import Principal
+    from fieldcast.search import engine
+    from fieldcast.settings import normalise_database_url
+
+    database = Database(normalise_database_url(database_url), pool_size=1)
+    spent: list[tuple[float, str]] = []
+    started: list[float] = []
+
+    def before(*_: Any) -> None:
+        started.append(time.perf_counter())
+
+    def after(_conn: Any, _cursor: Any, statement: str, *rest: Any) -> None:
+        spent.append(((time.perf_counter() - started.pop()) * 1000, " ".join(statement.split())))
+
+    event.listen(database.engine, "before_cursor_execute", before)
+    event.listen(database.engine, "after_cursor_execute", after)
+    try:
+        with database.unit_of_work() as session:
+            user = session.get(User, user_id)
+            assert user is not None
+            principal = Principal(user=user)
+            for probe in probes:
+                params = dict(probe.params)
+                prefix = params.get("prefix") != "false"
+                for name, call in (("search", engine.search), ("facets", engine.facets)):
+                    spent.clear()
+                    begun = time.perf_counter()
+                    call(session, principal, params["q"], engine.Filters(), prefix=prefix)
+                    total = (time.perf_counter() - begun) * 1000
+                    log(f"{name}, {who}, {probe.kind} {params['q']!r}: {total:.1f} ms in all")
+                    for ms, statement in spent:
+                        harness.log(f"    {ms:7.1f} ms  {statement[:110]}")
+    finally:
+        database.dispose()
+
+
 def has_recommendations(base: str) -> bool:
     spec = requests.get(f"{base}/openapi.json", timeout=30).json()
     return any(
@@ -1073,6 +1116,7 @@ def run_size(sizes: Sizes, rounds: int, tries: int, triggers: str) -> dict[str, 
                 chosen = [next(p for p in probes if p.kind == k) for k in ("common", "rare")]
                 chosen.append(next(p for p in probes if p.kind == "prefix"))
                 explain(database_url, who, user_id, chosen)
+                statement_times(database_url, who, user_id, chosen)
             started = time.perf_counter()
             timings = measure(base, sessions, probes, deals, rounds, rng)
             measured_s = time.perf_counter() - started

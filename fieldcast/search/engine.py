@@ -540,30 +540,42 @@ def _highlight(marked: str) -> Highlighted:
 ATTACHMENT_CHARS = 20_000
 
 # In one statement, for the page's videos: the transcript segments of those whose transcript
-# matched, the comments (the newest COMMENTS_SCANNED, by their stored words) and the
-# attachments of those whose comments or attachments matched.
+# matched and the comments (the newest COMMENTS_SCANNED, by their stored words) that match, the
+# first MOMENTS_PER_VIDEO of each video in time order, with their snippets (made for those
+# alone: a snippet costs a parse of its text); and the attachments of those whose comments or
+# attachments matched.
 _MOMENTS = text(
     """
-    WITH q AS (SELECT to_tsquery(CAST(:config AS regconfig), :query) AS q)
-    SELECT 'transcript' AS kind, s.video_id, NULL::uuid AS id, s.start_ms AS at_ms, s.end_ms,
-           ts_headline(CAST(:config AS regconfig), s.text, q.q, :snippet) AS snippet,
+    WITH q AS (SELECT to_tsquery(CAST(:config AS regconfig), :query) AS q),
+    found AS (
+        SELECT 'transcript' AS kind, s.video_id, NULL::uuid AS id, s.start_ms AS at_ms, s.end_ms,
+               s.text AS body
+        FROM transcript_segments s, q
+        WHERE s.org_id = :org_id AND s.video_id = ANY(CAST(:transcribed AS uuid[]))
+          AND to_tsvector(CAST(:config AS regconfig), s.text) @@ q.q
+        UNION ALL
+        SELECT 'comment', m.video_id, m.id, m.at_ms, m.end_ms, m.body
+        FROM unnest(CAST(:discussed AS uuid[])) AS v(id),
+             LATERAL (
+                 SELECT c.video_id, c.id, c.at_ms, c.end_ms, c.body, c.search_tsv
+                 FROM comments c
+                 WHERE c.org_id = :org_id AND c.video_id = v.id
+                   AND c.deleted_at IS NULL AND c.hidden_at IS NULL
+                 ORDER BY c.created_at DESC
+                 LIMIT :scanned
+             ) m, q
+        WHERE m.search_tsv @@ q.q
+    ),
+    first AS (
+        SELECT found.*,
+               row_number() OVER (PARTITION BY video_id ORDER BY at_ms, kind, id) AS n
+        FROM found
+    )
+    SELECT kind, video_id, id, at_ms, end_ms,
+           ts_headline(CAST(:config AS regconfig), body, q.q, :snippet) AS snippet,
            NULL AS title
-    FROM transcript_segments s, q
-    WHERE s.org_id = :org_id AND s.video_id = ANY(CAST(:transcribed AS uuid[]))
-      AND to_tsvector(CAST(:config AS regconfig), s.text) @@ q.q
-    UNION ALL
-    SELECT 'comment', m.video_id, m.id, m.at_ms, m.end_ms,
-           ts_headline(CAST(:config AS regconfig), m.body, q.q, :snippet), NULL
-    FROM unnest(CAST(:discussed AS uuid[])) AS v(id),
-         LATERAL (
-             SELECT c.video_id, c.id, c.at_ms, c.end_ms, c.body, c.search_tsv
-             FROM comments c
-             WHERE c.org_id = :org_id AND c.video_id = v.id
-               AND c.deleted_at IS NULL AND c.hidden_at IS NULL
-             ORDER BY c.created_at DESC
-             LIMIT :scanned
-         ) m, q
-    WHERE m.search_tsv @@ q.q
+    FROM first, q
+    WHERE n <= :per_video
     UNION ALL
     SELECT 'attachment', a.video_id, a.id, NULL, NULL, NULL, a.title
     FROM attachments a, q
@@ -595,6 +607,7 @@ def _moments(
             "transcribed": transcribed,
             "discussed": discussed,
             "scanned": COMMENTS_SCANNED,
+            "per_video": MOMENTS_PER_VIDEO,
             "chars": ATTACHMENT_CHARS,
         },
     ).all()
