@@ -53,7 +53,9 @@ figures are null and `recommendations_measured` says why. Afterwards, `--fresh` 
 posts a comment holding a made-up word on a video they see, then searches for the word every
 50 ms until the video is found. EXPLAIN (ANALYZE, BUFFERS) of the candidate query
 (`fieldcast.search.engine`'s matching documents in rank order, up to its limit) of a common, a
-rare and a prefix query, for the rep and the admin, is written to stderr.
+rare and a prefix query, for the rep and the admin, is written to stderr, and so is each SQL
+statement of one search and one facets call of those queries (run in this process by the
+engine's own functions), with its time.
 
 Figures (one JSON line on stdout, progress on stderr); times are wall times at the client:
 

@@ -363,17 +363,17 @@ class VideoPolicy(ObjectPolicy[Video]):
     def _received(principal: Principal) -> Select[Any]:
         # Only rows of shares still standing: a recalled share's rows stay for its sender's
         # record of who it reached, and grant nothing.
-        return (
-            select(ShareRecipient.video_id)
-            .join(
-                Share,
-                and_(Share.org_id == ShareRecipient.org_id, Share.id == ShareRecipient.share_id),
-            )
-            .where(
-                ShareRecipient.org_id == principal.org_id,
-                ShareRecipient.user_id == principal.user_id,
-                Share.recalled_at.is_(None),
-            )
+        # Written as "less the recalled ones" (few, in a partial index), not as a join with
+        # every share: the person's rows are read and nothing else.
+        recalled = exists().where(
+            Share.org_id == ShareRecipient.org_id,
+            Share.id == ShareRecipient.share_id,
+            Share.recalled_at.is_not(None),
+        )
+        return select(ShareRecipient.video_id).where(
+            ShareRecipient.org_id == principal.org_id,
+            ShareRecipient.user_id == principal.user_id,
+            ~recalled,
         )
 
     @staticmethod

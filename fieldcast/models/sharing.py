@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, UniqueConstraint, Uuid
+from sqlalchemy import Index, String, UniqueConstraint, Uuid, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -82,6 +82,9 @@ class Share(TenantMixin, Base):
         tenant_fk("shares", "sender_id", "users", ondelete="CASCADE"),
         Index("ix_shares_video_id", "video_id"),
         Index("ix_shares_sender_id_id", "sender_id", "id"),
+        # The few recalled shares, which a recipient row of theirs grants nothing for: what a
+        # person received is their rows less these (VideoPolicy), never a walk of every share.
+        Index("ix_shares_recalled_id", "id", postgresql_where=text("recalled_at IS NOT NULL")),
     )
 
     id: Mapped[UUIDPK]

@@ -169,6 +169,10 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_saved_search_hits_org_id'), 'saved_search_hits', ['org_id'])
     op.create_index('ix_saved_search_hits_created_at', 'saved_search_hits', ['created_at'])
+    # What a person received is their recipient rows less those of the few recalled shares.
+    op.create_index(
+        'ix_shares_recalled_id', 'shares', ['id'], postgresql_where=sa.text('recalled_at IS NOT NULL')
+    )
 
     # Every video that is not deleted gets a document for the worker to build.
     op.execute(
@@ -181,6 +185,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_shares_recalled_id', table_name='shares')
     op.drop_table('saved_search_hits')
     op.drop_table('saved_searches')
     op.drop_table('search_documents')
