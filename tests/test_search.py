@@ -3,7 +3,10 @@ may see; why each video matched and its moments; filters and facets."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext
-from fieldcast.db import utcnow
+from fieldcast.db import Database, utcnow
 from fieldcast.models.search import SavedSearch, SavedSearchHit, SearchDocument
 from fieldcast.models.videos import Video, VideoKind, VideoStatus
 from fieldcast.search import engine
@@ -777,3 +780,42 @@ def test_an_accepted_reply_video_counts_for_the_question_and_the_reply(
         ).all()
     )
     assert engagement == {question.id: 5, reply.id: 5, other.id: 0}
+
+
+def test_two_saved_searches_posted_at_once_keep_to_the_cap(
+    committed_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fieldcast.models.accounts import Organisation, User
+    from fieldcast.policy import Principal
+    from fieldcast.search import saved
+
+    monkeypatch.setattr(saved, "MAX_PER_PERSON", 1)
+    with committed_db.unit_of_work() as session:
+        org = Organisation(id=uuid.uuid4(), name="Acme", slug=f"acme-{uuid.uuid4().hex[:8]}")
+        session.add(org)
+        user = User(org_id=org.id, email="rep@example.com", display_name="Rep", handle="rep")
+        session.add(user)
+        session.flush()
+        user_id = user.id
+    first_in = threading.Event()
+
+    def post(query: str, hold: bool) -> str:
+        try:
+            with committed_db.unit_of_work() as session:
+                person = session.get(User, user_id)
+                assert person is not None
+                saved.create(
+                    session, Principal(user=person), name="", query=query, filters=engine.Filters()
+                )
+                if hold:
+                    first_in.set()
+                    time.sleep(0.5)  # the other POST counts meanwhile, or waits
+            return "made"
+        except saved.TooManySavedSearches:
+            return "refused"
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post, "acme", True)
+        assert first_in.wait(10)
+        second = pool.submit(post, "globex", False)
+        assert sorted([first.result(), second.result()]) == ["made", "refused"]

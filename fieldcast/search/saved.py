@@ -91,6 +91,8 @@ def create(
     filters: engine.Filters,
     notify: bool = True,
 ) -> SavedSearch:
+    # Two POSTs at once count one after the other: the person's row is the lock.
+    session.execute(select(User.id).where(User.id == principal.user_id).with_for_update())
     count = session.scalar(
         select(func.count()).select_from(mine(principal).order_by(None).subquery())
     )
