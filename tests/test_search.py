@@ -629,6 +629,12 @@ def test_deal_attributes_then_and_now_and_number_bands(
     assert _titles(_search(client, sam, deal=deal_id)) == title
     facets = client.get("/api/v1/search/facets", headers=sam).get_json()
     assert {"value": "50k-250k", "count": 1, "label": None} in facets["attributes"]["deal_size"]
+    # Facets count what the filters read: the stage now for Ana, the snapshot for Sam.
+    for who, stage in ((ana, "negotiation"), (sam, "discovery")):
+        now = client.get(
+            "/api/v1/search/facets", query_string={"attr_time": "now"}, headers=who
+        ).get_json()
+        assert now["attributes"]["stage"] == [{"value": stage, "count": 1, "label": None}]
 
 
 # -- for this deal --------------------------------------------------------------------------------

@@ -665,18 +665,25 @@ def facets(
     filters = resolve(session, principal.org_id, filters)
     tsq = None if query.empty else tsquery(config, query.tsquery())
     capped_set = matching(principal, tsq, filters).limit(FACET_CAP + 1).subquery()
-    rows = session.execute(
+    # Counted by the attributes the filters read: with `attr_time=now`, the deal's current
+    # ones where the caller may read the deal.
+    now_attributes = filters.attribute_time == "now"
+    stmt = (
         select(
-            D.attrs,
+            (func.coalesce(Deal.attributes, D.attrs) if now_attributes else D.attrs).label("attrs"),
             Video.owner_id,
             Video.kind,
             Video.answered_at,
             Video.duration_ms,
             Video.created_at,
         )
+        .select_from(D)
         .join(Video, and_(Video.org_id == D.org_id, Video.id == D.video_id))
         .where(D.video_id.in_(select(capped_set.c.video_id)))
-    ).all()
+    )
+    if now_attributes:
+        stmt = stmt.outerjoin(Deal, readable_deal(principal))
+    rows = session.execute(stmt).all()
     capped = len(rows) > FACET_CAP
     rows = rows[:FACET_CAP]
     attributes: dict[str, Counter[str]] = {}
