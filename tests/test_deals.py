@@ -282,13 +282,22 @@ def test_a_bulk_sync_writes_thousands_and_reports_the_items_at_fault(
     items[5]["owner_email"] = "ghost@nowhere.io"
     items[6]["amount"] = -1
     items[7] = {**items[8]}  # the same deal twice: the first entry is written
+    items[9]["amount"] = "9000"  # JSON says a string: not read as a number
     response = client.post("/api/v1/deals/bulk", json={"items": items}, headers=auth(admin))
     result = _ok(response)
     faults = {e["index"]: e["code"] for e in result["errors"]}
-    assert faults == {5: "deal_owner_unknown", 6: "validation_failed", 8: "validation_failed"}
-    assert len(result["synced"]) == 2997 and all(s["created"] for s in result["synced"])
+    assert faults == {
+        5: "deal_owner_unknown",
+        6: "validation_failed",
+        8: "validation_failed",
+        9: "validation_failed",
+    }
+    assert next(e for e in result["errors"] if e["index"] == 9)["errors"] == {
+        "amount": ["Not a number."]
+    }
+    assert len(result["synced"]) == 2996 and all(s["created"] for s in result["synced"])
     stored = session.scalars(select(Deal).where(Deal.org_id == org.id)).all()
-    assert len(stored) == 2997 and {d.team_id for d in stored} == {team.id}
+    assert len(stored) == 2996 and {d.team_id for d in stored} == {team.id}
 
     # Again, changed: every deal is updated in place, none is made.
     for item in items:

@@ -486,6 +486,12 @@ def test_what_newly_matches_a_saved_search_is_told_once_in_one_item(
     assert saved.run_round(context.db) == 0
     session.expire_all()
     assert hits() == 0
+    # A search whose rounds stopped looks back no further than what it remembers: the matches
+    # above, told and forgotten, are not told again.
+    stored = session.get(SavedSearch, uuid.UUID(made["id"]))
+    assert stored is not None
+    stored.checked_at = datetime.now(UTC) - timedelta(hours=1)
+    session.flush()
     assert saved.run_round(context.db) == 0
 
 
@@ -509,12 +515,22 @@ def test_a_person_renamed_is_found_by_the_new_name_once_the_sweep_ran(
         pass
     assert len(_search(client, sam, q="moreau", prefix="false")["items"]) == 4
     assert _search(client, sam, q="lima", prefix="false")["items"] == []
+    # Renamed by an admin, the same.
+    admin = bearer(client, people["admin"])
+    renamed = client.patch(
+        f"/api/v1/users/{people['ana'].id}", json={"display_name": "Ana Quist"}, headers=admin
+    )
+    assert renamed.status_code == 200, renamed.get_json()
+    drain(context)
+    while indexing.sweep(context.db):
+        pass
+    assert len(_search(client, sam, q="quist", prefix="false")["items"]) == 4
+    assert _search(client, sam, q="moreau", prefix="false")["items"] == []
 
 
 def test_pushes_turned_back_on_start_from_then(
     client: FlaskClient, session: Session, people: dict[str, Any], context: AppContext
 ) -> None:
-    from fieldcast.search import saved
 
     sam = bearer(client, people["sam"])
     made = client.post("/api/v1/saved-searches", json={"q": "objection"}, headers=sam).get_json()
@@ -527,7 +543,11 @@ def test_pushes_turned_back_on_start_from_then(
     assert client.patch(path, json={"notify": True}, headers=sam).status_code == 200
     session.refresh(stored)
     assert datetime.now(UTC) - stored.checked_at < timedelta(minutes=1)
-    assert saved.run_round(context.db) == 0
+    # A search left empty by an older version can still be muted and renamed.
+    stored.query = ""
+    session.flush()
+    muted = client.patch(path, json={"notify": False, "name": "Old"}, headers=sam)
+    assert muted.status_code == 200, muted.get_json()
 
 
 def test_transcript_moments_and_attachment_reasons(

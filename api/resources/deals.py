@@ -11,7 +11,7 @@ from flask.views import MethodView
 
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
-from api.fields import Email, String
+from api.fields import Email, String, json_type_errors
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
 from api.runtime import db_session
 from api.schemas import attributes
@@ -278,6 +278,11 @@ class _EachItem(ma.fields.List):
         schema = BulkDealSchema()
         items: list[Any] = []
         for item in value:
+            # Typed as the API types every JSON body (api.fields.json_type_errors).
+            wrong_types = json_type_errors(schema, item)
+            if wrong_types:
+                items.append(InvalidInput(errors=wrong_types))
+                continue
             try:
                 items.append(schema.load(item))
             except ma.ValidationError as exc:

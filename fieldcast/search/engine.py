@@ -582,7 +582,7 @@ _MOMENTS = text(
     WHERE a.org_id = :org_id AND a.video_id = ANY(CAST(:discussed AS uuid[]))
       AND to_tsvector(CAST(:config AS regconfig),
                       concat_ws(' ', a.title, a.body, left(a.text, :chars))) @@ q.q
-    ORDER BY 2, 4
+    ORDER BY 2, 4, 1, 3
     """
 )
 

@@ -170,7 +170,14 @@ def _person_renamed(session: Session, event: events.PersonRenamed) -> None:
     # However many videos they made: marked unbuilt, for the sweep to build a batch at a time.
     session.execute(
         update(SearchDocument)
-        .where(SearchDocument.org_id == event.org_id, SearchDocument.owner_id == event.user_id)
+        .where(
+            SearchDocument.org_id == event.org_id,
+            SearchDocument.video_id.in_(
+                select(Video.id).where(
+                    Video.org_id == event.org_id, Video.owner_id == event.user_id
+                )
+            ),
+        )
         .values(indexed_at=None)
         .execution_options(synchronize_session=False)
     )

@@ -92,7 +92,9 @@ def create(
     notify: bool = True,
 ) -> SavedSearch:
     # Two POSTs at once count one after the other: the person's row is the lock.
-    session.execute(select(User.id).where(User.id == principal.user_id).with_for_update())
+    session.execute(
+        select(User.id).where(User.id == principal.user_id).with_for_update(key_share=True)
+    )
     count = session.scalar(
         select(func.count()).select_from(mine(principal).order_by(None).subquery())
     )
@@ -125,10 +127,12 @@ def update(
         saved.filters = changes["filters"].to_json()
     if "notify" in changes:
         if changes["notify"] and not saved.notify:
-            # Pushes again from now, not about everything that matched while they were off.
+            # Pushes again from about now (a round looks LOOKBACK further back), not about
+            # everything that matched while they were off.
             saved.checked_at = utcnow()
         saved.notify = changes["notify"]
-    _check_follows_something(saved.query, engine.Filters.from_json(saved.filters))
+    if changes.keys() & {"query", "filters"}:
+        _check_follows_something(saved.query, engine.Filters.from_json(saved.filters))
     session.flush()
     return saved
 
