@@ -95,7 +95,14 @@ import requests
 
 from bench import harness
 from bench.fanout import FCM_LATENCY_MS, machine_busy_s, p95, wait_for_workers
-from bench.harness import free_port, running, scratch_environment, signed_in, wait_until_up
+from bench.harness import (
+    NON_MEDIA_WORKER,
+    free_port,
+    running,
+    scratch_environment,
+    signed_in,
+    wait_until_up,
+)
 
 DURATION_MS = 180_000
 WEB_WORKERS = 2
@@ -785,10 +792,7 @@ def run(
                     env["DATABASE_URL"],
                     prober_people,
                 )
-                workers = [
-                    ["worker", "--queue", "notify", "--queue", "search", "--queue", "default"]
-                ] * WORKERS
-                with running(env, [*workers, ["scheduler"]]):
+                with running(env, [*[NON_MEDIA_WORKER] * WORKERS, ["scheduler"]]):
                     wait_for_workers(env["REDIS_URL"], WORKERS)
                     log("the workers are up")
 

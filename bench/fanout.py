@@ -65,7 +65,14 @@ import psycopg
 import requests
 
 from bench import harness
-from bench.harness import free_port, running, scratch_environment, signed_in, wait_until_up
+from bench.harness import (
+    NON_MEDIA_WORKER,
+    free_port,
+    running,
+    scratch_environment,
+    signed_in,
+    wait_until_up,
+)
 
 DEVICES_PER_MEMBER = 2
 SMALL_AUDIENCE = 10
@@ -393,12 +400,7 @@ def run(
                 )
 
                 fcm.reset()
-                workers = [
-                    ["worker", "--queue", "notify", "--queue", "search", "--queue", "default"],
-                    ["worker", "--queue", "notify", "--queue", "search", "--queue", "default"],
-                    ["scheduler"],
-                ]
-                with running(env, workers):
+                with running(env, [NON_MEDIA_WORKER, NON_MEDIA_WORKER, ["scheduler"]]):
                     wait_for_workers(env["REDIS_URL"], 2)
                     log("the workers are up")
                     notify_workers = worker_processes()

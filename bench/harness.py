@@ -33,6 +33,9 @@ from redis import Redis
 
 PASSWORD = "benchmark-password-1"  # noqa: S105 - a scratch account, dropped afterwards
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
+# A worker of every queue but the media ones: pushes, search documents and the outbox's jobs,
+# as the benchmarks that upload nothing run it.
+NON_MEDIA_WORKER = ("worker", "--queue", "notify", "--queue", "search", "--queue", "default")
 
 
 def log(message: str) -> None:

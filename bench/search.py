@@ -108,7 +108,13 @@ import requests
 
 from bench import harness
 from bench.fanout import p95, wait_for_workers
-from bench.harness import free_port, running, scratch_environment, wait_until_up
+from bench.harness import (
+    NON_MEDIA_WORKER,
+    free_port,
+    running,
+    scratch_environment,
+    wait_until_up,
+)
 
 WEB_WORKERS = 2
 WORKERS = 2
@@ -1096,8 +1102,7 @@ def run_size(sizes: Sizes, rounds: int, tries: int, triggers: str) -> dict[str, 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         web = ["web", "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_WORKERS)]
-        workers = [["worker", "--queue", "notify", "--queue", "search", "--queue", "default"]]
-        with running(env, [web, *workers * WORKERS, ["scheduler"]]):
+        with running(env, [web, *[NON_MEDIA_WORKER] * WORKERS, ["scheduler"]]):
             wait_until_up(base)
             wait_for_workers(env["REDIS_URL"], WORKERS)
             log("the API and the workers are up")
