@@ -127,20 +127,9 @@ class Filters:
 
     @property
     def narrows(self) -> bool:
-        """Whether these filters leave anything out (how to read attributes alone does not)."""
-        return bool(self.attributes) or any(
-            value is not None
-            for value in (
-                self.deal_id,
-                self.author_id,
-                self.team_id,
-                self.since,
-                self.until,
-                self.min_duration_ms,
-                self.max_duration_ms,
-                self.question,
-            )
-        )
+        """Whether these filters leave anything out: whether they say anything when saved
+        (how to read attributes is said only beside attributes)."""
+        return bool(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
