@@ -279,6 +279,107 @@ def test_facets_count_only_what_the_caller_sees_and_say_when_capped(
     assert capped["total"] == 3 and capped["capped"] and capped["total_text"] == "3+"
 
 
+def _facets_by_hand(session: Session, principal: Any, cap: int) -> dict[str, Any]:
+    """What facets should say, counted here from the first `cap` matches in rank order."""
+    rows = session.execute(
+        engine.matching(principal, None, engine.Filters())
+        .with_only_columns(
+            SearchDocument.attrs,
+            Video.owner_id,
+            Video.kind,
+            Video.answered_at,
+            Video.duration_ms,
+            Video.created_at,
+        )
+        .limit(cap)
+    ).all()
+    now = session.scalar(select(func.now()))
+    assert now is not None
+    attributes: dict[str, dict[str, int]] = {}
+    counts: dict[str, dict[str, int]] = {"author": {}, "question": {}, "duration": {}}
+    ages = {"last_7_days": 0, "last_30_days": 0, "last_90_days": 0}
+
+    def add(facet: dict[str, int], value: str) -> None:
+        facet[value] = facet.get(value, 0) + 1
+
+    for row in rows:
+        for name, value in row.attrs.items():
+            for v in value if isinstance(value, list) else [value]:
+                add(attributes.setdefault(name, {}), str(v))
+        add(counts["author"], str(row.owner_id))
+        if row.kind is VideoKind.QUESTION:
+            add(counts["question"], "open" if row.answered_at is None else "answered")
+        for name, low, high in engine._DURATIONS:
+            if row.duration_ms is not None and low <= row.duration_ms < (high or 10**12):
+                add(counts["duration"], name)
+        for name, days in (("last_7_days", 7), ("last_30_days", 30), ("last_90_days", 90)):
+            ages[name] += (now - row.created_at) < timedelta(days=days)
+    return {
+        "total": len(rows),
+        "attributes": attributes,
+        **counts,
+        "created": {k: n for k, n in ages.items() if n},
+    }
+
+
+def _facets_as_counted(found: engine.Facets) -> dict[str, Any]:
+    def values(facet: list[engine.FacetValue]) -> dict[str, int]:
+        return {v.value: v.count for v in facet}
+
+    return {
+        "total": found.total,
+        "attributes": {name: values(facet) for name, facet in found.attributes.items()},
+        "author": values(found.authors),
+        "question": values(found.question),
+        "duration": values(found.duration),
+        "created": values(found.created),
+    }
+
+
+def test_facets_count_every_kind_of_value_of_the_first_matches_in_rank_order(
+    client: FlaskClient,
+    session: Session,
+    context: AppContext,
+    people: dict[str, Any],
+    library: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Lists of values, questions open and answered, durations and ages, several authors;
+    with the cap passed, only the best-ranked matches are counted."""
+    ana, sam = bearer(client, people["ana"]), bearer(client, people["sam"])
+    made = [
+        _video(
+            client,
+            who,
+            f"Field note {n}",
+            deal_attributes={"industry": "Retail", "competitors": ["Acme", "Globex"][: n % 3]},
+            kind="question" if n % 2 else "video",
+        )
+        for n, who in enumerate([ana, sam, ana, sam, ana, ana])
+    ]
+    for n, video in enumerate(made):
+        _playable(session, video["id"], duration_ms=[20_000, 90_000, 240_000, 900_000][n % 4])
+        row = session.get(Video, video["id"])
+        assert row is not None
+        row.created_at = utcnow() - timedelta(days=[2, 12, 45, 200, 400, 5][n])
+        if n == 1:
+            row.answered_at = utcnow()
+    session.flush()
+    drain(context)
+    # Distinct ranks, so that "the first in rank order" is one set of videos.
+    for n, doc in enumerate(session.scalars(select(SearchDocument))):
+        doc.rank_key = float(n)
+    session.flush()
+    admin = engine.Principal(user=people["admin"])
+    for cap in (engine.FACET_CAP, 7, 3):
+        monkeypatch.setattr(engine, "FACET_CAP", cap)
+        found = engine.facets(session, admin, "", engine.Filters())
+        assert _facets_as_counted(found) == _facets_by_hand(session, admin, cap), cap
+        assert found.capped == (cap < len(made) + len(library))
+    names = {v.value: v.label for v in found.authors}
+    assert set(names.values()) <= {"Ana Lima", "Sam Oduya"}
+
+
 def test_pages_and_bad_input(
     client: FlaskClient, people: dict[str, Any], library: dict[str, Any]
 ) -> None:
@@ -845,3 +946,46 @@ def test_two_saved_searches_posted_at_once_keep_to_the_cap(
         assert first_in.wait(10)
         second = pool.submit(post, "globex", False)
         assert sorted([first.result(), second.result()]) == ["made", "refused"]
+
+
+def test_an_admin_finds_the_same_whether_the_rank_index_is_walked_or_the_matches_sorted(
+    client: FlaskClient,
+    session: Session,
+    people: dict[str, Any],
+    library: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Which way the first matches are found is chosen from the planner's estimate; the
+    results are the same either way, in the same order."""
+    admin = engine.Principal(user=people["admin"])
+    for doc in session.scalars(select(SearchDocument)):
+        doc.rank_key = float(len(doc.title))
+    session.flush()
+    tsq = engine.tsquery(engine.config_of(session, admin.org_id), parse("acme").tsquery())
+    assert engine.estimated_rows(session, select(SearchDocument.video_id)) >= 1
+    found: dict[bool, Any] = {}
+    for walk, ratio in ((True, 0.0), (False, float("inf"))):
+        monkeypatch.setattr(engine, "WALK_COST_RATIO", ratio)
+        engine._documents.clear()
+        assert engine.walk_pays(session, admin, tsq, 300) is walk
+        found[walk] = [
+            (
+                [h.video.id for h in engine.search(session, admin, q, engine.Filters()).hits],
+                engine.facets(session, admin, q, engine.Filters()),
+            )
+            for q in ("acme", "globex OR discount", "deal*", "-acme")
+        ]
+    assert found[True] == found[False]
+    assert [len(ids) for ids, _ in found[True]] == [2, 2, 1, 2]
+
+
+def test_every_connection_plans_statements_for_their_values_and_compiles_none(
+    database_url: str,
+) -> None:
+    database = Database(database_url, pool_size=1)
+    try:
+        with database.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+            assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+    finally:
+        database.dispose()

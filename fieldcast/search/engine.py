@@ -18,12 +18,13 @@ beyond it.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -39,9 +40,13 @@ from sqlalchemy import (
     select,
     text,
     true,
+    union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, REAL, REGCONFIG
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL, REGCONFIG
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from fieldcast import policy
 from fieldcast.deals import catalogue
@@ -326,9 +331,14 @@ def _filters(principal: Principal, filters: Filters) -> list[ColumnElement[bool]
 
 
 def matching(
-    principal: Principal, text_query: ColumnElement[Any] | None, filters: Filters
+    principal: Principal,
+    text_query: ColumnElement[Any] | None,
+    filters: Filters,
+    *,
+    walk: bool = True,
 ) -> Select[Any]:
-    """The documents the principal may see that match, in rank order (no limit yet)."""
+    """The documents the principal may see that match, in rank order (no limit yet). Without
+    `walk`, the order is not taken from the `rank_key` index (see `walk_pays`)."""
     stmt = (
         select(D.video_id, D.rank_key, D.tsv)
         .join(Video, and_(Video.org_id == D.org_id, Video.id == D.video_id))
@@ -340,13 +350,79 @@ def matching(
             Video.status.in_((VideoStatus.PLAYABLE, VideoStatus.READY)),
             *_filters(principal, filters),
         )
-        .order_by(D.rank_key.desc())
+        # `rank_key + 0` is the same order, but one no index gives: the matches are found
+        # first (the text index) and then sorted.
+        .order_by(D.rank_key.desc() if walk else (D.rank_key + 0).desc())
     )
     if filters.attributes and filters.attribute_time == "now":
         stmt = stmt.outerjoin(Deal, readable_deal(principal))
     if text_query is not None:
         stmt = stmt.where(D.tsv.op("@@")(text_query))
     return stmt
+
+
+# How the first `wanted` matches in rank order are best found. Walking the `rank_key` index reads
+# documents from the best-ranked down, testing each, until `wanted` match: about
+# wanted x n / m of them when m of the organisation's n documents match, each read with its
+# words (TOAST). Reading the m matches from the text index and sorting them costs less per
+# match. Measured at 100,000 documents (40,000 in one organisation): ~9 us a document walked,
+# ~2.6 us a match sorted, so the walk pays when m^2 > 3.4 x wanted x n (about 6,000 matches of
+# 40,000 for a page of candidates). PostgreSQL's planner estimates m well but costs the test
+# of a document's words as if they were at hand, so it walks from ~2,000 matches on, up to
+# three times slower there.
+WALK_COST_RATIO = 3.4
+
+
+def walk_pays(
+    session: Session, principal: Principal, text_query: ColumnElement[Any], wanted: int
+) -> bool:
+    """Whether walking the rank index finds the first `wanted` matches of a text query sooner
+    than sorting them, by the planner's estimate of the organisation's documents that hold the
+    words (EXPLAIN, not run). Filters only make the matches fewer and the walk longer: where
+    the words alone are too few for the walk, the matches are sorted; where they are many, the
+    planner weighs the filters itself."""
+    matches = estimated_rows(
+        session,
+        select(D.video_id).where(D.org_id == principal.org_id, D.tsv.op("@@")(text_query)),
+    )
+    documents = _documents_of(session, principal.org_id)
+    return matches * matches > WALK_COST_RATIO * wanted * documents
+
+
+class Explain(Executable, ClauseElement):
+    """`EXPLAIN (FORMAT JSON)` of a statement, its parameters bound as the statement's own."""
+
+    inherit_cache = False
+
+    def __init__(self, stmt: Select[Any]) -> None:
+        self.stmt = stmt
+
+
+@compiles(Explain, "postgresql")
+def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.stmt, **kw)
+
+
+def estimated_rows(session: Session, stmt: Select[Any]) -> float:
+    """The planner's estimate of how many rows `stmt` returns: planned, not run."""
+    plan: Any = session.execute(Explain(stmt)).scalar_one()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
+# An organisation's number of documents (an estimate), kept by each process for CONFIG_TTL_S.
+_documents: dict[uuid.UUID, tuple[float, float]] = {}
+
+
+def _documents_of(session: Session, org_id: uuid.UUID) -> float:
+    kept = _documents.get(org_id)
+    now = time.monotonic()
+    if kept is not None and now - kept[0] < CONFIG_TTL_S:
+        return kept[1]
+    count = estimated_rows(session, select(D.video_id).where(D.org_id == org_id))
+    _documents[org_id] = (now, count)
+    return count
 
 
 def videos_by_id(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Video]:
@@ -368,7 +444,14 @@ def search(
     config = config_of(session, principal.org_id)
     filters = resolve(session, principal.org_id, filters)
     tsq = None if query.empty else tsquery(config, query.tsquery())
-    candidates = matching(principal, tsq, filters).limit(ranking.CANDIDATES).subquery()
+    # (A person who is no admin sees a few per cent of the videos: their candidates are
+    # gathered by id, whichever the order.)
+    walk = (
+        tsq is None
+        or not principal.is_admin
+        or walk_pays(session, principal, tsq, ranking.CANDIDATES)
+    )
+    candidates = matching(principal, tsq, filters, walk=walk).limit(ranking.CANDIDATES).subquery()
     relevance = (
         func.ts_rank_cd(
             cast(literal(ranking.TEXT_WEIGHTS), ARRAY(REAL)),
@@ -648,19 +731,24 @@ def facets(
     session: Session, principal: Principal, raw_query: str, filters: Filters, *, prefix: bool = True
 ) -> Facets:
     """Counts of the matches by attribute value, author, question state, duration and age:
-    of every match up to `FACET_CAP`, of the first `FACET_CAP` in rank order beyond it."""
+    of every match up to `FACET_CAP`, of the first `FACET_CAP` in rank order beyond it. The
+    counting is done by PostgreSQL, in the statement that finds the matches: what comes back is
+    a row per value counted, not a row per match."""
     query = parse(raw_query, prefix=prefix)
     config = config_of(session, principal.org_id)
     filters = resolve(session, principal.org_id, filters)
     tsq = None if query.empty else tsquery(config, query.tsquery())
+    walk = (
+        tsq is None or not principal.is_admin or walk_pays(session, principal, tsq, FACET_CAP + 1)
+    )
     # Counted by the attributes the filters read: with `attr_time=now`, the deal's current
-    # ones where the caller may read the deal. The columns counted are read by the matching
-    # query itself, in rank order up to the cap: no second pass over the matches by id.
+    # ones where the caller may read the deal.
     now_attributes = filters.attribute_time == "now"
     stmt = (
-        matching(principal, tsq, filters)
+        matching(principal, tsq, filters, walk=walk)
         .with_only_columns(
             (func.coalesce(Deal.attributes, D.attrs) if now_attributes else D.attrs).label("attrs"),
+            D.rank_key,
             Video.owner_id,
             Video.kind,
             Video.answered_at,
@@ -672,44 +760,29 @@ def facets(
     if now_attributes and not filters.attributes:
         # (`matching` joins the deal itself when attribute filters read it now.)
         stmt = stmt.outerjoin(Deal, readable_deal(principal))
-    rows = session.execute(stmt).all()
-    capped = len(rows) > FACET_CAP
-    rows = rows[:FACET_CAP]
-    attributes: dict[str, Counter[str]] = {}
-    authors: Counter[uuid.UUID] = Counter()
-    question: Counter[str] = Counter()
-    duration: Counter[str] = Counter()
-    created: Counter[str] = Counter()
-    now = session.scalar(select(func.now()))
-    assert now is not None
-    known = catalogue.Catalogue.load(session, principal.org_id)
-    # Number attributes count by band: their bands, looked up once.
-    bands = {
-        name: known.bands_of(name)
-        for name in known.definitions
-        if known.type_of(name) is AttributeType.NUMBER
-    }
+    found = stmt.cte("found")
+    counted = select(found).order_by(found.c.rank_key.desc()).limit(FACET_CAP).cte("counted")
+    rows = session.execute(_facet_counts(found, counted)).all()
+    counts: dict[str, dict[Any, int]] = {}
     for row in rows:
-        for name, value in (row.attrs or {}).items():
-            counter = attributes.setdefault(name, Counter())
-            if name in bands:
-                band = catalogue.band_label(bands[name], value)
-                if band is not None:
-                    counter[band] += 1
-                continue
-            for v in value if isinstance(value, list) else [value]:
-                counter[str(v)] += 1
-        authors[row.owner_id] += 1
-        if row.kind == VideoKind.QUESTION:
-            question["answered" if row.answered_at is not None else "open"] += 1
-        if row.duration_ms is not None:
-            for name, low, high in _DURATIONS:
-                if row.duration_ms >= low and (high is None or row.duration_ms < high):
-                    duration[name] += 1
-        age_days = (now - row.created_at).days
-        for name, days in (("last_7_days", 7), ("last_30_days", 30), ("last_90_days", 90)):
-            if age_days < days:
-                created[name] += 1
+        if row.facet != "attribute":
+            counts.setdefault(row.facet, {})[row.value] = row.n
+    total = counts.get("total", {}).get(None, 0)
+    capped = counts.get("found", {}).get(None, 0) > FACET_CAP
+    known = catalogue.Catalogue.load(session, principal.org_id)
+    attributes: dict[str, Counter[str]] = {}
+    for row in rows:
+        if row.facet != "attribute":
+            continue
+        name, value = row.value
+        counter = attributes.setdefault(name, Counter())
+        if known.type_of(name) is AttributeType.NUMBER:
+            band = catalogue.band_label(known.bands_of(name), value)
+            if band is not None:
+                counter[band] += row.n
+            continue
+        counter[str(value)] += row.n
+    authors = Counter({uuid.UUID(a): n for a, n in counts.get("author", {}).items()})
     names: dict[uuid.UUID, str] = dict(
         session.execute(
             select(User.id, User.display_name).where(
@@ -718,8 +791,11 @@ def facets(
             )
         ).all()
     )
+    question = Counter(counts.get("question", {}))
+    duration = counts.get("duration", {})
+    created = {name: counts.get(name, {}).get(None, 0) for name, _ in _AGES}
     return Facets(
-        total=len(rows),
+        total=total,
         capped=capped,
         attributes={
             name: [FacetValue(v, n) for v, n in counter.most_common(20)]
@@ -727,6 +803,68 @@ def facets(
         },
         authors=[FacetValue(str(a), n, names.get(a)) for a, n in authors.most_common(10)],
         question=[FacetValue(v, n) for v, n in question.most_common()],
-        duration=[FacetValue(name, duration[name]) for name, _, _ in _DURATIONS if duration[name]],
-        created=[FacetValue(v, n) for v, n in created.items()],
+        duration=[
+            FacetValue(name, duration[name]) for name, _, _ in _DURATIONS if duration.get(name)
+        ],
+        created=[FacetValue(name, created[name]) for name, _ in _AGES if created.get(name)],
     )
+
+
+_AGES = (("last_7_days", 7), ("last_30_days", 30), ("last_90_days", 90))
+# Grouped by the second column (the value counted): its expression holds bound constants,
+# which PostgreSQL would not match with a GROUP BY written out again.
+_SECOND = text("2")
+
+
+def _facet_counts(found: Any, counted: Any) -> Any:
+    """One statement: rows (facet, value, n) counting the matches `found` (up to the cap and
+    one more, to say it was passed) and the first `FACET_CAP` of them, `counted`."""
+
+    def facet(name: str, value: Any, *rest: Any) -> Select[Any]:
+        return select(literal(name).label("facet"), value.label("value"), *rest)
+
+    null = cast(literal(None), JSONB)
+    n = func.count().label("n")
+    totals = [
+        facet("found", null, n).select_from(found),
+        facet("total", null, n).select_from(counted),
+    ]
+    authors = facet("author", func.to_jsonb(counted.c.owner_id), n).group_by(_SECOND)
+    state = func.to_jsonb(case((counted.c.answered_at.is_(None), "open"), else_="answered"))
+    question = (
+        facet("question", state, n).where(counted.c.kind == VideoKind.QUESTION).group_by(_SECOND)
+    )
+    band = case(
+        *(
+            (
+                and_(
+                    counted.c.duration_ms >= low,
+                    counted.c.duration_ms < high if high is not None else true(),
+                ),
+                name,
+            )
+            for name, low, high in _DURATIONS
+        ),
+        else_=None,
+    )
+    duration = facet("duration", func.to_jsonb(band), n).where(band.is_not(None)).group_by(_SECOND)
+    # (Each age is counted by itself: a video of the last 7 days is also of the last 30.)
+    ages = [
+        facet(name, null, n).where(counted.c.created_at > func.now() - timedelta(days=days))
+        for name, days in _AGES
+    ]
+    each = func.jsonb_each(counted.c.attrs).table_valued("key", "value").render_derived("e")
+    listed = case(
+        (func.jsonb_typeof(each.c.value) == "array", each.c.value),
+        else_=func.jsonb_build_array(each.c.value),
+    )
+    value = func.jsonb_array_elements(listed).table_valued("value").render_derived("v")
+    pair = func.jsonb_build_array(each.c.key, value.c.value)
+    attributes = (
+        facet("attribute", pair, n)
+        .select_from(counted)
+        .join(each, true())
+        .join(value, true())
+        .group_by(_SECOND)
+    )
+    return union_all(*totals, authors, question, duration, *ages, attributes)
