@@ -1010,7 +1010,12 @@ def explain(database_url: str, who: str, user_id: uuid.UUID, probes: list[Probe]
                 params = dict(probe.params)
                 query = parse(params["q"], prefix=params.get("prefix") != "false")
                 tsquery = engine.tsquery(config, query.tsquery())
-                stmt = engine.matching(principal, tsquery, engine.Filters()).limit(
+                # As the engine's search takes them: for an admin, the rank index walked or
+                # the matches sorted, as the planner's estimate says.
+                walk = not principal.is_admin or engine.walk_pays(
+                    session, principal, tsquery, ranking.CANDIDATES
+                )
+                stmt = engine.matching(principal, tsquery, engine.Filters(), walk=walk).limit(
                     ranking.CANDIDATES
                 )
                 connection = session.connection()
@@ -1023,7 +1028,11 @@ def explain(database_url: str, who: str, user_id: uuid.UUID, probes: list[Probe]
                         "EXPLAIN (ANALYZE, BUFFERS) " + str(compiled), compiled.params
                     )
                 ]
-                log(f"EXPLAIN candidates, {who}, {probe.kind} {params['q']!r}: {plan[-1].strip()}")
+                how = "rank index walked" if walk else "matches sorted"
+                log(
+                    f"EXPLAIN candidates, {who}, {probe.kind} {params['q']!r} ({how}): "
+                    f"{plan[-1].strip()}"
+                )
                 for line in plan[:-1]:
                     harness.log("    " + line)
     finally:

@@ -4,16 +4,17 @@ How much work a query does is bounded by the page, not by how many rows match:
 
 1. Candidates: the matching documents the caller may see, in `rank_key` order (engagement and
    freshness, see `ranking`), at most `ranking.CANDIDATES`. For an admin, who sees everything,
-   PostgreSQL walks the `rank_key` index and stops at the limit (a common word) or reads the
-   few matches from the text index (a rare one); for a rep, the videos they may see are few
-   and each is checked. Filters narrow the same walk.
+   the `rank_key` index is walked until the limit is reached when the words are common, and
+   the matches are read from the text index and sorted when they are fewer (`walk_pays`
+   decides from the planner's estimate); for a rep, the videos they may see are few and each
+   is checked. Filters narrow the same walk.
 2. Ranking: the candidates ordered by score (relevance, engagement, freshness).
 3. Reasons and moments: only for the page's videos, which parts matched (title, description,
    attribute, author, attachment, transcript, comment) and the transcript segments and
    comments that match, each a moment with its time and a deep link.
 
-Facets count the first `FACET_CAP` matches in the same order: exact up to the cap, "1,000+"
-beyond it.
+Facets count the first `FACET_CAP` matches in the same order, in PostgreSQL (a row per value
+counted comes back): exact up to the cap, "1,000+" beyond it.
 """
 
 from __future__ import annotations
