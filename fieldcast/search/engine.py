@@ -25,11 +25,12 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Select,
     and_,
     case,
@@ -401,7 +402,10 @@ class Explain(Executable, ClauseElement):
 
 @compiles(Explain, "postgresql")
 def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
-    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.stmt, **kw)
+    sql = compiler.process(element.stmt, **kw)
+    # What comes back is the plan, not the statement's columns: read as it is, by position.
+    compiler._result_columns = []
+    return "EXPLAIN (FORMAT JSON) " + sql
 
 
 def estimated_rows(session: Session, stmt: Select[Any]) -> float:
@@ -764,51 +768,65 @@ def facets(
     found = stmt.cte("found")
     counted = select(found).order_by(found.c.rank_key.desc()).limit(FACET_CAP).cte("counted")
     rows = session.execute(_facet_counts(found, counted)).all()
-    counts: dict[str, dict[Any, int]] = {}
-    for row in rows:
-        if row.facet != "attribute":
-            counts.setdefault(row.facet, {})[row.value] = row.n
-    total = counts.get("total", {}).get(None, 0)
-    capped = counts.get("found", {}).get(None, 0) > FACET_CAP
+    totals = {row.facet: row.n for row in rows if row.value is None and row.best is None}
     known = catalogue.Catalogue.load(session, principal.org_id)
-    attributes: dict[str, Counter[str]] = {}
+    attributes: dict[str, _Tally] = {}
+    tallies: dict[str, _Tally] = {"author": _Tally(), "question": _Tally(), "duration": _Tally()}
     for row in rows:
-        if row.facet != "attribute":
-            continue
-        name, value = row.value
-        counter = attributes.setdefault(name, Counter())
-        if known.type_of(name) is AttributeType.NUMBER:
-            band = catalogue.band_label(known.bands_of(name), value)
-            if band is not None:
-                counter[band] += row.n
-            continue
-        counter[str(value)] += row.n
-    authors = Counter({uuid.UUID(a): n for a, n in counts.get("author", {}).items()})
+        if row.facet == "attribute":
+            name, value = row.value
+            tally = attributes.setdefault(name, _Tally())
+            if value is None:
+                # (An empty list, or null: the attribute is there, with no value to count.)
+                continue
+            if known.type_of(name) is AttributeType.NUMBER:
+                band = catalogue.band_label(known.bands_of(name), value)
+                if band is not None:
+                    tally.add(band, row.n, row.best)
+                continue
+            tally.add(str(value), row.n, row.best)
+        elif row.facet in tallies:
+            tallies[row.facet].add(row.value, row.n, row.best)
+    authors = [(uuid.UUID(a), n) for a, n in tallies["author"].most_common(10)]
     names: dict[uuid.UUID, str] = dict(
         session.execute(
             select(User.id, User.display_name).where(
-                User.org_id == principal.org_id,
-                User.id.in_([a for a, _ in authors.most_common(10)]),
+                User.org_id == principal.org_id, User.id.in_([a for a, _ in authors])
             )
         ).all()
     )
-    question = Counter(counts.get("question", {}))
-    duration = counts.get("duration", {})
-    created = {name: counts.get(name, {}).get(None, 0) for name, _ in _AGES}
+    duration = dict(tallies["duration"].most_common())
     return Facets(
-        total=total,
-        capped=capped,
+        total=totals.get("total", 0),
+        capped=totals.get("found", 0) > FACET_CAP,
         attributes={
-            name: [FacetValue(v, n) for v, n in counter.most_common(20)]
-            for name, counter in sorted(attributes.items())
+            name: [FacetValue(v, n) for v, n in tally.most_common(20)]
+            for name, tally in sorted(attributes.items())
         },
-        authors=[FacetValue(str(a), n, names.get(a)) for a, n in authors.most_common(10)],
-        question=[FacetValue(v, n) for v, n in question.most_common()],
+        authors=[FacetValue(str(a), n, names.get(a)) for a, n in authors],
+        question=[FacetValue(v, n) for v, n in tallies["question"].most_common()],
         duration=[
             FacetValue(name, duration[name]) for name, _, _ in _DURATIONS if duration.get(name)
         ],
-        created=[FacetValue(name, created[name]) for name, _ in _AGES if created.get(name)],
+        created=[FacetValue(name, totals[name]) for name, _ in _AGES if totals.get(name)],
     )
+
+
+@dataclass
+class _Tally:
+    """Counts of a facet's values; the most common first and, among equals, the one found in
+    the best-ranked match (as the matches are listed)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    best: dict[str, float] = field(default_factory=dict)
+
+    def add(self, value: str, n: int, best: float) -> None:
+        self.counts[value] += n
+        self.best[value] = max(best, self.best.get(value, best))
+
+    def most_common(self, limit: int | None = None) -> list[tuple[str, int]]:
+        ordered = sorted(self.counts.items(), key=lambda item: (-item[1], -self.best[item[0]]))
+        return ordered[:limit]
 
 
 _AGES = (("last_7_days", 7), ("last_30_days", 30), ("last_90_days", 90))
@@ -821,19 +839,27 @@ def _facet_counts(found: Any, counted: Any) -> Any:
     """One statement: rows (facet, value, n) counting the matches `found` (up to the cap and
     one more, to say it was passed) and the first `FACET_CAP` of them, `counted`."""
 
-    def facet(name: str, value: Any, *rest: Any) -> Select[Any]:
-        return select(literal(name).label("facet"), value.label("value"), *rest)
-
     null = cast(literal(None), JSONB)
-    n = func.count().label("n")
+    none = cast(literal(None), Float)
+    best = func.max(counted.c.rank_key).label("best")
+
+    def facet(name: str, value: Any, *, grouped: bool = True) -> Select[Any]:
+        """Rows (facet, value, n, best): `best` the rank of the best-ranked match counted."""
+        return select(
+            literal(name).label("facet"),
+            value.label("value"),
+            func.count().label("n"),
+            best if grouped else none.label("best"),
+        )
+
     totals = [
-        facet("found", null, n).select_from(found),
-        facet("total", null, n).select_from(counted),
+        facet("found", null, grouped=False).select_from(found),
+        facet("total", null, grouped=False).select_from(counted),
     ]
-    authors = facet("author", func.to_jsonb(counted.c.owner_id), n).group_by(_SECOND)
+    authors = facet("author", func.to_jsonb(counted.c.owner_id)).group_by(_SECOND)
     state = func.to_jsonb(case((counted.c.answered_at.is_(None), "open"), else_="answered"))
     question = (
-        facet("question", state, n).where(counted.c.kind == VideoKind.QUESTION).group_by(_SECOND)
+        facet("question", state).where(counted.c.kind == VideoKind.QUESTION).group_by(_SECOND)
     )
     band = case(
         *(
@@ -848,24 +874,33 @@ def _facet_counts(found: Any, counted: Any) -> Any:
         ),
         else_=None,
     )
-    duration = facet("duration", func.to_jsonb(band), n).where(band.is_not(None)).group_by(_SECOND)
+    duration = facet("duration", func.to_jsonb(band)).where(band.is_not(None)).group_by(_SECOND)
     # (Each age is counted by itself: a video of the last 7 days is also of the last 30.)
+    # (Days of 24 hours, as a video's age is told elsewhere, whatever the time zone.)
     ages = [
-        facet(name, null, n).where(counted.c.created_at > func.now() - timedelta(days=days))
+        facet(name, null, grouped=False).where(
+            counted.c.created_at > func.now() - func.make_interval(0, 0, 0, 0, days * 24)
+        )
         for name, days in _AGES
     ]
-    each = func.jsonb_each(counted.c.attrs).table_valued("key", "value").render_derived("e")
+    # Attributes are an object of names; anything else stored there counts as none.
+    attrs = case(
+        (func.jsonb_typeof(counted.c.attrs) == "object", counted.c.attrs),
+        else_=cast(literal("{}"), JSONB),
+    )
+    each = func.jsonb_each(attrs).table_valued("key", "value").render_derived("e")
     listed = case(
         (func.jsonb_typeof(each.c.value) == "array", each.c.value),
         else_=func.jsonb_build_array(each.c.value),
     )
     value = func.jsonb_array_elements(listed).table_valued("value").render_derived("v")
+    # An empty list still names its attribute: joined outer, its value is null.
     pair = func.jsonb_build_array(each.c.key, value.c.value)
     attributes = (
-        facet("attribute", pair, n)
+        facet("attribute", pair)
         .select_from(counted)
         .join(each, true())
-        .join(value, true())
+        .join(value, true(), isouter=True)
         .group_by(_SECOND)
     )
     return union_all(*totals, authors, question, duration, *ages, attributes)
