@@ -383,7 +383,7 @@ def test_facets_count_every_kind_of_value_of_the_first_matches_in_rank_order(
     # Rows left by an older version: attributes that are no object, a list with nothing in it.
     odd, empty = (session.get(SearchDocument, made[n]["id"]) for n in (0, 2))
     assert odd is not None and empty is not None
-    odd.attrs = ["Retail"]
+    odd.attrs = ["Retail"]  # type: ignore[assignment]
     empty.attrs = {"industry": "Retail", "tags": []}
     session.flush()
     every = engine.FACET_CAP
