@@ -988,7 +988,7 @@ def test_an_admin_finds_the_same_whether_the_rank_index_is_walked_or_the_matches
     found: dict[bool, Any] = {}
     for walk, ratio in ((True, 0.0), (False, float("inf"))):
         monkeypatch.setattr(engine, "WALK_COST_RATIO", ratio)
-        engine._documents.clear()
+        engine._documents.forget()
         assert engine.walk_pays(session, admin, tsq, 300) is walk
         found[walk] = [
             (

@@ -23,10 +23,10 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -69,6 +69,7 @@ COMMENTS_SCANNED = 500
 SNIPPET = "MaxWords=18, MinWords=6, ShortWord=2, MaxFragments=1, StartSel=\x02, StopSel=\x03"
 
 D = SearchDocument
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -204,25 +205,46 @@ class Results:
     query: Query
 
 
+class _PerOrganisation(Generic[T]):
+    """A value per organisation that each process keeps for `CONFIG_TTL_S`."""
+
+    def __init__(self) -> None:
+        self._kept: dict[uuid.UUID, tuple[float, T]] = {}
+
+    def get(self, org_id: uuid.UUID, load: Callable[[], T]) -> T:
+        kept = self._kept.get(org_id)
+        now = time.monotonic()
+        if kept is not None and now - kept[0] < CONFIG_TTL_S:
+            return kept[1]
+        value = load()
+        self._kept[org_id] = (now, value)
+        return value
+
+    def forget(self, org_id: uuid.UUID | None = None) -> None:
+        """One organisation's value, or every one's."""
+        if org_id is None:
+            self._kept.clear()
+        else:
+            self._kept.pop(org_id, None)
+
+
 # An organisation's search configuration, kept by each process for a minute: a change of
 # language reaches every process within CONFIG_TTL_S (and its documents are built again anyway).
 CONFIG_TTL_S = 60.0
-_configs: dict[uuid.UUID, tuple[float, str]] = {}
+_configs: _PerOrganisation[str] = _PerOrganisation()
 
 
 def config_of(session: Session, org_id: uuid.UUID) -> str:
-    kept = _configs.get(org_id)
-    now = time.monotonic()
-    if kept is not None and now - kept[0] < CONFIG_TTL_S:
-        return kept[1]
-    language = session.scalar(select(Organisation.search_language).where(Organisation.id == org_id))
-    config = config_for(language)
-    _configs[org_id] = (now, config)
-    return config
+    return _configs.get(
+        org_id,
+        lambda: config_for(
+            session.scalar(select(Organisation.search_language).where(Organisation.id == org_id))
+        ),
+    )
 
 
 def forget_config(org_id: uuid.UUID) -> None:
-    _configs.pop(org_id, None)
+    _configs.forget(org_id)
 
 
 def regconfig(config: str) -> ColumnElement[Any]:
@@ -417,17 +439,13 @@ def estimated_rows(session: Session, stmt: Select[Any]) -> float:
 
 
 # An organisation's number of documents (an estimate), kept by each process for CONFIG_TTL_S.
-_documents: dict[uuid.UUID, tuple[float, float]] = {}
+_documents: _PerOrganisation[float] = _PerOrganisation()
 
 
 def _documents_of(session: Session, org_id: uuid.UUID) -> float:
-    kept = _documents.get(org_id)
-    now = time.monotonic()
-    if kept is not None and now - kept[0] < CONFIG_TTL_S:
-        return kept[1]
-    count = estimated_rows(session, select(D.video_id).where(D.org_id == org_id))
-    _documents[org_id] = (now, count)
-    return count
+    return _documents.get(
+        org_id, lambda: estimated_rows(session, select(D.video_id).where(D.org_id == org_id))
+    )
 
 
 def videos_by_id(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Video]:
