@@ -1028,7 +1028,7 @@ def explain(database_url: str, who: str, user_id: uuid.UUID, probes: list[Probe]
                         "EXPLAIN (ANALYZE, BUFFERS) " + str(compiled), compiled.params
                     )
                 ]
-                how = "rank index walked" if walk else "matches sorted"
+                how = "planner's choice" if walk else "matches sorted"
                 log(
                     f"EXPLAIN candidates, {who}, {probe.kind} {params['q']!r} ({how}): "
                     f"{plan[-1].strip()}"
