@@ -46,6 +46,7 @@ from api.resources import (
     uploads,
     users,
     videos,
+    viewing,
     webhooks,
 )
 from api.runtime import EXTENSION_KEY, close_db_session
@@ -90,6 +91,7 @@ API_BLUEPRINTS = (
     search.blp,
     search.saved_blp,
     search.recommendations_blp,
+    viewing.blp,
 )
 EXPOSED_HEADERS = [
     "ETag",

@@ -192,6 +192,10 @@ class ErrorCode(enum.StrEnum):
         "saved_search_empty",
         "A saved search names a query or a filter: following everything is the feed.",
     )
+    VIDEO_NOT_PLAYABLE = (
+        "video_not_playable",
+        "The video cannot be played yet (it is still processing): there is nothing to view.",
+    )
     WEBHOOK_URL_INVALID = "webhook_url_invalid", "The webhook URL is not valid."
     WEBHOOK_URL_NOT_HTTPS = "webhook_url_not_https", "The webhook URL is not HTTPS."
     WEBHOOK_HOST_NOT_ALLOWED = (

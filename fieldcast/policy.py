@@ -892,6 +892,7 @@ RULES: dict[str, Rule] = {
     "attribute.read": _member,
     "attribute.write": _admin,
     "search.configure": _admin,
+    "viewing.configure": _admin,
     "deal.list": _member,
     "deal.read": _sees_deal,
     "deal.write": _deal_writer,

@@ -47,6 +47,7 @@ from fieldcast.models.search import SavedSearch
 from fieldcast.models.sharing import DistributionList, Share, ShareAudience
 from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Video, VideoKind
+from fieldcast.models.viewing import View
 from fieldcast.policy import Principal
 from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
@@ -98,6 +99,7 @@ class World:
     answer_video: Any = None  # `rep`'s reply video answering `video` (a question)
     saved_search: Any = None  # a search `rep` follows
     deal: Any = None  # `rep`'s deal, from "salesforce" as "006-WORLD"
+    view: Any = None  # `rep`'s view of `video`
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -121,6 +123,7 @@ class World:
             "report_id": self.report.id,
             "saved_id": self.saved_search.id,
             "deal_id": self.deal.id,
+            "view_id": self.view.id,
             "source": self.deal.source,
             "external_id": self.deal.external_id,
             "name": "stage",
@@ -342,6 +345,15 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/shares/{share_id}/recipients"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/shares/{share_id}/recall"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/videos/{video_id}/playback-started"): Case(Access.OWNER, 204),
+    ("POST", "/api/v1/videos/{video_id}/views"): Case(Access.OWNER, 201, body={}),
+    ("GET", "/api/v1/videos/{video_id}/progress"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/viewing/settings"): Case(Access.MEMBER, 200),
+    ("PUT", "/api/v1/viewing/settings"): Case(
+        Access.ADMIN, 200, body={"completion_threshold_pct": 80}
+    ),
+    ("POST", "/api/v1/views/{view_id}/reports"): Case(
+        Access.OWNER, 200, body={"seq": 1, "segments": [[0, 1]]}
+    ),
     ("GET", "/api/v1/videos/{video_id}/comments"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/videos/{video_id}/comments"): Case(
         Access.OWNER, 201, {"body": "At 0:01 the opener lands", "at_ms": 1000}
@@ -716,6 +728,9 @@ def _make_world(
     )
     assert reset is not None
     session.flush()
+    view = View(org_id=org.id, video_id=video.id, user_id=rep.id, session_id=uuid.uuid4(), end_ms=1)
+    session.add(view)
+    session.flush()
     return World(
         client,
         org,
@@ -745,6 +760,7 @@ def _make_world(
         answer_video=answer_video,
         saved_search=saved_search,
         deal=deal,
+        view=view,
     )
 
 

@@ -52,6 +52,7 @@ from fieldcast.models.sync import SyncTombstone
 from fieldcast.models.transcripts import Transcript, TranscriptSegment
 from fieldcast.models.uploads import Upload
 from fieldcast.models.videos import Rendition, Video
+from fieldcast.models.viewing import VideoProgress, View, ViewEvent
 
 metadata = Base.metadata
 
@@ -100,5 +101,8 @@ __all__ = [
     "User",
     "Video",
     "VideoMute",
+    "VideoProgress",
+    "View",
+    "ViewEvent",
     "metadata",
 ]

@@ -54,6 +54,8 @@ class Organisation(Base):
     # A strict attribute catalogue refuses attribute names and choice values it does not
     # list; otherwise they join it (see fieldcast.deals.catalogue).
     catalogue_strict: Mapped[bool] = mapped_column(default=False, server_default="false")
+    # The share of a video (or clip) a person must have played for it to count as completed.
+    completion_threshold_pct: Mapped[int] = mapped_column(default=90, server_default="90")
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
 

@@ -1,0 +1,1 @@
+"""Viewing: views, the segments players report, and each person's progress on a video."""
