@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from fieldcast.context import AppContext
 from fieldcast.models.sharing import ShareRecipient
 from fieldcast.models.videos import Video, VideoStatus
-from fieldcast.models.viewing import ViewEvent
+from fieldcast.models.viewing import View, ViewEvent
 from tests import factories
 from tests.api_support import share_video
 from tests.conftest import bearer
@@ -81,6 +81,9 @@ def test_segments_merge_once_whatever_the_order_and_progress_reaches_completion(
     assert mine["played_ms"] == MINUTE and mine["progress"] == 1.0
     got = client.get(f"/api/v1/videos/{world['video'].id}/progress", headers=sam).get_json()
     assert got["played_ms"] == MINUTE and got["completed_at"] == done["completed_at"]
+    # The position is the latest report's by number: seq 1 sent again did not move it back.
+    row = session.get(View, view["id"])
+    assert row is not None and row.position_ms == 50_000 and row.completed_at is not None
 
 
 def test_a_session_started_again_is_the_same_view_and_events_are_kept_once(
@@ -121,8 +124,14 @@ def test_a_clip_counts_its_range_only(
         f"/api/v1/views/{clip['id']}/reports", json={"seq": 2, "segments": []}, headers=sam
     )
     assert view.status_code == 200
-    # Only [10 s, 15 s) of what was reported lies in the clip.
+    # Only [10 s, 15 s) of what was reported lies in the clip: half the clip, a twelfth of
+    # the video.
+    assert view.get_json()["view"]["played_ms"] == 5_000
+    assert view.get_json()["view"]["progress"] == 0.5
     assert view.get_json()["played_ms"] == 5_000
+    assert view.get_json()["progress"] == pytest.approx(5 / 60, abs=1e-3)
+    done = _report(client, sam, clip["id"], seq=3, segments=[[15_000, 20_000]])
+    assert done["view"]["completed"] and not done["completed"]
 
 
 def test_shares_become_watched_from_real_playback(
@@ -139,6 +148,25 @@ def test_shares_become_watched_from_real_playback(
     _report(client, sam, view["id"], seq=2, segments=[[1_000, 3_000]])
     session.refresh(row)
     assert row.state.value == "watched" and row.watched_at is not None
+
+
+def test_a_recalled_share_is_not_watched_and_reports_stop_with_access(
+    client: FlaskClient, session: Session, world: dict[str, Any]
+) -> None:
+    sam, ana = bearer(client, world["sam"]), bearer(client, world["ana"])
+    view = _start(client, sam, world["video"]).get_json()
+    row = session.scalars(
+        select(ShareRecipient).where(ShareRecipient.user_id == world["sam"].id)
+    ).one()
+    assert client.post(f"/api/v1/shares/{row.share_id}/recall", headers=ana).status_code == 200
+    late = client.post(
+        f"/api/v1/views/{view['id']}/reports",
+        json={"seq": 1, "segments": [[0, 30_000]]},
+        headers=sam,
+    )
+    assert late.status_code == 404
+    session.refresh(row)
+    assert row.state.value != "watched"
 
 
 def test_views_are_their_viewers_own_and_input_is_bounded(

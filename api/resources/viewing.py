@@ -78,7 +78,7 @@ class ReportSchema(Schema):
         load_default=list,
         validate=ma.validate.Length(max=MAX_SEGMENTS),
         metadata={
-            "description": "Played segments, `[start_ms, end_ms]` each",
+            "description": "Played segments, `[start_ms, end_ms]` each (end excluded)",
             "example": [[0, 4000]],
         },
     )
@@ -100,6 +100,21 @@ class ProgressSchema(Schema):
     progress = ma.fields.Float(metadata={"description": "played_ms over duration_ms, 0 to 1"})
     completed = ma.fields.Boolean()
     completed_at = ma.fields.DateTime(allow_none=True)
+
+
+class ViewProgressSchema(Schema):
+    played_ms = ma.fields.Integer(metadata={"description": "What this view played of its range"})
+    duration_ms = ma.fields.Integer(metadata={"description": "Its range: the clip's, or the video"})
+    progress = ma.fields.Float()
+    completed = ma.fields.Boolean()
+    completed_at = ma.fields.DateTime(allow_none=True)
+
+
+class ReportedSchema(ProgressSchema):
+    view = ma.fields.Nested(
+        ViewProgressSchema,
+        metadata={"description": "This view's progress on its range (a clip's, for a clip)"},
+    )
 
 
 def _view(view: View) -> dict[str, Any]:
@@ -132,7 +147,7 @@ class VideoViews(MethodView):
 @blp.route("/views/<uuid:view_id>/reports")
 class ViewReports(MethodView):
     @blp.arguments(ReportSchema)
-    @blp.response(200, ProgressSchema)
+    @blp.response(200, ReportedSchema)
     @blp.problems(404, 422)
     def post(self, body: dict[str, Any], view_id: uuid.UUID) -> dict[str, Any]:
         """Report what one of your views played: segments, position, events"""
@@ -147,7 +162,7 @@ class ViewReports(MethodView):
             events=[progress.Event(**event) for event in body["events"]],
             device_at=body["device_at"],
         )
-        return _progress(found)
+        return {**_progress(found.video), "view": _progress(found.view)}
 
 
 @blp.route("/videos/<uuid:video_id>/progress")

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Index, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import INT4MULTIRANGE
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,6 +28,7 @@ class View(TenantMixin, Base):
     __table_args__ = (
         UniqueConstraint("org_id", "id"),
         UniqueConstraint("user_id", "session_id"),
+        CheckConstraint("start_ms >= 0 AND end_ms > start_ms", name="range"),
         tenant_fk("views", "video_id", "videos", ondelete="CASCADE"),
         tenant_fk("views", "user_id", "users", ondelete="CASCADE"),
         Index("ix_views_video_id_user_id", "video_id", "user_id"),
@@ -43,6 +44,8 @@ class View(TenantMixin, Base):
     played: Mapped[Any] = mapped_column(INT4MULTIRANGE, server_default=text("'{}'"))
     played_ms: Mapped[int] = mapped_column(default=0, server_default="0")
     position_ms: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The highest report number seen: a report numbered below it does not move the position.
+    last_seq: Mapped[int] = mapped_column(default=-1, server_default="-1")
     reports: Mapped[int] = mapped_column(default=0, server_default="0")
     started_at: Mapped[CreatedAt]
     # The device's clock, as the app sent it: when it started and last reported.

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import Organisation
-from fieldcast.models.sharing import RecipientState, ShareRecipient
+from fieldcast.models.sharing import RecipientState, Share, ShareRecipient
 from fieldcast.models.viewing import VideoProgress, View, ViewEvent, ViewEventKind
 from fieldcast.policy import Principal, authorize, load_video, mine
 from fieldcast.sharing import tracking
@@ -53,6 +53,15 @@ class Progress:
     @property
     def fraction(self) -> float:
         return min(1.0, self.played_ms / self.duration_ms) if self.duration_ms else 0.0
+
+
+@dataclass(frozen=True)
+class Reported:
+    """After a report: the person's progress on the video, and this view's on its range (the
+    clip's, for a view of a clip)."""
+
+    video: Progress
+    view: Progress
 
 
 def start(
@@ -91,25 +100,35 @@ def start(
             "The clip must end after it starts, within the video.",
             errors={"end_ms": ["after start_ms, within the video"]},
         )
-    view = View(
-        org_id=principal.org_id,
-        video_id=video.id,
-        user_id=principal.user_id,
-        session_id=session_id or uuid.uuid4(),
-        start_ms=low,
-        end_ms=high,
-        device_started_at=device_started_at,
+    # Two starts of one session at once (a retry on a flaky network) make one view.
+    made = session.scalar(
+        insert(View)
+        .values(
+            org_id=principal.org_id,
+            video_id=video.id,
+            user_id=principal.user_id,
+            session_id=session_id or uuid.uuid4(),
+            start_ms=low,
+            end_ms=high,
+            device_started_at=device_started_at,
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "session_id"])
+        .returning(View.id)
     )
-    session.add(view)
-    session.flush()
+    if made is None:
+        return start(session, principal, video_id, session_id=session_id)
+    view = session.get(View, made)
+    assert view is not None
     return view, True
 
 
 def load_view(session: Session, principal: Principal, view_id: uuid.UUID) -> View:
-    """One of the principal's own views; anyone else's is not found."""
+    """One of the principal's own views, of a video they still see; anything else is not
+    found (a recalled share, a deleted video: nothing more is counted)."""
     view = session.scalar(select(View).where(View.id == view_id, mine(principal, View)))
     if view is None:
         raise NotFound(f"No view with id {view_id}.")
+    load_video(session, principal, view.video_id)
     return view
 
 
@@ -122,7 +141,7 @@ def report(
     position_ms: int | None = None,
     events: list[Event] | None = None,
     device_at: datetime | None = None,
-) -> Progress:
+) -> Reported:
     """Merge one report into its view and the person's progress; idempotent."""
     ranges = _clipped(view, segments)
     if events:
@@ -145,58 +164,67 @@ def report(
             .on_conflict_do_nothing()
         )
     union = _multirange(ranges)
-    # The view: its segments' union, and where the player is (the latest report by the
-    # device's clock, else by arrival, says the position).
-    session.execute(
+    threshold = session.scalar(
+        select(Organisation.completion_threshold_pct).where(Organisation.id == view.org_id)
+    )
+    # The view: its segments' union; where the player is, from the report with the highest
+    # `seq` (a retried or late report does not move it back); completed at the threshold.
+    played = session.execute(
         text(
             """
             UPDATE views SET
                 played = played + CAST(:union AS int4multirange),
-                played_ms = (SELECT coalesce(sum(upper(r) - lower(r)), 0)
-                             FROM unnest(played + CAST(:union AS int4multirange)) AS r),
+                played_ms = sums.played_ms,
                 position_ms = CASE
-                    WHEN CAST(:position AS integer) IS NULL THEN position_ms
-                    WHEN CAST(:device_at AS timestamptz) IS NULL OR device_last_at IS NULL
-                         OR CAST(:device_at AS timestamptz) >= device_last_at
+                    WHEN CAST(:position AS integer) IS NOT NULL AND :seq >= last_seq
                     THEN CAST(:position AS integer) ELSE position_ms END,
+                last_seq = greatest(last_seq, :seq),
                 device_last_at = greatest(device_last_at, CAST(:device_at AS timestamptz)),
                 last_reported_at = now(),
-                reports = reports + 1
+                reports = reports + 1,
+                completed_at = CASE
+                    WHEN completed_at IS NULL AND CAST(sums.played_ms AS bigint) * 100
+                         >= CAST(:threshold AS bigint) * (end_ms - start_ms)
+                    THEN now() ELSE completed_at END
+            FROM (SELECT coalesce(sum(upper(r) - lower(r)), 0) AS played_ms
+                  FROM views v, unnest(v.played + CAST(:union AS int4multirange)) AS r
+                  WHERE v.org_id = :org_id AND v.id = :id) AS sums
             WHERE org_id = :org_id AND id = :id
+            RETURNING views.played_ms, end_ms - start_ms AS length_ms, completed_at
             """
         ),
         {
             "union": union,
             "position": position_ms,
+            "seq": seq,
             "device_at": device_at,
+            "threshold": threshold or 100,
             "org_id": view.org_id,
             "id": view.id,
         },
-    )
-    threshold = session.scalar(
-        select(Organisation.completion_threshold_pct).where(Organisation.id == view.org_id)
-    )
-    session.execute(
-        text(
-            """
-            UPDATE views SET completed_at = now()
-            WHERE org_id = :org_id AND id = :id AND completed_at IS NULL
-              AND played_ms * 100 >= :threshold * (end_ms - start_ms)
-            """
-        ),
-        {"org_id": view.org_id, "id": view.id, "threshold": threshold},
-    )
+    ).one()
     progress = _merge_progress(session, view, union, threshold or 100)
-    if progress.played_ms >= min(WATCHED_MS, progress.duration_ms or WATCHED_MS):
+    # Really played in this view: its shares to the person count as watched (not recalled).
+    if played.played_ms >= min(WATCHED_MS, played.length_ms):
         tracking.advance(
             session,
             RecipientState.WATCHED,
             ShareRecipient.org_id == view.org_id,
             ShareRecipient.user_id == view.user_id,
             ShareRecipient.video_id == view.video_id,
+            ShareRecipient.share_id.in_(
+                select(Share.id).where(
+                    Share.org_id == view.org_id,
+                    Share.video_id == view.video_id,
+                    Share.recalled_at.is_(None),
+                )
+            ),
         )
-    session.refresh(view)
-    return progress
+    session.expire(view)
+    return Reported(
+        video=progress,
+        view=Progress(view.video_id, played.played_ms, played.length_ms, played.completed_at),
+    )
 
 
 def _clipped(view: View, segments: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -205,8 +233,8 @@ def _clipped(view: View, segments: list[tuple[int, int]]) -> list[tuple[int, int
     for low, high in segments:
         if high < low or low < 0:
             raise InvalidInput(
-                "A segment is [start_ms, end_ms], 0 <= start_ms <= end_ms.",
-                errors={"segments": ["[start_ms, end_ms], 0 <= start_ms <= end_ms"]},
+                "A segment is [start_ms, end_ms), 0 <= start_ms <= end_ms.",
+                errors={"segments": ["[start_ms, end_ms), 0 <= start_ms <= end_ms"]},
             )
         low, high = max(low, view.start_ms), min(high, view.end_ms)
         if high > low:
@@ -220,10 +248,13 @@ def _multirange(ranges: list[tuple[int, int]]) -> str:
 
 def _merge_progress(session: Session, view: View, union: str, threshold: int) -> Progress:
     """The person's progress on the video: their views' segments, in one upsert."""
-    duration = session.scalar(
-        text("SELECT coalesce(duration_ms, 0) FROM videos WHERE org_id = :org AND id = :id"),
-        {"org": view.org_id, "id": view.video_id},
-    ) or (view.end_ms - view.start_ms)
+    duration = (
+        session.scalar(
+            text("SELECT coalesce(duration_ms, 0) FROM videos WHERE org_id = :org AND id = :id"),
+            {"org": view.org_id, "id": view.video_id},
+        )
+        or view.end_ms
+    )
     row = session.execute(
         text(
             """
@@ -240,7 +271,7 @@ def _merge_progress(session: Session, view: View, union: str, threshold: int) ->
                 played = p.played + excluded.played,
                 played_ms = (SELECT coalesce(sum(upper(r) - lower(r)), 0)
                              FROM unnest(p.played + excluded.played) AS r),
-                duration_ms = excluded.duration_ms,
+                duration_ms = greatest(excluded.duration_ms, 1),
                 first_played_at = coalesce(p.first_played_at, excluded.first_played_at),
                 updated_at = now()
             RETURNING played_ms, duration_ms, completed_at

@@ -49,6 +49,7 @@ def upgrade() -> None:
     sa.Column('played', postgresql.INT4MULTIRANGE(), server_default=sa.text("'{}'"), nullable=False),
     sa.Column('played_ms', sa.Integer(), server_default='0', nullable=False),
     sa.Column('position_ms', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('last_seq', sa.Integer(), server_default='-1', nullable=False),
     sa.Column('reports', sa.Integer(), server_default='0', nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('device_started_at', sa.DateTime(timezone=True), nullable=True),
@@ -59,6 +60,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['org_id', 'user_id'], ['users.org_id', 'users.id'], name='fk_views_user_id_users', ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['org_id', 'video_id'], ['videos.org_id', 'videos.id'], name='fk_views_video_id_videos', ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_views_org_id_organisations'), ondelete='CASCADE'),
+    sa.CheckConstraint('start_ms >= 0 AND end_ms > start_ms', name=op.f('ck_views_range')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_views')),
     sa.UniqueConstraint('org_id', 'id', name=op.f('uq_views_org_id_id')),
     sa.UniqueConstraint('user_id', 'session_id', name=op.f('uq_views_user_id_session_id'))
