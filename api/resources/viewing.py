@@ -61,13 +61,13 @@ class ViewSchema(Schema):
     completed_at = ma.fields.DateTime(allow_none=True)
 
 
-class EventSchema(Schema):
+class ViewEventSchema(Schema):
     kind = ma.fields.Enum(ViewEventKind, by_value=True, required=True)
     position_ms = ma.fields.Integer(required=True, validate=_ms)
     device_at = ma.fields.AwareDateTime(load_default=None)
 
 
-class ReportSchema(Schema):
+class ViewReportSchema(Schema):
     seq = ma.fields.Integer(
         required=True,
         validate=ma.validate.Range(min=0, max=MAX_MS),
@@ -84,7 +84,7 @@ class ReportSchema(Schema):
     )
     position_ms = ma.fields.Integer(load_default=None, validate=_ms)
     events = ma.fields.List(
-        ma.fields.Nested(EventSchema),
+        ma.fields.Nested(ViewEventSchema),
         load_default=list,
         validate=ma.validate.Length(max=MAX_EVENTS),
     )
@@ -93,7 +93,7 @@ class ReportSchema(Schema):
     )
 
 
-class ProgressSchema(Schema):
+class VideoProgressSchema(Schema):
     video_id = ma.fields.UUID()
     played_ms = ma.fields.Integer(metadata={"description": "The union of what you played"})
     duration_ms = ma.fields.Integer()
@@ -110,7 +110,7 @@ class ViewProgressSchema(Schema):
     completed_at = ma.fields.DateTime(allow_none=True)
 
 
-class ReportedSchema(ProgressSchema):
+class ReportedSchema(VideoProgressSchema):
     view = ma.fields.Nested(
         ViewProgressSchema,
         metadata={"description": "This view's progress on its range (a clip's, for a clip)"},
@@ -146,7 +146,7 @@ class VideoViews(MethodView):
 
 @blp.route("/views/<uuid:view_id>/reports")
 class ViewReports(MethodView):
-    @blp.arguments(ReportSchema)
+    @blp.arguments(ViewReportSchema)
     @blp.response(200, ReportedSchema)
     @blp.problems(404, 422)
     def post(self, body: dict[str, Any], view_id: uuid.UUID) -> dict[str, Any]:
@@ -167,7 +167,7 @@ class ViewReports(MethodView):
 
 @blp.route("/videos/<uuid:video_id>/progress")
 class MyVideoProgress(MethodView):
-    @blp.response(200, ProgressSchema)
+    @blp.response(200, VideoProgressSchema)
     @blp.problems(404)
     def get(self, video_id: uuid.UUID) -> dict[str, Any]:
         """Your progress on a video"""
