@@ -1012,9 +1012,7 @@ def explain(database_url: str, who: str, user_id: uuid.UUID, probes: list[Probe]
                 tsquery = engine.tsquery(config, query.tsquery())
                 # As the engine's search takes them: for an admin, the rank index walked or
                 # the matches sorted, as the planner's estimate says.
-                walk = not principal.is_admin or engine.walk_pays(
-                    session, principal, tsquery, ranking.CANDIDATES
-                )
+                walk = engine.walk_pays(session, principal, tsquery, ranking.CANDIDATES)
                 stmt = engine.matching(principal, tsquery, engine.Filters(), walk=walk).limit(
                     ranking.CANDIDATES
                 )

@@ -398,13 +398,17 @@ WALK_COST_RATIO = 3.4
 
 
 def walk_pays(
-    session: Session, principal: Principal, text_query: ColumnElement[Any], wanted: int
+    session: Session, principal: Principal, text_query: ColumnElement[Any] | None, wanted: int
 ) -> bool:
     """Whether walking the rank index finds the first `wanted` matches of a text query sooner
     than sorting them, by the planner's estimate of the organisation's documents that hold the
     words (EXPLAIN, not run). Filters only make the matches fewer and the walk longer: where
     the words alone are too few for the walk, the matches are sorted; where they are many, the
-    planner weighs the filters itself."""
+    planner weighs the filters itself. Without words, and for a person who is no admin (who
+    sees a few per cent of the videos, gathered by id whichever the order), the planner
+    decides alone."""
+    if text_query is None or not principal.is_admin:
+        return True
     matches = estimated_rows(
         session,
         select(D.video_id).where(D.org_id == principal.org_id, D.tsv.op("@@")(text_query)),
@@ -467,13 +471,7 @@ def search(
     config = config_of(session, principal.org_id)
     filters = resolve(session, principal.org_id, filters)
     tsq = None if query.empty else tsquery(config, query.tsquery())
-    # (A person who is no admin sees a few per cent of the videos: their candidates are
-    # gathered by id, whichever the order.)
-    walk = (
-        tsq is None
-        or not principal.is_admin
-        or walk_pays(session, principal, tsq, ranking.CANDIDATES)
-    )
+    walk = walk_pays(session, principal, tsq, ranking.CANDIDATES)
     candidates = matching(principal, tsq, filters, walk=walk).limit(ranking.CANDIDATES).subquery()
     relevance = (
         func.ts_rank_cd(
@@ -761,9 +759,7 @@ def facets(
     config = config_of(session, principal.org_id)
     filters = resolve(session, principal.org_id, filters)
     tsq = None if query.empty else tsquery(config, query.tsquery())
-    walk = (
-        tsq is None or not principal.is_admin or walk_pays(session, principal, tsq, FACET_CAP + 1)
-    )
+    walk = walk_pays(session, principal, tsq, FACET_CAP + 1)
     # Counted by the attributes the filters read: with `attr_time=now`, the deal's current
     # ones where the caller may read the deal.
     now_attributes = filters.attribute_time == "now"

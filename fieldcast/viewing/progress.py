@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import Organisation
 from fieldcast.models.sharing import RecipientState, Share, ShareRecipient
+from fieldcast.models.videos import Video
 from fieldcast.models.viewing import VideoProgress, View, ViewEvent, ViewEventKind
 from fieldcast.policy import Principal, authorize, load_video, mine
 from fieldcast.sharing import tracking
@@ -164,9 +165,7 @@ def report(
             .on_conflict_do_nothing()
         )
     union = _multirange(ranges)
-    threshold = session.scalar(
-        select(Organisation.completion_threshold_pct).where(Organisation.id == view.org_id)
-    )
+    threshold = _threshold(session, view.org_id)
     # The view: its segments' union; where the player is, from the report with the highest
     # `seq` (a retried or late report does not move it back); completed at the threshold.
     played = session.execute(
@@ -198,12 +197,12 @@ def report(
             "position": position_ms,
             "seq": seq,
             "device_at": device_at,
-            "threshold": threshold or 100,
+            "threshold": threshold,
             "org_id": view.org_id,
             "id": view.id,
         },
     ).one()
-    progress = _merge_progress(session, view, union, threshold or 100)
+    progress = _merge_progress(session, view, union, threshold)
     # Really played in this view: its shares to the person count as watched (not recalled).
     if played.played_ms >= min(WATCHED_MS, played.length_ms):
         tracking.advance(
@@ -248,13 +247,9 @@ def _multirange(ranges: list[tuple[int, int]]) -> str:
 
 def _merge_progress(session: Session, view: View, union: str, threshold: int) -> Progress:
     """The person's progress on the video: their views' segments, in one upsert."""
-    duration = (
-        session.scalar(
-            text("SELECT coalesce(duration_ms, 0) FROM videos WHERE org_id = :org AND id = :id"),
-            {"org": view.org_id, "id": view.video_id},
-        )
-        or view.end_ms
-    )
+    # (Loaded already, when the view was: `load_view` checks the video is still seen.)
+    video = session.get(Video, view.video_id)
+    duration = (video.duration_ms if video is not None else None) or view.end_ms
     row = session.execute(
         text(
             """
@@ -324,7 +319,11 @@ def set_threshold(session: Session, principal: Principal, pct: int) -> int:
 
 
 def threshold_of(session: Session, principal: Principal) -> int:
+    return _threshold(session, principal.org_id)
+
+
+def _threshold(session: Session, org_id: uuid.UUID) -> int:
     found = session.scalar(
-        select(Organisation.completion_threshold_pct).where(Organisation.id == principal.org_id)
+        select(Organisation.completion_threshold_pct).where(Organisation.id == org_id)
     )
     return found if found is not None else 100
