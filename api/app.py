@@ -29,6 +29,7 @@ from api.resources import (
     api_tokens,
     attachments,
     auth,
+    collections,
     comments,
     deals,
     devices,
@@ -92,6 +93,7 @@ API_BLUEPRINTS = (
     search.saved_blp,
     search.recommendations_blp,
     viewing.blp,
+    collections.blp,
 )
 EXPOSED_HEADERS = [
     "ETag",

@@ -320,6 +320,18 @@ class ErrorCode(enum.StrEnum):
         "A value of the wrong type for its attribute (a word for a number, a date that is not "
         "YYYY-MM-DD); `errors` names the attribute.",
     )
+    COLLECTION_FULL = "collection_full", "The collection holds as many items as allowed."
+    NOT_PUBLISHABLE = (
+        "not_publishable",
+        "Only a collection for teams (naming at least one) or for the organisation is published.",
+    )
+    NOT_IN_COLLECTION = "not_in_collection", "An item named is not one of this collection's."
+    CLIP_OUT_OF_RANGE = (
+        "clip_out_of_range",
+        "The clip does not fit in its video: 0 <= start_ms < end_ms <= the video's duration.",
+    )
+    ASSIGNMENT_WITHDRAWN = "assignment_withdrawn", "The assignment was withdrawn."
+    REQUEST_DECIDED = "request_decided", "The request was answered already."
     DEAL_OWNER_UNKNOWN = (
         "deal_owner_unknown",
         "The deal's owner is no active person of the organisation (by id, email or external id).",

@@ -39,13 +39,16 @@ def video_link(
     share_id: uuid.UUID | None = None,
     comment_id: uuid.UUID | None = None,
     at_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> str:
     """Where a person lands to watch a video (from a push, a chat card or an email); for a
-    comment, the comment to show and the moment to open the player at."""
+    comment, the comment to show and the moment to open the player at; for a clip, its range
+    (`t` to `end`, milliseconds), which the player keeps to."""
     return app_link(
         settings,
         f"/videos/{video_id}",
         share=str(share_id) if share_id else None,
         comment=str(comment_id) if comment_id else None,
         t=str(at_ms) if at_ms is not None else None,
+        end=str(end_ms) if end_ms is not None else None,
     )

@@ -65,9 +65,17 @@ from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased, object_session
 
 from fieldcast.errors import ErrorCode, NotFound, PermissionDenied
-from fieldcast.models.accounts import Role, TeamMembership, User
+from fieldcast.models.accounts import Role, Team, TeamMembership, User
 from fieldcast.models.conversation import Comment
+from fieldcast.models.curation import (
+    Collection,
+    CollectionEditor,
+    CollectionItem,
+    CollectionTeam,
+    CollectionVisibility,
+)
 from fieldcast.models.deals import Deal
+from fieldcast.models.programs import Assignee, Assignment
 from fieldcast.models.sharing import (
     DistributionList,
     ListVisibility,
@@ -257,6 +265,7 @@ class VideoPolicy(ObjectPolicy[Video]):
                         Video.id.in_(self._received(principal)),
                         Video.id.in_(self._pending(principal)),
                         Video.answers_video_id.in_(self._asked(principal)),
+                        Video.id.in_(self._granted(principal)),
                     ),
                 ),
             ),
@@ -275,7 +284,13 @@ class VideoPolicy(ObjectPolicy[Video]):
         replies = select(Video.id).where(
             Video.org_id == principal.org_id, Video.answers_video_id.in_(self._asked(principal))
         )
-        ids = union_all(own, self._received(principal), self._pending(principal), replies)
+        ids = union_all(
+            own,
+            self._received(principal),
+            self._pending(principal),
+            replies,
+            *_granted_ids(principal),
+        )
         return and_(
             Video.org_id == principal.org_id,
             Video.deleted_at.is_(None),
@@ -317,7 +332,8 @@ class VideoPolicy(ObjectPolicy[Video]):
                 return True
         received = self._received(principal).where(ShareRecipient.video_id == obj.id)
         pending = self._pending(principal).where(ShareAudience.video_id == obj.id)
-        return bool(session.scalar(select(or_(received.exists(), pending.exists()))))
+        granted = literal(obj.id, Uuid()).in_(self._granted(principal))
+        return bool(session.scalar(select(or_(received.exists(), pending.exists(), granted))))
 
     def viewers_among(
         self, session: Session, video: Video, candidates: Select[Any]
@@ -346,7 +362,9 @@ class VideoPolicy(ObjectPolicy[Video]):
             .scalar_subquery()
         )
         shared = (
-            or_(received, pending, User.id == asker) if video.hidden_at is None else literal(False)
+            or_(received, pending, User.id == asker, _granted_to(session, video))
+            if video.hidden_at is None
+            else literal(False)
         )
         return set(
             session.scalars(
@@ -377,6 +395,12 @@ class VideoPolicy(ObjectPolicy[Video]):
         )
 
     @staticmethod
+    def _granted(principal: Principal) -> Select[Any]:
+        # The videos of the published collections for the principal and of what was assigned
+        # to them (see `_granted_ids`).
+        return union_all(*_granted_ids(principal)).subquery().select()
+
+    @staticmethod
     def _asked(principal: Principal) -> Select[Any]:
         # The principal's questions: the reply videos answering them are theirs to see.
         return select(_ASKED.id).where(
@@ -390,6 +414,134 @@ class VideoPolicy(ObjectPolicy[Video]):
             ShareAudience.org_id == principal.org_id,
             ShareAudience.user_ids.contains([principal.user_id]),
         )
+
+
+def teams_of(principal: Principal) -> Select[Any]:
+    """The principal's teams and every team above them: a collection for a team is for the
+    people of its sub-teams too."""
+    mine = (
+        select(TeamMembership.team_id.label("team_id"))
+        .where(
+            TeamMembership.org_id == principal.org_id, TeamMembership.user_id == principal.user_id
+        )
+        .cte("my_teams", recursive=True)
+    )
+    # UNION (not ALL): a loop in the team tree ends the walk.
+    mine = mine.union(
+        select(Team.parent_id).where(
+            Team.org_id == principal.org_id,
+            Team.id == mine.c.team_id,
+            Team.parent_id.is_not(None),
+        )
+    )
+    return select(mine.c.team_id)
+
+
+def published_for(principal: Principal) -> Select[Any]:
+    """The ids of the published collections for the principal: the organisation's, and those
+    of their teams (or of a team above theirs)."""
+    teams = select(CollectionTeam.collection_id).where(
+        CollectionTeam.org_id == principal.org_id,
+        CollectionTeam.team_id.in_(teams_of(principal)),
+    )
+    return select(Collection.id).where(
+        Collection.org_id == principal.org_id,
+        Collection.published_at.is_not(None),
+        Collection.deleted_at.is_(None),
+        or_(
+            Collection.visibility == CollectionVisibility.ORGANISATION,
+            and_(Collection.visibility == CollectionVisibility.TEAMS, Collection.id.in_(teams)),
+        ),
+    )
+
+
+def assigned_to(principal: Principal) -> Select[Any]:
+    """The ids of the assignments standing for the principal (excused ones included: what
+    was assigned stays theirs to watch)."""
+    return select(Assignee.assignment_id).where(
+        Assignee.org_id == principal.org_id,
+        Assignee.user_id == principal.user_id,
+        select(Assignment.id)
+        .where(
+            Assignment.org_id == Assignee.org_id,
+            Assignment.id == Assignee.assignment_id,
+            Assignment.withdrawn_at.is_(None),
+        )
+        .exists(),
+    )
+
+
+def _granted_ids(principal: Principal) -> tuple[Select[Any], ...]:
+    """The video ids that curation grants the principal, as selects to unite: the items of
+    the published collections for them, the videos assigned to them and the items of the
+    collections assigned to them."""
+    org = principal.org_id
+    assigned = assigned_to(principal)
+    return (
+        select(CollectionItem.video_id).where(
+            CollectionItem.org_id == org, CollectionItem.collection_id.in_(published_for(principal))
+        ),
+        select(Assignment.video_id).where(
+            Assignment.org_id == org, Assignment.id.in_(assigned), Assignment.video_id.is_not(None)
+        ),
+        select(CollectionItem.video_id).where(
+            CollectionItem.org_id == org,
+            CollectionItem.collection_id.in_(
+                select(Assignment.collection_id).where(
+                    Assignment.org_id == org,
+                    Assignment.id.in_(assigned),
+                    Assignment.collection_id.is_not(None),
+                )
+            ),
+        ),
+    )
+
+
+def _granted_to(session: Session, video: Video) -> ColumnElement[bool]:
+    """`User.id` is someone curation grants the video: in the audience of a published
+    collection holding it, or assigned it (alone or in a collection)."""
+    holding = select(CollectionItem.collection_id).where(
+        CollectionItem.org_id == video.org_id, CollectionItem.video_id == video.id
+    )
+    published = session.execute(
+        select(Collection.id, Collection.visibility).where(
+            Collection.org_id == video.org_id,
+            Collection.id.in_(holding),
+            Collection.published_at.is_not(None),
+            Collection.deleted_at.is_(None),
+            Collection.visibility != CollectionVisibility.PRIVATE,
+        )
+    ).all()
+    if any(row.visibility is CollectionVisibility.ORGANISATION for row in published):
+        return literal(True)
+    teams = (
+        select(CollectionTeam.team_id.label("team_id"))
+        .where(
+            CollectionTeam.org_id == video.org_id,
+            CollectionTeam.collection_id.in_([row.id for row in published]),
+        )
+        .cte("collection_teams_down", recursive=True)
+    )
+    teams = teams.union(
+        select(Team.id).where(Team.org_id == video.org_id, Team.parent_id == teams.c.team_id)
+    )
+    in_teams = User.id.in_(
+        select(TeamMembership.user_id).where(
+            TeamMembership.org_id == video.org_id,
+            TeamMembership.team_id.in_(select(teams.c.team_id)),
+        )
+    )
+    assignments = select(Assignment.id).where(
+        Assignment.org_id == video.org_id,
+        Assignment.withdrawn_at.is_(None),
+        or_(Assignment.video_id == video.id, Assignment.collection_id.in_(holding)),
+    )
+    assigned = User.id.in_(
+        select(Assignee.user_id).where(
+            Assignee.org_id == video.org_id, Assignee.assignment_id.in_(assignments)
+        )
+    )
+    return or_(in_teams, assigned) if published else assigned
 
 
 # The questions of `VideoPolicy._asked`, aliased once: every visibility check of a video uses it.
@@ -660,6 +812,82 @@ def load_list(
     return lists.load(session, principal, list_id, action)
 
 
+# -- collections ----------------------------------------------------------------------------------
+
+
+class CollectionPolicy(ObjectPolicy[Collection]):
+    """A collection is seen by its owner, its editors and admins; once published, by its
+    audience (the organisation, or the people of its teams and their sub-teams); and by the
+    people it is assigned to. A deleted collection is seen by nobody."""
+
+    model = Collection
+    noun = "collection"
+    read_action = "collection.read"
+
+    def visible(self, principal: Principal) -> ColumnElement[bool]:
+        tenant = and_(Collection.org_id == principal.org_id, Collection.deleted_at.is_(None))
+        if principal.is_admin:
+            return tenant
+        assigned = select(Assignment.collection_id).where(
+            Assignment.org_id == principal.org_id,
+            Assignment.id.in_(assigned_to(principal)),
+            Assignment.collection_id.is_not(None),
+        )
+        return and_(
+            tenant,
+            or_(
+                Collection.owner_id == principal.user_id,
+                Collection.id.in_(self._edited(principal)),
+                Collection.id.in_(published_for(principal)),
+                Collection.id.in_(assigned),
+            ),
+        )
+
+    def can_see(self, session: Session | None, principal: Principal, obj: Collection) -> bool:
+        if obj.org_id != principal.org_id or obj.deleted_at is not None:
+            return False
+        if principal.is_admin or obj.owner_id == principal.user_id:
+            return True
+        if session is None:
+            return False
+        if obj.published_at is not None and obj.visibility is CollectionVisibility.ORGANISATION:
+            return True
+        return (
+            session.scalar(
+                select(Collection.id).where(Collection.id == obj.id, self.visible(principal))
+            )
+            is not None
+        )
+
+    def editable(self, session: Session, principal: Principal, obj: Collection) -> bool:
+        """Its owner, its editors and admins change it."""
+        if principal.is_admin or obj.owner_id == principal.user_id:
+            return True
+        return (
+            session.scalar(self._edited(principal).where(CollectionEditor.collection_id == obj.id))
+            is not None
+        )
+
+    @staticmethod
+    def _edited(principal: Principal) -> Select[Any]:
+        return select(CollectionEditor.collection_id).where(
+            CollectionEditor.org_id == principal.org_id,
+            CollectionEditor.user_id == principal.user_id,
+        )
+
+
+collections = CollectionPolicy()
+
+
+def load_collection(
+    session: Session,
+    principal: Principal,
+    collection_id: uuid.UUID,
+    action: str = "collection.read",
+) -> Collection:
+    return collections.load(session, principal, collection_id, action)
+
+
 # -- uploads --------------------------------------------------------------------------------------
 
 
@@ -807,6 +1035,34 @@ def _sees_list(principal: Principal, obj: Any) -> bool:
     return isinstance(obj, DistributionList) and lists.can_see(object_session(obj), principal, obj)
 
 
+def _curator(principal: Principal, obj: Any) -> bool:
+    """Those who put programs together: enablement, managers and admins."""
+    return principal.has_role(Role.ENABLEMENT, Role.MANAGER, Role.ADMIN)
+
+
+def _sees_collection(principal: Principal, obj: Any) -> bool:
+    """`CollectionPolicy`."""
+    return isinstance(obj, Collection) and collections.can_see(object_session(obj), principal, obj)
+
+
+def _collection_editor(principal: Principal, obj: Any) -> bool:
+    """Its owner, the editors they added, and admins."""
+    if not isinstance(obj, Collection):
+        return False
+    session = object_session(obj)
+    return session is not None and collections.editable(session, principal, obj)
+
+
+def _owner_or_admin(principal: Principal, obj: Any) -> bool:
+    return principal.is_admin or getattr(obj, "owner_id", None) == principal.user_id
+
+
+def _assigner_or_admin(principal: Principal, obj: Any) -> bool:
+    return principal.is_admin or (
+        isinstance(obj, Assignment) and obj.assigned_by == principal.user_id
+    )
+
+
 def _uploader(principal: Principal, obj: Any) -> bool:
     """`UploadPolicy`: the person sending the file."""
     return isinstance(obj, Upload) and uploads.can_see(object_session(obj), principal, obj)
@@ -893,6 +1149,22 @@ RULES: dict[str, Rule] = {
     "attribute.write": _admin,
     "search.configure": _admin,
     "viewing.configure": _admin,
+    # Curation: enablement, managers and admins make collections; a collection's owner adds
+    # editors; its editors change and publish it (publishing lets its audience see its
+    # videos). Curators feature videos, clips and collections and assign them.
+    "collection.create": _curator,
+    "collection.list": _member,
+    "collection.read": _sees_collection,
+    "collection.update": _collection_editor,
+    "collection.publish": _collection_editor,
+    "collection.delete": _owner_or_admin,
+    "collection.manage_editors": _owner_or_admin,
+    "feature.manage": _curator,
+    "feature.list": _member,
+    "assignment.create": _curator,
+    # Its assigner and admins follow, change and withdraw an assignment, and answer requests.
+    "assignment.manage": _assigner_or_admin,
+    "assignment_rule.manage": _curator,
     "deal.list": _member,
     "deal.read": _sees_deal,
     "deal.write": _deal_writer,
@@ -907,6 +1179,7 @@ _VISIBILITY_RULES: dict[type[ObjectPolicy[Any]], Rule] = {
     ReceivedSharePolicy: _receives_share,
     ListPolicy: _sees_list,
     UploadPolicy: _uploader,
+    CollectionPolicy: _sees_collection,
 }
 
 
@@ -955,6 +1228,7 @@ def get_scoped(session: Session, principal: Principal, model: type[T], obj_id: u
 __all__ = [
     "MAX_REPORTING_DEPTH",
     "RULES",
+    "CollectionPolicy",
     "CommentPolicy",
     "DealPolicy",
     "Direction",
@@ -966,12 +1240,15 @@ __all__ = [
     "SharePolicy",
     "UploadPolicy",
     "VideoPolicy",
+    "assigned_to",
     "authorize",
     "can",
+    "collections",
     "comments",
     "deals",
     "get_scoped",
     "lists",
+    "load_collection",
     "load_comment",
     "load_deal",
     "load_list",
@@ -981,11 +1258,13 @@ __all__ = [
     "load_video",
     "managers_of",
     "mine",
+    "published_for",
     "received_shares",
     "reporting_chain",
     "reports_of",
     "scoped",
     "shares",
+    "teams_of",
     "uploads",
     "videos",
 ]

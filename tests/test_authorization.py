@@ -38,6 +38,7 @@ from fieldcast.inbox import receipts
 from fieldcast.models.accounts import ApiToken, Team, TeamMembership, User
 from fieldcast.models.attachments import Attachment, AttachmentKind
 from fieldcast.models.conversation import Comment, Reaction
+from fieldcast.models.curation import Collection, CollectionItem, CollectionVisibility, Feature
 from fieldcast.models.deals import AttributeDefinition, Deal
 from fieldcast.models.devices import Device, Platform
 from fieldcast.models.inbox import Notification
@@ -100,6 +101,10 @@ class World:
     saved_search: Any = None  # a search `rep` follows
     deal: Any = None  # `rep`'s deal, from "salesforce" as "006-WORLD"
     view: Any = None  # `rep`'s view of `video`
+    collection: Any = None  # `rep`'s unpublished collection for the organisation, with `video`
+    item: Any = None  # `collection`'s one item: a clip of `video`
+    feature: Any = None  # `admin` featured `video` for the organisation
+    curated_video: Any = None  # `admin`'s, in a collection published for the organisation
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -124,6 +129,9 @@ class World:
             "saved_id": self.saved_search.id,
             "deal_id": self.deal.id,
             "view_id": self.view.id,
+            "collection_id": self.collection.id,
+            "item_id": self.item.id,
+            "feature_id": self.feature.id,
             "source": self.deal.source,
             "external_id": self.deal.external_id,
             "name": "stage",
@@ -354,6 +362,40 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/views/{view_id}/reports"): Case(
         Access.OWNER, 200, body={"seq": 1, "segments": [[0, 1]]}
     ),
+    # Each report names its view; someone else's is answered as not found in its result
+    # (tests/test_viewing.py).
+    ("POST", "/api/v1/views/reports"): Case(
+        Access.MEMBER,
+        200,
+        lambda world: {
+            "reports": [{"view_id": str(world.view.id), "seq": 1, "segments": [[0, 1]]}]
+        },
+    ),
+    # Collections: `rep` owns one (reps may no longer create them, as after a change of role).
+    ("GET", "/api/v1/collections"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/collections"): Case(Access.LIST_MAKER, 201, {"title": "Acme in 5 clips"}),
+    ("GET", "/api/v1/collections/{collection_id}"): Case(Access.OWNER, 200),
+    ("PATCH", "/api/v1/collections/{collection_id}"): Case(Access.OWNER, 200, {"title": "New"}),
+    ("DELETE", "/api/v1/collections/{collection_id}"): Case(Access.OWNER, 204),
+    ("POST", "/api/v1/collections/{collection_id}/publish"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/collections/{collection_id}/unpublish"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/collections/{collection_id}/items"): Case(
+        Access.OWNER, 201, lambda world: {"items": [{"video_id": str(world.video.id)}]}
+    ),
+    ("POST", "/api/v1/collections/{collection_id}/items/move"): Case(
+        Access.OWNER,
+        200,
+        lambda world: {"item_ids": [str(world.item.id)], "after_item_id": None},
+    ),
+    ("PATCH", "/api/v1/collections/{collection_id}/items/{item_id}"): Case(
+        Access.OWNER, 200, {"note": "Watch the pause"}
+    ),
+    ("DELETE", "/api/v1/collections/{collection_id}/items/{item_id}"): Case(Access.OWNER, 204),
+    ("GET", "/api/v1/featured"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/featured"): Case(
+        Access.LIST_MAKER, 201, lambda world: {"video_id": str(world.curated_video.id)}
+    ),
+    ("DELETE", "/api/v1/featured/{feature_id}"): Case(Access.LIST_MAKER, 204),
     ("GET", "/api/v1/videos/{video_id}/comments"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/videos/{video_id}/comments"): Case(
         Access.OWNER, 201, {"body": "At 0:01 the opener lands", "at_ms": 1000}
@@ -729,7 +771,37 @@ def _make_world(
     assert reset is not None
     session.flush()
     view = View(org_id=org.id, video_id=video.id, user_id=rep.id, session_id=uuid.uuid4(), end_ms=1)
-    session.add(view)
+    collection = Collection(
+        org_id=org.id,
+        owner_id=rep.id,
+        title="Handling pricing",
+        visibility=CollectionVisibility.ORGANISATION,
+    )
+    feature = Feature(org_id=org.id, video_id=video.id, featured_by=admin.id)
+    curated_video = Video(org_id=org.id, owner_id=admin.id, title="Everyone's", duration_ms=1000)
+    published = Collection(
+        org_id=org.id,
+        owner_id=admin.id,
+        title="Onboarding",
+        visibility=CollectionVisibility.ORGANISATION,
+        published_at=utcnow(),
+    )
+    session.add_all([view, collection, feature, curated_video, published])
+    session.flush()
+    session.add(
+        CollectionItem(
+            org_id=org.id, collection_id=published.id, position=0, video_id=curated_video.id
+        )
+    )
+    clip = CollectionItem(
+        org_id=org.id,
+        collection_id=collection.id,
+        position=0,
+        video_id=video.id,
+        start_ms=0,
+        end_ms=1000,
+    )
+    session.add(clip)
     session.flush()
     return World(
         client,
@@ -761,6 +833,10 @@ def _make_world(
         saved_search=saved_search,
         deal=deal,
         view=view,
+        collection=collection,
+        item=clip,
+        feature=feature,
+        curated_video=curated_video,
     )
 
 

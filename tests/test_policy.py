@@ -23,7 +23,14 @@ from fieldcast.db import utcnow
 from fieldcast.errors import NotFound, PermissionDenied
 from fieldcast.models.accounts import User
 from fieldcast.models.conversation import Comment
+from fieldcast.models.curation import (
+    Collection,
+    CollectionItem,
+    CollectionTeam,
+    CollectionVisibility,
+)
 from fieldcast.models.inbox import Notification
+from fieldcast.models.programs import Assignee, Assignment
 from fieldcast.models.sharing import (
     DistributionList,
     ListVisibility,
@@ -56,6 +63,13 @@ class Population:
     answer_video: Video  # by `peer`, answering `video` (a question), shared with nobody
     hidden_video: Video  # by `author`, shared with `recipient`, hidden by an admin
     comment: Comment  # by `recipient` on `video`
+    team_video: Video  # by `curator`, in `team_collection`
+    draft_video: Video  # by `curator`, in `draft_collection` only
+    assigned_video: Video  # by `curator`, assigned to `assignee` (and, withdrawn, to `former`)
+    collection_video: Video  # by `curator`, in `assigned_collection`
+    team_collection: Collection  # `curator`'s, published for a team `member` is in a sub-team of
+    draft_collection: Collection  # `curator`'s, for the organisation, not published
+    assigned_collection: Collection  # `curator`'s, private, assigned to `assignee`
 
 
 def _principal(user: Any) -> Principal:
@@ -79,6 +93,9 @@ def population(session: Session, org: Any, other_org: Any) -> Population:
         "admin": factories.UserFactory(org=org, admin=True),
         "outsider": factories.UserFactory(org=other_org, admin=True),
         "former": factories.UserFactory(org=org),
+        "curator": factories.UserFactory(org=org, enablement=True),
+        "member": factories.UserFactory(org=org),
+        "assignee": factories.UserFactory(org=org),
     }
     video = Video(
         org_id=org.id, owner_id=author.id, title="Pricing objection", kind=VideoKind.QUESTION
@@ -176,6 +193,7 @@ def population(session: Session, org: Any, other_org: Any) -> Population:
         ]
     )
     session.flush()
+    curated = _curation(session, org, people)
     return Population(
         people,
         video,
@@ -189,7 +207,66 @@ def population(session: Session, org: Any, other_org: Any) -> Population:
         answer_video,
         hidden_video,
         comment,
+        **curated,
     )
+
+
+def _curation(session: Session, org: Any, people: dict[str, Any]) -> dict[str, Any]:
+    """Collections and assignments: what they grant, and to whom."""
+    curator = people["curator"]
+    parent = factories.TeamFactory(org=org)
+    child = factories.TeamFactory(org=org, parent_id=parent.id)
+    factories.MembershipFactory(team=child, user=people["member"])
+    made = {
+        name: Video(org_id=org.id, owner_id=curator.id, title=name)
+        for name in ("team_video", "draft_video", "assigned_video", "collection_video")
+    }
+    team_collection = Collection(
+        org_id=org.id,
+        owner_id=curator.id,
+        title="For the team",
+        visibility=CollectionVisibility.TEAMS,
+        published_at=utcnow(),
+    )
+    draft = Collection(
+        org_id=org.id,
+        owner_id=curator.id,
+        title="Draft",
+        visibility=CollectionVisibility.ORGANISATION,
+    )
+    assigned_collection = Collection(org_id=org.id, owner_id=curator.id, title="Assigned")
+    session.add_all([*made.values(), team_collection, draft, assigned_collection])
+    session.flush()
+    session.add(CollectionTeam(org_id=org.id, collection_id=team_collection.id, team_id=parent.id))
+    for collection, video in (
+        (team_collection, made["team_video"]),
+        (draft, made["draft_video"]),
+        (assigned_collection, made["collection_video"]),
+    ):
+        session.add(
+            CollectionItem(
+                org_id=org.id, collection_id=collection.id, position=0, video_id=video.id
+            )
+        )
+    standing = Assignment(org_id=org.id, video_id=made["assigned_video"].id)
+    withdrawn = Assignment(org_id=org.id, video_id=made["assigned_video"].id, withdrawn_at=utcnow())
+    of_collection = Assignment(org_id=org.id, collection_id=assigned_collection.id)
+    session.add_all([standing, withdrawn, of_collection])
+    session.flush()
+    session.add_all(
+        [
+            Assignee(org_id=org.id, assignment_id=standing.id, user_id=people["assignee"].id),
+            Assignee(org_id=org.id, assignment_id=withdrawn.id, user_id=people["former"].id),
+            Assignee(org_id=org.id, assignment_id=of_collection.id, user_id=people["assignee"].id),
+        ]
+    )
+    session.flush()
+    return {
+        **made,
+        "team_collection": team_collection,
+        "draft_collection": draft,
+        "assigned_collection": assigned_collection,
+    }
 
 
 # What each person sees: the expectations the predicate and the check must both meet.
@@ -218,13 +295,31 @@ EXPECTED = {
         "peer",
         "admin",
         "former",
+        "curator",
+        "member",
+        "assignee",
     },
+    # A collection published for a team is for the people of its sub-teams too.
+    "team_video": {"curator", "member", "admin"},
+    "team_collection": {"curator", "member", "admin"},
+    # Unpublished, a collection grants nothing.
+    "draft_video": {"curator", "admin"},
+    "draft_collection": {"curator", "admin"},
+    # An assignment grants what it assigns while it stands (`former`'s was withdrawn).
+    "assigned_video": {"curator", "assignee", "admin"},
+    "collection_video": {"curator", "assignee", "admin"},
+    "assigned_collection": {"curator", "assignee", "admin"},
 }
+
+
+CURATED = ("team_video", "draft_video", "assigned_video", "collection_video")
 
 
 def _kind(name: str) -> policy.ObjectPolicy[Any]:
     if name == "comment":
         return policy.comments
+    if "collection" in name and "video" not in name:
+        return policy.collections
     if "video" in name:
         return policy.videos
     if "share" in name:
@@ -268,12 +363,19 @@ def test_lists_filtered_by_the_predicate_hold_exactly_what_each_person_sees(
         seen = set(session.scalars(policy.videos.select(principal).with_only_columns(Video.id)))
         expected = {
             getattr(population, name).id
-            for name in ("video", "other_video", "answer_video", "hidden_video")
+            for name in ("video", "other_video", "answer_video", "hidden_video", *CURATED)
             if who in EXPECTED[name]
         }
         assert seen == expected, who
         # The same rule written to start from the ids a person may see (search's).
-        names = ("video", "other_video", "answer_video", "hidden_video", "deleted_video")
+        names = (
+            "video",
+            "other_video",
+            "answer_video",
+            "hidden_video",
+            "deleted_video",
+            *CURATED,
+        )
         among = Video.id.in_([getattr(population, name).id for name in names])
         by_ids = set(
             session.scalars(select(Video.id).where(policy.videos.listed_by_ids(principal), among))

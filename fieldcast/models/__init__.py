@@ -27,6 +27,14 @@ from fieldcast.models.conversation import (
     PushWindow,
     Reaction,
 )
+from fieldcast.models.curation import (
+    Collection,
+    CollectionEditor,
+    CollectionItem,
+    CollectionTeam,
+    Feature,
+    TopEntry,
+)
 from fieldcast.models.deals import AttributeDefinition, Deal
 from fieldcast.models.devices import Device
 from fieldcast.models.idempotency import IdempotencyKey
@@ -39,6 +47,13 @@ from fieldcast.models.inbox import (
 from fieldcast.models.integrations import TeamWebhook
 from fieldcast.models.moderation import AuditEntry, Report
 from fieldcast.models.outbox import OutboxJob
+from fieldcast.models.programs import (
+    Assignee,
+    Assignment,
+    AssignmentAudience,
+    AssignmentRequest,
+    AssignmentRule,
+)
 from fieldcast.models.search import SavedSearch, SavedSearchHit, SearchDocument
 from fieldcast.models.sharing import (
     DistributionList,
@@ -59,10 +74,19 @@ metadata = Base.metadata
 __all__ = [
     "AnswerVote",
     "ApiToken",
+    "Assignee",
+    "Assignment",
+    "AssignmentAudience",
+    "AssignmentRequest",
+    "AssignmentRule",
     "Attachment",
     "AttributeDefinition",
     "AuditEntry",
     "AuthSession",
+    "Collection",
+    "CollectionEditor",
+    "CollectionItem",
+    "CollectionTeam",
     "Comment",
     "CommentLike",
     "Deal",
@@ -70,6 +94,7 @@ __all__ = [
     "DistributionList",
     "DistributionListTeam",
     "DistributionListUser",
+    "Feature",
     "Handle",
     "IdempotencyKey",
     "Invitation",
@@ -95,6 +120,7 @@ __all__ = [
     "Team",
     "TeamMembership",
     "TeamWebhook",
+    "TopEntry",
     "Transcript",
     "TranscriptSegment",
     "Upload",

@@ -1,0 +1,1 @@
+"""Curation: collections of videos and clips, features, and the top lists."""
