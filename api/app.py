@@ -27,6 +27,7 @@ from api.log_masking import mask_secrets
 from api.problems import from_domain_error, from_http_exception, from_unexpected
 from api.resources import (
     api_tokens,
+    assignments,
     attachments,
     auth,
     collections,
@@ -43,6 +44,7 @@ from api.resources import (
     search,
     sharing,
     teams,
+    top,
     transcripts,
     uploads,
     users,
@@ -94,6 +96,8 @@ API_BLUEPRINTS = (
     search.recommendations_blp,
     viewing.blp,
     collections.blp,
+    top.blp,
+    assignments.blp,
 )
 EXPOSED_HEADERS = [
     "ETag",

@@ -40,6 +40,8 @@ HANDLER_MODULES: tuple[str, ...] = (
     "fieldcast.conversation.questions",
     "fieldcast.search.indexing",
     "fieldcast.transcripts.services",
+    "fieldcast.programs.assignments",
+    "fieldcast.programs.rules",
 )
 
 
@@ -165,6 +167,34 @@ class PersonRenamed(Event):
     user_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class PersonJoinedTeams(Event):
+    """A person became a member of teams (published by `accounts`: an admin added them, or
+    they accepted an invitation naming the teams). The assignment rules of those teams, and
+    of the teams above them, assign to them."""
+
+    user_id: uuid.UUID
+    team_ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True)
+class PersonTookRole(Event):
+    """A person has a role they did not have (published by `accounts`: made with it, invited
+    with it, or given it by an admin). The assignment rules of the role assign to them."""
+
+    user_id: uuid.UUID
+    role: str
+
+
+@dataclass(frozen=True)
+class ProgressMade(Event):
+    """A person played more of a video (published by `viewing` after a report added to their
+    progress). Their assignments of it, alone or in a collection, follow."""
+
+    user_id: uuid.UUID
+    video_id: uuid.UUID
+
+
 # Every event type, for the checks that each reaches a handler in every process.
 EVENT_TYPES: tuple[type[Event], ...] = (
     VideoBecamePlayable,
@@ -178,6 +208,9 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     VideoHidden,
     VideoTextChanged,
     PersonRenamed,
+    PersonJoinedTeams,
+    PersonTookRole,
+    ProgressMade,
 )
 
 E = TypeVar("E", bound=Event)

@@ -1161,10 +1161,14 @@ RULES: dict[str, Rule] = {
     "collection.manage_editors": _owner_or_admin,
     "feature.manage": _curator,
     "feature.list": _member,
+    # The top lists: every member reads them, each entry shown only if its video is theirs to see.
+    "top.list": _member,
     "assignment.create": _curator,
     # Its assigner and admins follow, change and withdraw an assignment, and answer requests.
     "assignment.manage": _assigner_or_admin,
     "assignment_rule.manage": _curator,
+    # The reasons people give for declining or asking for more time, across the organisation.
+    "assignment.report": _admin,
     "deal.list": _member,
     "deal.read": _sees_deal,
     "deal.write": _deal_writer,

@@ -200,6 +200,9 @@ class Settings:
     # Comments (replies included) and reactions one person may post per minute.
     comments_per_minute: int = 30
     reactions_per_minute: int = 120
+    # Viewing reports one person may send a minute (each report of a batch counts): a player
+    # reports every few seconds, and an app back online sends what it kept in batches.
+    view_reports_per_minute: int = 600
     # A person pushed about a video's conversation gets further pushes about it within this
     # long folded into one summary push at its end (each event still makes its inbox item).
     comment_push_window_s: int = 60
@@ -456,6 +459,7 @@ class Settings:
             password_resets_per_hour=_int(env, "PASSWORD_RESETS_PER_HOUR", 5, minimum=1),
             comments_per_minute=_int(env, "COMMENTS_PER_MINUTE", 30, minimum=1),
             reactions_per_minute=_int(env, "REACTIONS_PER_MINUTE", 120, minimum=1),
+            view_reports_per_minute=_int(env, "VIEW_REPORTS_PER_MINUTE", 600, minimum=1),
             comment_push_window_s=_int(env, "COMMENT_PUSH_WINDOW_S", 60, minimum=0, maximum=3600),
             transcription_engine=transcription_engine,
             transcription_model_dir=transcription_model_dir,

@@ -35,7 +35,7 @@ from fieldcast.accounts import invitations, recovery
 from fieldcast.context import AppContext
 from fieldcast.db import utcnow
 from fieldcast.inbox import receipts
-from fieldcast.models.accounts import ApiToken, Team, TeamMembership, User
+from fieldcast.models.accounts import ApiToken, Role, Team, TeamMembership, User
 from fieldcast.models.attachments import Attachment, AttachmentKind
 from fieldcast.models.conversation import Comment, Reaction
 from fieldcast.models.curation import Collection, CollectionItem, CollectionVisibility, Feature
@@ -44,6 +44,14 @@ from fieldcast.models.devices import Device, Platform
 from fieldcast.models.inbox import Notification
 from fieldcast.models.integrations import TeamWebhook, WebhookKind
 from fieldcast.models.moderation import Report, ReportReason
+from fieldcast.models.programs import (
+    Assignee,
+    Assignment,
+    AssignmentRequest,
+    AssignmentRule,
+    RequestKind,
+    RequestReason,
+)
 from fieldcast.models.search import SavedSearch
 from fieldcast.models.sharing import DistributionList, Share, ShareAudience
 from fieldcast.models.uploads import Upload, UploadProtocol
@@ -105,6 +113,9 @@ class World:
     item: Any = None  # `collection`'s one item: a clip of `video`
     feature: Any = None  # `admin` featured `video` for the organisation
     curated_video: Any = None  # `admin`'s, in a collection published for the organisation
+    assignment: Any = None  # `rep` assigned `video` to themselves (as after a change of role)
+    assignment_request: Any = None  # `rep` asked for more time on `assignment`
+    rule: Any = None  # `admin`'s rule: `curated_video` for every rep
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -132,6 +143,9 @@ class World:
             "collection_id": self.collection.id,
             "item_id": self.item.id,
             "feature_id": self.feature.id,
+            "assignment_id": self.assignment.id,
+            "request_id": self.assignment_request.id,
+            "rule_id": self.rule.id,
             "source": self.deal.source,
             "external_id": self.deal.external_id,
             "name": "stage",
@@ -396,6 +410,40 @@ OPERATIONS: dict[tuple[str, str], Case] = {
         Access.LIST_MAKER, 201, lambda world: {"video_id": str(world.curated_video.id)}
     ),
     ("DELETE", "/api/v1/featured/{feature_id}"): Case(Access.LIST_MAKER, 204),
+    ("GET", "/api/v1/top"): Case(Access.MEMBER, 200),
+    # Assignments: `rep` assigned `video` to themselves; others do not find it.
+    ("GET", "/api/v1/assignments"): Case(Access.MEMBER, 200),
+    ("POST", "/api/v1/assignments"): Case(
+        Access.LIST_MAKER,
+        201,
+        lambda world: {"video_id": str(world.curated_video.id), "user_ids": [str(world.rep.id)]},
+    ),
+    ("GET", "/api/v1/assignments/{assignment_id}"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/assignments/{assignment_id}/withdraw"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/assignments/{assignment_id}/people"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/assignments/{assignment_id}/requests"): Case(Access.OWNER, 200),
+    ("POST", "/api/v1/assignments/{assignment_id}/requests"): Case(
+        Access.OWNER, 201, {"kind": "decline", "reason": "not_relevant"}
+    ),
+    ("POST", "/api/v1/assignment-requests/{request_id}/decision"): Case(
+        Access.OWNER, 200, {"granted": True}
+    ),
+    ("GET", "/api/v1/me/learning"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/me/team-learning"): Case(Access.MEMBER, 200),
+    # A person's learning: themselves, their managers and admins (the others: 403).
+    ("GET", "/api/v1/users/{user_id}/learning"): Case(Access.ADMIN, 200),
+    ("GET", "/api/v1/learning/reasons"): Case(Access.ADMIN, 200),
+    ("GET", "/api/v1/assignment-rules"): Case(Access.LIST_MAKER, 200),
+    ("POST", "/api/v1/assignment-rules"): Case(
+        Access.LIST_MAKER,
+        201,
+        lambda world: {"name": "Refresher", "role": "rep", "video_id": str(world.curated_video.id)},
+    ),
+    ("GET", "/api/v1/assignment-rules/{rule_id}"): Case(Access.LIST_MAKER, 200),
+    ("PATCH", "/api/v1/assignment-rules/{rule_id}"): Case(
+        Access.LIST_MAKER, 200, {"active": False}
+    ),
+    ("DELETE", "/api/v1/assignment-rules/{rule_id}"): Case(Access.LIST_MAKER, 204),
     ("GET", "/api/v1/videos/{video_id}/comments"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/videos/{video_id}/comments"): Case(
         Access.OWNER, 201, {"body": "At 0:01 the opener lands", "at_ms": 1000}
@@ -793,6 +841,23 @@ def _make_world(
             org_id=org.id, collection_id=published.id, position=0, video_id=curated_video.id
         )
     )
+    assignment = Assignment(org_id=org.id, assigned_by=rep.id, video_id=video.id)
+    rule = AssignmentRule(
+        org_id=org.id, created_by=admin.id, name="Basics", role=Role.REP, video_id=curated_video.id
+    )
+    session.add_all([assignment, rule])
+    session.flush()
+    assignment_request = AssignmentRequest(
+        org_id=org.id,
+        assignment_id=assignment.id,
+        user_id=rep.id,
+        kind=RequestKind.MORE_TIME,
+        reason=RequestReason.NO_TIME,
+        wanted_due_at=utcnow() + timedelta(days=30),
+    )
+    session.add_all(
+        [Assignee(org_id=org.id, assignment_id=assignment.id, user_id=rep.id), assignment_request]
+    )
     clip = CollectionItem(
         org_id=org.id,
         collection_id=collection.id,
@@ -837,6 +902,9 @@ def _make_world(
         item=clip,
         feature=feature,
         curated_video=curated_video,
+        assignment=assignment,
+        assignment_request=assignment_request,
+        rule=rule,
     )
 
 

@@ -38,6 +38,7 @@ EXPECTED = {
     "VideoRemoved": [
         "fieldcast.inbox.services._video_removed",
         "fieldcast.integrations.webhooks._video_removed",
+        "fieldcast.programs.assignments._video_removed",
         "fieldcast.sharing.fanout._video_removed",
         "fieldcast.sync.tombstones._video_removed",
     ],
@@ -50,6 +51,9 @@ EXPECTED = {
     "VideoHidden": ["fieldcast.sync.tombstones._video_hidden"],
     "VideoTextChanged": ["fieldcast.search.indexing._text_changed"],
     "PersonRenamed": ["fieldcast.search.indexing._person_renamed"],
+    "PersonJoinedTeams": ["fieldcast.programs.rules._joined_teams"],
+    "PersonTookRole": ["fieldcast.programs.rules._took_role"],
+    "ProgressMade": ["fieldcast.programs.assignments._progress_made"],
 }
 
 _STARTUP = """

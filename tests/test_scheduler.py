@@ -50,8 +50,12 @@ def test_periodic_ids_and_functions_are_stable() -> None:
         "search-sweep",
         "search-engagement",
         "saved-searches",
+        "assignment-reminders",
+        "learning-digests",
+        "assignment-rounds",
         "expire-uploads",
         "settle-playable-videos",
+        "top-clips",
         "purge-deleted-videos",
     ]
     assert len({p.id for p in PERIODIC}) == len(PERIODIC)

@@ -3,17 +3,24 @@ completion, and shares that become `watched` from real playback."""
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.app import create_app
 from fieldcast.context import AppContext
+from fieldcast.models.accounts import Organisation
 from fieldcast.models.sharing import ShareRecipient
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.models.viewing import View, ViewEvent
+from fieldcast.viewing import progress
 from tests import factories
 from tests.api_support import share_video
 from tests.conftest import bearer
@@ -227,3 +234,248 @@ def test_an_admin_sets_the_completion_threshold(
     view = _start(client, sam, world["video"]).get_json()
     half = _report(client, sam, view["id"], seq=1, segments=[[0, 30_000]])
     assert half["completed"] and half["progress"] == 0.5
+
+
+# -- batches, offline viewing and limits ------------------------------------------------------
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _errors(client: FlaskClient, headers: dict[str, str], body: dict[str, Any]) -> Any:
+    return client.post("/api/v1/views/reports", json=body, headers=headers).get_json()["errors"]
+
+
+def _batch(client: FlaskClient, headers: dict[str, str], *reports: dict[str, Any]) -> Any:
+    response = client.post(
+        "/api/v1/views/reports", json={"reports": list(reports)}, headers=headers
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["results"]
+
+
+def test_a_batch_answers_each_report_alone_and_a_bad_one_loses_none_of_the_others(
+    client: FlaskClient, session: Session, context: AppContext, world: dict[str, Any]
+) -> None:
+    sam, ana = bearer(client, world["sam"]), bearer(client, world["ana"])
+    video = world["video"]
+    # A view of another video, whose share is then recalled: its reports no longer count.
+    recalled = Video(
+        org_id=video.org_id,
+        owner_id=world["ana"].id,
+        title="Recalled",
+        status=VideoStatus.PLAYABLE,
+        duration_ms=MINUTE,
+    )
+    # Sam's own video, still processing: nothing to view yet.
+    processing = Video(
+        org_id=video.org_id, owner_id=world["sam"].id, title="Draft", status=VideoStatus.PROCESSING
+    )
+    session.add_all([recalled, processing])
+    session.flush()
+    share_id = share_video(client, ana, recalled, world["sam"])
+    drain(context)
+    gone = _start(client, sam, recalled).get_json()
+    assert client.post(f"/api/v1/shares/{share_id}/recall", headers=ana).status_code == 200
+    online = _start(client, sam, video).get_json()
+    offline = "0190b5a2-7d3c-7c1e-9b11-2f1c6f0e0b02"
+    broken = "0190b5a2-7d3c-7c1e-9b11-2f1c6f0e0b03"
+    play = {"kind": "play", "position_ms": 0, "device_at": "2026-12-01T09:00:00+01:00"}
+    reports = [
+        {"view_id": online["id"], "seq": 1, "segments": [[0, 10_000]]},
+        {"session_id": offline, "video_id": str(video.id), "seq": 1, "segments": [[0, 5_000]]},
+        {"view_id": gone["id"], "seq": 1, "segments": [[0, 30_000]]},
+        {"session_id": str(uuid.uuid4()), "video_id": str(processing.id), "seq": 1},
+        # A bad segment, in a view that would be started by this report: nothing of it stays.
+        {
+            "session_id": broken,
+            "video_id": str(video.id),
+            "seq": 1,
+            "segments": [[5_000, 1_000]],
+            "events": [play],
+        },
+        {"session_id": offline, "video_id": str(video.id), "seq": 2, "segments": [[5_000, 20_000]]},
+    ]
+    results = _batch(client, sam, *reports)
+    assert [r["status"] for r in results] == [200, 200, 404, 409, 422, 200]
+    problems = [r["problem"] and r["problem"]["code"] for r in results]
+    assert problems == [None, None, "not_found", "video_not_playable", "validation_failed", None]
+    assert all(r["progress"] is None for r in results if r["problem"])
+    assert results[4]["problem"]["errors"] == {
+        "segments": ["[start_ms, end_ms), 0 <= start_ms <= end_ms"]
+    }
+    assert results[2]["view_id"] == gone["id"] and results[4]["view_id"] is None
+    # The offline view was started by its first report and found by its second.
+    assert results[1]["view_id"] == results[5]["view_id"] != online["id"]
+    assert results[5]["progress"]["view"]["played_ms"] == 20_000
+    assert results[0]["view_id"] == online["id"]
+    assert results[0]["progress"]["view"]["played_ms"] == 10_000
+    # Progress is the union of both views: [0, 20 s).
+    assert results[5]["progress"]["played_ms"] == 20_000
+    assert not session.scalars(select(View).where(View.session_id == uuid.UUID(broken))).all()
+    assert session.scalars(select(ViewEvent)).all() == []
+    row = session.get(View, gone["id"])
+    assert row is not None and row.played_ms == 0
+    # The same batch again (a retry after a lost answer) counts nothing twice.
+    again = _batch(client, sam, *reports)
+    assert [r["status"] for r in again] == [r["status"] for r in results]
+    assert again[5]["progress"]["played_ms"] == 20_000
+    assert again[1]["view_id"] == results[1]["view_id"]
+    # What the document refuses refuses the whole body, naming the report by its index; no
+    # report of it is kept.
+    first = {"view_id": online["id"], "seq": 9, "segments": [[50_000, 60_000]]}
+    bodies: list[dict[str, Any]] = [
+        {"reports": [first, {"view_id": online["id"], "seq": 2, "segments": [[-1, 10]]}]},
+        {"reports": [first, {"view_id": online["id"], "session_id": offline, "seq": 3}]},
+        {"reports": [first, {"seq": 3}]},
+        {"reports": []},
+        {"reports": [first] * 101},
+        {"reports": "all"},
+        {},
+    ]
+    for bad in bodies:
+        response = client.post("/api/v1/views/reports", json=bad, headers=sam)
+        assert response.status_code == 422, bad
+        assert response.mimetype == "application/problem+json"
+    assert "segments" in _errors(client, sam, bodies[0])["reports"]["1"]
+    assert "session_id" in _errors(client, sam, bodies[1])["reports"]["1"]
+    assert "view_id" in _errors(client, sam, bodies[2])["reports"]["1"]
+    row = session.get(View, online["id"])
+    assert row is not None and row.played_ms == 10_000 and row.last_seq == 1
+
+
+def test_an_offline_view_keeps_the_devices_times(
+    client: FlaskClient, session: Session, world: dict[str, Any]
+) -> None:
+    sam = bearer(client, world["sam"])
+    video, offline = world["video"], "0190b5a2-7d3c-7c1e-9b11-2f1c6f0e0c01"
+    sitting = {"session_id": offline, "video_id": str(video.id)}
+    results = _batch(
+        client,
+        sam,
+        {**sitting, "device_started_at": "2026-12-01T08:59:58+01:00", "seq": 1,
+         "segments": [[0, 30_000]], "device_at": "2026-12-01T09:00:30+01:00"},
+        # Crosses the 90 % threshold: completed then, by the device's clock.
+        {**sitting, "seq": 2, "segments": [[30_000, 55_000]],
+         "device_at": "2026-12-01T09:00:55+01:00"},
+        {**sitting, "seq": 3, "segments": [[55_000, 60_000]],
+         "device_at": "2026-12-01T09:01:00+01:00"},
+    )  # fmt: skip
+    assert [r["status"] for r in results] == [200, 200, 200]
+    assert not results[0]["progress"]["completed"] and results[1]["progress"]["completed"]
+    # Starting the session again shows the view as a learning record needs it.
+    view = _start(client, sam, video, session_id=offline).get_json()
+    assert view["id"] == results[0]["view_id"]
+    assert _at(view["device_started_at"]) == datetime(2026, 12, 1, 7, 59, 58, tzinfo=UTC)
+    assert _at(view["device_last_at"]) == datetime(2026, 12, 1, 8, 1, tzinfo=UTC)
+    assert _at(view["device_completed_at"]) == datetime(2026, 12, 1, 8, 0, 55, tzinfo=UTC)
+    assert view["completed_at"] is not None and view["played_ms"] == MINUTE
+    # A report without `device_at` that completes a view: its last event's time is taken.
+    other = _start(client, sam, video).get_json()
+    events = [
+        {"kind": "play", "position_ms": 0, "device_at": "2026-12-02T10:00:00Z"},
+        {"kind": "complete", "position_ms": MINUTE, "device_at": "2026-12-02T10:01:00Z"},
+    ]
+    _report(client, sam, other["id"], seq=1, segments=[[0, MINUTE]], events=events)
+    row = session.get(View, other["id"])
+    assert row is not None and row.device_completed_at is not None
+    assert row.device_completed_at == datetime(2026, 12, 2, 10, 1, tzinfo=UTC)
+
+
+def test_reports_are_rate_limited_per_person_each_report_of_a_batch_counting(
+    settings: Any, context: AppContext, session: Session, world: dict[str, Any]
+) -> None:
+    limited = dataclasses.replace(settings, view_reports_per_minute=3)
+    context.settings = limited
+    client = create_app(limited, context=context).test_client()
+    sam = bearer(client, world["sam"])
+    view = _start(client, sam, world["video"]).get_json()
+    _report(client, sam, view["id"], seq=1, segments=[[0, 1_000]])
+    one = {"view_id": view["id"], "seq": 2, "segments": [[1_000, 2_000]]}
+    assert len(_batch(client, sam, one, {**one, "seq": 3})) == 2
+    refused = [
+        client.post(f"/api/v1/views/{view['id']}/reports", json={"seq": 4}, headers=sam),
+        client.post("/api/v1/views/reports", json={"reports": [{**one, "seq": 5}]}, headers=sam),
+    ]
+    for response in refused:
+        assert response.status_code == 429 and response.get_json()["code"] == "rate_limited"
+        assert int(response.headers["Retry-After"]) >= 1
+    row = session.get(View, view["id"])
+    assert row is not None and row.reports == 3 and row.last_seq == 3
+    # Someone else is not held back.
+    kim_share = share_video(client, bearer(client, world["ana"]), world["video"], world["kim"])
+    assert kim_share
+    kim = bearer(client, world["kim"])
+    theirs = _start(client, kim, world["video"]).get_json()
+    _report(client, kim, theirs["id"], seq=1, segments=[[0, 1_000]])
+
+
+def test_views_started_a_day_and_events_kept_a_view_are_bounded(
+    client: FlaskClient, session: Session, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "MAX_VIEWS_PER_DAY", 2)
+    monkeypatch.setattr(progress, "MAX_VIEW_EVENTS", 3)
+    sam, video = bearer(client, world["sam"]), world["video"]
+    first = _start(client, sam, video, session_id=str(uuid.uuid4())).get_json()
+    _start(client, sam, video)
+    third = client.post(f"/api/v1/videos/{video.id}/views", json={}, headers=sam)
+    assert third.status_code == 429 and third.get_json()["code"] == "rate_limited"
+    assert 0 < int(third.headers["Retry-After"]) <= 24 * 3600
+    # A session started already is the same view: not one more.
+    assert _start(client, sam, video, session_id=first["session_id"]).status_code == 200
+    offline = {"session_id": str(uuid.uuid4()), "video_id": str(video.id), "seq": 1}
+    assert _batch(client, sam, offline)[0]["problem"]["code"] == "rate_limited"
+    # Past MAX_VIEW_EVENTS kept of a view, events are dropped; the segments still count.
+    events = [{"kind": "play", "position_ms": 0}, {"kind": "pause", "position_ms": 2_000}]
+    _report(client, sam, first["id"], seq=1, segments=[[0, 2_000]], events=events)
+    done = _report(client, sam, first["id"], seq=2, segments=[[2_000, 9_000]], events=events)
+    assert done["view"]["played_ms"] == 9_000
+    kept = session.scalars(
+        select(ViewEvent.seq).where(ViewEvent.view_id == first["id"]).order_by(ViewEvent.seq)
+    ).all()
+    assert kept == [1, 1, 2]
+
+
+def test_the_database_keeps_the_threshold_from_1_to_100_and_sums_a_multirange(
+    session: Session, org: Any
+) -> None:
+    for pct in (0, 101):
+        with pytest.raises(IntegrityError), session.begin_nested():
+            session.execute(
+                update(Organisation)
+                .where(Organisation.id == org.id)
+                .values(completion_threshold_pct=pct)
+            )
+    assert session.scalar(text("SELECT multirange_ms('{[0,10), [20,25)}')")) == 15
+    assert session.scalar(text("SELECT multirange_ms('{}')")) == 0
+    # IMMUTABLE, so the planner may inline and fold it.
+    volatility = session.scalar(
+        text("SELECT provolatile FROM pg_proc WHERE proname = 'multirange_ms'")
+    )
+    assert volatility == "i"
+
+
+def test_shares_made_after_the_person_played_are_watched_at_once(
+    client: FlaskClient, session: Session, context: AppContext, world: dict[str, Any]
+) -> None:
+    ana, sam, kim = (bearer(client, world[k]) for k in ("ana", "sam", "kim"))
+    video = world["video"]
+    share_video(client, ana, video, world["kim"])
+    drain(context)
+    # Sam played 10 s; Kim only 1 s (not enough to count as watched).
+    for headers, played in ((sam, 10_000), (kim, 1_000)):
+        view = _start(client, headers, video).get_json()
+        _report(client, headers, view["id"], seq=1, segments=[[0, played]])
+    later = share_video(client, ana, video, world["sam"], world["kim"])
+    drain(context)
+    rows = {
+        row.user_id: row
+        for row in session.scalars(
+            select(ShareRecipient).where(ShareRecipient.share_id == uuid.UUID(later))
+        )
+    }
+    assert rows[world["sam"].id].state.value == "watched"
+    assert rows[world["sam"].id].watched_at is not None
+    assert rows[world["kim"].id].state.value != "watched"
+    assert rows[world["kim"].id].watched_at is None

@@ -35,6 +35,8 @@ TASK_MODULES: tuple[str, ...] = (
     "fieldcast.search.indexing",
     "fieldcast.videos.processing",
     "fieldcast.transcripts.transcribe",
+    "fieldcast.programs.assignments",
+    "fieldcast.programs.reminders",
 )
 
 
@@ -106,6 +108,24 @@ def run_saved_searches() -> dict[str, int]:
     return {"told": saved.run_round(get_context().db)}
 
 
+def remind_assignments() -> dict[str, int]:
+    from fieldcast.programs import reminders
+
+    return reminders.remind(get_context().db)
+
+
+def send_learning_digests() -> dict[str, int]:
+    from fieldcast.programs import reminders
+
+    return reminders.digest(get_context().db)
+
+
+def run_assignment_rounds() -> dict[str, int]:
+    from fieldcast.programs import rules
+
+    return {"rounds": rules.run_rounds(get_context().db)}
+
+
 def expire_uploads() -> dict[str, int]:
     from fieldcast.uploads import services as uploads
 
@@ -117,6 +137,12 @@ def settle_playable_videos() -> dict[str, int]:
     from fieldcast.videos import processing
 
     return {"settled": processing.settle_playable(get_context().db)}
+
+
+def compute_top_clips() -> dict[str, int]:
+    from fieldcast.curation import top
+
+    return top.compute_all(get_context().db)
 
 
 def purge_deleted_videos() -> dict[str, int]:

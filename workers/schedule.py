@@ -45,10 +45,18 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("search-engagement", timedelta(minutes=5), "workers.jobs.refresh_search_engagement"),
     # What newly matches the searches people follow: one item and push per search and round.
     Periodic("saved-searches", timedelta(minutes=5), "workers.jobs.run_saved_searches"),
+    # Assignments due within a day or past due: one reminder each per due date.
+    Periodic("assignment-reminders", timedelta(minutes=15), "workers.jobs.remind_assignments"),
+    # Each manager's weekly digest of their people's overdue assignments.
+    Periodic("learning-digests", timedelta(days=7), "workers.jobs.send_learning_digests"),
+    # The rounds of recurring assignment rules that are due.
+    Periodic("assignment-rounds", timedelta(hours=1), "workers.jobs.run_assignment_rounds"),
     # Unfinished uploads past their expiry: storage freed, the draft waits for a new upload.
     Periodic("expire-uploads", timedelta(minutes=5), "workers.jobs.expire_uploads"),
     # Playable videos whose ladder work failed or vanished: ready, naming what they go without.
     Periodic("settle-playable-videos", timedelta(minutes=5), "workers.jobs.settle_playable_videos"),
+    # Each organisation's top lists of videos and clips, ranked again (fieldcast.curation.top).
+    Periodic("top-clips", timedelta(minutes=15), "workers.jobs.compute_top_clips"),
     # Deleted videos past VIDEO_PURGE_GRACE_S: their media and their row removed for good.
     Periodic(
         "purge-deleted-videos",

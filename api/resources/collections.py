@@ -9,10 +9,10 @@ import marshmallow as ma
 from flask.views import MethodView
 
 from api.auth import current_principal
-from api.clips import ClipSchema, present_clips
 from api.extensions import Blueprint, PatchSchema, Schema
 from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
+from api.resources.clips import ClipSchema, present_clips
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast import policy

@@ -19,7 +19,7 @@ from sqlalchemy import Select, and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fieldcast import audit
+from fieldcast import audit, events
 
 # `emails` registers the outbox tasks that the functions here record.
 from fieldcast.accounts import emails, linktokens  # noqa: F401
@@ -337,6 +337,15 @@ def accept(
         TeamMembership(org_id=invitation.org_id, team_id=team_id, user_id=user.id)
         for team_id in teams
     )
+    session.flush()
+    events.publish(
+        session, events.PersonTookRole(org_id=user.org_id, user_id=user.id, role=user.role)
+    )
+    if teams:
+        events.publish(
+            session,
+            events.PersonJoinedTeams(org_id=user.org_id, user_id=user.id, team_ids=tuple(teams)),
+        )
     invitation.accepted_at = utcnow()
     invitation.user_id = user.id
     # The new person made their account themselves, on an admin's invitation.

@@ -321,6 +321,9 @@ def create_user(
         user.id,
         {"role": user.role, "manager_id": user.manager_id, "can_sign_in": bool(password)},
     )
+    events.publish(
+        session, events.PersonTookRole(org_id=user.org_id, user_id=user.id, role=user.role)
+    )
     return user
 
 
@@ -376,6 +379,10 @@ def update_user(
     changed = [name for name in changes if before[name] != getattr(user, name)]
     if "display_name" in changed:
         events.publish(session, events.PersonRenamed(org_id=user.org_id, user_id=user.id))
+    if "role" in changed:
+        events.publish(
+            session, events.PersonTookRole(org_id=user.org_id, user_id=user.id, role=user.role)
+        )
     if changed or password_set:
         audit.record(
             session,
@@ -612,6 +619,11 @@ def set_membership(
         session.add(membership)
     membership.role = role
     session.flush()
+    if previous is None:
+        events.publish(
+            session,
+            events.PersonJoinedTeams(org_id=team.org_id, user_id=user_id, team_ids=(team.id,)),
+        )
     if previous != role:
         audit.record(
             session,

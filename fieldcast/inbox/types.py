@@ -21,3 +21,8 @@ class NotificationType(enum.StrEnum):
     ANSWER_ACCEPTED = "answer.accepted"  # the asker accepted your answer
     CONTENT_HIDDEN = "content.hidden"  # an admin hid your video or comment, and says why
     SEARCH_MATCHES = "search.matches"  # new videos or moments match a search you follow
+    ASSIGNMENT_RECEIVED = "assignment.received"  # something was assigned to you
+    ASSIGNMENT_DUE = "assignment.due"  # an assignment of yours is due soon
+    ASSIGNMENT_OVERDUE = "assignment.overdue"  # an assignment of yours is past its due date
+    ASSIGNMENT_DIGEST = "assignment.digest"  # your people's overdue assignments, weekly
+    ASSIGNMENT_ANSWERED = "assignment.answered"  # your request about an assignment was answered

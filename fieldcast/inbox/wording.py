@@ -128,6 +128,38 @@ WORDINGS: dict[NotificationType, Wording] = {
             "count",
         ),
     ),
+    # The assigner's message is the body, as they wrote it.
+    NotificationType.ASSIGNMENT_RECEIVED: Wording(
+        Text.of(
+            N_("assignment_received_title", "{assigner} assigned you “{title}”"),
+            "assigner",
+            "title",
+        ),
+        Text.of(N_("assignment_received_body", "Due {due}. Tap to start."), "due"),
+        own_body="note",
+    ),
+    NotificationType.ASSIGNMENT_DUE: Wording(
+        Text.of(N_("assignment_due_title", "“{title}” is due {due}"), "title", "due"),
+        Text.of(
+            N_("assignment_due_body", "You are {progress} of the way. Tap to go on."), "progress"
+        ),
+    ),
+    NotificationType.ASSIGNMENT_OVERDUE: Wording(
+        Text.of(N_("assignment_overdue_title", "“{title}” is overdue"), "title"),
+        Text.of(N_("assignment_overdue_body", "It was due {due}. Tap to go on."), "due"),
+    ),
+    NotificationType.ASSIGNMENT_DIGEST: Wording(
+        Text.of(N_("assignment_digest_title", "Overdue in your team this week: {count}"), "count"),
+        Text.of(N_("assignment_digest_body", "From {people}."), "people"),
+    ),
+    NotificationType.ASSIGNMENT_ANSWERED: Wording(
+        Text.of(
+            N_("assignment_answered_title", "Your request about “{title}” was answered"),
+            "title",
+        ),
+        Text.of(N_("assignment_answered_body", "Tap to see the answer.")),
+        own_body="note",
+    ),
     # The admin's reason is the body, as they wrote it; the worded body only stands in for
     # an item without one.
     NotificationType.CONTENT_HIDDEN: Wording(

@@ -44,6 +44,11 @@ class TeamRole(enum.StrEnum):
 
 class Organisation(Base):
     __tablename__ = "organisations"
+    __table_args__ = (
+        CheckConstraint(
+            "completion_threshold_pct BETWEEN 1 AND 100", name="completion_threshold_pct"
+        ),
+    )
 
     id: Mapped[UUIDPK]
     name: Mapped[Str255]

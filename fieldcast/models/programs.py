@@ -60,6 +60,8 @@ class Assignment(TenantMixin, Base):
     rule_id: Mapped[uuid.UUID | None]
     round: Mapped[int | None]
     created_at: Mapped[CreatedAt]
+    # When its people's rows were made: it reached them.
+    published_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
 
 

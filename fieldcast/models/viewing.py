@@ -16,6 +16,15 @@ from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_en
 # The most segments one report may carry, and events.
 MAX_SEGMENTS = 200
 MAX_EVENTS = 200
+# The most events kept of one view: past it a report's events are dropped (its segments still
+# count), so a player stuck in a loop of seeks cannot grow the table without end.
+MAX_VIEW_EVENTS = 5000
+# The most views one person may start of one video in a day (a session started again is the
+# same view and does not count).
+MAX_VIEWS_PER_DAY = 100
+# Played this long in one view, or in all of a person's views of the video together (or the
+# whole range, if shorter), shares of the video to the person count as watched.
+WATCHED_MS = 3_000
 
 
 class View(TenantMixin, Base):
@@ -48,9 +57,13 @@ class View(TenantMixin, Base):
     last_seq: Mapped[int] = mapped_column(default=-1, server_default="-1")
     reports: Mapped[int] = mapped_column(default=0, server_default="0")
     started_at: Mapped[CreatedAt]
-    # The device's clock, as the app sent it: when it started and last reported.
+    # The device's clock, as the app sent it: when it started, last reported and completed
+    # (the `device_at` of the report that reached the threshold), beside the server's own
+    # times; a view played offline is reported later, and a learning record wants when it
+    # really happened.
     device_started_at: Mapped[datetime | None]
     device_last_at: Mapped[datetime | None]
+    device_completed_at: Mapped[datetime | None]
     last_reported_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
 

@@ -30,3 +30,8 @@ class TaskName(enum.StrEnum):
     SEARCH_INDEX = "search.index"
     # Stem an organisation's comments again in its new search language, a batch at a time.
     SEARCH_RESTEM = "search.restem"
+    # Make each person's row of an assignment from its audience, then one push job per slice.
+    ASSIGNMENTS_FAN_OUT = "assignments.fan_out"
+    ASSIGNMENTS_SEND_SLICE = "assignments.send_slice"  # inbox items and pushes for one slice
+    # A manager's weekly email of their people's overdue assignments.
+    ASSIGNMENTS_DIGEST_EMAIL = "assignments.digest_email"

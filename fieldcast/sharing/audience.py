@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, or_, select, union
+from sqlalchemy import Select, Subquery, Table, func, literal, or_, select, union
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
 
 from fieldcast.models.accounts import Team, TeamMembership, User
-from fieldcast.models.sharing import DistributionListTeam, DistributionListUser
+from fieldcast.models.sharing import AUDIENCE_BLOCK, DistributionListTeam, DistributionListUser
 
 
 def audience(
@@ -61,3 +63,25 @@ def audience(
 
 # An id that names nothing, so an empty IN list stays valid SQL and cheap to plan.
 _NONE = uuid.UUID(int=0)
+
+
+def insert_blocks(session: Session, table: Table, fixed: dict[str, Any], people: Subquery) -> int:
+    """Store the people of `people` (a subquery with an `id` column) in `table` as blocks of
+    up to `AUDIENCE_BLOCK` user ids (`block`, `user_ids`), each row with the `fixed` columns:
+    a few rows whatever the audience, in one statement. Returns how many people."""
+    numbered = select(people.c.id.label("user_id"), func.row_number().over().label("n")).subquery()
+    block = ((numbered.c.n - 1) // AUDIENCE_BLOCK).label("block")
+    inserted = (
+        pg_insert(table)
+        .from_select(
+            [*fixed, "block", "user_ids"],
+            select(
+                *(literal(value) for value in fixed.values()),
+                block,
+                func.array_agg(numbered.c.user_id),
+            ).group_by(block),
+        )
+        .returning(func.cardinality(table.c.user_ids).label("people"))
+        .cte("inserted")
+    )
+    return int(session.scalar(select(func.sum(inserted.c.people))) or 0)

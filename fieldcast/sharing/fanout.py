@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, literal, select, text
+from sqlalchemy import ColumnElement, Table, delete, exists, func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from fieldcast.models.inbox import Notification
 from fieldcast.models.outbox import OutboxJob
 from fieldcast.models.sharing import RecipientState, Share, ShareAudience, ShareRecipient
 from fieldcast.models.videos import Video
+from fieldcast.models.viewing import WATCHED_MS, VideoProgress, View
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
 from fieldcast.sharing.tracking import advance
@@ -75,6 +76,13 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
         )
         .on_conflict_do_nothing(index_elements=["share_id", "user_id"])
     )
+    # Who played the video already (through another share, their team, ...) has watched it.
+    advance(
+        session,
+        RecipientState.WATCHED,
+        ShareRecipient.share_id == share.id,
+        _played_already(),
+    )
     # The rows now give the recipients access; the blocks are done with.
     session.execute(delete(ShareAudience).where(ShareAudience.share_id == share.id))
     if share.released_at is None:
@@ -114,6 +122,26 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
             dedup_key=f"share.slice:{share.id}:{index}",
         )
     log.info("share %s: %d recipients in %d slices", share.id, share.recipient_count, len(starts))
+
+
+def _played_already() -> ColumnElement[bool]:
+    """Recipient rows whose person really played the share's video before the row was made:
+    the rule viewing reports apply (fieldcast.viewing.progress.report), WATCHED_MS (or the
+    whole range, if shorter) in one view or in all their views of it together."""
+    return or_(
+        exists().where(
+            VideoProgress.org_id == ShareRecipient.org_id,
+            VideoProgress.user_id == ShareRecipient.user_id,
+            VideoProgress.video_id == ShareRecipient.video_id,
+            VideoProgress.played_ms >= func.least(WATCHED_MS, VideoProgress.duration_ms),
+        ),
+        exists().where(
+            View.org_id == ShareRecipient.org_id,
+            View.video_id == ShareRecipient.video_id,
+            View.user_id == ShareRecipient.user_id,
+            View.played_ms >= func.least(WATCHED_MS, View.end_ms - View.start_ms),
+        ),
+    )
 
 
 def _video_deleted(session: Session, share: Share) -> bool:

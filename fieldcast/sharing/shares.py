@@ -15,8 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, delete, func, literal, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Select, Table, delete, select
 from sqlalchemy.orm import Session
 
 from fieldcast import events
@@ -24,7 +23,6 @@ from fieldcast.db import utcnow, uuid7
 from fieldcast.errors import ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import User
 from fieldcast.models.sharing import (
-    AUDIENCE_BLOCK,
     DistributionList,
     RecipientState,
     Share,
@@ -36,7 +34,7 @@ from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal, load_share, load_video
 from fieldcast.policy import lists as list_policy
 from fieldcast.policy import shares as share_policy
-from fieldcast.sharing.audience import audience
+from fieldcast.sharing.audience import audience, insert_blocks
 from fieldcast.sharing.fanout import FAN_OUT_TASK, stop_fan_out
 from fieldcast.sharing.lists import unique, unknown_ids
 from fieldcast.sharing.tracking import advance
@@ -116,25 +114,12 @@ def share_video(
         .subquery()
     )
     # The audience in blocks of user ids: a few rows whatever its size (see ShareAudience).
-    # Nothing reads them in order, so nothing is sorted.
-    numbered = select(people.c.id.label("user_id"), func.row_number().over().label("n")).subquery()
-    block = ((numbered.c.n - 1) // AUDIENCE_BLOCK).label("block")
-    inserted = (
-        pg_insert(cast(Table, ShareAudience.__table__))
-        .from_select(
-            ["org_id", "share_id", "video_id", "block", "user_ids"],
-            select(
-                literal(principal.org_id),
-                literal(share.id),
-                literal(video.id),
-                block,
-                func.array_agg(numbered.c.user_id),
-            ).group_by(block),
-        )
-        .returning(func.cardinality(ShareAudience.user_ids).label("people"))
-        .cte("inserted")
+    share.recipient_count = insert_blocks(
+        session,
+        cast(Table, ShareAudience.__table__),
+        {"org_id": principal.org_id, "share_id": share.id, "video_id": video.id},
+        people,
     )
-    share.recipient_count = int(session.scalar(select(func.sum(inserted.c.people))) or 0)
     # A worker turns the blocks into one row per person at once, and pushes once released.
     outbox.record(
         session,

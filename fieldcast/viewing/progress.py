@@ -7,29 +7,43 @@ so a report sent twice, or after a later one, changes nothing the second time; e
 kept once per (view, report number, place in the report). A person's progress on a video is
 the union over all their views of it; it is completed once that covers the organisation's
 `completion_threshold_pct` of the video. Shares of the video to the person become `watched`
-once they really played some of it (`WATCHED_MS`, or the whole video if shorter).
+once they really played some of it (`WATCHED_MS`, or the whole range if shorter, in one view or
+in all their views of the video together).
+
+An app that played offline sends its reports later, many at once (`report_batch`), each with
+the device's timestamps; a view the server has not seen yet is started from its first report
+by the app's `session_id`. Each report of a batch stands alone: one that fails rolls back by
+itself and the others count.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
+from fieldcast.db import utcnow
+from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound, RateLimited
+from fieldcast.events import ProgressMade, publish
 from fieldcast.models.accounts import Organisation
 from fieldcast.models.sharing import RecipientState, Share, ShareRecipient
 from fieldcast.models.videos import Video
-from fieldcast.models.viewing import VideoProgress, View, ViewEvent, ViewEventKind
+from fieldcast.models.viewing import (
+    MAX_VIEW_EVENTS,
+    MAX_VIEWS_PER_DAY,
+    WATCHED_MS,
+    VideoProgress,
+    View,
+    ViewEvent,
+    ViewEventKind,
+)
 from fieldcast.policy import Principal, authorize, load_video, mine
 from fieldcast.sharing import tracking
-
-# Played this long (or the whole video, if shorter), a share of it counts as watched.
-WATCHED_MS = 3_000
 
 
 class NotPlayable(Conflict):
@@ -63,6 +77,41 @@ class Reported:
 
     video: Progress
     view: Progress
+
+
+@dataclass(frozen=True)
+class Sitting:
+    """A view the app started while offline, by its own `session_id`: the server starts it
+    (or finds it, when it has already) with the first of its reports that arrives."""
+
+    video_id: uuid.UUID
+    session_id: uuid.UUID
+    start_ms: int | None = None
+    end_ms: int | None = None
+    device_started_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    """One report of a batch: of the view `view_id`, or of the view of `sitting`."""
+
+    seq: int
+    segments: list[tuple[int, int]] = field(default_factory=list)
+    position_ms: int | None = None
+    events: list[Event] = field(default_factory=list)
+    device_at: datetime | None = None
+    view_id: uuid.UUID | None = None
+    sitting: Sitting | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one report of a batch: merged into its view (`reported`), or refused
+    (`error`), and nothing of it kept."""
+
+    view_id: uuid.UUID | None
+    reported: Reported | None = None
+    error: DomainError | None = None
 
 
 def start(
@@ -101,6 +150,7 @@ def start(
             "The clip must end after it starts, within the video.",
             errors={"end_ms": ["after start_ms, within the video"]},
         )
+    _check_views_today(session, principal, video.id)
     # Two starts of one session at once (a retry on a flaky network) make one view.
     made = session.scalar(
         insert(View)
@@ -121,6 +171,26 @@ def start(
     view = session.get(View, made)
     assert view is not None
     return view, True
+
+
+def _check_views_today(session: Session, principal: Principal, video_id: uuid.UUID) -> None:
+    """At most MAX_VIEWS_PER_DAY views of one video a person starts in a day: a player that
+    starts a view at every frame is refused (429) before it fills the table."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(View.started_at)).where(
+            View.org_id == principal.org_id,
+            View.video_id == video_id,
+            View.user_id == principal.user_id,
+            View.started_at > func.now() - timedelta(days=1),
+        )
+    ).one()
+    if count >= MAX_VIEWS_PER_DAY:
+        wait = oldest + timedelta(days=1) - utcnow()
+        raise RateLimited(
+            f"At most {MAX_VIEWS_PER_DAY} views of a video a day; report on a view started "
+            "already (its `session_id`) instead.",
+            retry_after=int(wait.total_seconds()) + 1,
+        )
 
 
 def load_view(session: Session, principal: Principal, view_id: uuid.UUID) -> View:
@@ -145,7 +215,8 @@ def report(
 ) -> Reported:
     """Merge one report into its view and the person's progress; idempotent."""
     ranges = _clipped(view, segments)
-    if events:
+    kept = _events_kept(session, view, events or [])
+    if kept:
         session.execute(
             insert(ViewEvent)
             .values(
@@ -159,7 +230,7 @@ def report(
                         "position_ms": event.position_ms,
                         "device_at": event.device_at,
                     }
-                    for n, event in enumerate(events)
+                    for n, event in enumerate(kept)
                 ]
             )
             .on_conflict_do_nothing()
@@ -167,13 +238,15 @@ def report(
     union = _multirange(ranges)
     threshold = _threshold(session, view.org_id)
     # The view: its segments' union; where the player is, from the report with the highest
-    # `seq` (a retried or late report does not move it back); completed at the threshold.
+    # `seq` (a retried or late report does not move it back); completed at the threshold,
+    # by the server's clock and by the device's (this report's, or its last event's). The
+    # row's own values (locked by the UPDATE) are merged, so reports at once both count.
     played = session.execute(
         text(
             """
             UPDATE views SET
                 played = played + CAST(:union AS int4multirange),
-                played_ms = sums.played_ms,
+                played_ms = multirange_ms(played + CAST(:union AS int4multirange)),
                 position_ms = CASE
                     WHEN CAST(:position AS integer) IS NOT NULL AND :seq >= last_seq
                     THEN CAST(:position AS integer) ELSE position_ms END,
@@ -181,15 +254,16 @@ def report(
                 device_last_at = greatest(device_last_at, CAST(:device_at AS timestamptz)),
                 last_reported_at = now(),
                 reports = reports + 1,
-                completed_at = CASE
-                    WHEN completed_at IS NULL AND CAST(sums.played_ms AS bigint) * 100
-                         >= CAST(:threshold AS bigint) * (end_ms - start_ms)
-                    THEN now() ELSE completed_at END
-            FROM (SELECT coalesce(sum(upper(r) - lower(r)), 0) AS played_ms
-                  FROM views v, unnest(v.played + CAST(:union AS int4multirange)) AS r
-                  WHERE v.org_id = :org_id AND v.id = :id) AS sums
+                completed_at = CASE WHEN completed_at IS NULL AND (
+                        CAST(multirange_ms(played + CAST(:union AS int4multirange)) AS bigint)
+                        * 100 >= CAST(:threshold AS bigint) * (end_ms - start_ms))
+                    THEN now() ELSE completed_at END,
+                device_completed_at = CASE WHEN completed_at IS NULL AND (
+                        CAST(multirange_ms(played + CAST(:union AS int4multirange)) AS bigint)
+                        * 100 >= CAST(:threshold AS bigint) * (end_ms - start_ms))
+                    THEN CAST(:device_done AS timestamptz) ELSE device_completed_at END
             WHERE org_id = :org_id AND id = :id
-            RETURNING views.played_ms, end_ms - start_ms AS length_ms, completed_at
+            RETURNING played_ms, end_ms - start_ms AS length_ms, completed_at
             """
         ),
         {
@@ -197,14 +271,25 @@ def report(
             "position": position_ms,
             "seq": seq,
             "device_at": device_at,
+            "device_done": device_at or _last_device_at(events or []),
             "threshold": threshold,
             "org_id": view.org_id,
             "id": view.id,
         },
     ).one()
     progress = _merge_progress(session, view, union, threshold)
-    # Really played in this view: its shares to the person count as watched (not recalled).
-    if played.played_ms >= min(WATCHED_MS, played.length_ms):
+    if ranges:
+        # The person's assignments of the video follow (`programs`).
+        publish(
+            session,
+            ProgressMade(org_id=view.org_id, user_id=view.user_id, video_id=view.video_id),
+        )
+    # Really played, in this view or in all the person's views of the video: their shares of
+    # it count as watched (not recalled ones). `fanout` applies the same rule to recipient
+    # rows made later.
+    if played.played_ms >= min(WATCHED_MS, played.length_ms) or progress.played_ms >= min(
+        WATCHED_MS, progress.duration_ms
+    ):
         tracking.advance(
             session,
             RecipientState.WATCHED,
@@ -224,6 +309,72 @@ def report(
         video=progress,
         view=Progress(view.video_id, played.played_ms, played.length_ms, played.completed_at),
     )
+
+
+def report_batch(
+    session: Session, principal: Principal, reports: Sequence[Report]
+) -> list[Outcome]:
+    """Each report merged as `report` merges it, in order, each in a SAVEPOINT of its own: one
+    that fails (a view of a video no longer seen, a video not playable, a bad segment) rolls
+    back alone and answers its error, and the others count."""
+    outcomes: list[Outcome] = []
+    for item in reports:
+        try:
+            with session.begin_nested():
+                view = _view_of(session, principal, item)
+                view_id = view.id
+                reported = report(
+                    session,
+                    view,
+                    seq=item.seq,
+                    segments=item.segments,
+                    position_ms=item.position_ms,
+                    events=item.events,
+                    device_at=item.device_at,
+                )
+        except DomainError as error:
+            outcomes.append(Outcome(item.view_id, error=error))
+        else:
+            outcomes.append(Outcome(view_id, reported=reported))
+    return outcomes
+
+
+def _view_of(session: Session, principal: Principal, item: Report) -> View:
+    if item.view_id is not None:
+        return load_view(session, principal, item.view_id)
+    sitting = item.sitting
+    if sitting is None:
+        raise InvalidInput(
+            "Name the view: `view_id`, or `session_id` and `video_id`.",
+            errors={"view_id": ["view_id, or session_id and video_id"]},
+        )
+    view, _ = start(
+        session,
+        principal,
+        sitting.video_id,
+        session_id=sitting.session_id,
+        start_ms=sitting.start_ms,
+        end_ms=sitting.end_ms,
+        device_started_at=sitting.device_started_at,
+    )
+    return view
+
+
+def _events_kept(session: Session, view: View, events: list[Event]) -> list[Event]:
+    """The report's events that fit under MAX_VIEW_EVENTS kept of its view; past it they are
+    dropped (the segments still count)."""
+    if not events:
+        return []
+    stored = session.scalar(
+        select(func.count())
+        .select_from(ViewEvent)
+        .where(ViewEvent.org_id == view.org_id, ViewEvent.view_id == view.id)
+    )
+    return events[: max(0, MAX_VIEW_EVENTS - (stored or 0))]
+
+
+def _last_device_at(events: list[Event]) -> datetime | None:
+    return max((event.device_at for event in events if event.device_at), default=None)
 
 
 def _clipped(view: View, segments: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -257,15 +408,13 @@ def _merge_progress(session: Session, view: View, union: str, threshold: int) ->
                 (org_id, user_id, video_id, played, played_ms, duration_ms, first_played_at,
                  updated_at)
             VALUES (:org_id, :user_id, :video_id, CAST(:union AS int4multirange),
-                    (SELECT coalesce(sum(upper(r) - lower(r)), 0)
-                     FROM unnest(CAST(:union AS int4multirange)) AS r),
+                    multirange_ms(CAST(:union AS int4multirange)),
                     :duration,
                     CASE WHEN CAST(:union AS int4multirange) = '{}' THEN NULL ELSE now() END,
                     now())
             ON CONFLICT (user_id, video_id) DO UPDATE SET
                 played = p.played + excluded.played,
-                played_ms = (SELECT coalesce(sum(upper(r) - lower(r)), 0)
-                             FROM unnest(p.played + excluded.played) AS r),
+                played_ms = multirange_ms(p.played + excluded.played),
                 duration_ms = greatest(excluded.duration_ms, 1),
                 first_played_at = coalesce(p.first_played_at, excluded.first_played_at),
                 updated_at = now()

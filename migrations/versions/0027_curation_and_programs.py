@@ -113,6 +113,7 @@ def upgrade() -> None:
     sa.Column('rule_id', sa.Uuid(), nullable=True),
     sa.Column('round', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('published_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('withdrawn_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('org_id', sa.Uuid(), nullable=False),
     sa.CheckConstraint('(start_ms IS NULL AND end_ms IS NULL) OR (start_ms >= 0 AND end_ms > start_ms)', name=op.f('ck_assignments_clip_range')),

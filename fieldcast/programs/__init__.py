@@ -1,0 +1,1 @@
+"""Learning programs: assignments, reminders and digests, and the rules that assign."""

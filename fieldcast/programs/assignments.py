@@ -1,0 +1,645 @@
+"""Assignments: a video, a clip or a collection to watch, for people, teams and lists, by a date.
+
+Making one is fast whatever the audience: the request resolves the audience in one statement
+into blocks of user ids (as a share does, `sharing.audience.insert_blocks`) and records the
+fan-out. A worker makes each person's `Assignee` row from the blocks (from then on the
+assignment grants them what it assigns, `policy.assigned_to`), works out the progress they
+may already have, and records one push job per slice of people, each making their inbox items
+and pushing them (preferences and quiet hours apply, as for any push).
+
+Progress is the share of the assignment's *units* a person played: the video's (or clip's)
+range, or each item of the collection, against their played segments (`video_progress`).
+Completed at the assignment's threshold, else the organisation's. A report that adds to a
+person's progress publishes `ProgressMade`; their assignments of that video follow at once.
+
+States: `not_started`, `in_progress`, `completed`, `excused`; `overdue` is derived (open past
+the person's due date). Every step keeps its time: the assignment's `created_at` and
+`published_at` (its people reached), each person's `assigned_at`, `notified_at`,
+`started_at`, `completed_at`, `excused_at`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Select, Table, delete, func, literal, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from fieldcast import events
+from fieldcast.db import utcnow
+from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound, PermissionDenied
+from fieldcast.inbox import delivery
+from fieldcast.inbox import services as inbox
+from fieldcast.inbox.types import NotificationType
+from fieldcast.models.accounts import User
+from fieldcast.models.curation import Collection, CollectionItem
+from fieldcast.models.inbox import Notification
+from fieldcast.models.programs import (
+    Assignee,
+    AssigneeState,
+    Assignment,
+    AssignmentAudience,
+)
+from fieldcast.models.sharing import DistributionList
+from fieldcast.models.videos import Video
+from fieldcast.outbox import services as outbox
+from fieldcast.outbox.names import TaskName
+from fieldcast.policy import (
+    Principal,
+    authorize,
+    load_collection,
+    load_video,
+    managers_of,
+    reports_of,
+)
+from fieldcast.policy import lists as list_policy
+from fieldcast.sharing.audience import audience, insert_blocks
+from fieldcast.sharing.lists import unique, unknown_ids
+
+log = logging.getLogger(__name__)
+
+FAN_OUT_TASK = TaskName.ASSIGNMENTS_FAN_OUT
+SLICE_TASK = TaskName.ASSIGNMENTS_SEND_SLICE
+# People per push job: one FCM batch of their devices, and work for every worker.
+SLICE_SIZE = 250
+MAX_USERS = 1_000
+MAX_TEAMS = 100
+MAX_LISTS = 20
+# What "my learning" and a person's list hold at most (open ones first, by due date).
+MAX_LEARNING = 500
+OPEN_STATES = (AssigneeState.NOT_STARTED, AssigneeState.IN_PROGRESS)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an assignment is of: a video (a clip with `start_ms`/`end_ms`) or a collection."""
+
+    video_id: uuid.UUID | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    collection_id: uuid.UUID | None = None
+
+
+def check_subject(session: Session, principal: Principal, subject: Subject) -> Subject:
+    """The subject exists and the principal sees it; a clip fits its video."""
+    if (subject.video_id is None) == (subject.collection_id is None):
+        raise InvalidInput(errors={"video_id": ["Name a video (or a clip of it) or a collection."]})
+    if subject.collection_id is not None:
+        if subject.start_ms is not None or subject.end_ms is not None:
+            raise InvalidInput(errors={"start_ms": ["A collection is assigned whole."]})
+        load_collection(session, principal, subject.collection_id)
+        return subject
+    assert subject.video_id is not None
+    video = load_video(session, principal, subject.video_id)
+    if subject.start_ms is None and subject.end_ms is None:
+        return subject
+    low = subject.start_ms or 0
+    high = subject.end_ms if subject.end_ms is not None else video.duration_ms
+    if high is None or high <= low or (video.duration_ms and high > video.duration_ms):
+        raise InvalidInput(
+            "The clip must end after it starts, within the video.",
+            code=ErrorCode.CLIP_OUT_OF_RANGE,
+            errors={"end_ms": ["after start_ms, within the video"]},
+        )
+    return Subject(video_id=video.id, start_ms=low, end_ms=high)
+
+
+def assign(
+    session: Session,
+    principal: Principal,
+    subject: Subject,
+    *,
+    user_ids: Sequence[uuid.UUID] = (),
+    team_ids: Sequence[uuid.UUID] = (),
+    list_ids: Sequence[uuid.UUID] = (),
+    due_at: datetime | None = None,
+    threshold_pct: int | None = None,
+    message: str = "",
+) -> Assignment:
+    """Assign something the principal sees to people, teams (with their sub-teams) and lists.
+    Returns at once whatever the audience; the people are reached by workers."""
+    authorize(principal, "assignment.create")
+    subject = check_subject(session, principal, subject)
+    users, teams, lists = unique(user_ids), unique(team_ids), unique(list_ids)
+    if not (users or teams or lists):
+        raise InvalidInput(
+            "Name at least one person, team or list.",
+            errors={"user_ids": ["name someone to assign to"]},
+        )
+    if len(users) > MAX_USERS or len(teams) > MAX_TEAMS or len(lists) > MAX_LISTS:
+        raise InvalidInput(
+            f"An assignment names at most {MAX_USERS} people, {MAX_TEAMS} teams and "
+            f"{MAX_LISTS} lists; put larger audiences in a list.",
+            code=ErrorCode.AUDIENCE_TOO_LARGE,
+        )
+    if due_at is not None and due_at <= utcnow():
+        raise InvalidInput(errors={"due_at": ["In the future."]})
+    errors = unknown_ids(session, principal.org_id, users, teams)
+    if lists:
+        usable = set(
+            session.scalars(
+                select(DistributionList.id).where(
+                    list_policy.visible(principal), DistributionList.id.in_(lists)
+                )
+            )
+        )
+        if missing := [str(x) for x in lists if x not in usable]:
+            errors["list_ids"] = [f"no such list: {', '.join(missing[:20])}"]
+    if errors:
+        raise NotFound("Some people, teams or lists do not exist.", errors=errors)
+    people = audience(principal.org_id, user_ids=users, team_ids=teams, list_ids=lists)
+    return create(
+        session,
+        principal.org_id,
+        subject,
+        people,
+        assigned_by=principal.user_id,
+        audience_named={
+            "user_ids": [str(u) for u in users],
+            "team_ids": [str(t) for t in teams],
+            "list_ids": [str(x) for x in lists],
+        },
+        due_at=due_at,
+        threshold_pct=threshold_pct,
+        message=message,
+    )
+
+
+def create(
+    session: Session,
+    org_id: uuid.UUID,
+    subject: Subject,
+    people: Select[Any],
+    *,
+    assigned_by: uuid.UUID | None,
+    audience_named: dict[str, Any],
+    due_at: datetime | None,
+    threshold_pct: int | None,
+    message: str,
+    rule_id: uuid.UUID | None = None,
+    round: int | None = None,
+) -> Assignment:
+    """The assignment, its audience in blocks (`people` selects user ids), and its fan-out:
+    the one way assignments are made, by a person or by a rule."""
+    if threshold_pct is not None and not 1 <= threshold_pct <= 100:
+        raise InvalidInput(errors={"threshold_pct": ["From 1 to 100."]})
+    assignment = Assignment(
+        org_id=org_id,
+        assigned_by=assigned_by,
+        video_id=subject.video_id,
+        start_ms=subject.start_ms,
+        end_ms=subject.end_ms,
+        collection_id=subject.collection_id,
+        message=message,
+        due_at=due_at,
+        threshold_pct=threshold_pct,
+        audience=audience_named,
+        rule_id=rule_id,
+        round=round,
+    )
+    session.add(assignment)
+    session.flush()
+    assignment.person_count = insert_blocks(
+        session,
+        cast(Table, AssignmentAudience.__table__),
+        {"org_id": org_id, "assignment_id": assignment.id},
+        people.subquery(),
+    )
+    outbox.record(
+        session,
+        FAN_OUT_TASK,
+        {"assignment_id": str(assignment.id)},
+        org_id=org_id,
+        dedup_key=f"assignment.fan_out:{assignment.id}",
+    )
+    session.flush()
+    log.info("assignment %s: %d people", assignment.id, assignment.person_count)
+    return assignment
+
+
+# -- the fan-out ----------------------------------------------------------------------------------
+
+
+def _fan_out(session: Session, payload: dict[str, Any]) -> None:
+    """Each person's row from the blocks (once: again is harmless), their progress so far,
+    then one push job per slice of people."""
+    assignment = session.get(Assignment, uuid.UUID(payload["assignment_id"]))
+    if assignment is None:
+        return
+    blocks = delete(AssignmentAudience).where(AssignmentAudience.assignment_id == assignment.id)
+    if assignment.withdrawn_at is not None:
+        session.execute(blocks)
+        return
+    people = (
+        select(
+            AssignmentAudience.org_id,
+            AssignmentAudience.assignment_id,
+            func.unnest(AssignmentAudience.user_ids).label("user_id"),
+        )
+        .where(AssignmentAudience.assignment_id == assignment.id)
+        .subquery()
+    )
+    session.execute(
+        pg_insert(cast(Table, Assignee.__table__))
+        .from_select(
+            ["org_id", "assignment_id", "user_id", "due_at", "state"],
+            select(
+                people.c.org_id,
+                people.c.assignment_id,
+                people.c.user_id,
+                literal(assignment.due_at, Assignee.due_at.type),
+                literal(AssigneeState.NOT_STARTED.value),
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["assignment_id", "user_id"])
+    )
+    session.execute(blocks)
+    if assignment.published_at is None:
+        assignment.published_at = utcnow()
+    refresh(session, [assignment.id])
+    numbered = (
+        select(Assignee.user_id, func.row_number().over(order_by=Assignee.user_id).label("n"))
+        .where(Assignee.assignment_id == assignment.id, Assignee.notified_at.is_(None))
+        .subquery()
+    )
+    starts: list[uuid.UUID] = list(
+        session.scalars(
+            select(numbered.c.user_id)
+            .where((numbered.c.n - 1) % SLICE_SIZE == 0)
+            .order_by(numbered.c.user_id)
+        )
+    )
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else None
+        outbox.record(
+            session,
+            SLICE_TASK,
+            {
+                "assignment_id": str(assignment.id),
+                "from": str(start),
+                "to": str(end) if end else None,
+            },
+            org_id=assignment.org_id,
+            dedup_key=f"assignment.slice:{assignment.id}:{index}:{start}",
+        )
+
+
+def _send_slice(session: Session, payload: dict[str, Any]) -> None:
+    """Inbox items for one slice of people (once each), then their pushes."""
+    assignment = session.get(Assignment, uuid.UUID(payload["assignment_id"]))
+    if assignment is None or assignment.withdrawn_at is not None:
+        return
+    conditions = [
+        Assignee.assignment_id == assignment.id,
+        Assignee.user_id >= uuid.UUID(payload["from"]),
+        Assignee.notified_at.is_(None),
+    ]
+    if payload.get("to"):
+        conditions.append(Assignee.user_id < uuid.UUID(payload["to"]))
+    user_ids = session.scalars(
+        select(Assignee.user_id).where(*conditions).order_by(Assignee.user_id)
+    ).all()
+    if not user_ids:
+        return
+    assigner = (
+        session.scalar(select(User.display_name).where(User.id == assignment.assigned_by))
+        if assignment.assigned_by
+        else None
+    )
+    args = {
+        "assigner": assigner or "Your enablement team",
+        "title": title_of(session, assignment),
+        "due": assignment.due_at.date().isoformat() if assignment.due_at else "any time",
+        "note": assignment.message or "",
+    }
+    data = {"assignment_id": str(assignment.id), **_about(assignment)}
+    rows = [
+        inbox.item_values(
+            org_id=assignment.org_id,
+            user_id=user_id,
+            type=NotificationType.ASSIGNMENT_RECEIVED,
+            args=args,
+            data=data,
+            dedup_key=f"assignment:{assignment.id}:{user_id}",
+        )
+        for user_id in user_ids
+    ]
+    session.execute(
+        pg_insert(Notification).on_conflict_do_nothing(index_elements=["dedup_key"]), rows
+    )
+    made = session.scalars(
+        select(Notification.id).where(
+            Notification.dedup_key.in_([row["dedup_key"] for row in rows])
+        )
+    ).all()
+    session.execute(
+        update(Assignee)
+        .where(*conditions[:2], Assignee.user_id.in_(user_ids))
+        .values(notified_at=func.now())
+    )
+    session.flush()
+    delivery.deliver(session, list(made))
+
+
+def _about(assignment: Assignment) -> dict[str, str]:
+    """What a push about the assignment opens: its video (at the clip) or its collection."""
+    if assignment.collection_id is not None:
+        return {"collection_id": str(assignment.collection_id)}
+    about = {"video_id": str(assignment.video_id)}
+    if assignment.start_ms is not None:
+        about["start_ms"] = str(assignment.start_ms)
+        about["end_ms"] = str(assignment.end_ms)
+    return about
+
+
+def title_of(session: Session, assignment: Assignment) -> str:
+    if assignment.collection_id is not None:
+        found = session.scalar(
+            select(Collection.title).where(Collection.id == assignment.collection_id)
+        )
+    else:
+        found = session.scalar(select(Video.title).where(Video.id == assignment.video_id))
+    return found or "An assignment"
+
+
+outbox.tasks.register(FAN_OUT_TASK, queue="notify")(_fan_out)
+outbox.tasks.register(SLICE_TASK, queue="notify", max_attempts=8)(_send_slice)
+
+
+# -- progress -------------------------------------------------------------------------------------
+
+# Each assignment's units (its video or clip, or each item of its collection) and each of its
+# people's played share of them, in one statement: the union of what they played of a unit's
+# video within the unit's range. Videos deleted, or not playable yet (no duration), have no
+# unit. Completed at the assignment's threshold, else the organisation's; an excused or
+# completed person stays so.
+_REFRESH = text(
+    """
+    WITH units AS (
+        SELECT a.id AS assignment_id, a.video_id,
+               coalesce(a.start_ms, 0) AS s, coalesce(a.end_ms, v.duration_ms) AS e
+        FROM assignments a
+        JOIN videos v ON v.org_id = a.org_id AND v.id = a.video_id
+        WHERE a.id = ANY(CAST(:ids AS uuid[])) AND v.deleted_at IS NULL
+        UNION ALL
+        SELECT a.id, i.video_id, coalesce(i.start_ms, 0), coalesce(i.end_ms, v.duration_ms)
+        FROM assignments a
+        JOIN collection_items i ON i.org_id = a.org_id AND i.collection_id = a.collection_id
+        JOIN videos v ON v.org_id = i.org_id AND v.id = i.video_id
+        WHERE a.id = ANY(CAST(:ids AS uuid[])) AND v.deleted_at IS NULL
+    ),
+    per AS (
+        SELECT ae.assignment_id, ae.user_id,
+               coalesce(sum(u.e - u.s), 0) AS total_ms,
+               coalesce(sum(multirange_ms(
+                   p.played * int4multirange(int4range(u.s, u.e)))), 0) AS played_ms
+        FROM assignees ae
+        LEFT JOIN units u ON u.assignment_id = ae.assignment_id AND u.e > u.s
+        LEFT JOIN video_progress p ON p.user_id = ae.user_id AND p.video_id = u.video_id
+        WHERE ae.assignment_id = ANY(CAST(:ids AS uuid[]))
+          AND (CAST(:user_id AS uuid) IS NULL OR ae.user_id = CAST(:user_id AS uuid))
+        GROUP BY ae.assignment_id, ae.user_id
+    ),
+    judged AS (
+        SELECT per.*, per.total_ms > 0 AND per.played_ms * 100
+               >= coalesce(a.threshold_pct, o.completion_threshold_pct) * per.total_ms AS done
+        FROM per
+        JOIN assignments a ON a.id = per.assignment_id
+        JOIN organisations o ON o.id = a.org_id
+    )
+    UPDATE assignees AS ae SET
+        played_ms = judged.played_ms,
+        total_ms = judged.total_ms,
+        started_at = CASE WHEN judged.played_ms > 0 THEN coalesce(ae.started_at, now())
+                          ELSE ae.started_at END,
+        state = CASE WHEN ae.state IN ('completed', 'excused') THEN ae.state
+                     WHEN judged.done THEN 'completed'
+                     WHEN judged.played_ms > 0 THEN 'in_progress'
+                     ELSE ae.state END,
+        completed_at = CASE WHEN ae.state IN ('completed', 'excused') THEN ae.completed_at
+                            WHEN judged.done THEN now()
+                            ELSE ae.completed_at END
+    FROM judged
+    WHERE ae.assignment_id = judged.assignment_id AND ae.user_id = judged.user_id
+      AND (ae.played_ms, ae.total_ms) IS DISTINCT FROM (judged.played_ms, judged.total_ms)
+    """
+)
+
+
+def refresh(
+    session: Session, assignment_ids: Sequence[uuid.UUID], user_id: uuid.UUID | None = None
+) -> None:
+    """Work out the progress and state of the assignments' people (or of one person)."""
+    if assignment_ids:
+        session.execute(_REFRESH, {"ids": list(assignment_ids), "user_id": user_id})
+
+
+def covering(org_id: uuid.UUID, user_id: uuid.UUID, video_id: uuid.UUID) -> Select[Any]:
+    """The person's standing, open assignments that hold the video (alone or in a collection)."""
+    in_collections = select(CollectionItem.collection_id).where(
+        CollectionItem.org_id == org_id, CollectionItem.video_id == video_id
+    )
+    return (
+        select(Assignment.id)
+        .join(
+            Assignee,
+            (Assignee.assignment_id == Assignment.id) & (Assignee.org_id == Assignment.org_id),
+        )
+        .where(
+            Assignee.org_id == org_id,
+            Assignee.user_id == user_id,
+            Assignee.state.in_(OPEN_STATES),
+            Assignment.withdrawn_at.is_(None),
+            (Assignment.video_id == video_id) | Assignment.collection_id.in_(in_collections),
+        )
+    )
+
+
+@events.subscribe(events.ProgressMade)
+def _progress_made(session: Session, event: events.ProgressMade) -> None:
+    ids = list(session.scalars(covering(event.org_id, event.user_id, event.video_id)))
+    refresh(session, ids, event.user_id)
+
+
+@events.subscribe(events.VideoRemoved)
+def _video_removed(session: Session, event: events.VideoRemoved) -> None:
+    # Units of a deleted video no longer count; its people's progress is worked out again.
+    in_collections = select(CollectionItem.collection_id).where(
+        CollectionItem.org_id == event.org_id, CollectionItem.video_id == event.video_id
+    )
+    ids = list(
+        session.scalars(
+            select(Assignment.id).where(
+                Assignment.org_id == event.org_id,
+                Assignment.withdrawn_at.is_(None),
+                (Assignment.video_id == event.video_id)
+                | Assignment.collection_id.in_(in_collections),
+            )
+        )
+    )
+    refresh(session, ids)
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def load_assignment(
+    session: Session, principal: Principal, assignment_id: uuid.UUID, action: str
+) -> Assignment:
+    """An assignment of the organisation on which the principal may act (its assigner,
+    admins); anyone else does not find it."""
+    found = session.scalar(
+        select(Assignment).where(
+            Assignment.org_id == principal.org_id, Assignment.id == assignment_id
+        )
+    )
+    if found is None or not (principal.is_admin or found.assigned_by == principal.user_id):
+        raise NotFound(f"No assignment with id {assignment_id}.")
+    authorize(principal, action, found)
+    return found
+
+
+def assigned_by(principal: Principal) -> Select[Any]:
+    """The assignments the principal made (all of the organisation's, for admins)."""
+    stmt = select(Assignment).where(Assignment.org_id == principal.org_id)
+    if not principal.is_admin:
+        stmt = stmt.where(Assignment.assigned_by == principal.user_id)
+    return stmt
+
+
+def counts(session: Session, assignment: Assignment) -> dict[str, int]:
+    """How many of its people are in each state (`overdue` counted apart, among the open)."""
+    rows = session.execute(
+        select(Assignee.state, func.count())
+        .where(Assignee.org_id == assignment.org_id, Assignee.assignment_id == assignment.id)
+        .group_by(Assignee.state)
+    ).all()
+    found = {state.value: 0 for state in AssigneeState}
+    found.update({row[0].value: int(row[1]) for row in rows})
+    found["overdue"] = int(
+        session.scalar(
+            select(func.count()).where(
+                Assignee.org_id == assignment.org_id,
+                Assignee.assignment_id == assignment.id,
+                Assignee.state.in_(OPEN_STATES),
+                Assignee.due_at < func.now(),
+            )
+        )
+        or 0
+    )
+    return found
+
+
+_S = TypeVar("_S", bound="Select[*tuple[Any, ...]]")
+
+
+def people(assignment: Assignment, *, state: str | None = None) -> Select[Any]:
+    """Its people's rows, filtered by state (`overdue`: open past their due date)."""
+    stmt = select(Assignee).where(
+        Assignee.org_id == assignment.org_id, Assignee.assignment_id == assignment.id
+    )
+    return _by_state(stmt, state)
+
+
+def _by_state(stmt: _S, state: str | None) -> _S:
+    if state == "overdue":
+        return stmt.where(Assignee.state.in_(OPEN_STATES), Assignee.due_at < func.now())
+    if state == "open":
+        return stmt.where(Assignee.state.in_(OPEN_STATES))
+    if state:
+        return stmt.where(Assignee.state == AssigneeState(state))
+    return stmt
+
+
+def learning_of(
+    session: Session, principal: Principal, user_id: uuid.UUID, *, state: str | None = "open"
+) -> list[tuple[Assignee, Assignment]]:
+    """A person's assignments (the standing ones), by due date (none last): their own, their
+    managers' (up the reporting line) and admins' to read."""
+    if user_id != principal.user_id and not session.scalar(
+        select(User.id).where(User.org_id == principal.org_id, User.id == user_id)
+    ):
+        raise NotFound(f"No user with id {user_id}.")
+    if user_id != principal.user_id and not principal.is_admin:
+        chain = managers_of(principal.org_id, user_id).subquery()
+        if session.scalar(select(chain.c.id).where(chain.c.id == principal.user_id)) is None:
+            # The person is in the directory every member sees; their learning is not.
+            raise PermissionDenied(
+                "Only the person, their managers and admins read their learning.",
+                code=ErrorCode.PERMISSION_DENIED,
+            )
+    stmt = (
+        select(Assignee, Assignment)
+        .join(
+            Assignment,
+            (Assignment.org_id == Assignee.org_id) & (Assignment.id == Assignee.assignment_id),
+        )
+        .where(
+            Assignee.org_id == principal.org_id,
+            Assignee.user_id == user_id,
+            Assignment.withdrawn_at.is_(None),
+        )
+        .order_by(Assignee.due_at.asc().nulls_last(), Assignee.assignment_id)
+        .limit(MAX_LEARNING)
+    )
+    return [(row[0], row[1]) for row in session.execute(_by_state(stmt, state)).all()]
+
+
+def team_learning(
+    principal: Principal, *, state: str | None = "overdue"
+) -> Select[Assignee, Assignment]:
+    """The rows of the people below a manager (their whole reporting line), by due date."""
+    stmt = (
+        select(Assignee, Assignment)
+        .join(
+            Assignment,
+            (Assignment.org_id == Assignee.org_id) & (Assignment.id == Assignee.assignment_id),
+        )
+        .where(
+            Assignee.org_id == principal.org_id,
+            Assignee.user_id.in_(reports_of(principal.org_id, principal.user_id)),
+            Assignment.withdrawn_at.is_(None),
+        )
+    )
+    return _by_state(stmt, state)
+
+
+def withdraw(session: Session, principal: Principal, assignment_id: uuid.UUID) -> Assignment:
+    """It stops: no more reminders, and it grants nothing (its people may still see what it
+    named otherwise). Its rows stay, for the record."""
+    assignment = load_assignment(session, principal, assignment_id, "assignment.manage")
+    if assignment.withdrawn_at is None:
+        assignment.withdrawn_at = utcnow()
+        session.execute(
+            delete(AssignmentAudience).where(AssignmentAudience.assignment_id == assignment.id)
+        )
+    session.flush()
+    return assignment
+
+
+def mine(session: Session, principal: Principal, assignment_id: uuid.UUID) -> Assignee:
+    """The principal's own row of a standing assignment (else not found)."""
+    row = session.scalar(
+        select(Assignee)
+        .join(
+            Assignment,
+            (Assignment.org_id == Assignee.org_id) & (Assignment.id == Assignee.assignment_id),
+        )
+        .where(
+            Assignee.org_id == principal.org_id,
+            Assignee.user_id == principal.user_id,
+            Assignee.assignment_id == assignment_id,
+        )
+    )
+    if row is None:
+        raise NotFound(f"No assignment with id {assignment_id}.")
+    assignment = session.get(Assignment, assignment_id)
+    if assignment is not None and assignment.withdrawn_at is not None:
+        raise Conflict("The assignment was withdrawn.", code=ErrorCode.ASSIGNMENT_WITHDRAWN)
+    return row
