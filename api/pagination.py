@@ -136,3 +136,26 @@ def paginate(
         values = key(last) if key else [getattr(last, col.key) for col in order_by]
         next_cursor = _encode(values)
     return Page(rows, next_cursor)
+
+
+def offset_of(cursor: str | None, *, below: int) -> int:
+    """The position an offset cursor (`offset_cursor`) names: 0 without one; a cursor that
+    is not one, or names `below` or more, is refused (422 `invalid_cursor`)."""
+    if cursor is None:
+        return 0
+    try:
+        offset = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        offset = -1
+    if not 0 <= offset < below:
+        raise InvalidInput(
+            "The cursor is not valid; start again without one.",
+            code=ErrorCode.INVALID_CURSOR,
+            errors={"cursor": ["Not a cursor of this list."]},
+        )
+    return offset
+
+
+def offset_cursor(offset: int) -> str:
+    """A cursor for the results from `offset` on, of a list ranked anew at each request."""
+    return base64.urlsafe_b64encode(str(offset).encode()).decode().rstrip("=")

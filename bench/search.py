@@ -17,8 +17,11 @@ each) are words of wordfreq's 20,000 most frequent English words, drawn with wei
 In the largest organisation every video is shared by its author with 1-11 teams (6 on
 average, so a rep receives about 3% of the organisation's videos), in the others half the
 videos with one team; a share's recipient rows (30% of them `watched`) are the members of its
-teams, as a sent share leaves them. The rep measured is one whose team received the number of
-videos closest to 3% of the organisation's (`rep_sees_share`). Transcripts and their segments are
+teams, as a sent share leaves them. Every organisation also has 20 collections of 10 of its
+videos published for everyone, one published for each team, and 5 videos assigned to everyone
+(so the visibility of every query includes what curation grants). The rep measured is one
+whose team received the number of videos closest to 3% of the organisation's
+(`rep_sees_share`). Transcripts and their segments are
 seeded when the database has `transcript_segments`; otherwise the run says so on stderr and
 `segments_seeded` is 0. Deals are seeded (one per five videos, each video naming one) when the
 database has `deals`.
@@ -130,6 +133,11 @@ RARE_FROM = 5_000
 QUERIES_PER_KIND = 6
 TEAM_SIZE = 50
 REP_SHARE = 0.03
+# What curation grants, per organisation: collections published for everyone (and one per
+# team), of so many videos each, and videos assigned to everyone.
+ORG_COLLECTIONS = 20
+COLLECTION_ITEMS = 10
+ORG_ASSIGNMENTS = 5
 SEGMENT_MS = 15_000
 DEAL_EVERY = 5
 STARTED = time.perf_counter()
@@ -400,6 +408,8 @@ class Seeder:
                 self.deals(conn)
             self.videos(conn, videos_have_deal)
             self.shares(conn)
+            if self.exists(conn, "collections"):
+                self.curation(conn)
             self.comments(conn)
             if self.segments_table:
                 self.segments(conn)
@@ -695,6 +705,65 @@ class Seeder:
         )
         self.counts["share_recipients"] = done.rowcount
         self.timed("share_recipients", started)
+
+    def curation(self, conn: psycopg.Connection[Any]) -> None:
+        """What publishing and assigning grant, in every organisation: `ORG_COLLECTIONS`
+        collections of `COLLECTION_ITEMS` videos published for the organisation, one published
+        for each team, and `ORG_ASSIGNMENTS` videos assigned to everyone (one row each)."""
+        rng = self.rng
+        started = time.perf_counter()
+        collections, teams, items, assignments = [], [], [], []
+        for org in self.orgs:
+            assert org.admin is not None
+            at = _ts(self.now - timedelta(days=30))
+            scopes = [None] * ORG_COLLECTIONS + list(org.teams)
+            for team in scopes:
+                collection_id = uuid.uuid4()
+                visibility = "organisation" if team is None else "teams"
+                collections.append(
+                    f"{collection_id}\t{org.id}\t{org.admin}\tCurated\t{visibility}\t{at}\t{at}"
+                    f"\t{at}\n"
+                )
+                if team is not None:
+                    teams.append(f"{org.id}\t{collection_id}\t{team}\n")
+                for n in range(COLLECTION_ITEMS):
+                    video = self.video_ids[org.first_video + rng.randrange(org.videos)]
+                    items.append(f"{uuid.uuid4()}\t{org.id}\t{collection_id}\t{n}\t{video}\t{at}\n")
+            for _ in range(ORG_ASSIGNMENTS):
+                video = self.video_ids[org.first_video + rng.randrange(org.videos)]
+                assignments.append(
+                    f"{uuid.uuid4()}\t{org.id}\t{org.admin}\t{video}\t{len(org.people)}"
+                    f"\t{{}}\t{at}\t{at}\n"
+                )
+        self.counts["collections"] = copy_lines(
+            conn,
+            "collections",
+            "id, org_id, owner_id, title, visibility, created_at, updated_at, published_at",
+            collections,
+        )
+        copy_lines(conn, "collection_teams", "org_id, collection_id, team_id", teams)
+        self.counts["collection_items"] = copy_lines(
+            conn,
+            "collection_items",
+            "id, org_id, collection_id, position, video_id, created_at",
+            items,
+        )
+        copy_lines(
+            conn,
+            "assignments",
+            "id, org_id, assigned_by, video_id, person_count, audience, created_at, published_at",
+            assignments,
+        )
+        done = conn.execute(
+            "INSERT INTO assignees (org_id, assignment_id, user_id, state, assigned_at) "
+            "SELECT a.org_id, a.id, u.id, 'not_started', a.created_at "
+            "FROM assignments a JOIN users u ON u.org_id = a.org_id ORDER BY a.id, u.id"
+        )
+        self.counts["assignees"] = done.rowcount
+        self.counts["curation"] = (
+            self.counts["collections"] + self.counts["collection_items"] + done.rowcount
+        )
+        self.timed("curation", started)
 
     def measured_rep(self) -> uuid.UUID:
         """A rep of the team whose received videos are closest to 3% of the organisation's."""

@@ -368,6 +368,23 @@ def relay() -> None:
     click.echo(f"expired leases: {report.expired}, re-enqueued: {report.requeued}")
 
 
+@main.command("top-clips")
+@click.option("--org", "slug", default=None, help="One organisation's slug (default: all)")
+def top_clips(slug: str | None) -> None:
+    """Rank the top lists of videos and clips now (the `top-clips` job does it every 15 min)."""
+    from fieldcast.curation import top
+
+    ctx = _context()
+    if slug is None:
+        report = top.compute_all(ctx.db)
+        click.echo(", ".join(f"{key}: {value}" for key, value in report.items()))
+        return
+    computed = top.compute_organisation(ctx.db, slug)
+    if computed is None:
+        raise click.ClickException(f"No organisation {slug!r}.")
+    click.echo(f"{computed.boards} boards, {computed.entries} entries in {computed.seconds:.1f} s")
+
+
 @main.command()
 @click.argument("archive", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(

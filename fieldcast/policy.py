@@ -45,15 +45,17 @@ import enum
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy import (
     CTE,
+    BindParameter,
     ColumnElement,
     Select,
     Uuid,
     and_,
     any_,
+    bindparam,
     exists,
     literal,
     not_,
@@ -116,6 +118,33 @@ class Principal:
     def is_admin(self) -> bool:
         """Admins see every object of their organisation (they do not edit others' videos)."""
         return self.user.role is Role.ADMIN
+
+
+class Viewer(Protocol):
+    """Whose visibility a rule is written for: a principal, or bound parameters standing for
+    one (`_VIEWER`), so that a check on one object is a statement built once."""
+
+    @property
+    def org_id(self) -> Any: ...
+
+    @property
+    def user_id(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class _BoundViewer:
+    org_id: Any
+    user_id: Any
+
+
+# The viewer of the statements built once, at import: their values are given at execution.
+_VIEWER = _BoundViewer(bindparam("viewer_org", type_=Uuid()), bindparam("viewer", type_=Uuid()))
+_OBJECT = bindparam("object_id", type_=Uuid())
+
+
+def _bound(value: Any) -> Any:
+    """A value inside an SQL expression: a bound parameter as it is, else the value bound."""
+    return value if isinstance(value, BindParameter) else literal(value, Uuid())
 
 
 # -- the reporting chain --------------------------------------------------------------------------
@@ -330,10 +359,12 @@ class VideoPolicy(ObjectPolicy[Video]):
             question = session.get(Video, obj.answers_video_id)
             if question is not None and question.owner_id == principal.user_id:
                 return True
-        received = self._received(principal).where(ShareRecipient.video_id == obj.id)
-        pending = self._pending(principal).where(ShareAudience.video_id == obj.id)
-        granted = literal(obj.id, Uuid()).in_(self._granted(principal))
-        return bool(session.scalar(select(or_(received.exists(), pending.exists(), granted))))
+        return bool(
+            session.scalar(
+                _SEES_SHARED,
+                {"viewer_org": principal.org_id, "viewer": principal.user_id, "object_id": obj.id},
+            )
+        )
 
     def viewers_among(
         self, session: Session, video: Video, candidates: Select[Any]
@@ -378,7 +409,7 @@ class VideoPolicy(ObjectPolicy[Video]):
         )
 
     @staticmethod
-    def _received(principal: Principal) -> Select[Any]:
+    def _received(principal: Viewer) -> Select[Any]:
         # Only rows of shares still standing: a recalled share's rows stay for its sender's
         # record of who it reached, and grant nothing.
         # Written as "less the recalled ones" (few, in a partial index), not as a join with
@@ -395,28 +426,28 @@ class VideoPolicy(ObjectPolicy[Video]):
         )
 
     @staticmethod
-    def _granted(principal: Principal) -> Select[Any]:
+    def _granted(principal: Viewer) -> Select[Any]:
         # The videos of the published collections for the principal and of what was assigned
         # to them (see `_granted_ids`).
         return union_all(*_granted_ids(principal)).subquery().select()
 
     @staticmethod
-    def _asked(principal: Principal) -> Select[Any]:
+    def _asked(principal: Viewer) -> Select[Any]:
         # The principal's questions: the reply videos answering them are theirs to see.
         return select(_ASKED.id).where(
             _ASKED.org_id == principal.org_id, _ASKED.owner_id == principal.user_id
         )
 
     @staticmethod
-    def _pending(principal: Principal) -> Select[Any]:
+    def _pending(principal: Viewer) -> Select[Any]:
         # The blocks of the last moments' shares, read by organisation (see ShareAudience).
         return select(ShareAudience.video_id).where(
             ShareAudience.org_id == principal.org_id,
-            ShareAudience.user_ids.contains([principal.user_id]),
+            ShareAudience.user_ids.contains(array([_bound(principal.user_id)])),
         )
 
 
-def teams_of(principal: Principal) -> Select[Any]:
+def teams_of(principal: Viewer) -> Select[Any]:
     """The principal's teams and every team above them: a collection for a team is for the
     people of its sub-teams too."""
     mine = (
@@ -437,7 +468,7 @@ def teams_of(principal: Principal) -> Select[Any]:
     return select(mine.c.team_id)
 
 
-def published_for(principal: Principal) -> Select[Any]:
+def published_for(principal: Viewer) -> Select[Any]:
     """The ids of the published collections for the principal: the organisation's, and those
     of their teams (or of a team above theirs)."""
     teams = select(CollectionTeam.collection_id).where(
@@ -455,7 +486,7 @@ def published_for(principal: Principal) -> Select[Any]:
     )
 
 
-def assigned_to(principal: Principal) -> Select[Any]:
+def assigned_to(principal: Viewer) -> Select[Any]:
     """The ids of the assignments standing for the principal (excused ones included: what
     was assigned stays theirs to watch)."""
     return select(Assignee.assignment_id).where(
@@ -471,7 +502,7 @@ def assigned_to(principal: Principal) -> Select[Any]:
     )
 
 
-def _granted_ids(principal: Principal) -> tuple[Select[Any], ...]:
+def _granted_ids(principal: Viewer) -> tuple[Select[Any], ...]:
     """The video ids that curation grants the principal, as selects to unite: the items of
     the published collections for them, the videos assigned to them and the items of the
     collections assigned to them."""
@@ -547,6 +578,17 @@ def _granted_to(session: Session, video: Video) -> ColumnElement[bool]:
 # The questions of `VideoPolicy._asked`, aliased once: every visibility check of a video uses it.
 _ASKED = aliased(Video, name="asked")
 videos = VideoPolicy()
+
+# `VideoPolicy.can_see` past its quick answers: shared with the viewer (a recipient row of a
+# standing share, or an audience block) or granted by curation. The same rules as `visible`,
+# built once with bound parameters, since every report, comment and share asks it.
+_SEES_SHARED = select(
+    or_(
+        VideoPolicy._received(_VIEWER).where(ShareRecipient.video_id == _OBJECT).exists(),
+        VideoPolicy._pending(_VIEWER).where(ShareAudience.video_id == _OBJECT).exists(),
+        _OBJECT.in_(VideoPolicy._granted(_VIEWER)),
+    )
+)
 
 
 def load_video(
@@ -682,7 +724,7 @@ class ReceivedSharePolicy(ObjectPolicy[Share]):
         recipient rows are not made yet)."""
         return select(ShareAudience.share_id).where(
             ShareAudience.org_id == principal.org_id,
-            ShareAudience.user_ids.contains([principal.user_id]),
+            ShareAudience.user_ids.contains(array([_bound(principal.user_id)])),
         )
 
 

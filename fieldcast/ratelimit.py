@@ -49,5 +49,22 @@ class RateLimiter:
             _, count = pipe.execute()
         return int(count)
 
+    def take(self, scope: str, subject: str, window: Window, amount: int = 1) -> int:
+        """Count `amount` events in one round trip, or raise RateLimited (counting nothing)
+        when they would take the subject past its window. Returns the count."""
+        key = self._key(scope, subject)
+        with self.redis.pipeline() as pipe:
+            pipe.set(key, 0, ex=window.seconds, nx=True)
+            pipe.incrby(key, amount)
+            pipe.ttl(key)
+            _, count, ttl = pipe.execute()
+        if int(count) > window.limit:
+            self.redis.decrby(key, amount)
+            raise RateLimited(
+                "Too many attempts; wait before trying again.",
+                retry_after=ttl if ttl and ttl > 0 else window.seconds,
+            )
+        return int(count)
+
     def reset(self, scope: str, subject: str) -> None:
         self.redis.delete(self._key(scope, subject))

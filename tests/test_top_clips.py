@@ -20,14 +20,15 @@ from fieldcast.context import AppContext
 from fieldcast.curation import top
 from fieldcast.db import utcnow
 from fieldcast.models.accounts import User
-from fieldcast.models.conversation import Comment, CommentLike, Reaction
+from fieldcast.models.conversation import AnswerVote, Comment, CommentLike, Reaction
 from fieldcast.models.curation import (
     Collection,
     CollectionItem,
     CollectionVisibility,
     TopEntry,
 )
-from fieldcast.models.videos import Video, VideoStatus
+from fieldcast.models.sharing import Share
+from fieldcast.models.videos import Video, VideoKind, VideoStatus
 from fieldcast.models.viewing import VideoProgress
 from tests import factories
 from tests.conftest import bearer
@@ -271,6 +272,7 @@ def test_team_boards_hold_their_members_videos_and_attribute_boards_their_values
     fans = _people(org, 2)
     parent = factories.TeamFactory(org=org)
     child = factories.TeamFactory(org=org, parent_id=parent.id)
+    quiet = factories.TeamFactory(org=org)
     factories.MembershipFactory(team=parent, user=lead)
     factories.MembershipFactory(team=child, user=member)
     by_lead = _video(session, lead, "Lead on Acme", {"competitors": ["Acme"], "deal_size": 48_000})
@@ -309,6 +311,9 @@ def test_team_boards_hold_their_members_videos_and_attribute_boards_their_values
     assert listed(attribute="competitors:Acme") == {str(by_lead.id), str(by_loner.id)}
     assert listed(attribute="competitors:Initech") == set()
     assert listed(limit=1) and len(listed(limit=1)) == 1
+    # A team whose members recorded nothing that ranks has an empty list, ranked all the same.
+    empty = _get(client, headers, team_id=str(quiet.id))
+    assert empty["entries"] == [] and empty["computed_at"] is not None
 
     unknown = client.get(
         "/api/v1/top", query_string={"team_id": str(uuid.uuid4())}, headers=headers
@@ -323,6 +328,56 @@ def test_team_boards_hold_their_members_videos_and_attribute_boards_their_values
         refused = client.get("/api/v1/top", query_string=query, headers=headers)
         assert refused.status_code == 422, query
         assert refused.content_type == "application/problem+json"
+
+
+def test_accepted_answers_answer_votes_and_shares_count_for_the_video_they_are_about(
+    session: Session, org: Any
+) -> None:
+    asker, answerer, voter, sharer, commenter = _people(org, 5)
+    question = _video(session, asker, "How do I answer Acme on price?")
+    question.kind = VideoKind.QUESTION
+    reply = _video(session, answerer, "Like this")
+    reply.answers_video_id = question.id
+    asked_again = _video(session, asker, "And on security?")
+    asked_again.kind = VideoKind.QUESTION
+    answer = Comment(
+        org_id=org.id,
+        video_id=asked_again.id,
+        author_id=commenter.id,
+        body="Lead with the audit report",
+        at_ms=5_000,
+    )
+    session.add(answer)
+    session.flush()
+    question.accepted_video_id, question.answered_at = reply.id, utcnow()
+    asked_again.accepted_comment_id, asked_again.answered_at = answer.id, utcnow()
+    session.add(AnswerVote(org_id=org.id, video_id=reply.id, user_id=voter.id))
+    session.add(
+        Share(org_id=org.id, video_id=reply.id, sender_id=sharer.id, audience={"user_ids": []})
+    )
+    # A recalled share is no endorsement.
+    session.add(
+        Share(
+            org_id=org.id,
+            video_id=reply.id,
+            sender_id=voter.id,
+            audience={"user_ids": []},
+            recalled_at=utcnow(),
+        )
+    )
+    session.flush()
+
+    top.compute(session, org.id)
+
+    found = {e.video_id: e.reasons for e in _board(session, org)}
+    assert set(found) == {reply.id, asked_again.id}
+    assert (found[reply.id]["accepted_answers"], found[reply.id]["votes"]) == (1, 1)
+    assert found[reply.id]["shares"] == 1
+    # The comment the asker accepted is on the question: the question and its moment count it.
+    assert (found[asked_again.id]["accepted_answers"], found[asked_again.id]["comments"]) == (
+        1,
+        1,
+    )
 
 
 def test_a_reader_never_sees_entries_of_videos_they_may_not_see(
@@ -340,6 +395,10 @@ def test_a_reader_never_sees_entries_of_videos_they_may_not_see(
     _react(session, mine, rep)
     for fan in fans:
         _react(session, theirs, fan)
+    archived = _video(session, peer, "Archived")
+    archived.archived_at = utcnow()
+    for fan in fans:
+        _react(session, archived, fan)
     session.flush()
     top.compute(session, org.id)
     assert [e.video_id for e in _board(session, org)] == [theirs.id, mine.id]
@@ -394,3 +453,21 @@ def test_the_periodic_job_ranks_every_organisation(
     assert report["organisations"] >= 2 and report["failed"] == 0
     for organisation in (org, other_org):
         assert len(_board(session, organisation)) == 1
+
+
+def test_reading_a_board_takes_the_same_few_queries_however_many_entries_it_shows(
+    client: FlaskClient, session: Session, org: Any, count_queries: Any
+) -> None:
+    author, fan = _people(org, 2)
+    for n in range(6):
+        _react(session, _video(session, author, f"Video {n}"), fan)
+    session.flush()
+    top.compute(session, org.id)
+    headers = bearer(client, author)
+
+    counts = []
+    for limit in (1, 6):
+        before = count_queries.count
+        assert len(_get(client, headers, limit=limit)["entries"]) == limit
+        counts.append(count_queries.count - before)
+    assert counts[0] == counts[1], counts

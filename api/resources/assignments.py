@@ -13,7 +13,14 @@ from sqlalchemy import select
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
 from api.fields import String
-from api.pagination import Page, PageArgsSchema, page_schema, paginate
+from api.pagination import (
+    Page,
+    PageArgsSchema,
+    offset_cursor,
+    offset_of,
+    page_schema,
+    paginate,
+)
 from api.resources.clips import ClipSchema, present_clips
 from api.runtime import db_session
 from api.schemas import attributes
@@ -56,6 +63,9 @@ blp = Blueprint(
 _ms = ma.validate.Range(min=0, max=2**31 - 1)
 _pct = ma.validate.Range(min=1, max=100)
 _STATES = ["open", "overdue", *(s.value for s in AssigneeState), "all"]
+# A page of someone's learning, by due date; at most the whole list a person has.
+LEARNING_PAGE = 50
+LEARNING_PAGE_MAX = 200
 
 
 class SubjectFields(Schema):
@@ -156,6 +166,9 @@ class LearningItemSchema(Schema):
 
 class LearningSchema(Schema):
     items = ma.fields.List(ma.fields.Nested(LearningItemSchema))
+    next_cursor = ma.fields.String(
+        allow_none=True, metadata={"description": "The next page's `cursor`; null: the last"}
+    )
 
 
 class LearningPersonSchema(LearningItemSchema):
@@ -173,6 +186,10 @@ class LearningArgsSchema(Schema):
         validate=ma.validate.OneOf(_STATES),
         metadata={"description": "`open` (not started or in progress), `overdue`, a state, `all`"},
     )
+    limit = ma.fields.Integer(
+        load_default=LEARNING_PAGE, validate=ma.validate.Range(min=1, max=LEARNING_PAGE_MAX)
+    )
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40))
 
 
 class AssigneePageArgsSchema(PageArgsSchema):
@@ -370,17 +387,31 @@ def _with_people(rows: Sequence[tuple[Assignee, Assignment]]) -> list[dict[str, 
     ]
 
 
+def _learning_page(user_id: uuid.UUID, args: dict[str, Any]) -> dict[str, Any]:
+    offset = offset_of(args["cursor"], below=assignments.MAX_LEARNING)
+    limit = min(args["limit"], assignments.MAX_LEARNING - offset)
+    rows = assignments.learning_of(
+        db_session(),
+        current_principal(),
+        user_id,
+        state=_state(args["state"]),
+        limit=limit + 1,
+        offset=offset,
+    )
+    more = len(rows) > limit and offset + limit < assignments.MAX_LEARNING
+    return {
+        "items": _learning(rows[:limit]),
+        "next_cursor": offset_cursor(offset + limit) if more else None,
+    }
+
+
 @blp.route("/me/learning")
 class MyLearning(MethodView):
     @blp.arguments(LearningArgsSchema, location="query")
     @blp.response(200, LearningSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """What you must do, by due date (none last), with your progress"""
-        principal = current_principal()
-        rows = assignments.learning_of(
-            db_session(), principal, principal.user_id, state=_state(args["state"])
-        )
-        return {"items": _learning(rows)}
+        return _learning_page(current_principal().user_id, args)
 
 
 @blp.route("/users/<uuid:user_id>/learning")
@@ -390,10 +421,7 @@ class PersonLearning(MethodView):
     @blp.problems(403, 404)
     def get(self, args: dict[str, Any], user_id: uuid.UUID) -> dict[str, Any]:
         """A person's assignments (themselves, their managers up the line, admins)"""
-        rows = assignments.learning_of(
-            db_session(), current_principal(), user_id, state=_state(args["state"])
-        )
-        return {"items": _learning(rows)}
+        return _learning_page(user_id, args)
 
 
 class TeamLearningArgsSchema(Schema):

@@ -63,9 +63,20 @@ def present_clips(subjects: Sequence[Subject]) -> list[dict[str, Any]]:
         else {}
     )
     renditions = videos.renditions_of(session, list(seen.values()))
+    # A video in many entries (clips of it, assignments of it) is signed and summed up once.
+    summaries: dict[uuid.UUID, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     for video_id, start_ms, end_ms in subjects:
         video = seen.get(video_id)
+        if video is not None and video_id not in summaries:
+            summaries[video_id] = {
+                "id": video.id,
+                "title": video.title,
+                "status": video.status,
+                "kind": video.kind,
+                "duration_ms": video.duration_ms,
+                "poster_url": playback_urls(video, renditions.get(video.id, []))["poster_url"],
+            }
         if video is None:
             out.append(
                 {
@@ -80,14 +91,7 @@ def present_clips(subjects: Sequence[Subject]) -> list[dict[str, Any]]:
         out.append(
             {
                 "available": True,
-                "video": {
-                    "id": video.id,
-                    "title": video.title,
-                    "status": video.status,
-                    "kind": video.kind,
-                    "duration_ms": video.duration_ms,
-                    "poster_url": playback_urls(video, renditions.get(video.id, []))["poster_url"],
-                },
+                "video": summaries[video_id],
                 "start_ms": start_ms,
                 "end_ms": end_ms,
                 "link": links.video_link(settings, video.id, at_ms=start_ms, end_ms=end_ms),

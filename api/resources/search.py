@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -15,11 +13,11 @@ from sqlalchemy import select
 from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
 from api.fields import String
+from api.pagination import offset_cursor, offset_of
 from api.resources.playback import playback_urls
 from api.runtime import context, db_session
 from fieldcast import links
 from fieldcast.conversation import questions
-from fieldcast.errors import ErrorCode, InvalidInput
 from fieldcast.models.accounts import Organisation, User
 from fieldcast.models.search import SavedSearch
 from fieldcast.models.videos import VideoKind, VideoStatus
@@ -240,26 +238,6 @@ class FacetsSchema(Schema):
     created = ma.fields.List(ma.fields.Nested(FacetValueSchema))
 
 
-def _offset(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    try:
-        offset = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        offset = -1
-    if not 0 <= offset < ranking.CANDIDATES:
-        raise InvalidInput(
-            "The cursor is not valid; start again without one.",
-            code=ErrorCode.INVALID_CURSOR,
-            errors={"cursor": ["Not a cursor of this search."]},
-        )
-    return offset
-
-
-def _cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(str(offset).encode()).decode().rstrip("=")
-
-
 def _marks(h: engine.Highlighted) -> dict[str, Any]:
     return {"text": h.text, "marks": [list(m) for m in h.marks]}
 
@@ -330,7 +308,7 @@ class Search(MethodView):
         Results are ranked by relevance, engagement and freshness (README, "Search"). At most
         the 300 best-ranked matches are ordered and paged; refine the query to reach others.
         """
-        offset = _offset(args["cursor"])
+        offset = offset_of(args["cursor"], below=ranking.CANDIDATES)
         limit = min(args["limit"], ranking.CANDIDATES - offset)
         results = engine.search(
             db_session(),
@@ -343,7 +321,7 @@ class Search(MethodView):
         )
         return {
             "items": present_hits(results.hits),
-            "next_cursor": _cursor(offset + limit) if results.has_more else None,
+            "next_cursor": offset_cursor(offset + limit) if results.has_more else None,
         }
 
 

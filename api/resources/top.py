@@ -98,7 +98,8 @@ class TopBoardSchema(Schema):
         metadata={"description": "`organisation`, `team:<id>` or `attribute:<name>=<value>`"}
     )
     computed_at = ma.fields.DateTime(
-        allow_none=True, metadata={"description": "When the list was ranked; null: not yet"}
+        allow_none=True,
+        metadata={"description": "When the lists were last ranked; null: nothing ranked yet"},
     )
     entries = ma.fields.List(ma.fields.Nested(TopEntrySchema))
 

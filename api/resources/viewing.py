@@ -256,9 +256,7 @@ def _limit_reports(count: int) -> None:
     limiter = RateLimiter(context().redis)
     window = Window(context().settings.view_reports_per_minute, 60)
     subject = str(current_principal().user_id)
-    limiter.check("view_reports", subject, window)
-    for _ in range(count):
-        limiter.hit("view_reports", subject, window)
+    limiter.take("view_reports", subject, window, count)
 
 
 def _reported(found: progress.Reported) -> dict[str, Any]:

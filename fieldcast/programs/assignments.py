@@ -381,18 +381,31 @@ outbox.tasks.register(SLICE_TASK, queue="notify", max_attempts=8)(_send_slice)
 # completed person stays so.
 _REFRESH = text(
     """
-    WITH units AS (
+    WITH targets AS (
+        SELECT unnest(CAST(:ids AS uuid[])) AS id
+        UNION
+        SELECT a.id
+        FROM assignees ae
+        JOIN assignments a ON a.org_id = ae.org_id AND a.id = ae.assignment_id
+        WHERE CAST(:video_id AS uuid) IS NOT NULL
+          AND ae.org_id = CAST(:org_id AS uuid) AND ae.user_id = CAST(:user_id AS uuid)
+          AND ae.state IN ('not_started', 'in_progress') AND a.withdrawn_at IS NULL
+          AND (a.video_id = CAST(:video_id AS uuid) OR a.collection_id IN (
+              SELECT i.collection_id FROM collection_items i
+              WHERE i.org_id = CAST(:org_id AS uuid) AND i.video_id = CAST(:video_id AS uuid)))
+    ),
+    units AS (
         SELECT a.id AS assignment_id, a.video_id,
                coalesce(a.start_ms, 0) AS s, coalesce(a.end_ms, v.duration_ms) AS e
         FROM assignments a
         JOIN videos v ON v.org_id = a.org_id AND v.id = a.video_id
-        WHERE a.id = ANY(CAST(:ids AS uuid[])) AND v.deleted_at IS NULL
+        WHERE a.id IN (SELECT id FROM targets) AND v.deleted_at IS NULL
         UNION ALL
         SELECT a.id, i.video_id, coalesce(i.start_ms, 0), coalesce(i.end_ms, v.duration_ms)
         FROM assignments a
         JOIN collection_items i ON i.org_id = a.org_id AND i.collection_id = a.collection_id
         JOIN videos v ON v.org_id = i.org_id AND v.id = i.video_id
-        WHERE a.id = ANY(CAST(:ids AS uuid[])) AND v.deleted_at IS NULL
+        WHERE a.id IN (SELECT id FROM targets) AND v.deleted_at IS NULL
     ),
     per AS (
         SELECT ae.assignment_id, ae.user_id,
@@ -402,7 +415,7 @@ _REFRESH = text(
         FROM assignees ae
         LEFT JOIN units u ON u.assignment_id = ae.assignment_id AND u.e > u.s
         LEFT JOIN video_progress p ON p.user_id = ae.user_id AND p.video_id = u.video_id
-        WHERE ae.assignment_id = ANY(CAST(:ids AS uuid[]))
+        WHERE ae.assignment_id IN (SELECT id FROM targets)
           AND (CAST(:user_id AS uuid) IS NULL OR ae.user_id = CAST(:user_id AS uuid))
         GROUP BY ae.assignment_id, ae.user_id
     ),
@@ -437,34 +450,24 @@ def refresh(
 ) -> None:
     """Work out the progress and state of the assignments' people (or of one person)."""
     if assignment_ids:
-        session.execute(_REFRESH, {"ids": list(assignment_ids), "user_id": user_id})
-
-
-def covering(org_id: uuid.UUID, user_id: uuid.UUID, video_id: uuid.UUID) -> Select[Any]:
-    """The person's standing, open assignments that hold the video (alone or in a collection)."""
-    in_collections = select(CollectionItem.collection_id).where(
-        CollectionItem.org_id == org_id, CollectionItem.video_id == video_id
-    )
-    return (
-        select(Assignment.id)
-        .join(
-            Assignee,
-            (Assignee.assignment_id == Assignment.id) & (Assignee.org_id == Assignment.org_id),
+        session.execute(
+            _REFRESH,
+            {"ids": list(assignment_ids), "user_id": user_id, "video_id": None, "org_id": None},
         )
-        .where(
-            Assignee.org_id == org_id,
-            Assignee.user_id == user_id,
-            Assignee.state.in_(OPEN_STATES),
-            Assignment.withdrawn_at.is_(None),
-            (Assignment.video_id == video_id) | Assignment.collection_id.in_(in_collections),
-        )
-    )
 
 
 @events.subscribe(events.ProgressMade)
 def _progress_made(session: Session, event: events.ProgressMade) -> None:
-    ids = list(session.scalars(covering(event.org_id, event.user_id, event.video_id)))
-    refresh(session, ids, event.user_id)
+    # The person's open assignments holding the video, found and worked out in one statement.
+    session.execute(
+        _REFRESH,
+        {
+            "ids": [],
+            "org_id": event.org_id,
+            "user_id": event.user_id,
+            "video_id": event.video_id,
+        },
+    )
 
 
 @events.subscribe(events.VideoRemoved)
@@ -558,10 +561,16 @@ def _by_state(stmt: _S, state: str | None) -> _S:
 
 
 def learning_of(
-    session: Session, principal: Principal, user_id: uuid.UUID, *, state: str | None = "open"
+    session: Session,
+    principal: Principal,
+    user_id: uuid.UUID,
+    *,
+    state: str | None = "open",
+    limit: int = MAX_LEARNING,
+    offset: int = 0,
 ) -> list[tuple[Assignee, Assignment]]:
-    """A person's assignments (the standing ones), by due date (none last): their own, their
-    managers' (up the reporting line) and admins' to read."""
+    """A person's assignments (the standing ones), by due date (none last), `limit` of them
+    from `offset`: their own, their managers' (up the reporting line) and admins' to read."""
     if user_id != principal.user_id and not session.scalar(
         select(User.id).where(User.org_id == principal.org_id, User.id == user_id)
     ):
@@ -586,7 +595,8 @@ def learning_of(
             Assignment.withdrawn_at.is_(None),
         )
         .order_by(Assignee.due_at.asc().nulls_last(), Assignee.assignment_id)
-        .limit(MAX_LEARNING)
+        .limit(limit)
+        .offset(offset)
     )
     return [(row[0], row[1]) for row in session.execute(_by_state(stmt, state)).all()]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from fieldcast import events
@@ -81,6 +81,44 @@ def advance(
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# A person's recipient rows of the standing shares of a video, moved to `watched` (see
+# `advance`): built once, as every progress report past the first seconds asks it.
+_WATCHED = (
+    update(ShareRecipient)
+    .where(
+        ShareRecipient.org_id == bindparam("of_org"),
+        ShareRecipient.user_id == bindparam("of_user"),
+        ShareRecipient.video_id == bindparam("of_video"),
+        ShareRecipient.share_id.in_(
+            select(Share.id).where(
+                Share.org_id == bindparam("of_org"),
+                Share.video_id == bindparam("of_video"),
+                Share.recalled_at.is_(None),
+            )
+        ),
+        ShareRecipient.state.in_(
+            [s.value for s, rank in STATE_RANK.items() if rank < STATE_RANK[RecipientState.WATCHED]]
+        ),
+    )
+    .values(
+        {
+            ShareRecipient.state: RecipientState.WATCHED,
+            ShareRecipient.watched_at: func.coalesce(ShareRecipient.watched_at, func.now()),
+            ShareRecipient.failure_reason: None,
+        }
+    )
+)
+
+
+def watched(session: Session, org_id: uuid.UUID, user_id: uuid.UUID, video_id: uuid.UUID) -> int:
+    """The person really played the video: their shares of it (not recalled) are watched."""
+    # (On the connection: given a dict, an ORM UPDATE would take it for a row to update.)
+    result = session.connection().execute(
+        _WATCHED, {"of_org": org_id, "of_user": user_id, "of_video": video_id}
+    )
+    return int(result.rowcount or 0)
 
 
 @events.subscribe(events.ReceiptArrived)

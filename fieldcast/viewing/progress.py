@@ -31,7 +31,6 @@ from fieldcast.db import utcnow
 from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound, RateLimited
 from fieldcast.events import ProgressMade, publish
 from fieldcast.models.accounts import Organisation
-from fieldcast.models.sharing import RecipientState, Share, ShareRecipient
 from fieldcast.models.videos import Video
 from fieldcast.models.viewing import (
     MAX_VIEW_EVENTS,
@@ -42,8 +41,66 @@ from fieldcast.models.viewing import (
     ViewEvent,
     ViewEventKind,
 )
-from fieldcast.policy import Principal, authorize, load_video, mine
+from fieldcast.policy import Principal, authorize, load_video, mine, videos
 from fieldcast.sharing import tracking
+
+# A report merged into its view: its segments' union; where the player is, from the report with
+# the highest `seq` (a retried or late report does not move it back); completed at the
+# organisation's threshold, by the server's clock and by the device's (this report's, or its
+# last event's). The row's own values (locked by the UPDATE) are merged, so reports at once both
+# count; what it had played before (`before_ms`, as the statement found it) tells whether this
+# report crossed a line.
+MERGE_VIEW = text(
+    """
+    WITH old AS (SELECT played_ms FROM views WHERE org_id = :org_id AND id = :id),
+         org AS (SELECT completion_threshold_pct AS pct FROM organisations WHERE id = :org_id)
+    UPDATE views SET
+        played = played + CAST(:union AS int4multirange),
+        played_ms = multirange_ms(played + CAST(:union AS int4multirange)),
+        position_ms = CASE
+            WHEN CAST(:position AS integer) IS NOT NULL AND :seq >= last_seq
+            THEN CAST(:position AS integer) ELSE position_ms END,
+        last_seq = greatest(last_seq, :seq),
+        device_last_at = greatest(device_last_at, CAST(:device_at AS timestamptz)),
+        last_reported_at = now(),
+        reports = reports + 1,
+        completed_at = CASE WHEN completed_at IS NULL AND (
+                CAST(multirange_ms(played + CAST(:union AS int4multirange)) AS bigint)
+                * 100 >= CAST((SELECT pct FROM org) AS bigint) * (end_ms - start_ms))
+            THEN now() ELSE completed_at END,
+        device_completed_at = CASE WHEN completed_at IS NULL AND (
+                CAST(multirange_ms(played + CAST(:union AS int4multirange)) AS bigint)
+                * 100 >= CAST((SELECT pct FROM org) AS bigint) * (end_ms - start_ms))
+            THEN CAST(:device_done AS timestamptz) ELSE device_completed_at END
+    WHERE org_id = :org_id AND id = :id
+    RETURNING played_ms, end_ms - start_ms AS length_ms, completed_at,
+        (SELECT played_ms FROM old) AS before_ms, (SELECT pct FROM org) AS threshold
+    """
+)
+
+# The same segments merged into the person's progress on the video (all their views).
+MERGE_PROGRESS = text(
+    """
+    WITH old AS (
+        SELECT played_ms FROM video_progress WHERE user_id = :user_id AND video_id = :video_id
+    )
+    INSERT INTO video_progress AS p
+        (org_id, user_id, video_id, played, played_ms, duration_ms, first_played_at,
+         updated_at)
+    VALUES (:org_id, :user_id, :video_id, CAST(:union AS int4multirange),
+            multirange_ms(CAST(:union AS int4multirange)),
+            :duration,
+            CASE WHEN CAST(:union AS int4multirange) = '{}' THEN NULL ELSE now() END,
+            now())
+    ON CONFLICT (user_id, video_id) DO UPDATE SET
+        played = p.played + excluded.played,
+        played_ms = multirange_ms(p.played + excluded.played),
+        duration_ms = greatest(excluded.duration_ms, 1),
+        first_played_at = coalesce(p.first_played_at, excluded.first_played_at),
+        updated_at = now()
+    RETURNING played_ms, duration_ms, completed_at, (SELECT played_ms FROM old) AS before_ms
+    """
+)
 
 
 class NotPlayable(Conflict):
@@ -196,10 +253,14 @@ def _check_views_today(session: Session, principal: Principal, video_id: uuid.UU
 def load_view(session: Session, principal: Principal, view_id: uuid.UUID) -> View:
     """One of the principal's own views, of a video they still see; anything else is not
     found (a recalled share, a deleted video: nothing more is counted)."""
-    view = session.scalar(select(View).where(View.id == view_id, mine(principal, View)))
-    if view is None:
+    row = session.execute(
+        select(View, Video)
+        .join(Video, (Video.org_id == View.org_id) & (Video.id == View.video_id))
+        .where(View.id == view_id, mine(principal, View))
+    ).one_or_none()
+    if row is None or not videos.can_see(session, principal, row.Video):
         raise NotFound(f"No view with id {view_id}.")
-    load_video(session, principal, view.video_id)
+    view: View = row.View
     return view
 
 
@@ -236,48 +297,19 @@ def report(
             .on_conflict_do_nothing()
         )
     union = _multirange(ranges)
-    threshold = _threshold(session, view.org_id)
-    # The view: its segments' union; where the player is, from the report with the highest
-    # `seq` (a retried or late report does not move it back); completed at the threshold,
-    # by the server's clock and by the device's (this report's, or its last event's). The
-    # row's own values (locked by the UPDATE) are merged, so reports at once both count.
     played = session.execute(
-        text(
-            """
-            UPDATE views SET
-                played = played + CAST(:union AS int4multirange),
-                played_ms = multirange_ms(played + CAST(:union AS int4multirange)),
-                position_ms = CASE
-                    WHEN CAST(:position AS integer) IS NOT NULL AND :seq >= last_seq
-                    THEN CAST(:position AS integer) ELSE position_ms END,
-                last_seq = greatest(last_seq, :seq),
-                device_last_at = greatest(device_last_at, CAST(:device_at AS timestamptz)),
-                last_reported_at = now(),
-                reports = reports + 1,
-                completed_at = CASE WHEN completed_at IS NULL AND (
-                        CAST(multirange_ms(played + CAST(:union AS int4multirange)) AS bigint)
-                        * 100 >= CAST(:threshold AS bigint) * (end_ms - start_ms))
-                    THEN now() ELSE completed_at END,
-                device_completed_at = CASE WHEN completed_at IS NULL AND (
-                        CAST(multirange_ms(played + CAST(:union AS int4multirange)) AS bigint)
-                        * 100 >= CAST(:threshold AS bigint) * (end_ms - start_ms))
-                    THEN CAST(:device_done AS timestamptz) ELSE device_completed_at END
-            WHERE org_id = :org_id AND id = :id
-            RETURNING played_ms, end_ms - start_ms AS length_ms, completed_at
-            """
-        ),
+        MERGE_VIEW,
         {
             "union": union,
             "position": position_ms,
             "seq": seq,
             "device_at": device_at,
             "device_done": device_at or _last_device_at(events or []),
-            "threshold": threshold,
             "org_id": view.org_id,
             "id": view.id,
         },
     ).one()
-    progress = _merge_progress(session, view, union, threshold)
+    progress, before_ms = _merge_progress(session, view, union, played.threshold)
     if ranges:
         # The person's assignments of the video follow (`programs`).
         publish(
@@ -287,23 +319,10 @@ def report(
     # Really played, in this view or in all the person's views of the video: their shares of
     # it count as watched (not recalled ones). `fanout` applies the same rule to recipient
     # rows made later.
-    if played.played_ms >= min(WATCHED_MS, played.length_ms) or progress.played_ms >= min(
-        WATCHED_MS, progress.duration_ms
+    if _crossed(played.before_ms, played.played_ms, played.length_ms) or _crossed(
+        before_ms, progress.played_ms, progress.duration_ms
     ):
-        tracking.advance(
-            session,
-            RecipientState.WATCHED,
-            ShareRecipient.org_id == view.org_id,
-            ShareRecipient.user_id == view.user_id,
-            ShareRecipient.video_id == view.video_id,
-            ShareRecipient.share_id.in_(
-                select(Share.id).where(
-                    Share.org_id == view.org_id,
-                    Share.video_id == view.video_id,
-                    Share.recalled_at.is_(None),
-                )
-            ),
-        )
+        tracking.watched(session, view.org_id, view.user_id, view.video_id)
     session.expire(view)
     return Reported(
         video=progress,
@@ -396,31 +415,21 @@ def _multirange(ranges: list[tuple[int, int]]) -> str:
     return "{" + ",".join(f"[{low},{high})" for low, high in ranges) + "}"
 
 
-def _merge_progress(session: Session, view: View, union: str, threshold: int) -> Progress:
+def _crossed(before_ms: int | None, after_ms: int, length_ms: int) -> bool:
+    """This report took what was played past `WATCHED_MS` (or the whole range, if shorter)."""
+    line = min(WATCHED_MS, length_ms)
+    return (before_ms or 0) < line <= after_ms
+
+
+def _merge_progress(
+    session: Session, view: View, union: str, threshold: int
+) -> tuple[Progress, int | None]:
     """The person's progress on the video: their views' segments, in one upsert."""
     # (Loaded already, when the view was: `load_view` checks the video is still seen.)
     video = session.get(Video, view.video_id)
     duration = (video.duration_ms if video is not None else None) or view.end_ms
     row = session.execute(
-        text(
-            """
-            INSERT INTO video_progress AS p
-                (org_id, user_id, video_id, played, played_ms, duration_ms, first_played_at,
-                 updated_at)
-            VALUES (:org_id, :user_id, :video_id, CAST(:union AS int4multirange),
-                    multirange_ms(CAST(:union AS int4multirange)),
-                    :duration,
-                    CASE WHEN CAST(:union AS int4multirange) = '{}' THEN NULL ELSE now() END,
-                    now())
-            ON CONFLICT (user_id, video_id) DO UPDATE SET
-                played = p.played + excluded.played,
-                played_ms = multirange_ms(p.played + excluded.played),
-                duration_ms = greatest(excluded.duration_ms, 1),
-                first_played_at = coalesce(p.first_played_at, excluded.first_played_at),
-                updated_at = now()
-            RETURNING played_ms, duration_ms, completed_at
-            """
-        ),
+        MERGE_PROGRESS,
         {
             "org_id": view.org_id,
             "user_id": view.user_id,
@@ -442,7 +451,7 @@ def _merge_progress(session: Session, view: View, union: str, threshold: int) ->
             ),
             {"user_id": view.user_id, "video_id": view.video_id},
         )
-    return Progress(view.video_id, row.played_ms, row.duration_ms, completed_at)
+    return Progress(view.video_id, row.played_ms, row.duration_ms, completed_at), row.before_ms
 
 
 def progress_of(session: Session, principal: Principal, video_id: uuid.UUID) -> Progress:
