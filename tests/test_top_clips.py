@@ -433,6 +433,10 @@ def test_a_reader_never_sees_entries_of_videos_they_may_not_see(
     as_rep = _get(client, bearer(client, rep))
     assert as_rep["entries"] == []
     assert as_rep["computed_at"] is not None
+    # So does one archived after it (still reachable by its link, no longer listed).
+    theirs.archived_at = utcnow()
+    session.flush()
+    assert _get(client, bearer(client, admin))["entries"] == []
 
 
 def test_the_periodic_job_ranks_every_organisation(

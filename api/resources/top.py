@@ -116,8 +116,15 @@ class Top(MethodView):
         name = top.board_for(
             session, principal, team_id=args["team_id"], attribute=args["attribute"]
         )
-        board = top.read(session, principal, name, limit=args["limit"])
+        board = top.read(session, principal, name)
+        # One query asks the policy which of the board's videos the caller may see; the others
+        # are skipped (not shown as unavailable), and `rank` counts what is shown.
         clips = present_clips([(e.video_id, e.start_ms, e.end_ms) for e in board.entries])
+        shown = [
+            (entry, clip)
+            for entry, clip in zip(board.entries, clips, strict=True)
+            if clip["available"]
+        ][: args["limit"]]
         return {
             "board": board.name,
             "computed_at": board.computed_at,
@@ -128,8 +135,6 @@ class Top(MethodView):
                     "clip": clip,
                     "reasons": top.reasons_of(entry),
                 }
-                for place, (entry, clip) in enumerate(
-                    zip(board.entries, clips, strict=True), start=1
-                )
+                for place, (entry, clip) in enumerate(shown, start=1)
             ],
         }

@@ -68,7 +68,6 @@ from typing import Any
 from sqlalchemy import and_, select, text
 from sqlalchemy.orm import Session
 
-from fieldcast import policy
 from fieldcast.db import Database, EarlyCommit, commit_early, utcnow
 from fieldcast.deals import catalogue
 from fieldcast.errors import InvalidInput, NotFound
@@ -541,9 +540,14 @@ def board_for(
     return ORGANISATION
 
 
-def read(session: Session, principal: Principal, board: str, *, limit: int) -> Board:
-    """The board's first `limit` entries the principal may see, in rank order (one query;
-    a second one for when the boards were computed, only when none is shown)."""
+def read(session: Session, principal: Principal, board: str) -> Board:
+    """The board's entries in rank order (at most TOP_N, one read by primary key), less those
+    whose video was deleted or archived since it was ranked.
+
+    Not yet narrowed to what the principal may see: the caller presents them through one
+    query that asks `policy.videos.visible` of them all (the API's `present_clips`) and
+    skips those it finds unavailable. A second query, only when the board has no entries,
+    says when the boards were computed."""
     authorize(principal, "top.list")
     entries = list(
         session.scalars(
@@ -552,10 +556,10 @@ def read(session: Session, principal: Principal, board: str, *, limit: int) -> B
             .where(
                 TopEntry.org_id == principal.org_id,
                 TopEntry.board == board,
-                policy.videos.listed(principal),
+                Video.deleted_at.is_(None),
+                Video.archived_at.is_(None),
             )
             .order_by(TopEntry.rank)
-            .limit(limit)
         )
     )
     if entries:

@@ -248,13 +248,14 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
     session.execute(
         pg_insert(cast(Table, Assignee.__table__))
         .from_select(
-            ["org_id", "assignment_id", "user_id", "due_at", "state"],
+            ["org_id", "assignment_id", "user_id", "due_at", "state", "total_ms"],
             select(
                 people.c.org_id,
                 people.c.assignment_id,
                 people.c.user_id,
                 literal(assignment.due_at, Assignee.due_at.type),
                 literal(AssigneeState.NOT_STARTED.value),
+                literal(total_ms(session, assignment)),
             ),
         )
         .on_conflict_do_nothing(index_elements=["assignment_id", "user_id"])
@@ -262,7 +263,9 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
     session.execute(blocks)
     if assignment.published_at is None:
         assignment.published_at = utcnow()
-    refresh(session, [assignment.id])
+    # Those who played some of it already: their progress so far (the others' rows, made with
+    # the whole's length and nothing played, are not written again).
+    refresh(session, [assignment.id], everyone=False)
     numbered = (
         select(Assignee.user_id, func.row_number().over(order_by=Assignee.user_id).label("n"))
         .where(Assignee.assignment_id == assignment.id, Assignee.notified_at.is_(None))
@@ -288,6 +291,40 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
             org_id=assignment.org_id,
             dedup_key=f"assignment.slice:{assignment.id}:{index}:{start}",
         )
+
+
+def total_ms(session: Session, assignment: Assignment) -> int:
+    """The length of what it assigns: its video's (or clip's) range, or its collection's items'
+    (deleted videos, and videos not playable yet, count for nothing; see `_REFRESH`)."""
+    if assignment.video_id is not None:
+        rows = session.execute(
+            select(
+                literal(assignment.start_ms), literal(assignment.end_ms), Video.duration_ms
+            ).where(
+                Video.org_id == assignment.org_id,
+                Video.id == assignment.video_id,
+                Video.deleted_at.is_(None),
+            )
+        ).all()
+    else:
+        rows = session.execute(
+            select(CollectionItem.start_ms, CollectionItem.end_ms, Video.duration_ms)
+            .join(
+                Video,
+                (Video.org_id == CollectionItem.org_id) & (Video.id == CollectionItem.video_id),
+            )
+            .where(
+                CollectionItem.org_id == assignment.org_id,
+                CollectionItem.collection_id == assignment.collection_id,
+                Video.deleted_at.is_(None),
+            )
+        ).all()
+    total = 0
+    for start, end, duration in rows:
+        high = end if end is not None else duration
+        if high is not None and high > (start or 0):
+            total += high - (start or 0)
+    return total
 
 
 def _send_slice(session: Session, payload: dict[str, Any]) -> None:
@@ -417,6 +454,10 @@ _REFRESH = text(
         LEFT JOIN video_progress p ON p.user_id = ae.user_id AND p.video_id = u.video_id
         WHERE ae.assignment_id IN (SELECT id FROM targets)
           AND (CAST(:user_id AS uuid) IS NULL OR ae.user_id = CAST(:user_id AS uuid))
+          AND (CAST(:everyone AS boolean) OR EXISTS (
+              SELECT 1 FROM video_progress vp
+              WHERE vp.user_id = ae.user_id AND vp.video_id IN (
+                  SELECT un.video_id FROM units un WHERE un.assignment_id = ae.assignment_id)))
         GROUP BY ae.assignment_id, ae.user_id
     ),
     judged AS (
@@ -446,13 +487,25 @@ _REFRESH = text(
 
 
 def refresh(
-    session: Session, assignment_ids: Sequence[uuid.UUID], user_id: uuid.UUID | None = None
+    session: Session,
+    assignment_ids: Sequence[uuid.UUID],
+    user_id: uuid.UUID | None = None,
+    *,
+    everyone: bool = True,
 ) -> None:
-    """Work out the progress and state of the assignments' people (or of one person)."""
+    """Work out the progress and state of the assignments' people (or of one person); with
+    `everyone` False, only of those who played some of what they assign (the others' rows
+    already hold the whole's length and nothing played)."""
     if assignment_ids:
         session.execute(
             _REFRESH,
-            {"ids": list(assignment_ids), "user_id": user_id, "video_id": None, "org_id": None},
+            {
+                "ids": list(assignment_ids),
+                "user_id": user_id,
+                "video_id": None,
+                "org_id": None,
+                "everyone": everyone,
+            },
         )
 
 
@@ -466,6 +519,7 @@ def _progress_made(session: Session, event: events.ProgressMade) -> None:
             "org_id": event.org_id,
             "user_id": event.user_id,
             "video_id": event.video_id,
+            "everyone": True,
         },
     )
 
