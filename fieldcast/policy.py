@@ -328,6 +328,20 @@ class VideoPolicy(ObjectPolicy[Video]):
             or_(Video.owner_id == principal.user_id, Video.hidden_at.is_(None)),
         )
 
+    def among_assigned(self, principal: Principal) -> ColumnElement[bool]:
+        """`visible`, for videos known to be assigned to the principal by an assignment
+        standing for them (their own list of what to watch): such an assignment grants the
+        video, so what is left to ask is whether it was deleted or hidden."""
+        return and_(
+            Video.org_id == principal.org_id,
+            Video.deleted_at.is_(None),
+            or_(
+                literal(principal.is_admin),
+                Video.owner_id == principal.user_id,
+                Video.hidden_at.is_(None),
+            ),
+        )
+
     def shared_with(self, principal: Principal) -> ColumnElement[bool]:
         """The videos that reached the principal through a share (visible to them for it)."""
         return and_(

@@ -211,6 +211,19 @@ def test_progress_made_before_the_assignment_counts_and_withdrawing_takes_access
     item = next(i for i in _learning(client, ana) if i["assignment_id"] == clip["id"])
     assert item["total_ms"] == 10_000 and item["clip"]["end_ms"] == 10_000
     assert "end=10000" in item["clip"]["link"]
+    # A video hidden by an admin (or deleted) is unavailable in the list, never an error.
+    world["second"].hidden_at = utcnow()
+    session.flush()
+    item = next(i for i in _learning(client, ana) if i["assignment_id"] == clip["id"])
+    assert item["clip"] == {
+        "available": False,
+        "video": None,
+        "start_ms": 0,
+        "end_ms": 10_000,
+        "link": None,
+    }
+    world["second"].hidden_at = None
+    session.flush()
     withdrawn = client.post(f"/api/v1/assignments/{clip['id']}/withdraw", headers=curator)
     assert withdrawn.status_code == 200 and withdrawn.get_json()["withdrawn_at"]
     assert client.get(f"/api/v1/videos/{world['second'].id}", headers=ana).status_code == 404

@@ -225,10 +225,15 @@ def _collections(ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
     }
 
 
-def _subjects(found: Sequence[Assignment]) -> dict[uuid.UUID, dict[str, Any]]:
-    """Each assignment's `clip` or `collection`, in a fixed number of queries."""
+def _subjects(
+    found: Sequence[Assignment], *, assigned: bool = False
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Each assignment's `clip` or `collection`, in a fixed number of queries. `assigned`:
+    they stand for the principal (their own learning)."""
     videos = [a for a in found if a.video_id is not None]
-    clips = present_clips([(a.video_id, a.start_ms, a.end_ms) for a in videos if a.video_id])
+    clips = present_clips(
+        [(a.video_id, a.start_ms, a.end_ms) for a in videos if a.video_id], assigned=assigned
+    )
     by_id: dict[uuid.UUID, dict[str, Any]] = {
         a.id: {"clip": clip, "collection": None} for a, clip in zip(videos, clips, strict=True)
     }
@@ -256,7 +261,8 @@ def _present(found: Sequence[Assignment], *, detail: bool = False) -> list[dict[
 def _learning(rows: Sequence[tuple[Assignee, Assignment]]) -> list[dict[str, Any]]:
     session, principal = db_session(), current_principal()
     found = list({a.id: a for _, a in rows}.values())
-    subjects = _subjects(found)
+    own = all(person.user_id == principal.user_id for person, _ in rows)
+    subjects = _subjects(found, assigned=own)
     org_threshold = session.scalar(
         select(Organisation.completion_threshold_pct).where(Organisation.id == principal.org_id)
     )

@@ -48,16 +48,17 @@ class ClipSchema(Schema):
 Subject = tuple[uuid.UUID, int | None, int | None]
 
 
-def present_clips(subjects: Sequence[Subject]) -> list[dict[str, Any]]:
-    """One `ClipSchema` value per (video_id, start_ms, end_ms), in order, in two queries."""
+def present_clips(subjects: Sequence[Subject], *, assigned: bool = False) -> list[dict[str, Any]]:
+    """One `ClipSchema` value per (video_id, start_ms, end_ms), in order, in two queries.
+    `assigned`: the videos are assigned to the principal by assignments standing for them
+    (`policy.videos.among_assigned`)."""
     session, principal, settings = db_session(), current_principal(), context().settings
     ids = {video_id for video_id, _, _ in subjects}
+    rule = policy.videos.among_assigned if assigned else policy.videos.visible
     seen = (
         {
             video.id: video
-            for video in session.scalars(
-                select(Video).where(Video.id.in_(ids), policy.videos.visible(principal))
-            )
+            for video in session.scalars(select(Video).where(Video.id.in_(ids), rule(principal)))
         }
         if ids
         else {}

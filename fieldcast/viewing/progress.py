@@ -74,7 +74,9 @@ MERGE_VIEW = text(
             THEN CAST(:device_done AS timestamptz) ELSE device_completed_at END
     WHERE org_id = :org_id AND id = :id
     RETURNING played_ms, end_ms - start_ms AS length_ms, completed_at,
-        (SELECT played_ms FROM old) AS before_ms, (SELECT pct FROM org) AS threshold
+        (SELECT played_ms FROM old) AS before_ms, (SELECT pct FROM org) AS threshold,
+        (SELECT d.duration_ms FROM videos d
+         WHERE d.org_id = views.org_id AND d.id = views.video_id) AS duration_ms
     """
 )
 
@@ -309,7 +311,9 @@ def report(
             "id": view.id,
         },
     ).one()
-    progress, before_ms = _merge_progress(session, view, union, played.threshold)
+    progress, before_ms = _merge_progress(
+        session, view, union, played.threshold, played.duration_ms or view.end_ms
+    )
     if ranges:
         # The person's assignments of the video follow (`programs`).
         publish(
@@ -323,10 +327,11 @@ def report(
         before_ms, progress.played_ms, progress.duration_ms
     ):
         tracking.watched(session, view.org_id, view.user_id, view.video_id)
-    session.expire(view)
+    video_id = view.video_id
+    session.expire(view)  # (its row changed underneath: read again when next used)
     return Reported(
         video=progress,
-        view=Progress(view.video_id, played.played_ms, played.length_ms, played.completed_at),
+        view=Progress(video_id, played.played_ms, played.length_ms, played.completed_at),
     )
 
 
@@ -422,12 +427,9 @@ def _crossed(before_ms: int | None, after_ms: int, length_ms: int) -> bool:
 
 
 def _merge_progress(
-    session: Session, view: View, union: str, threshold: int
+    session: Session, view: View, union: str, threshold: int, duration: int
 ) -> tuple[Progress, int | None]:
     """The person's progress on the video: their views' segments, in one upsert."""
-    # (Loaded already, when the view was: `load_view` checks the video is still seen.)
-    video = session.get(Video, view.video_id)
-    duration = (video.duration_ms if video is not None else None) or view.end_ms
     row = session.execute(
         MERGE_PROGRESS,
         {
