@@ -8,7 +8,8 @@ Pushes go through the product's FCM sender to the local FCM HTTP v1 stand-in
 
 The organisation is seeded in SQL: `--members` reps with one phone each, all in one team; ten
 playable one-minute videos; a collection of ten items (five whole videos, five clips); a
-learner with 200 assignments of their own; 50 people with a view each (for the reports); and
+learner with 200 assignments of their own; 50 people with a view each of an hour-long video
+assigned to them (for the reports: each report adds a second they never played); and
 a few thousand people's progress, comments and reactions, from which the top lists are
 computed once (`fieldcast.curation.top.compute_all`) before they are read.
 
@@ -71,6 +72,9 @@ FCM_LATENCY_MS = 20
 VIDEOS = 10
 LEARNER_ASSIGNMENTS = 200
 REPORTERS = 50
+# What the reporters watch: an hour long, so every report adds time never played before.
+LONG_VIDEO = uuid.uuid4()
+LONG_MS = 3_600_000
 CLIENTS = 8
 STARTED = time.perf_counter()
 
@@ -200,27 +204,35 @@ def seed(database_url: str, members: int, engaged: int) -> dict[str, Any]:
                     n - 20,
                 ),
             )
-        # The reporters watch what was assigned to them: the first video.
+        # The reporters watch what was assigned to them: an hour-long talk.
+        conn.execute(
+            "INSERT INTO videos (id, org_id, owner_id, title, description, deal_attributes, "
+            "status, progress, source_version, duration_ms, created_at, updated_at, playable_at) "
+            "VALUES (%s, %s, %s, 'The pricing masterclass', '', '{}', 'playable', 100, 1, %s, "
+            "now(), now(), now())",
+            (LONG_VIDEO, org_id, admin_id, LONG_MS),
+        )
         reporting = uuid.uuid4()
         conn.execute(
             "INSERT INTO assignments (id, org_id, assigned_by, video_id, message, audience, "
             "person_count, created_at, published_at) "
             "VALUES (%s, %s, %s, %s, '', '{}', %s, now(), now())",
-            (reporting, org_id, admin_id, videos[0], len(reporters)),
+            (reporting, org_id, admin_id, LONG_VIDEO, len(reporters)),
         )
         conn.execute(
             "INSERT INTO assignees (org_id, assignment_id, user_id, state, played_ms, total_ms, "
-            "assigned_at) SELECT %s, %s, id, 'not_started', 0, 60000, now() "
+            "assigned_at) SELECT %s, %s, id, 'not_started', 0, %s, now() "
             "FROM unnest(%s::uuid[]) AS id",
-            (org_id, reporting, reporters),
+            (org_id, reporting, LONG_MS, reporters),
         )
         views = {}
         for person in reporters:
             view_id = uuid.uuid4()
+            # A view of an hour-long talk: every report adds a second never played before.
             conn.execute(
                 "INSERT INTO views (id, org_id, video_id, user_id, session_id, start_ms, end_ms, "
-                "started_at) VALUES (%s, %s, %s, %s, gen_random_uuid(), 0, 60000, now())",
-                (view_id, org_id, videos[0], person),
+                "started_at) VALUES (%s, %s, %s, %s, gen_random_uuid(), 0, %s, now())",
+                (view_id, org_id, LONG_VIDEO, person, LONG_MS),
             )
             views[str(person)] = str(view_id)
         # Engagement for the top lists: progress (some completed), comments and reactions.
@@ -342,7 +354,7 @@ class Reporter:
         with self.lock:
             self.seq += 1
             seq = self.seq
-        start = (seq * 1_000) % 59_000
+        start = (seq * 1_000) % (LONG_MS - 1_000)
         return {"seq": seq, "segments": [[start, start + 1_000]], "position_ms": start + 1_000}
 
 
