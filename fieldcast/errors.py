@@ -332,6 +332,7 @@ class ErrorCode(enum.StrEnum):
     )
     ASSIGNMENT_WITHDRAWN = "assignment_withdrawn", "The assignment was withdrawn."
     REQUEST_DECIDED = "request_decided", "The request was answered already."
+    REQUEST_PENDING = "request_pending", "A request of this kind waits for an answer already."
     DEAL_OWNER_UNKNOWN = (
         "deal_owner_unknown",
         "The deal's owner is no active person of the organisation (by id, email or external id).",

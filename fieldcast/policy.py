@@ -531,14 +531,24 @@ def _granted_ids(principal: Viewer) -> tuple[Select[Any], ...]:
         ),
         select(CollectionItem.video_id).where(
             CollectionItem.org_id == org,
-            CollectionItem.collection_id.in_(
-                select(Assignment.collection_id).where(
-                    Assignment.org_id == org,
-                    Assignment.id.in_(assigned),
-                    Assignment.collection_id.is_not(None),
-                )
-            ),
+            CollectionItem.collection_id.in_(_live_collections(org, assigned)),
         ),
+    )
+
+
+def _live_collections(org: Any, assignments: Select[Any]) -> Select[Any]:
+    """The collections of these assignments, less the deleted ones (they grant nothing)."""
+    return select(Assignment.collection_id).where(
+        Assignment.org_id == org,
+        Assignment.id.in_(assignments),
+        Assignment.collection_id.is_not(None),
+        select(Collection.id)
+        .where(
+            Collection.org_id == Assignment.org_id,
+            Collection.id == Assignment.collection_id,
+            Collection.deleted_at.is_(None),
+        )
+        .exists(),
     )
 
 
@@ -546,7 +556,15 @@ def _granted_to(session: Session, video: Video) -> ColumnElement[bool]:
     """`User.id` is someone curation grants the video: in the audience of a published
     collection holding it, or assigned it (alone or in a collection)."""
     holding = select(CollectionItem.collection_id).where(
-        CollectionItem.org_id == video.org_id, CollectionItem.video_id == video.id
+        CollectionItem.org_id == video.org_id,
+        CollectionItem.video_id == video.id,
+        select(Collection.id)
+        .where(
+            Collection.org_id == CollectionItem.org_id,
+            Collection.id == CollectionItem.collection_id,
+            Collection.deleted_at.is_(None),
+        )
+        .exists(),
     )
     published = session.execute(
         select(Collection.id, Collection.visibility).where(
@@ -1113,6 +1131,12 @@ def _owner_or_admin(principal: Principal, obj: Any) -> bool:
     return principal.is_admin or getattr(obj, "owner_id", None) == principal.user_id
 
 
+def _rule_maker_or_admin(principal: Principal, obj: Any) -> bool:
+    return _curator(principal, obj) and (
+        principal.is_admin or getattr(obj, "created_by", None) == principal.user_id
+    )
+
+
 def _assigner_or_admin(principal: Principal, obj: Any) -> bool:
     return principal.is_admin or (
         isinstance(obj, Assignment) and obj.assigned_by == principal.user_id
@@ -1223,6 +1247,8 @@ RULES: dict[str, Rule] = {
     # Its assigner and admins follow, change and withdraw an assignment, and answer requests.
     "assignment.manage": _assigner_or_admin,
     "assignment_rule.manage": _curator,
+    # A rule is changed or deleted by whoever made it, and by admins.
+    "assignment_rule.change": _rule_maker_or_admin,
     # The reasons people give for declining or asking for more time, across the organisation.
     "assignment.report": _admin,
     "deal.list": _member,

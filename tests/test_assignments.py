@@ -4,7 +4,7 @@ and the managers' digest, requests with their reasons, and rules by team, role a
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,9 +14,14 @@ from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext
 from fieldcast.db import utcnow
-from fieldcast.models.curation import Collection, CollectionItem
+from fieldcast.models.curation import (
+    Collection,
+    CollectionItem,
+    CollectionTeam,
+    CollectionVisibility,
+)
 from fieldcast.models.inbox import Notification
-from fieldcast.models.programs import Assignee, Assignment
+from fieldcast.models.programs import Assignee, Assignment, AssignmentRule
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.programs import reminders, rules
 from notifications.email import Email
@@ -423,3 +428,86 @@ def test_add_months_keeps_the_day_or_takes_the_months_last() -> None:
     start = utcnow().replace(year=2026, month=8, day=31)
     assert rules.add_months(start, 6).date().isoformat() == "2027-02-28"
     assert rules.add_months(start, 12).date().isoformat() == "2027-08-31"
+
+
+def test_a_collection_is_assigned_by_who_may_change_it_and_a_deleted_one_grants_nothing(
+    client: FlaskClient, session: Session, context: AppContext, world: dict[str, Any], org: Any
+) -> None:
+    curator, ana = bearer(client, world["curator"]), bearer(client, world["ana"])
+    collection = world["collection"]
+    # Published for a team the manager is in: they see it, but assigning it to others would
+    # widen who sees it (and all it will hold): refused; its owner may.
+    collection.visibility = CollectionVisibility.TEAMS
+    collection.published_at = utcnow()
+    session.add(
+        CollectionTeam(org_id=org.id, collection_id=collection.id, team_id=world["team"].id)
+    )
+    factories.MembershipFactory(team=world["team"], user=world["manager"])
+    session.flush()
+    manager = bearer(client, world["manager"])
+    body = {"collection_id": str(collection.id), "user_ids": [str(world["peer"].id)]}
+    refused = client.post("/api/v1/assignments", json=body, headers=manager)
+    assert refused.status_code == 403, refused.get_json()
+    _assign(client, curator, collection_id=str(collection.id), user_ids=[str(world["peer"].id)])
+    drain(context)
+    peer = bearer(client, world["peer"])
+    assert client.get(f"/api/v1/videos/{world['first'].id}", headers=peer).status_code == 200
+    # Deleted, the collection takes back what its assignment granted.
+    assert client.delete(f"/api/v1/collections/{collection.id}", headers=curator).status_code == 204
+    assert client.get(f"/api/v1/videos/{world['first'].id}", headers=peer).status_code == 404
+    # (and what its publication for the team granted)
+    assert client.get(f"/api/v1/videos/{world['first'].id}", headers=ana).status_code == 404
+
+
+def test_one_waiting_request_of_a_kind_and_managers_find_their_peoples_requests(
+    client: FlaskClient, context: AppContext, world: dict[str, Any]
+) -> None:
+    curator, ana = bearer(client, world["curator"]), bearer(client, world["ana"])
+    made = _assign(
+        client, curator, video_id=str(world["first"].id), user_ids=[str(world["ana"].id)]
+    )
+    drain(context)
+    url = f"/api/v1/assignments/{made['id']}/requests"
+    first = client.post(url, json={"kind": "decline", "reason": "no_time"}, headers=ana)
+    assert first.status_code == 201
+    again = client.post(url, json={"kind": "decline", "reason": "no_time"}, headers=ana)
+    assert again.status_code == 409 and again.get_json()["code"] == "request_pending"
+    manager = bearer(client, world["manager"])
+    waiting = client.get("/api/v1/assignment-requests", headers=manager).get_json()["items"]
+    assert [r["id"] for r in waiting] == [first.get_json()["id"]]
+    peer = bearer(client, world["peer"])
+    assert client.get("/api/v1/assignment-requests", headers=peer).get_json()["items"] == []
+    mine = client.get("/api/v1/assignment-requests", headers=ana).get_json()["items"]
+    assert [r["id"] for r in mine] == [first.get_json()["id"]]
+
+
+def test_a_rule_is_changed_by_who_made_it_and_its_rounds_keep_their_day(
+    client: FlaskClient, session: Session, context: AppContext, world: dict[str, Any], org: Any
+) -> None:
+    curator = bearer(client, world["curator"])
+    made = client.post(
+        "/api/v1/assignment-rules",
+        json={
+            "name": "Monthly",
+            "role": "rep",
+            "video_id": str(world["first"].id),
+            "every_months": 1,
+            "first_round_at": "2026-01-31T09:00:00+00:00",
+        },
+        headers=curator,
+    ).get_json()
+    other = bearer(client, factories.UserFactory(org=org, enablement=True))
+    url = f"/api/v1/assignment-rules/{made['id']}"
+    assert client.patch(url, json={"active": False}, headers=other).status_code == 403
+    assert client.delete(url, headers=other).status_code == 403
+    # Rounds on the 31st: February's last day, then March 31st again (no drift).
+    rule = session.get(AssignmentRule, made["id"])
+    assert rule is not None
+    for now, expected in (
+        ("2026-01-31T10:00:00+00:00", "2026-02-28"),
+        ("2026-03-01T10:00:00+00:00", "2026-03-31"),
+    ):
+        assert rules.run_rounds(context.db, now=datetime.fromisoformat(now)) == 1
+        session.refresh(rule)
+        assert rule.next_round_at is not None
+        assert rule.next_round_at.date().isoformat() == expected

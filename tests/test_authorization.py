@@ -425,6 +425,7 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/assignments/{assignment_id}/requests"): Case(
         Access.OWNER, 201, {"kind": "decline", "reason": "not_relevant"}
     ),
+    ("GET", "/api/v1/assignment-requests"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/assignment-requests/{request_id}/decision"): Case(
         Access.OWNER, 200, {"granted": True}
     ),

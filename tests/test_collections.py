@@ -318,3 +318,33 @@ def test_featured_for_the_organisation_and_a_team_shows_what_is_unavailable(
     gone = client.delete(f"/api/v1/featured/{org_wide.get_json()['id']}", headers=curator)
     assert gone.status_code == 204
     assert client.get("/api/v1/featured", headers=rep).get_json()["items"] == []
+
+
+def test_publishing_vouches_for_every_video_and_inputs_are_checked(
+    client: FlaskClient, session: Session, world: dict[str, Any], org: Any
+) -> None:
+    curator = bearer(client, world["curator"])
+    rep = bearer(client, world["rep"])
+    # An editor adds their own video, which the owner does not see: the owner cannot publish
+    # the collection for the organisation (that would show it to everyone), the editor can.
+    theirs = _video(session, org, world["rep"], "The rep's own")
+    cid = _create(client, curator, visibility="organisation", editor_ids=[str(world["rep"].id)])[
+        "id"
+    ]
+    added = _add(client, rep, cid, {"video_id": str(theirs.id)}).get_json()["items"][0]
+    refused = client.post(f"/api/v1/collections/{cid}/publish", headers=curator)
+    assert refused.status_code == 409 and refused.get_json()["errors"]["item_ids"] == [added["id"]]
+    assert client.post(f"/api/v1/collections/{cid}/publish", headers=rep).status_code == 200
+    # A deleted video does not stop an edit of the published collection.
+    theirs.deleted_at = utcnow()
+    session.flush()
+    renamed = client.patch(f"/api/v1/collections/{cid}", json={"title": "New"}, headers=curator)
+    assert renamed.status_code == 200
+    vid = str(world["video"].id)
+    for bad in (
+        {"items": [{"video_id": vid}], "after_item_id": str(world["video"].id)},
+        {"items": [{"video_id": vid}], "after_item_id": added["id"], "at_start": True},
+        {"items": [{"video_id": vid, "at_ms": 1000, "start_ms": 0, "end_ms": 5000}]},
+    ):
+        response = client.post(f"/api/v1/collections/{cid}/items", json=bad, headers=curator)
+        assert response.status_code == 422, (bad, response.get_json())

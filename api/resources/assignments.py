@@ -258,10 +258,13 @@ def _present(found: Sequence[Assignment], *, detail: bool = False) -> list[dict[
     ]
 
 
-def _learning(rows: Sequence[tuple[Assignee, Assignment]]) -> list[dict[str, Any]]:
+def _learning(
+    rows: Sequence[tuple[Assignee, Assignment]], *, own: bool = False
+) -> list[dict[str, Any]]:
+    """The rows presented; `own`: the principal's own standing assignments (what they grant
+    them is theirs to see, `policy.videos.among_assigned`)."""
     session, principal = db_session(), current_principal()
     found = list({a.id: a for _, a in rows}.values())
-    own = all(person.user_id == principal.user_id for person, _ in rows)
     subjects = _subjects(found, assigned=own)
     org_threshold = session.scalar(
         select(Organisation.completion_threshold_pct).where(Organisation.id == principal.org_id)
@@ -406,7 +409,7 @@ def _learning_page(user_id: uuid.UUID, args: dict[str, Any]) -> dict[str, Any]:
     )
     more = len(rows) > limit and offset + limit < assignments.MAX_LEARNING
     return {
-        "items": _learning(rows[:limit]),
+        "items": _learning(rows[:limit], own=user_id == current_principal().user_id),
         "next_cursor": offset_cursor(offset + limit) if more else None,
     }
 
@@ -509,6 +512,29 @@ class AssignmentRequests(MethodView):
         """Decline, or ask for more time, with a reason (people it is assigned to)"""
         made = requests.make(db_session(), current_principal(), assignment_id, **body)
         return attributes(made, AssignmentRequestSchema)
+
+
+class RequestListArgsSchema(PageArgsSchema):
+    pending = ma.fields.Boolean(
+        load_default=True, metadata={"description": "Only those waiting for an answer"}
+    )
+
+
+@blp.route("/assignment-requests")
+class AssignmentRequestList(MethodView):
+    @blp.arguments(RequestListArgsSchema, location="query")
+    @blp.response(200, page_schema(AssignmentRequestSchema))
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Requests you may answer (of your assignments, of your people; all, for admins) and
+        your own, the waiting ones by default, oldest first"""
+        stmt = requests.answerable(current_principal(), pending=args.pop("pending"))
+        page: Page[AssignmentRequest] = paginate(
+            db_session(), stmt, order_by=[AssignmentRequest.id], args=args
+        )
+        return {
+            "items": [attributes(r, AssignmentRequestSchema) for r in page.items],
+            "next_cursor": page.next_cursor,
+        }
 
 
 @blp.route("/assignment-requests/<uuid:request_id>/decision")

@@ -32,7 +32,14 @@ from fieldcast.models.curation import (
     CollectionVisibility,
 )
 from fieldcast.models.videos import Video
-from fieldcast.policy import Principal, authorize, load_collection, load_comment, load_video
+from fieldcast.policy import (
+    Principal,
+    authorize,
+    load_collection,
+    load_comment,
+    load_video,
+    videos,
+)
 from fieldcast.sharing.lists import unique, unknown_ids
 
 MAX_ITEMS = 200
@@ -41,6 +48,8 @@ MAX_EDITORS = 50
 # A clip made from a moment starts this long before it and lasts MOMENT_MS.
 MOMENT_LEAD_MS = 5_000
 MOMENT_MS = 30_000
+# A position in a video, as the database keeps it (int4 milliseconds: 24 days).
+MAX_MS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,8 @@ def update_collection(
     collection.updated_at = utcnow()
     if collection.published_at is not None:
         _check_publishable(session, collection)
+        if "visibility" in changes or team_ids is not None:
+            _check_vouched(session, principal, collection)
     session.flush()
     return collection
 
@@ -125,6 +136,7 @@ def publish(session: Session, principal: Principal, collection_id: uuid.UUID) ->
     """Its audience sees it, and the videos in it, from now on (again: no change)."""
     collection = load_collection(session, principal, collection_id, "collection.publish")
     _check_publishable(session, collection)
+    _check_vouched(session, principal, collection)
     if collection.published_at is None:
         collection.published_at = utcnow()
         collection.updated_at = utcnow()
@@ -149,6 +161,35 @@ def delete_collection(session: Session, principal: Principal, collection_id: uui
     collection.deleted_at = utcnow()
     collection.published_at = None
     session.flush()
+
+
+def _check_vouched(session: Session, principal: Principal, collection: Collection) -> None:
+    """Publishing lets the audience see the videos in it, so the one publishing (or widening
+    its audience) vouches for each: an item of a video they do not see (one an editor added
+    through a share since recalled, say) stops it, naming the items. Deleted and hidden
+    videos grant nothing to anyone and do not stop it."""
+    would_grant = select(Video.id).where(
+        Video.org_id == collection.org_id,
+        Video.deleted_at.is_(None),
+        Video.hidden_at.is_(None),
+    )
+    unseen = session.scalars(
+        select(CollectionItem.id).where(
+            CollectionItem.org_id == collection.org_id,
+            CollectionItem.collection_id == collection.id,
+            CollectionItem.video_id.in_(would_grant),
+            ~select(Video.id)
+            .where(Video.id == CollectionItem.video_id, videos.visible(principal))
+            .exists(),
+        )
+    ).all()
+    if unseen:
+        raise Conflict(
+            "Some items are of videos you do not see: remove them, or ask who added them to "
+            "publish.",
+            code=ErrorCode.NOT_PUBLISHABLE,
+            errors={"item_ids": [str(item) for item in unseen[:50]]},
+        )
 
 
 def _check_publishable(session: Session, collection: Collection) -> None:
@@ -248,8 +289,16 @@ def add_items(
     """Add videos and clips (each of a video the curator sees), at the end, at the start, or
     after an item; returns the items added, in order."""
     collection = load_collection(session, principal, collection_id, "collection.update")
+    if at_start and after_item_id is not None:
+        raise InvalidInput(errors={"after_item_id": ["Either at_start or after an item."]})
     _lock(session, collection)
     current = items_of(session, collection)
+    if after_item_id is not None and after_item_id not in {item.id for item in current}:
+        raise InvalidInput(
+            "Add after an item of this collection.",
+            code=ErrorCode.NOT_IN_COLLECTION,
+            errors={"after_item_id": [str(after_item_id)]},
+        )
     if len(current) + len(items) > MAX_ITEMS:
         raise Conflict(
             f"A collection holds at most {MAX_ITEMS} items.", code=ErrorCode.COLLECTION_FULL
@@ -282,6 +331,20 @@ def _resolve(
     session: Session, principal: Principal, item: ItemInput
 ) -> tuple[uuid.UUID, int | None, int | None, uuid.UUID | None]:
     """The video and range an item input names, checked against the video's duration."""
+    named = [
+        name
+        for name, given in (
+            ("comment_id", item.comment_id is not None),
+            ("at_ms", item.at_ms is not None),
+            ("start_ms", item.start_ms is not None or item.end_ms is not None),
+        )
+        if given
+    ]
+    if len(named) > 1:
+        raise InvalidInput(
+            "Name a clip one way: by start_ms and end_ms, by at_ms, or by comment_id.",
+            errors={name: ["one of start_ms/end_ms, at_ms, comment_id"] for name in named},
+        )
     if item.comment_id is not None:
         comment = load_comment(session, principal, item.comment_id)
         if comment.at_ms is None:
@@ -316,7 +379,7 @@ def _resolve(
 
 def _moment(video: Video, at_ms: int) -> tuple[int, int]:
     low = max(0, at_ms - MOMENT_LEAD_MS)
-    return low, low + MOMENT_MS
+    return low, min(low + MOMENT_MS, MAX_MS)
 
 
 def _fit(video: Video, low: int, high: int, *, strict: bool = False) -> int:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from fieldcast.curation.collections import ItemInput, _resolve
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
-from fieldcast.models.accounts import Team
+from fieldcast.models.accounts import Role, Team
 from fieldcast.models.curation import Feature
 from fieldcast.policy import Principal, authorize, load_collection, teams_of
 
@@ -93,11 +93,14 @@ def featured_for(
     """What is featured for the principal, newest first: for the organisation and for their
     teams (and the teams above them); or, with `team_id`, for that team alone."""
     authorize(principal, "feature.list")
-    scope = (
-        Feature.team_id == team_id
-        if team_id is not None
-        else or_(Feature.team_id.is_(None), Feature.team_id.in_(teams_of(principal)))
-    )
+    mine = teams_of(principal)
+    if team_id is None:
+        scope = or_(Feature.team_id.is_(None), Feature.team_id.in_(mine))
+    elif principal.has_role(Role.ADMIN, Role.ENABLEMENT, Role.MANAGER):
+        scope = Feature.team_id == team_id  # curators see (and keep) every team's
+    else:
+        # Another team's features are its own: a member sees those of their teams.
+        scope = and_(Feature.team_id == team_id, Feature.team_id.in_(mine))
     return list(
         session.scalars(
             select(Feature)

@@ -99,11 +99,20 @@ class Assignee(TenantMixin, Base):
         tenant_fk("assignees", "user_id", "users", ondelete="CASCADE"),
         Index("ix_assignees_user_id_due_at", "user_id", "due_at"),
         Index("ix_assignees_assignment_id_state", "assignment_id", "state"),
-        # Reminders read the open ones by due date.
+        # Reminders read the open ones not reminded yet, by due date: before it, and overdue.
         Index(
-            "ix_assignees_open_due_at",
+            "ix_assignees_due_unreminded",
             "due_at",
-            postgresql_where=text("state IN ('not_started', 'in_progress')"),
+            postgresql_where=text(
+                "state IN ('not_started', 'in_progress') AND reminded_at IS NULL"
+            ),
+        ),
+        Index(
+            "ix_assignees_overdue_unreminded",
+            "due_at",
+            postgresql_where=text(
+                "state IN ('not_started', 'in_progress') AND overdue_reminded_at IS NULL"
+            ),
         ),
     )
 
@@ -204,6 +213,10 @@ class AssignmentRule(TenantMixin, Base):
     threshold_pct: Mapped[int | None]
     every_months: Mapped[int | None]
     next_round_at: Mapped[datetime | None]
+    # The schedule's first round, and the rounds made before it: round n of the schedule is
+    # `every_months` x n after the first (a schedule set anew starts counting again).
+    first_round_at: Mapped[datetime | None]
+    rounds_before: Mapped[int] = mapped_column(default=0, server_default="0")
     rounds: Mapped[int] = mapped_column(default=0, server_default="0")
     active: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     created_at: Mapped[CreatedAt]

@@ -31,14 +31,14 @@ from sqlalchemy import Select, Table, delete, func, literal, select, text, updat
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from fieldcast import events
+from fieldcast import events, policy
 from fieldcast.db import utcnow
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound, PermissionDenied
 from fieldcast.inbox import delivery
 from fieldcast.inbox import services as inbox
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import User
-from fieldcast.models.curation import Collection, CollectionItem
+from fieldcast.models.curation import Collection, CollectionItem, CollectionVisibility
 from fieldcast.models.inbox import Notification
 from fieldcast.models.programs import (
     Assignee,
@@ -93,7 +93,18 @@ def check_subject(session: Session, principal: Principal, subject: Subject) -> S
     if subject.collection_id is not None:
         if subject.start_ms is not None or subject.end_ms is not None:
             raise InvalidInput(errors={"start_ms": ["A collection is assigned whole."]})
-        load_collection(session, principal, subject.collection_id)
+        collection = load_collection(session, principal, subject.collection_id)
+        # Assigning grants the collection and its items, those added later included, to its
+        # people: only who may change it does that, unless everyone sees it already.
+        everyone_sees = (
+            collection.published_at is not None
+            and collection.visibility is CollectionVisibility.ORGANISATION
+        )
+        if not (everyone_sees or policy.collections.editable(session, principal, collection)):
+            raise PermissionDenied(
+                "Assign a collection you edit, or one published for the organisation.",
+                code=ErrorCode.PERMISSION_DENIED,
+            )
         return subject
     assert subject.video_id is not None
     video = load_video(session, principal, subject.video_id)
@@ -481,7 +492,9 @@ _REFRESH = text(
                             ELSE ae.completed_at END
     FROM judged
     WHERE ae.assignment_id = judged.assignment_id AND ae.user_id = judged.user_id
-      AND (ae.played_ms, ae.total_ms) IS DISTINCT FROM (judged.played_ms, judged.total_ms)
+      AND (ae.played_ms IS DISTINCT FROM judged.played_ms
+           OR ae.total_ms IS DISTINCT FROM judged.total_ms
+           OR (judged.done AND ae.state NOT IN ('completed', 'excused')))
     """
 )
 

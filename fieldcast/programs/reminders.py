@@ -18,9 +18,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from fieldcast import policy
 from fieldcast.accounts.emails import Paragraphs
 from fieldcast.context import current
 from fieldcast.db import Database, utcnow
@@ -28,9 +29,12 @@ from fieldcast.inbox import services as inbox
 from fieldcast.inbox.types import NotificationType
 from fieldcast.links import app_link
 from fieldcast.models.accounts import User
+from fieldcast.models.curation import Collection
 from fieldcast.models.programs import Assignee, Assignment
+from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
+from fieldcast.policy import Principal
 from fieldcast.programs import assignments
 from notifications.email import Email, EmailRejected, EmailTransientError
 
@@ -76,6 +80,7 @@ def _claim(session: Session, mark: Any, when: Any, now: datetime) -> list[Any]:
             when,
             mark.is_(None),
             Assignment.withdrawn_at.is_(None),
+            select(User.id).where(User.id == Assignee.user_id, User.is_active.is_(True)).exists(),
         )
         .limit(ROUND_SIZE)
         .with_for_update(of=Assignee, skip_locked=True)
@@ -196,6 +201,14 @@ def overdue_of_reports(session: Session, manager: User, now: datetime) -> list[A
     )
 
 
+def _sees(session: Session, viewer: Principal, assignment: Assignment) -> bool:
+    if assignment.collection_id is not None:
+        found = session.get(Collection, assignment.collection_id)
+        return found is not None and policy.collections.can_see(session, viewer, found)
+    video = session.get(Video, assignment.video_id)
+    return video is not None and policy.videos.can_see(session, viewer, video)
+
+
 def digest_email(session: Session, manager: User, now: datetime) -> Email | None:
     rows = overdue_of_reports(session, manager, now)
     if not rows:
@@ -203,11 +216,15 @@ def digest_email(session: Session, manager: User, now: datetime) -> Email | None
     settings = current().settings
     titles: dict[uuid.UUID, str] = {}
     lines = []
+    viewer = Principal(user=manager)
     for row in rows[:DIGEST_LINES]:
         if row.assignment_id not in titles:
             assignment = session.get(Assignment, row.assignment_id)
+            # Named only if the manager sees what it assigns (else, what it is stays theirs).
             titles[row.assignment_id] = (
-                assignments.title_of(session, assignment) if assignment else "An assignment"
+                assignments.title_of(session, assignment)
+                if assignment is not None and _sees(session, viewer, assignment)
+                else "an assignment"
             )
         days = max(1, (now - row.due_at).days)
         lines.append(
@@ -250,16 +267,3 @@ def _send_digest(session: Session, payload: dict[str, Any]) -> None:
     except EmailRejected:
         log.error("the mail server refused the digest to manager %s", manager.id)
         raise
-
-
-def overdue_count(session: Session, org_id: uuid.UUID) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).where(
-                Assignee.org_id == org_id,
-                Assignee.state.in_(assignments.OPEN_STATES),
-                Assignee.due_at < func.now(),
-            )
-        )
-        or 0
-    )

@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from fieldcast.db import utcnow
@@ -28,7 +28,7 @@ from fieldcast.models.programs import (
     RequestKind,
     RequestReason,
 )
-from fieldcast.policy import Principal, authorize, managers_of
+from fieldcast.policy import Principal, authorize, managers_of, reports_of
 from fieldcast.programs import assignments
 
 
@@ -52,6 +52,19 @@ def make(
             raise InvalidInput(errors={"wanted_due_at": ["Later than your due date."]})
     elif wanted_due_at is not None:
         raise InvalidInput(errors={"wanted_due_at": ["Only for more time."]})
+    waiting = session.scalar(
+        select(AssignmentRequest.id).where(
+            AssignmentRequest.org_id == principal.org_id,
+            AssignmentRequest.assignment_id == assignment_id,
+            AssignmentRequest.user_id == principal.user_id,
+            AssignmentRequest.kind == kind,
+            AssignmentRequest.decided_at.is_(None),
+        )
+    )
+    if waiting is not None:
+        raise Conflict(
+            "You asked this already; it waits for an answer.", code=ErrorCode.REQUEST_PENDING
+        )
     made = AssignmentRequest(
         org_id=principal.org_id,
         assignment_id=assignment_id,
@@ -103,6 +116,8 @@ def decide(
     request = load(session, principal, request_id)
     if not may_answer(session, principal, request):
         raise NotFound(f"No request with id {request_id}.")
+    # One answer: a second one at the same time waits here, then finds it answered.
+    session.refresh(request, with_for_update=True)
     if request.decided_at is not None:
         raise Conflict("The request was answered already.", code=ErrorCode.REQUEST_DECIDED)
     row = session.scalar(
@@ -143,6 +158,28 @@ def decide(
         dedup_key=f"assignment.answered:{request.id}",
     )
     return request
+
+
+def answerable(principal: Principal, *, pending: bool = True) -> Select[Any]:
+    """The requests the principal may answer (of their assignments, of the people below them;
+    every one for admins), the waiting ones only by default, and their own."""
+    stmt = select(AssignmentRequest).where(AssignmentRequest.org_id == principal.org_id)
+    if not principal.is_admin:
+        stmt = stmt.where(
+            or_(
+                AssignmentRequest.user_id == principal.user_id,
+                AssignmentRequest.assignment_id.in_(
+                    select(Assignment.id).where(
+                        Assignment.org_id == principal.org_id,
+                        Assignment.assigned_by == principal.user_id,
+                    )
+                ),
+                AssignmentRequest.user_id.in_(reports_of(principal.org_id, principal.user_id)),
+            )
+        )
+    if pending:
+        stmt = stmt.where(AssignmentRequest.decided_at.is_(None))
+    return stmt
 
 
 def of_assignment(assignment: Assignment) -> Select[Any]:

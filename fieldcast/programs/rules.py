@@ -19,14 +19,15 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, Uuid, literal, or_, select
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import Session
 
 from fieldcast import events
 from fieldcast.db import Database, utcnow
 from fieldcast.errors import InvalidInput, NotFound
 from fieldcast.models.accounts import Role, Team, User
-from fieldcast.models.programs import Assignee, Assignment, AssignmentRule
+from fieldcast.models.programs import Assignee, Assignment, AssignmentAudience, AssignmentRule
 from fieldcast.policy import Principal, authorize
 from fieldcast.programs import assignments
 from fieldcast.sharing.audience import audience
@@ -92,12 +93,19 @@ def create_rule(
         every_months=every_months,
         next_round_at=(first_round_at or utcnow()) if every_months else None,
     )
+    rule.first_round_at = rule.next_round_at
     session.add(rule)
     session.flush()
     return rule
 
 
-def load_rule(session: Session, principal: Principal, rule_id: uuid.UUID) -> AssignmentRule:
+def load_rule(
+    session: Session,
+    principal: Principal,
+    rule_id: uuid.UUID,
+    action: str = "assignment_rule.manage",
+) -> AssignmentRule:
+    """A rule of the organisation: curators read them; its maker and admins change it."""
     authorize(principal, "assignment_rule.manage")
     rule = session.scalar(
         select(AssignmentRule).where(
@@ -106,6 +114,7 @@ def load_rule(session: Session, principal: Principal, rule_id: uuid.UUID) -> Ass
     )
     if rule is None:
         raise NotFound(f"No rule with id {rule_id}.")
+    authorize(principal, action, rule)
     return rule
 
 
@@ -118,11 +127,16 @@ def update_rule(
     session: Session, principal: Principal, rule_id: uuid.UUID, changes: dict[str, Any]
 ) -> AssignmentRule:
     """Its name, message, due days, threshold, schedule, or `active`; what it assigned stays."""
-    rule = load_rule(session, principal, rule_id)
+    rule = load_rule(session, principal, rule_id, "assignment_rule.change")
     for key, value in changes.items():
         setattr(rule, key, value)
+    if "next_round_at" in changes and rule.next_round_at is not None:
+        # A new schedule: its rounds are counted from this one.
+        rule.first_round_at = rule.next_round_at
+        rule.rounds_before = rule.rounds
     if rule.every_months and rule.next_round_at is None:
-        rule.next_round_at = utcnow()
+        rule.next_round_at = rule.first_round_at = utcnow()
+        rule.rounds_before = rule.rounds
     if not rule.every_months:
         rule.next_round_at = None
     session.flush()
@@ -131,7 +145,7 @@ def update_rule(
 
 def delete_rule(session: Session, principal: Principal, rule_id: uuid.UUID) -> None:
     """The rule goes; its assignments stay (withdraw them one by one if need be)."""
-    session.delete(load_rule(session, principal, rule_id))
+    session.delete(load_rule(session, principal, rule_id, "assignment_rule.change"))
     session.flush()
 
 
@@ -188,7 +202,23 @@ def _reach(session: Session, rules: list[AssignmentRule], user_id: uuid.UUID) ->
             )
             .limit(1)
         )
-        if reached is not None:
+        pending = session.scalar(
+            select(AssignmentAudience.assignment_id)
+            .join(
+                Assignment,
+                (Assignment.org_id == AssignmentAudience.org_id)
+                & (Assignment.id == AssignmentAudience.assignment_id),
+            )
+            .where(
+                AssignmentAudience.org_id == rule.org_id,
+                Assignment.rule_id == rule.id,
+                Assignment.withdrawn_at.is_(None),
+                or_(Assignment.round.is_(None), Assignment.round == rule.rounds),
+                AssignmentAudience.user_ids.contains(array([literal(user_id, Uuid())])),
+            )
+            .limit(1)
+        )
+        if reached is not None or pending is not None:
             continue
         person = select(User.id).where(
             User.org_id == rule.org_id, User.id == user_id, User.is_active.is_(True)
@@ -256,10 +286,14 @@ def run_rounds(db: Database, *, now: datetime | None = None) -> int:
             assert rule.every_months is not None and rule.next_round_at is not None
             rule.rounds += 1
             _assign(session, rule, _covered(rule), round=rule.rounds)
-            # The next round from this one's planned time (a late run does not drift).
-            following = add_months(rule.next_round_at, rule.every_months)
+            # The next round on the schedule, counted from its first (a round on the 31st stays
+            # on the month's last day; a late run does not drift, and skips what it missed).
+            first = rule.first_round_at or rule.next_round_at
+            step = rule.rounds - rule.rounds_before
+            following = add_months(first, step * rule.every_months)
             while following <= now:
-                following = add_months(following, rule.every_months)
+                step += 1
+                following = add_months(first, step * rule.every_months)
             rule.next_round_at = following
             made += 1
     return made

@@ -6,8 +6,7 @@ Create Date: 2026-12-02
 
 A view's played segments are an int4multirange of milliseconds: a report's segments are merged
 by union, so a report sent twice, or out of order, counts once. `video_progress` is the union
-over a person's views of a video; an organisation sets the share that counts as completed
-(1 to 100 %). `multirange_ms` is the length of a multirange: what its segments add up to.
+over a person's views of a video; an organisation sets the share that counts as completed.
 """
 
 from collections.abc import Sequence
@@ -21,17 +20,8 @@ down_revision: str | None = '0025'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The milliseconds a union of [start, end) segments covers (its ranges never overlap).
-_MULTIRANGE_MS = """
-    CREATE FUNCTION multirange_ms(played int4multirange) RETURNS integer
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-        SELECT CAST(coalesce(sum(upper(r) - lower(r)), 0) AS integer) FROM unnest(played) AS r
-    $$
-"""
-
 
 def upgrade() -> None:
-    op.execute(_MULTIRANGE_MS)
     op.create_table('video_progress',
     sa.Column('user_id', sa.Uuid(), nullable=False),
     sa.Column('video_id', sa.Uuid(), nullable=False),
@@ -64,7 +54,6 @@ def upgrade() -> None:
     sa.Column('started_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('device_started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('device_last_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('device_completed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_reported_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('org_id', sa.Uuid(), nullable=False),
@@ -93,11 +82,9 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_view_events_org_id'), 'view_events', ['org_id'], unique=False)
     op.add_column('organisations', sa.Column('completion_threshold_pct', sa.Integer(), server_default='90', nullable=False))
-    op.create_check_constraint(op.f('ck_organisations_completion_threshold_pct'), 'organisations', 'completion_threshold_pct BETWEEN 1 AND 100')
 
 
 def downgrade() -> None:
-    op.drop_constraint(op.f('ck_organisations_completion_threshold_pct'), 'organisations', type_='check')
     op.drop_column('organisations', 'completion_threshold_pct')
     op.drop_index(op.f('ix_view_events_org_id'), table_name='view_events')
     op.drop_table('view_events')
@@ -107,4 +94,3 @@ def downgrade() -> None:
     op.drop_index('ix_video_progress_video_id', table_name='video_progress')
     op.drop_index(op.f('ix_video_progress_org_id'), table_name='video_progress')
     op.drop_table('video_progress')
-    op.execute('DROP FUNCTION multirange_ms(int4multirange)')

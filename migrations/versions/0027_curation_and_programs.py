@@ -8,6 +8,10 @@ A collection's items are whole videos or clips ([start_ms, end_ms)); published, 
 lets its audience see its videos. An assignment reaches its people through audience blocks
 (as a share does) that a worker turns into one `assignees` row each; requests (decline, more
 time) keep their reasons; rules assign by team, role and schedule.
+
+Viewing gains what offline players need: a view's completion by the device's clock, the
+organisation's threshold bounded to 1-100 %, and `multirange_ms`, the length of a multirange
+(what its segments add up to), which progress and assignments compute with.
 """
 
 from collections.abc import Sequence
@@ -22,7 +26,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# The milliseconds a union of [start, end) segments covers (its ranges never overlap).
+_MULTIRANGE_MS = """
+    CREATE FUNCTION multirange_ms(played int4multirange) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT CAST(coalesce(sum(upper(r) - lower(r)), 0) AS integer) FROM unnest(played) AS r
+    $$
+"""
+
+
 def upgrade() -> None:
+    op.execute(_MULTIRANGE_MS)
+    op.add_column('views', sa.Column('device_completed_at', sa.DateTime(timezone=True), nullable=True))
+    op.create_check_constraint(op.f('ck_organisations_completion_threshold_pct'), 'organisations', 'completion_threshold_pct BETWEEN 1 AND 100')
     op.create_table('collections',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('owner_id', sa.Uuid(), nullable=False),
@@ -80,6 +96,8 @@ def upgrade() -> None:
     sa.Column('threshold_pct', sa.Integer(), nullable=True),
     sa.Column('every_months', sa.Integer(), nullable=True),
     sa.Column('next_round_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('first_round_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('rounds_before', sa.Integer(), server_default='0', nullable=False),
     sa.Column('rounds', sa.Integer(), server_default='0', nullable=False),
     sa.Column('active', sa.Boolean(), server_default=sa.text('true'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
@@ -212,7 +230,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('assignment_id', 'user_id', name=op.f('pk_assignees'))
     )
     op.create_index('ix_assignees_assignment_id_state', 'assignees', ['assignment_id', 'state'], unique=False)
-    op.create_index('ix_assignees_open_due_at', 'assignees', ['due_at'], unique=False, postgresql_where=sa.text("state IN ('not_started', 'in_progress')"))
+    op.create_index('ix_assignees_due_unreminded', 'assignees', ['due_at'], unique=False, postgresql_where=sa.text("state IN ('not_started', 'in_progress') AND reminded_at IS NULL"))
+    op.create_index('ix_assignees_overdue_unreminded', 'assignees', ['due_at'], unique=False, postgresql_where=sa.text("state IN ('not_started', 'in_progress') AND overdue_reminded_at IS NULL"))
     op.create_index(op.f('ix_assignees_org_id'), 'assignees', ['org_id'], unique=False)
     op.create_index('ix_assignees_user_id_due_at', 'assignees', ['user_id', 'due_at'], unique=False)
     op.create_table('assignment_audiences',
@@ -257,7 +276,8 @@ def downgrade() -> None:
     op.drop_table('assignment_audiences')
     op.drop_index('ix_assignees_user_id_due_at', table_name='assignees')
     op.drop_index(op.f('ix_assignees_org_id'), table_name='assignees')
-    op.drop_index('ix_assignees_open_due_at', table_name='assignees', postgresql_where=sa.text("state IN ('not_started', 'in_progress')"))
+    op.drop_index('ix_assignees_overdue_unreminded', table_name='assignees', postgresql_where=sa.text("state IN ('not_started', 'in_progress') AND overdue_reminded_at IS NULL"))
+    op.drop_index('ix_assignees_due_unreminded', table_name='assignees', postgresql_where=sa.text("state IN ('not_started', 'in_progress') AND reminded_at IS NULL"))
     op.drop_index('ix_assignees_assignment_id_state', table_name='assignees')
     op.drop_table('assignees')
     op.drop_index('ix_top_entries_video_id', table_name='top_entries')
@@ -288,3 +308,6 @@ def downgrade() -> None:
     op.drop_index('ix_collections_owner_id', table_name='collections')
     op.drop_index(op.f('ix_collections_org_id'), table_name='collections')
     op.drop_table('collections')
+    op.drop_constraint(op.f('ck_organisations_completion_threshold_pct'), 'organisations', type_='check')
+    op.drop_column('views', 'device_completed_at')
+    op.execute('DROP FUNCTION multirange_ms(int4multirange)')
