@@ -441,10 +441,9 @@ OPERATIONS: dict[tuple[str, str], Case] = {
         lambda world: {"name": "Refresher", "role": "rep", "video_id": str(world.curated_video.id)},
     ),
     ("GET", "/api/v1/assignment-rules/{rule_id}"): Case(Access.LIST_MAKER, 200),
-    ("PATCH", "/api/v1/assignment-rules/{rule_id}"): Case(
-        Access.LIST_MAKER, 200, {"active": False}
-    ),
-    ("DELETE", "/api/v1/assignment-rules/{rule_id}"): Case(Access.LIST_MAKER, 204),
+    # `admin` made the rule: others (curators included) do not change it.
+    ("PATCH", "/api/v1/assignment-rules/{rule_id}"): Case(Access.ADMIN, 200, {"active": False}),
+    ("DELETE", "/api/v1/assignment-rules/{rule_id}"): Case(Access.ADMIN, 204),
     ("GET", "/api/v1/videos/{video_id}/comments"): Case(Access.OWNER, 200),
     ("POST", "/api/v1/videos/{video_id}/comments"): Case(
         Access.OWNER, 201, {"body": "At 0:01 the opener lands", "at_ms": 1000}

@@ -196,6 +196,16 @@ class AssigneePageArgsSchema(PageArgsSchema):
     state = ma.fields.String(load_default=None, validate=ma.validate.OneOf(_STATES))
 
 
+def _subject(body: dict[str, Any]) -> assignments.Subject:
+    """The video, clip or collection a body names (`SubjectFields`), taken out of it."""
+    return assignments.Subject(
+        video_id=body.pop("video_id"),
+        start_ms=body.pop("start_ms"),
+        end_ms=body.pop("end_ms"),
+        collection_id=body.pop("collection_id"),
+    )
+
+
 def _state(value: str | None) -> str | None:
     return None if value == "all" else value
 
@@ -332,12 +342,7 @@ class Assignments(MethodView):
     @blp.problems(403, 404, 422)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Assign a video, a clip or a collection (enablement, managers, admins)"""
-        subject = assignments.Subject(
-            video_id=body.pop("video_id"),
-            start_ms=body.pop("start_ms"),
-            end_ms=body.pop("end_ms"),
-            collection_id=body.pop("collection_id"),
-        )
+        subject = _subject(body)
         made = assignments.assign(db_session(), current_principal(), subject, **body)
         return _present([made], detail=True)[0]
 
@@ -642,12 +647,7 @@ class AssignmentRules(MethodView):
     @blp.problems(403, 404, 422)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Make a rule: for a team or a role, once on joining, or every so many months"""
-        subject = assignments.Subject(
-            video_id=body.pop("video_id"),
-            start_ms=body.pop("start_ms"),
-            end_ms=body.pop("end_ms"),
-            collection_id=body.pop("collection_id"),
-        )
+        subject = _subject(body)
         made = rules.create_rule(db_session(), current_principal(), subject=subject, **body)
         return attributes(made, AssignmentRuleSchema)
 

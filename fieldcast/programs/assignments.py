@@ -46,7 +46,6 @@ from fieldcast.models.programs import (
     Assignment,
     AssignmentAudience,
 )
-from fieldcast.models.sharing import DistributionList
 from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
@@ -58,9 +57,8 @@ from fieldcast.policy import (
     managers_of,
     reports_of,
 )
-from fieldcast.policy import lists as list_policy
 from fieldcast.sharing.audience import audience, insert_blocks
-from fieldcast.sharing.lists import unique, unknown_ids
+from fieldcast.sharing.lists import MAX_NAMED_LISTS, MAX_NAMED_TEAMS, MAX_NAMED_USERS, named
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +66,9 @@ FAN_OUT_TASK = TaskName.ASSIGNMENTS_FAN_OUT
 SLICE_TASK = TaskName.ASSIGNMENTS_SEND_SLICE
 # People per push job: one FCM batch of their devices, and work for every worker.
 SLICE_SIZE = 250
-MAX_USERS = 1_000
-MAX_TEAMS = 100
-MAX_LISTS = 20
+MAX_USERS = MAX_NAMED_USERS
+MAX_TEAMS = MAX_NAMED_TEAMS
+MAX_LISTS = MAX_NAMED_LISTS
 # What "my learning" and a person's list hold at most (open ones first, by due date).
 MAX_LEARNING = 500
 OPEN_STATES = (AssigneeState.NOT_STARTED, AssigneeState.IN_PROGRESS)
@@ -137,33 +135,12 @@ def assign(
     Returns at once whatever the audience; the people are reached by workers."""
     authorize(principal, "assignment.create")
     subject = check_subject(session, principal, subject)
-    users, teams, lists = unique(user_ids), unique(team_ids), unique(list_ids)
-    if not (users or teams or lists):
-        raise InvalidInput(
-            "Name at least one person, team or list.",
-            errors={"user_ids": ["name someone to assign to"]},
-        )
-    if len(users) > MAX_USERS or len(teams) > MAX_TEAMS or len(lists) > MAX_LISTS:
-        raise InvalidInput(
-            f"An assignment names at most {MAX_USERS} people, {MAX_TEAMS} teams and "
-            f"{MAX_LISTS} lists; put larger audiences in a list.",
-            code=ErrorCode.AUDIENCE_TOO_LARGE,
-        )
     if due_at is not None and due_at <= utcnow():
         raise InvalidInput(errors={"due_at": ["In the future."]})
-    errors = unknown_ids(session, principal.org_id, users, teams)
-    if lists:
-        usable = set(
-            session.scalars(
-                select(DistributionList.id).where(
-                    list_policy.visible(principal), DistributionList.id.in_(lists)
-                )
-            )
-        )
-        if missing := [str(x) for x in lists if x not in usable]:
-            errors["list_ids"] = [f"no such list: {', '.join(missing[:20])}"]
-    if errors:
-        raise NotFound("Some people, teams or lists do not exist.", errors=errors)
+    audience_named = named(
+        session, principal, user_ids=user_ids, team_ids=team_ids, list_ids=list_ids, verb="assign"
+    )
+    users, teams, lists = audience_named.user_ids, audience_named.team_ids, audience_named.list_ids
     people = audience(principal.org_id, user_ids=users, team_ids=teams, list_ids=lists)
     return create(
         session,
@@ -171,11 +148,7 @@ def assign(
         subject,
         people,
         assigned_by=principal.user_id,
-        audience_named={
-            "user_ids": [str(u) for u in users],
-            "team_ids": [str(t) for t in teams],
-            "list_ids": [str(x) for x in lists],
-        },
+        audience_named=audience_named.as_json(),
         due_at=due_at,
         threshold_pct=threshold_pct,
         message=message,

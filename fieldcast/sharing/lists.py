@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from fieldcast.db import utcnow
-from fieldcast.errors import InvalidInput
+from fieldcast.errors import ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import Team, User
 from fieldcast.models.sharing import (
     DistributionList,
@@ -25,6 +25,7 @@ from fieldcast.models.sharing import (
     ListVisibility,
 )
 from fieldcast.policy import Principal, authorize, load_list
+from fieldcast.policy import lists as list_policy
 from fieldcast.sharing.audience import audience
 
 MAX_LIST_USERS = 20_000
@@ -188,3 +189,71 @@ def unknown_ids(
         if missing := [str(t) for t in team_ids if t not in found]:
             errors["team_ids"] = [f"no such team: {', '.join(missing[:20])}"]
     return errors
+
+
+# What one share or assignment may name at once (larger audiences go in a list).
+MAX_NAMED_USERS = 1_000
+MAX_NAMED_TEAMS = 100
+MAX_NAMED_LISTS = 20
+
+
+@dataclass(frozen=True)
+class Named:
+    """The people, teams and lists a share or an assignment names, each once, checked."""
+
+    user_ids: list[uuid.UUID]
+    team_ids: list[uuid.UUID]
+    list_ids: list[uuid.UUID]
+
+    def as_json(self) -> dict[str, list[str]]:
+        return {
+            "user_ids": [str(u) for u in self.user_ids],
+            "team_ids": [str(t) for t in self.team_ids],
+            "list_ids": [str(x) for x in self.list_ids],
+        }
+
+
+def named(
+    session: Session,
+    principal: Principal,
+    *,
+    user_ids: Sequence[uuid.UUID],
+    team_ids: Sequence[uuid.UUID],
+    list_ids: Sequence[uuid.UUID],
+    verb: str,
+) -> Named:
+    """The audience named, each id once: at least one; at most `MAX_NAMED_*` of each (422
+    `audience_too_large`); every person and team of the organisation and every list the
+    principal may use, else not found, as any object they may not see (`verb`: "share",
+    "assign", for the messages)."""
+    users, teams, lists = unique(user_ids), unique(team_ids), unique(list_ids)
+    if not (users or teams or lists):
+        raise InvalidInput(
+            "Name at least one user, team or list.",
+            errors={"user_ids": [f"name someone to {verb} to"]},
+        )
+    if len(users) > MAX_NAMED_USERS or len(teams) > MAX_NAMED_TEAMS or len(lists) > MAX_NAMED_LISTS:
+        raise InvalidInput(
+            f"Name at most {MAX_NAMED_USERS} users, {MAX_NAMED_TEAMS} teams and "
+            f"{MAX_NAMED_LISTS} lists; put larger audiences in a list.",
+            code=ErrorCode.AUDIENCE_TOO_LARGE,
+        )
+    errors = unknown_ids(session, principal.org_id, users, teams)
+    if lists:
+        usable = set(
+            session.scalars(
+                select(DistributionList.id).where(
+                    list_policy.visible(principal), DistributionList.id.in_(lists)
+                )
+            ).all()
+        )
+        if missing := [str(x) for x in lists if x not in usable]:
+            errors["list_ids"] = [f"no such list: {', '.join(missing[:20])}"]
+    if errors:
+        # Like any object the sender may not see: not found, be it missing, another
+        # organisation's or someone else's private list.
+        raise NotFound(
+            f"Some people, teams or lists do not exist or are not yours to {verb} to.",
+            errors=errors,
+        )
+    return Named(users, teams, lists)

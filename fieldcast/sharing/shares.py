@@ -20,10 +20,8 @@ from sqlalchemy.orm import Session
 
 from fieldcast import events
 from fieldcast.db import utcnow, uuid7
-from fieldcast.errors import ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import User
 from fieldcast.models.sharing import (
-    DistributionList,
     RecipientState,
     Share,
     ShareAudience,
@@ -32,19 +30,18 @@ from fieldcast.models.sharing import (
 from fieldcast.models.videos import Video
 from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal, load_share, load_video
-from fieldcast.policy import lists as list_policy
 from fieldcast.policy import shares as share_policy
 from fieldcast.sharing.audience import audience, insert_blocks
 from fieldcast.sharing.fanout import FAN_OUT_TASK, stop_fan_out
-from fieldcast.sharing.lists import unique, unknown_ids
+from fieldcast.sharing.lists import MAX_NAMED_LISTS, MAX_NAMED_TEAMS, MAX_NAMED_USERS, named
 from fieldcast.sharing.tracking import advance
 from fieldcast.videos.playback import PLAYABLE_STATUSES
 
 log = logging.getLogger(__name__)
 
-MAX_SHARE_USERS = 1_000
-MAX_SHARE_TEAMS = 100
-MAX_SHARE_LISTS = 20
+MAX_SHARE_USERS = MAX_NAMED_USERS
+MAX_SHARE_TEAMS = MAX_NAMED_TEAMS
+MAX_SHARE_LISTS = MAX_NAMED_LISTS
 
 
 def share_video(
@@ -63,36 +60,10 @@ def share_video(
     a new file) is shared now; its recipients are told when it becomes playable.
     """
     video = load_video(session, principal, video_id, "video.share")
-    users, teams, lists = unique(user_ids), unique(team_ids), unique(list_ids)
-    if not (users or teams or lists):
-        raise InvalidInput(
-            "Name at least one user, team or list.",
-            errors={"user_ids": ["name someone to share with"]},
-        )
-    if len(users) > MAX_SHARE_USERS or len(teams) > MAX_SHARE_TEAMS or len(lists) > MAX_SHARE_LISTS:
-        raise InvalidInput(
-            f"A share names at most {MAX_SHARE_USERS} users, {MAX_SHARE_TEAMS} teams and "
-            f"{MAX_SHARE_LISTS} lists; put larger audiences in a list.",
-            code=ErrorCode.AUDIENCE_TOO_LARGE,
-        )
-    errors = unknown_ids(session, principal.org_id, users, teams)
-    if lists:
-        usable = set(
-            session.scalars(
-                select(DistributionList.id).where(
-                    list_policy.visible(principal), DistributionList.id.in_(lists)
-                )
-            ).all()
-        )
-        if missing := [str(x) for x in lists if x not in usable]:
-            errors["list_ids"] = [f"no such list: {', '.join(missing[:20])}"]
-    if errors:
-        # Like any object the sender may not see: not found, be it missing, another
-        # organisation's or someone else's private list.
-        raise NotFound(
-            "Some people, teams or lists do not exist or are not yours to share with.",
-            errors=errors,
-        )
+    audience_named = named(
+        session, principal, user_ids=user_ids, team_ids=team_ids, list_ids=list_ids, verb="share"
+    )
+    users, teams, lists = audience_named.user_ids, audience_named.team_ids, audience_named.list_ids
 
     share = Share(
         id=uuid7(),
@@ -100,11 +71,7 @@ def share_video(
         video_id=video.id,
         sender_id=principal.user_id,
         message=message,
-        audience={
-            "user_ids": [str(u) for u in users],
-            "team_ids": [str(t) for t in teams],
-            "list_ids": [str(x) for x in lists],
-        },
+        audience=audience_named.as_json(),
     )
     session.add(share)
     session.flush()
