@@ -97,7 +97,7 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def seed(database_url: str, members: int, engaged: int) -> dict[str, Any]:
+def seed(database_url: str, members: int, engaged: int, reporters_n: int) -> dict[str, Any]:
     """The organisation's people, phones, team, videos, collection, learner and engagement."""
     from fieldcast.accounts.services import hash_password
 
@@ -169,7 +169,7 @@ def seed(database_url: str, members: int, engaged: int) -> dict[str, Any]:
                 (org_id, admin_id),
             ).fetchall()
         ]
-        learner, reporters = people[0], people[1 : 1 + REPORTERS]
+        learner, reporters = people[0], people[1 : 1 + reporters_n]
         conn.execute(
             "UPDATE users SET password_hash = %s WHERE id = ANY(%s)",
             (password_hash, [learner, *reporters]),
@@ -475,13 +475,13 @@ def measure_reports(
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        closed_loop(bare, reporters, 2)  # warm-up
+        closed_loop(bare, reporters, min(2, seconds))  # warm-up
         bare_rate = closed_loop(bare, reporters, seconds)
     finally:
         server.terminate()
         server.wait(timeout=30)
     log(f"bare endpoint: {bare_rate:.0f} reports/s")
-    closed_loop(product, reporters, 2)  # warm-up
+    closed_loop(product, reporters, min(2, seconds))  # warm-up
     product_rate = closed_loop(product, reporters, seconds)
     log(f"the product: {product_rate:.0f} reports/s ({product_rate / bare_rate:.2f} of bare)")
 
@@ -520,7 +520,14 @@ def reached(database_url: str, assignment_id: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def run(members: int, posts: int, gets: int, seconds: float, timeout_s: float) -> dict[str, Any]:
+def run(
+    members: int,
+    posts: int,
+    gets: int,
+    seconds: float,
+    timeout_s: float,
+    reporters: int = REPORTERS,
+) -> dict[str, Any]:
     from tests.fcm_server import FcmServerProcess
 
     workdir = Path(tempfile.mkdtemp(prefix="fieldcast-bench-programs-"))
@@ -537,7 +544,7 @@ def run(members: int, posts: int, gets: int, seconds: float, timeout_s: float) -
                 wait_until_up(base)
                 admin = signed_in(env, base)
                 engaged = min(members, 3_000)
-                ids = seed(env["DATABASE_URL"], members, engaged)
+                ids = seed(env["DATABASE_URL"], members, engaged, reporters)
                 log(f"seeded {members} members, {engaged} with progress on {VIDEOS} videos")
                 started = time.perf_counter()
                 boards = compute_top(env["DATABASE_URL"])
@@ -633,10 +640,12 @@ def run(members: int, posts: int, gets: int, seconds: float, timeout_s: float) -
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.programs", description=__doc__)
     parser.add_argument("--members", type=int, default=10_000)
-    parser.add_argument("--quick", action="store_true", help="300 members, short phases")
+    parser.add_argument(
+        "--quick", action="store_true", help="300 members, 8 reporters, short phases"
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        figures = run(300, posts=3, gets=20, seconds=3, timeout_s=60)
+        figures = run(300, posts=3, gets=10, seconds=1.5, timeout_s=60, reporters=8)
     else:
         figures = run(args.members, posts=20, gets=200, seconds=10, timeout_s=300)
     print(json.dumps(figures))

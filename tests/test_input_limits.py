@@ -343,6 +343,15 @@ NOT_STORED = {
     "CommentListArgsSchema.order",
     "MentionableArgsSchema.q",
     "ReactionCreateSchema.emoji",
+    "CollectionArgsSchema.cursor",
+    "AssigneePageArgsSchema.cursor",
+    "RequestListArgsSchema.cursor",
+    "LearningArgsSchema.cursor",
+    "LearningArgsSchema.state",
+    "TeamLearningArgsSchema.state",
+    "AssigneePageArgsSchema.state",
+    # `name:value` of a deal attribute, looked up in the catalogue (a top list's board).
+    "TopArgsSchema.attribute",
 }
 
 

@@ -30,6 +30,7 @@ from fieldcast.curation import collections
 from fieldcast.db import utcnow
 from fieldcast.models.accounts import Organisation, Role
 from fieldcast.models.curation import Collection
+from fieldcast.models.inbox import Notification
 from fieldcast.models.programs import (
     Assignee,
     AssigneeState,
@@ -181,7 +182,8 @@ class TeamLearningSchema(Schema):
 
 
 class LearningArgsSchema(Schema):
-    state = ma.fields.String(
+    state = String(
+        max_length=16,
         load_default="open",
         validate=ma.validate.OneOf(_STATES),
         metadata={"description": "`open` (not started or in progress), `overdue`, a state, `all`"},
@@ -189,11 +191,11 @@ class LearningArgsSchema(Schema):
     limit = ma.fields.Integer(
         load_default=LEARNING_PAGE, validate=ma.validate.Range(min=1, max=LEARNING_PAGE_MAX)
     )
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40))
+    cursor = String(load_default=None, max_length=40)
 
 
 class AssigneePageArgsSchema(PageArgsSchema):
-    state = ma.fields.String(load_default=None, validate=ma.validate.OneOf(_STATES))
+    state = String(max_length=16, load_default=None, validate=ma.validate.OneOf(_STATES))
 
 
 def _subject(body: dict[str, Any]) -> assignments.Subject:
@@ -439,7 +441,7 @@ class PersonLearning(MethodView):
 
 
 class TeamLearningArgsSchema(Schema):
-    state = ma.fields.String(load_default="overdue", validate=ma.validate.OneOf(_STATES))
+    state = String(max_length=16, load_default="overdue", validate=ma.validate.OneOf(_STATES))
 
 
 @blp.route("/me/team-learning")
@@ -488,7 +490,7 @@ class RequestDecisionSchema(Schema):
     due_at = ma.fields.AwareDateTime(
         load_default=None, metadata={"description": "For more time: another date than asked"}
     )
-    note = String(load_default="", max_length=1000)
+    note = String(load_default="", column=Notification.body)
 
 
 @blp.route("/assignments/<uuid:assignment_id>/requests")
