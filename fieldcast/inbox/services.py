@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from sqlalchemy import Select, func, literal, select, update
@@ -65,6 +66,40 @@ def item_values(
         "args": text_args,
         "dedup_key": dedup_key,
     }
+
+
+def add_items(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    user_ids: Sequence[uuid.UUID],
+    type: NotificationType,
+    args: dict[str, Any],
+    data: dict[str, Any],
+    dedup_prefix: str,
+) -> list[Any]:
+    """The same inbox item for many people (a slice of a fan-out), in one statement: each
+    person's once, whatever the retries (`dedup_prefix:user_id`). Returns each item's `id` and
+    `user_id`; the caller records their pushes."""
+    rows = [
+        item_values(
+            org_id=org_id,
+            user_id=user_id,
+            type=type,
+            args=args,
+            data=data,
+            dedup_key=f"{dedup_prefix}:{user_id}",
+        )
+        for user_id in user_ids
+    ]
+    session.execute(insert(Notification).on_conflict_do_nothing(index_elements=["dedup_key"]), rows)
+    return list(
+        session.execute(
+            select(Notification.id, Notification.user_id).where(
+                Notification.dedup_key.in_([row["dedup_key"] for row in rows])
+            )
+        ).all()
+    )
 
 
 def notify(

@@ -39,7 +39,6 @@ from fieldcast.inbox import services as inbox
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import User
 from fieldcast.models.curation import Collection, CollectionItem, CollectionVisibility
-from fieldcast.models.inbox import Notification
 from fieldcast.models.programs import (
     Assignee,
     AssigneeState,
@@ -58,14 +57,13 @@ from fieldcast.policy import (
     reports_of,
 )
 from fieldcast.sharing.audience import audience, insert_blocks
+from fieldcast.sharing.fanout import slice_starts
 from fieldcast.sharing.lists import MAX_NAMED_LISTS, MAX_NAMED_TEAMS, MAX_NAMED_USERS, named
 
 log = logging.getLogger(__name__)
 
 FAN_OUT_TASK = TaskName.ASSIGNMENTS_FAN_OUT
 SLICE_TASK = TaskName.ASSIGNMENTS_SEND_SLICE
-# People per push job: one FCM batch of their devices, and work for every worker.
-SLICE_SIZE = 250
 MAX_USERS = MAX_NAMED_USERS
 MAX_TEAMS = MAX_NAMED_TEAMS
 MAX_LISTS = MAX_NAMED_LISTS
@@ -250,17 +248,11 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
     # Those who played some of it already: their progress so far (the others' rows, made with
     # the whole's length and nothing played, are not written again).
     refresh(session, [assignment.id], everyone=False)
-    numbered = (
-        select(Assignee.user_id, func.row_number().over(order_by=Assignee.user_id).label("n"))
-        .where(Assignee.assignment_id == assignment.id, Assignee.notified_at.is_(None))
-        .subquery()
-    )
-    starts: list[uuid.UUID] = list(
-        session.scalars(
-            select(numbered.c.user_id)
-            .where((numbered.c.n - 1) % SLICE_SIZE == 0)
-            .order_by(numbered.c.user_id)
-        )
+    starts = slice_starts(
+        session,
+        Assignee.user_id,
+        Assignee.assignment_id == assignment.id,
+        Assignee.notified_at.is_(None),
     )
     for index, start in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else None
@@ -340,32 +332,22 @@ def _send_slice(session: Session, payload: dict[str, Any]) -> None:
         "note": assignment.message or "",
     }
     data = {"assignment_id": str(assignment.id), **_about(assignment)}
-    rows = [
-        inbox.item_values(
-            org_id=assignment.org_id,
-            user_id=user_id,
-            type=NotificationType.ASSIGNMENT_RECEIVED,
-            args=args,
-            data=data,
-            dedup_key=f"assignment:{assignment.id}:{user_id}",
-        )
-        for user_id in user_ids
-    ]
-    session.execute(
-        pg_insert(Notification).on_conflict_do_nothing(index_elements=["dedup_key"]), rows
+    made = inbox.add_items(
+        session,
+        org_id=assignment.org_id,
+        user_ids=user_ids,
+        type=NotificationType.ASSIGNMENT_RECEIVED,
+        args=args,
+        data=data,
+        dedup_prefix=f"assignment:{assignment.id}",
     )
-    made = session.scalars(
-        select(Notification.id).where(
-            Notification.dedup_key.in_([row["dedup_key"] for row in rows])
-        )
-    ).all()
     session.execute(
         update(Assignee)
         .where(*conditions[:2], Assignee.user_id.in_(user_ids))
         .values(notified_at=func.now())
     )
     session.flush()
-    delivery.deliver(session, list(made))
+    delivery.deliver(session, [row.id for row in made])
 
 
 def _about(assignment: Assignment) -> dict[str, str]:

@@ -24,7 +24,6 @@ from fieldcast.inbox import delivery
 from fieldcast.inbox import services as inbox
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import User
-from fieldcast.models.inbox import Notification
 from fieldcast.models.outbox import OutboxJob
 from fieldcast.models.sharing import RecipientState, Share, ShareAudience, ShareRecipient
 from fieldcast.models.videos import Video
@@ -97,21 +96,7 @@ def _fan_out(session: Session, payload: dict[str, Any]) -> None:
             reason="video_removed",
         )
         return
-    numbered = (
-        select(
-            ShareRecipient.user_id,
-            func.row_number().over(order_by=ShareRecipient.user_id).label("n"),
-        )
-        .where(ShareRecipient.share_id == share.id)
-        .subquery()
-    )
-    starts: list[uuid.UUID] = list(
-        session.scalars(
-            select(numbered.c.user_id)
-            .where((numbered.c.n - 1) % SLICE_SIZE == 0)
-            .order_by(numbered.c.user_id)
-        )
-    )
+    starts = slice_starts(session, ShareRecipient.user_id, ShareRecipient.share_id == share.id)
     for index, start in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else None
         outbox.record(
@@ -141,6 +126,23 @@ def _played_already() -> ColumnElement[bool]:
             View.user_id == ShareRecipient.user_id,
             View.played_ms >= func.least(WATCHED_MS, View.end_ms - View.start_ms),
         ),
+    )
+
+
+def slice_starts(session: Session, person: Any, *conditions: Any) -> list[uuid.UUID]:
+    """The first person id of each slice of `SLICE_SIZE` people the conditions select (by
+    the column `person`, in id order): a fan-out's push jobs each take [start, next start)."""
+    numbered = (
+        select(person.label("user_id"), func.row_number().over(order_by=person).label("n"))
+        .where(*conditions)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(numbered.c.user_id)
+            .where((numbered.c.n - 1) % SLICE_SIZE == 0)
+            .order_by(numbered.c.user_id)
+        )
     )
 
 
@@ -187,25 +189,15 @@ def _send_slice(session: Session, payload: dict[str, Any]) -> None:
         return
     args = {"sender": sender.display_name, "video": video.title, "note": share.message or ""}
     data = {"video_id": str(video.id), "share_id": str(share.id)}
-    rows = [
-        inbox.item_values(
-            org_id=share.org_id,
-            user_id=user_id,
-            type=NotificationType.SHARE_RECEIVED,
-            args=args,
-            data=data,
-            dedup_key=f"share:{share.id}:{user_id}",
-        )
-        for user_id in user_ids
-    ]
-    session.execute(
-        pg_insert(Notification).on_conflict_do_nothing(index_elements=["dedup_key"]), rows
+    made = inbox.add_items(
+        session,
+        org_id=share.org_id,
+        user_ids=user_ids,
+        type=NotificationType.SHARE_RECEIVED,
+        args=args,
+        data=data,
+        dedup_prefix=f"share:{share.id}",
     )
-    made = session.execute(
-        select(Notification.id, Notification.user_id).where(
-            Notification.dedup_key.in_([row["dedup_key"] for row in rows])
-        )
-    ).all()
     _link_notifications(session, share.id, made)
     session.flush()
     delivery.deliver(session, [row.id for row in made])
