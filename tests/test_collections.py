@@ -314,7 +314,12 @@ def test_featured_for_the_organisation_and_a_team_shows_what_is_unavailable(
     # The collection unpublished: still featured, shown as unavailable to the rep.
     client.post(f"/api/v1/collections/{cid}/unpublish", headers=curator)
     theirs = client.get("/api/v1/featured", headers=rep).get_json()["items"]
-    assert theirs[0]["collection"] == {"available": False, "id": None, "title": None}
+    assert theirs[0]["collection"] == {
+        "available": False,
+        "id": None,
+        "title": None,
+        "item_count": None,
+    }
     gone = client.delete(f"/api/v1/featured/{org_wide.get_json()['id']}", headers=curator)
     assert gone.status_code == 204
     assert client.get("/api/v1/featured", headers=rep).get_json()["items"] == []

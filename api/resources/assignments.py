@@ -21,15 +21,17 @@ from api.pagination import (
     page_schema,
     paginate,
 )
-from api.resources.clips import ClipSchema, present_clips
+from api.resources.clips import (
+    ClipSchema,
+    CollectionRefSchema,
+    present_clips,
+    present_collections,
+)
 from api.runtime import db_session
 from api.schemas import attributes
-from fieldcast import policy
 from fieldcast.accounts import services as accounts
-from fieldcast.curation import collections
 from fieldcast.db import utcnow
 from fieldcast.models.accounts import Organisation, Role
-from fieldcast.models.curation import Collection
 from fieldcast.models.inbox import Notification
 from fieldcast.models.programs import (
     Assignee,
@@ -95,13 +97,6 @@ class AssignmentCreateSchema(SubjectFields):
     message = String(load_default="", column=Assignment.message)
 
 
-class AssignedCollectionSchema(Schema):
-    available = ma.fields.Boolean()
-    id = ma.fields.UUID(allow_none=True)
-    title = ma.fields.String(allow_none=True)
-    item_count = ma.fields.Integer(allow_none=True)
-
-
 class StateCountsSchema(Schema):
     not_started = ma.fields.Integer()
     in_progress = ma.fields.Integer()
@@ -127,7 +122,7 @@ class AssignmentSchema(Schema):
     id = ma.fields.UUID()
     assigned_by = ma.fields.UUID(allow_none=True)
     clip = ma.fields.Nested(ClipSchema, allow_none=True, metadata={"description": "A video's"})
-    collection = ma.fields.Nested(AssignedCollectionSchema, allow_none=True)
+    collection = ma.fields.Nested(CollectionRefSchema, allow_none=True)
     message = ma.fields.String()
     due_at = ma.fields.DateTime(allow_none=True)
     threshold_pct = ma.fields.Integer(allow_none=True)
@@ -150,7 +145,7 @@ class LearningItemSchema(Schema):
     message = ma.fields.String()
     assigned_by = ma.fields.UUID(allow_none=True)
     clip = ma.fields.Nested(ClipSchema, allow_none=True)
-    collection = ma.fields.Nested(AssignedCollectionSchema, allow_none=True)
+    collection = ma.fields.Nested(CollectionRefSchema, allow_none=True)
     due_at = ma.fields.DateTime(allow_none=True, metadata={"description": "This person's"})
     state = ma.fields.Enum(AssigneeState, by_value=True)
     overdue = ma.fields.Boolean()
@@ -212,31 +207,6 @@ def _state(value: str | None) -> str | None:
     return None if value == "all" else value
 
 
-def _collections(ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    """The collections named, as the principal sees them (unavailable otherwise)."""
-    if not ids:
-        return {}
-    session, principal = db_session(), current_principal()
-    seen = {
-        c.id: c
-        for c in session.scalars(policy.collections.select(principal).where(Collection.id.in_(ids)))
-    }
-    counted = collections.item_counts(session, list(seen))
-    return {
-        cid: (
-            {
-                "available": True,
-                "id": cid,
-                "title": seen[cid].title,
-                "item_count": counted.get(cid, 0),
-            }
-            if cid in seen
-            else {"available": False, "id": None, "title": None, "item_count": None}
-        )
-        for cid in ids
-    }
-
-
 def _subjects(
     found: Sequence[Assignment], *, assigned: bool = False
 ) -> dict[uuid.UUID, dict[str, Any]]:
@@ -249,7 +219,7 @@ def _subjects(
     by_id: dict[uuid.UUID, dict[str, Any]] = {
         a.id: {"clip": clip, "collection": None} for a, clip in zip(videos, clips, strict=True)
     }
-    shown = _collections({a.collection_id for a in found if a.collection_id is not None})
+    shown = present_collections({a.collection_id for a in found if a.collection_id is not None})
     for a in found:
         if a.collection_id is not None:
             by_id[a.id] = {"clip": None, "collection": shown[a.collection_id]}

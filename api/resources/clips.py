@@ -17,6 +17,8 @@ from api.extensions import Schema
 from api.resources.playback import playback_urls
 from api.runtime import context, db_session
 from fieldcast import links, policy
+from fieldcast.curation import collections
+from fieldcast.models.curation import Collection
 from fieldcast.models.videos import Video, VideoKind, VideoStatus
 from fieldcast.videos import services as videos
 
@@ -43,6 +45,41 @@ class ClipSchema(Schema):
         allow_none=True,
         metadata={"description": "Opens the player at the clip's range (`t` to `end`, in ms)"},
     )
+
+
+class CollectionRefSchema(Schema):
+    available = ma.fields.Boolean(
+        metadata={"description": "False when it was deleted or is not yours to see"}
+    )
+    id = ma.fields.UUID(allow_none=True)
+    title = ma.fields.String(allow_none=True)
+    item_count = ma.fields.Integer(allow_none=True)
+
+
+def present_collections(ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    """Each collection named, as the principal sees it (`CollectionRefSchema`; unavailable,
+    with nothing of it, when they may not), in two queries."""
+    if not ids:
+        return {}
+    session, principal = db_session(), current_principal()
+    seen = {
+        c.id: c
+        for c in session.scalars(policy.collections.select(principal).where(Collection.id.in_(ids)))
+    }
+    counted = collections.item_counts(session, list(seen))
+    return {
+        cid: (
+            {
+                "available": True,
+                "id": cid,
+                "title": seen[cid].title,
+                "item_count": counted.get(cid, 0),
+            }
+            if cid in seen
+            else {"available": False, "id": None, "title": None, "item_count": None}
+        )
+        for cid in ids
+    }
 
 
 Subject = tuple[uuid.UUID, int | None, int | None]

@@ -12,7 +12,12 @@ from api.auth import current_principal
 from api.extensions import Blueprint, PatchSchema, Schema
 from api.fields import String
 from api.pagination import Page, PageArgsSchema, page_schema, paginate
-from api.resources.clips import ClipSchema, present_clips
+from api.resources.clips import (
+    ClipSchema,
+    CollectionRefSchema,
+    present_clips,
+    present_collections,
+)
 from api.runtime import db_session
 from api.schemas import attributes
 from fieldcast import policy
@@ -340,12 +345,6 @@ class FeatureCreateSchema(Schema):
     note = String(load_default="", column=Feature.note)
 
 
-class FeaturedCollectionSchema(Schema):
-    available = ma.fields.Boolean()
-    id = ma.fields.UUID(allow_none=True)
-    title = ma.fields.String(allow_none=True)
-
-
 class FeatureSchema(Schema):
     id = ma.fields.UUID()
     team_id = ma.fields.UUID(allow_none=True)
@@ -353,7 +352,7 @@ class FeatureSchema(Schema):
     featured_by = ma.fields.UUID(allow_none=True)
     created_at = ma.fields.DateTime()
     clip = ma.fields.Nested(ClipSchema, allow_none=True, metadata={"description": "A video's"})
-    collection = ma.fields.Nested(FeaturedCollectionSchema, allow_none=True)
+    collection = ma.fields.Nested(CollectionRefSchema, allow_none=True)
 
 
 class FeaturedSchema(Schema):
@@ -365,7 +364,6 @@ class FeaturedArgsSchema(Schema):
 
 
 def _present_features(found: list[Feature]) -> list[dict[str, Any]]:
-    session, principal = db_session(), current_principal()
     videos = [f for f in found if f.video_id is not None]
     clips = dict(
         zip(
@@ -374,27 +372,10 @@ def _present_features(found: list[Feature]) -> list[dict[str, Any]]:
             strict=True,
         )
     )
-    wanted = {f.collection_id for f in found if f.collection_id is not None}
-    seen = (
-        {
-            c.id: c
-            for c in session.scalars(
-                policy.collections.select(principal).where(Collection.id.in_(wanted))
-            )
-        }
-        if wanted
-        else {}
-    )
+    shown = present_collections({f.collection_id for f in found if f.collection_id})
     out = []
     for f in found:
-        collection = None
-        if f.collection_id is not None:
-            shown = seen.get(f.collection_id)
-            collection = {
-                "available": shown is not None,
-                "id": shown.id if shown else None,
-                "title": shown.title if shown else None,
-            }
+        collection = shown[f.collection_id] if f.collection_id is not None else None
         out.append(
             {
                 **attributes(f, FeatureSchema, exclude=("clip", "collection")),
