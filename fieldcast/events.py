@@ -195,6 +195,22 @@ class ProgressMade(Event):
     video_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class CollectionItemsChanged(Event):
+    """A collection holds other videos or other ranges of them (published by `curation`: an
+    item added, removed or given a new range). The people it is assigned to have their
+    progress worked out again."""
+
+    collection_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class CompletionThresholdChanged(Event):
+    """The organisation's share of a video that counts as completed changed (published by
+    `viewing`). The people of the assignments that follow it have their state worked out
+    again."""
+
+
 # Every event type, for the checks that each reaches a handler in every process.
 EVENT_TYPES: tuple[type[Event], ...] = (
     VideoBecamePlayable,
@@ -211,6 +227,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PersonJoinedTeams,
     PersonTookRole,
     ProgressMade,
+    CollectionItemsChanged,
+    CompletionThresholdChanged,
 )
 
 E = TypeVar("E", bound=Event)

@@ -917,6 +917,12 @@ class CollectionPolicy(ObjectPolicy[Collection]):
             ),
         )
 
+    def among_assigned(self, principal: Principal) -> ColumnElement[bool]:
+        """`visible`, for collections known to be assigned to the principal by an assignment
+        standing for them (their own list of what to watch): what is left to ask is whether
+        they were deleted."""
+        return and_(Collection.org_id == principal.org_id, Collection.deleted_at.is_(None))
+
     def can_see(self, session: Session | None, principal: Principal, obj: Collection) -> bool:
         if obj.org_id != principal.org_id or obj.deleted_at is not None:
             return False

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext
@@ -21,8 +21,10 @@ from fieldcast.models.curation import (
     CollectionVisibility,
 )
 from fieldcast.models.inbox import Notification
+from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.programs import Assignee, Assignment, AssignmentRule
 from fieldcast.models.videos import Video, VideoStatus
+from fieldcast.outbox.names import TaskName
 from fieldcast.programs import reminders, rules
 from notifications.email import Email
 from tests import factories
@@ -452,9 +454,17 @@ def test_a_collection_is_assigned_by_who_may_change_it_and_a_deleted_one_grants_
     drain(context)
     peer = bearer(client, world["peer"])
     assert client.get(f"/api/v1/videos/{world['first'].id}", headers=peer).status_code == 200
+    assert _learning(client, peer)[0]["collection"]["available"] is True
     # Deleted, the collection takes back what its assignment granted.
     assert client.delete(f"/api/v1/collections/{collection.id}", headers=curator).status_code == 204
     assert client.get(f"/api/v1/videos/{world['first'].id}", headers=peer).status_code == 404
+    # Their learning still lists the assignment, its collection unavailable.
+    assert _learning(client, peer, "all")[0]["collection"] == {
+        "available": False,
+        "id": None,
+        "title": None,
+        "item_count": None,
+    }
     # (and what its publication for the team granted)
     assert client.get(f"/api/v1/videos/{world['first'].id}", headers=ana).status_code == 404
 
@@ -511,3 +521,83 @@ def test_a_rule_is_changed_by_who_made_it_and_its_rounds_keep_their_day(
         session.refresh(rule)
         assert rule.next_round_at is not None
         assert rule.next_round_at.date().isoformat() == expected
+
+
+def _recounted(session: Session, context: AppContext) -> None:
+    """The recounts recorded so far, run now, as once their window is over (they wait for it,
+    so that a run of edits counts once); the next change falls in a window of its own."""
+    recounts = OutboxJob.task == TaskName.ASSIGNMENTS_RECOUNT
+    session.execute(
+        update(OutboxJob)
+        .where(recounts, OutboxJob.status == OutboxStatus.PENDING)
+        .values(run_after=func.now())
+    )
+    session.flush()
+    assert drain(context) >= 1
+    session.execute(update(OutboxJob).where(recounts).values(dedup_key=None))
+    session.flush()
+
+
+def test_what_an_assignment_holds_changing_counts_its_people_again(
+    client: FlaskClient, session: Session, context: AppContext, world: dict[str, Any], org: Any
+) -> None:
+    curator, ana = bearer(client, world["curator"]), bearer(client, world["ana"])
+    admin = bearer(client, factories.UserFactory(org=org, admin=True))
+    settings = client.put(
+        "/api/v1/viewing/settings", json={"completion_threshold_pct": 90}, headers=admin
+    )
+    assert settings.status_code == 200
+    first, second, cid = world["first"], world["second"], world["collection"].id
+    made = _assign(client, curator, collection_id=str(cid), user_ids=[str(world["ana"].id)])
+    drain(context)
+    # All of the first video: 60 of 80 seconds.
+    _play(client, ana, first, (0, MINUTE))
+    item = _learning(client, ana)[0]
+    assert (item["state"], item["played_ms"], item["total_ms"]) == ("in_progress", MINUTE, 80_000)
+    # The clip of the second video removed: what she played is all of it.
+    clip = session.scalar(select(CollectionItem.id).where(CollectionItem.video_id == second.id))
+    removed = client.delete(f"/api/v1/collections/{cid}/items/{clip}", headers=curator)
+    assert removed.status_code == 204
+    assert _learning(client, ana)[0]["total_ms"] == 80_000  # until a worker counts again
+    _recounted(session, context)
+    done = _learning(client, ana, "completed")
+    assert [(i["assignment_id"], i["total_ms"]) for i in done] == [(made["id"], MINUTE)]
+    # A new item makes it longer; what was completed stays completed.
+    added = client.post(
+        f"/api/v1/collections/{cid}/items",
+        json={"items": [{"video_id": str(second.id)}]},
+        headers=curator,
+    )
+    assert added.status_code in (200, 201), added.get_json()
+    _recounted(session, context)
+    item = _learning(client, ana, "completed")[0]
+    assert (item["state"], item["total_ms"]) == ("completed", 2 * MINUTE)
+
+    # A video of its own, half played: in progress under the organisation's 90 %...
+    alone = _assign(client, curator, video_id=str(second.id), user_ids=[str(world["ana"].id)])
+    drain(context)
+    _play(client, ana, second, (0, MINUTE // 2))
+    states = {i["assignment_id"]: i["state"] for i in _learning(client, ana, "all")}
+    assert states[alone["id"]] == "in_progress"
+    # ... completed once the organisation counts half as completed.
+    lowered = client.put(
+        "/api/v1/viewing/settings", json={"completion_threshold_pct": 50}, headers=admin
+    )
+    assert lowered.status_code == 200
+    _recounted(session, context)
+    states = {i["assignment_id"]: i["state"] for i in _learning(client, ana, "all")}
+    assert states[alone["id"]] == "completed"
+
+    # Deleting a video of an assigned collection takes its length out; restoring puts it back.
+    again = _assign(client, curator, collection_id=str(cid), user_ids=[str(world["ben"].id)])
+    drain(context)
+    ben = bearer(client, world["ben"])
+    assert _learning(client, ben)[0]["total_ms"] == 2 * MINUTE
+    assert client.delete(f"/api/v1/videos/{second.id}", headers=curator).status_code == 204
+    _recounted(session, context)
+    assert _learning(client, ben)[0]["total_ms"] == MINUTE
+    restored = client.post(f"/api/v1/videos/{second.id}/restore", headers=curator)
+    assert restored.status_code == 200, restored.get_json()
+    _recounted(session, context)
+    item = _learning(client, ben)[0]
+    assert (item["assignment_id"], item["total_ms"]) == (again["id"], 2 * MINUTE)

@@ -42,7 +42,7 @@ EXPECTED = {
         "fieldcast.sharing.fanout._video_removed",
         "fieldcast.sync.tombstones._video_removed",
     ],
-    "VideoRestored": [],
+    "VideoRestored": ["fieldcast.programs.assignments._video_restored"],
     "ShareRecalled": [
         "fieldcast.inbox.services._share_recalled",
         "fieldcast.integrations.webhooks._share_recalled",
@@ -54,6 +54,8 @@ EXPECTED = {
     "PersonJoinedTeams": ["fieldcast.programs.rules._joined_teams"],
     "PersonTookRole": ["fieldcast.programs.rules._took_role"],
     "ProgressMade": ["fieldcast.programs.assignments._progress_made"],
+    "CollectionItemsChanged": ["fieldcast.programs.assignments._collection_items_changed"],
+    "CompletionThresholdChanged": ["fieldcast.programs.assignments._threshold_changed"],
 }
 
 _STARTUP = """

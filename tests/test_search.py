@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from fieldcast.context import AppContext
-from fieldcast.db import Database, utcnow
+from fieldcast.db import Database, plan_once, utcnow
 from fieldcast.models.search import SavedSearch, SavedSearchHit, SearchDocument
 from fieldcast.models.videos import Video, VideoKind, VideoStatus
 from fieldcast.search import engine
@@ -1021,5 +1021,22 @@ def test_every_connection_plans_statements_for_their_values_and_compiles_none(
         with database.engine.connect() as conn:
             assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
             assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+    finally:
+        database.dispose()
+
+
+def test_a_transaction_planned_once_leaves_the_connection_planning_every_execution(
+    database_url: str,
+) -> None:
+    database = Database(database_url, pool_size=1)
+    try:
+        for end in ("commit", "rollback"):
+            with database.sessionmaker() as session:
+                plan_once(session)
+                mode = session.scalar(text("SHOW plan_cache_mode"))
+                assert mode == "force_generic_plan"
+                getattr(session, end)()
+                # The same pooled connection, the next transaction.
+                assert session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
     finally:
         database.dispose()

@@ -219,7 +219,9 @@ def _subjects(
     by_id: dict[uuid.UUID, dict[str, Any]] = {
         a.id: {"clip": clip, "collection": None} for a, clip in zip(videos, clips, strict=True)
     }
-    shown = present_collections({a.collection_id for a in found if a.collection_id is not None})
+    shown = present_collections(
+        {a.collection_id for a in found if a.collection_id is not None}, assigned=assigned
+    )
     for a in found:
         if a.collection_id is not None:
             by_id[a.id] = {"clip": None, "collection": shown[a.collection_id]}

@@ -56,15 +56,20 @@ class CollectionRefSchema(Schema):
     item_count = ma.fields.Integer(allow_none=True)
 
 
-def present_collections(ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+def present_collections(
+    ids: set[uuid.UUID], *, assigned: bool = False
+) -> dict[uuid.UUID, dict[str, Any]]:
     """Each collection named, as the principal sees it (`CollectionRefSchema`; unavailable,
-    with nothing of it, when they may not), in two queries."""
+    with nothing of it, when they may not), in two queries. `assigned`: the collections are
+    assigned to the principal by assignments standing for them
+    (`policy.collections.among_assigned`)."""
     if not ids:
         return {}
     session, principal = db_session(), current_principal()
+    rule = policy.collections.among_assigned if assigned else policy.collections.visible
     seen = {
         c.id: c
-        for c in session.scalars(policy.collections.select(principal).where(Collection.id.in_(ids)))
+        for c in session.scalars(select(Collection).where(Collection.id.in_(ids), rule(principal)))
     }
     counted = collections.item_counts(session, list(seen))
     return {

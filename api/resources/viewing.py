@@ -340,11 +340,10 @@ class ViewReports(MethodView):
     def post(self, body: dict[str, Any], view_id: uuid.UUID) -> dict[str, Any]:
         """Report what one of your views played: segments, position, events"""
         _limit_reports(1)
-        session = db_session()
-        view = progress.load_view(session, current_principal(), view_id)
-        found = progress.report(
-            session,
-            view,
+        found = progress.report_view(
+            db_session(),
+            current_principal(),
+            view_id,
             seq=body["seq"],
             segments=[(low, high) for low, high in body["segments"]],
             position_ms=body["position_ms"],

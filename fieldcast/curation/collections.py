@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
+from fieldcast import events
 from fieldcast.db import utcnow
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.models.accounts import User
@@ -322,8 +323,7 @@ def add_items(
     session.flush()
     if at_start or after_item_id is not None:
         _place(session, collection, current, made, None if at_start else after_item_id)
-    collection.updated_at = utcnow()
-    session.flush()
+    _items_changed(session, collection)
     return made
 
 
@@ -421,8 +421,10 @@ def update_item(
                 session, principal, ItemInput(video_id=video.id, start_ms=low, end_ms=high)
             )
             item.start_ms, item.end_ms = start, end
-    collection.updated_at = utcnow()
-    session.flush()
+        _items_changed(session, collection)
+    else:
+        collection.updated_at = utcnow()
+        session.flush()
     return item
 
 
@@ -435,7 +437,16 @@ def remove_item(
     session.delete(item)
     session.flush()
     _renumber(session, collection, [i.id for i in items_of(session, collection)])
+    _items_changed(session, collection)
+
+
+def _items_changed(session: Session, collection: Collection) -> None:
     collection.updated_at = utcnow()
+    session.flush()
+    events.publish(
+        session,
+        events.CollectionItemsChanged(org_id=collection.org_id, collection_id=collection.id),
+    )
 
 
 def move_items(

@@ -33,5 +33,8 @@ class TaskName(enum.StrEnum):
     # Make each person's row of an assignment from its audience, then one push job per slice.
     ASSIGNMENTS_FAN_OUT = "assignments.fan_out"
     ASSIGNMENTS_SEND_SLICE = "assignments.send_slice"  # inbox items and pushes for one slice
+    # Work out the people's progress again for the assignments holding a video or collection
+    # that changed (or following the organisation's threshold).
+    ASSIGNMENTS_RECOUNT = "assignments.recount"
     # A manager's weekly email of their people's overdue assignments.
     ASSIGNMENTS_DIGEST_EMAIL = "assignments.digest_email"

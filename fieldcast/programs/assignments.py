@@ -21,10 +21,11 @@ the person's due date). Every step keeps its time: the assignment's `created_at`
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, Table, delete, func, literal, select, text, update
@@ -492,23 +493,85 @@ def _progress_made(session: Session, event: events.ProgressMade) -> None:
     )
 
 
+# What an assignment holds can change after its people's rows were made: a video of it
+# deleted or restored, a collection's items added, removed or given other ranges, the
+# organisation's threshold (for assignments without their own). A worker then works its people
+# out again (`refresh`, everyone: the length changed for all of them), once per subject and
+# window of RECOUNT_AFTER, run a few seconds after the window ends: a curator's run of edits
+# is counted once, and an edit made after the count ran falls in a later window.
+RECOUNT_TASK = TaskName.ASSIGNMENTS_RECOUNT
+RECOUNT_AFTER = timedelta(seconds=30)
+_RECOUNT_MARGIN_S = 5.0  # (clocks of the web processes and the database a little apart)
+
+
+def recount_later(
+    session: Session, org_id: uuid.UUID, scope: str, subject_id: uuid.UUID | None = None
+) -> None:
+    """Record the recount of the standing assignments holding a video (`video`), assigning a
+    collection (`collection`), or following the organisation's threshold (`organisation`)."""
+    window = RECOUNT_AFTER.total_seconds()
+    now = time.time()
+    bucket = int(now // window)
+    outbox.record(
+        session,
+        RECOUNT_TASK,
+        {
+            "org_id": str(org_id),
+            "scope": scope,
+            "subject_id": str(subject_id) if subject_id else None,
+        },
+        org_id=org_id,
+        dedup_key=f"assignments.recount:{org_id}:{scope}:{subject_id}:{bucket}",
+        delay=timedelta(seconds=(bucket + 1) * window - now + _RECOUNT_MARGIN_S),
+    )
+
+
+def _recount(session: Session, payload: dict[str, Any]) -> None:
+    org_id = uuid.UUID(payload["org_id"])
+    subject = uuid.UUID(payload["subject_id"]) if payload["subject_id"] else None
+    standing = select(Assignment.id).where(
+        Assignment.org_id == org_id, Assignment.withdrawn_at.is_(None)
+    )
+    match payload["scope"]:
+        case "video":
+            holding = select(CollectionItem.collection_id).where(
+                CollectionItem.org_id == org_id, CollectionItem.video_id == subject
+            )
+            standing = standing.where(
+                (Assignment.video_id == subject) | Assignment.collection_id.in_(holding)
+            )
+        case "collection":
+            standing = standing.where(Assignment.collection_id == subject)
+        case "organisation":
+            standing = standing.where(Assignment.threshold_pct.is_(None))
+        case other:
+            raise ValueError(f"no recount scope {other!r}")
+    for assignment_id in session.scalars(standing.order_by(Assignment.id)).all():
+        refresh(session, [assignment_id])
+
+
+outbox.tasks.register(RECOUNT_TASK, queue="notify", max_attempts=8)(_recount)
+
+
 @events.subscribe(events.VideoRemoved)
 def _video_removed(session: Session, event: events.VideoRemoved) -> None:
-    # Units of a deleted video no longer count; its people's progress is worked out again.
-    in_collections = select(CollectionItem.collection_id).where(
-        CollectionItem.org_id == event.org_id, CollectionItem.video_id == event.video_id
-    )
-    ids = list(
-        session.scalars(
-            select(Assignment.id).where(
-                Assignment.org_id == event.org_id,
-                Assignment.withdrawn_at.is_(None),
-                (Assignment.video_id == event.video_id)
-                | Assignment.collection_id.in_(in_collections),
-            )
-        )
-    )
-    refresh(session, ids)
+    # Units of a deleted video no longer count.
+    recount_later(session, event.org_id, "video", event.video_id)
+
+
+@events.subscribe(events.VideoRestored)
+def _video_restored(session: Session, event: events.VideoRestored) -> None:
+    recount_later(session, event.org_id, "video", event.video_id)
+
+
+@events.subscribe(events.CollectionItemsChanged)
+def _collection_items_changed(session: Session, event: events.CollectionItemsChanged) -> None:
+    recount_later(session, event.org_id, "collection", event.collection_id)
+
+
+@events.subscribe(events.CompletionThresholdChanged)
+def _threshold_changed(session: Session, event: events.CompletionThresholdChanged) -> None:
+    recount_later(session, event.org_id, "organisation")
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -27,9 +27,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from fieldcast.db import utcnow
+from fieldcast.db import plan_once, utcnow
 from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound, RateLimited
-from fieldcast.events import ProgressMade, publish
+from fieldcast.events import CompletionThresholdChanged, ProgressMade, publish
 from fieldcast.models.accounts import Organisation
 from fieldcast.models.videos import Video
 from fieldcast.models.viewing import (
@@ -266,6 +266,31 @@ def load_view(session: Session, principal: Principal, view_id: uuid.UUID) -> Vie
     return view
 
 
+def report_view(
+    session: Session,
+    principal: Principal,
+    view_id: uuid.UUID,
+    *,
+    seq: int,
+    segments: list[tuple[int, int]],
+    position_ms: int | None = None,
+    events: list[Event] | None = None,
+    device_at: datetime | None = None,
+) -> Reported:
+    """`report` into one of the principal's views (`load_view`). Players send these every few
+    seconds: the transaction's statements are planned once (`plan_once`)."""
+    plan_once(session)
+    return report(
+        session,
+        load_view(session, principal, view_id),
+        seq=seq,
+        segments=segments,
+        position_ms=position_ms,
+        events=events,
+        device_at=device_at,
+    )
+
+
 def report(
     session: Session,
     view: View,
@@ -340,7 +365,8 @@ def report_batch(
 ) -> list[Outcome]:
     """Each report merged as `report` merges it, in order, each in a SAVEPOINT of its own: one
     that fails (a view of a video no longer seen, a video not playable, a bad segment) rolls
-    back alone and answers its error, and the others count."""
+    back alone and answers its error, and the others count. Planned once, as `report_view`."""
+    plan_once(session)
     outcomes: list[Outcome] = []
     for item in reports:
         try:
@@ -473,8 +499,10 @@ def set_threshold(session: Session, principal: Principal, pct: int) -> int:
         raise InvalidInput(errors={"completion_threshold_pct": ["From 1 to 100."]})
     org = session.get(Organisation, principal.org_id)
     assert org is not None
-    org.completion_threshold_pct = pct
-    session.flush()
+    if org.completion_threshold_pct != pct:
+        org.completion_threshold_pct = pct
+        session.flush()
+        publish(session, CompletionThresholdChanged(org_id=org.id))
     return pct
 
 
