@@ -320,6 +320,18 @@ def test_declining_and_asking_for_more_time_keep_their_reasons(
     )
     listed = client.get(url, headers=curator).get_json()["items"]
     assert {r["reason"] for r in listed} == {"already_know", "no_time"}
+    # The assigner is told of each, in their inbox and on their phone, with the person's words.
+    asking = session.scalars(
+        select(Notification)
+        .where(Notification.type == "assignment.requested")
+        .order_by(Notification.created_at)
+    ).all()
+    assert {n.user_id for n in asking} == {world["curator"].id}
+    assert {(n.data["kind"], n.data["reason"]) for n in asking} == {
+        ("decline", "already_know"),
+        ("more_time", "no_time"),
+    }
+    assert "I ran Acme" in {n.body for n in asking}
     summary = client.get(f"/api/v1/assignments/{made['id']}", headers=curator).get_json()
     assert summary["reasons"]["decline"]["already_know"] == 1
     assert summary["reasons"]["more_time"]["no_time"] == 1

@@ -26,3 +26,4 @@ class NotificationType(enum.StrEnum):
     ASSIGNMENT_OVERDUE = "assignment.overdue"  # an assignment of yours is past its due date
     ASSIGNMENT_DIGEST = "assignment.digest"  # your people's overdue assignments, weekly
     ASSIGNMENT_ANSWERED = "assignment.answered"  # your request about an assignment was answered
+    ASSIGNMENT_REQUESTED = "assignment.requested"  # someone declines or asks for more time

@@ -160,6 +160,14 @@ WORDINGS: dict[NotificationType, Wording] = {
         Text.of(N_("assignment_answered_body", "Tap to see the answer.")),
         own_body="note",
     ),
+    # To the assigner; the person's own words, if any, are the body.
+    NotificationType.ASSIGNMENT_REQUESTED: Wording(
+        Text.of(
+            N_("assignment_requested_title", "{person} asks about “{title}”"), "person", "title"
+        ),
+        Text.of(N_("assignment_requested_body", "Tap to see why and answer.")),
+        own_body="text",
+    ),
     # The admin's reason is the body, as they wrote it; the worded body only stands in for
     # an item without one.
     NotificationType.CONTENT_HIDDEN: Wording(

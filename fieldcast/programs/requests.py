@@ -76,7 +76,34 @@ def make(
     )
     session.add(made)
     session.flush()
+    _tell_assigner(session, principal, made)
     return made
+
+
+def _tell_assigner(session: Session, principal: Principal, made: AssignmentRequest) -> None:
+    """The assigner hears of the request (an inbox item and a push, through their preferences):
+    who asks, what and why; an admin or the person's manager may answer it too."""
+    assignment = session.get(Assignment, made.assignment_id)
+    if assignment is None or assignment.assigned_by in (None, principal.user_id):
+        return
+    inbox.notify(
+        session,
+        org_id=made.org_id,
+        user_id=assignment.assigned_by,
+        type=NotificationType.ASSIGNMENT_REQUESTED,
+        args={
+            "person": principal.user.display_name,
+            "title": assignments.title_of(session, assignment),
+            "text": made.text,
+        },
+        data={
+            "assignment_id": str(assignment.id),
+            "request_id": str(made.id),
+            "kind": made.kind.value,
+            "reason": made.reason.value,
+        },
+        dedup_key=f"assignment.requested:{made.id}",
+    )
 
 
 def load(session: Session, principal: Principal, request_id: uuid.UUID) -> AssignmentRequest:
