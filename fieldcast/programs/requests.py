@@ -84,8 +84,8 @@ def _tell_assigner(session: Session, principal: Principal, made: AssignmentReque
     """The assigner hears of the request (an inbox item and a push, through their preferences):
     who asks, what and why; an admin or the person's manager may answer it too."""
     assignment = session.get(Assignment, made.assignment_id)
-    if assignment is None or assignment.assigned_by in (None, principal.user_id):
-        return
+    if assignment is None or assignment.assigned_by is None:
+        return  # (an assigner whose account was deleted: admins and managers find it listed)
     inbox.notify(
         session,
         org_id=made.org_id,
