@@ -86,6 +86,8 @@ def _tell_assigner(session: Session, principal: Principal, made: AssignmentReque
     assignment = session.get(Assignment, made.assignment_id)
     if assignment is None or assignment.assigned_by is None:
         return  # (an assigner whose account was deleted: admins and managers find it listed)
+    if assignment.assigned_by == principal.user_id:
+        return  # (their own assignment of themselves)
     inbox.notify(
         session,
         org_id=made.org_id,
