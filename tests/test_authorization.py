@@ -17,7 +17,7 @@ import hashlib
 import io
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import Enum
@@ -27,13 +27,14 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
-from sqlalchemy import select
+from redis import Redis
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from api.app import create_app
 from fieldcast.accounts import invitations, recovery
-from fieldcast.context import AppContext
-from fieldcast.db import utcnow
+from fieldcast.context import AppContext, build_context
+from fieldcast.db import Database, utcnow
 from fieldcast.inbox import receipts
 from fieldcast.models.accounts import ApiToken, Role, Team, TeamMembership, User
 from fieldcast.models.attachments import Attachment, AttachmentKind
@@ -630,22 +631,23 @@ def _assert_problem(response: Any, status: int, code: str | None = None) -> dict
 
 
 @pytest.fixture
-def spec(client: FlaskClient) -> dict[str, Any]:
-    response = client.get("/openapi.json")
+def spec(world: World) -> dict[str, Any]:
+    response = world.client.get("/openapi.json")
     assert response.status_code == 200
     document: dict[str, Any] = response.get_json()
     return document
 
 
 @pytest.fixture
-def world(client: FlaskClient, session: Session, org: Any, admin: Any, rep: Any) -> World:
-    return _make_world(client, session, org, admin, rep)
+def world(shared_world: World, session: Session) -> World:
+    """The shared world, with a client of the case's own (no cookie of an earlier case)."""
+    return replace(shared_world, client=shared_world.client.application.test_client())
 
 
 @pytest.fixture
 def s3_world(
     settings: Settings,
-    context: AppContext,
+    shared_context: AppContext,
     s3_endpoint: str,
     session: Session,
     org: Any,
@@ -661,9 +663,62 @@ def s3_world(
         Bucket=bucket
     )
     storage = S3Storage(bucket, "media", endpoint_url=s3_endpoint)
-    app = create_app(settings, context=replace(context, storage=storage))
+    app = create_app(settings, context=replace(shared_context, storage=storage))
     app.config["TESTING"] = True
     return _make_world(app.test_client(), session, org, admin, rep, s3=storage)
+
+
+@pytest.fixture
+def session(
+    shared_context: AppContext, shared_world: World, shared_session: Session, redis: Redis
+) -> Iterator[Session]:
+    """The world's session, in a savepoint rolled back after the case. The API's sessions share
+    its connection, so what the requests committed goes too. Redis is emptied around the case
+    (`redis`), and the tus upload's stored bytes start empty again."""
+    savepoint = shared_session.begin_nested()
+    shared_session.connection()  # the SAVEPOINT is set now, before the API's sessions run
+    upload = shared_world.upload
+    shared_context.storage.begin_upload(str(upload.id), upload.storage_key)
+    factories.bind(shared_session)
+    yield shared_session
+    factories.bind(None)
+    savepoint.rollback()
+
+
+@pytest.fixture(scope="module")
+def shared_world(settings: Settings, shared_context: AppContext, shared_session: Session) -> World:
+    """The world every case starts from, built once: each case takes back its changes
+    (`session`)."""
+    app = create_app(settings, context=shared_context)
+    app.config["TESTING"] = True
+    factories.bind(shared_session)
+    try:
+        org = factories.OrganisationFactory()
+        admin = factories.UserFactory(org=org, admin=True)
+        rep = factories.UserFactory(org=org)
+        return _make_world(app.test_client(), shared_session, org, admin, rep)
+    finally:
+        factories.bind(None)
+
+
+@pytest.fixture(scope="module")
+def shared_session(shared_context: AppContext) -> Iterator[Session]:
+    with shared_context.db.session() as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def shared_context(settings: Settings, engine: Engine, redis_url: str) -> Iterator[AppContext]:
+    """The collaborators of every case, on one connection whose transaction is rolled back
+    once the module's cases have run."""
+    connection = engine.connect()
+    transaction = connection.begin()
+    redis = Redis.from_url(redis_url)
+    db = Database.from_engine(connection, join_transaction_mode="create_savepoint")  # type: ignore[arg-type]
+    yield build_context(settings, db=db, redis=redis)
+    redis.close()
+    transaction.rollback()
+    connection.close()
 
 
 def _make_world(
@@ -744,7 +799,8 @@ def _make_world(
     phone = Device(
         org_id=org.id,
         user_id=rep.id,
-        token="fcm-token-of-the-rep",
+        # Unique across organisations: an S3 case builds its world beside the shared one.
+        token=f"fcm-token-of-{rep.handle}",
         platform=Platform.IOS,
         last_registered_at=utcnow(),
     )
