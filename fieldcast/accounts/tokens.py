@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, Uuid, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from fieldcast import audit
@@ -302,6 +302,19 @@ def authenticate_browser_session(
     )
 
 
+# Every request with an access token reads its person and session: built once (an
+# expression rebuilt per request costs more than the lookup itself).
+_SESSION_USER = (
+    select(User, AuthSession.revoked_at)
+    .join(AuthSession, (AuthSession.user_id == User.id) & (AuthSession.org_id == User.org_id))
+    .where(
+        User.id == bindparam("user_id", type_=Uuid()),
+        User.org_id == bindparam("org_id", type_=Uuid()),
+        AuthSession.id == bindparam("session_id", type_=Uuid()),
+    )
+)
+
+
 def authenticate(session: Session, config: TokenConfig, bearer: str) -> Principal:
     if bearer.startswith(API_TOKEN_PREFIX):
         return _authenticate_api_token(session, bearer)
@@ -325,9 +338,7 @@ def authenticate(session: Session, config: TokenConfig, bearer: str) -> Principa
             "The access token is not valid.", code=ErrorCode.INVALID_TOKEN
         ) from None
     row = session.execute(
-        select(User, AuthSession.revoked_at)
-        .join(AuthSession, (AuthSession.user_id == User.id) & (AuthSession.org_id == User.org_id))
-        .where(User.id == user_id, User.org_id == org_id, AuthSession.id == session_id)
+        _SESSION_USER, {"user_id": user_id, "org_id": org_id, "session_id": session_id}
     ).one_or_none()
     if row is None or row.revoked_at is not None or not row.User.is_active:
         raise AuthenticationFailed(

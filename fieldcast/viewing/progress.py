@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -41,7 +41,7 @@ from fieldcast.models.viewing import (
     ViewEvent,
     ViewEventKind,
 )
-from fieldcast.policy import Principal, authorize, load_video, mine, videos
+from fieldcast.policy import Principal, authorize, load_video, videos
 from fieldcast.sharing import tracking
 
 # A report merged into its view: its segments' union; where the player is, from the report with
@@ -252,13 +252,24 @@ def _check_views_today(session: Session, principal: Principal, video_id: uuid.UU
         )
 
 
+# A person's view with its video, read by every report: built once.
+_VIEW_AND_VIDEO = (
+    select(View, Video)
+    .join(Video, (Video.org_id == View.org_id) & (Video.id == View.video_id))
+    .where(
+        View.id == bindparam("view_id", type_=Uuid()),
+        View.org_id == bindparam("org_id", type_=Uuid()),
+        View.user_id == bindparam("user_id", type_=Uuid()),
+    )
+)
+
+
 def load_view(session: Session, principal: Principal, view_id: uuid.UUID) -> View:
     """One of the principal's own views, of a video they still see; anything else is not
     found (a recalled share, a deleted video: nothing more is counted)."""
     row = session.execute(
-        select(View, Video)
-        .join(Video, (Video.org_id == View.org_id) & (Video.id == View.video_id))
-        .where(View.id == view_id, mine(principal, View))
+        _VIEW_AND_VIDEO,
+        {"view_id": view_id, "org_id": principal.org_id, "user_id": principal.user_id},
     ).one_or_none()
     if row is None or not videos.can_see(session, principal, row.Video):
         raise NotFound(f"No view with id {view_id}.")
