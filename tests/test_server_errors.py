@@ -235,3 +235,26 @@ def test_the_access_log_leaves_upload_url_secrets_out(gunicorn_web: tuple[int, P
 )
 def test_request_logs_leave_url_secrets_out(logged: str, masked: str) -> None:
     assert mask_secrets(logged) == masked
+
+
+def test_the_worker_freezes_what_the_app_loaded_out_of_the_collectors_way() -> None:
+    import gc
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from api.server import ProblemThreadWorker
+
+    class Loaded:
+        def wsgi(self) -> Any:
+            return lambda environ, start_response: []
+
+    config = Config()
+    worker = ProblemThreadWorker(0, os.getpid(), [], Loaded(), 30, config, Logger(config))
+    gc.unfreeze()
+    try:
+        worker.load_wsgi()
+        assert worker.wsgi is not None
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
