@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer, load_only
 
 from fieldcast.db import plan_once, utcnow
 from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound, RateLimited
@@ -252,7 +252,9 @@ def _check_views_today(session: Session, principal: Principal, video_id: uuid.UU
         )
 
 
-# A person's view with its video, read by every report: built once.
+# A person's view with what `VideoPolicy.can_see` reads of its video, read by every report:
+# built once. (Neither what the view played nor the video's other columns: the merge
+# statements read those themselves.)
 _VIEW_AND_VIDEO = (
     select(View, Video)
     .join(Video, (Video.org_id == View.org_id) & (Video.id == View.video_id))
@@ -260,6 +262,17 @@ _VIEW_AND_VIDEO = (
         View.id == bindparam("view_id", type_=Uuid()),
         View.org_id == bindparam("org_id", type_=Uuid()),
         View.user_id == bindparam("user_id", type_=Uuid()),
+    )
+    .options(
+        defer(View.played),
+        load_only(
+            Video.id,
+            Video.org_id,
+            Video.owner_id,
+            Video.deleted_at,
+            Video.hidden_at,
+            Video.answers_video_id,
+        ),
     )
 )
 
