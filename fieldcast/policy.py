@@ -362,7 +362,16 @@ class VideoPolicy(ObjectPolicy[Video]):
             return deleted
         return and_(deleted, Video.owner_id == principal.user_id)
 
-    def can_see(self, session: Session | None, principal: Principal, obj: Video) -> bool:
+    def can_see(
+        self,
+        session: Session | None,
+        principal: Principal,
+        obj: Video,
+        *,
+        shared: bool | None = None,
+    ) -> bool:
+        """`shared`: what `shared_with_viewer` answered for the principal, read with the video
+        (else it is asked here, when the quick answers do not settle it)."""
         if obj.org_id != principal.org_id or obj.deleted_at is not None:
             return False
         if principal.is_admin or obj.owner_id == principal.user_id:
@@ -373,12 +382,9 @@ class VideoPolicy(ObjectPolicy[Video]):
             question = session.get(Video, obj.answers_video_id)
             if question is not None and question.owner_id == principal.user_id:
                 return True
-        return bool(
-            session.scalar(
-                _SEES_SHARED,
-                {"viewer_org": principal.org_id, "viewer": principal.user_id, "object_id": obj.id},
-            )
-        )
+        if shared is not None:
+            return shared
+        return bool(session.scalar(_SEES_SHARED, {**viewer_params(principal), "object_id": obj.id}))
 
     def viewers_among(
         self, session: Session, video: Video, candidates: Select[Any]
@@ -611,16 +617,28 @@ def _granted_to(session: Session, video: Video) -> ColumnElement[bool]:
 _ASKED = aliased(Video, name="asked")
 videos = VideoPolicy()
 
-# `VideoPolicy.can_see` past its quick answers: shared with the viewer (a recipient row of a
-# standing share, or an audience block) or granted by curation. The same rules as `visible`,
-# built once with bound parameters, since every report, comment and share asks it.
-_SEES_SHARED = select(
-    or_(
-        VideoPolicy._received(_VIEWER).where(ShareRecipient.video_id == _OBJECT).exists(),
-        VideoPolicy._pending(_VIEWER).where(ShareAudience.video_id == _OBJECT).exists(),
-        _OBJECT.in_(VideoPolicy._granted(_VIEWER)),
+
+def shared_with_viewer(
+    video_id: ColumnElement[Any] | InstrumentedAttribute[Any],
+) -> ColumnElement[bool]:
+    """`VideoPolicy.can_see` past its quick answers: the video reached the viewer bound by
+    `viewer_params` through a share (a recipient row of a standing share, or an audience
+    block), or curation grants it to them. The same rules as `visible`. A statement that reads
+    a video for one person may read this beside it, and give it to `can_see` as `shared`."""
+    return or_(
+        VideoPolicy._received(_VIEWER).where(ShareRecipient.video_id == video_id).exists(),
+        VideoPolicy._pending(_VIEWER).where(ShareAudience.video_id == video_id).exists(),
+        video_id.in_(VideoPolicy._granted(_VIEWER)),
     )
-)
+
+
+def viewer_params(principal: Principal) -> dict[str, uuid.UUID]:
+    """The values of the viewer of the statements built once (`_VIEWER`)."""
+    return {"viewer_org": principal.org_id, "viewer": principal.user_id}
+
+
+# Built once with bound parameters, since every report, comment and share asks it.
+_SEES_SHARED = select(shared_with_viewer(_OBJECT))
 
 
 def load_video(

@@ -41,7 +41,14 @@ from fieldcast.models.viewing import (
     ViewEvent,
     ViewEventKind,
 )
-from fieldcast.policy import Principal, authorize, load_video, videos
+from fieldcast.policy import (
+    Principal,
+    authorize,
+    load_video,
+    shared_with_viewer,
+    videos,
+    viewer_params,
+)
 from fieldcast.sharing import tracking
 
 # A report merged into its view: its segments' union; where the player is, from the report with
@@ -252,11 +259,11 @@ def _check_views_today(session: Session, principal: Principal, video_id: uuid.UU
         )
 
 
-# A person's view with what `VideoPolicy.can_see` reads of its video, read by every report:
-# built once. (Neither what the view played nor the video's other columns: the merge
-# statements read those themselves.)
+# A person's view with what `VideoPolicy.can_see` reads of its video, and whether it was
+# shared with them: read by every report, built once. (Neither what the view played nor the
+# video's other columns: the merge statements read those themselves.)
 _VIEW_AND_VIDEO = (
-    select(View, Video)
+    select(View, Video, shared_with_viewer(Video.id).label("shared"))
     .join(Video, (Video.org_id == View.org_id) & (Video.id == View.video_id))
     .where(
         View.id == bindparam("view_id", type_=Uuid()),
@@ -282,9 +289,14 @@ def load_view(session: Session, principal: Principal, view_id: uuid.UUID) -> Vie
     found (a recalled share, a deleted video: nothing more is counted)."""
     row = session.execute(
         _VIEW_AND_VIDEO,
-        {"view_id": view_id, "org_id": principal.org_id, "user_id": principal.user_id},
+        {
+            "view_id": view_id,
+            "org_id": principal.org_id,
+            "user_id": principal.user_id,
+            **viewer_params(principal),
+        },
     ).one_or_none()
-    if row is None or not videos.can_see(session, principal, row.Video):
+    if row is None or not videos.can_see(session, principal, row.Video, shared=row.shared):
         raise NotFound(f"No view with id {view_id}.")
     view: View = row.View
     return view
