@@ -281,7 +281,7 @@ def _register_request_hooks(app: Flask) -> None:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
         route = request.url_rule.rule if request.url_rule else "unmatched"
         health.observe(request.method, route, response.status_code, elapsed)
-        if route not in {"/healthz", "/metrics"}:
+        if route not in {"/healthz", "/metrics"} and log.isEnabledFor(logging.INFO):
             log.info(
                 "%s %s %s",
                 request.method,

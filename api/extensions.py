@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import http
 import json
 import threading
@@ -74,6 +75,11 @@ class Schema(ma.Schema):
         return data
 
 
+@functools.cache
+def _instance_of(schema: type[ma.Schema]) -> ma.Schema:
+    return schema()
+
+
 class ArgumentsParser(FlaskParser):
     """webargs' parser, where JSON nested deeper than the parser can follow is an invalid body
     (400) instead of an unexpected error, and a JSON body's values have the JSON types the
@@ -85,6 +91,13 @@ class ArgumentsParser(FlaskParser):
             if errors:
                 raise ma.ValidationError(errors)
         return super().pre_load(location_data, schema=schema, req=req, location=location)
+
+    def _get_schema(self, argmap: Any, req: Any) -> ma.Schema:
+        # A schema class is made into an instance once, not on every request: loading keeps
+        # no state on the instance.
+        if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+            return _instance_of(argmap)
+        return super()._get_schema(argmap, req)
 
     def _raw_load_json(self, req: Any) -> Any:
         try:
