@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
+import pytest
 from argon2 import PasswordHasher, extract_parameters
 
 from tests import factories
@@ -161,6 +162,26 @@ def test_expired_and_forged_access_tokens(client: Any, rep: Any) -> None:
     response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
     assert response.get_json()["code"] == "invalid_token"
+
+
+def test_a_token_used_while_valid_is_refused_once_it_expires(
+    client: Any, rep: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = _login(client, rep.email).get_json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    exp = jwt.decode(token, SECRET_KEY, algorithms=["HS256"], audience="fieldcast-api")["exp"]
+
+    class Later:
+        @staticmethod
+        def time() -> float:
+            return float(exp)
+
+    # (Its checked claims are remembered; its expiry is checked on every request still.)
+    monkeypatch.setattr("fieldcast.accounts.tokens.time", Later)
+    response = client.get("/api/v1/me", headers=headers)
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "token_expired"
 
 
 def test_missing_or_malformed_authorization(client: Any) -> None:

@@ -17,11 +17,14 @@ tokens for integrations.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 from sqlalchemy import Select, Uuid, bindparam, select, update
@@ -302,6 +305,22 @@ def authenticate_browser_session(
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _verified_claims(bearer: str, secret_key: str) -> dict[str, Any]:
+    """An access token's claims, its signature and audience checked: once per token and
+    process while it is in use (a phone sends the same token for up to its lifetime), not on
+    every request. Its expiry is the caller's to check each time; a token that fails is not
+    remembered."""
+    claims: dict[str, Any] = jwt.decode(
+        bearer,
+        secret_key,
+        algorithms=[_ALGORITHM],
+        audience=_AUDIENCE,
+        options={"require": ["exp", "sub", "sid", "org"]},
+    )
+    return claims
+
+
 # Every request with an access token reads its person and session: built once (an
 # expression rebuilt per request costs more than the lookup itself).
 _SESSION_USER = (
@@ -319,13 +338,9 @@ def authenticate(session: Session, config: TokenConfig, bearer: str) -> Principa
     if bearer.startswith(API_TOKEN_PREFIX):
         return _authenticate_api_token(session, bearer)
     try:
-        claims = jwt.decode(
-            bearer,
-            config.secret_key,
-            algorithms=[_ALGORITHM],
-            audience=_AUDIENCE,
-            options={"require": ["exp", "sub", "sid", "org"]},
-        )
+        claims = _verified_claims(bearer, config.secret_key)
+        if claims["exp"] <= time.time():
+            raise jwt.ExpiredSignatureError
         user_id = uuid.UUID(claims["sub"])
         session_id = uuid.UUID(claims["sid"])
         org_id = uuid.UUID(claims["org"])
