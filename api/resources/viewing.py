@@ -263,7 +263,7 @@ def _reported(found: progress.Reported) -> dict[str, Any]:
     return {**_progress(found.video), "view": _progress(found.view)}
 
 
-def _batch_item(item: dict[str, Any]) -> progress.Report:
+def _report_of(item: dict[str, Any]) -> progress.Report:
     sitting = None
     if "session_id" in item:
         sitting = progress.Sitting(
@@ -341,14 +341,7 @@ class ViewReports(MethodView):
         """Report what one of your views played: segments, position, events"""
         _limit_reports(1)
         found = progress.report_view(
-            db_session(),
-            current_principal(),
-            view_id,
-            seq=body["seq"],
-            segments=[(low, high) for low, high in body["segments"]],
-            position_ms=body["position_ms"],
-            events=[progress.Event(**event) for event in body["events"]],
-            device_at=body["device_at"],
+            db_session(), current_principal(), _report_of({**body, "view_id": view_id})
         )
         return _reported(found)
 
@@ -362,7 +355,7 @@ class ViewReportBatches(MethodView):
         """Report many views' plays at once (offline viewing): each report answered alone"""
         _limit_reports(len(body["reports"]))
         outcomes = progress.report_batch(
-            db_session(), current_principal(), [_batch_item(item) for item in body["reports"]]
+            db_session(), current_principal(), [_report_of(item) for item in body["reports"]]
         )
         return {"results": [_outcome(outcome) for outcome in outcomes]}
 

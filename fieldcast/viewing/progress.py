@@ -302,44 +302,20 @@ def load_view(session: Session, principal: Principal, view_id: uuid.UUID) -> Vie
     return view
 
 
-def report_view(
-    session: Session,
-    principal: Principal,
-    view_id: uuid.UUID,
-    *,
-    seq: int,
-    segments: list[tuple[int, int]],
-    position_ms: int | None = None,
-    events: list[Event] | None = None,
-    device_at: datetime | None = None,
-) -> Reported:
-    """`report` into one of the principal's views (`load_view`). Players send these every few
-    seconds: the transaction's statements are planned once (`plan_once`)."""
+def report_view(session: Session, principal: Principal, item: Report) -> Reported:
+    """`report` into one of the principal's views (`item.view_id`, `load_view`). Players
+    send these every few seconds: the transaction's statements are planned once
+    (`plan_once`)."""
+    assert item.view_id is not None
     plan_once(session)
-    return report(
-        session,
-        load_view(session, principal, view_id),
-        seq=seq,
-        segments=segments,
-        position_ms=position_ms,
-        events=events,
-        device_at=device_at,
-    )
+    return report(session, load_view(session, principal, item.view_id), item)
 
 
-def report(
-    session: Session,
-    view: View,
-    *,
-    seq: int,
-    segments: list[tuple[int, int]],
-    position_ms: int | None = None,
-    events: list[Event] | None = None,
-    device_at: datetime | None = None,
-) -> Reported:
+def report(session: Session, view: View, item: Report) -> Reported:
     """Merge one report into its view and the person's progress; idempotent."""
-    ranges = _clipped(view, segments)
-    kept = _events_kept(session, view, events or [])
+    seq, events, device_at = item.seq, item.events, item.device_at
+    ranges = _clipped(view, item.segments)
+    kept = _events_kept(session, view, events)
     if kept:
         session.execute(
             insert(ViewEvent)
@@ -364,10 +340,10 @@ def report(
         MERGE_VIEW,
         {
             "union": union,
-            "position": position_ms,
+            "position": item.position_ms,
             "seq": seq,
             "device_at": device_at,
-            "device_done": device_at or _last_device_at(events or []),
+            "device_done": device_at or _last_device_at(events),
             "org_id": view.org_id,
             "id": view.id,
         },
@@ -409,15 +385,7 @@ def report_batch(
             with session.begin_nested():
                 view = _view_of(session, principal, item)
                 view_id = view.id
-                reported = report(
-                    session,
-                    view,
-                    seq=item.seq,
-                    segments=item.segments,
-                    position_ms=item.position_ms,
-                    events=item.events,
-                    device_at=item.device_at,
-                )
+                reported = report(session, view, item)
         except DomainError as error:
             outcomes.append(Outcome(item.view_id, error=error))
         else:
