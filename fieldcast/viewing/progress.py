@@ -351,8 +351,9 @@ def report(session: Session, view: View, item: Report) -> Reported:
     progress, before_ms = _merge_progress(
         session, view, union, played.threshold, played.duration_ms or view.end_ms
     )
-    if ranges:
-        # The person's assignments of the video follow (`programs`).
+    if progress.played_ms != before_ms:
+        # The person's assignments of the video follow (`programs`); a report that added
+        # nothing (sent again, or of what was played already) changes none of them.
         publish(
             session,
             ProgressMade(org_id=view.org_id, user_id=view.user_id, video_id=view.video_id),
