@@ -358,6 +358,16 @@ def test_declining_and_asking_for_more_time_keep_their_reasons(
     report = client.get("/api/v1/learning/reasons", headers=bearer(client, admin)).get_json()
     assert report["by_kind"]["decline"]["already_know"] == 1
     assert client.get("/api/v1/learning/reasons", headers=curator).status_code == 403
+    # An assigner whose account is no longer active is told nothing.
+    world["curator"].is_active = False
+    session.flush()
+    again = (due + timedelta(days=30)).isoformat()
+    asked_again = client.post(
+        url, json={"kind": "more_time", "reason": "no_time", "wanted_due_at": again}, headers=ben
+    )
+    assert asked_again.status_code == 201, asked_again.get_json()
+    told_assigner = select(func.count()).where(Notification.type == "assignment.requested")
+    assert session.scalar(told_assigner) == 2
 
 
 def test_rules_assign_on_joining_a_team_taking_a_role_and_every_round(
@@ -536,18 +546,17 @@ def test_a_rule_is_changed_by_who_made_it_and_its_rounds_keep_their_day(
 
 
 def _recounted(session: Session, context: AppContext) -> None:
-    """The recounts recorded so far, run now, as once their window is over (they wait for it,
-    so that a run of edits counts once); the next change falls in a window of its own."""
-    recounts = OutboxJob.task == TaskName.ASSIGNMENTS_RECOUNT
+    """The recounts recorded so far, run now, as once RECOUNT_AFTER has passed."""
     session.execute(
         update(OutboxJob)
-        .where(recounts, OutboxJob.status == OutboxStatus.PENDING)
+        .where(
+            OutboxJob.task == TaskName.ASSIGNMENTS_RECOUNT,
+            OutboxJob.status == OutboxStatus.PENDING,
+        )
         .values(run_after=func.now())
     )
     session.flush()
     assert drain(context) >= 1
-    session.execute(update(OutboxJob).where(recounts).values(dedup_key=None))
-    session.flush()
 
 
 def test_what_an_assignment_holds_changing_counts_its_people_again(

@@ -683,6 +683,7 @@ def session(
     yield shared_session
     factories.bind(None)
     savepoint.rollback()
+    shared_session.expire_all()  # (objects read, not changed, in the case are read again)
 
 
 @pytest.fixture(scope="module")

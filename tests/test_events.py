@@ -29,6 +29,7 @@ EXPECTED = {
     "VideoBecamePlayable": [
         "fieldcast.conversation.questions._reply_video_playable",
         "fieldcast.inbox.services._video_playable",
+        "fieldcast.programs.assignments._video_playable",
         "fieldcast.sharing.shares._video_playable",
     ],
     "VideoBecameReady": ["fieldcast.transcripts.services._video_ready"],

@@ -44,7 +44,7 @@ class Assignment(TenantMixin, Base):
     )
 
     id: Mapped[UUIDPK]
-    # Who assigned it (None for a rule's, or once they are deleted).
+    # Who assigned it (for a rule's round, the rule's maker; an erased account stays named).
     assigned_by: Mapped[uuid.UUID | None]
     video_id: Mapped[uuid.UUID | None]
     start_ms: Mapped[int | None]

@@ -21,14 +21,24 @@ the person's due date). Every step keeps its time: the assignment's `created_at`
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Table, delete, func, literal, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    TextClause,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -40,6 +50,7 @@ from fieldcast.inbox import services as inbox
 from fieldcast.inbox.types import NotificationType
 from fieldcast.models.accounts import User
 from fieldcast.models.curation import Collection, CollectionItem, CollectionVisibility
+from fieldcast.models.outbox import OutboxJob
 from fieldcast.models.programs import (
     Assignee,
     AssigneeState,
@@ -383,21 +394,7 @@ outbox.tasks.register(SLICE_TASK, queue="notify", max_attempts=8)(_send_slice)
 # video within the unit's range. Videos deleted, or not playable yet (no duration), have no
 # unit. Completed at the assignment's threshold, else the organisation's; an excused or
 # completed person stays so.
-_REFRESH = text(
-    """
-    WITH targets AS (
-        SELECT unnest(CAST(:ids AS uuid[])) AS id
-        UNION
-        SELECT a.id
-        FROM assignees ae
-        JOIN assignments a ON a.org_id = ae.org_id AND a.id = ae.assignment_id
-        WHERE CAST(:video_id AS uuid) IS NOT NULL
-          AND ae.org_id = CAST(:org_id AS uuid) AND ae.user_id = CAST(:user_id AS uuid)
-          AND ae.state IN ('not_started', 'in_progress') AND a.withdrawn_at IS NULL
-          AND (a.video_id = CAST(:video_id AS uuid) OR a.collection_id IN (
-              SELECT i.collection_id FROM collection_items i
-              WHERE i.org_id = CAST(:org_id AS uuid) AND i.video_id = CAST(:video_id AS uuid)))
-    ),
+_REFRESH_BODY = """
     units AS (
         SELECT a.id AS assignment_id, a.video_id,
                coalesce(a.start_ms, 0) AS s, coalesce(a.end_ms, v.duration_ms) AS e
@@ -420,12 +417,7 @@ _REFRESH = text(
         LEFT JOIN units u ON u.assignment_id = ae.assignment_id AND u.e > u.s
         LEFT JOIN video_progress p ON p.user_id = ae.user_id AND p.video_id = u.video_id
         WHERE ae.assignment_id IN (SELECT id FROM targets)
-          AND (CAST(:user_id AS uuid) IS NULL OR ae.user_id = CAST(:user_id AS uuid))
-          AND (CAST(:everyone AS boolean) OR EXISTS (
-              SELECT 1 FROM video_progress vp
-              WHERE vp.user_id = ae.user_id AND vp.video_id IN (
-                  SELECT un.video_id FROM units un WHERE un.assignment_id = ae.assignment_id)))
-        GROUP BY ae.assignment_id, ae.user_id
+{people}        GROUP BY ae.assignment_id, ae.user_id
     ),
     judged AS (
         SELECT per.*, per.total_ms > 0 AND per.played_ms * 100
@@ -451,7 +443,40 @@ _REFRESH = text(
       AND (ae.played_ms IS DISTINCT FROM judged.played_ms
            OR ae.total_ms IS DISTINCT FROM judged.total_ms
            OR (judged.done AND ae.state NOT IN ('completed', 'excused')))
+"""
+
+
+def _refresh_statement(targets: str, people: str) -> TextClause:
+    return text(f"WITH targets AS ({targets}),\n" + _REFRESH_BODY.format(people=people))
+
+
+# Of the assignments `ids`: everyone (or `user_id` alone), or with `everyone` false only those
+# who played some of what they assign. Run by workers and on assigning: planned for its values.
+_REFRESH = _refresh_statement(
+    "SELECT unnest(CAST(:ids AS uuid[])) AS id",
     """
+          AND (CAST(:user_id AS uuid) IS NULL OR ae.user_id = CAST(:user_id AS uuid))
+          AND (CAST(:everyone AS boolean) OR EXISTS (
+              SELECT 1 FROM video_progress vp
+              WHERE vp.user_id = ae.user_id AND vp.video_id IN (
+                  SELECT un.video_id FROM units un WHERE un.assignment_id = ae.assignment_id)))
+""",
+)
+
+# One person's open assignments holding a video, after their report: its conditions are the
+# same for every value, since report transactions plan their statements once (`plan_once`).
+_REFRESH_MINE = _refresh_statement(
+    """
+        SELECT a.id
+        FROM assignees ae
+        JOIN assignments a ON a.org_id = ae.org_id AND a.id = ae.assignment_id
+        WHERE ae.org_id = CAST(:org_id AS uuid) AND ae.user_id = CAST(:user_id AS uuid)
+          AND ae.state IN ('not_started', 'in_progress') AND a.withdrawn_at IS NULL
+          AND (a.video_id = CAST(:video_id AS uuid) OR a.collection_id IN (
+              SELECT i.collection_id FROM collection_items i
+              WHERE i.org_id = CAST(:org_id AS uuid) AND i.video_id = CAST(:video_id AS uuid)))
+    """,
+    "          AND ae.user_id = CAST(:user_id AS uuid)\n",
 )
 
 
@@ -471,8 +496,6 @@ def refresh(
             {
                 "ids": list(assignment_ids),
                 "user_id": user_id,
-                "video_id": None,
-                "org_id": None,
                 "everyone": everyone,
             },
         )
@@ -482,26 +505,21 @@ def refresh(
 def _progress_made(session: Session, event: events.ProgressMade) -> None:
     # The person's open assignments holding the video, found and worked out in one statement.
     session.execute(
-        _REFRESH,
-        {
-            "ids": [],
-            "org_id": event.org_id,
-            "user_id": event.user_id,
-            "video_id": event.video_id,
-            "everyone": True,
-        },
+        _REFRESH_MINE,
+        {"org_id": event.org_id, "user_id": event.user_id, "video_id": event.video_id},
     )
 
 
 # What an assignment holds can change after its people's rows were made: a video of it
-# deleted or restored, a collection's items added, removed or given other ranges, the
-# organisation's threshold (for assignments without their own). A worker then works its people
-# out again (`refresh`, everyone: the length changed for all of them), once per subject and
-# window of RECOUNT_AFTER, run a few seconds after the window ends: a curator's run of edits
-# is counted once, and an edit made after the count ran falls in a later window.
+# deleted, restored or made playable (its length known), a collection's items added, removed
+# or given other ranges, the organisation's threshold (for assignments without their own). A
+# worker then works its people out again (`refresh`, everyone: the length changed for all of
+# them), RECOUNT_AFTER after the change. Each change records its own recount; the first to run
+# drops the others of the same subject already committed (it counts their changes too), so a
+# curator's run of edits is counted about once, and a change still being committed when a
+# recount runs keeps its own.
 RECOUNT_TASK = TaskName.ASSIGNMENTS_RECOUNT
 RECOUNT_AFTER = timedelta(seconds=30)
-_RECOUNT_MARGIN_S = 5.0  # (clocks of the web processes and the database a little apart)
 
 
 def recount_later(
@@ -509,37 +527,39 @@ def recount_later(
 ) -> None:
     """Record the recount of the standing assignments holding a video (`video`), assigning a
     collection (`collection`), or following the organisation's threshold (`organisation`)."""
-    window = RECOUNT_AFTER.total_seconds()
-    now = time.time()
-    bucket = int(now // window)
     outbox.record(
         session,
         RECOUNT_TASK,
-        {
-            "org_id": str(org_id),
-            "scope": scope,
-            "subject_id": str(subject_id) if subject_id else None,
-        },
+        _recount_subject(org_id, scope, subject_id),
         org_id=org_id,
-        dedup_key=f"assignments.recount:{org_id}:{scope}:{subject_id}:{bucket}",
-        delay=timedelta(seconds=(bucket + 1) * window - now + _RECOUNT_MARGIN_S),
+        delay=RECOUNT_AFTER,
     )
+
+
+def _recount_subject(org_id: uuid.UUID, scope: str, subject_id: uuid.UUID | None) -> dict[str, Any]:
+    return {
+        "org_id": str(org_id),
+        "scope": scope,
+        "subject_id": str(subject_id) if subject_id else None,
+    }
 
 
 def _recount(session: Session, payload: dict[str, Any]) -> None:
     org_id = uuid.UUID(payload["org_id"])
     subject = uuid.UUID(payload["subject_id"]) if payload["subject_id"] else None
+    # First: what this run reads next includes the changes of the recounts it drops.
+    outbox.drop(
+        session,
+        RECOUNT_TASK,
+        OutboxJob.payload.contains(_recount_subject(org_id, payload["scope"], subject)),
+        reason="counted by an earlier recount of the same subject",
+    )
     standing = select(Assignment.id).where(
         Assignment.org_id == org_id, Assignment.withdrawn_at.is_(None)
     )
     match payload["scope"]:
         case "video":
-            holding = select(CollectionItem.collection_id).where(
-                CollectionItem.org_id == org_id, CollectionItem.video_id == subject
-            )
-            standing = standing.where(
-                (Assignment.video_id == subject) | Assignment.collection_id.in_(holding)
-            )
+            standing = standing.where(_holding(org_id, subject))
         case "collection":
             standing = standing.where(Assignment.collection_id == subject)
         case "organisation":
@@ -553,15 +573,45 @@ def _recount(session: Session, payload: dict[str, Any]) -> None:
 outbox.tasks.register(RECOUNT_TASK, queue="notify", max_attempts=8)(_recount)
 
 
+def _holding(org_id: uuid.UUID, video_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """Assignments of the video, alone or in their collection."""
+    collections = select(CollectionItem.collection_id).where(
+        CollectionItem.org_id == org_id, CollectionItem.video_id == video_id
+    )
+    return (Assignment.video_id == video_id) | Assignment.collection_id.in_(collections)
+
+
+def _recount_video_later(session: Session, org_id: uuid.UUID, video_id: uuid.UUID) -> None:
+    """`recount_later` for a video, if a standing assignment holds it (most videos are in
+    none)."""
+    held = session.scalar(
+        select(Assignment.id)
+        .where(
+            Assignment.org_id == org_id,
+            Assignment.withdrawn_at.is_(None),
+            _holding(org_id, video_id),
+        )
+        .limit(1)
+    )
+    if held is not None:
+        recount_later(session, org_id, "video", video_id)
+
+
 @events.subscribe(events.VideoRemoved)
 def _video_removed(session: Session, event: events.VideoRemoved) -> None:
     # Units of a deleted video no longer count.
-    recount_later(session, event.org_id, "video", event.video_id)
+    _recount_video_later(session, event.org_id, event.video_id)
 
 
 @events.subscribe(events.VideoRestored)
 def _video_restored(session: Session, event: events.VideoRestored) -> None:
-    recount_later(session, event.org_id, "video", event.video_id)
+    _recount_video_later(session, event.org_id, event.video_id)
+
+
+@events.subscribe(events.VideoBecamePlayable)
+def _video_playable(session: Session, event: events.VideoBecamePlayable) -> None:
+    # (Added to a collection while processing, it had no length to count.)
+    _recount_video_later(session, event.org_id, event.video_id)
 
 
 @events.subscribe(events.CollectionItemsChanged)

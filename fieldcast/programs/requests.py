@@ -20,6 +20,7 @@ from fieldcast.db import utcnow
 from fieldcast.errors import Conflict, ErrorCode, InvalidInput, NotFound
 from fieldcast.inbox import services as inbox
 from fieldcast.inbox.types import NotificationType
+from fieldcast.models.accounts import User
 from fieldcast.models.programs import (
     Assignee,
     AssigneeState,
@@ -84,14 +85,17 @@ def _tell_assigner(session: Session, principal: Principal, made: AssignmentReque
     """The assigner hears of the request (an inbox item and a push, through their preferences):
     who asks, what and why; an admin or the person's manager may answer it too."""
     assignment = session.get(Assignment, made.assignment_id)
-    if assignment is None or assignment.assigned_by is None:
-        return  # (an assigner whose account was deleted: admins and managers find it listed)
-    if assignment.assigned_by == principal.user_id:
+    if assignment is None or assignment.assigned_by in (None, principal.user_id):
         return  # (their own assignment of themselves)
+    assigner = session.scalar(
+        select(User).where(User.org_id == made.org_id, User.id == assignment.assigned_by)
+    )
+    if assigner is None or not assigner.is_active or assigner.deleted_at is not None:
+        return  # (admins and the person's managers find it listed)
     inbox.notify(
         session,
         org_id=made.org_id,
-        user_id=assignment.assigned_by,
+        user_id=assigner.id,
         type=NotificationType.ASSIGNMENT_REQUESTED,
         args={
             "person": principal.user.display_name,

@@ -351,7 +351,7 @@ def report(session: Session, view: View, item: Report) -> Reported:
     progress, before_ms = _merge_progress(
         session, view, union, played.threshold, played.duration_ms or view.end_ms
     )
-    if progress.played_ms != before_ms:
+    if progress.played_ms != (before_ms or 0):
         # The person's assignments of the video follow (`programs`); a report that added
         # nothing (sent again, or of what was played already) changes none of them.
         publish(
