@@ -267,8 +267,9 @@ _VIEW_AND_VIDEO = (
     .join(Video, (Video.org_id == View.org_id) & (Video.id == View.video_id))
     .where(
         View.id == bindparam("view_id", type_=Uuid()),
-        View.org_id == bindparam("org_id", type_=Uuid()),
-        View.user_id == bindparam("user_id", type_=Uuid()),
+        # (The viewer's own: the same values as `shared_with_viewer`'s.)
+        View.org_id == bindparam("viewer_org", type_=Uuid()),
+        View.user_id == bindparam("viewer", type_=Uuid()),
     )
     .options(
         defer(View.played),
@@ -288,13 +289,7 @@ def load_view(session: Session, principal: Principal, view_id: uuid.UUID) -> Vie
     """One of the principal's own views, of a video they still see; anything else is not
     found (a recalled share, a deleted video: nothing more is counted)."""
     row = session.execute(
-        _VIEW_AND_VIDEO,
-        {
-            "view_id": view_id,
-            "org_id": principal.org_id,
-            "user_id": principal.user_id,
-            **viewer_params(principal),
-        },
+        _VIEW_AND_VIDEO, {"view_id": view_id, **viewer_params(principal)}
     ).one_or_none()
     if row is None or not videos.can_see(session, principal, row.Video, shared=row.shared):
         raise NotFound(f"No view with id {view_id}.")
