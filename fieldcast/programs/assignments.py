@@ -566,8 +566,7 @@ def _recount(session: Session, payload: dict[str, Any]) -> None:
             standing = standing.where(Assignment.threshold_pct.is_(None))
         case other:
             raise ValueError(f"no recount scope {other!r}")
-    for assignment_id in session.scalars(standing.order_by(Assignment.id)).all():
-        refresh(session, [assignment_id])
+    refresh(session, session.scalars(standing).all())
 
 
 outbox.tasks.register(RECOUNT_TASK, queue="notify", max_attempts=8)(_recount)
