@@ -488,7 +488,10 @@ class AssignmentRequests(MethodView):
     @blp.response(201, AssignmentRequestSchema)
     @blp.problems(404, 409, 422)
     def post(self, body: dict[str, Any], assignment_id: uuid.UUID) -> dict[str, Any]:
-        """Decline, or ask for more time, with a reason (people it is assigned to)"""
+        """Decline, or ask for more time, with a reason (people it is assigned to)
+
+        Its assigner is told (inbox item and push `assignment.requested`, with `kind` and
+        `reason`); they, an admin or the person's manager answer it."""
         made = requests.make(db_session(), current_principal(), assignment_id, **body)
         return attributes(made, AssignmentRequestSchema)
 

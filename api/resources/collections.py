@@ -281,7 +281,10 @@ class CollectionItems(MethodView):
     @blp.response(201, ItemsAddedSchema)
     @blp.problems(403, 404, 409, 422)
     def post(self, body: dict[str, Any], collection_id: uuid.UUID) -> dict[str, Any]:
-        """Add videos and clips (at the end, at the start, or after an item)"""
+        """Add videos and clips (at the end, at the start, or after an item)
+
+        The people it is assigned to are counted again by a worker about 30 seconds after a
+        change of its items (added, removed, or given another range)."""
         made = collections.add_items(
             db_session(),
             current_principal(),

@@ -389,7 +389,10 @@ class ViewingSettings(MethodView):
     @blp.response(200, ViewingSettingsSchema)
     @blp.problems(403, 422)
     def put(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Set the organisation's completion threshold (admins)"""
+        """Set the organisation's completion threshold (admins)
+
+        Progress already completed stays completed; assignments without a threshold of their
+        own have their people counted again by a worker about 30 seconds later."""
         pct = progress.set_threshold(
             db_session(), current_principal(), body["completion_threshold_pct"]
         )
