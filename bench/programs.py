@@ -458,8 +458,6 @@ def measure_reports(
             "4",
             "--worker-class",
             "gthread",
-            "--access-logfile",
-            "/dev/null",
             "bench.bare_reports:create()",
         ],
         env=env,

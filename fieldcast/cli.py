@@ -177,16 +177,8 @@ def serve(
     sys.exit(0 if gave_up is None else 1)
 
 
-@main.command()
-@click.option("--bind", default="0.0.0.0:8000", show_default=True)
-@click.option("--workers", default=None, type=int, help="Default: WEB_CONCURRENCY or 2 x cores + 1")
-@click.option("--threads", default=4, show_default=True, type=int)
-def web(bind: str, workers: int | None, threads: int) -> None:
-    """Run the API under gunicorn."""
-    settings = _settings()
-    _require(settings, "DATABASE_URL", "REDIS_URL", "SECRET_KEY")
-    if workers is None:
-        workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) * 2 + 1)
+def gunicorn_argv(bind: str, workers: int, threads: int) -> list[str]:
+    """The command `fieldcast web` becomes: gunicorn serving `wsgi:app`."""
     argv = [
         sys.executable,
         "-m",
@@ -205,14 +197,29 @@ def web(bind: str, workers: int | None, threads: int) -> None:
         "30",
         "--keep-alive",
         "5",
-        "--access-logfile",
-        "-" if os.environ.get("GUNICORN_ACCESS_LOG") else "/dev/null",
         "--logger-class",
         "api.server.AccessLogger",  # upload URLs' secrets never reach the access log
         "--forwarded-allow-ips",
         os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         "wsgi:app",
     ]
+    if os.environ.get("GUNICORN_ACCESS_LOG"):
+        # (Off, gunicorn builds no access line at all: not even one written to /dev/null.)
+        argv[-1:-1] = ["--access-logfile", "-"]
+    return argv
+
+
+@main.command()
+@click.option("--bind", default="0.0.0.0:8000", show_default=True)
+@click.option("--workers", default=None, type=int, help="Default: WEB_CONCURRENCY or 2 x cores + 1")
+@click.option("--threads", default=4, show_default=True, type=int)
+def web(bind: str, workers: int | None, threads: int) -> None:
+    """Run the API under gunicorn."""
+    settings = _settings()
+    _require(settings, "DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+    if workers is None:
+        workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) * 2 + 1)
+    argv = gunicorn_argv(bind, workers, threads)
     _prepare_multiprocess_metrics(settings)
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -284,6 +285,33 @@ def plan_once(session: Session) -> None:
     session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
 
 
+# A pooled connection used within PING_IDLE_S is handed out as it is; one idle for longer is
+# pinged first, and replaced (with every connection pooled before it) if PostgreSQL dropped it:
+# a restart, a failover, an idle timeout on the way. Under load a connection is idle for
+# milliseconds, and a ping on every checkout (`pool_pre_ping`) would cost each request a
+# round trip more; a connection lost while in use fails its one request as an outage (503
+# with Retry-After, `fieldcast.outages`), and that too replaces the pool's older connections.
+PING_IDLE_S = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE_S:
+            return  # (None: a connection just made)
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise InvalidatePoolError("the pooled connection was dropped") from error
+
+
 class Database:
     """One engine and session factory per process, created from the settings."""
 
@@ -292,7 +320,6 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=10,
-            pool_pre_ping=True,
             # Error messages end up in logs: they name the statement, never the values bound
             # to it (emails, token hashes, what a user typed).
             hide_parameters=True,
@@ -300,6 +327,7 @@ class Database:
             **kwargs,
         )
         event.listen(self.engine, "connect", _plan_every_execution)
+        _ping_when_idle(self.engine)
         self.sessionmaker: sessionmaker[Session] = sessionmaker(
             bind=self.engine, expire_on_commit=False
         )

@@ -4,6 +4,7 @@ back works, without a restart. Both servers are the test's own."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from fieldcast.context import build_context
 from fieldcast.db import Database
@@ -210,3 +212,55 @@ def test_a_sql_error_is_still_a_500(api: Api) -> None:
         with pytest.raises(OperationalError) as cancelled:
             session.execute(text("SET LOCAL statement_timeout = 1; SELECT pg_sleep(1)"))
         assert not is_outage(cancelled.value)
+
+
+def test_a_pooled_connection_is_pinged_only_after_idling_and_a_dropped_one_is_replaced(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from fieldcast import db as db_module
+    from fieldcast.outages import is_outage
+
+    database = Database(database_url, pool_size=1)
+    pings: list[object] = []
+    ping = database.engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return bool(ping(dbapi_connection))
+
+    monkeypatch.setattr(database.engine.dialect, "do_ping", counted_ping)
+
+    def backend() -> int:
+        with database.session() as session:
+            return int(session.scalar(text("SELECT pg_backend_pid()")))
+
+    def drop(pid: int) -> None:
+        with engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            gone = text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid")
+            while admin.execute(gone, {"pid": pid}).first():
+                time.sleep(0.01)
+
+    try:
+        # In use again at once: handed out as it is, no round trip first.
+        first = backend()
+        assert backend() == first and pings == []
+        # Dropped while hot: its next request fails as an outage (503), and the next works.
+        drop(first)
+        with pytest.raises(OperationalError) as lost:
+            backend()
+        assert is_outage(lost.value)
+        second = backend()
+        assert second != first
+        # Idle past PING_IDLE_S: pinged before use, and replaced unseen when it was dropped.
+        monkeypatch.setattr(db_module, "PING_IDLE_S", 0.05)
+        time.sleep(0.1)
+        assert backend() == second and len(pings) == 1
+        drop(second)
+        time.sleep(0.1)
+        third = backend()
+        assert third not in (first, second) and len(pings) == 2
+    finally:
+        database.dispose()

@@ -216,6 +216,32 @@ def test_the_access_log_leaves_upload_url_secrets_out(gunicorn_web: tuple[int, P
     assert secret not in text
 
 
+@pytest.mark.parametrize("wanted", [False, True])
+def test_gunicorn_builds_access_lines_only_when_the_access_log_is_wanted(
+    wanted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off by default (the API logs its own requests): not written to /dev/null either, which
+    would format a line per request for nothing."""
+    from gunicorn.config import Config
+
+    from api.server import AccessLogger
+    from fieldcast.cli import gunicorn_argv
+
+    if wanted:
+        monkeypatch.setenv("GUNICORN_ACCESS_LOG", "1")
+    else:
+        monkeypatch.delenv("GUNICORN_ACCESS_LOG", raising=False)
+    argv = gunicorn_argv("127.0.0.1:8000", 2, 4)
+    assert argv[1:3] == ["-m", "gunicorn"]
+    config = Config()
+    for name, value in vars(config.parser().parse_args(argv[3:])).items():
+        if value is not None and name != "args":
+            config.set(name, value)
+    assert config.logger_class is AccessLogger
+    assert AccessLogger(config).access_log_enabled is wanted
+    assert config.accesslog == ("-" if wanted else None)
+
+
 @pytest.mark.parametrize(
     ("logged", "masked"),
     [
