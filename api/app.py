@@ -13,7 +13,7 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import health, unit_of_work
+from api import health, scim, unit_of_work
 from api.auth import (
     CSRF_HEADER,
     authenticate_request,
@@ -34,13 +34,19 @@ from api.resources import (
     comments,
     deals,
     devices,
+    exports,
     feed,
+    insights,
     invitations,
     moderation,
     notifications,
+    oidc,
+    organisation,
     password_reset,
     playback,
+    points,
     preferences,
+    scim_token,
     search,
     sharing,
     teams,
@@ -51,6 +57,7 @@ from api.resources import (
     videos,
     viewing,
     webhooks,
+    xapi,
 )
 from api.runtime import EXTENSION_KEY, close_db_session
 from api.versioning import APP_PLATFORM_HEADER, APP_VERSION_HEADER, check_app_version
@@ -64,11 +71,15 @@ log = logging.getLogger("fieldcast.access")
 
 API_BLUEPRINTS = (
     auth.blp,
+    oidc.blp,
+    oidc.settings_blp,
+    organisation.blp,
     password_reset.blp,
     users.blp,
     invitations.blp,
     teams.blp,
     api_tokens.blp,
+    scim_token.blp,
     videos.blp,
     deals.attributes_blp,
     deals.blp,
@@ -98,6 +109,11 @@ API_BLUEPRINTS = (
     collections.blp,
     top.blp,
     assignments.blp,
+    insights.blp,
+    insights.metrics_blp,
+    exports.blp,
+    xapi.blp,
+    points.blp,
 )
 EXPOSED_HEADERS = [
     "ETag",
@@ -110,6 +126,7 @@ EXPOSED_HEADERS = [
     "Sunset",
     "Link",
     *uploads.TUS_RESPONSE_HEADERS,
+    exports.NEXT_CURSOR_HEADER,
 ]
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
@@ -243,6 +260,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     app.register_blueprint(health.blp)
     # Signed URLs are their own credential: players cannot send a bearer token.
     app.register_blueprint(playback.blp)
+    # SCIM speaks its own protocol and errors, outside /api/v1 and its OpenAPI (docs/scim.md).
+    app.register_blueprint(scim.blp)
     uploads.install(app)
     _register_docs_assets(app)
     _register_error_handlers(app)

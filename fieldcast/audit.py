@@ -53,6 +53,12 @@ class AuditAction(enum.StrEnum):
     TEAM_MEMBER_REMOVED = "team.member_removed", "Someone was taken out of a team."
     API_TOKEN_CREATED = "api_token.created", "An integration's API token was made."
     API_TOKEN_REVOKED = "api_token.revoked", "An integration's API token was revoked."
+    SCIM_TOKEN_CREATED = "scim_token.created", "The organisation's SCIM token was made (rotated)."
+    SCIM_TOKEN_REVOKED = "scim_token.revoked", "The organisation's SCIM token was revoked."
+    IDENTITY_PROVIDER_CHANGED = (
+        "identity_provider.changed",
+        "The organisation's identity provider was set, changed or removed (`issuer`).",
+    )
     INVITATION_CREATED = "invitation.created", "Someone was invited by email."
     INVITATION_REVOKED = "invitation.revoked", "An invitation was withdrawn."
     INVITATION_RESENT = "invitation.resent", "An invitation was sent again with a new link."

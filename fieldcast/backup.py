@@ -481,6 +481,8 @@ def _database_is_empty(url: str) -> bool:
 def _empty_public_schema(url: str) -> None:
     """Undo a load into a database that was empty before it."""
     with psycopg.connect(url, autocommit=True) as conn:
+        # The BI views' schema (migration 0031) came with the load too.
+        conn.execute("DROP SCHEMA IF EXISTS bi CASCADE")
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
         conn.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")

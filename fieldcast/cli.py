@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sys
 from datetime import UTC, datetime
@@ -373,6 +374,48 @@ def relay() -> None:
     ctx = _context()
     report = run_relay(ctx.db, ctx.dispatcher)
     click.echo(f"expired leases: {report.expired}, re-enqueued: {report.requeued}")
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `500G`, `1.5TiB`, `200MB`, `1048576` (binary units: K = 1024)."""
+    found = _SIZE.fullmatch(text.strip())
+    if found is None:
+        raise click.BadParameter(f"{text!r} is not a size (500G, 1.5T, 200M, 1048576)")
+    number, unit = found.groups()
+    return int(float(number) * 1024 ** " KMGT".index(unit.upper() or " "))
+
+
+@main.command()
+@click.argument("slug")
+@click.argument("size", required=False)
+@click.option("--unlimited", is_flag=True, help="Take the organisation's quota away")
+def quota(slug: str, size: str | None, unlimited: bool) -> None:
+    """Show or set an organisation's storage quota (SIZE: 500G, 1.5T, 200M; K = 1024 bytes).
+
+    Uploads and attachments that would pass it are refused (413 storage_quota_exceeded);
+    what is stored already stays. Its admins see it at GET /api/v1/organisation/storage.
+    """
+    from sqlalchemy import select
+
+    from fieldcast.models.accounts import Organisation
+    from fieldcast.tenancy import storage
+
+    if size is not None and unlimited:
+        raise click.UsageError("Give a SIZE or --unlimited, not both.")
+    ctx = _context()
+    with ctx.db.unit_of_work() as session:
+        org = session.scalar(select(Organisation).where(Organisation.slug == slug))
+        if org is None:
+            raise click.ClickException(f"No organisation {slug!r}.")
+        if size is not None or unlimited:
+            storage.set_quota(session, org.id, None if unlimited else parse_size(size or "0"))
+        quota_bytes = storage.quota_of(session, org.id)
+        used = storage.usage(session, org.id).total
+    limit = "unlimited" if quota_bytes is None else f"{quota_bytes} bytes"
+    click.echo(f"{slug}: {used} bytes stored; quota {limit}")
 
 
 @main.command("top-clips")

@@ -14,6 +14,7 @@ from redis import Redis
 from fieldcast import passwords
 from fieldcast.db import Database
 from fieldcast.outbox.services import Dispatcher, install_dispatch
+from fieldcast.outbox.services import tasks as outbox_tasks
 from fieldcast.settings import Settings
 from media.storage import Storage, storage_from_url
 from notifications.email import EmailSender, sender_from_settings
@@ -80,6 +81,7 @@ def build_context(
     passwords.configure(
         time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
     )
+    outbox_tasks.fair_share = settings.media_jobs_per_organisation
     return AppContext(
         settings=settings,
         db=db,

@@ -337,6 +337,23 @@ class ErrorCode(enum.StrEnum):
         "deal_owner_unknown",
         "The deal's owner is no active person of the organisation (by id, email or external id).",
     )
+    INVALID_SIGN_IN_CODE = (
+        "invalid_sign_in_code",
+        "The sign-in code is unknown, used or expired, or the `code_verifier` does not match "
+        "its `code_challenge`: sign in with the identity provider again.",
+    )
+    NO_IDENTITY_PROVIDER = (
+        "no_identity_provider",
+        "The organisation has no identity provider to sign in with (or it is switched off).",
+    )
+    STORAGE_QUOTA_EXCEEDED = (
+        "storage_quota_exceeded",
+        "The organisation's storage quota has no room for this file; nothing was stored.",
+    )
+    IDENTITY_PROVIDER_UNREACHABLE = (
+        "identity_provider_unreachable",
+        "The identity provider did not answer as an OpenID provider does; `detail` says how.",
+    )
 
 
 class DomainError(Exception):

@@ -22,6 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy.orm import Session
@@ -42,6 +43,8 @@ HANDLER_MODULES: tuple[str, ...] = (
     "fieldcast.transcripts.services",
     "fieldcast.programs.assignments",
     "fieldcast.programs.rules",
+    "fieldcast.xapi.recording",
+    "fieldcast.points.awards",
 )
 
 
@@ -211,6 +214,84 @@ class CompletionThresholdChanged(Event):
     again."""
 
 
+@dataclass(frozen=True)
+class ViewStarted(Event):
+    """A person started a view of a video, or of a clip of it (published by `viewing`).
+    Learning records follow (`xapi`)."""
+
+    user_id: uuid.UUID
+    video_id: uuid.UUID
+    view_id: uuid.UUID
+    session_id: uuid.UUID
+    length_ms: int
+    device_at: datetime | None
+
+
+# One event of a player's report as it was kept: (kind, position_ms, device_at, its place n).
+PlayerEvent = tuple[str, int, datetime | None, int]
+
+
+@dataclass(frozen=True)
+class ViewReported(Event):
+    """A player's report was merged into its view (published by `viewing`, also when it added
+    nothing): the player's events it kept, and what the view had played before and after it.
+    Learning records follow (`xapi`)."""
+
+    user_id: uuid.UUID
+    video_id: uuid.UUID
+    view_id: uuid.UUID
+    session_id: uuid.UUID
+    seq: int
+    events: tuple[PlayerEvent, ...]
+    # The report's played segments, [start_ms, end_ms) in its order (where a seek came from).
+    segments: tuple[tuple[int, int], ...]
+    before_ms: int
+    played_ms: int
+    length_ms: int
+    threshold_pct: int
+    position_ms: int | None
+    device_at: datetime | None
+
+
+@dataclass(frozen=True)
+class VideoCompleted(Event):
+    """A person's progress on a video reached the organisation's threshold, for the first time
+    (published by `viewing`). Its author earns points (`points`)."""
+
+    user_id: uuid.UUID
+    video_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class CommentLikeChanged(Event):
+    """A person liked a comment (`liked`), or took their like back (published by
+    `conversation`). Its author earns points, or loses them again (`points`)."""
+
+    comment_id: uuid.UUID
+    author_id: uuid.UUID
+    user_id: uuid.UUID
+    liked: bool
+
+
+@dataclass(frozen=True)
+class AcceptedAnswerChanged(Event):
+    """The asker of a question accepted an answer (`author_id` wrote it), replacing any
+    accepted before, or took the acceptance back (`author_id` None) (published by
+    `conversation`). The answer's author earns points; an author replaced loses them."""
+
+    question_id: uuid.UUID
+    asker_id: uuid.UUID
+    author_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class AssignmentsCompleted(Event):
+    """People completed assignments, as their progress was worked out (published by
+    `programs`): (assignment_id, user_id) each. Those on time earn points (`points`)."""
+
+    completed: tuple[tuple[uuid.UUID, uuid.UUID], ...]
+
+
 # Every event type, for the checks that each reaches a handler in every process.
 EVENT_TYPES: tuple[type[Event], ...] = (
     VideoBecamePlayable,
@@ -229,6 +310,12 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ProgressMade,
     CollectionItemsChanged,
     CompletionThresholdChanged,
+    ViewStarted,
+    ViewReported,
+    VideoCompleted,
+    CommentLikeChanged,
+    AcceptedAnswerChanged,
+    AssignmentsCompleted,
 )
 
 E = TypeVar("E", bound=Event)

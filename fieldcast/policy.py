@@ -1197,6 +1197,12 @@ RULES: dict[str, Rule] = {
     "api_token.list": _admin,
     "api_token.create": _admin,
     "api_token.revoke": _admin,
+    # The organisation's identity provider (OpenID Connect sign-in).
+    "identity_provider.manage": _admin,
+    # What the organisation stores against its quota, and its retention policy.
+    "organisation.retention": _admin,
+    # The organisation's SCIM token: its identity provider provisions people and teams.
+    "scim_token.manage": _admin,
     # Every member records videos; the list shows each of them what `videos.visible` allows.
     "video.create": _member,
     "video.list": _member,
@@ -1247,12 +1253,20 @@ RULES: dict[str, Rule] = {
     "video.unhide": _admin,
     "comment.unhide": _admin,
     "audit.read": _admin,
+    # The BI export: every fact of the organisation, everyone's (fieldcast/exports).
+    "bi.export": _admin,
     # The attribute catalogue is read by every member (apps offer its choices) and kept by
     # admins; deals are read as `DealPolicy` allows and written from the CRM.
     "attribute.read": _member,
     "attribute.write": _admin,
     "search.configure": _admin,
     "viewing.configure": _admin,
+    # Points and badges (fieldcast/points): every member reads the boards and anyone's
+    # badges; admins switch them on or off for the organisation.
+    "points.read": _member,
+    "points.configure": _admin,
+    # The organisation's learning record store (fieldcast/xapi): its credentials and backlog.
+    "xapi.configure": _admin,
     # Curation: enablement, managers and admins make collections; a collection's owner adds
     # editors; its editors change and publish it (publishing lets its audience see its
     # videos). Curators feature videos, clips and collections and assign them.

@@ -213,6 +213,16 @@ class Settings:
     transcription_model_dir: Path | None = None
     transcription_language: str = "en"
     transcription_max_s: int = 900
+    # Where a sign-in with the organisation's identity provider may return to the app: exact
+    # redirect URIs (an app's custom scheme or universal link); the web app's by default.
+    oidc_redirect_uris: tuple[str, ...] = ("http://127.0.0.1:8000/app/",)
+    # Whether an identity provider may be reached over plain http on a loopback address (a
+    # provider run locally, for trying the flow); https everywhere else.
+    oidc_allow_http_loopback: bool = False
+    # An organisation's media jobs of each kind (first playable, ladder) queued or running at
+    # once; the rest wait their turn, so one organisation's bulk upload never holds up
+    # another's first playable rendition for longer than this many jobs.
+    media_jobs_per_organisation: int = 2
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -401,6 +411,19 @@ class Settings:
                 "use TRANSCRIPTION_ENGINE=faster-whisper for other languages"
             )
 
+        oidc_redirect_uris = _list(env, "OIDC_REDIRECT_URIS") or (f"{public_base_url}/app/",)
+        for uri in oidc_redirect_uris:
+            parsed = urlparse(uri)
+            if (
+                not parsed.scheme
+                or "#" in uri
+                or (parsed.scheme in {"http", "https"} and not parsed.netloc)
+            ):
+                raise SettingsError(
+                    "OIDC_REDIRECT_URIS lists absolute URIs without a fragment (https://..., "
+                    f"com.example.app:/signed-in), got {uri!r}"
+                )
+
         return cls(
             database_url=database_url,
             redis_url=redis_url,
@@ -465,6 +488,11 @@ class Settings:
             transcription_model_dir=transcription_model_dir,
             transcription_language=transcription_language,
             transcription_max_s=_int(env, "TRANSCRIPTION_MAX_S", 900, minimum=1, maximum=4 * 3600),
+            oidc_redirect_uris=oidc_redirect_uris,
+            oidc_allow_http_loopback=_bool(env, "OIDC_ALLOW_HTTP_LOOPBACK", False),
+            media_jobs_per_organisation=_int(
+                env, "MEDIA_JOBS_PER_ORGANISATION", 2, minimum=1, maximum=10_000
+            ),
             limits=limits,
         )
 

@@ -35,11 +35,14 @@ PG_MARK = "tests.pg_mark"
 PG_MARK_THEN_BOOM = "tests.pg_mark_then_boom"
 LOG_LINE = "tests.log_line"
 NOTIFY_MARK = "tests.notify_mark"
+FAIR_MARK = "tests.fair_mark"
 
 
-def _register(name: str, *, queue: str = "default", max_attempts: int = 5) -> Any:
+def _register(
+    name: str, *, queue: str = "default", max_attempts: int = 5, fair_share: bool = False
+) -> Any:
     def decorator(func: TaskFunc) -> TaskFunc:
-        tasks.tasks[name] = Task(name, func, queue, max_attempts)
+        tasks.tasks[name] = Task(name, func, queue, max_attempts, fair_share=fair_share)
         return func
 
     return decorator
@@ -52,6 +55,13 @@ def _redis(payload: dict[str, Any]) -> Redis:
 @_register(APPEND_MARK)
 def append_mark(session: Session, payload: dict[str, Any]) -> None:
     """RPUSH payload["value"] onto the list payload["key"]."""
+    with _redis(payload) as client:
+        client.rpush(payload["key"], payload["value"])
+
+
+@_register(FAIR_MARK, fair_share=True)
+def fair_mark(session: Session, payload: dict[str, Any]) -> None:
+    """As APPEND_MARK, for a fair-shared task (its organisation's share at a time)."""
     with _redis(payload) as client:
         client.rpush(payload["key"], payload["value"])
 

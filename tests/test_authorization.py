@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import Enum
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -35,6 +36,7 @@ from api.app import create_app
 from fieldcast.accounts import invitations, recovery
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database, utcnow
+from fieldcast.directory import tokens as scim_tokens
 from fieldcast.inbox import receipts
 from fieldcast.models.accounts import ApiToken, Role, Team, TeamMembership, User
 from fieldcast.models.attachments import Attachment, AttachmentKind
@@ -42,6 +44,8 @@ from fieldcast.models.conversation import Comment, Reaction
 from fieldcast.models.curation import Collection, CollectionItem, CollectionVisibility, Feature
 from fieldcast.models.deals import AttributeDefinition, Deal
 from fieldcast.models.devices import Device, Platform
+from fieldcast.models.directory import ScimToken
+from fieldcast.models.identity import IdentityProvider
 from fieldcast.models.inbox import Notification
 from fieldcast.models.integrations import TeamWebhook, WebhookKind
 from fieldcast.models.moderation import Report, ReportReason
@@ -63,6 +67,7 @@ from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
 from media.storage import S3Storage
 from tests import factories
+from tests.oidc_provider import OpenIdProvider
 
 PROBLEM_JSON = "application/problem+json"
 HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
@@ -117,6 +122,8 @@ class World:
     assignment: Any = None  # `rep` assigned `video` to themselves (as after a change of role)
     assignment_request: Any = None  # `rep` asked for more time on `assignment`
     rule: Any = None  # `admin`'s rule: `curated_video` for every rep
+    scim_token: Any = None  # the organisation's SCIM token, made by `admin`
+    openid: Any = None  # the organisation's identity provider: an OpenIdProvider run locally
 
     def ids(self) -> dict[str, Any]:
         return {
@@ -150,6 +157,7 @@ class World:
             "source": self.deal.source,
             "external_id": self.deal.external_id,
             "name": "stage",
+            "fact": "views",
         }
 
     def login(self, user: Any) -> dict[str, Any]:
@@ -173,6 +181,7 @@ class Case:
     # A raw body (tus chunks) or form fields and files (multipart) instead of JSON.
     data: bytes | Callable[[World], dict[str, Any]] | None = None
     json_response: bool = True
+    query: Body = None  # the query string's parameters
     needs_s3: bool = False  # succeeds only on S3 storage: its success case runs on moto's S3
 
     def json(self, world: World) -> dict[str, Any] | None:
@@ -223,7 +232,57 @@ def _receipt_body(world: World) -> dict[str, Any]:
     return {"token": token, "receipt": "delivered"}
 
 
+def _authorize_query(world: World) -> dict[str, Any]:
+    verifier = "v" * 43
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    return {
+        "org": world.org.slug,
+        "redirect_uri": "http://127.0.0.1:8000/app/",
+        "code_challenge": challenge.decode(),
+        "verifier": verifier,  # (not sent: `_sign_in_code` redeems with it)
+    }
+
+
+def _callback_query(world: World) -> dict[str, Any]:
+    """The provider's answer: `rep` signs in there and is sent back with a code."""
+    query = _authorize_query(world)
+    query.pop("verifier")
+    started = world.client.get("/api/v1/auth/oidc/authorize", query_string=query)
+    assert started.status_code == 302, started.get_json()
+    world.openid.sign_in_as(f"sub-{world.rep.id}", world.rep.email)
+    answered = requests.get(started.headers["Location"], allow_redirects=False, timeout=30)
+    return dict(parse_qsl(urlsplit(answered.headers["Location"]).query))
+
+
+def _sign_in_code(world: World) -> dict[str, Any]:
+    back = world.client.get("/api/v1/auth/oidc/callback", query_string=_callback_query(world))
+    params = dict(parse_qsl(urlsplit(back.headers["Location"]).query))
+    return {"code": params["code"], "code_verifier": _authorize_query(world)["verifier"]}
+
+
 OPERATIONS: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/auth/oidc/authorize"): Case(
+        Access.PUBLIC,
+        302,
+        query=lambda world: {k: v for k, v in _authorize_query(world).items() if k != "verifier"},
+        json_response=False,
+    ),
+    ("GET", "/api/v1/auth/oidc/callback"): Case(
+        Access.PUBLIC, 302, query=_callback_query, json_response=False
+    ),
+    ("POST", "/api/v1/auth/oidc/token"): Case(Access.PUBLIC, 200, _sign_in_code),
+    ("POST", "/api/v1/auth/oidc/session"): Case(Access.PUBLIC, 200, _sign_in_code),
+    ("GET", "/api/v1/identity-provider"): Case(Access.ADMIN, 200),
+    ("PUT", "/api/v1/identity-provider"): Case(
+        Access.ADMIN, 200, lambda world: {"issuer": world.openid.issuer, "client_id": "authz-2"}
+    ),
+    ("DELETE", "/api/v1/identity-provider"): Case(Access.ADMIN, 204),
+    ("GET", "/api/v1/organisation/storage"): Case(Access.ADMIN, 200),
+    ("PUT", "/api/v1/organisation/retention"): Case(
+        Access.ADMIN,
+        200,
+        {"video_retention_days": 730, "view_retention_days": None, "deleted_retention_days": 14},
+    ),
     ("POST", "/api/v1/auth/token"): Case(Access.PUBLIC, 200, _login_body),
     ("POST", "/api/v1/auth/refresh"): Case(Access.PUBLIC, 200, _refresh_body),
     # The push's receipt token is the credential (tests/test_receipts.py).
@@ -279,6 +338,9 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/api-tokens"): Case(Access.ADMIN, 200),
     ("POST", "/api/v1/api-tokens"): Case(Access.ADMIN, 201, {"name": "CRM sync"}),
     ("DELETE", "/api/v1/api-tokens/{token_id}"): Case(Access.ADMIN, 204),
+    ("GET", "/api/v1/scim-token"): Case(Access.ADMIN, 200),
+    ("POST", "/api/v1/scim-token"): Case(Access.ADMIN, 201),
+    ("DELETE", "/api/v1/scim-token"): Case(Access.ADMIN, 204),
     ("GET", "/api/v1/videos"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/videos"): Case(
         Access.MEMBER, 201, {"title": "Pricing objection", "deal_attributes": {"stage": "demo"}}
@@ -370,6 +432,14 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/videos/{video_id}/playback-started"): Case(Access.OWNER, 204),
     ("POST", "/api/v1/videos/{video_id}/views"): Case(Access.OWNER, 201, body={}),
     ("GET", "/api/v1/videos/{video_id}/progress"): Case(Access.OWNER, 200),
+    # The organisation's LRS: its set-up and backlog (tests/test_xapi.py sends to a real one).
+    ("GET", "/api/v1/xapi/lrs"): Case(Access.ADMIN, 200),
+    ("PUT", "/api/v1/xapi/lrs"): Case(
+        Access.ADMIN,
+        200,
+        body={"endpoint": "https://lrs.example.com/xAPI", "key": "fieldcast", "secret": "s3cret"},
+    ),
+    ("DELETE", "/api/v1/xapi/lrs"): Case(Access.ADMIN, 204),
     ("GET", "/api/v1/viewing/settings"): Case(Access.MEMBER, 200),
     ("PUT", "/api/v1/viewing/settings"): Case(
         Access.ADMIN, 200, body={"completion_threshold_pct": 80}
@@ -436,6 +506,19 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/users/{user_id}/learning"): Case(Access.ADMIN, 200),
     ("GET", "/api/v1/learning/reasons"): Case(Access.ADMIN, 200),
     ("GET", "/api/v1/assignment-rules"): Case(Access.LIST_MAKER, 200),
+    # Viewer insights: the video's author (and the managers above, enablement, admins); a
+    # share's follow the share; a team's view of a video, the video's and the team's leads.
+    ("GET", "/api/v1/videos/{video_id}/insights"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/videos/{video_id}/insights/viewers"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/videos/{video_id}/insights/teams/{team_id}"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/videos/{video_id}/insights/teams/{team_id}/people"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/shares/{share_id}/insights"): Case(Access.OWNER, 200),
+    ("GET", "/api/v1/shares/{share_id}/insights/recipients"): Case(Access.OWNER, 200),
+    # Learning metrics: managers (their people), enablement and admins.
+    ("GET", "/api/v1/metrics/learning-cycle"): Case(Access.LIST_MAKER, 200),
+    ("GET", "/api/v1/metrics/completion-average"): Case(Access.LIST_MAKER, 200),
+    ("GET", "/api/v1/metrics/non-completion-reasons"): Case(Access.LIST_MAKER, 200),
+    ("GET", "/api/v1/metrics/deal-conversion"): Case(Access.LIST_MAKER, 200),
     ("POST", "/api/v1/assignment-rules"): Case(
         Access.LIST_MAKER,
         201,
@@ -481,6 +564,13 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("PUT", "/api/v1/videos/{video_id}/mute"): Case(Access.OWNER, 204),
     ("DELETE", "/api/v1/videos/{video_id}/mute"): Case(Access.OWNER, 204),
     ("GET", "/api/v1/me/muted-videos"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/me/points"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/users/{user_id}/badges"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/leaderboards"): Case(
+        Access.MEMBER, 200, query=lambda world: {"team_id": str(world.team.id), "period": "month"}
+    ),
+    ("GET", "/api/v1/points/settings"): Case(Access.MEMBER, 200),
+    ("PUT", "/api/v1/points/settings"): Case(Access.ADMIN, 200, {"enabled": False}),
     ("GET", "/api/v1/teams/{team_id}/webhooks"): Case(Access.ADMIN, 200),
     ("POST", "/api/v1/teams/{team_id}/webhooks"): Case(
         Access.ADMIN,
@@ -499,6 +589,7 @@ OPERATIONS: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/moderation/comments/{comment_id}/unhide"): Case(Access.ADMIN, 200),
     ("GET", "/api/v1/audit-log"): Case(Access.ADMIN, 200),
     ("GET", "/api/v1/audit-log/export"): Case(Access.ADMIN, 200, json_response=False),
+    ("GET", "/api/v1/exports/{fact}"): Case(Access.ADMIN, 200, json_response=False),
     ("POST", "/api/v1/uploads"): Case(
         Access.OWNER, 201, headers=_tus_create_headers, json_response=False
     ),
@@ -573,7 +664,10 @@ def _call(
     if case.data is not None:
         data = case.data(world) if callable(case.data) else case.data
         return world.client.open(url, method=method, data=data, headers=all_headers)
-    return world.client.open(url, method=method, json=case.json(world), headers=all_headers)
+    query = case.query(world) if callable(case.query) else case.query
+    return world.client.open(
+        url, method=method, json=case.json(world), headers=all_headers, query_string=query
+    )
 
 
 def _org_state(session: Session, org_id: uuid.UUID) -> list[Any]:
@@ -591,6 +685,9 @@ def _org_state(session: Session, org_id: uuid.UUID) -> list[Any]:
         select(ApiToken.id, ApiToken.revoked_at)
         .where(ApiToken.org_id == org_id)
         .order_by(ApiToken.id),
+        select(ScimToken.id, ScimToken.revoked_at)
+        .where(ScimToken.org_id == org_id)
+        .order_by(ScimToken.id),
         select(
             Video.id,
             Video.title,
@@ -687,7 +784,24 @@ def session(
 
 
 @pytest.fixture(scope="module")
-def shared_world(settings: Settings, shared_context: AppContext, shared_session: Session) -> World:
+def settings(settings: Settings) -> Settings:
+    # The organisation's identity provider runs on loopback, over plain http.
+    return replace(settings, oidc_allow_http_loopback=True)
+
+
+@pytest.fixture(scope="module")
+def openid_provider() -> Iterator[OpenIdProvider]:
+    with OpenIdProvider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def shared_world(
+    settings: Settings,
+    shared_context: AppContext,
+    shared_session: Session,
+    openid_provider: OpenIdProvider,
+) -> World:
     """The world every case starts from, built once: each case takes back its changes
     (`session`)."""
     app = create_app(settings, context=shared_context)
@@ -697,9 +811,22 @@ def shared_world(settings: Settings, shared_context: AppContext, shared_session:
         org = factories.OrganisationFactory()
         admin = factories.UserFactory(org=org, admin=True)
         rep = factories.UserFactory(org=org)
-        return _make_world(app.test_client(), shared_session, org, admin, rep)
+        world = _make_world(app.test_client(), shared_session, org, admin, rep)
     finally:
         factories.bind(None)
+    client = openid_provider.register(
+        redirect_uri=f"{settings.public_base_url}/api/v1/auth/oidc/callback"
+    )
+    shared_session.add(
+        IdentityProvider(
+            org_id=org.id,
+            issuer=openid_provider.issuer,
+            client_id=client.client_id,
+            client_secret=client.client_secret,
+        )
+    )
+    shared_session.flush()
+    return replace(world, openid=openid_provider)
 
 
 @pytest.fixture(scope="module")
@@ -962,6 +1089,7 @@ def _make_world(
         assignment=assignment,
         assignment_request=assignment_request,
         rule=rule,
+        scim_token=scim_tokens.create_token(session, Principal(user=admin)).token,
     )
 
 
@@ -997,6 +1125,12 @@ def test_only_log_in_receipts_email_links_and_upload_urls_are_public(spec: dict[
         ("POST", "/api/v1/auth/token"),
         ("POST", "/api/v1/auth/refresh"),
         ("POST", "/api/v1/auth/session"),
+        # Sign-in with the identity provider: the browser's trip, and the app's sign-in code
+        # (good once, and only with the app's PKCE verifier).
+        ("GET", "/api/v1/auth/oidc/authorize"),
+        ("GET", "/api/v1/auth/oidc/callback"),
+        ("POST", "/api/v1/auth/oidc/token"),
+        ("POST", "/api/v1/auth/oidc/session"),
         ("POST", "/api/v1/receipts"),
         # The token in the body is the credential: the link of an invitation or reset email.
         ("POST", "/api/v1/invitations/accept"),
@@ -1053,6 +1187,8 @@ OWN_NAMESPACE = {
     ("PUT", "/api/v1/deals/by-source/{source}/{external_id}"),
     ("PUT", "/api/v1/attributes/{name}"),
     ("DELETE", "/api/v1/attributes/{name}"),
+    # A fact names the export of the caller's own organisation.
+    ("GET", "/api/v1/exports/{fact}"),
 }
 
 

@@ -57,6 +57,12 @@ EXPECTED = {
     "ProgressMade": ["fieldcast.programs.assignments._progress_made"],
     "CollectionItemsChanged": ["fieldcast.programs.assignments._collection_items_changed"],
     "CompletionThresholdChanged": ["fieldcast.programs.assignments._threshold_changed"],
+    "ViewStarted": ["fieldcast.xapi.recording._view_started"],
+    "ViewReported": ["fieldcast.xapi.recording._view_reported"],
+    "VideoCompleted": ["fieldcast.points.awards._video_completed"],
+    "CommentLikeChanged": ["fieldcast.points.awards._comment_like_changed"],
+    "AcceptedAnswerChanged": ["fieldcast.points.awards._accepted_answer_changed"],
+    "AssignmentsCompleted": ["fieldcast.points.awards._assignments_completed"],
 }
 
 _STARTUP = """

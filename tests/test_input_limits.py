@@ -352,6 +352,23 @@ NOT_STORED = {
     "AssigneePageArgsSchema.state",
     # `name:value` of a deal attribute, looked up in the catalogue (a top list's board).
     "TopArgsSchema.attribute",
+    # A place on a board (an offset cursor), never stored.
+    "BoardArgsSchema.cursor",
+    # Viewer insights' pages and a learning metric's trend step (one of three words).
+    "ViewerArgsSchema.cursor",
+    "ReasonTrendArgsSchema.bucket",
+    # Sign-in with the identity provider: the app's PKCE values and state, the provider's
+    # answer and the sign-in code, all compared or passed on, never stored as sent.
+    "AuthorizeArgsSchema.redirect_uri",
+    "AuthorizeArgsSchema.code_challenge",
+    "AuthorizeArgsSchema.code_challenge_method",
+    "AuthorizeArgsSchema.state",
+    "CallbackArgsSchema.state",
+    "CallbackArgsSchema.code",
+    "CallbackArgsSchema.error",
+    "CallbackArgsSchema.error_description",
+    "RedeemSchema.code",
+    "RedeemSchema.code_verifier",
 }
 
 

@@ -553,3 +553,65 @@ def test_recorded_and_registered_task_names_come_from_the_registry() -> None:
         if bare.search(path.read_text()) or constant.search(path.read_text())
     ]
     assert found == []
+
+
+def _organisations(db: Database, count: int) -> list[uuid.UUID]:
+    ids = [uuid.uuid4() for _ in range(count)]
+    with db.engine.begin() as conn:
+        for org_id in ids:
+            conn.execute(
+                text("INSERT INTO organisations (id, name, slug) VALUES (:id, 'Org', :slug)"),
+                {"id": org_id, "slug": f"org-{org_id.hex[:12]}"},
+            )
+    return ids
+
+
+def _statuses(db: Database, job_ids: list[uuid.UUID]) -> list[OutboxStatus]:
+    return [load(db, job_id).status for job_id in job_ids]
+
+
+def test_an_organisations_jobs_past_its_share_wait_their_turn_behind_nobody_elses(
+    ctx: AppContext, redis: Redis, redis_url: str
+) -> None:
+    """A bulk upload of one organisation fills the queue no further than its share: the other
+    organisation's job is queued at once, ahead of the bulk's rest, which goes in order."""
+    assert outbox.tasks.fair_share == 2  # MEDIA_JOBS_PER_ORGANISATION's default
+    bulk, other = _organisations(ctx.db, 2)
+    key = f"marks:{uuid.uuid4().hex}"
+    payloads = [{"redis_url": redis_url, "key": key, "value": f"bulk-{n}"} for n in range(5)]
+    jobs = [record_committed(ctx.db, t.FAIR_MARK, p, org_id=bulk) for p in payloads]
+    assert _statuses(ctx.db, jobs) == [OutboxStatus.PENDING] * 2 + [OutboxStatus.HELD] * 3
+    theirs = record_committed(
+        ctx.db, t.FAIR_MARK, {"redis_url": redis_url, "key": key, "value": "other"}, org_id=other
+    )
+    assert load(ctx.db, theirs).status is OutboxStatus.PENDING
+    assert queued(redis) == [outbox_rq_id(j) for j in (*jobs[:2], theirs)]
+    # The relay leaves held work alone while its organisation's share is busy.
+    assert outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE).requeued == 0
+
+    assert run_burst() is True
+    assert _statuses(ctx.db, [*jobs, theirs]) == [OutboxStatus.DONE] * 6
+    # Each finished job handed its place to the next in line: the other organisation's job
+    # ran third, not sixth, and the bulk in the order it was recorded.
+    done = [item.decode() for item in redis.lrange(key, 0, -1)]  # type: ignore[union-attr]
+    assert done == ["bulk-0", "bulk-1", "other", "bulk-2", "bulk-3", "bulk-4"]
+
+
+def test_held_work_whose_turn_was_not_handed_on_is_released_by_the_relay(
+    ctx: AppContext, redis: Redis, redis_url: str
+) -> None:
+    (org_id,) = _organisations(ctx.db, 1)
+    jobs = [
+        record_committed(ctx.db, t.FAIR_MARK, mark_payload(redis_url, str(n)), org_id=org_id)
+        for n in range(3)
+    ]
+    assert _statuses(ctx.db, jobs)[2] is OutboxStatus.HELD
+    # The two in flight end without handing on their place (their worker died, say).
+    sql(ctx.db, "UPDATE outbox_jobs SET status = 'done' WHERE id IN (:a, :b)", a=jobs[0], b=jobs[1])
+    redis.flushdb()
+    report = outbox.relay(ctx.db, ctx.dispatcher, grace=NO_GRACE)
+    assert report.requeued == 1
+    assert load(ctx.db, jobs[2]).status is OutboxStatus.PENDING
+    assert queued(redis) == [outbox_rq_id(jobs[2])]
+    assert run_burst() is True
+    assert load(ctx.db, jobs[2]).status is OutboxStatus.DONE

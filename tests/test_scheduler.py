@@ -50,12 +50,16 @@ def test_periodic_ids_and_functions_are_stable() -> None:
         "search-sweep",
         "search-engagement",
         "saved-searches",
+        "xapi-delivery",
+        "xapi-terminate",
         "assignment-reminders",
         "learning-digests",
         "assignment-rounds",
         "expire-uploads",
         "settle-playable-videos",
         "top-clips",
+        "video-insights",
+        "retention",
         "purge-deleted-videos",
     ]
     assert len({p.id for p in PERIODIC}) == len(PERIODIC)
@@ -117,8 +121,12 @@ def test_a_worker_runs_the_periodic_jobs_and_the_next_slot_enqueues_again(
     # result_ttl=0: a successful run leaves no job behind to block the next slot.
     assert not Job.exists("periodic-outbox-relay", connection=redis)
     # The jobs every 10 s come again in the next slot.
-    assert enqueue_due(redis, now=NOW + 10) == ["outbox-relay", "push-summaries"]
-    assert queued(redis) == ["periodic-outbox-relay", "periodic-push-summaries"]
+    assert enqueue_due(redis, now=NOW + 10) == ["outbox-relay", "push-summaries", "xapi-delivery"]
+    assert queued(redis) == [
+        "periodic-outbox-relay",
+        "periodic-push-summaries",
+        "periodic-xapi-delivery",
+    ]
 
 
 def test_the_relay_outbox_job_re_dispatches_lost_work_in_a_burst_worker(

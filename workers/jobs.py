@@ -19,6 +19,7 @@ from fieldcast.outbox import services as outbox
 from fieldcast.outbox.names import TaskName
 from fieldcast.sharing import fanout
 from fieldcast.sync import tombstones
+from fieldcast.xapi import delivery as xapi_delivery
 from workers.context import get_context
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ TASK_MODULES: tuple[str, ...] = (
     "fieldcast.transcripts.transcribe",
     "fieldcast.programs.assignments",
     "fieldcast.programs.reminders",
+    "fieldcast.xapi.delivery",
 )
 
 
@@ -79,6 +81,7 @@ def prune_records() -> dict[str, int]:
         "credentials": accounts_maintenance.prune_credentials(ctx.db),
         "share_audiences": fanout.prune_audiences(ctx.db),
         "sync_tombstones": tombstones.prune(ctx.db, days=ctx.settings.sync_tombstone_days),
+        "xapi_statements": xapi_delivery.prune(ctx.db),
     }
 
 
@@ -106,6 +109,16 @@ def run_saved_searches() -> dict[str, int]:
     from fieldcast.search import saved
 
     return {"told": saved.run_round(get_context().db)}
+
+
+def deliver_xapi() -> dict[str, int]:
+    return {"scheduled": xapi_delivery.schedule(get_context().db)}
+
+
+def terminate_idle_views() -> dict[str, int]:
+    from fieldcast.xapi import recording
+
+    return {"terminated": recording.terminate_idle(get_context().db)}
 
 
 def remind_assignments() -> dict[str, int]:
@@ -143,6 +156,20 @@ def compute_top_clips() -> dict[str, int]:
     from fieldcast.curation import top
 
     return top.compute_all(get_context().db)
+
+
+def refresh_video_insights() -> dict[str, int]:
+    from fieldcast.insights import videos as insights
+
+    return insights.refresh_stale(get_context().db)
+
+
+def apply_retention() -> dict[str, int]:
+    from fieldcast.retention import services as retention
+
+    ctx = get_context()
+    grace = timedelta(seconds=ctx.settings.video_purge_grace_s)
+    return retention.apply(ctx.db, ctx.storage, default_grace=grace)
 
 
 def purge_deleted_videos() -> dict[str, int]:

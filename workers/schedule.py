@@ -45,6 +45,10 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("search-engagement", timedelta(minutes=5), "workers.jobs.refresh_search_engagement"),
     # What newly matches the searches people follow: one item and push per search and round.
     Periodic("saved-searches", timedelta(minutes=5), "workers.jobs.run_saved_searches"),
+    # Each organisation's unsent xAPI statements: a delivery job per LRS that is on and due.
+    Periodic("xapi-delivery", timedelta(seconds=10), "workers.jobs.deliver_xapi"),
+    # Views gone quiet: their xAPI `terminated` statement.
+    Periodic("xapi-terminate", timedelta(minutes=5), "workers.jobs.terminate_idle_views"),
     # Assignments due within a day or past due: one reminder each per due date.
     Periodic("assignment-reminders", timedelta(minutes=15), "workers.jobs.remind_assignments"),
     # Each manager's weekly digest of their people's overdue assignments.
@@ -57,6 +61,10 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("settle-playable-videos", timedelta(minutes=5), "workers.jobs.settle_playable_videos"),
     # Each organisation's top lists of videos and clips, ranked again (fieldcast.curation.top).
     Periodic("top-clips", timedelta(minutes=15), "workers.jobs.compute_top_clips"),
+    # Viewer insights read lately whose video's viewing moved since they were counted.
+    Periodic("video-insights", timedelta(minutes=1), "workers.jobs.refresh_video_insights"),
+    # Each organisation's retention policy: videos and views past keeping deleted.
+    Periodic("retention", timedelta(hours=1), "workers.jobs.apply_retention"),
     # Deleted videos past VIDEO_PURGE_GRACE_S: their media and their row removed for good.
     Periodic(
         "purge-deleted-videos",

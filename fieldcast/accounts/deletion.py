@@ -8,8 +8,9 @@ The policy (also in the README and the OpenAPI document):
   password resets and the invitations naming their email; unfinished uploads expire at once
   (the expiry job removes their bytes).
 - Anonymised: the user row stays so that references hold, with the email, name, handle,
-  external id, password, time zone and manager erased: it reads "Former member". Their
-  direct reports no longer have a manager. The address is free for a new account at once.
+  external id, directory fields, password, time zone and manager erased: it reads "Former
+  member". Their direct reports no longer have a manager. The address is free for a new
+  account at once.
 - Kept, under the "Former member" author: their videos (with their attachments, shares and
   the receipts of who watched), so the team's learning is not lost, and organisation-wide
   distribution lists they made, which others use. Admins see such videos as they see every
@@ -181,6 +182,9 @@ def erase(session: Session, user: User) -> None:
     user.password_hash = None
     user.external_id = None
     user.manager_id = None
+    # What the directory said of them (fieldcast.directory).
+    user.user_name = user.given_name = user.family_name = None
+    user.department = user.employee_number = None
     user.time_zone = "UTC"
     user.last_login_at = None
     user.is_active = False

@@ -123,7 +123,14 @@ def _start_session(
 def login(
     session: Session, config: TokenConfig, *, email: str, password: str, user_agent: str = ""
 ) -> TokenPair:
-    user = _check_credentials(session, email, password)
+    return issue_pair(session, config, _check_credentials(session, email, password), user_agent)
+
+
+def issue_pair(
+    session: Session, config: TokenConfig, user: User, user_agent: str = ""
+) -> TokenPair:
+    """A new login session of `user`, whose credentials were checked (a password, or the
+    organisation's identity provider): its first token pair."""
     now = utcnow()
     auth_session = _start_session(session, user, user_agent, now, now + config.refresh_ttl)
     refresh = _issue_refresh(session, config, auth_session, now)
@@ -258,6 +265,13 @@ def start_browser_session(
 ) -> BrowserSession:
     """Log in for a browser: a login session carried by a cookie, with its CSRF token."""
     user = _check_credentials(session, email, password)
+    return browser_session_for(session, config, user, user_agent)
+
+
+def browser_session_for(
+    session: Session, config: TokenConfig, user: User, user_agent: str = ""
+) -> BrowserSession:
+    """A new browser login session of `user`, whose credentials were checked."""
     now = utcnow()
     expires_at = now + min(config.browser_idle_ttl, config.browser_max_ttl)
     auth_session = _start_session(session, user, user_agent, now, expires_at)

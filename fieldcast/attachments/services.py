@@ -30,6 +30,7 @@ from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, Not
 from fieldcast.models.attachments import Attachment, AttachmentKind
 from fieldcast.models.videos import Video
 from fieldcast.policy import Principal, load_video
+from fieldcast.tenancy import storage as quotas
 from media.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -422,6 +423,7 @@ def add_file(
 ) -> Attachment:
     video = _attachable_video(session, principal, video_id)
     _ensure_room(session, video, lock=False)  # before storing: a full video wastes no upload
+    quotas.check_room(session, video.org_id, 0)  # nor an organisation out of storage
     name = clean_filename(filename)
     ext, kind = file_type(name, content_type)
     if _extension(name) != ext:
@@ -448,6 +450,7 @@ def add_file(
             raise AttachmentTooLarge(f"Attachments are at most {max_bytes} bytes.") from None
         raise
     try:
+        quotas.check_room(session, video.org_id, size)
         attachment = Attachment(
             id=attachment_id,
             org_id=video.org_id,

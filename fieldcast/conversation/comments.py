@@ -421,6 +421,16 @@ def set_liked(
         )
         session.flush()
         session.refresh(comment)
+        events.publish(
+            session,
+            events.CommentLikeChanged(
+                org_id=comment.org_id,
+                comment_id=comment.id,
+                author_id=comment.author_id,
+                user_id=principal.user_id,
+                liked=change > 0,
+            ),
+        )
     return comment
 
 

@@ -192,6 +192,15 @@ def accept(
         about = {"answer_video_id": reply.id}
     question.answered_at = question.answered_at or utcnow()
     session.flush()
+    events.publish(
+        session,
+        events.AcceptedAnswerChanged(
+            org_id=question.org_id,
+            question_id=question.id,
+            asker_id=principal.user_id,
+            author_id=author_id,
+        ),
+    )
     # Nobody is told about a question they can no longer open (a share recalled since).
     sees = policy.videos.viewers_among(
         session, question, select(User.id).where(User.id == author_id)
@@ -218,6 +227,15 @@ def reopen(session: Session, principal: Principal, question_id: uuid.UUID) -> Vi
         raise Conflict("That video is not a question.", code=ErrorCode.NOT_A_QUESTION)
     question.accepted_comment_id = question.accepted_video_id = question.answered_at = None
     session.flush()
+    events.publish(
+        session,
+        events.AcceptedAnswerChanged(
+            org_id=question.org_id,
+            question_id=question.id,
+            asker_id=principal.user_id,
+            author_id=None,
+        ),
+    )
     return question
 
 

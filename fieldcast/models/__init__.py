@@ -37,16 +37,20 @@ from fieldcast.models.curation import (
 )
 from fieldcast.models.deals import AttributeDefinition, Deal
 from fieldcast.models.devices import Device
+from fieldcast.models.directory import ScimToken
 from fieldcast.models.idempotency import IdempotencyKey
+from fieldcast.models.identity import IdentityProvider, UserIdentity
 from fieldcast.models.inbox import (
     Notification,
     NotificationPreference,
     PushDelivery,
     VideoMute,
 )
+from fieldcast.models.insights import VideoInsight
 from fieldcast.models.integrations import TeamWebhook
 from fieldcast.models.moderation import AuditEntry, Report
 from fieldcast.models.outbox import OutboxJob
+from fieldcast.models.points import BadgeAward, PointAward, PointsSetting, PointTotal
 from fieldcast.models.programs import (
     Assignee,
     Assignment,
@@ -64,10 +68,12 @@ from fieldcast.models.sharing import (
     ShareRecipient,
 )
 from fieldcast.models.sync import SyncTombstone
+from fieldcast.models.tenancy import OrganisationPolicy
 from fieldcast.models.transcripts import Transcript, TranscriptSegment
 from fieldcast.models.uploads import Upload
 from fieldcast.models.videos import Rendition, Video
 from fieldcast.models.viewing import VideoProgress, View, ViewEvent
+from fieldcast.models.xapi import LearningRecordStore, XapiStatement
 
 metadata = Base.metadata
 
@@ -83,6 +89,7 @@ __all__ = [
     "AttributeDefinition",
     "AuditEntry",
     "AuthSession",
+    "BadgeAward",
     "Collection",
     "CollectionEditor",
     "CollectionItem",
@@ -97,13 +104,19 @@ __all__ = [
     "Feature",
     "Handle",
     "IdempotencyKey",
+    "IdentityProvider",
     "Invitation",
+    "LearningRecordStore",
     "MomentCount",
     "Notification",
     "NotificationPreference",
     "Organisation",
+    "OrganisationPolicy",
     "OutboxJob",
     "PasswordReset",
+    "PointAward",
+    "PointTotal",
+    "PointsSetting",
     "PushDelivery",
     "PushWindow",
     "Reaction",
@@ -112,6 +125,7 @@ __all__ = [
     "Report",
     "SavedSearch",
     "SavedSearchHit",
+    "ScimToken",
     "SearchDocument",
     "Share",
     "ShareAudience",
@@ -125,10 +139,13 @@ __all__ = [
     "TranscriptSegment",
     "Upload",
     "User",
+    "UserIdentity",
     "Video",
+    "VideoInsight",
     "VideoMute",
     "VideoProgress",
     "View",
     "ViewEvent",
+    "XapiStatement",
     "metadata",
 ]

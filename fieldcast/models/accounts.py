@@ -21,6 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from fieldcast.db import (
     UUIDPK,
     Base,
+    ChangeSeq,
+    ChangeXid,
     CreatedAt,
     Str255,
     TenantMixin,
@@ -78,6 +80,13 @@ class User(TenantMixin, Base):
             unique=True,
             postgresql_where="external_id IS NOT NULL",
         ),
+        Index(
+            "uq_users_org_id_user_name",
+            "org_id",
+            "user_name",
+            unique=True,
+            postgresql_where="user_name IS NOT NULL",
+        ),
         tenant_fk("users", "manager_id", "users", ondelete="SET NULL (manager_id)"),
         CheckConstraint("manager_id IS NULL OR manager_id <> id", name="not_own_manager"),
         # Search finds people's videos by their name misspelt (trigrams).
@@ -97,6 +106,16 @@ class User(TenantMixin, Base):
     manager_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     is_active: Mapped[bool] = mapped_column(default=True, server_default="true")
     external_id: Mapped[str | None] = mapped_column(String(255))
+    # What the organisation's directory (SCIM) says of the person: their user name there (the
+    # email when it names none), name parts, department and employee number. Kept as given.
+    user_name: Mapped[str | None] = mapped_column(String(255))
+    given_name: Mapped[str | None] = mapped_column(String(120))
+    family_name: Mapped[str | None] = mapped_column(String(120))
+    department: Mapped[str | None] = mapped_column(String(255))
+    employee_number: Mapped[str | None] = mapped_column(String(64))
+    # Set when the directory deleted the person: deactivated and out of the directory's view,
+    # their account and what they made kept (an admin may still delete or reactivate it).
+    deprovisioned_at: Mapped[datetime | None]
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     password_hash: Mapped[str | None] = mapped_column(String(255))
     last_login_at: Mapped[datetime | None]
@@ -105,6 +124,9 @@ class User(TenantMixin, Base):
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+    # The BI export's change marks (see fieldcast/exports/cursor.py).
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]
 
     organisation: Mapped[Organisation] = relationship(lazy="raise")
     manager: Mapped[User | None] = relationship(
@@ -146,6 +168,9 @@ class Team(TenantMixin, Base):
     external_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]
+    # The BI export's change marks (see fieldcast/exports/cursor.py).
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]
 
 
 class Handle(Base):
@@ -179,6 +204,9 @@ class TeamMembership(TenantMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
     role: Mapped[TeamRole] = mapped_column(str_enum(TeamRole, "team_role"), default=TeamRole.MEMBER)
     created_at: Mapped[CreatedAt]
+    # The BI export's change marks (see fieldcast/exports/cursor.py).
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]
 
     user: Mapped[User] = relationship(
         primaryjoin="and_(TeamMembership.user_id == User.id, TeamMembership.org_id == User.org_id)",

@@ -147,6 +147,9 @@ class Reaction(TenantMixin, Base):
     emoji: Mapped[str] = mapped_column(String(16))
     at_ms: Mapped[int]
     created_at: Mapped[CreatedAt]
+    # The BI export's change marks (see fieldcast/exports/cursor.py).
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]
 
 
 class AnswerVote(TenantMixin, Base):

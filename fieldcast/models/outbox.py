@@ -19,6 +19,9 @@ class OutboxStatus(enum.StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    # Waiting its turn: its organisation has as many jobs of this task queued or running as
+    # its fair share allows (`outbox.services`, fair-shared tasks); released in order.
+    HELD = "held"
 
 
 class OutboxJob(Base):
@@ -30,6 +33,14 @@ class OutboxJob(Base):
             "status",
             "run_after",
             postgresql_where=text("status IN ('pending', 'running')"),
+        ),
+        # An organisation's share of a fair-shared task: what it has in flight, what waits.
+        Index(
+            "ix_outbox_jobs_fair_share",
+            "org_id",
+            "task",
+            "created_at",
+            postgresql_where=text("status IN ('held', 'pending', 'running')"),
         ),
     )
 

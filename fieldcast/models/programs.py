@@ -12,7 +12,16 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstra
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, str_enum, tenant_fk
+from fieldcast.db import (
+    UUIDPK,
+    Base,
+    ChangeSeq,
+    ChangeXid,
+    CreatedAt,
+    TenantMixin,
+    str_enum,
+    tenant_fk,
+)
 from fieldcast.models.accounts import Role
 from fieldcast.models.curation import CLIP_RANGE
 
@@ -63,6 +72,9 @@ class Assignment(TenantMixin, Base):
     # When its people's rows were made: it reached them.
     published_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
+    # The BI export's change marks (see fieldcast/exports/cursor.py).
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]
 
 
 class AssignmentAudience(Base):
@@ -132,6 +144,9 @@ class Assignee(TenantMixin, Base):
     excused_by: Mapped[uuid.UUID | None]
     reminded_at: Mapped[datetime | None]
     overdue_reminded_at: Mapped[datetime | None]
+    # The BI export's change marks (see fieldcast/exports/cursor.py).
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]
 
 
 class RequestKind(enum.StrEnum):

@@ -11,7 +11,17 @@ from sqlalchemy import CheckConstraint, Index, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import INT4MULTIRANGE
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_enum, tenant_fk
+from fieldcast.db import (
+    UUIDPK,
+    Base,
+    ChangeSeq,
+    ChangeXid,
+    CreatedAt,
+    TenantMixin,
+    UpdatedAt,
+    str_enum,
+    tenant_fk,
+)
 
 # The most segments one report may carry, and events.
 MAX_SEGMENTS = 200
@@ -41,6 +51,8 @@ class View(TenantMixin, Base):
         tenant_fk("views", "video_id", "videos", ondelete="CASCADE"),
         tenant_fk("views", "user_id", "users", ondelete="CASCADE"),
         Index("ix_views_video_id_user_id", "video_id", "user_id"),
+        # The views an organisation's retention deletes, oldest first.
+        Index("ix_views_org_id_started_at", "org_id", "started_at"),
     )
 
     id: Mapped[UUIDPK]
@@ -66,6 +78,9 @@ class View(TenantMixin, Base):
     device_completed_at: Mapped[datetime | None]
     last_reported_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # The BI export's change marks (see fieldcast/exports/cursor.py).
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]
 
 
 class ViewEventKind(enum.StrEnum):
@@ -113,3 +128,6 @@ class VideoProgress(TenantMixin, Base):
     first_played_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     updated_at: Mapped[UpdatedAt]
+    # The BI export's change marks (see fieldcast/exports/cursor.py).
+    change_seq: Mapped[ChangeSeq]
+    change_xid: Mapped[ChangeXid]

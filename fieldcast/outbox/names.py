@@ -38,3 +38,5 @@ class TaskName(enum.StrEnum):
     ASSIGNMENTS_RECOUNT = "assignments.recount"
     # A manager's weekly email of their people's overdue assignments.
     ASSIGNMENTS_DIGEST_EMAIL = "assignments.digest_email"
+    # Send an organisation's unsent xAPI statements to its LRS, in batches.
+    XAPI_DELIVER = "xapi.deliver"

@@ -60,11 +60,19 @@ class Task:
     queue: str
     max_attempts: int = 5
     on_give_up: GiveUpFunc | None = None
+    # At most `TaskRegistry.fair_share` of one organisation's jobs of this task are queued or
+    # running at once; the others wait, held, and go in order as those finish. One
+    # organisation's bulk upload then fills a queue no further than its share, and another's
+    # first playable rendition waits for at most that many jobs ahead of it.
+    fair_share: bool = False
 
 
 @dataclass
 class TaskRegistry:
     tasks: dict[str, Task] = field(default_factory=dict)
+    # An organisation's jobs of a fair-shared task queued or running at once
+    # (MEDIA_JOBS_PER_ORGANISATION, set from the settings where a context is built).
+    fair_share: int = 2
 
     def register(
         self,
@@ -73,11 +81,12 @@ class TaskRegistry:
         queue: str,
         max_attempts: int = 5,
         on_give_up: GiveUpFunc | None = None,
+        fair_share: bool = False,
     ) -> Callable[[TaskFunc], TaskFunc]:
         def decorator(func: TaskFunc) -> TaskFunc:
             if name in self.tasks:
                 raise ValueError(f"task {name!r} is registered twice")
-            self.tasks[name] = Task(name, func, queue, max_attempts, on_give_up)
+            self.tasks[name] = Task(name, func, queue, max_attempts, on_give_up, fair_share)
             return func
 
         return decorator
@@ -122,6 +131,7 @@ def record(
     """
     spec = tasks.get(task)
     job_id = uuid.uuid4()
+    held = spec.fair_share and org_id is not None and _no_room(session, org_id, task)
     values: dict[str, Any] = {
         "id": job_id,
         "org_id": org_id,
@@ -129,7 +139,7 @@ def record(
         "queue": spec.queue,
         "payload": payload or {},
         "dedup_key": dedup_key,
-        "status": OutboxStatus.PENDING,
+        "status": OutboxStatus.HELD if held else OutboxStatus.PENDING,
         "max_attempts": spec.max_attempts,
     }
     if delay is not None:
@@ -140,9 +150,77 @@ def record(
     result = session.execute(stmt.returning(OutboxJob.id))
     if result.scalar_one_or_none() is None:
         return None
-    if delay is None:
+    if delay is None and not held:
         session.info.setdefault(_SESSION_KEY, []).append(Dispatch(job_id, spec.queue))
     return job_id
+
+
+def _no_room(session: Session, org_id: uuid.UUID, task: str) -> bool:
+    """Whether the organisation's new job of a fair-shared task must wait: its share is in
+    flight, or others wait already (they go first). Decided under a lock per organisation and
+    task, held until the caller's transaction ends, so two jobs recorded at once cannot both
+    take the last place."""
+    session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(f"fair:{org_id}:{task}", 0)))
+    )
+    row = session.execute(
+        select(
+            func.count().filter(OutboxJob.status != OutboxStatus.HELD).label("busy"),
+            func.count().filter(OutboxJob.status == OutboxStatus.HELD).label("waiting"),
+        ).where(
+            OutboxJob.org_id == org_id,
+            OutboxJob.task == task,
+            OutboxJob.status.in_([OutboxStatus.PENDING, OutboxStatus.RUNNING, OutboxStatus.HELD]),
+        )
+    ).one()
+    return bool(row.waiting) or row.busy >= tasks.fair_share
+
+
+# The oldest held jobs of each organisation and fair-shared task, as many as its share has
+# room for: released to run.
+_RELEASE = text(
+    """
+    WITH shares AS (
+        SELECT org_id, task,
+               count(*) FILTER (WHERE status IN ('pending', 'running')) AS busy
+        FROM outbox_jobs
+        WHERE task = ANY(:tasks) AND status IN ('held', 'pending', 'running')
+          AND (CAST(:org_id AS uuid) IS NULL OR org_id = CAST(:org_id AS uuid))
+        GROUP BY org_id, task
+        HAVING count(*) FILTER (WHERE status = 'held') > 0
+    ),
+    turn AS (
+        SELECT h.id, row_number() OVER (PARTITION BY h.org_id, h.task ORDER BY h.created_at)
+                   AS n, s.busy
+        FROM outbox_jobs h
+        JOIN shares s ON s.org_id = h.org_id AND s.task = h.task
+        WHERE h.status = 'held'
+    )
+    UPDATE outbox_jobs SET status = 'pending', run_after = now()
+    WHERE id IN (SELECT id FROM turn WHERE n <= :share - busy) AND status = 'held'
+    RETURNING id, queue
+    """
+)
+
+
+def release_held(
+    session: Session, *, org_id: uuid.UUID | None = None, registry: TaskRegistry | None = None
+) -> int:
+    """Release, in the caller's transaction, the held jobs whose organisation's share has
+    room (of one organisation, or all): dispatched on commit. Returns how many."""
+    released = _released(session, org_id, registry or tasks)
+    session.info.setdefault(_SESSION_KEY, []).extend(released)
+    return len(released)
+
+
+def _released(session: Session, org_id: uuid.UUID | None, registry: TaskRegistry) -> list[Dispatch]:
+    shared = [name for name, spec in registry.tasks.items() if spec.fair_share]
+    if not shared:
+        return []
+    rows = session.execute(
+        _RELEASE, {"tasks": shared, "org_id": org_id, "share": registry.fair_share}
+    ).all()
+    return [Dispatch(row.id, row.queue) for row in rows]
 
 
 def drop(session: Session, task: str, *conditions: Any, reason: str) -> int:
@@ -279,7 +357,7 @@ def execute(
                 # that does instead of failing the work for good.
                 raise TransientError(f"this worker does not know task {task_name!r}") from None
             task.func(session, payload)
-            _finish(session, job_id, attempt, OutboxStatus.DONE, None)
+            _finish(session, job_id, attempt, OutboxStatus.DONE, None, registry)
             commit_unit(session)
             return OutboxStatus.DONE
         except TransientError as exc:
@@ -287,7 +365,7 @@ def execute(
             if attempt >= max_attempts:
                 status = OutboxStatus.FAILED
                 reason = f"gave up after {attempt} attempts: {exc}"
-                _finish(session, job_id, attempt, status, reason)
+                _finish(session, job_id, attempt, status, reason, registry)
                 _give_up(session, registry, task_name, payload, reason)
             else:
                 status = OutboxStatus.PENDING
@@ -312,7 +390,7 @@ def execute(
             session.rollback()
             log.exception("outbox job %s (%s) failed", job_id, task_name)
             reason = f"{type(exc).__name__}: {exc}"
-            _finish(session, job_id, attempt, OutboxStatus.FAILED, reason)
+            _finish(session, job_id, attempt, OutboxStatus.FAILED, reason, registry)
             _give_up(session, registry, task_name, payload, reason)
             commit_unit(session)
             return OutboxStatus.FAILED
@@ -372,11 +450,16 @@ def _give_up(
 
 
 def _finish(
-    session: Session, job_id: uuid.UUID, attempt: int, status: OutboxStatus, error: str | None
+    session: Session,
+    job_id: uuid.UUID,
+    attempt: int,
+    status: OutboxStatus,
+    error: str | None,
+    registry: TaskRegistry | None = None,
 ) -> None:
     # Guarded by the attempt number: a worker whose lease expired and was superseded
     # must not overwrite the outcome of the attempt that replaced it.
-    session.execute(
+    finished = session.execute(
         update(OutboxJob)
         .where(OutboxJob.id == job_id, OutboxJob.attempts == attempt)
         .values(
@@ -385,7 +468,14 @@ def _finish(
             lease_until=None,
             last_error=error[:2000] if error else None,
         )
-    )
+        .returning(OutboxJob.org_id, OutboxJob.task)
+    ).one_or_none()
+    registry = registry or tasks
+    spec = registry.tasks.get(finished.task) if finished is not None else None
+    if finished is not None and finished.org_id is not None and spec and spec.fair_share:
+        # Its place goes to the organisation's next waiting job at once (the relay would,
+        # later).
+        release_held(session, org_id=finished.org_id, registry=registry)
 
 
 @dataclass(frozen=True)
@@ -454,6 +544,9 @@ def relay(
         lost |= {row.id for row in expired}
         # Retries scheduled by execute() clear enqueued_at: they are due, never enqueued.
         to_send = [Dispatch(row.id, row.queue) for row in due if row.id in lost]
+        # Held jobs whose organisation's share has room (one that finished without releasing
+        # the next: its worker died, it was given up above).
+        to_send += _released(session, None, registry)
         if to_send:
             session.execute(
                 update(OutboxJob)

@@ -425,7 +425,8 @@ _REFRESH_BODY = """
         FROM per
         JOIN assignments a ON a.id = per.assignment_id
         JOIN organisations o ON o.id = a.org_id
-    )
+    ),
+    changed AS (
     UPDATE assignees AS ae SET
         played_ms = judged.played_ms,
         total_ms = judged.total_ms,
@@ -443,6 +444,11 @@ _REFRESH_BODY = """
       AND (ae.played_ms IS DISTINCT FROM judged.played_ms
            OR ae.total_ms IS DISTINCT FROM judged.total_ms
            OR (judged.done AND ae.state NOT IN ('completed', 'excused')))
+    RETURNING ae.org_id, ae.assignment_id, ae.user_id, ae.state, ae.completed_at
+    )
+    -- The people who completed now (`AssignmentsCompleted`).
+    SELECT org_id, assignment_id, user_id FROM changed
+    WHERE state = 'completed' AND completed_at = now()
 """
 
 
@@ -491,23 +497,36 @@ def refresh(
     `everyone` False, only of those who played some of what they assign (the others' rows
     already hold the whole's length and nothing played)."""
     if assignment_ids:
-        session.execute(
+        completed = session.execute(
             _REFRESH,
             {
                 "ids": list(assignment_ids),
                 "user_id": user_id,
                 "everyone": everyone,
             },
+        ).all()
+        _publish_completed(session, completed)
+
+
+def _publish_completed(session: Session, rows: Sequence[Any]) -> None:
+    """Tell who completed assignments just now (their points follow), per organisation."""
+    by_org: dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID]]] = {}
+    for row in rows:
+        by_org.setdefault(row.org_id, []).append((row.assignment_id, row.user_id))
+    for org_id, completed in by_org.items():
+        events.publish(
+            session, events.AssignmentsCompleted(org_id=org_id, completed=tuple(completed))
         )
 
 
 @events.subscribe(events.ProgressMade)
 def _progress_made(session: Session, event: events.ProgressMade) -> None:
     # The person's open assignments holding the video, found and worked out in one statement.
-    session.execute(
+    completed = session.execute(
         _REFRESH_MINE,
         {"org_id": event.org_id, "user_id": event.user_id, "video_id": event.video_id},
-    )
+    ).all()
+    _publish_completed(session, completed)
 
 
 # What an assignment holds can change after its people's rows were made: a video of it

@@ -19,7 +19,7 @@ from datetime import timedelta
 from functools import partial
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from fieldcast.db import Database, EarlyCommit, commit_early, on_commit, utcnow
 from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound
@@ -27,6 +27,7 @@ from fieldcast.models.accounts import User
 from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.policy import Principal, load_upload, load_video
+from fieldcast.tenancy import storage as quotas
 from fieldcast.videos import processing
 from media.storage import Storage, StorageError
 
@@ -116,6 +117,9 @@ def create_upload(
     elif length > max_size:
         raise UploadTooLarge(f"The file is {length} bytes; the limit is {max_size} bytes.")
     replaced = _open_uploads(session, video)
+    if length is not None:
+        # (What the uploads this one replaces reserved is theirs until they go: counted.)
+        quotas.check_room(session, video.org_id, length)
     upload_id = uuid.uuid4()
     key = _source_key(video, upload_id)
     if protocol is UploadProtocol.TUS:
@@ -306,6 +310,9 @@ def set_length(upload: Upload, length: int, *, max_size: int) -> None:
         raise InvalidInput(f"Upload-Length is less than the {upload.offset} bytes received.")
     if length > max_size:
         raise UploadTooLarge(f"The file is {length} bytes; the limit is {max_size} bytes.")
+    session = object_session(upload)
+    assert session is not None
+    quotas.check_room(session, upload.org_id, length)
     upload.length = length
 
 

@@ -1120,7 +1120,10 @@ def resume(session: Session, video: Video, *, deleted_at: datetime) -> bool:
     return outbox.run_again(session, key, finished_since=deleted_at)
 
 
-outbox.tasks.register(PROCESS_TASK, queue="media-fast", max_attempts=3, on_give_up=_give_up)(
-    process
-)
-outbox.tasks.register(LADDER_TASK, queue="media", max_attempts=3, on_give_up=_give_up)(ladder)
+# Fair-shared: one organisation's bulk upload waits behind its own share, not everyone's.
+outbox.tasks.register(
+    PROCESS_TASK, queue="media-fast", max_attempts=3, on_give_up=_give_up, fair_share=True
+)(process)
+outbox.tasks.register(
+    LADDER_TASK, queue="media", max_attempts=3, on_give_up=_give_up, fair_share=True
+)(ladder)

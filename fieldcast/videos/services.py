@@ -23,6 +23,7 @@ from fieldcast.models.uploads import Upload, UploadProtocol
 from fieldcast.models.videos import Rendition, Video, VideoKind, VideoStatus
 from fieldcast.policy import Principal, authorize, load_deal, load_video
 from fieldcast.policy import videos as video_policy
+from fieldcast.tenancy import policies
 from fieldcast.videos import processing
 from media.storage import Storage, StorageError
 
@@ -194,9 +195,19 @@ def delete_video(
     """
     video = _own_or_deleted(session, principal, video_id)
     authorize(principal, "video.delete", video)
+    remove(session, storage, video, grace=grace, by=principal.user_id)
+    return video
+
+
+def remove(
+    session: Session, storage: Storage, video: Video, *, grace: timedelta, by: uuid.UUID | None
+) -> None:
+    """`delete_video` once allowed; `by` None for the organisation's retention policy. The
+    organisation's own grace (`deleted_retention_days`) stands before `grace`."""
     if video.deleted_at is not None:
-        return video
+        return
     now = utcnow()
+    grace = policies.deleted_grace(session, video.org_id, grace)
     video.deleted_at = now
     video.purge_after = now + grace
     _cancel_uploads(session, storage, video)
@@ -205,8 +216,7 @@ def delete_video(
         events.VideoRemoved(org_id=video.org_id, video_id=video.id, owner_id=video.owner_id),
     )
     session.flush()
-    log.info("video %s deleted by %s; purged after %s", video.id, principal.user_id, now + grace)
-    return video
+    log.info("video %s deleted by %s; purged after %s", video.id, by or "retention", now + grace)
 
 
 def _cancel_uploads(session: Session, storage: Storage, video: Video) -> None:

@@ -29,7 +29,14 @@ from sqlalchemy.orm import Session, defer, load_only
 
 from fieldcast.db import plan_once, utcnow
 from fieldcast.errors import Conflict, DomainError, ErrorCode, InvalidInput, NotFound, RateLimited
-from fieldcast.events import CompletionThresholdChanged, ProgressMade, publish
+from fieldcast.events import (
+    CompletionThresholdChanged,
+    ProgressMade,
+    VideoCompleted,
+    ViewReported,
+    ViewStarted,
+    publish,
+)
 from fieldcast.models.accounts import Organisation
 from fieldcast.models.videos import Video
 from fieldcast.models.viewing import (
@@ -236,6 +243,18 @@ def start(
         return start(session, principal, video_id, session_id=session_id)
     view = session.get(View, made)
     assert view is not None
+    publish(
+        session,
+        ViewStarted(
+            org_id=view.org_id,
+            user_id=view.user_id,
+            video_id=view.video_id,
+            view_id=view.id,
+            session_id=view.session_id,
+            length_ms=high - low,
+            device_at=device_started_at,
+        ),
+    )
     return view, True
 
 
@@ -360,6 +379,28 @@ def report(session: Session, view: View, item: Report) -> Reported:
         before_ms, progress.played_ms, progress.duration_ms
     ):
         tracking.watched(session, view.org_id, view.user_id, view.video_id)
+    publish(
+        session,
+        ViewReported(
+            org_id=view.org_id,
+            user_id=view.user_id,
+            video_id=view.video_id,
+            view_id=view.id,
+            session_id=view.session_id,
+            seq=seq,
+            events=tuple(
+                (event.kind.value, event.position_ms, event.device_at, n)
+                for n, event in enumerate(kept)
+            ),
+            segments=tuple(ranges),
+            before_ms=played.before_ms or 0,
+            played_ms=played.played_ms,
+            length_ms=played.length_ms,
+            threshold_pct=played.threshold,
+            position_ms=item.position_ms,
+            device_at=device_at,
+        ),
+    )
     video_id = view.video_id
     session.expire(view)  # (its row changed underneath: read again when next used)
     return Reported(
@@ -478,6 +519,11 @@ def _merge_progress(
                 "WHERE user_id = :user_id AND video_id = :video_id RETURNING completed_at"
             ),
             {"user_id": view.user_id, "video_id": view.video_id},
+        )
+        # Its author earns points (`points`), once per person whatever the reports.
+        publish(
+            session,
+            VideoCompleted(org_id=view.org_id, user_id=view.user_id, video_id=view.video_id),
         )
     return Progress(view.video_id, row.played_ms, row.duration_ms, completed_at), row.before_ms
 

@@ -1,0 +1,1 @@
+"""Retention: what each organisation keeps, and for how long."""
