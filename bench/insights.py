@@ -25,9 +25,18 @@ Figures (one JSON line on stdout, progress on stderr):
   are kept a minute for the same question (at most a minute old), so these are mostly reads
   of what the first request computed; `metric_first_ms` is each first, computing request.
 
-Targets: video_insights_p95_ms <= 100, metrics_p95_ms <= 300.
+Then, each on a scratch environment of its own, the data-out parts of the same issue, whose
+figures join the same line:
 
-Run: python -m bench.insights  [--members 10000 | --quick]
+- `bench.exports`: `export_rows_per_s` and `export_rss_growth_mb`, 1,000,000 views streamed
+  over HTTP as CSV and as Parquet (each format's figures under `exports`);
+- `bench.xapi`: `xapi_statements_per_s`, statements delivered by the workers to a local ralph
+  LRS (its figures under `xapi`).
+
+Targets: video_insights_p95_ms <= 100, metrics_p95_ms <= 300, export_rows_per_s >= 100,000 with
+export_rss_growth_mb <= 100 (each format), xapi_statements_per_s >= 200.
+
+Run: python -m bench.insights  [--members 10000 | --quick] [--only insights]
 """
 
 from __future__ import annotations
@@ -325,11 +334,35 @@ def run(members: int, gets: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from bench import exports, xapi
+
     parser = argparse.ArgumentParser(prog="python -m bench.insights", description=__doc__)
     parser.add_argument("--members", type=int, default=10_000)
-    parser.add_argument("--quick", action="store_true", help="1,000 members, 10 reads each")
+    parser.add_argument(
+        "--quick", action="store_true", help="1,000 members, 10 reads each; smaller data out"
+    )
+    parser.add_argument(
+        "--only", choices=["insights"], help="the viewer insights and metrics alone"
+    )
     args = parser.parse_args(argv)
     figures = run(1_000, gets=10) if args.quick else run(args.members, gets=100)
+    if args.only is None:
+        out = exports.run(100_000 if args.quick else 1_000_000)
+        sent = xapi.run(2_000, 20, 120) if args.quick else xapi.run(20_000, 200, 600)
+        figures["exports"] = {f: out[f] for f in ("csv", "parquet")}
+        figures["xapi"] = {k: v for k, v in sent.items() if k not in ("targets", "met")}
+        for name in ("export_rows_per_s", "export_rss_growth_mb"):
+            figures[name] = out[name]
+        figures["xapi_statements_per_s"] = sent["xapi_statements_per_s"]
+        figures["targets"] = {**figures["targets"], **out["targets"], **sent["targets"]}
+        figures["met"] = {
+            **figures["met"],
+            "export_rows_per_s": out["export_rows_per_s"] >= out["targets"]["export_rows_per_s"],
+            "export_rss_growth_mb": (
+                out["export_rss_growth_mb"] <= out["targets"]["export_rss_growth_mb"]
+            ),
+            **sent["met"],
+        }
     print(json.dumps(figures))
     sys.stdout.flush()
 

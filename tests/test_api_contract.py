@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,6 +18,8 @@ from openapi_schema_validator import OAS30Validator
 from api.app import API_BLUEPRINTS
 from api.extensions import EMPTY_PATCH
 from api.runtime import EXTENSION_KEY
+from fieldcast.context import AppContext
+from fieldcast.settings import Settings
 
 
 @pytest.fixture
@@ -78,12 +81,39 @@ def test_every_operation_has_its_own_operation_id(spec: dict[str, Any]) -> None:
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
 
 
-def test_every_schema_has_a_name_of_its_own(client: FlaskClient) -> None:
-    # Two schemas of one name get a made-up one ("Report1"): a client generator's class names
-    # would then change with the order blueprints are registered in.
+def test_every_schema_has_a_name_of_its_own(settings: Settings, context: AppContext) -> None:
+    # Two schemas of one name get a made-up one ("Report1"), or one's properties under the
+    # other's name (a nested `Upcoming` inside `UpcomingSchema`): a client generator's class
+    # names would then change with the order blueprints are registered in. The document is
+    # built as the blueprints register, so the app is made here, under the filter.
+    from api.app import create_app
+
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert client.get("/openapi.json").status_code == 200
+        app = create_app(settings, context=context)
+        assert app.test_client().get("/openapi.json").status_code == 200
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+def test_no_two_schemas_of_the_api_resolve_to_one_name(app: Flask) -> None:
+    """The document names a schema class after itself without `Schema` (`UpcomingSchema` is
+    `Upcoming`): two classes of the API resolving to one name would share a component, one's
+    properties standing for the other's."""
+    import marshmallow as ma
+
+    names: dict[str, list[str]] = {}
+    for cls in set(_subclasses(ma.Schema)):
+        if cls.__module__.split(".")[0] != "api":
+            continue
+        name = cls.__name__.removesuffix("Schema") or cls.__name__
+        names.setdefault(name, []).append(f"{cls.__module__}.{cls.__qualname__}")
+    assert len(names) > 100
+    assert not {name: found for name, found in names.items() if len(found) > 1}
 
 
 def test_quiet_hours_need_start_and_end_in_the_document_as_in_the_api(

@@ -357,6 +357,8 @@ NOT_STORED = {
     # Viewer insights' pages and a learning metric's trend step (one of three words).
     "ViewerArgsSchema.cursor",
     "ReasonTrendArgsSchema.bucket",
+    # The BI export's signed cursor, checked and decoded, never stored.
+    "ExportArgsSchema.cursor",
     # Sign-in with the identity provider: the app's PKCE values and state, the provider's
     # answer and the sign-in code, all compared or passed on, never stored as sent.
     "AuthorizeArgsSchema.redirect_uri",

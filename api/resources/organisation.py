@@ -66,7 +66,7 @@ class PolicySchema(RetentionSchema):
     deleted_grace_days_default = ma.fields.Float(dump_only=True)
 
 
-class Upcoming(Schema):
+class PurgeScheduleSchema(Schema):
     due = ma.fields.Integer(metadata={"description": "Past keeping now: the next run takes them"})
     within_lookahead = ma.fields.Integer()
     next_at = ma.fields.DateTime(allow_none=True)
@@ -74,9 +74,9 @@ class Upcoming(Schema):
 
 class UpcomingSchema(Schema):
     lookahead_days = ma.fields.Integer()
-    deleted_videos_purged = ma.fields.Nested(Upcoming)
-    videos_deleted = ma.fields.Nested(Upcoming, allow_none=True)
-    views_deleted = ma.fields.Nested(Upcoming, allow_none=True)
+    deleted_videos_purged = ma.fields.Nested(PurgeScheduleSchema)
+    videos_deleted = ma.fields.Nested(PurgeScheduleSchema, allow_none=True)
+    views_deleted = ma.fields.Nested(PurgeScheduleSchema, allow_none=True)
 
 
 class OverviewSchema(Schema):

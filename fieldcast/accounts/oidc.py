@@ -260,14 +260,8 @@ def configure(
         enabled,
     )
     session.flush()
-    # Which provider, never the secret.
-    audit.record(
-        session,
-        principal,
-        AuditAction.IDENTITY_PROVIDER_CHANGED,
-        "organisation",
-        principal.org_id,
-        {"issuer": issuer, "client_id": provider.client_id, "enabled": enabled},
+    _audit(
+        session, principal, {"issuer": issuer, "client_id": provider.client_id, "enabled": enabled}
     )
     return provider
 
@@ -281,13 +275,18 @@ def remove(session: Session, principal: Principal) -> None:
         raise NoProvider("The organisation has no identity provider.")
     session.delete(provider)
     session.flush()
+    _audit(session, principal, {"issuer": None})
+
+
+def _audit(session: Session, principal: Principal, details: dict[str, Any]) -> None:
+    # Which provider, never the secret.
     audit.record(
         session,
         principal,
         AuditAction.IDENTITY_PROVIDER_CHANGED,
         "organisation",
         principal.org_id,
-        {"issuer": None},
+        details,
     )
 
 
