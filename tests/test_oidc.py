@@ -177,7 +177,14 @@ def test_the_web_app_gets_a_cookie_session_and_no_token(
 
 @pytest.mark.parametrize(
     "case",
-    ["provider_refuses", "not_created", "deactivated", "unverified_email", "no_email"],
+    [
+        "provider_refuses",
+        "not_created",
+        "deactivated",
+        "unverified_email",
+        "email_not_vouched",
+        "no_email",
+    ],
 )
 def test_who_the_organisation_does_not_let_in_returns_to_the_app_with_access_denied(
     case: str,
@@ -205,6 +212,10 @@ def test_who_the_organisation_does_not_let_in_returns_to_the_app_with_access_den
     elif case == "unverified_email":
         factories.UserFactory(org=org, email="boss@example.com", role=Role.ADMIN)
         provider.sign_in_as("00u-fake", "boss@example.com", "Boss?", email_verified=False)
+    elif case == "email_not_vouched":
+        # No `email_verified` at all (as Entra ID sends): not the person's unless trusted.
+        factories.UserFactory(org=org, email="chief@example.com", role=Role.ADMIN)
+        provider.sign_in_as("00u-nv", "chief@example.com", "Chief?", email_verified=None)
     else:
         provider.sign_in_as("00u-anon", None, "Nobody")
     params, _ = _sign_in(client, org, state="s-1")
@@ -323,6 +334,10 @@ def test_plain_http_providers_are_refused_unless_allowed_for_loopback(
     strict = oidc.OidcConfig(CALLBACK, (APP,), allow_http_loopback=False)
     with pytest.raises(oidc.ProviderUnreachable):
         oidc.discover(provider.issuer, strict, fresh=True)
+    # An admin's issuer is fetched by the server: never an address of its own network.
+    for private in ("https://10.0.0.8/realms/x", "https://127.0.0.1:8443", "https://[::1]/"):
+        with pytest.raises(oidc.ProviderUnreachable, match="public address"):
+            oidc.discover(private, strict, fresh=True)
     with pytest.raises(oidc.ProviderUnreachable):
         oidc.discover("http://idp.example.com", oidc.OidcConfig(CALLBACK, (APP,), True), fresh=True)
 
@@ -336,3 +351,31 @@ def test_an_address_starts_a_few_sign_ins_a_minute(
     ]
     assert answers[:30] == [302] * 30
     assert answers[30] == 429
+
+
+def test_a_provider_trusted_for_its_emails_links_without_email_verified_and_admits_no_admin(
+    client: FlaskClient,
+    session: Session,
+    provider: OpenIdProvider,
+    org: Any,
+    admin: Any,
+    registered: Client,
+) -> None:
+    url = "/api/v1/identity-provider"
+    body = {"issuer": provider.issuer, "client_id": registered.client_id}
+    as_admins = client.put(
+        url, json={**body, "default_role": "admin"}, headers=bearer(client, admin)
+    )
+    assert as_admins.status_code == 422 and "default_role" in as_admins.get_json()["errors"]
+    trusted = client.put(url, json={**body, "trust_email": True}, headers=bearer(client, admin))
+    assert trusted.status_code == 200 and trusted.get_json()["trust_email"] is True
+    pat = factories.UserFactory(org=org, email="pat@example.com")
+    provider.sign_in_as("00u-pat", "pat@example.com", "Pat", email_verified=None)
+    params, verifier = _sign_in(client, org)
+    pair = _redeem(client, params["code"], verifier).get_json()
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert me.get_json()["id"] == str(pat.id)
+    # An email the provider marks unverified stays refused, trusted or not.
+    factories.UserFactory(org=org, email="lee@example.com")
+    provider.sign_in_as("00u-lee", "lee@example.com", "Lee", email_verified=False)
+    assert _sign_in(client, org)[0]["error"] == "access_denied"

@@ -233,7 +233,19 @@ class IdentityProviderSchema(Schema):
             "here, gets one at their first sign-in (with `default_role`)"
         },
     )
-    default_role = ma.fields.Enum(Role, by_value=True, load_default=Role.REP)
+    default_role = ma.fields.Enum(
+        Role,
+        by_value=True,
+        load_default=Role.REP,
+        metadata={"description": "`rep` or `manager`: never more for whoever the provider admits"},
+    )
+    trust_email = ma.fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Take an email sent without `email_verified` as the person's (Entra ID "
+            "sends none). Off: only an email marked verified finds or makes an account"
+        },
+    )
     enabled = ma.fields.Boolean(load_default=True)
     callback_url = ma.fields.String(
         dump_only=True,
@@ -251,6 +263,7 @@ def _provider(provider: IdentityProvider) -> dict[str, Any]:
         "scopes": provider.scopes,
         "create_users": provider.create_users,
         "default_role": provider.default_role,
+        "trust_email": provider.trust_email,
         "enabled": provider.enabled,
         "callback_url": _config().callback_url,
         "created_at": provider.created_at,
@@ -291,6 +304,7 @@ class IdentityProviderSetting(MethodView):
             create_users=body["create_users"],
             default_role=body["default_role"],
             enabled=body["enabled"],
+            trust_email=body["trust_email"],
         )
         return _provider(provider)
 

@@ -27,8 +27,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -69,6 +71,8 @@ from fieldcast.models.identity import IdentityProvider, UserIdentity
 from fieldcast.policy import Principal, authorize
 
 LOGIN_TTL = timedelta(minutes=10)
+# The roles a person made at their first sign-in may get.
+JOIN_ROLES = (Role.REP, Role.MANAGER)
 CODE_TTL = timedelta(seconds=60)
 # How long a provider's discovery document and keys are reused; keys are fetched again at
 # once when a token names one not among them (the provider rotated its keys).
@@ -126,18 +130,39 @@ _keys_cache: dict[str, tuple[float, KeySet]] = {}
 
 
 def _check_url(url: str, what: str, config: OidcConfig) -> str:
+    """An https URL of a public host (an admin's setting is fetched by the server: never one
+    of its private network's), or with OIDC_ALLOW_HTTP_LOOPBACK, one on loopback."""
     parsed = urlparse(url)
-    loopback = parsed.hostname in {"127.0.0.1", "::1", "localhost"}
-    if parsed.scheme == "https" and parsed.hostname:
+    host = parsed.hostname
+    if host is None or parsed.scheme not in {"http", "https"}:
+        raise ProviderUnreachable(f"The provider's {what} must be an https:// URL, got {url!r}.")
+    addresses = _addresses(host, parsed.port or (443 if parsed.scheme == "https" else 80))
+    loopback = bool(addresses) and all(address.is_loopback for address in addresses)
+    if loopback and config.allow_http_loopback:
         return url
-    if parsed.scheme == "http" and loopback and config.allow_http_loopback:
-        return url
-    raise ProviderUnreachable(f"The provider's {what} must be an https:// URL, got {url!r}.")
+    if parsed.scheme != "https":
+        raise ProviderUnreachable(f"The provider's {what} must be an https:// URL, got {url!r}.")
+    if not addresses or any(not address.is_global for address in addresses):
+        raise ProviderUnreachable(f"The provider's {what} is not on a public address: {url!r}.")
+    return url
+
+
+def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
 
 
 def _get_json(url: str, what: str) -> dict[str, Any]:
     try:
-        response = requests.get(url, timeout=HTTP_TIMEOUT_S, headers={"Accept": "application/json"})
+        response = requests.get(
+            url,
+            timeout=HTTP_TIMEOUT_S,
+            headers={"Accept": "application/json"},
+            allow_redirects=False,  # (the URLs are the provider's own, as published)
+        )
         response.raise_for_status()
         found = response.json()
     except (requests.RequestException, ValueError) as exc:
@@ -235,6 +260,7 @@ def configure(
     create_users: bool,
     default_role: Role,
     enabled: bool,
+    trust_email: bool = False,
 ) -> IdentityProvider:
     """Set the organisation's provider; its discovery document must answer now (a typo is
     refused here, not at the first person's sign-in). `keep_secret`: the secret stays as it is
@@ -243,6 +269,9 @@ def configure(
     issuer = issuer.strip()
     if "openid" not in scopes.split():
         raise InvalidInput(errors={"scopes": ["Must include `openid`."]})
+    if default_role not in JOIN_ROLES:
+        # Whoever the provider vouches for would join with it: never an admin's powers.
+        raise InvalidInput(errors={"default_role": ["One of: rep, manager."]})
     try:
         discover(issuer, config, fresh=True)
     except ProviderUnreachable as exc:
@@ -259,6 +288,7 @@ def configure(
         default_role,
         enabled,
     )
+    provider.trust_email = trust_email
     session.flush()
     _audit(
         session, principal, {"issuer": issuer, "client_id": provider.client_id, "enabled": enabled}
@@ -476,7 +506,10 @@ def _person(session: Session, provider: IdentityProvider, claims: dict[str, Any]
         user = session.get(User, (identity.user_id))
     else:
         email = claims.get("email")
-        if not isinstance(email, str) or claims.get("email_verified") is False:
+        verified = claims.get("email_verified")
+        vouched = verified is True or (verified is None and provider.trust_email)
+        if not isinstance(email, str) or not vouched:
+            # (An email a person may set themselves would open any account of that address.)
             raise SignInFailed("access_denied", "The provider vouches for no email of this person.")
         user = session.scalar(
             select(User).where(

@@ -34,6 +34,10 @@ class IdentityProvider(Base):
     default_role: Mapped[Role] = mapped_column(
         str_enum(Role, "identity_provider_role"), default=Role.REP
     )
+    # Whether an email the provider sends without `email_verified` is the person's (Entra ID
+    # sends none, and only addresses of the tenant's verified domains): off, only an email
+    # marked verified finds or makes an account.
+    trust_email: Mapped[bool] = mapped_column(default=False, server_default="false")
     enabled: Mapped[bool] = mapped_column(default=True, server_default="true")
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]

@@ -131,7 +131,10 @@ def record(
     """
     spec = tasks.get(task)
     job_id = uuid.uuid4()
-    held = spec.fair_share and org_id is not None and _no_room(session, org_id, task)
+    # (Delayed work is not held: it is not in flight before it is due.)
+    held = (
+        spec.fair_share and org_id is not None and delay is None and _no_room(session, org_id, task)
+    )
     values: dict[str, Any] = {
         "id": job_id,
         "org_id": org_id,
@@ -197,7 +200,14 @@ _RELEASE = text(
         WHERE h.status = 'held'
     )
     UPDATE outbox_jobs SET status = 'pending', run_after = now()
-    WHERE id IN (SELECT id FROM turn WHERE n <= :share - busy) AND status = 'held'
+    WHERE id IN (
+        -- Locked in one order, skipping rows another release holds: two releases at once
+        -- (a finishing job, the relay) neither wait for nor deadlock with each other.
+        SELECT id FROM outbox_jobs
+        WHERE id IN (SELECT id FROM turn WHERE n <= :share - busy) AND status = 'held'
+        ORDER BY created_at, id
+        FOR UPDATE SKIP LOCKED
+    )
     RETURNING id, queue
     """
 )
@@ -473,9 +483,13 @@ def _finish(
     registry = registry or tasks
     spec = registry.tasks.get(finished.task) if finished is not None else None
     if finished is not None and finished.org_id is not None and spec and spec.fair_share:
-        # Its place goes to the organisation's next waiting job at once (the relay would,
-        # later).
-        release_held(session, org_id=finished.org_id, registry=registry)
+        # Its place goes to the organisation's next waiting job at once. Only a courtesy: the
+        # relay releases it otherwise, so a failure here never costs the finished work.
+        try:
+            with session.begin_nested():
+                release_held(session, org_id=finished.org_id, registry=registry)
+        except Exception:
+            log.warning("could not hand on the turn of outbox job %s", job_id, exc_info=True)
 
 
 @dataclass(frozen=True)
@@ -571,7 +585,12 @@ def prune(db: Database, *, older_than: timedelta) -> int:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-UNFINISHED = (OutboxStatus.PENDING, OutboxStatus.RUNNING, OutboxStatus.FAILED)
+UNFINISHED = (
+    OutboxStatus.PENDING,
+    OutboxStatus.RUNNING,
+    OutboxStatus.FAILED,
+    OutboxStatus.HELD,
+)
 
 
 def backlog(session: Session) -> dict[OutboxStatus, int]:

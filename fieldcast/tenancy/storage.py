@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from fieldcast.errors import DomainError, ErrorCode
@@ -69,6 +69,9 @@ def check_room(session: Session, org_id: uuid.UUID, adding: int) -> None:
     quota = quota_of(session, org_id)
     if quota is None:
         return
+    # One check at a time per organisation, until the caller's transaction ends: twenty
+    # uploads starting at once each see the others' reservations.
+    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"quota:{org_id}", 0))))
     used = usage(session, org_id).total
     if used + adding > quota or (adding == 0 and used >= quota):
         raise QuotaExceeded(

@@ -48,6 +48,9 @@ def post_statements(
             auth=(key, secret),
             headers={"X-Experience-API-Version": XAPI_VERSION},
             timeout=TIMEOUT,
+            # A redirect is answered as the LRS's own status: never followed elsewhere (an
+            # intranet address) with the statements or as a GET.
+            allow_redirects=False,
         )
     except requests.RequestException as exc:
         return Outcome("failed", f"cannot reach the LRS: {type(exc).__name__}")

@@ -130,9 +130,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in BI_VIEWS:
-        op.execute(f'DROP VIEW bi.{name}')
-    op.execute('DROP SCHEMA bi')
+    # (CASCADE: with the per-organisation views an operator made over them, docs/bi.md.)
+    op.execute('DROP SCHEMA bi CASCADE')
     for table in MARKED:
         op.execute(f'DROP TRIGGER {table}_mark_change ON {table}')
         op.drop_column(table, 'change_xid')

@@ -42,6 +42,7 @@ def upgrade() -> None:
             ),
             nullable=False,
         ),
+        sa.Column("trust_email", sa.Boolean(), server_default="false", nullable=False),
         sa.Column("enabled", sa.Boolean(), server_default="true", nullable=False),
         sa.Column(
             "created_at",

@@ -48,8 +48,16 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint('org_id', name=op.f('pk_organisation_policies')),
     )
-    # What the retention job and the storage overview read per organisation.
-    op.create_index('ix_views_org_id_started_at', 'views', ['org_id', 'started_at'])
+    # What the retention job and the storage overview read per organisation. Built without
+    # blocking the players' reports on a table of millions of rows (outside the transaction).
+    with op.get_context().autocommit_block():
+        op.create_index(
+            'ix_views_org_id_started_at',
+            'views',
+            ['org_id', 'started_at'],
+            postgresql_concurrently=True,
+            if_not_exists=True,
+        )
     # Fair shares of the media workers: an organisation's jobs past its share wait, held.
     op.drop_constraint(op.f('ck_outbox_jobs_outbox_status'), 'outbox_jobs', type_='check')
     op.create_check_constraint(
