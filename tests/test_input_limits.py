@@ -371,6 +371,8 @@ NOT_STORED = {
     "CallbackArgsSchema.error_description",
     "RedeemSchema.code",
     "RedeemSchema.code_verifier",
+    # Items of an array column of 253-character domains, lowercased first.
+    "IdentityProviderSchema.allowed_domains[]",
 }
 
 

@@ -379,3 +379,29 @@ def test_a_provider_trusted_for_its_emails_links_without_email_verified_and_admi
     factories.UserFactory(org=org, email="lee@example.com")
     provider.sign_in_as("00u-lee", "lee@example.com", "Lee", email_verified=False)
     assert _sign_in(client, org)[0]["error"] == "access_denied"
+
+
+def test_a_provider_of_many_organisations_admits_only_the_allowed_domains(
+    client: FlaskClient,
+    session: Session,
+    provider: OpenIdProvider,
+    org: Any,
+    admin: Any,
+    registered: Client,
+) -> None:
+    url = "/api/v1/identity-provider"
+    body = {"issuer": provider.issuer, "client_id": registered.client_id}
+    bad = client.put(
+        url, json={**body, "allowed_domains": ["not a domain"]}, headers=bearer(client, admin)
+    )
+    assert bad.status_code == 422
+    made = client.put(
+        url, json={**body, "allowed_domains": ["@Example.COM"]}, headers=bearer(client, admin)
+    )
+    assert made.get_json()["allowed_domains"] == ["example.com"]
+    provider.sign_in_as("00u-out", "someone@gmail.example.org", "Someone")
+    assert _sign_in(client, org)[0]["error"] == "access_denied"
+    assert session.scalar(select(User.id).where(User.email == "someone@gmail.example.org")) is None
+    provider.sign_in_as("00u-in", "new.hire@example.com", "New Hire")
+    params, verifier = _sign_in(client, org)
+    assert _redeem(client, params["code"], verifier).status_code == 200

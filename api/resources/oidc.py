@@ -246,6 +246,16 @@ class IdentityProviderSchema(Schema):
             "sends none). Off: only an email marked verified finds or makes an account"
         },
     )
+    allowed_domains = ma.fields.List(
+        String(max_length=253, validate=ma.validate.Regexp(r"^@?[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")),
+        load_default=list,
+        validate=ma.validate.Length(max=100),
+        metadata={
+            "description": "Email domains whose people may get an account at their first "
+            "sign-in (a provider that serves many organisations vouches for every domain's "
+            "people); empty: any"
+        },
+    )
     enabled = ma.fields.Boolean(load_default=True)
     callback_url = ma.fields.String(
         dump_only=True,
@@ -264,6 +274,7 @@ def _provider(provider: IdentityProvider) -> dict[str, Any]:
         "create_users": provider.create_users,
         "default_role": provider.default_role,
         "trust_email": provider.trust_email,
+        "allowed_domains": provider.allowed_domains,
         "enabled": provider.enabled,
         "callback_url": _config().callback_url,
         "created_at": provider.created_at,
@@ -305,6 +316,7 @@ class IdentityProviderSetting(MethodView):
             default_role=body["default_role"],
             enabled=body["enabled"],
             trust_email=body["trust_email"],
+            allowed_domains=body["allowed_domains"],
         )
         return _provider(provider)
 

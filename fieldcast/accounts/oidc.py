@@ -34,6 +34,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -261,6 +262,7 @@ def configure(
     default_role: Role,
     enabled: bool,
     trust_email: bool = False,
+    allowed_domains: Sequence[str] = (),
 ) -> IdentityProvider:
     """Set the organisation's provider; its discovery document must answer now (a typo is
     refused here, not at the first person's sign-in). `keep_secret`: the secret stays as it is
@@ -289,6 +291,9 @@ def configure(
         enabled,
     )
     provider.trust_email = trust_email
+    provider.allowed_domains = sorted(
+        {domain.strip().lower().lstrip("@") for domain in allowed_domains}
+    )
     session.flush()
     _audit(
         session, principal, {"issuer": issuer, "client_id": provider.client_id, "enabled": enabled}
@@ -519,6 +524,11 @@ def _person(session: Session, provider: IdentityProvider, claims: dict[str, Any]
             )
         )
         if user is None:
+            domain = normalise_email(email).rsplit("@", 1)[-1]
+            if provider.allowed_domains and domain not in provider.allowed_domains:
+                raise SignInFailed(
+                    "access_denied", "People of this email domain do not join here by signing in."
+                )
             if not provider.create_users:
                 raise SignInFailed(
                     "access_denied",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ARRAY, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fieldcast.db import UUIDPK, Base, CreatedAt, TenantMixin, UpdatedAt, str_enum, tenant_fk
@@ -38,6 +38,12 @@ class IdentityProvider(Base):
     # sends none, and only addresses of the tenant's verified domains): off, only an email
     # marked verified finds or makes an account.
     trust_email: Mapped[bool] = mapped_column(default=False, server_default="false")
+    # The email domains whose people may get an account at their first sign-in (a provider
+    # that serves many organisations, as Google's does, vouches for people of every domain);
+    # empty: any domain.
+    allowed_domains: Mapped[list[str]] = mapped_column(
+        ARRAY(String(253)), default=list, server_default="{}"
+    )
     enabled: Mapped[bool] = mapped_column(default=True, server_default="true")
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]

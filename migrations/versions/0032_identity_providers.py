@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0032"
 down_revision: str | None = "0031"
@@ -43,6 +44,12 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("trust_email", sa.Boolean(), server_default="false", nullable=False),
+        sa.Column(
+            "allowed_domains",
+            postgresql.ARRAY(sa.String(length=253)),
+            server_default="{}",
+            nullable=False,
+        ),
         sa.Column("enabled", sa.Boolean(), server_default="true", nullable=False),
         sa.Column(
             "created_at",
