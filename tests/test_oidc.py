@@ -97,6 +97,14 @@ def _sign_in(
     return dict(parse_qsl(urlsplit(to_app).query)), verifier
 
 
+def _change_provider(
+    client: FlaskClient, admin: Any, provider: OpenIdProvider, registered: Client, **changes: Any
+) -> Any:
+    """The admin sets the organisation's provider again, with `changes` (the secret kept)."""
+    body = {"issuer": provider.issuer, "client_id": registered.client_id, **changes}
+    return client.put("/api/v1/identity-provider", json=body, headers=bearer(client, admin))
+
+
 def _redeem(client: FlaskClient, code: str, verifier: str) -> Any:
     return client.post("/api/v1/auth/oidc/token", json={"code": code, "code_verifier": verifier})
 
@@ -198,12 +206,7 @@ def test_who_the_organisation_does_not_let_in_returns_to_the_app_with_access_den
     if case == "provider_refuses":
         provider.refuse()
     elif case == "not_created":
-        body = {
-            "issuer": provider.issuer,
-            "client_id": registered.client_id,
-            "create_users": False,
-        }
-        changed = client.put("/api/v1/identity-provider", json=body, headers=bearer(client, admin))
+        changed = _change_provider(client, admin, provider, registered, create_users=False)
         assert changed.status_code == 200 and changed.get_json()["has_client_secret"]
         provider.sign_in_as("00u-new", "new@example.com", "New")
     elif case == "deactivated":
@@ -361,13 +364,9 @@ def test_a_provider_trusted_for_its_emails_links_without_email_verified_and_admi
     admin: Any,
     registered: Client,
 ) -> None:
-    url = "/api/v1/identity-provider"
-    body = {"issuer": provider.issuer, "client_id": registered.client_id}
-    as_admins = client.put(
-        url, json={**body, "default_role": "admin"}, headers=bearer(client, admin)
-    )
+    as_admins = _change_provider(client, admin, provider, registered, default_role="admin")
     assert as_admins.status_code == 422 and "default_role" in as_admins.get_json()["errors"]
-    trusted = client.put(url, json={**body, "trust_email": True}, headers=bearer(client, admin))
+    trusted = _change_provider(client, admin, provider, registered, trust_email=True)
     assert trusted.status_code == 200 and trusted.get_json()["trust_email"] is True
     pat = factories.UserFactory(org=org, email="pat@example.com")
     provider.sign_in_as("00u-pat", "pat@example.com", "Pat", email_verified=None)
@@ -389,15 +388,9 @@ def test_a_provider_of_many_organisations_admits_only_the_allowed_domains(
     admin: Any,
     registered: Client,
 ) -> None:
-    url = "/api/v1/identity-provider"
-    body = {"issuer": provider.issuer, "client_id": registered.client_id}
-    bad = client.put(
-        url, json={**body, "allowed_domains": ["not a domain"]}, headers=bearer(client, admin)
-    )
+    bad = _change_provider(client, admin, provider, registered, allowed_domains=["not a domain"])
     assert bad.status_code == 422
-    made = client.put(
-        url, json={**body, "allowed_domains": ["@Example.COM"]}, headers=bearer(client, admin)
-    )
+    made = _change_provider(client, admin, provider, registered, allowed_domains=["@Example.COM"])
     assert made.get_json()["allowed_domains"] == ["example.com"]
     provider.sign_in_as("00u-out", "someone@gmail.example.org", "Someone")
     assert _sign_in(client, org)[0]["error"] == "access_denied"
