@@ -13,7 +13,7 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from api import health, scim, unit_of_work
+from api import health, scim, unit_of_work, webapp
 from api.auth import (
     CSRF_HEADER,
     authenticate_request,
@@ -263,6 +263,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     # SCIM speaks its own protocol and errors, outside /api/v1 and its OpenAPI (docs/scim.md).
     app.register_blueprint(scim.blp)
     uploads.install(app)
+    # The web app at /app: a client of this API like any other (api/webapp.py).
+    webapp.install(app, settings)
     _register_docs_assets(app)
     _register_error_handlers(app)
     app.after_request(send_session_cookies)

@@ -1,0 +1,187 @@
+"""The web app at /app: its shell page and its built assets (api/static/app, made by `webapp/`).
+
+Every path under /app that is not a file answers with the shell, and the app routes on the
+client. The shell names its two entry files with a digest of their content (`?v=`), so they and
+the content-named chunks are cached for a year and a new build is fetched at the next load.
+Every answer carries a strict Content Security Policy: scripts and styles from this origin only
+(no inline code), media and API calls to this origin and the storage's. A person's link (push,
+chat card, email: `APP_LINK_BASE/videos/...`) that reaches this server opens the app there.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import html
+import json
+import mimetypes
+from functools import cache, lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, abort, redirect, request, send_file
+
+from fieldcast.settings import Settings
+
+ROOT = Path(__file__).resolve().parent / "static" / "app"
+ASSETS = ROOT / "assets"
+# Files at the top of /app itself (the rest of /app/... is the shell).
+TOP_FILES = frozenset({"sw.js", "manifest.webmanifest", "icon.svg"})
+YEAR_S = 365 * 24 * 3600
+COMPRESSIBLE = frozenset({".js", ".css", ".svg", ".json", ".webmanifest", ".txt"})
+
+mimetypes.add_type("application/manifest+json", ".webmanifest")
+
+
+def content_security_policy(settings: Settings) -> str:
+    """Scripts, styles and fonts from this origin only; media and API calls also to the
+    storage's origin (signed playback and upload URLs point there when it is S3)."""
+    media = " ".join(["'self'", "blob:", *_storage_origins(settings)])
+    connect = " ".join(["'self'", *_storage_origins(settings)])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src {media} data:",
+            f"media-src {media}",
+            f"connect-src {connect}",
+            "worker-src 'self' blob:",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+            "manifest-src 'self'",
+        ]
+    )
+
+
+def _storage_origins(settings: Settings) -> list[str]:
+    if not settings.storage_url.startswith("s3"):
+        return []  # local storage: its signed URLs are this server's own
+    if settings.s3_endpoint_url:
+        parts = urlsplit(settings.s3_endpoint_url)
+        return [f"{parts.scheme}://{parts.netloc}", f"{parts.scheme}://*.{parts.netloc}"]
+    return ["https://*.amazonaws.com"]
+
+
+def _digest(path: Path) -> str:
+    stat = path.stat()  # a rebuild under a running server is picked up
+    return _content_digest(path, stat.st_mtime_ns, stat.st_size)
+
+
+@cache
+def _content_digest(path: Path, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _shell(settings: Settings) -> str:
+    js, css = ASSETS / "app.js", ASSETS / "app.css"
+    if not js.exists():
+        abort(404)
+    origin = html.escape(settings.public_base_url, quote=True)
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
+<meta name="theme-color" content="#0b5cad">
+<meta name="description" content="Fieldcast: short videos from the field, shared with your team.">
+<meta name="fieldcast-origin" content="{origin}">
+<title>Fieldcast</title>
+<link rel="manifest" href="/app/manifest.webmanifest">
+<link rel="icon" href="/app/icon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/app/assets/app.css?v={_digest(css)}">
+<script type="module" src="/app/assets/app.js?v={_digest(js)}"></script>
+</head>
+<body>
+<div id="app"><p class="spinner" role="status">Opening Fieldcast…</p></div>
+<noscript>Fieldcast's web app needs JavaScript.</noscript>
+</body>
+</html>
+"""
+
+
+@lru_cache(maxsize=64)
+def _gzipped(path: Path, mtime_ns: int, size: int) -> bytes:
+    return gzip.compress(path.read_bytes(), compresslevel=9, mtime=0)
+
+
+def _send(path: Path, *, max_age: int, immutable: bool = False) -> Response:
+    """A built file; text gzipped (once, then kept in memory) for clients that take it."""
+    if not path.is_file():
+        abort(404)
+    mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    compressible = path.suffix in COMPRESSIBLE
+    if compressible and "gzip" in request.headers.get("Accept-Encoding", ""):
+        stat = path.stat()
+        body = _gzipped(path, stat.st_mtime_ns, stat.st_size)
+        response = Response(body, mimetype=mimetype)
+        response.headers["Content-Encoding"] = "gzip"
+        response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+        response.cache_control.public = True
+        response.cache_control.max_age = max_age
+        response.make_conditional(request)
+    else:
+        response = send_file(path, mimetype=mimetype, max_age=max_age, conditional=True)
+    if compressible:
+        response.headers.add("Vary", "Accept-Encoding")
+    if immutable:
+        response.headers["Cache-Control"] = f"public, max-age={max_age}, immutable"
+    return response
+
+
+def install(app: Flask, settings: Settings) -> None:
+    blp = Blueprint("webapp", __name__)
+    policy = content_security_policy(settings)
+
+    @blp.get("/app")
+    def app_root() -> Response:
+        return redirect("/app/", code=308)  # type: ignore[return-value]
+
+    @blp.get("/app/")
+    @blp.get("/app/<path:path>")
+    def shell(path: str = "") -> Response:
+        if path in TOP_FILES:
+            response = _send(ROOT / path, max_age=0)
+            if path == "sw.js":
+                response.headers["Cache-Control"] = "no-cache"
+                response.headers["Service-Worker-Allowed"] = "/app/"
+            return response
+        if path.startswith("assets/"):
+            name = path.removeprefix("assets/")
+            file = (ASSETS / name).resolve()
+            if not file.is_relative_to(ASSETS):
+                abort(404)
+            # Chunks are named by their content; the entries are asked for with ?v=<digest>.
+            versioned = name.startswith("chunks/") or bool(request.args.get("v"))
+            return _send(file, max_age=YEAR_S if versioned else 0, immutable=versioned)
+        if "." in path.rsplit("/", 1)[-1]:
+            abort(404)  # a missing file, not a screen
+        response = Response(_shell(settings), mimetype="text/html")
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    @blp.get("/videos/<uuid:video_id>")
+    def video_link(video_id: object) -> Response:
+        # A person's link to a video, opened in a browser: the web app's player.
+        query = request.query_string.decode()
+        return redirect(f"/app/videos/{video_id}" + (f"?{query}" if query else ""))  # type: ignore[return-value]
+
+    @blp.after_request
+    def secure(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = policy
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(self), microphone=(self), geolocation=()"
+        )
+        return response
+
+    app.register_blueprint(blp)
+
+
+def build_info() -> dict[str, object]:
+    """What the committed build was made from (webapp/build.mjs writes it)."""
+    return json.loads((ROOT / "build-info.json").read_text())

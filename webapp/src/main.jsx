@@ -1,0 +1,135 @@
+// The app: the session decides between signing in and the screens; the path picks the screen.
+import { render } from "preact";
+import { useEffect } from "preact/hooks";
+import "./app.css";
+import { Link, match, useRoute } from "./router.jsx";
+import { SessionProvider, isAdmin, isCurator, useSession } from "./session.jsx";
+import { Spinner, Toasts } from "./ui.jsx";
+import { SignIn } from "./screens/signin.jsx";
+import { Feed, MyVideos } from "./screens/feed.jsx";
+import { Record } from "./screens/record.jsx";
+import { Player } from "./screens/player.jsx";
+import { Inbox, ShareTracking, useUnread } from "./screens/inbox.jsx";
+import { Search } from "./screens/search.jsx";
+import { CollectionView, Collections, Learning, TopClips } from "./screens/learning.jsx";
+import { Insights } from "./screens/insights.jsx";
+import { Admin } from "./screens/admin.jsx";
+import { Profile } from "./screens/profile.jsx";
+
+// Most specific first. `need`: who may open the screen (others see it missing from the menu).
+const ROUTES = [
+  ["/", Feed],
+  ["/record", Record],
+  ["/mine", MyVideos],
+  ["/videos/:id", Player],
+  ["/inbox", Inbox],
+  ["/shares/:id", ShareTracking],
+  ["/search", Search],
+  ["/learning", Learning],
+  ["/collections", Collections],
+  ["/collections/:id", CollectionView],
+  ["/top", TopClips],
+  ["/insights", Insights, isCurator],
+  ["/admin", Admin, isAdmin],
+  ["/admin/:section", Admin, isAdmin],
+  ["/me", Profile],
+];
+
+function NotFound() {
+  return (
+    <main id="main" class="page">
+      <h1>Not here</h1>
+      <p>
+        This page does not exist. <Link href="/">Back to the feed</Link>
+      </p>
+    </main>
+  );
+}
+
+function Screen({ route, me }) {
+  for (const [pattern, Component, need] of ROUTES) {
+    const params = match(pattern, route.path);
+    if (params && (!need || need(me))) return <Component {...params} query={route.query} me={me} />;
+  }
+  return <NotFound />;
+}
+
+function NavItem({ href, label, icon, current, badge }) {
+  const active = href === "/" ? current === "/" : current.startsWith(href);
+  return (
+    <Link href={href} class={active ? "nav-item active" : "nav-item"} aria-current={active ? "page" : undefined}>
+      <span class="nav-icon" aria-hidden="true">{icon}</span>
+      <span class="nav-label">{label}</span>
+      {badge > 0 && (
+        <span class="badge" aria-label={`${badge} unread`}>
+          {badge > 99 ? "99+" : badge}
+        </span>
+      )}
+    </Link>
+  );
+}
+
+function Shell({ me }) {
+  const route = useRoute();
+  const unread = useUnread(me);
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top-bar">
+        <Link href="/" class="brand">
+          Fieldcast
+        </Link>
+        <nav class="top-links" aria-label="More">
+          {isCurator(me) && <Link href="/insights">Insights</Link>}
+          {isAdmin(me) && <Link href="/admin">Admin</Link>}
+          <Link href="/me" aria-label={`Your profile, ${me.display_name || me.handle}`}>
+            {me.handle}
+          </Link>
+        </nav>
+      </header>
+      <Screen route={route} me={me} />
+      <nav class="bottom-nav" aria-label="Main">
+        <NavItem href="/" label="Home" icon="⌂" current={route.path} />
+        <NavItem href="/search" label="Search" icon="⌕" current={route.path} />
+        <NavItem href="/record" label="Record" icon="●" current={route.path} />
+        <NavItem href="/inbox" label="Inbox" icon="✉" current={route.path} badge={unread} />
+        <NavItem href="/learning" label="Learning" icon="★" current={route.path} />
+      </nav>
+      <Toasts />
+    </>
+  );
+}
+
+function App() {
+  const { me } = useSession();
+  useEffect(() => {
+    if ("serviceWorker" in navigator && location.protocol !== "file:") {
+      navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(() => {});
+    }
+  }, []);
+  if (me === undefined) return <Spinner label="Opening Fieldcast" />;
+  if (me === null) return <SignIn />;
+  if (me.offline) {
+    return (
+      <main id="main" class="page">
+        <h1>Fieldcast is out of reach</h1>
+        <p role="alert">{me.error.message}</p>
+        <button type="button" onClick={() => location.reload()}>
+          Try again
+        </button>
+      </main>
+    );
+  }
+  return <Shell me={me} />;
+}
+
+const root = document.getElementById("app");
+root.textContent = "";
+render(
+  <SessionProvider>
+    <App />
+  </SessionProvider>,
+  root,
+);

@@ -1,0 +1,60 @@
+// Who is signed in: the cookie session (no token ever reaches the page) and GET /me.
+import { createContext } from "preact";
+import { useCallback, useContext, useEffect, useState } from "preact/hooks";
+import { api, onSignedOut, setCsrfToken } from "./api.js";
+
+const SessionContext = createContext(null);
+
+export function SessionProvider({ children }) {
+  // undefined: still asking; null: signed out; else the /me body.
+  const [me, setMe] = useState(undefined);
+
+  const load = useCallback(async () => {
+    // The page-readable CSRF cookie lives as long as the session: without it, sign in first.
+    if (!document.cookie.split("; ").some((c) => c.startsWith("fieldcast_csrf="))) {
+      setMe(null);
+      return;
+    }
+    try {
+      const session = await api("/auth/session");
+      setCsrfToken(session.csrf_token);
+      setMe(await api("/me"));
+    } catch (error) {
+      if (error.status === 401) setMe(null);
+      else setMe((previous) => (previous === undefined ? { offline: true, error } : previous));
+    }
+  }, []);
+
+  useEffect(() => {
+    load();
+    return onSignedOut(() => setMe(null));
+  }, [load]);
+
+  const signIn = useCallback(async (email, password) => {
+    const session = await api("/auth/session", { method: "POST", body: { email, password } });
+    setCsrfToken(session.csrf_token);
+    setMe(await api("/me"));
+  }, []);
+
+  const signOut = useCallback(async () => {
+    try {
+      await api("/auth/session", { method: "DELETE" });
+    } finally {
+      setCsrfToken(null);
+      setMe(null);
+    }
+  }, []);
+
+  return (
+    <SessionContext.Provider value={{ me, signIn, signOut, reload: load }}>{children}</SessionContext.Provider>
+  );
+}
+
+/** { me, signIn, signOut, reload }: `me` is GET /me's body once signed in. */
+export function useSession() {
+  return useContext(SessionContext);
+}
+
+/** Managers, enablement and admins: curation, assignments, insights. */
+export const isCurator = (me) => Boolean(me) && ["manager", "enablement", "admin"].includes(me.role);
+export const isAdmin = (me) => Boolean(me) && me.role === "admin";
