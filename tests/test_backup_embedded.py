@@ -133,7 +133,7 @@ def test_backup_while_serving_then_restore_into_a_fresh_data_dir_and_play(
     process = _start(before, port)
     try:
         _wait_healthy(process, base)
-        demo = _fieldcast(before, "load-demo", "--password", PASSWORD)
+        demo = _fieldcast(before, "load-demo", "--password", PASSWORD, "--no-videos")
         assert demo.returncode == 0, demo.stderr
         token = _token(base)
         status, video = _call("POST", f"{base}/api/v1/videos", token, {"title": "Renewal call"})

@@ -130,7 +130,9 @@ def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert status == 200, body
         assert _get(f"{base}/docs")[0] == 200
 
-        demo = _fieldcast(data_dir, "load-demo", "--password", "demo-password-1", timeout=60)
+        demo = _fieldcast(
+            data_dir, "load-demo", "--password", "demo-password-1", "--no-videos", timeout=60
+        )
         assert demo.returncode == 0, demo.stderr
         assert "riley@demo.example.com" in demo.stdout
         assert f"{base}/api/v1/auth/token" in demo.stdout  # where it really listens

@@ -15,7 +15,7 @@ from fieldcast.embedded import write_runtime
 def _load_demo(data_dir: Path, **env: str | None) -> str:
     result = CliRunner().invoke(
         main,
-        ["load-demo", "--password", "demo-password-1"],
+        ["load-demo", "--password", "demo-password-1", "--no-videos"],
         env={
             "DATABASE_URL": None,
             "REDIS_URL": None,

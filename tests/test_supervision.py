@@ -207,7 +207,9 @@ def serve() -> Iterator[Serve]:
 def _serve_with_demo(data_dir: Path) -> Iterator[Serve]:
     serve = Serve.start(data_dir)
     try:
-        demo = _fieldcast(data_dir, "load-demo", "--password", "demo-password-1", timeout=60)
+        demo = _fieldcast(
+            data_dir, "load-demo", "--password", "demo-password-1", "--no-videos", timeout=60
+        )
         assert demo.returncode == 0, demo.stderr
         yield serve
     finally:

@@ -1,0 +1,324 @@
+"""The web app end to end in a real browser (Debian's Chromium, driven by Playwright) at a phone's
+viewport, against the whole product as a person starts it: `fieldcast serve`, then
+`fieldcast load-demo` (whose videos serve's own worker processes).
+
+Every page is watched for script errors and for anything the Content Security Policy refused.
+Without Chromium the browser tests are skipped, saying so (scripts/test says it too); the demo's
+content is checked either way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from media.ffmpeg import ffmpeg_binary
+from tests.browser_support import (
+    DEMO_PASSWORD,
+    PHONE,
+    PageWatch,
+    Product,
+    chromium_path,
+    running_product,
+)
+from tests.conftest import claimed_redis_db, make_url_redis, scratch_database
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+CHROMIUM = chromium_path()
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (apt-get install chromium, or set CHROMIUM=/path): "
+    "the web app's browser tests did not run",
+)
+PRICING = "Handling Acme's pricing objection"
+OPENER = "A discovery call opener that works"
+SLOW_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def product(
+    server_database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Product]:
+    work_dir = tmp_path_factory.mktemp("browser-product")
+    with scratch_database(server_database_url, "fieldcast_browser") as database_url:
+        given = os.environ.get("TEST_REDIS_URL")
+        if given:
+            with (
+                claimed_redis_db(given) as own_redis,
+                running_product(database_url, own_redis, work_dir) as running,
+            ):
+                yield running
+        else:  # the tests' private Redis: a database of its own there
+            with running_product(database_url, make_url_redis(redis_url, 2), work_dir) as running:
+                yield running
+
+
+def _api(product: Product, who: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """The API as `who` (a bearer token), for arranging and checking what the page shows."""
+    login = urllib.request.Request(
+        f"{product.base}/api/v1/auth/token",
+        data=json.dumps({"email": f"{who}@demo.example.com", "password": DEMO_PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(login, timeout=10) as response:
+        token = json.loads(response.read())["access_token"]
+    request = urllib.request.Request(
+        f"{product.base}/api/v1{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def _video_id(product: Product, who: str, title: str) -> str:
+    for item in _api(product, who, "/feed")["items"]:
+        video = item.get("video", item)
+        if video.get("title") == title:
+            return str(video["id"])
+    raise AssertionError(f"{title!r} is not in {who}'s feed")
+
+
+def test_the_demo_has_processed_videos_comments_and_a_collection(product: Product) -> None:
+    assert "Videos processed" in product.demo_output, product.demo_output
+    assert f"{product.base}/app/" in product.demo_output
+    pricing = _video_id(product, "sam", PRICING)
+    video = _api(product, "sam", f"/videos/{pricing}")
+    assert video["status"] in {"playable", "ready"}
+    comments = _api(product, "sam", f"/videos/{pricing}/comments")["items"]
+    assert any("@riley" in comment["body"] for comment in comments)
+    collections = _api(product, "riley", "/collections")["items"]
+    assert [c["title"] for c in collections] == ["Handling objections"]
+
+
+# -- the browser ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip(needs_chromium.kwargs["reason"])
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"],
+        )
+        yield launched
+        launched.close()
+
+
+class Person:
+    """One person's phone: a browser context of their own, signed in through the page."""
+
+    def __init__(self, browser: Any, product: Product, handle: str) -> None:
+        self.product = product
+        self.context = browser.new_context(**PHONE, base_url=product.base)
+        self.context.set_default_timeout(15_000)
+        self.page = self.context.new_page()
+        self.watch = PageWatch()
+        self.watch.attach(self.page)
+        self.handle = handle
+
+    def sign_in(self) -> Any:
+        page = self.page
+        page.goto("/app/")
+        page.get_by_label("Email").fill(f"{self.handle}@demo.example.com")
+        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("navigation", name="Main").wait_for()
+        return page
+
+    def open(self, path: str) -> Any:
+        self.page.goto(f"/app{path}")
+        return self.page
+
+    def close(self) -> None:
+        errors = self.watch.errors
+        self.context.close()
+        assert errors == [], errors
+
+
+@pytest.fixture
+def people(browser: Any, product: Product) -> Iterator[Any]:
+    opened: list[Person] = []
+
+    def person(handle: str) -> Person:
+        someone = Person(browser, product, handle)
+        someone.sign_in()
+        opened.append(someone)
+        return someone
+
+    yield person
+    for someone in opened:
+        someone.close()
+
+
+def _expect() -> Any:
+    from playwright.sync_api import expect
+
+    return expect
+
+
+@needs_chromium
+def test_signing_in_survives_a_reload_and_signing_out_ends_it(
+    people: Any, product: Product
+) -> None:
+    expect = _expect()
+    riley = people("riley")
+    page = riley.page
+    expect(page.get_by_role("link", name=re.compile(PRICING))).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    cookies = {c["name"]: c for c in riley.context.cookies()}
+    assert cookies["fieldcast_session"]["httpOnly"] is True
+    # No script can read the session: only the CSRF cookie is visible to the page.
+    assert "fieldcast_session" not in page.evaluate("document.cookie")
+    riley.open("/me")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+@needs_chromium
+def test_a_clip_uploaded_with_tus_becomes_playable(
+    people: Any, product: Product, tmp_path: Path
+) -> None:
+    expect = _expect()
+    clip = tmp_path / "call-notes.mp4"
+    subprocess.run(
+        [
+            ffmpeg_binary(), "-nostdin", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=360x640:rate=30",
+            "-f", "lavfi", "-i", "sine=frequency=660", "-t", "3",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-shortest", str(clip),
+        ],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    sam = people("sam")
+    page = sam.open("/record")
+    page.get_by_label("Choose a video").set_input_files(str(clip))
+    page.get_by_label("Title").fill("Closing with a next step")
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_text(re.compile("Playable|Ready to watch"))).to_be_visible(timeout=120_000)
+    page.get_by_role("link", name="Watch").click()
+    expect(page.get_by_label("Video player")).to_be_visible()
+    mine = _api(product, "sam", "/videos?owner=me")
+    assert "Closing with a next step" in json.dumps(mine)
+
+
+@needs_chromium
+def test_a_comment_at_a_moment_with_a_mention_reaches_the_other_person(
+    people: Any, product: Product
+) -> None:
+    expect = _expect()
+    video_id = _video_id(product, "riley", OPENER)
+    riley = people("riley")
+    page = riley.open(f"/videos/{video_id}")
+    expect(page.get_by_label("Video player")).to_be_visible()
+    comment = page.get_by_label("Comment")
+    comment.fill("Love how you paused here ")
+    comment.press_sequentially("@sa")
+    page.get_by_role("option", name=re.compile("@sam")).click()
+    comment.press_sequentially(" try this on Monday")
+    page.get_by_role("button", name="Post comment").click()
+    comments = page.get_by_role("list", name="Comments")
+    expect(comments).to_contain_text("try this on Monday")
+
+    sam = people("sam")
+    page = sam.open(f"/videos/{video_id}")
+    page.reload()
+    expect(page.get_by_role("list", name="Comments")).to_contain_text("try this on Monday")
+    expect(page.get_by_role("list", name="Comments")).to_contain_text("@sam")
+    # The mention is in sam's inbox, and opens the moment.
+    page = sam.open("/inbox")
+    notifications = page.get_by_role("list", name="Notifications")
+    expect(notifications).to_contain_text("riley", ignore_case=True, timeout=SLOW_MS)
+
+
+@needs_chromium
+def test_a_share_is_followed_from_sent_to_opened(people: Any, product: Product) -> None:
+    expect = _expect()
+    video_id = _video_id(product, "maya", "Pipeline review: what good looks like")
+    maya = people("maya")
+    page = maya.open(f"/videos/{video_id}")
+    page.get_by_role("button", name="Share").click()
+    dialog = page.get_by_role("dialog", name="Share")
+    dialog.get_by_label("Share with").fill("jor")
+    dialog.get_by_role("option", name=re.compile("Jordan")).click()
+    dialog.get_by_role("button", name="Send").click()
+    dialog.get_by_role("link", name="Follow this share").click()
+    recipients = page.get_by_role("list", name="Recipients")
+    expect(recipients).to_contain_text("Jordan")
+    before = recipients.inner_text()
+
+    jordan = people("jordan")
+    jordan.open(f"/videos/{video_id}")
+    expect(jordan.page.get_by_label("Video player")).to_be_visible()
+    jordan.page.wait_for_timeout(1500)  # the player reports the opening
+
+    page.reload()
+    expect(page.get_by_role("list", name="Recipients")).to_contain_text(
+        re.compile("opened|watched|started", re.IGNORECASE), timeout=SLOW_MS
+    )
+    assert page.get_by_role("list", name="Recipients").inner_text() != before
+
+
+@needs_chromium
+def test_search_finds_a_moment_and_filters_narrow_it(people: Any, product: Product) -> None:
+    expect = _expect()
+    riley = people("riley")
+    page = riley.open("/search")
+    page.get_by_label("Search", exact=True).fill("pricing")
+    page.get_by_role("button", name="Search", exact=True).click()
+    results = page.get_by_role("list", name="Results")
+    expect(results).to_contain_text(PRICING)
+    expect(results).not_to_contain_text(OPENER)
+    page.get_by_label("Search", exact=True).fill("call")
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(results).to_contain_text(OPENER)
+
+
+@needs_chromium
+def test_a_curator_builds_a_collection_and_assigns_it(people: Any, product: Product) -> None:
+    expect = _expect()
+    eli = people("eli")
+    page = eli.open("/collections")
+    page.get_by_role("button", name="New collection").click()
+    page.get_by_label("Title").fill("Opening calls")
+    page.get_by_label("Description").fill("How the best reps start a first call")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_role("button", name="Add video").click()
+    page.get_by_label("Find a video").fill("opener")
+    page.get_by_role("button", name=f"Add {OPENER}").click()
+    page.get_by_role("button", name="Add video").click()
+    page.get_by_label("Find a video").fill("pricing")
+    page.get_by_role("button", name=f"Add {PRICING}").click()
+    page.get_by_role("button", name="Move up").last.click()
+    page.get_by_role("button", name="Publish").click()
+    page.get_by_role("button", name="Assign", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Assign to").fill("ril")
+    dialog.get_by_role("option", name=re.compile("Riley")).click()
+    dialog.get_by_label("Due date").fill("2030-01-31")
+    dialog.get_by_role("button", name="Assign collection").click()
+    expect(page.get_by_text(re.compile("Assigned"))).to_be_visible()
+
+    riley = people("riley")
+    page = riley.open("/learning")
+    expect(page.get_by_role("list", name="My learning")).to_contain_text(
+        "Opening calls", timeout=SLOW_MS
+    )
