@@ -15,6 +15,7 @@ import hashlib
 import html
 import json
 import mimetypes
+import re
 from functools import cache, lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,7 +38,7 @@ def content_security_policy(settings: Settings) -> str:
     """Scripts, styles and fonts from this origin only; media and API calls also to the
     storage's origin (signed playback and upload URLs point there when it is S3)."""
     media = " ".join(["'self'", "blob:", *_storage_origins(settings)])
-    connect = " ".join(["'self'", *_storage_origins(settings)])
+    connect = " ".join(["'self'", *_storage_origins(settings), *_push_origins(settings)])
     return "; ".join(
         [
             "default-src 'self'",
@@ -55,6 +56,16 @@ def content_security_policy(settings: Settings) -> str:
             "manifest-src 'self'",
         ]
     )
+
+
+def _push_origins(settings: Settings) -> list[str]:
+    """Where Firebase's SDK asks for a browser's FCM token, when web push is configured."""
+    if settings.fcm_web_config is None:
+        return []
+    return [
+        "https://firebaseinstallations.googleapis.com",
+        "https://fcmregistrations.googleapis.com",
+    ]
 
 
 def _storage_origins(settings: Settings) -> list[str]:
@@ -76,11 +87,30 @@ def _content_digest(path: Path, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def _preloaded() -> list[str]:
+    """The chunks app.js imports at once (webapp/build.mjs lists them): fetched beside it."""
+    listed = ASSETS / "preload.json"
+    if not listed.is_file():
+        return []
+    stat = listed.stat()
+    return _read_preload(listed, stat.st_mtime_ns)
+
+
+@cache
+def _read_preload(path: Path, mtime_ns: int) -> list[str]:
+    chunks = json.loads(path.read_text())
+    return [chunk for chunk in chunks if re.fullmatch(r"chunks/[\w.-]+\.js", chunk)]
+
+
 def _shell(settings: Settings) -> str:
     js, css = ASSETS / "app.js", ASSETS / "app.css"
     if not js.exists():
         abort(404)
     origin = html.escape(settings.public_base_url, quote=True)
+    preload = "".join(
+        f'<link rel="modulepreload" href="/app/assets/{html.escape(chunk, quote=True)}">\n'
+        for chunk in _preloaded()
+    )
     return f"""<!doctype html>
 <html lang="en">
 <head>
@@ -94,7 +124,7 @@ def _shell(settings: Settings) -> str:
 <link rel="icon" href="/app/icon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/app/assets/app.css?v={_digest(css)}">
 <script type="module" src="/app/assets/app.js?v={_digest(js)}"></script>
-</head>
+{preload}</head>
 <body>
 <div id="app"><p class="spinner" role="status">Opening Fieldcast…</p></div>
 <noscript>Fieldcast's web app needs JavaScript.</noscript>

@@ -7,6 +7,7 @@ stops at start instead of failing on the first request.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +30,32 @@ from media.limits import (
 from media.transcription import ENGINES as TRANSCRIPTION_ENGINES
 from notifications.credentials import CredentialsError
 from notifications.credentials import service_account_info as read_service_account
+
+# What a browser needs to ask FCM for a registration token (Firebase's "web app" settings and
+# the project's Web Push certificate's public key): public values, no secret among them.
+FCM_WEB_CONFIG_KEYS = ("apiKey", "appId", "messagingSenderId", "projectId", "vapidKey")
+
+
+def _fcm_web_config(raw: str | None) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    try:
+        given = json.loads(raw)
+    except ValueError as exc:
+        raise SettingsError(f"FCM_WEB_CONFIG is not JSON: {exc}") from None
+    if not isinstance(given, dict):
+        raise SettingsError("FCM_WEB_CONFIG must be a JSON object")
+    missing = [key for key in FCM_WEB_CONFIG_KEYS if not isinstance(given.get(key), str)]
+    extra = sorted(set(given) - set(FCM_WEB_CONFIG_KEYS))
+    if missing or extra:
+        raise SettingsError(
+            f"FCM_WEB_CONFIG needs the strings {', '.join(FCM_WEB_CONFIG_KEYS)}"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unknown {', '.join(extra)}" if extra else "")
+        )
+    if any(not re.fullmatch(r"[A-Za-z0-9:_.\-]{1,200}", given[key]) for key in FCM_WEB_CONFIG_KEYS):
+        raise SettingsError("FCM_WEB_CONFIG values are short tokens of letters, digits and :_.-")
+    return {key: given[key] for key in FCM_WEB_CONFIG_KEYS}
 
 
 class SettingsError(ValueError):
@@ -137,6 +164,9 @@ class Settings:
     s3_endpoint_url: str | None = None
     fcm_credentials: str | None = None
     fcm_project_id: str | None = None
+    # The Firebase web app's public configuration (apiKey, appId, messagingSenderId, projectId)
+    # and the VAPID public key, from FCM_WEB_CONFIG: browsers get an FCM token with them.
+    fcm_web_config: dict[str, str] | None = None
     fcm_endpoint: str = "https://fcm.googleapis.com"
     ffmpeg_binary: str | None = None
     access_token_ttl_s: int = 900
@@ -264,6 +294,8 @@ class Settings:
         fcm_project_id = _str(env, "FCM_PROJECT_ID")
         if fcm_credentials is not None:
             fcm_project_id = fcm_project_id or _project_id_from_credentials(fcm_credentials)
+
+        fcm_web_config = _fcm_web_config(_str(env, "FCM_WEB_CONFIG"))
 
         log_level = (_str(env, "LOG_LEVEL") or "INFO").upper()
 
@@ -435,6 +467,7 @@ class Settings:
             s3_endpoint_url=_str(env, "S3_ENDPOINT_URL"),
             fcm_credentials=fcm_credentials,
             fcm_project_id=fcm_project_id,
+            fcm_web_config=fcm_web_config,
             fcm_endpoint=(_str(env, "FCM_ENDPOINT") or "https://fcm.googleapis.com").rstrip("/"),
             ffmpeg_binary=_str(env, "FFMPEG_BINARY"),
             access_token_ttl_s=_int(env, "ACCESS_TOKEN_TTL_S", 900, minimum=30),

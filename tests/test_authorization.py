@@ -397,6 +397,7 @@ OPERATIONS: dict[tuple[str, str], Case] = {
         {"segments": [{"start_ms": 0, "end_ms": 2500, "text": "The price is too high"}]},
     ),
     ("GET", "/api/v1/devices"): Case(Access.MEMBER, 200),
+    ("GET", "/api/v1/devices/web-push"): Case(Access.MEMBER, 200),
     ("POST", "/api/v1/devices"): Case(
         Access.MEMBER, 201, {"token": "fcm-new-token-1", "platform": "android"}
     ),

@@ -11,6 +11,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, "..", "api", "static", "app");
 // The inputs whose digest build-info.json keeps, in this order.
 const INPUTS = ["build.mjs", "package.json", "package-lock.json", "public", "src"];
+const TARGET = ["es2020", "chrome100", "safari15", "firefox100"];
 
 function files(path) {
   if (statSync(path).isDirectory()) {
@@ -35,21 +36,45 @@ export function sourcesDigest() {
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
-await esbuild.build({
+// Scripts: the frame, sign-in and the feed in app.js; every other screen and the big libraries
+// (hls.js, tus-js-client, Firebase) in chunks loaded when first needed. CSS imports in scripts
+// are left out of them here and gathered into one app.css below, so that a lazily loaded
+// screen is styled at once.
+const scripts = await esbuild.build({
   entryPoints: { app: join(here, "src", "main.jsx") },
+  metafile: true,
   outdir: join(out, "assets"),
   entryNames: "[name]",
   chunkNames: "chunks/[name]-[hash]",
-  assetNames: "[name]-[hash]",
   bundle: true,
   splitting: true,
   format: "esm",
-  target: ["es2020", "chrome100", "safari15", "firefox100"],
+  target: TARGET,
   minify: true,
   legalComments: "linked",
   jsx: "automatic",
   jsxImportSource: "preact",
+  loader: { ".css": "empty" },
   define: { "process.env.NODE_ENV": '"production"' },
+  logLevel: "warning",
+});
+// The chunks app.js imports at once: the shell names them (modulepreload), to fetch them in
+// parallel with app.js instead of after it.
+const entry = Object.entries(scripts.metafile.outputs).find(([path]) => path.endsWith("/assets/app.js"))[1];
+const preload = entry.imports.filter((i) => i.kind === "import-statement").map((i) => relative(join(out, "assets"), i.path));
+writeFileSync(join(out, "assets", "preload.json"), JSON.stringify(preload) + "\n");
+// Styles: the base sheet, then every screen's, in name order.
+const screens = readdirSync(join(here, "src", "screens")).filter((name) => name.endsWith(".css")).sort();
+await esbuild.build({
+  stdin: {
+    contents: ["app.css", ...screens.map((name) => `screens/${name}`)].map((path) => `@import "./${path}";`).join("\n"),
+    resolveDir: join(here, "src"),
+    loader: "css",
+  },
+  outfile: join(out, "assets", "app.css"),
+  bundle: true,
+  minify: true,
+  target: TARGET,
   logLevel: "warning",
 });
 await esbuild.build({

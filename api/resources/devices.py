@@ -11,7 +11,7 @@ from flask.views import MethodView
 from api.auth import current_principal
 from api.extensions import Blueprint, Schema
 from api.fields import String
-from api.runtime import db_session
+from api.runtime import context, db_session
 from api.schemas import attributes
 from fieldcast.devices import services as devices
 from fieldcast.models.devices import Device, Platform
@@ -69,6 +69,45 @@ class Devices(MethodView):
         """Register this device's push token"""
         device, created = devices.register(db_session(), current_principal(), **body)
         return attributes(device, DeviceSchema), 201 if created else 200
+
+
+class WebPushSchema(Schema):
+    available = ma.fields.Boolean(
+        required=True,
+        metadata={"description": "Whether this deployment sends pushes to browsers"},
+    )
+    firebase = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        allow_none=True,
+        metadata={
+            "description": "The Firebase web app's public settings (`apiKey`, `appId`, "
+            "`messagingSenderId`, `projectId`) for `initializeApp`; null when not available",
+        },
+    )
+    vapid_key = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "The Web Push public key for `getToken({vapidKey})`"},
+    )
+
+
+@blp.route("/web-push")
+class WebPush(MethodView):
+    @blp.response(200, WebPushSchema)
+    def get(self) -> dict[str, Any]:
+        """How a browser gets its FCM registration token
+
+        A web app asks Firebase's JavaScript SDK for a token with these (`initializeApp`,
+        then `getToken` with `vapidKey` and its service worker), then registers it with
+        `POST /api/v1/devices` and `platform: "web"`. Public values, no secret; `available`
+        is false when the deployment sets no `FCM_WEB_CONFIG`.
+        """
+        current_principal()
+        config = context().settings.fcm_web_config
+        if config is None:
+            return {"available": False, "firebase": None, "vapid_key": None}
+        firebase = {key: value for key, value in config.items() if key != "vapidKey"}
+        return {"available": True, "firebase": firebase, "vapid_key": config["vapidKey"]}
 
 
 @blp.route("/<uuid:device_id>")

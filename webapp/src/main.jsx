@@ -1,20 +1,54 @@
 // The app: the session decides between signing in and the screens; the path picks the screen.
 import { render } from "preact";
-import { useEffect } from "preact/hooks";
-import "./app.css";
+import { useEffect, useState } from "preact/hooks";
 import { Link, match, useRoute } from "./router.jsx";
 import { SessionProvider, isAdmin, isCurator, useSession } from "./session.jsx";
-import { Spinner, Toasts } from "./ui.jsx";
+import { ErrorNote, Spinner, Toasts } from "./ui.jsx";
 import { SignIn } from "./screens/signin.jsx";
-import { Feed, MyVideos } from "./screens/feed.jsx";
-import { Record } from "./screens/record.jsx";
-import { Player } from "./screens/player.jsx";
-import { Inbox, ShareTracking, useUnread } from "./screens/inbox.jsx";
-import { Search } from "./screens/search.jsx";
-import { CollectionView, Collections, Learning, TopClips } from "./screens/learning.jsx";
-import { Insights } from "./screens/insights.jsx";
-import { Admin } from "./screens/admin.jsx";
-import { Profile } from "./screens/profile.jsx";
+import { Feed } from "./screens/feed.jsx";
+import { useUnread } from "./screens/inbox.jsx";
+
+/** A screen loaded when first opened: the first screen after sign-in (the feed) is in app.js,
+ * every other one in a chunk of its own. */
+function lazyScreen(load, name) {
+  let loaded = null;
+  return function LazyScreen(props) {
+    const [Component, setComponent] = useState(() => loaded);
+    const [error, setError] = useState(null);
+    useEffect(() => {
+      if (loaded) return;
+      load().then(
+        (module) => {
+          loaded = module[name];
+          setComponent(() => loaded);
+        },
+        setError,
+      );
+    }, []);
+    if (error) {
+      return (
+        <main id="main" class="page">
+          <ErrorNote error={new Error("This screen could not be loaded. Check the connection.")} onRetry={() => location.reload()} />
+        </main>
+      );
+    }
+    return Component ? <Component {...props} /> : <Spinner />;
+  };
+}
+
+const MyVideos = lazyScreen(() => import("./screens/feed.jsx"), "MyVideos");
+const Record = lazyScreen(() => import("./screens/record.jsx"), "Record");
+const Player = lazyScreen(() => import("./screens/player.jsx"), "Player");
+const Inbox = lazyScreen(() => import("./screens/inbox.jsx"), "Inbox");
+const ShareTracking = lazyScreen(() => import("./screens/inbox.jsx"), "ShareTracking");
+const Search = lazyScreen(() => import("./screens/search.jsx"), "Search");
+const Learning = lazyScreen(() => import("./screens/learning.jsx"), "Learning");
+const Collections = lazyScreen(() => import("./screens/learning.jsx"), "Collections");
+const CollectionView = lazyScreen(() => import("./screens/learning.jsx"), "CollectionView");
+const TopClips = lazyScreen(() => import("./screens/learning.jsx"), "TopClips");
+const Insights = lazyScreen(() => import("./screens/insights.jsx"), "Insights");
+const Admin = lazyScreen(() => import("./screens/admin.jsx"), "Admin");
+const Profile = lazyScreen(() => import("./screens/profile.jsx"), "Profile");
 
 // Most specific first. `need`: who may open the screen (others see it missing from the menu).
 const ROUTES = [

@@ -2,6 +2,7 @@
 import { createContext } from "preact";
 import { useCallback, useContext, useEffect, useState } from "preact/hooks";
 import { api, onSignedOut, setCsrfToken } from "./api.js";
+import { forgetPushDevice, pushDeviceId } from "./push.js";
 
 const SessionContext = createContext(null);
 
@@ -39,8 +40,9 @@ export function SessionProvider({ children }) {
 
   const signOut = useCallback(async () => {
     try {
-      await api("/auth/session", { method: "DELETE" });
+      await api("/auth/session", { method: "DELETE", query: { device_id: pushDeviceId() } });
     } finally {
+      forgetPushDevice();
       setCsrfToken(null);
       setMe(null);
     }

@@ -1,0 +1,63 @@
+// Web push: this browser as a device of the signed-in person. Pushes travel through FCM like
+// the phones' (the server sends a `webpush` part): Firebase's SDK subscribes this browser with
+// the deployment's VAPID key and the app's own service worker, and hands back an FCM token,
+// registered with POST /devices as platform "web". The SDK is loaded only when turned on.
+import { api } from "./api.js";
+
+const DEVICE_KEY = "fieldcast:push-device";
+
+/** "unsupported" (no Push API here), "unavailable" (the deployment sends no web pushes),
+ * "denied" (the person blocked notifications), "on" or "off". */
+export async function pushState() {
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+    return "unsupported";
+  }
+  const config = await api("/devices/web-push");
+  if (!config.available) return "unavailable";
+  if (Notification.permission === "denied") return "denied";
+  return localStorage.getItem(DEVICE_KEY) && Notification.permission === "granted" ? "on" : "off";
+}
+
+export class PushError extends Error {}
+
+/** Ask for permission, get an FCM token for this browser and register it. */
+export async function turnOnPush() {
+  const config = await api("/devices/web-push");
+  if (!config.available) throw new PushError("This Fieldcast does not send notifications to browsers.");
+  const permission = await Notification.requestPermission();
+  if (permission !== "granted") throw new PushError("Notifications are blocked for this site in the browser's settings.");
+  const registration = await navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" });
+  await navigator.serviceWorker.ready;
+  const [{ initializeApp }, { getMessaging, getToken }] = await Promise.all([
+    import("firebase/app"),
+    import("firebase/messaging"),
+  ]);
+  let token;
+  try {
+    const app = initializeApp(config.firebase, "fieldcast");
+    token = await getToken(getMessaging(app), { vapidKey: config.vapid_key, serviceWorkerRegistration: registration });
+  } catch (error) {
+    throw new PushError(`The browser's push service could not be reached (${error.code || error.name}). Try again later.`);
+  }
+  const device = await api("/devices", {
+    method: "POST",
+    body: { token, platform: "web", locale: navigator.language, app_version: "web" },
+  });
+  localStorage.setItem(DEVICE_KEY, device.id);
+  return device;
+}
+
+export async function turnOffPush() {
+  const id = localStorage.getItem(DEVICE_KEY);
+  localStorage.removeItem(DEVICE_KEY);
+  if (id) await api(`/devices/${id}`, { method: "DELETE" }).catch(() => {});
+}
+
+/** The device to unregister at sign-out (DELETE /auth/session?device_id=). */
+export function pushDeviceId() {
+  return localStorage.getItem(DEVICE_KEY);
+}
+
+export function forgetPushDevice() {
+  localStorage.removeItem(DEVICE_KEY);
+}
