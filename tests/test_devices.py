@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask.testing import FlaskClient
 
+from api.app import create_app
+from fieldcast.context import AppContext
 from fieldcast.devices.services import MAX_DEVICES_PER_USER
+from fieldcast.settings import Settings
 from tests import factories
 
 
@@ -92,3 +96,33 @@ def test_a_user_keeps_at_most_a_bounded_number_of_devices(
     # The most recent installs are the ones kept.
     assert f"install-{MAX_DEVICES_PER_USER + 2}" in kept
     assert "install-0" not in kept
+
+
+def test_a_browser_learns_how_to_get_its_push_token(
+    client: FlaskClient, settings: Settings, context: AppContext, rep: Any, auth: Any
+) -> None:
+    headers = auth(rep)
+    off = client.get("/api/v1/devices/web-push", headers=headers)
+    assert off.status_code == 200
+    assert off.get_json() == {"available": False, "firebase": None, "vapid_key": None}
+    assert client.get("/api/v1/devices/web-push").status_code == 401
+
+    config = {
+        "apiKey": "AIzaSyExample",
+        "appId": "1:1234567890:web:abcdef",
+        "messagingSenderId": "1234567890",
+        "projectId": "acme-app",
+        "vapidKey": "BExampleVapidKey",
+    }
+    configured = dataclasses.replace(settings, fcm_web_config=config)
+    app = create_app(configured, context=dataclasses.replace(context, settings=configured))
+    on = app.test_client().get("/api/v1/devices/web-push", headers=headers)
+    assert on.get_json() == {
+        "available": True,
+        "firebase": {key: value for key, value in config.items() if key != "vapidKey"},
+        "vapid_key": "BExampleVapidKey",
+    }
+    # Only then may the page reach Firebase's token service.
+    policy = app.test_client().get("/app/").headers["Content-Security-Policy"]
+    assert "https://fcmregistrations.googleapis.com" in policy
+    assert "googleapis" not in client.get("/app/").headers["Content-Security-Policy"]

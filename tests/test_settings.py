@@ -32,6 +32,15 @@ def test_database_url_spellings_select_psycopg() -> None:
         )
 
 
+WEB_CONFIG = {
+    "apiKey": "AIzaSyExampleExampleExampleExample00",
+    "appId": "1:1234567890:web:abcdef0123456789",
+    "messagingSenderId": "1234567890",
+    "projectId": "acme-app",
+    "vapidKey": "BExampleVapidPublicKey_-0123456789",
+}
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -57,11 +66,22 @@ def test_database_url_spellings_select_psycopg() -> None:
         ({"TRANSCRIPTION_ENGINE": "faster-whisper"}, "TRANSCRIPTION_MODEL_DIR"),
         ({"TRANSCRIPTION_LANGUAGE": "de"}, "English only"),
         ({"TRANSCRIPTION_MAX_S": "0"}, "TRANSCRIPTION_MAX_S"),
+        ({"FCM_WEB_CONFIG": "{not json"}, "FCM_WEB_CONFIG is not JSON"),
+        ({"FCM_WEB_CONFIG": '["apiKey"]'}, "FCM_WEB_CONFIG must be a JSON object"),
+        ({"FCM_WEB_CONFIG": '{"apiKey": "k"}'}, "missing appId, messagingSenderId"),
+        ({"FCM_WEB_CONFIG": json.dumps({**WEB_CONFIG, "secret": "x"})}, "unknown secret"),
+        ({"FCM_WEB_CONFIG": json.dumps({**WEB_CONFIG, "appId": "<script>"})}, "short tokens"),
     ],
 )
 def test_bad_values_fail_fast(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_web_push_settings_are_the_firebase_web_apps_public_ones() -> None:
+    assert Settings.from_env({}).fcm_web_config is None
+    settings = Settings.from_env({"FCM_WEB_CONFIG": json.dumps(WEB_CONFIG)})
+    assert settings.fcm_web_config == WEB_CONFIG
 
 
 def test_fcm_project_comes_from_the_service_account(tmp_path: Path) -> None:
