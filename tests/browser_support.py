@@ -59,15 +59,19 @@ class Product:
     log_path: Path
     demo_output: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    # The FCM stand-in the product pushes to, when the tests give it one.
+    fcm: Any = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-6000:]
 
 
 @contextmanager
-def running_product(database_url: str, redis_url: str, work_dir: Path) -> Iterator[Product]:
-    """`fieldcast serve` on the given database and Redis, with the demo loaded (its videos
-    uploaded and processed by serve's own worker), stopped afterwards."""
+def running_product(
+    database_url: str, redis_url: str, work_dir: Path, **extra_env: str
+) -> Iterator[Product]:
+    """`fieldcast serve` on the given database and Redis (and `extra_env`), with the demo
+    loaded (its videos uploaded and processed by serve's own worker), stopped afterwards."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     keep = {"DATABASE_URL", "REDIS_URL", "STORAGE_URL", "SECRET_KEY", "PUBLIC_BASE_URL"}
@@ -79,6 +83,7 @@ def running_product(database_url: str, redis_url: str, work_dir: Path) -> Iterat
         FIELDCAST_DATA_DIR=str(work_dir / "var"),
         STORAGE_URL=f"file://{work_dir / 'media'}",
         PUBLIC_BASE_URL=base,
+        **extra_env,
     )
     log_path = work_dir / "serve.log"
     with log_path.open("wb") as log_file:
@@ -135,3 +140,26 @@ class PageWatch:
                 self.errors.append(f"console: {text}")
 
         page.on("console", console)
+
+
+def vapid_public_key() -> str:
+    """A Web Push (VAPID) public key as Firebase's settings give it: a P-256 point, base64url."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    )
+    return base64.urlsafe_b64encode(point).rstrip(b"=").decode()
+
+
+def browser_push_payload(v1_message: dict[str, Any]) -> dict[str, Any]:
+    """What FCM hands a browser for an HTTP v1 message: its `notification` merged with the
+    `webpush.notification` overrides, and its `data` (FCM's Web Push delivery)."""
+    webpush = v1_message.get("webpush", {}).get("notification", {})
+    notification = {**v1_message.get("notification", {}), **webpush}
+    return {"notification": notification, "data": v1_message.get("data", {})}

@@ -13,8 +13,10 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,13 @@ from tests.browser_support import (
     PHONE,
     PageWatch,
     Product,
+    browser_push_payload,
     chromium_path,
     running_product,
+    vapid_public_key,
 )
 from tests.conftest import claimed_redis_db, make_url_redis, scratch_database
+from tests.fcm_server import FcmServer, write_service_account
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -49,17 +54,36 @@ def product(
     server_database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Product]:
     work_dir = tmp_path_factory.mktemp("browser-product")
-    with scratch_database(server_database_url, "fieldcast_browser") as database_url:
+    with (
+        scratch_database(server_database_url, "fieldcast_browser") as database_url,
+        FcmServer() as fcm,
+        ExitStack() as stack,
+    ):
         given = os.environ.get("TEST_REDIS_URL")
-        if given:
-            with (
-                claimed_redis_db(given) as own_redis,
-                running_product(database_url, own_redis, work_dir) as running,
-            ):
-                yield running
-        else:  # the tests' private Redis: a database of its own there
-            with running_product(database_url, make_url_redis(redis_url, 2), work_dir) as running:
-                yield running
+        # Without TEST_REDIS_URL: the tests' private Redis, a database of its own there.
+        own_redis = (
+            stack.enter_context(claimed_redis_db(given)) if given else make_url_redis(redis_url, 2)
+        )
+        # Pushes go to the local FCM stand-in; browsers are told how to get FCM tokens.
+        web_config = {
+            "apiKey": "AIzaSyLocalTestsOnly",
+            "appId": "1:1234567890:web:0123456789abcdef",
+            "messagingSenderId": "1234567890",
+            "projectId": "fieldcast-tests",
+            "vapidKey": vapid_public_key(),
+        }
+        running = stack.enter_context(
+            running_product(
+                database_url,
+                own_redis,
+                work_dir,
+                FCM_CREDENTIALS=str(write_service_account(work_dir / "fcm.json", fcm)),
+                FCM_ENDPOINT=fcm.base_url,
+                FCM_WEB_CONFIG=json.dumps(web_config),
+            )
+        )
+        running.fcm = fcm
+        yield running
 
 
 def _api(product: Product, who: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -322,3 +346,72 @@ def test_a_curator_builds_a_collection_and_assigns_it(people: Any, product: Prod
     expect(page.get_by_role("list", name="My learning")).to_contain_text(
         "Opening calls", timeout=SLOW_MS
     )
+
+
+@needs_chromium
+def test_web_push_reaches_the_subscription_and_shows_what_the_server_sends(
+    people: Any, product: Product
+) -> None:
+    """FCM is out of reach here: the browser's subscription is tried and fails, saying so;
+    then the message the server really sends (to the FCM stand-in) for a browser's device is
+    handed to the app's service worker as FCM would, which shows it and reports it delivered."""
+    expect = _expect()
+    riley = people("riley")
+    riley.context.grant_permissions(["notifications"], origin=product.base)
+    page = riley.open("/me")
+    page.get_by_role("button", name="Turn on notifications").click()
+    expect(page.get_by_text(re.compile("push service could not be reached"))).to_be_visible(
+        timeout=SLOW_MS
+    )
+
+    # The token getToken would have given, registered as the app registers it.
+    _api(product, "riley", "/devices", {"token": "riley-browser", "platform": "web"})
+    video_id = _video_id(product, "sam", OPENER)
+    _api(
+        product,
+        "sam",
+        f"/videos/{video_id}/comments",
+        {"body": "@riley the opener lands at this point", "at_ms": 2000},
+    )
+    fcm = product.fcm
+    fcm.wait_until(lambda server: bool(server.messages(token="riley-browser")), timeout=60)
+    sent = fcm.messages(token="riley-browser")[0].message
+    payload = browser_push_payload(sent)
+
+    cdp = riley.context.new_cdp_session(page)
+    registrations: list[str] = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(
+            r["registrationId"] for r in event["registrations"] if r["scopeURL"].endswith("/app/")
+        ),
+    )
+    cdp.send("ServiceWorker.enable")
+    deadline = time.monotonic() + 10
+    while not registrations and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert registrations, "the app's service worker is not registered"
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": product.base, "registrationId": registrations[0], "data": json.dumps(payload)},
+    )
+    shown = page.wait_for_function(
+        """() => navigator.serviceWorker.ready
+            .then((r) => r.getNotifications())
+            .then((all) => all.map((n) => ({title: n.title, body: n.body, link: n.data.link})))
+            .then((all) => all.length ? all : null)""",
+        timeout=SLOW_MS,
+    ).json_value()
+    assert shown[0]["title"] == sent["notification"]["title"]
+    assert shown[0]["body"] == sent["notification"]["body"]
+    assert f"/videos/{video_id}" in shown[0]["link"]
+    # The service worker presented the push's own receipt: the inbox item is delivered.
+    notification_id = sent["data"]["notification_id"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        items = _api(product, "riley", "/notifications")["items"]
+        if any(i["id"] == notification_id and i["delivered_at"] for i in items):
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError("the push was not reported delivered")

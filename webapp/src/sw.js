@@ -47,6 +47,20 @@ self.addEventListener("fetch", (event) => {
   }
 });
 
+/** The push's own receipt (docs/mobile.md "Receipts"): no session needed, this origin only. */
+function receipt(data, state) {
+  if (!data.receipt_url || !data.receipt_token || !data.receipt_url.startsWith(`${location.origin}/`)) {
+    return Promise.resolve();
+  }
+  return fetch(data.receipt_url, {
+    method: "POST",
+    credentials: "omit",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ token: data.receipt_token, receipt: state }),
+  }).catch(() => {});
+}
+
+// A push as FCM delivers it to a browser: {notification: {title, body, image, tag}, data}.
 self.addEventListener("push", (event) => {
   let message = {};
   try {
@@ -57,24 +71,33 @@ self.addEventListener("push", (event) => {
   const notification = message.notification || {};
   const data = message.data || {};
   event.waitUntil(
-    self.registration.showNotification(notification.title || "Fieldcast", {
-      body: notification.body || "",
-      icon: "/app/icon.svg",
-      tag: data.collapse_key || data.kind || undefined,
-      data: { link: data.link || (message.fcmOptions && message.fcmOptions.link) || "/app/" },
-    }),
+    Promise.all([
+      self.registration.showNotification(notification.title || "Fieldcast", {
+        body: notification.body || "",
+        icon: "/app/icon.svg",
+        image: notification.image,
+        tag: notification.tag || data.notification_id || undefined,
+        data,
+      }),
+      receipt(data, "delivered"),
+    ]),
   );
 });
 
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
-  const link = new URL(event.notification.data.link || "/app/", location.origin);
+  const data = event.notification.data || {};
+  // A person's link (APP_LINK_BASE/videos/...): opened in the app, on this origin.
+  const link = new URL(data.link || "/app/", location.origin);
   const path = link.pathname.startsWith("/app") ? link.pathname : `/app${link.pathname}`;
   const target = `${location.origin}${path}${link.search}`;
   event.waitUntil(
-    self.clients.matchAll({ type: "window" }).then((windows) => {
-      const open = windows.find((client) => client.url.startsWith(`${location.origin}/app`));
-      return open ? open.navigate(target).then((client) => client && client.focus()) : self.clients.openWindow(target);
-    }),
+    Promise.all([
+      receipt(data, "opened"),
+      self.clients.matchAll({ type: "window" }).then((windows) => {
+        const open = windows.find((client) => client.url.startsWith(`${location.origin}/app`));
+        return open ? open.navigate(target).then((client) => client && client.focus()) : self.clients.openWindow(target);
+      }),
+    ]),
   );
 });
