@@ -44,6 +44,7 @@ needs_chromium = pytest.mark.skipif(
     reason="Chromium is not installed (apt-get install chromium, or set CHROMIUM=/path): "
     "the web app's browser tests did not run",
 )
+AXE = Path(__file__).resolve().parents[1] / "webapp" / "node_modules" / "axe-core" / "axe.min.js"
 PRICING = "Handling Acme's pricing objection"
 OPENER = "A discovery call opener that works"
 SLOW_MS = 30_000
@@ -415,3 +416,44 @@ def test_web_push_reaches_the_subscription_and_shows_what_the_server_sends(
         time.sleep(0.3)
     else:
         raise AssertionError("the push was not reported delivered")
+
+
+@needs_chromium
+@pytest.mark.skipif(
+    not AXE.is_file(),
+    reason="axe-core is not installed (cd webapp && npm ci): the accessibility audit did not run",
+)
+def test_the_main_screens_have_no_accessibility_violations(browser: Any, product: Product) -> None:
+    """axe-core's WCAG 2.1 A and AA rules (labels, names, contrast, landmarks, ARIA) on every
+    main screen, as a manager sees them (the most controls)."""
+    context = browser.new_context(**PHONE, base_url=product.base, bypass_csp=True)
+    page = context.new_page()
+    video_id = _video_id(product, "maya", PRICING)
+    screens = ["/", f"/videos/{video_id}", "/record", "/inbox", "/search?q=pricing", "/learning",
+               "/collections", "/top", "/insights", "/me"]  # fmt: skip
+    found: dict[str, list[Any]] = {}
+
+    def audit(path: str) -> None:
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(300)
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate(
+            "axe.run(document, {runOnly: {type: 'tag', values: "
+            "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+        )
+        found[path] = [
+            (v["id"], v["help"], [node["target"] for node in v["nodes"]][:3])
+            for v in result["violations"]
+        ]
+
+    page.goto("/app/")
+    audit("sign-in")
+    page.get_by_label("Email").fill("maya@demo.example.com")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("navigation", name="Main").wait_for()
+    for path in screens:
+        page.goto(f"/app{path}")
+        audit(path)
+    context.close()
+    assert {path: issues for path, issues in found.items() if issues} == {}
