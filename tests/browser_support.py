@@ -24,7 +24,7 @@ from typing import Any
 
 DEMO_PASSWORD = "demo-password-1"
 # A phone: the app is built for 360 px wide and up.
-PHONE = {"viewport": {"width": 360, "height": 780}, "device_scale_factor": 2, "is_mobile": True,
+PHONE: dict[str, Any] = {"viewport": {"width": 360, "height": 780}, "device_scale_factor": 2, "is_mobile": True,
          "has_touch": True}  # fmt: skip
 
 

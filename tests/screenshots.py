@@ -18,7 +18,7 @@ from bench.harness import scratch_environment
 from tests.browser_support import DEMO_PASSWORD, chromium_path, running_product
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-VIEWPORT = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1,
+VIEWPORT: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1,
             "is_mobile": True, "has_touch": True}  # fmt: skip
 
 
