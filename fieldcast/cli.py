@@ -166,7 +166,8 @@ def serve(
         )
         supervisor.spawn("scheduler", python_command("scheduler"), env)
         click.echo(
-            f"\nFieldcast is up: http://{host}:{port}/docs  (health: /healthz, /readyz)\n"
+            f"\nFieldcast is up: the web app at http://{host}:{port}/app/, the API's document at "
+            f"http://{host}:{port}/docs  (health: /healthz, /readyz)\n"
             "Load a demo organisation in another terminal:  fieldcast load-demo\n"
             "Press Ctrl-C to stop.\n"
         )
