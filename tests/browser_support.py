@@ -24,8 +24,12 @@ from typing import Any
 
 DEMO_PASSWORD = "demo-password-1"
 # A phone: the app is built for 360 px wide and up.
-PHONE: dict[str, Any] = {"viewport": {"width": 360, "height": 780}, "device_scale_factor": 2, "is_mobile": True,
-         "has_touch": True}  # fmt: skip
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 360, "height": 780},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
 
 
 def chromium_path() -> str | None:

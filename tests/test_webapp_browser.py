@@ -35,6 +35,7 @@ from tests.browser_support import (
 )
 from tests.conftest import claimed_redis_db, make_url_redis, scratch_database
 from tests.fcm_server import FcmServer, write_service_account
+from tests.oidc_provider import OpenIdProvider
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -81,13 +82,22 @@ def product(
                 FCM_CREDENTIALS=str(write_service_account(work_dir / "fcm.json", fcm)),
                 FCM_ENDPOINT=fcm.base_url,
                 FCM_WEB_CONFIG=json.dumps(web_config),
+                # The tests' identity provider listens on loopback, over plain HTTP.
+                OIDC_ALLOW_HTTP_LOOPBACK="true",
             )
         )
         running.fcm = fcm
         yield running
 
 
-def _api(product: Product, who: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def _api(
+    product: Product,
+    who: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    method: str | None = None,
+) -> Any:
     """The API as `who` (a bearer token), for arranging and checking what the page shows."""
     login = urllib.request.Request(
         f"{product.base}/api/v1/auth/token",
@@ -100,6 +110,7 @@ def _api(product: Product, who: str, path: str, body: dict[str, Any] | None = No
         f"{product.base}/api/v1{path}",
         data=json.dumps(body).encode() if body is not None else None,
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method=method,
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read() or b"null")
@@ -214,6 +225,39 @@ def test_signing_in_survives_a_reload_and_signing_out_ends_it(
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     page.reload()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+
+@needs_chromium
+def test_signing_in_with_the_organisations_identity_provider(
+    browser: Any, product: Product
+) -> None:
+    """OpenID Connect with PKCE from the sign-in page: the page goes to the API, the API to
+    the provider (where jordan is signed in), back, and the page redeems the code."""
+    expect = _expect()
+    with OpenIdProvider() as provider:
+        registration = provider.register(redirect_uri=f"{product.base}/api/v1/auth/oidc/callback")
+        _api(
+            product,
+            "ada",
+            "/identity-provider",
+            {
+                "issuer": provider.issuer,
+                "client_id": registration.client_id,
+                "client_secret": registration.client_secret,
+            },
+            method="PUT",
+        )
+        provider.sign_in_as(subject="okta-jordan", email="jordan@demo.example.com", name="Jordan")
+        jordan = Person(browser, product, "jordan")
+        page = jordan.open("/")
+        page.get_by_text("Sign in with your organisation's identity provider").click()
+        page.get_by_label("Organisation").fill("demo")
+        page.get_by_role("button", name="Continue to sign-in").click()
+        expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+        assert "code=" not in page.url  # the one-time code is not left in the address bar
+        page.reload()
+        expect(page.get_by_role("link", name=re.compile("profile, Jordan"))).to_be_visible()
+        jordan.close()
 
 
 @needs_chromium
