@@ -1,1 +1,0 @@
-import{a as b,b as c}from"./chunk-IPMFEKCJ.js";import{k as a}from"./chunk-NYUZNVHE.js";import"./chunk-LYDA7OUC.js";import"./chunk-K7PCE3P5.js";import"./chunk-6DHFEWGX.js";export{b as Feed,c as MyVideos,a as STATUS};
