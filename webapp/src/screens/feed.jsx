@@ -4,7 +4,7 @@ import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api.js";
 import { Link } from "../router.jsx";
 import { ErrorNote, Page, Spinner, ago, clock, toast, when } from "../ui.jsx";
-import { STATUS, StatusPill } from "./upload.jsx";
+import { StatusPill } from "./upload.jsx";
 import "./feed.css";
 
 const PAGE = 20;
@@ -481,6 +481,3 @@ export function MyVideos() {
     </Page>
   );
 }
-
-// The words for statuses are shared with Record; re-exported for screens that list videos.
-export { STATUS };

@@ -165,14 +165,17 @@ export function Inbox() {
     }
   };
 
-  const markLocal = (id, fields) =>
-    setState((s) => {
-      const items = s.items.map((item) => (item.id === id ? { ...item, ...fields } : item));
-      const wasUnread = s.items.some((item) => item.id === id && !item.read_at);
-      const unread = Math.max(0, s.unread - (wasUnread && fields.read_at ? 1 : 0));
-      announce(unread, "inbox");
-      return { ...s, items, unread };
-    });
+  // Read the current list from a ref so the badge is told outside of a state update.
+  const latest = useRef(state);
+  latest.current = state;
+  const markLocal = (id, fields) => {
+    const s = latest.current;
+    const wasUnread = s.items.some((item) => item.id === id && !item.read_at);
+    const unread = Math.max(0, s.unread - (wasUnread && fields.read_at ? 1 : 0));
+    const items = s.items.map((item) => (item.id === id ? { ...item, ...fields } : item));
+    setState({ ...s, items, unread });
+    announce(unread, "inbox");
+  };
 
   // Opening an item is the web's "tap on the push": `opened` tells the sender, and reads it.
   const open = (item, event) => {

@@ -133,7 +133,7 @@ function LearningMetrics({ teams, programs }) {
         <div class="field">
           <label for="metrics-team">Team</label>
           <select id="metrics-team" value={teamId} onChange={(e) => setTeamId(e.currentTarget.value)}>
-            <option value="">Everyone I can see</option>
+            <option value="">Everyone</option>
             {teams.map((t) => (
               <option key={t.id} value={t.id}>
                 {t.name}

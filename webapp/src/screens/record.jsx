@@ -76,31 +76,35 @@ async function pollProcessing(videoId) {
     // Quick at first (a phone's clip is playable in seconds), then gentler.
     const wait = Date.now() - started < 60000 ? 2000 : 5000;
     await new Promise((resolve) => setTimeout(resolve, wait));
-    // Once playable, one slower look for `ready` is enough to update the words; stop after.
+    // Playable already: keep looking for `ready`, but not for ever.
     if (job && job.phase === "done" && job.video && job.video.status === "playable" && Date.now() - started > 10 * 60000) return;
   }
 }
 
 async function beginUpload({ file, videoId, title, policy }) {
+  setJob(null);
   setJob({ videoId, title, file, phase: "uploading", sent: 0, total: file.size, error: null, retrying: false, online: navigator.onLine, video: null });
+  // An earlier upload still running in the background must not move this one's display.
+  const mine = () => job && job.videoId === videoId;
   const control = await startUpload({
     file,
     videoId,
     policy,
-    onProgress: (sent, total) => job && job.videoId === videoId && setJob({ sent, total, retrying: false }),
-    onRetry: () => job && job.videoId === videoId && setJob({ retrying: true, online: navigator.onLine }),
+    onProgress: (sent, total) => mine() && setJob({ sent, total, retrying: false }),
+    onRetry: () => mine() && setJob({ retrying: true, online: navigator.onLine }),
     onSuccess: () => {
       forgetDraft(file);
+      if (!mine()) return;
       setJob({ phase: "processing", sent: file.size, retrying: false });
       pollProcessing(videoId);
     },
     onError: (problem) => {
       const fatal = problem.status !== 0 && ![409, 423].includes(problem.status) && problem.status < 500;
       if (fatal) forgetDraft(file);
-      setJob({ phase: fatal ? "rejected" : "stalled", error: uploadMessage(problem, policy), retrying: false });
+      if (mine()) setJob({ phase: fatal ? "rejected" : "stalled", error: uploadMessage(problem, policy), retrying: false });
     },
   });
-  setJob({ control });
+  if (mine()) setJob({ control });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,6 +600,7 @@ export function Record({ query }) {
   const [errors, setErrors] = useState({});
   const [busy, setBusy] = useState(false);
   const [submitError, setSubmitError] = useState(null);
+  const autoTitle = useRef("");
   const [round, setRound] = useState(0); // a new Attachments list for each new video
   const [resumable] = useState(() => (job ? [] : pendingDrafts()));
 
@@ -615,6 +620,14 @@ export function Record({ query }) {
       (error) => setSubmitError(error),
     );
   }, [existingId]);
+
+  // The policy may arrive after the file was chosen: check the file against it then.
+  useEffect(() => {
+    if (!policy || !source) return;
+    const problem = fileProblem(policy, source.file, source.seconds);
+    if (problem) setErrors((e) => ({ ...e, file: problem }));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [policy]);
 
   // Free the preview's memory when the source changes or the screen closes.
   const sourceUrl = source && source.url;
@@ -639,7 +652,11 @@ export function Record({ query }) {
     setSource({ file, url: URL.createObjectURL(file), seconds, recorded, previewFailed: false });
     // A fresh recording has no name yet: straight to the title.
     if (!title) setTimeout(() => document.getElementById("record-title") && document.getElementById("record-title").focus(), 0);
-    if (!title && !recorded) setTitle(file.name.replace(/\.[^.]+$/, "").replace(/[_-]+/g, " ").slice(0, 200));
+    // Name it after the file until the person types a title of their own.
+    if (!recorded && !problem && (!title || title === autoTitle.current)) {
+      autoTitle.current = file.name.replace(/\.[^.]+$/, "").replace(/[_-]+/g, " ").trim().slice(0, 200);
+      setTitle(autoTitle.current);
+    }
     // The same file picked after a reload: continue its draft and its upload.
     const draft = !existingId && findDraft(file);
     if (draft) {
@@ -728,7 +745,7 @@ export function Record({ query }) {
 
   return (
     <Page
-      title={existing ? "Replace the video file" : "Record"}
+      title={existing ? (existing.status === "failed" ? "Replace the video file" : "Add the video file") : "Record"}
       actions={
         <Link href="/mine" class="button button-secondary">
           My videos
@@ -737,7 +754,7 @@ export function Record({ query }) {
     >
       <ErrorNote error={policyError} onRetry={() => uploadPolicy().then(setPolicy, setPolicyError)} />
       {current && !showForm && <UploadPanel current={current} policy={policy} onAnother={another} onRetryFile={retryFile} />}
-      {current && showForm && current.phase !== "done" && (
+      {current && showForm && ["uploading", "paused", "stalled", "processing"].includes(current.phase) && (
         <p class="notice">
           “{current.title}” is still {current.phase === "processing" ? "processing" : "uploading"}.{" "}
           <button type="button" class="button-quiet" onClick={() => setDraftId(current.videoId)}>
