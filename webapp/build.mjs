@@ -2,13 +2,15 @@
 //   cd webapp && npm ci && npm run build
 // build-info.json records a digest of every input (tests/test_webapp.py checks it is current).
 import { createHash } from "node:crypto";
-import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, renameSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, "..", "api", "static", "app");
+const target = join(here, "..", "api", "static", "app");
+// Built beside the target and swapped in at the end: a running server never serves half a build.
+const out = `${target}.building`;
 // The inputs whose digest build-info.json keeps, in this order.
 const INPUTS = ["build.mjs", "package.json", "package-lock.json", "public", "src"];
 const TARGET = ["es2020", "chrome100", "safari15", "firefox100"];
@@ -91,3 +93,7 @@ writeFileSync(
   join(out, "build-info.json"),
   JSON.stringify({ sources_sha256: sourcesDigest(), inputs: INPUTS }, null, 2) + "\n",
 );
+rmSync(`${target}.old`, { recursive: true, force: true });
+if (existsSync(target)) renameSync(target, `${target}.old`);
+renameSync(out, target);
+rmSync(`${target}.old`, { recursive: true, force: true });

@@ -5,6 +5,7 @@
 import { api } from "./api.js";
 
 const DEVICE_KEY = "fieldcast:push-device";
+const SUBSCRIBE_TIMEOUT_MS = 12000;
 
 /** "unsupported" (no Push API here), "unavailable" (the deployment sends no web pushes),
  * "denied" (the person blocked notifications), "on" or "off". */
@@ -35,7 +36,14 @@ export async function turnOnPush() {
   let token;
   try {
     const app = initializeApp(config.firebase, "fieldcast");
-    token = await getToken(getMessaging(app), { vapidKey: config.vapid_key, serviceWorkerRegistration: registration });
+    // A push service out of reach can leave the subscription waiting for minutes.
+    const timeout = new Promise((_, reject) =>
+      setTimeout(() => reject(Object.assign(new Error("timed out"), { code: "timeout" })), SUBSCRIBE_TIMEOUT_MS),
+    );
+    token = await Promise.race([
+      getToken(getMessaging(app), { vapidKey: config.vapid_key, serviceWorkerRegistration: registration }),
+      timeout,
+    ]);
   } catch (error) {
     throw new PushError(`The browser's push service could not be reached (${error.code || error.name}). Try again later.`);
   }

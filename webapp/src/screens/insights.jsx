@@ -214,7 +214,7 @@ function MetricsBody({ average, cycle, reasons, conversion, over, bucket }) {
       <BarChart categories={reasonCategories} series={[{ name: "Declined" }, { name: "Asked for more time" }]} label={reasonLabel} xLabel="Reason" formatValue={(v) => number(v, 0)} horizontal integer />
 
       <h3>Learning cycle</h3>
-      <div class="table-scroll">
+      <div class="table-scroll" tabIndex={0} role="region" aria-label="Table, scrolls sideways">
         <table class="insights-table">
           <caption class="visually-hidden">Time from content creation to publication, assignment and completion</caption>
           <thead>
@@ -244,7 +244,7 @@ function MetricsBody({ average, cycle, reasons, conversion, over, bucket }) {
 
       <h3>Deal conversion</h3>
       <p class="muted small">Deals closed in the period, by whether their owner had completed a program before the deal closed. An association, not proof the program caused the wins.</p>
-      <div class="table-scroll">
+      <div class="table-scroll" tabIndex={0} role="region" aria-label="Table, scrolls sideways">
         <table class="insights-table">
           <caption class="visually-hidden">Win rate and deal cycle by program completion</caption>
           <thead>

@@ -144,7 +144,7 @@ function TimeButton({ comment, controller }) {
     <button
       type="button"
       class="button-quiet pl-time"
-      aria-label={`Jump to ${clock(comment.at_ms)}${range ? `, until ${clock(comment.end_ms)}` : ""}`}
+      aria-label={`Jump to ${clock(comment.at_ms)}${range ? `–${clock(comment.end_ms)}` : ""}`}
       onClick={() => controller.seek(comment.at_ms, { play: false })}
     >
       {clock(comment.at_ms)}

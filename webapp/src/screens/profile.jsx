@@ -2,6 +2,7 @@
 // when, your points and badges, your devices, signing out and deleting your account.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api.js";
+import { pushState, turnOffPush, turnOnPush } from "../push.js";
 import { useSession } from "../session.jsx";
 import { Avatar, ErrorNote, Page, Spinner, ago, toast, useAsync, when } from "../ui.jsx";
 import { roleName, useAction, useConfirm } from "./admin-kit.jsx";
@@ -284,56 +285,56 @@ function Notifications() {
 }
 
 /**
- * Pushes to this browser. The API sends pushes through FCM; a browser subscription needs the
- * application server (VAPID) key of the sender, and the API publishes none today. So the button
- * subscribes only when GET /me offers `web_push_public_key`; otherwise it says honestly that
- * pushes need the mobile app (the inbox here still shows everything).
+ * Pushes to this browser (../push.js): FCM through Firebase's SDK, when the deployment sets
+ * FCM_WEB_CONFIG; otherwise it says plainly that pushes need the mobile app.
  */
 function WebPush() {
-  const { me } = useSession();
-  const supported = typeof window !== "undefined" && "PushManager" in window && "serviceWorker" in navigator && "Notification" in window;
-  const key = me && me.web_push_public_key;
-  const [state, setState] = useState({ busy: false, message: "", error: null });
-  if (!supported) return <p class="card small">This browser cannot receive push notifications. Your inbox here shows everything.</p>;
+  const state = useAsync(() => pushState(), []);
+  const [result, setResult] = useState({ busy: false, message: "", error: null });
+  const current = state.data;
+  if (state.loading && current === undefined) return null;
+  if (current === "unsupported") {
+    return <p class="card small">This browser cannot receive push notifications. Your inbox here shows everything.</p>;
+  }
+  if (current === "unavailable") {
+    return <p class="card small">This Fieldcast sends push notifications to the mobile apps only. Your inbox here shows everything.</p>;
+  }
   const turnOn = async () => {
-    if (!key) {
-      setState({ busy: false, error: null, message: "Push notifications need the Fieldcast mobile app: this server does not send pushes to browsers yet. Your inbox here shows everything." });
-      return;
-    }
-    setState({ busy: true, message: "", error: null });
+    setResult({ busy: true, message: "", error: null });
     try {
-      const permission = await Notification.requestPermission();
-      if (permission !== "granted") {
-        setState({ busy: false, error: null, message: "Notifications are blocked for this site. Allow them in the browser's site settings, then try again." });
-        return;
-      }
-      const registration = await navigator.serviceWorker.ready;
-      const subscription = (await registration.pushManager.getSubscription()) || (await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64UrlToBytes(key) }));
-      await api("/devices", { method: "POST", body: { token: JSON.stringify(subscription), platform: "web", locale: navigator.language, app_version: "web" }, idempotent: true });
-      setState({ busy: false, error: null, message: "This browser will get your notifications." });
+      await turnOnPush();
+      setResult({ busy: false, error: null, message: "This browser will get your notifications." });
       window.dispatchEvent(new Event("fieldcast:devices"));
+      state.reload();
     } catch (error) {
-      setState({ busy: false, error, message: "" });
+      setResult({ busy: false, error, message: "" });
     }
+  };
+  const turnOff = async () => {
+    await turnOffPush();
+    setResult({ busy: false, error: null, message: "This browser gets no more notifications." });
+    window.dispatchEvent(new Event("fieldcast:devices"));
+    state.reload();
   };
   return (
     <div class="card profile-push">
       <p class="strong">Notifications in this browser</p>
-      {typeof Notification !== "undefined" && Notification.permission === "denied" && <p class="small muted">Notifications are blocked for this site in the browser's settings.</p>}
-      <button type="button" onClick={turnOn} disabled={state.busy}>
-        Turn on notifications
-      </button>
+      {current === "denied" && <p class="small muted">Notifications are blocked for this site in the browser's settings.</p>}
+      {current === "on" ? (
+        <button type="button" class="button-secondary" onClick={turnOff}>
+          Turn off notifications
+        </button>
+      ) : (
+        <button type="button" onClick={turnOn} disabled={result.busy || current === "denied"}>
+          Turn on notifications
+        </button>
+      )}
       <p role="status" class="small">
-        {state.message}
+        {result.message}
       </p>
-      <ErrorNote error={state.error} />
+      <ErrorNote error={result.error} />
     </div>
   );
-}
-
-function base64UrlToBytes(value) {
-  const padded = (value + "===".slice((value.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
-  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
 }
 
 /* ---------- Devices ---------- */

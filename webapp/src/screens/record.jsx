@@ -589,6 +589,9 @@ function fileProblem(policy, file, seconds) {
 export function Record({ query }) {
   const current = useJob();
   const existingId = query.get("video"); // a draft or a failed video taking a (new) file
+  // Asking the peers (search's "Ask a question"), or answering a question with a video.
+  const asking = query.get("question") === "1";
+  const answering = query.get("answers");
   const [policy, setPolicy] = useState(null);
   const [policyError, setPolicyError] = useState(null);
   const [existing, setExisting] = useState(null);
@@ -705,7 +708,8 @@ export function Record({ query }) {
         }
       }
       if (!videoId) {
-        const video = await api("/videos", { method: "POST", body: fields, idempotent: true });
+        const kind = asking ? { kind: "question" } : answering ? { answers_video_id: answering } : {};
+        const video = await api("/videos", { method: "POST", body: { ...fields, ...kind }, idempotent: true });
         videoId = video.id;
       }
       setDraftId(videoId);
@@ -745,7 +749,7 @@ export function Record({ query }) {
 
   return (
     <Page
-      title={existing ? (existing.status === "failed" ? "Replace the video file" : "Add the video file") : "Record"}
+      title={existing ? (existing.status === "failed" ? "Replace the video file" : "Add the video file") : asking ? "Ask the peers" : answering ? "Answer with a video" : "Record"}
       actions={
         <Link href="/mine" class="button button-secondary">
           My videos

@@ -108,11 +108,12 @@ export function ResultItem({ item }) {
 
 /** A filter chip: a toggle button named by the facet value first, then its count. */
 function Chip({ label, count, pressed, onToggle }) {
-  const name = count != null ? `${label} (${count})` : label;
   return (
-    <button type="button" class="search-chip" aria-pressed={pressed ? "true" : "false"} aria-label={name} onClick={onToggle}>
+    <button type="button" class="search-chip" aria-pressed={pressed ? "true" : "false"} onClick={onToggle}>
+      {/* The name is the visible text: "retail (3)". */}
       <span>{label}</span>
-      {count != null && <span class="search-chip-count">{count}</span>}
+      {count != null && " "}
+      {count != null && <span class="search-chip-count">({count})</span>}
     </button>
   );
 }

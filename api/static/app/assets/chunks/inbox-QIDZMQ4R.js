@@ -1,1 +1,0 @@
-import{a,b,c}from"./chunk-TEUEBN2Y.js";import"./chunk-FRFHC4C5.js";import"./chunk-LYDA7OUC.js";import"./chunk-K7PCE3P5.js";import"./chunk-6DHFEWGX.js";export{c as Inbox,a as ShareTracking,b as useUnread};
