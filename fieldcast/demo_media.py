@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 from fieldcast.context import AppContext
 from fieldcast.conversation.comments import post_comment
 from fieldcast.curation.collections import ItemInput, add_items, create_collection, publish
+from fieldcast.db import utcnow
 from fieldcast.models.accounts import Team, User
 from fieldcast.models.curation import CollectionVisibility
 from fieldcast.models.videos import Video, VideoStatus
 from fieldcast.policy import Principal
+from fieldcast.programs.assignments import Subject, assign
 from fieldcast.sharing.shares import share_video
 from fieldcast.uploads import services as uploads
 from fieldcast.uploads import tus
@@ -199,3 +201,13 @@ def converse(
         [ItemInput(video_id=pricing), ItemInput(video_id=opener, start_ms=1000, end_ms=6000)],
     )
     publish(session, as_["eli"], collection.id)
+    # The collection assigned to the reps, due in a week, so "my learning" and the learning
+    # metrics have something to show.
+    assign(
+        session,
+        as_["eli"],
+        Subject(collection_id=collection.id),
+        team_ids=[teams["Sales"].id],
+        due_at=utcnow() + timedelta(days=7),
+        message="Watch these before Thursday's deal review.",
+    )

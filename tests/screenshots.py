@@ -22,10 +22,10 @@ VIEWPORT: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "device_s
             "is_mobile": True, "has_touch": True}  # fmt: skip
 
 
-def _first_video(base: str, title: str) -> str:
+def _first_video(base: str, who: str, title: str) -> str:
     login = urllib.request.Request(
         f"{base}/api/v1/auth/token",
-        data=json.dumps({"email": "riley@demo.example.com", "password": DEMO_PASSWORD}).encode(),
+        data=json.dumps({"email": f"{who}@demo.example.com", "password": DEMO_PASSWORD}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(login, timeout=10) as response:
@@ -75,7 +75,7 @@ def main() -> None:
     ):
         browser = playwright.chromium.launch(executable_path=chromium)
         base = product.base
-        pricing = _first_video(base, "Handling Acme's pricing objection")
+        pricing = _first_video(base, "sam", "Handling Acme's pricing objection")
 
         page = browser.new_context(**VIEWPORT, base_url=base).new_page()
         page.goto("/app/")
@@ -84,11 +84,12 @@ def main() -> None:
 
         riley = _signed_in(browser, base, "riley")
         _shot(riley, "/", "feed")
-        _shot(riley, f"/videos/{pricing}", "player")
         _shot(riley, "/record", "record")
         _shot(riley, "/inbox", "inbox")
         _shot(riley, "/search?q=pricing", "search")
         _shot(riley, "/learning", "learning")
+        sam = _signed_in(browser, base, "sam")
+        _shot(sam, f"/videos/{pricing}", "player")
         eli = _signed_in(browser, base, "eli")
         _shot(eli, "/collections", "collections")
         maya = _signed_in(browser, base, "maya")
