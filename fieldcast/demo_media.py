@@ -107,20 +107,28 @@ def upload_videos(ctx: AppContext, people: dict[str, User]) -> list[uuid.UUID]:
                     filename=path.name,
                 )
                 video_ids.append(video.id)
-            with path.open("rb") as stream, ctx.db.unit_of_work() as session:
-                tus.append(
-                    session,
-                    principal,
-                    ctx.storage,
-                    ctx.redis,
-                    upload.id,
-                    offset=0,
-                    stream=stream,
-                    content_length=size,
-                    expires_in=timedelta(hours=1),
-                    max_size=ctx.settings.limits.max_upload_bytes,
-                )
+            send_whole_file(ctx, principal, upload.id, path)
     return video_ids
+
+
+def send_whole_file(
+    ctx: AppContext, principal: Principal, upload_id: uuid.UUID, path: Path
+) -> None:
+    """A file in one chunk through the tus service, as the endpoint takes a PATCH: the last
+    byte records the video's processing."""
+    with path.open("rb") as stream, ctx.db.unit_of_work() as session:
+        tus.append(
+            session,
+            principal,
+            ctx.storage,
+            ctx.redis,
+            upload_id,
+            offset=0,
+            stream=stream,
+            content_length=path.stat().st_size,
+            expires_in=timedelta(hours=1),
+            max_size=ctx.settings.limits.max_upload_bytes,
+        )
 
 
 def wait_until_playable(

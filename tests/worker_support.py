@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 import fieldcast.context
 from fieldcast.context import AppContext, build_context
 from fieldcast.db import Database
+from fieldcast.demo_media import send_whole_file
 from fieldcast.models.outbox import OutboxJob, OutboxStatus
 from fieldcast.models.uploads import Upload
 from fieldcast.models.videos import Video
@@ -31,7 +32,6 @@ from fieldcast.outbox import services as outbox
 from fieldcast.policy import Principal
 from fieldcast.settings import Settings
 from fieldcast.uploads import services as uploads
-from fieldcast.uploads import tus
 from media.sniff import SNIFF_BYTES, sniff
 from workers.queues import QUEUE_NAMES
 from workers.worker import run_worker
@@ -141,17 +141,5 @@ def upload_file(
             )
             uploads.finish(session, ctx.storage, stored)
         return video.id
-    with path.open("rb") as stream, ctx.db.unit_of_work() as session:
-        tus.append(
-            session,
-            principal,
-            ctx.storage,
-            ctx.redis,
-            upload.id,
-            offset=0,
-            stream=stream,
-            content_length=size,
-            expires_in=timedelta(hours=1),
-            max_size=ctx.settings.limits.max_upload_bytes,
-        )
+    send_whole_file(ctx, principal, upload.id, path)
     return video.id
