@@ -37,8 +37,11 @@ mimetypes.add_type("application/manifest+json", ".webmanifest")
 def content_security_policy(settings: Settings) -> str:
     """Scripts, styles and fonts from this origin only; media and API calls also to the
     storage's origin (signed playback and upload URLs point there when it is S3)."""
-    media = " ".join(["'self'", "blob:", *_storage_origins(settings)])
-    connect = " ".join(["'self'", *_storage_origins(settings), *_push_origins(settings)])
+    # Signed URLs of local storage start with PUBLIC_BASE_URL, which may be spelt otherwise
+    # than the address the page was opened at (localhost, a proxy's name).
+    own = _origin(settings.public_base_url)
+    media = " ".join(["'self'", own, "blob:", *_storage_origins(settings)])
+    connect = " ".join(["'self'", own, *_storage_origins(settings), *_push_origins(settings)])
     return "; ".join(
         [
             "default-src 'self'",
@@ -58,6 +61,11 @@ def content_security_policy(settings: Settings) -> str:
     )
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _push_origins(settings: Settings) -> list[str]:
     """Where Firebase's SDK asks for a browser's FCM token, when web push is configured."""
     if settings.fcm_web_config is None:
@@ -73,7 +81,7 @@ def _storage_origins(settings: Settings) -> list[str]:
         return []  # local storage: its signed URLs are this server's own
     if settings.s3_endpoint_url:
         parts = urlsplit(settings.s3_endpoint_url)
-        return [f"{parts.scheme}://{parts.netloc}", f"{parts.scheme}://*.{parts.netloc}"]
+        return [_origin(settings.s3_endpoint_url), f"{parts.scheme}://*.{parts.netloc}"]
     return ["https://*.amazonaws.com"]
 
 
@@ -184,8 +192,12 @@ def install(app: Flask, settings: Settings) -> None:
             file = (ASSETS / name).resolve()
             if not file.is_relative_to(ASSETS):
                 abort(404)
-            # Chunks are named by their content; the entries are asked for with ?v=<digest>.
-            versioned = name.startswith("chunks/") or bool(request.args.get("v"))
+            # Chunks are named by their content; the entries are asked for with ?v=<digest>,
+            # cached for good only when it is this file's digest (an old server answering a
+            # new shell's URL during a deploy must not pin its file for a year).
+            versioned = name.startswith("chunks/") or (
+                file.is_file() and request.args.get("v") == _digest(file)
+            )
             return _send(file, max_age=YEAR_S if versioned else 0, immutable=versioned)
         if "." in path.rsplit("/", 1)[-1]:
             abort(404)  # a missing file, not a screen

@@ -104,7 +104,7 @@ def test_signed_media_on_s3_is_allowed_to_play_and_upload(settings: Settings) ->
     aws = dataclasses.replace(settings, storage_url="s3://media", s3_endpoint_url=None)
     assert "https://*.amazonaws.com" in _directives(content_security_policy(aws))["media-src"]
     local = _directives(content_security_policy(settings))
-    assert local["media-src"] == ["'self'", "blob:"]
+    assert local["media-src"] == ["'self'", settings.public_base_url, "blob:"]
 
 
 def test_entry_assets_are_versioned_by_content_and_cached_for_a_year(
@@ -126,8 +126,9 @@ def test_entry_assets_are_versioned_by_content_and_cached_for_a_year(
         assert response.status_code == 200
         assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
         assert response.get_data() == body
-    unversioned = client.get("/app/assets/app.js")
-    assert "immutable" not in unversioned.headers["Cache-Control"]
+    for stale in ("/app/assets/app.js", "/app/assets/app.js?v=0123456789abcdef"):
+        # Unversioned, or another build's digest: served, never pinned.
+        assert "immutable" not in client.get(stale).headers["Cache-Control"]
 
 
 def test_text_assets_are_gzipped_for_clients_that_take_it(client: FlaskClient) -> None:

@@ -81,6 +81,7 @@ await esbuild.build({
 });
 await esbuild.build({
   entryPoints: [join(here, "src", "sw.js")],
+  define: { BUILD: JSON.stringify(sourcesDigest().slice(0, 16)) },
   outfile: join(out, "sw.js"),
   bundle: true,
   format: "iife",

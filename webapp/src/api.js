@@ -61,7 +61,14 @@ export async function api(path, { method = "GET", body, query, signal, headers =
   }
   if (response.status === 204) return null;
   const type = response.headers.get("Content-Type") || "";
-  const data = type.includes("json") ? await response.json().catch(() => null) : await response.text();
+  let data;
+  try {
+    data = type.includes("json") ? await response.json() : await response.text();
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    // A body cut off on the way: as unreachable as no answer (a success is never null).
+    throw new ApiError(0, { detail: "The answer was cut off. Check the connection and try again." });
+  }
   if (!response.ok) {
     if (response.status === 401 && path !== "/auth/session") listeners.forEach((listener) => listener());
     throw new ApiError(response.status, data);

@@ -1,7 +1,7 @@
 // The app: the session decides between signing in and the screens; the path picks the screen.
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { Link, match, useRoute } from "./router.jsx";
+import { Link, match, navigate, useRoute } from "./router.jsx";
 import { SessionProvider, isAdmin, isCurator, useSession } from "./session.jsx";
 import { ErrorNote, Spinner, Toasts } from "./ui.jsx";
 import { SignIn } from "./screens/signin.jsx";
@@ -28,7 +28,7 @@ function lazyScreen(load, name) {
     if (error) {
       return (
         <main id="main" class="page">
-          <ErrorNote error={new Error("This screen could not be loaded. Check the connection.")} onRetry={() => location.reload()} />
+          <ErrorNote error={new Error("This screen could not be loaded: Fieldcast may have been updated, or the connection dropped. Reload to go on.")} onRetry={() => location.reload()} />
         </main>
       );
     }
@@ -139,9 +139,14 @@ function Shell({ me }) {
 function App() {
   const { me } = useSession();
   useEffect(() => {
-    if ("serviceWorker" in navigator && location.protocol !== "file:") {
-      navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(() => {});
-    }
+    if (!("serviceWorker" in navigator)) return undefined;
+    navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(() => {});
+    // A tapped notification opens its link here, without reloading (and losing) this tab.
+    const open = (event) => {
+      if (event.data && event.data.type === "open" && typeof event.data.path === "string") navigate(event.data.path);
+    };
+    navigator.serviceWorker.addEventListener("message", open);
+    return () => navigator.serviceWorker.removeEventListener("message", open);
   }, []);
   if (me === undefined) return <Spinner label="Opening Fieldcast" />;
   if (me === null) return <SignIn />;

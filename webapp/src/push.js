@@ -16,13 +16,51 @@ export async function pushState() {
   const config = await api("/devices/web-push");
   if (!config.available) return "unavailable";
   if (Notification.permission === "denied") return "denied";
-  return localStorage.getItem(DEVICE_KEY) && Notification.permission === "granted" ? "on" : "off";
+  return keptDevice() && Notification.permission === "granted" ? "on" : "off";
 }
 
 export class PushError extends Error {}
 
 /** Ask for permission, get an FCM token for this browser and register it. */
+/** The device this browser registered, and for whom: { id, user } or null. */
+function kept() {
+  try {
+    const value = JSON.parse(localStorage.getItem(DEVICE_KEY) || "null");
+    return value && value.id ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+function keptDevice() {
+  const value = kept();
+  return value && value.user === currentUser ? value.id : null;
+}
+
+let currentUser = null;
+
+/** Called with the signed-in person's id (or null): a browser that pushed to someone else
+ * stops doing so — its FCM token is deleted, so the next person registers their own. */
+export async function pushBelongsTo(userId) {
+  currentUser = userId;
+  const value = kept();
+  if (!value || value.user === userId) return;
+  localStorage.removeItem(DEVICE_KEY);
+  try {
+    const { getApps } = await import("firebase/app");
+    const { deleteToken, getMessaging } = await import("firebase/messaging");
+    const app = getApps().find((candidate) => candidate.name === "fieldcast");
+    if (app) await deleteToken(getMessaging(app));
+  } catch {
+    // Nothing subscribed here any more.
+  }
+  const registration = await navigator.serviceWorker?.getRegistration("/app/");
+  const subscription = await registration?.pushManager?.getSubscription();
+  await subscription?.unsubscribe().catch(() => {});
+}
+
 export async function turnOnPush() {
+  const owner = currentUser;
   const config = await api("/devices/web-push");
   if (!config.available) throw new PushError("This Fieldcast does not send notifications to browsers.");
   const permission = await Notification.requestPermission();
@@ -51,19 +89,19 @@ export async function turnOnPush() {
     method: "POST",
     body: { token, platform: "web", locale: navigator.language, app_version: "web" },
   });
-  localStorage.setItem(DEVICE_KEY, device.id);
+  localStorage.setItem(DEVICE_KEY, JSON.stringify({ id: device.id, user: owner }));
   return device;
 }
 
 export async function turnOffPush() {
-  const id = localStorage.getItem(DEVICE_KEY);
+  const id = keptDevice();
   localStorage.removeItem(DEVICE_KEY);
   if (id) await api(`/devices/${id}`, { method: "DELETE" }).catch(() => {});
 }
 
 /** The device to unregister at sign-out (DELETE /auth/session?device_id=). */
 export function pushDeviceId() {
-  return localStorage.getItem(DEVICE_KEY);
+  return keptDevice();
 }
 
 export function forgetPushDevice() {

@@ -37,7 +37,13 @@ export function match(pattern, path) {
   if (want.length !== got.length) return null;
   const params = {};
   for (let i = 0; i < want.length; i += 1) {
-    if (want[i].startsWith(":")) params[want[i].slice(1)] = decodeURIComponent(got[i]);
+    if (want[i].startsWith(":")) {
+      try {
+        params[want[i].slice(1)] = decodeURIComponent(got[i]);
+      } catch {
+        return null; // a malformed escape: no screen, not a crash
+      }
+    }
     else if (want[i] !== got[i]) return null;
   }
   return params;

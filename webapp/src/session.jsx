@@ -2,7 +2,14 @@
 import { createContext } from "preact";
 import { useCallback, useContext, useEffect, useState } from "preact/hooks";
 import { api, onSignedOut, setCsrfToken } from "./api.js";
-import { forgetPushDevice, pushDeviceId } from "./push.js";
+import { forgetPushDevice, pushBelongsTo, pushDeviceId } from "./push.js";
+
+/** What a signed-out tab must not keep: resumable upload URLs (capabilities) and drafts. */
+function forgetUploads() {
+  for (const key of Object.keys(sessionStorage)) {
+    if (key.startsWith("fieldcast-tus::") || key.startsWith("fieldcast-drafts")) sessionStorage.removeItem(key);
+  }
+}
 
 const SessionContext = createContext(null);
 
@@ -20,6 +27,7 @@ export function SessionProvider({ children }) {
       // Both at once: a phone on a slow network pays one round trip, not two.
       const [session, who] = await Promise.all([api("/auth/session"), api("/me")]);
       setCsrfToken(session.csrf_token);
+      pushBelongsTo(who.id);
       setMe(who);
     } catch (error) {
       if (error.status === 401) setMe(null);
@@ -29,13 +37,19 @@ export function SessionProvider({ children }) {
 
   useEffect(() => {
     load();
-    return onSignedOut(() => setMe(null));
+    return onSignedOut(() => {
+      forgetUploads();
+      pushBelongsTo(null);
+      setMe(null);
+    });
   }, [load]);
 
   const signIn = useCallback(async (email, password) => {
     const session = await api("/auth/session", { method: "POST", body: { email, password } });
     setCsrfToken(session.csrf_token);
-    setMe(await api("/me"));
+    const who = await api("/me");
+    pushBelongsTo(who.id);
+    setMe(who);
   }, []);
 
   const signOut = useCallback(async () => {
@@ -43,6 +57,7 @@ export function SessionProvider({ children }) {
       await api("/auth/session", { method: "DELETE", query: { device_id: pushDeviceId() } });
     } finally {
       forgetPushDevice();
+      forgetUploads();
       setCsrfToken(null);
       setMe(null);
     }

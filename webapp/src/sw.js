@@ -1,9 +1,23 @@
 // The service worker: the app's shell opens offline; pushes become notifications that open
 // their link in the app. API answers are never cached (they are per person).
-const SHELL_CACHE = "fieldcast-shell-v1";
+//
+// Each build has a cache of its own (BUILD is the build's digest, set by build.mjs): a new
+// build is a new worker, which takes the new shell and its assets and drops the old cache.
+/* global BUILD */
+const SHELL_CACHE = `fieldcast-${BUILD}`;
+
+/** The shell and every asset it names (entry files with their ?v= digests, preloaded chunks). */
+async function keepShell(cache) {
+  const response = await fetch("/app/", { cache: "no-cache" });
+  if (!response.ok || !(response.headers.get("Content-Type") || "").startsWith("text/html")) return;
+  const html = await response.clone().text();
+  const assets = [...html.matchAll(/(?:src|href)="(\/app\/[^"]+)"/g)].map((found) => found[1].replace(/&amp;/g, "&"));
+  await cache.put("/app/", response);
+  await cache.addAll(assets);
+}
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.add("/app/")).then(() => self.skipWaiting()));
+  event.waitUntil(caches.open(SHELL_CACHE).then(keepShell).then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {
@@ -23,8 +37,11 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(
       fetch(request)
         .then((response) => {
-          const copy = response.clone();
-          if (response.ok) caches.open(SHELL_CACHE).then((cache) => cache.put("/app/", copy));
+          const isShell = response.ok && (response.headers.get("Content-Type") || "").startsWith("text/html");
+          if (isShell) {
+            const copy = response.clone();
+            caches.open(SHELL_CACHE).then((cache) => cache.put("/app/", copy));
+          }
           return response;
         })
         .catch(() => caches.match("/app/")),
@@ -32,14 +49,16 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   if (url.pathname.startsWith("/app/assets/")) {
-    // Versioned by their query or name: a kept copy is the right copy.
+    // Named by content (chunks) or asked for with their digest (entries): a kept copy is right.
     event.respondWith(
       caches.match(request).then(
         (kept) =>
           kept ||
           fetch(request).then((response) => {
-            const copy = response.clone();
-            if (response.ok) caches.open(SHELL_CACHE).then((cache) => cache.put(request, copy));
+            if (response.ok && (url.pathname.includes("/chunks/") || url.searchParams.has("v"))) {
+              const copy = response.clone();
+              caches.open(SHELL_CACHE).then((cache) => cache.put(request, copy));
+            }
             return response;
           }),
       ),
@@ -96,7 +115,10 @@ self.addEventListener("notificationclick", (event) => {
       receipt(data, "opened"),
       self.clients.matchAll({ type: "window" }).then((windows) => {
         const open = windows.find((client) => client.url.startsWith(`${location.origin}/app`));
-        return open ? open.navigate(target).then((client) => client && client.focus()) : self.clients.openWindow(target);
+        if (!open) return self.clients.openWindow(target);
+        // The open app routes there itself: a reload would lose a recording or an upload.
+        open.postMessage({ type: "open", path: `${path}${link.search}` });
+        return open.focus();
       }),
     ]),
   );

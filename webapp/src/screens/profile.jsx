@@ -2,7 +2,7 @@
 // when, your points and badges, your devices, signing out and deleting your account.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api.js";
-import { pushState, turnOffPush, turnOnPush } from "../push.js";
+import { forgetPushDevice, pushDeviceId, pushState, turnOffPush, turnOnPush } from "../push.js";
 import { useSession } from "../session.jsx";
 import { Avatar, ErrorNote, Page, Spinner, ago, toast, useAsync, when } from "../ui.jsx";
 import { roleName, useAction, useConfirm } from "./admin-kit.jsx";
@@ -353,7 +353,10 @@ function Devices() {
   const remove = async (device) => {
     const name = PLATFORMS[device.platform] || device.platform;
     const ok = await confirm({ title: `Remove this ${name}?`, body: "It gets no more pushes until the app registers it again.", action: "Remove device" });
-    if (ok && (await action.run(() => api(`/devices/${device.id}`, { method: "DELETE" }), "Device removed"))) devices.reload();
+    if (ok && (await action.run(() => api(`/devices/${device.id}`, { method: "DELETE" }), "Device removed"))) {
+      if (device.id === pushDeviceId()) forgetPushDevice(); // this browser: its switch goes off
+      devices.reload();
+    }
   };
   return (
     <section aria-labelledby="devices-heading" class="profile-section">

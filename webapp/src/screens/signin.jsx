@@ -39,15 +39,17 @@ function useProviderReturn(reload) {
     sessionStorage.removeItem(PKCE_KEY);
     const back = (kept && kept.back) || "/app/";
     history.replaceState(null, "", back);
+    // Nothing from the address is shown unless this page started the sign-in (its `state`),
+    // and then only fixed words: a crafted link cannot put its text on the sign-in page.
+    if (!kept || kept.state !== query.get("state")) {
+      setState({ busy: false, error: new Error("That sign-in did not start here. Start it again.") });
+      return;
+    }
     if (query.has("error")) {
       const reason = query.get("error") === "access_denied"
         ? "Your organisation did not let this account in. Ask your admin."
-        : query.get("error_description") || "The identity provider could not sign you in.";
+        : "The identity provider could not sign you in. Try again later.";
       setState({ busy: false, error: new Error(reason) });
-      return;
-    }
-    if (!kept || kept.state !== query.get("state")) {
-      setState({ busy: false, error: new Error("That sign-in did not start here. Start it again.") });
       return;
     }
     setState({ busy: true, error: null });

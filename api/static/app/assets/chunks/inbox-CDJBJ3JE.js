@@ -1,1 +1,0 @@
-import{a,b,c}from"./chunk-54LCKYDZ.js";import"./chunk-H5NREEWX.js";import"./chunk-LYDA7OUC.js";import"./chunk-K7PCE3P5.js";import"./chunk-6DHFEWGX.js";export{c as Inbox,a as ShareTracking,b as useUnread};
