@@ -12,12 +12,14 @@ import { useUnread } from "./screens/inbox.jsx";
  * every other one in a chunk of its own. */
 function lazyScreen(load, name) {
   let loaded = null;
-  return function LazyScreen(props) {
+  let pending = null;
+  const start = () => (pending = pending || load());
+  function LazyScreen(props) {
     const [Component, setComponent] = useState(() => loaded);
     const [error, setError] = useState(null);
     useEffect(() => {
       if (loaded) return;
-      load().then(
+      start().then(
         (module) => {
           loaded = module[name];
           setComponent(() => loaded);
@@ -33,7 +35,9 @@ function lazyScreen(load, name) {
       );
     }
     return Component ? <Component {...props} /> : <Spinner />;
-  };
+  }
+  LazyScreen.preload = start;
+  return LazyScreen;
 }
 
 const MyVideos = lazyScreen(() => import("./screens/feed.jsx"), "MyVideos");
@@ -68,6 +72,13 @@ const ROUTES = [
   ["/admin/:section", Admin, isAdmin],
   ["/me", Profile],
 ];
+
+// The screen the address names starts loading now, beside the session's requests, not after.
+{
+  const path = location.pathname.startsWith("/app") ? location.pathname.slice(4) || "/" : "/";
+  const first = ROUTES.find(([pattern]) => match(pattern, path));
+  if (first && first[1].preload) first[1].preload().catch(() => {}); // the screen says so itself
+}
 
 function NotFound() {
   return (

@@ -82,7 +82,7 @@ export async function attachPlayback(el, playback, { startMs = 0, onExpired, onF
 
   if (playback.hls_url && native && (APPLE || !hasMse)) return useSrc(playback.hls_url, "native-hls");
   if (playback.hls_url && hasMse) {
-    const { default: Hls } = await import("hls.js");
+    const { default: Hls } = await import("hls.js/dist/hls.light.mjs"); // no subtitles, alternate audio or DRM: not used here
     if (Hls.isSupported()) {
       const hls = new Hls({
         enableWorker: true,
