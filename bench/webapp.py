@@ -44,9 +44,9 @@ import requests
 
 from bench import harness
 from bench.harness import free_port, scratch_environment, wait_until_up
+from tests.browser_support import DEMO_PASSWORD, chromium_path, sign_in_through_page
 
 LIGHTHOUSE = "lighthouse@13.5.0"
-DEMO_PASSWORD = "demo-password-1"  # noqa: S105 - the run's own demo, dropped afterwards
 TARGETS = {"performance": 90, "lcp_ms": 2500}
 STARTED = time.perf_counter()
 
@@ -56,11 +56,7 @@ def log(message: str) -> None:
 
 
 def chromium() -> str:
-    found = (
-        os.environ.get("CHROME_PATH")
-        or shutil.which("chromium")
-        or shutil.which("chromium-browser")
-    )
+    found = os.environ.get("CHROME_PATH") or chromium_path()
     if not found:
         raise SystemExit("Chromium is needed: apt-get install chromium, or set CHROME_PATH")
     return found
@@ -75,12 +71,7 @@ def signed_in_profile(base: str, directory: Path) -> Path:
         context = playwright.chromium.launch_persistent_context(
             str(directory), executable_path=chromium(), args=["--no-sandbox"]
         )
-        page = context.new_page()
-        page.goto(f"{base}/app/")
-        page.get_by_label("Email").fill("riley@demo.example.com")
-        page.get_by_label("Password").fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("navigation", name="Main").wait_for()
+        page = sign_in_through_page(context.new_page(), "riley", base)
         page.evaluate(
             """() => navigator.serviceWorker.getRegistrations()
                 .then((all) => Promise.all(all.map((r) => r.unregister())))

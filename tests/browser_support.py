@@ -40,6 +40,16 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def sign_in_through_page(page: Any, handle: str, base: str = "") -> Any:
+    """Sign a demo person in as they do: the app's sign-in form, until the main navigation shows."""
+    page.goto(f"{base}/app/")
+    page.get_by_label("Email").fill(f"{handle}@demo.example.com")
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("navigation", name="Main").wait_for()
+    return page
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import scratch_environment
-from tests.browser_support import DEMO_PASSWORD, chromium_path, running_product
+from tests.browser_support import (
+    DEMO_PASSWORD,
+    chromium_path,
+    running_product,
+    sign_in_through_page,
+)
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 VIEWPORT: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 1,
@@ -43,13 +48,7 @@ def _first_video(base: str, who: str, title: str) -> str:
 
 def _signed_in(browser: Any, base: str, handle: str) -> Any:
     context = browser.new_context(**VIEWPORT, base_url=base)
-    page = context.new_page()
-    page.goto("/app/")
-    page.get_by_label("Email").fill(f"{handle}@demo.example.com")
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("navigation", name="Main").wait_for()
-    return page
+    return sign_in_through_page(context.new_page(), handle)
 
 
 def _shot(page: Any, path: str, name: str) -> None:

@@ -31,6 +31,7 @@ from tests.browser_support import (
     browser_push_payload,
     chromium_path,
     running_product,
+    sign_in_through_page,
     vapid_public_key,
 )
 from tests.conftest import claimed_redis_db, make_url_redis, scratch_database
@@ -176,13 +177,7 @@ class Person:
         self.handle = handle
 
     def sign_in(self) -> Any:
-        page = self.page
-        page.goto("/app/")
-        page.get_by_label("Email").fill(f"{self.handle}@demo.example.com")
-        page.get_by_label("Password").fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("navigation", name="Main").wait_for()
-        return page
+        return sign_in_through_page(self.page, self.handle)
 
     def open(self, path: str) -> Any:
         self.page.goto(f"/app{path}")
@@ -539,10 +534,7 @@ def test_the_main_screens_have_no_accessibility_violations(browser: Any, product
 
     page.goto("/app/")
     audit("sign-in")
-    page.get_by_label("Email").fill("maya@demo.example.com")
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("navigation", name="Main").wait_for()
+    sign_in_through_page(page, "maya")
     for path in screens:
         page.goto(f"/app{path}")
         audit(path)
