@@ -1,0 +1,88 @@
+"""The test run's scheduler (tests/xdist_schedule.py): a worker that dies costs one test."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _run(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    for name, text in files.items():
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    (tmp_path / "conftest.py").write_text(
+        "from tests.xdist_schedule import CrashSafeLoadGroupScheduling\n\n"
+        "def pytest_xdist_make_scheduler(config, log):\n"
+        "    return CrashSafeLoadGroupScheduling(config, log)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-p", "no:randomly",
+         "-p", "no:cacheprovider", "-q", "-o", "addopts=", "-o", "timeout=0", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+
+
+def _counts(output: str) -> dict[str, int]:
+    last = output.strip().splitlines()[-1]
+    return {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed)", last)}
+
+
+def test_a_worker_that_dies_after_finishing_many_tests_costs_one_test(tmp_path: Path) -> None:
+    """The dead worker's finished single tests are not handed out again as empty work (the
+    run used to wait forever at its end), and the test it died on is not run again."""
+    singles = "\n".join(f"def test_quick_{n}():\n    pass\n" for n in range(60))
+    result = _run(
+        tmp_path,
+        {
+            "test_a.py": singles,
+            "test_b.py": """
+                import os, time
+                def test_dies():
+                    time.sleep(1)  # the other worker meanwhile finishes many tests
+                    os._exit(3)
+                def test_after():
+                    pass
+            """,
+            "test_c.py": singles.replace("quick", "later"),
+        },
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert _counts(result.stdout) == {"failed": 1, "passed": 121}, output
+    assert result.stdout.count("FAILED ") == 1, output
+    assert "test_b.py::test_dies" in output
+
+
+def test_a_group_whose_worker_dies_is_finished_by_the_replacement(tmp_path: Path) -> None:
+    """A group's tests after the one a worker died on run on the worker that replaces it, even
+    when one test is all that is left for it."""
+    result = _run(
+        tmp_path,
+        {
+            "test_g.py": """
+                import os
+                import pytest
+                pytestmark = pytest.mark.xdist_group("stack")
+                def test_first():
+                    pass
+                def test_dies():
+                    os._exit(3)
+                def test_last():
+                    pass
+            """,
+            "test_h.py": "def test_other():\n    pass\n",
+        },
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert _counts(result.stdout) == {"failed": 1, "passed": 3}, output
