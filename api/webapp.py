@@ -205,11 +205,18 @@ def install(app: Flask, settings: Settings) -> None:
         response.headers["Cache-Control"] = "no-cache"
         return response
 
-    @blp.get("/videos/<uuid:video_id>")
-    def video_link(video_id: object) -> Response:
-        # A person's link to a video, opened in a browser: the web app's player.
+    # The links the product hands to people (fieldcast.links.app_link: pushes, emails, chat
+    # cards) name APP_LINK_BASE's paths; opened in a browser on this server, they are the web
+    # app's screens of the same path.
+    @blp.get("/videos/<uuid:item_id>", endpoint="video_link")
+    @blp.get("/collections/<uuid:item_id>", endpoint="collection_link")
+    @blp.get("/invitations/accept", endpoint="invitation_link")
+    @blp.get("/password-reset", endpoint="password_reset_link")
+    @blp.get("/learning/team", endpoint="team_learning_link")
+    @blp.get("/search", endpoint="search_link")
+    def app_link(item_id: object = None) -> Response:
         query = request.query_string.decode()
-        return redirect(f"/app/videos/{video_id}" + (f"?{query}" if query else ""))  # type: ignore[return-value]
+        return redirect(f"/app{request.path}" + (f"?{query}" if query else ""))  # type: ignore[return-value]
 
     @blp.after_request
     def secure(response: Response) -> Response:

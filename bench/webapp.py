@@ -22,7 +22,8 @@ and `baseline_docs_performance`, `baseline_docs_lcp_ms`.
 
 Targets: every screen's performance >= 90 and largest contentful paint <= 2,500 ms.
 
-Run: python -m bench.webapp  [--quick: the sign-in page and the feed only]
+Run: python -m bench.webapp  [--quick: the sign-in page and the feed only] [--reports DIR: keep
+the Lighthouse reports]
 Needs Node.js with npm (the npm registry reachable once) and Chromium (CHROME_PATH or
 `chromium` on PATH).
 """
@@ -144,6 +145,9 @@ def a_demo_video(base: str, cookie: str) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="the sign-in page and the feed")
+    parser.add_argument(
+        "--reports", type=Path, help="keep each screen's Lighthouse report (JSON) in this folder"
+    )
     args = parser.parse_args(argv)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -183,6 +187,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for name, url, signed_in in screens:
                 log(f"Lighthouse (mobile): {name} {url}")
                 result = lighthouse(url, Path(tmp) / f"{name}.json", profile=signed_in)
+                if args.reports:
+                    args.reports.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(Path(tmp) / f"{name}.json", args.reports / f"{name}.json")
                 for key, value in result.items():
                     if name == "baseline_docs" and key == "accessibility":
                         continue

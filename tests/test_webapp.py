@@ -20,7 +20,8 @@ from api.webapp import ASSETS, ROOT, content_security_policy
 from fieldcast.context import AppContext
 from fieldcast.settings import Settings
 
-WEBAPP = Path(__file__).resolve().parents[1] / "webapp"
+REPO = Path(__file__).resolve().parents[1]
+WEBAPP = REPO / "webapp"
 
 
 class _Tags(HTMLParser):
@@ -179,6 +180,41 @@ def test_a_persons_video_link_opens_the_player_in_the_app(client: FlaskClient) -
     assert response.status_code == 302
     assert response.headers["Location"] == f"/app/videos/{video_id}?comment={comment_id}&t=72000"
     assert client.get("/videos/not-a-video").status_code == 404
+
+
+def _app_link_paths() -> set[str]:
+    """Every path the product puts in a person's link (fieldcast.links.app_link's callers)."""
+    found: set[str] = set()
+    for source in (REPO / "fieldcast").rglob("*.py"):
+        for path in re.findall(r'app_link\(\s*\w+,\s*f?"(/[^"]*)"', source.read_text()):
+            found.add(re.sub(r"\{[^}]*\}", str(uuid.uuid4()), path))
+    return found
+
+
+def _app_routes() -> list[str]:
+    main = (REPO / "webapp" / "src" / "main.jsx").read_text()
+    return re.findall(r'^\s*\["(/[^"]*)", \w+', main, flags=re.MULTILINE)
+
+
+def _routed(pattern: str, path: str) -> bool:
+    want, got = pattern.strip("/").split("/"), path.strip("/").split("/")
+    return len(want) == len(got) and all(
+        w.startswith(":") or w == g for w, g in zip(want, got, strict=True)
+    )
+
+
+def test_every_link_the_product_hands_out_opens_its_screen_in_the_app(client: FlaskClient) -> None:
+    """A push's, an email's or a chat card's link opened in a browser on this server goes to
+    the web app's screen of the same path, with its query, and the app has that screen."""
+    paths = _app_link_paths()
+    assert {"/invitations/accept", "/password-reset", "/learning/team", "/search"} <= paths
+    assert any(p.startswith("/videos/") for p in paths)
+    routes = _app_routes()
+    for path in paths:
+        response = client.get(f"{path}?token=t&saved=1")
+        assert response.status_code == 302, path
+        assert response.headers["Location"] == f"/app{path}?token=t&saved=1"
+        assert any(_routed(route, path) for route in routes), f"no screen in the app for {path}"
 
 
 def test_the_shell_is_served_without_a_session(client: FlaskClient, context: AppContext) -> None:

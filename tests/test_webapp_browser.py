@@ -9,6 +9,8 @@ content is checked either way.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import re
@@ -425,6 +427,73 @@ def test_a_curator_builds_a_collection_and_assigns_it(people: Any, product: Prod
     )
 
 
+def _emailed_link(product: Product, to: str, path: str) -> str:
+    """The link in the newest email to `to` (the product writes .eml files without SMTP_URL),
+    once the outbox has sent it."""
+    mail = Path(product.env["FIELDCAST_DATA_DIR"]) / "outbox-mail"
+    pattern = re.compile(re.escape(f"{product.base}{path}?token=") + r"[A-Za-z0-9_\-.~%]+")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for message in sorted(mail.glob("*.eml"), key=lambda f: f.stat().st_mtime, reverse=True):
+            parsed = email.message_from_bytes(message.read_bytes(), policy=email.policy.default)
+            if to in str(parsed["To"]):
+                body = parsed.get_body(preferencelist=("plain",))
+                found = pattern.search(body.get_content() if body else "")
+                if found:
+                    return found.group(0)
+        time.sleep(0.3)
+    raise AssertionError(f"no email to {to} with a {path} link:\n{product.log()}")
+
+
+@needs_chromium
+def test_an_invited_person_joins_and_later_resets_their_password(
+    browser: Any, product: Product
+) -> None:
+    """From the invitation email's link to the feed, then the reset email's link: the links
+    open the app's screens through this server (APP_LINK_BASE is the product's own address)."""
+    expect = _expect()
+    address = "casey@demo.example.com"
+    _api(product, "ada", "/invitations", {"email": address, "role": "rep", "display_name": "Casey"})
+    casey = Person(browser, product, "casey")
+    try:
+        page = casey.page
+        page.goto(_emailed_link(product, address, "/invitations/accept"))
+        expect(page.get_by_role("heading", name=re.compile("Join .* on Fieldcast"))).to_be_visible()
+        expect(
+            page.get_by_text(re.compile(f"Ada .* invited you as rep.*{address}"))
+        ).to_be_visible()
+        expect(page.get_by_label("Your name")).to_have_value("Casey")
+        expect(page.get_by_label("Handle")).to_have_value("casey")
+        page.get_by_label("Password").fill("short")
+        page.get_by_role("button", name="Join").click()
+        assert page.get_by_label("Password").evaluate("input => !input.validity.valid")
+        page.get_by_label("Password").fill("first-password-42")
+        page.get_by_role("button", name="Join").click()
+        expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+        assert page.url == f"{product.base}/app/"
+        # The link works once.
+        page.goto(_emailed_link(product, address, "/invitations/accept"))
+        expect(page.get_by_role("alert")).to_contain_text("already been accepted")
+
+        casey.open("/me")
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("link", name="Forgot your password?").click()
+        page.get_by_label("Email").fill(address)
+        page.get_by_role("button", name="Email me a link").click()
+        expect(page.get_by_role("status")).to_contain_text("on its way")
+        page.goto(_emailed_link(product, address, "/password-reset"))
+        page.get_by_label("New password").fill("second-password-42")
+        page.get_by_role("button", name="Set password").click()
+        expect(page.get_by_role("status")).to_contain_text("new password is set")
+        page.get_by_role("link", name="Go to sign-in").click()
+        page.get_by_label("Email").fill(address)
+        page.get_by_label("Password").fill("second-password-42")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    finally:
+        casey.close()
+
+
 @needs_chromium
 def test_web_push_reaches_the_subscription_and_shows_what_the_server_sends(
     playwright: Any, product: Product, tmp_path: Path
@@ -456,8 +525,17 @@ def test_web_push_reaches_the_subscription_and_shows_what_the_server_sends(
         {"body": "@riley the opener lands at this point", "at_ms": 2000},
     )
     fcm = product.fcm
-    fcm.wait_until(lambda server: bool(server.messages(token="riley-browser")), timeout=60)
-    sent = fcm.messages(token="riley-browser")[0].message
+
+    def this_comments_push(server: Any) -> dict[str, Any] | None:
+        # Riley's other notifications (the other tests') may reach the new device too.
+        for sent in server.messages(token="riley-browser"):
+            if f"/videos/{video_id}" in sent.message.get("data", {}).get("link", ""):
+                return dict(sent.message)
+        return None
+
+    fcm.wait_until(lambda server: this_comments_push(server) is not None, timeout=60)
+    sent = this_comments_push(fcm)
+    assert sent is not None
     payload = browser_push_payload(sent)
 
     cdp = riley.context.new_cdp_session(page)

@@ -53,6 +53,15 @@ const TopClips = lazyScreen(() => import("./screens/learning.jsx"), "TopClips");
 const Insights = lazyScreen(() => import("./screens/insights.jsx"), "Insights");
 const Admin = lazyScreen(() => import("./screens/admin.jsx"), "Admin");
 const Profile = lazyScreen(() => import("./screens/profile.jsx"), "Profile");
+const TeamLearning = lazyScreen(() => import("./screens/learning.jsx"), "TeamLearningPage");
+const AcceptInvitation = lazyScreen(() => import("./screens/account.jsx"), "AcceptInvitation");
+const PasswordReset = lazyScreen(() => import("./screens/account.jsx"), "PasswordReset");
+
+// Opened from an email's link, signed in or not.
+const PUBLIC_ROUTES = [
+  ["/invitations/accept", AcceptInvitation],
+  ["/password-reset", PasswordReset],
+];
 
 // Most specific first. `need`: who may open the screen (others see it missing from the menu).
 const ROUTES = [
@@ -64,6 +73,7 @@ const ROUTES = [
   ["/shares/:id", ShareTracking],
   ["/search", Search],
   ["/learning", Learning],
+  ["/learning/team", TeamLearning, isCurator],
   ["/collections", Collections],
   ["/collections/:id", CollectionView],
   ["/top", TopClips],
@@ -76,7 +86,7 @@ const ROUTES = [
 // The screen the address names starts loading now, beside the session's requests, not after.
 {
   const path = location.pathname.startsWith("/app") ? location.pathname.slice(4) || "/" : "/";
-  const first = ROUTES.find(([pattern]) => match(pattern, path));
+  const first = [...PUBLIC_ROUTES, ...ROUTES].find(([pattern]) => match(pattern, path));
   if (first && first[1].preload) first[1].preload().catch(() => {}); // the screen says so itself
 }
 
@@ -149,6 +159,7 @@ function Shell({ me }) {
 
 function App() {
   const { me } = useSession();
+  const route = useRoute();
   useEffect(() => {
     if (!("serviceWorker" in navigator)) return undefined;
     navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(() => {});
@@ -159,6 +170,11 @@ function App() {
     navigator.serviceWorker.addEventListener("message", open);
     return () => navigator.serviceWorker.removeEventListener("message", open);
   }, []);
+  const open = PUBLIC_ROUTES.find(([pattern]) => match(pattern, route.path));
+  if (open && me !== undefined) {
+    const Public = open[1];
+    return <Public query={route.query} />;
+  }
   if (me === undefined) return <Spinner label="Opening Fieldcast" />;
   if (me === null) return <SignIn />;
   if (me.offline) {

@@ -49,6 +49,16 @@ export function Learning({ me, query }) {
   );
 }
 
+/** /learning/team (the link in a manager's reminder): the team's learning on its own. */
+export function TeamLearningPage() {
+  return (
+    <Page title="Team learning">
+      <LearnTabs current="/learning" />
+      <TeamLearning />
+    </Page>
+  );
+}
+
 function MyLearning({ me, initial }) {
   // The filter lives in the address (?state=...), so a reload or the back button keeps it.
   const filter = FILTERS.some(([key]) => key === initial) ? initial : "open";

@@ -3,6 +3,7 @@
 // the cookie session, docs/mobile.md "Signing in with the organisation's identity provider").
 import { useEffect, useState } from "preact/hooks";
 import { api, setCsrfToken } from "../api.js";
+import { Link } from "../router.jsx";
 import { useSession } from "../session.jsx";
 import { ErrorNote, Field, Spinner } from "../ui.jsx";
 
@@ -123,6 +124,9 @@ export function SignIn() {
           {busy ? "Signing in…" : "Sign in"}
         </button>
       </form>
+      <p class="small">
+        <Link href="/password-reset">Forgot your password?</Link>
+      </p>
       <details class="provider">
         <summary>Sign in with your organisation's identity provider</summary>
         <form onSubmit={withProvider} class="stack">
