@@ -20,6 +20,7 @@ test's token. No check is relaxed.
 from __future__ import annotations
 
 import base64
+import os
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -84,12 +85,38 @@ def _document() -> dict[str, Any]:
     return document
 
 
+DOCUMENT = _document()
 schema = schemathesis.openapi.from_dict(
-    _document(),
+    DOCUMENT,
     config=schemathesis.Config.from_dict(
         {"checks": {"negative_data_rejection": {"expected-statuses": REFUSALS}}}
     ),
 )
+
+
+def _shard(value: str) -> tuple[int, int]:
+    """FUZZ_SHARD=K/N: this process fuzzes the K-th of N shares of the operations (scripts/test
+    runs the shares side by side: schemathesis's tests share one node id, so pytest-xdist cannot
+    spread them)."""
+    try:
+        k, n = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"FUZZ_SHARD must be K/N, got {value!r}") from None
+    if not 1 <= k <= n:
+        raise pytest.UsageError(f"FUZZ_SHARD must be K/N with 1 <= K <= N, got {value!r}")
+    return k, n
+
+
+if os.environ.get("FUZZ_SHARD"):
+    _K, _N = _shard(os.environ["FUZZ_SHARD"])
+    _LABELS = sorted(
+        f"{method.upper()} {path}"
+        for path, item in DOCUMENT["paths"].items()
+        for method in item
+        if method in {"get", "put", "post", "delete", "patch", "head", "options"}
+    )
+    _MINE = set(_LABELS[_K - 1 :: _N])
+    schema = schema.include(lambda ctx: ctx.operation.label in _MINE)
 
 
 @dataclass
