@@ -16,13 +16,17 @@ import html
 import json
 import mimetypes
 import re
-from functools import cache, lru_cache
+from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, abort, redirect, request, send_file
 
 from fieldcast.settings import Settings
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent / "static" / "app"
 ASSETS = ROOT / "assets"
@@ -85,29 +89,38 @@ def _storage_origins(settings: Settings) -> list[str]:
     return ["https://*.amazonaws.com"]
 
 
+def _from_file(path: Path, derive: Callable[[bytes], T]) -> T:
+    """`derive` of the file's bytes, kept until the file changes (a rebuild under a running
+    server is picked up). `derive` is a module-level function: it is part of the cache key."""
+    stat = path.stat()
+    return cast(T, _derived(path, stat.st_mtime_ns, stat.st_size, derive))
+
+
+@lru_cache(maxsize=128)
+def _derived(path: Path, mtime_ns: int, size: int, derive: Callable[[bytes], object]) -> object:
+    return derive(path.read_bytes())
+
+
+def _short_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _chunk_list(data: bytes) -> list[str]:
+    return [c for c in json.loads(data) if re.fullmatch(r"chunks/[\w.-]+\.js", c)]
+
+
+def _gzip(data: bytes) -> bytes:
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
 def _digest(path: Path) -> str:
-    stat = path.stat()  # a rebuild under a running server is picked up
-    return _content_digest(path, stat.st_mtime_ns, stat.st_size)
-
-
-@cache
-def _content_digest(path: Path, mtime_ns: int, size: int) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return _from_file(path, _short_sha256)
 
 
 def _preloaded() -> list[str]:
     """The chunks app.js imports at once (webapp/build.mjs lists them): fetched beside it."""
     listed = ASSETS / "preload.json"
-    if not listed.is_file():
-        return []
-    stat = listed.stat()
-    return _read_preload(listed, stat.st_mtime_ns)
-
-
-@cache
-def _read_preload(path: Path, mtime_ns: int) -> list[str]:
-    chunks = json.loads(path.read_text())
-    return [chunk for chunk in chunks if re.fullmatch(r"chunks/[\w.-]+\.js", chunk)]
+    return _from_file(listed, _chunk_list) if listed.is_file() else []
 
 
 def _shell(settings: Settings) -> str:
@@ -141,11 +154,6 @@ def _shell(settings: Settings) -> str:
 """
 
 
-@lru_cache(maxsize=64)
-def _gzipped(path: Path, mtime_ns: int, size: int) -> bytes:
-    return gzip.compress(path.read_bytes(), compresslevel=9, mtime=0)
-
-
 def _send(path: Path, *, max_age: int, immutable: bool = False) -> Response:
     """A built file; text gzipped (once, then kept in memory) for clients that take it."""
     if not path.is_file():
@@ -153,8 +161,7 @@ def _send(path: Path, *, max_age: int, immutable: bool = False) -> Response:
     mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     compressible = path.suffix in COMPRESSIBLE
     if compressible and "gzip" in request.headers.get("Accept-Encoding", ""):
-        stat = path.stat()
-        body = _gzipped(path, stat.st_mtime_ns, stat.st_size)
+        body = _from_file(path, _gzip)
         response = Response(body, mimetype=mimetype)
         response.headers["Content-Encoding"] = "gzip"
         response.set_etag(hashlib.sha256(body).hexdigest()[:32])

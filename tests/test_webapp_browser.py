@@ -312,9 +312,60 @@ def test_a_clip_uploaded_with_tus_becomes_playable(
     page.get_by_role("button", name="Upload").click()
     expect(page.get_by_text(re.compile("Playable|Ready to watch"))).to_be_visible(timeout=120_000)
     page.get_by_role("link", name="Watch").click()
-    expect(page.get_by_label("Video player")).to_be_visible()
+    mode = _plays(page)
+    if page.evaluate(
+        "document.createElement('video').canPlayType('application/vnd.apple.mpegurl')"
+    ):
+        # The browser's own HLS played it: hls.js was not even fetched.
+        assert (mode, _fetched_hls_js(page)) == ("native-hls", False)
+    else:
+        assert mode == "hls.js"
     mine = _api(product, "sam", "/videos?scope=mine")
     assert "Closing with a next step" in json.dumps(mine)
+
+
+def _fetched_hls_js(page: Any) -> bool:
+    return bool(
+        page.evaluate(
+            "performance.getEntriesByType('resource').some((e) => e.name.includes('/hls.'))"
+        )
+    )
+
+
+def _plays(page: Any) -> str:
+    """Play the player's video (muted, as a browser lets a page start it) until a second has
+    played; the way it played (the browser's own HLS, hls.js or the MP4)."""
+    expect = _expect()
+    player = page.get_by_label("Video player")
+    expect(player).to_be_visible()
+    player.evaluate("video => { video.muted = true; return video.play(); }", timeout=SLOW_MS)
+    page.wait_for_function(
+        "() => document.querySelector('video.pl-video').currentTime > 1", timeout=SLOW_MS
+    )
+    return str(player.get_attribute("data-mode"))
+
+
+@needs_chromium
+def test_the_player_plays_with_hls_js_where_the_browser_has_no_hls_of_its_own(
+    browser: Any, product: Product
+) -> None:
+    """Firefox's case (and an older Chromium's): no native HLS, Media Source there."""
+    riley = Person(browser, product, "riley")
+    try:
+        riley.context.add_init_script(
+            """{
+              const own = HTMLMediaElement.prototype.canPlayType;
+              HTMLMediaElement.prototype.canPlayType = function (type) {
+                return /mpegurl/i.test(type) ? "" : own.call(this, type);
+              };
+            }"""
+        )
+        riley.sign_in()
+        page = riley.open(f"/videos/{_video_id(product, 'riley', OPENER)}")
+        assert (_plays(page), _fetched_hls_js(page)) == ("hls.js", True)
+        assert riley.page.evaluate("!document.querySelector('video.pl-video').dataset.fallback")
+    finally:
+        riley.close()
 
 
 @needs_chromium

@@ -20,6 +20,25 @@ export function useAsync(load, deps) {
   return { ...state, reload: run, setData: (data) => setState((s) => ({ ...s, data })) };
 }
 
+/** One action at a time: busy while `work` runs, its error kept; `done` is toasted on success.
+ * `run` answers the work's result (true when it had none), or false when it failed. */
+export function useAction() {
+  const [state, setState] = useState({ busy: false, error: null });
+  const run = async (work, done) => {
+    setState({ busy: true, error: null });
+    try {
+      const result = await work();
+      setState({ busy: false, error: null });
+      if (done) toast(done);
+      return result ?? true;
+    } catch (error) {
+      setState({ busy: false, error });
+      return false;
+    }
+  };
+  return { ...state, run, clear: () => setState({ busy: false, error: null }) };
+}
+
 /** A page: its heading (the document title too) and content. */
 export function Page({ title, actions, children, wide = false }) {
   useEffect(() => {
@@ -33,6 +52,24 @@ export function Page({ title, actions, children, wide = false }) {
       </header>
       {children}
     </main>
+  );
+}
+
+/** A form's last lines: what went wrong, the submit button, Cancel and any `children`. */
+export function FormEnd({ busy, error, label, onCancel, children }) {
+  return (
+    <>
+      <ErrorNote error={error} />
+      <div class="row">
+        <button type="submit" disabled={busy}>
+          {label}
+        </button>
+        <button type="button" class="button-secondary" onClick={onCancel}>
+          Cancel
+        </button>
+        {children}
+      </div>
+    </>
   );
 }
 

@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
 import { navigate, Link } from "../router.jsx";
 import { useSession } from "../session.jsx";
-import { ErrorNote, Field, Spinner, useAsync, when } from "../ui.jsx";
+import { ErrorNote, Field, Spinner, useAction, useAsync, when } from "../ui.jsx";
 
 /** A field's first message from a 422 problem (`errors` maps field names to messages). */
 function fieldError(error, name) {
@@ -30,6 +30,17 @@ function retold(error, message) {
 
 function linkError(error) {
   return error && LINK_ENDED[error.code] ? retold(error, LINK_ENDED[error.code]) : error;
+}
+
+/** A form's submit: `work` as one action; `done` once it succeeded. */
+function useSubmit(work) {
+  const action = useAction();
+  const [done, setDone] = useState(false);
+  const submit = async (event) => {
+    event.preventDefault();
+    setDone((await action.run(work)) !== false);
+  };
+  return { busy: action.busy, error: action.error, done, submit };
 }
 
 function Frame({ title, children }) {
@@ -64,8 +75,6 @@ export function AcceptInvitation({ query }) {
   const [handle, setHandle] = useState("");
   const [name, setName] = useState("");
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
   const invitation = preview.data;
 
   useEffect(() => {
@@ -75,11 +84,8 @@ export function AcceptInvitation({ query }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [invitation]);
 
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error: failure, submit } = useSubmit(
+    async () => {
       const body = { token, handle: handle.trim(), password };
       if (name.trim()) body.display_name = name.trim();
       await api("/invitations/accept", { method: "POST", body });
@@ -87,11 +93,9 @@ export function AcceptInvitation({ query }) {
       if (me) await signOut();
       await signIn(invitation.email, password);
       navigate("/", { replace: true });
-    } catch (failure) {
-      setError(failure.code === "handle_taken" ? retold(failure, "That handle is taken: choose another.") : linkError(failure));
-      setBusy(false);
-    }
-  };
+    },
+  );
+  const error = failure && failure.code === "handle_taken" ? retold(failure, "That handle is taken: choose another.") : linkError(failure);
 
   if (preview.loading) return <Spinner label="Opening your invitation" />;
   if (preview.error) {
@@ -137,22 +141,9 @@ export function PasswordReset({ query }) {
 
 function RequestReset() {
   const [email, setEmail] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [sent, setSent] = useState(false);
-  const [error, setError] = useState(null);
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api("/auth/password-reset", { method: "POST", body: { email: email.trim() } });
-      setSent(true);
-    } catch (failure) {
-      setError(failure);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, done: sent, error, submit } = useSubmit(
+    () => api("/auth/password-reset", { method: "POST", body: { email: email.trim() } }),
+  );
   if (sent) {
     return (
       <Frame title="Check your email">
@@ -181,22 +172,10 @@ function RequestReset() {
 function NewPassword({ token }) {
   const { me } = useSession();
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [done, setDone] = useState(false);
-  const [error, setError] = useState(null);
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api("/auth/password-reset/confirm", { method: "POST", body: { token, password } });
-      setDone(true);
-    } catch (failure) {
-      setError(linkError(failure));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, done, error: failure, submit } = useSubmit(() =>
+    api("/auth/password-reset/confirm", { method: "POST", body: { token, password } }),
+  );
+  const error = linkError(failure);
   if (done) {
     return (
       <Frame title="Password changed">

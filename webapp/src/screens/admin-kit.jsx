@@ -3,7 +3,9 @@
 // exactly what will happen.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { all } from "../api.js";
-import { toast, useAsync } from "../ui.jsx";
+import { useAsync } from "../ui.jsx";
+
+export { useAction } from "../ui.jsx";
 import "./admin.css";
 
 /** const [dialog, confirm] = useConfirm(); ... if (await confirm({title, body, action})) ...; render {dialog}. */
@@ -78,24 +80,6 @@ export function useUsers() {
 }
 export function useTeams() {
   return useAsync(() => all("/teams", { limit: 1000 }), []);
-}
-
-/** Run an API change: the busy flag, the error to show, a toast on success. */
-export function useAction() {
-  const [state, setState] = useState({ busy: false, error: null });
-  const run = async (work, done) => {
-    setState({ busy: true, error: null });
-    try {
-      const result = await work();
-      setState({ busy: false, error: null });
-      if (done) toast(done);
-      return result ?? true;
-    } catch (error) {
-      setState({ busy: false, error });
-      return false;
-    }
-  };
-  return { ...state, run, clear: () => setState({ busy: false, error: null }) };
 }
 
 export function TeamChecks({ teams, value, onChange, legend }) {

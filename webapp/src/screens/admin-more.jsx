@@ -2,7 +2,7 @@
 // API tokens and the deal-attribute catalogue.
 import { useRef, useState } from "preact/hooks";
 import { all, api } from "../api.js";
-import { Empty, ErrorNote, Spinner, ago, useAsync, when } from "../ui.jsx";
+import { Empty, ErrorNote, Spinner, ago, useAsync, when, FormEnd } from "../ui.jsx";
 import { TeamChecks, copyText, useAction, useConfirm, useTeams, useUsers } from "./admin-kit.jsx";
 
 /* ---------- Distribution lists ---------- */
@@ -166,20 +166,13 @@ function ListForm({ list, users, teams, onDone, onDelete }) {
         <PeoplePicker id={prefix} users={users} value={form.user_ids} onChange={(user_ids) => setForm({ ...form, user_ids })} />
         <TeamChecks teams={teams} value={form.team_ids} onChange={(team_ids) => setForm({ ...form, team_ids })} legend="Teams" />
       </div>
-      <ErrorNote error={action.error} />
-      <div class="row">
-        <button type="submit" disabled={action.busy}>
-          {list ? "Save list" : "Create list"}
-        </button>
-        <button type="button" class="button-secondary" onClick={() => onDone(false)}>
-          Cancel
-        </button>
+      <FormEnd busy={action.busy} error={action.error} label={list ? "Save list" : "Create list"} onCancel={() => onDone(false)}>
         {onDelete && (
           <button type="button" class="button-danger admin-push-right" onClick={onDelete}>
             Delete list
           </button>
         )}
-      </div>
+      </FormEnd>
     </form>
   );
 }
@@ -408,15 +401,7 @@ function TokenForm({ me, users, onDone }) {
           <input id="token-expires" type="date" value={form.expires} min={new Date().toISOString().slice(0, 10)} onInput={(e) => setForm({ ...form, expires: e.currentTarget.value })} />
         </div>
       </div>
-      <ErrorNote error={action.error} />
-      <div class="row">
-        <button type="submit" disabled={action.busy}>
-          Create token
-        </button>
-        <button type="button" class="button-secondary" onClick={() => onDone(null)}>
-          Cancel
-        </button>
-      </div>
+      <FormEnd busy={action.busy} error={action.error} label="Create token" onCancel={() => onDone(null)} />
     </form>
   );
 }
@@ -634,15 +619,7 @@ function AttributeForm({ attribute, onDone }) {
         </div>
       )}
       {attribute && <p class="muted small">Values already stored are kept as they are: changing the type or dropping a choice rewrites nothing.</p>}
-      <ErrorNote error={action.error} />
-      <div class="row">
-        <button type="submit" disabled={action.busy}>
-          {attribute ? "Save attribute" : "Add attribute"}
-        </button>
-        <button type="button" class="button-secondary" onClick={() => onDone(false)}>
-          Cancel
-        </button>
-      </div>
+      <FormEnd busy={action.busy} error={action.error} label={attribute ? "Save attribute" : "Add attribute"} onCancel={() => onDone(false)} />
     </form>
   );
 }

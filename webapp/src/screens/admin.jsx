@@ -4,7 +4,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { all, api } from "../api.js";
 import { Link } from "../router.jsx";
-import { Empty, ErrorNote, Page, Spinner, ago, useAsync, when } from "../ui.jsx";
+import { Empty, ErrorNote, Page, Spinner, ago, useAsync, when, FormEnd } from "../ui.jsx";
 import { ROLES, TeamChecks, roleName, teamTree, useAction, useConfirm, useTeams, useUsers } from "./admin-kit.jsx";
 import { AttributesSection, ChannelsSection, ListsSection, TokensSection } from "./admin-more.jsx";
 import "./admin.css";
@@ -268,20 +268,13 @@ function EditUserForm({ user, users, canDelete, onDelete, onDone }) {
           <input id={`${prefix}-tz`} value={form.time_zone} onInput={set("time_zone")} maxLength={64} placeholder="Europe/London" />
         </div>
       </div>
-      <ErrorNote error={action.error} />
-      <div class="row">
-        <button type="submit" disabled={action.busy}>
-          Save changes
-        </button>
-        <button type="button" class="button-secondary" onClick={() => onDone(false)}>
-          Cancel
-        </button>
+      <FormEnd busy={action.busy} error={action.error} label="Save changes" onCancel={() => onDone(false)}>
         {canDelete && (
           <button type="button" class="button-danger admin-push-right" onClick={onDelete}>
             Delete account
           </button>
         )}
-      </div>
+      </FormEnd>
     </form>
   );
 }
@@ -332,15 +325,7 @@ function CreateUserForm({ users, onDone }) {
           <small id="new-user-password-hint">At least 10 characters. Leave empty for single sign-on only.</small>
         </div>
       </div>
-      <ErrorNote error={action.error} />
-      <div class="row">
-        <button type="submit" disabled={action.busy}>
-          Create account
-        </button>
-        <button type="button" class="button-secondary" onClick={onDone}>
-          Cancel
-        </button>
-      </div>
+      <FormEnd busy={action.busy} error={action.error} label="Create account" onCancel={onDone} />
     </form>
   );
 }
@@ -380,15 +365,7 @@ function InviteForm({ teams, onDone }) {
         </div>
       </div>
       <TeamChecks teams={teams} value={form.team_ids} onChange={(team_ids) => setForm({ ...form, team_ids })} legend="Teams they join" />
-      <ErrorNote error={action.error && (hint ? { message: hint } : action.error)} />
-      <div class="row">
-        <button type="submit" disabled={action.busy}>
-          Send invitation
-        </button>
-        <button type="button" class="button-secondary" onClick={() => onDone(false)}>
-          Cancel
-        </button>
-      </div>
+      <FormEnd busy={action.busy} label="Send invitation" onCancel={() => onDone(false)} error={action.error && (hint ? { message: hint } : action.error)} />
     </form>
   );
 }
@@ -566,15 +543,7 @@ function TeamForm({ team, teams, onDone }) {
         <label for={`${prefix}-description`}>Description</label>
         <textarea id={`${prefix}-description`} value={form.description} onInput={set("description")} maxLength={2000} rows={2} />
       </div>
-      <ErrorNote error={action.error} />
-      <div class="row">
-        <button type="submit" disabled={action.busy}>
-          {team ? "Save team" : "Create team"}
-        </button>
-        <button type="button" class="button-secondary" onClick={() => onDone(false)}>
-          Cancel
-        </button>
-      </div>
+      <FormEnd busy={action.busy} error={action.error} label={team ? "Save team" : "Create team"} onCancel={() => onDone(false)} />
     </form>
   );
 }

@@ -2,7 +2,7 @@
 // clip of a range.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api.js";
-import { ErrorNote, Spinner, clock, toast } from "../ui.jsx";
+import { ErrorNote, Spinner, clock, toast, FormEnd } from "../ui.jsx";
 import { Poster, parseClock } from "./learning-common.jsx";
 
 export function AddItems({ collectionId, onAdded }) {
@@ -163,16 +163,7 @@ function ClipForm({ video, onAdd, onCancel }) {
   };
   return (
     <form class="learn-clip" onSubmit={submit} aria-label={`A clip of ${video.title}`}>
-      <div class="row">
-        <div class="field grow">
-          <label for={`${base}-start`}>Start</label>
-          <input id={`${base}-start`} ref={first} inputMode="decimal" value={start} onInput={(e) => setStart(e.currentTarget.value)} aria-describedby={`${base}-hint`} />
-        </div>
-        <div class="field grow">
-          <label for={`${base}-end`}>End</label>
-          <input id={`${base}-end`} inputMode="decimal" value={end} onInput={(e) => setEnd(e.currentTarget.value)} aria-describedby={`${base}-hint`} />
-        </div>
-      </div>
+      <RangeFields base={base} first={first} start={start} end={end} setStart={setStart} setEnd={setEnd} />
       <small id={`${base}-hint`} class="muted">
         Minutes:seconds{duration ? `; the video is ${clock(duration)} long` : ""}.
       </small>
@@ -230,16 +221,7 @@ export function EditItem({ collectionId, item, onSaved, onCancel }) {
   };
   return (
     <form class="learn-clip" onSubmit={submit} aria-label={`Edit ${(item.video && item.video.title) || "the item"}`}>
-      <div class="row">
-        <div class="field grow">
-          <label for={`${base}-start`}>Start</label>
-          <input id={`${base}-start`} ref={first} inputMode="decimal" value={start} onInput={(e) => setStart(e.currentTarget.value)} aria-describedby={`${base}-hint`} />
-        </div>
-        <div class="field grow">
-          <label for={`${base}-end`}>End</label>
-          <input id={`${base}-end`} inputMode="decimal" value={end} onInput={(e) => setEnd(e.currentTarget.value)} aria-describedby={`${base}-hint`} />
-        </div>
-      </div>
+      <RangeFields base={base} first={first} start={start} end={end} setStart={setStart} setEnd={setEnd} />
       <small id={`${base}-hint`} class="muted">
         Minutes:seconds; both empty for the whole video{duration ? ` (${clock(duration)})` : ""}.
       </small>
@@ -247,15 +229,23 @@ export function EditItem({ collectionId, item, onSaved, onCancel }) {
         <label for={`${base}-note`}>Note</label>
         <input id={`${base}-note`} maxLength={1000} value={note} onInput={(e) => setNote(e.currentTarget.value)} />
       </div>
-      <ErrorNote error={error} />
-      <div class="row">
-        <button type="submit" disabled={busy}>
-          Save
-        </button>
-        <button type="button" class="button-secondary" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormEnd busy={busy} error={error} label="Save" onCancel={onCancel} />
     </form>
+  );
+}
+
+/** A clip's start and end as minutes:seconds, described by the hint `${base}-hint`. */
+function RangeFields({ base, first, start, end, setStart, setEnd }) {
+  return (
+    <div class="row">
+      <div class="field grow">
+        <label for={`${base}-start`}>Start</label>
+        <input id={`${base}-start`} ref={first} inputMode="decimal" value={start} onInput={(e) => setStart(e.currentTarget.value)} aria-describedby={`${base}-hint`} />
+      </div>
+      <div class="field grow">
+        <label for={`${base}-end`}>End</label>
+        <input id={`${base}-end`} inputMode="decimal" value={end} onInput={(e) => setEnd(e.currentTarget.value)} aria-describedby={`${base}-hint`} />
+      </div>
+    </div>
   );
 }

@@ -2,7 +2,7 @@
 // due date; then the assignment's counts once the worker has handed it out.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { all, api } from "../api.js";
-import { ErrorNote } from "../ui.jsx";
+import { FormEnd } from "../ui.jsx";
 import { AssignmentSummary, dateInput, dayText, endOfDay } from "./learning-common.jsx";
 
 export function AssignDialog({ collection, onClose }) {
@@ -131,15 +131,7 @@ export function AssignDialog({ collection, onClose }) {
               onInput={(e) => setThreshold(e.currentTarget.value)}
             />
           </div>
-          <ErrorNote error={error} />
-          <div class="row">
-            <button type="submit" disabled={busy}>
-              Assign collection
-            </button>
-            <button type="button" class="button-secondary" onClick={() => dialog.current.close()}>
-              Cancel
-            </button>
-          </div>
+          <FormEnd busy={busy} error={error} label="Assign collection" onCancel={() => dialog.current.close()} />
         </form>
       )}
     </dialog>

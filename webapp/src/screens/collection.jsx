@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { all, api } from "../api.js";
 import { Link, navigate } from "../router.jsx";
 import { isCurator } from "../session.jsx";
-import { Empty, ErrorNote, Page, Spinner, ago, toast, useAsync } from "../ui.jsx";
+import { Empty, ErrorNote, Page, Spinner, ago, toast, useAsync, FormEnd } from "../ui.jsx";
 import { AssignmentSummary, LearnTabs, Poster, clipHref, rangeText, withCounts } from "./learning-common.jsx";
 import { AddItems, EditItem } from "./collection-add.jsx";
 import { AssignDialog } from "./collection-assign.jsx";
@@ -142,15 +142,7 @@ function CreateCollection({ onCancel }) {
           ))}
         </fieldset>
       )}
-      <ErrorNote error={error} />
-      <div class="row">
-        <button type="submit" disabled={busy}>
-          Create
-        </button>
-        <button type="button" class="button-secondary" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormEnd busy={busy} error={error} label="Create" onCancel={onCancel} />
     </form>
   );
 }
@@ -374,15 +366,7 @@ function EditDetails({ collection, onDone }) {
         <label for="edit-description">Description</label>
         <textarea id="edit-description" maxLength={5000} value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
       </div>
-      <ErrorNote error={error} />
-      <div class="row">
-        <button type="submit" disabled={busy}>
-          Save
-        </button>
-        <button type="button" class="button-secondary" onClick={() => onDone(null)}>
-          Cancel
-        </button>
-      </div>
+      <FormEnd busy={busy} error={error} label="Save" onCancel={() => onDone(null)} />
     </form>
   );
 }

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { all, api } from "../api.js";
 import { Link, navigate } from "../router.jsx";
 import { isAdmin, isCurator } from "../session.jsx";
-import { Empty, ErrorNote, Page, Spinner, ago, toast, useAsync } from "../ui.jsx";
+import { Empty, ErrorNote, Page, Spinner, ago, toast, useAsync, FormEnd } from "../ui.jsx";
 import {
   LearnTabs,
   Poster,
@@ -267,15 +267,7 @@ function RequestForm({ item, title, kind, onCancel, onDone }) {
           <input id={`${name}-due`} type="date" required min={dateInput(1)} value={wanted} onInput={(e) => setWanted(e.currentTarget.value)} />
         </div>
       )}
-      <ErrorNote error={error} />
-      <div class="row">
-        <button type="submit" disabled={busy}>
-          {decline ? "Decline assignment" : "Ask for more time"}
-        </button>
-        <button type="button" class="button-secondary" onClick={onCancel}>
-          Cancel
-        </button>
-      </div>
+      <FormEnd busy={busy} error={error} label={decline ? "Decline assignment" : "Ask for more time"} onCancel={onCancel} />
     </form>
   );
 }

@@ -51,19 +51,31 @@ export function createController() {
 
 // ---- Choosing how to play ----
 
-const APPLE = typeof navigator !== "undefined" && /Apple/.test(navigator.vendor || "");
-
 /**
- * Attach the video's playback to `el` at `startMs`. Safari (and any browser without Media
- * Source Extensions) plays HLS natively; elsewhere hls.js does, because Chromium now answers
- * "maybe" for HLS too, and hls.js tells us *why* a fetch failed (403 link_expired: refresh the
- * grant). Where neither works, the progressive MP4 plays (it exists from `playable` on).
- * Returns { mode, destroy }.
+ * Attach the video's playback to `el` at `startMs`. Where the browser plays HLS itself (Safari,
+ * Chrome on Android, Chromium since it has its own HLS player) it does: nothing more to fetch
+ * and run before the first frame on a phone. Where it does not, or where its own HLS turns out
+ * unable to play this stream, hls.js does (over Media Source), and tells us *why* a fetch
+ * failed (403 link_expired: refresh the grant). Where neither works, the progressive MP4 plays
+ * (it exists from `playable` on). Returns { mode, destroy }.
  */
-export async function attachPlayback(el, playback, { startMs = 0, onExpired, onFatal }) {
+export async function attachPlayback(el, playback, options) {
   delete el.dataset.fallback;
   const native = el.canPlayType("application/vnd.apple.mpegurl");
   const hasMse = typeof window.MediaSource !== "undefined" || typeof window.ManagedMediaSource !== "undefined";
+  if (playback.hls_url && native) {
+    const attached = useSrc(el, playback.hls_url, "native-hls", options.startMs);
+    return hasMse ? withHlsJsBehind(el, playback, options, attached) : attached;
+  }
+  if (playback.hls_url && hasMse) {
+    const attached = await attachHlsJs(el, playback, options);
+    if (attached) return attached;
+  }
+  if (playback.mp4_url) return useSrc(el, playback.mp4_url, "mp4", options.startMs);
+  return null;
+}
+
+function useSrc(el, src, mode, startMs = 0) {
   const startAt = () => {
     if (startMs > 0) {
       try {
@@ -73,69 +85,95 @@ export async function attachPlayback(el, playback, { startMs = 0, onExpired, onF
       }
     }
   };
-  const useSrc = (src, mode) => {
-    el.src = src;
-    el.addEventListener("loadedmetadata", startAt, { once: true });
-    el.load();
-    return { mode, destroy: () => el.removeEventListener("loadedmetadata", startAt) };
-  };
+  el.src = src;
+  el.addEventListener("loadedmetadata", startAt, { once: true });
+  el.load();
+  return { mode, destroy: () => el.removeEventListener("loadedmetadata", startAt) };
+}
 
-  if (playback.hls_url && native && (APPLE || !hasMse)) return useSrc(playback.hls_url, "native-hls");
-  if (playback.hls_url && hasMse) {
-    const { default: Hls } = await import("hls.js/dist/hls.light.mjs"); // no subtitles, alternate audio or DRM: not used here
-    if (Hls.isSupported()) {
-      const hls = new Hls({
-        enableWorker: true,
-        startPosition: startMs / 1000,
-        capLevelToPlayerSize: true,
-        // Captions come from `captions_url` as our own <track>: hls.js's copy of the playlist's
-        // subtitles rendition would show them twice (and its placeholder data: track breaks the CSP).
-        enableWebVTT: false,
-        enableIMSC1: false,
-        enableCEA708Captions: false,
-        subtitleDisplay: false,
-      });
-      let recoveries = 0;
-      hls.on(Hls.Events.ERROR, (_event, data) => {
-        const status = data.response && data.response.code;
-        if (status === 403) {
-          // The grant expired or was revoked: the screen reads the video again for new URLs.
-          hls.stopLoad();
-          onExpired && onExpired();
-          return;
-        }
-        if (!data.fatal) return;
-        if (data.type === Hls.ErrorTypes.MEDIA_ERROR && recoveries < 2) {
-          recoveries += 1;
-          hls.recoverMediaError();
-        } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR && recoveries < 3) {
-          recoveries += 1;
-          setTimeout(() => hls.startLoad(), 1000 * recoveries);
-        } else if (playback.mp4_url && !el.dataset.fallback) {
-          // HLS cannot go on here: the progressive MP4 plays the same video from the same moment.
-          const at = el.currentTime;
-          hls.destroy();
-          el.dataset.fallback = "mp4";
-          el.src = playback.mp4_url;
-          el.addEventListener("loadedmetadata", () => (el.currentTime = at), { once: true });
-          el.load();
-        } else {
-          onFatal && onFatal(data);
-        }
-      });
-      hls.loadSource(playback.hls_url);
-      hls.attachMedia(el);
-      return {
-        mode: "hls.js",
-        destroy: () => {
-          if (!el.dataset.fallback) hls.destroy();
-        },
-      };
+// The browser's own HLS said "maybe": if it cannot decode or parse this stream after all, hls.js
+// takes over from the same moment, before the screen hears of the error. (A network error is
+// the screen's: near the grant's end it reads the video again for fresh URLs.)
+function withHlsJsBehind(el, playback, options, attached) {
+  let replacement = null;
+  let destroyed = false;
+  const unsupported = (event) => {
+    const code = el.error && el.error.code;
+    if (code !== 3 && code !== 4) return; // MEDIA_ERR_DECODE, MEDIA_ERR_SRC_NOT_SUPPORTED
+    event.stopImmediatePropagation();
+    el.removeEventListener("error", unsupported);
+    const at = Math.round((el.currentTime || 0) * 1000) || options.startMs || 0;
+    attached.destroy();
+    el.removeAttribute("src");
+    attachHlsJs(el, playback, { ...options, startMs: at }).then((next) => {
+      if (destroyed) next && next.destroy();
+      else if (next) replacement = next;
+      else if (playback.mp4_url) replacement = useSrc(el, playback.mp4_url, "mp4", at);
+      else options.onFatal && options.onFatal({ fatal: true, type: "unsupported" });
+    });
+  };
+  el.addEventListener("error", unsupported);
+  return {
+    mode: "native-hls",
+    destroy: () => {
+      destroyed = true;
+      el.removeEventListener("error", unsupported);
+      attached.destroy();
+      if (replacement) replacement.destroy();
+    },
+  };
+}
+
+async function attachHlsJs(el, playback, { startMs = 0, onExpired, onFatal }) {
+  const { default: Hls } = await import("hls.js/dist/hls.light.mjs"); // no subtitles, alternate audio or DRM: not used here
+  if (!Hls.isSupported()) return null;
+  const hls = new Hls({
+    enableWorker: true,
+    startPosition: startMs / 1000,
+    capLevelToPlayerSize: true,
+    // Captions come from `captions_url` as our own <track>: hls.js's copy of the playlist's
+    // subtitles rendition would show them twice (and its placeholder data: track breaks the CSP).
+    enableWebVTT: false,
+    enableIMSC1: false,
+    enableCEA708Captions: false,
+    subtitleDisplay: false,
+  });
+  let recoveries = 0;
+  hls.on(Hls.Events.ERROR, (_event, data) => {
+    const status = data.response && data.response.code;
+    if (status === 403) {
+      // The grant expired or was revoked: the screen reads the video again for new URLs.
+      hls.stopLoad();
+      onExpired && onExpired();
+      return;
     }
-  }
-  if (playback.hls_url && native) return useSrc(playback.hls_url, "native-hls");
-  if (playback.mp4_url) return useSrc(playback.mp4_url, "mp4");
-  return null;
+    if (!data.fatal) return;
+    if (data.type === Hls.ErrorTypes.MEDIA_ERROR && recoveries < 2) {
+      recoveries += 1;
+      hls.recoverMediaError();
+    } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR && recoveries < 3) {
+      recoveries += 1;
+      setTimeout(() => hls.startLoad(), 1000 * recoveries);
+    } else if (playback.mp4_url && !el.dataset.fallback) {
+      // HLS cannot go on here: the progressive MP4 plays the same video from the same moment.
+      const at = el.currentTime;
+      hls.destroy();
+      el.dataset.fallback = "mp4";
+      el.src = playback.mp4_url;
+      el.addEventListener("loadedmetadata", () => (el.currentTime = at), { once: true });
+      el.load();
+    } else {
+      onFatal && onFatal(data);
+    }
+  });
+  hls.loadSource(playback.hls_url);
+  hls.attachMedia(el);
+  return {
+    mode: "hls.js",
+    destroy: () => {
+      if (!el.dataset.fallback) hls.destroy();
+    },
+  };
 }
 
 /** Whether this browser decodes HEVC (an HEVC source plays before `playable` where it does). */

@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 import { api } from "../api.js";
 import { Link } from "../router.jsx";
-import { Empty, ErrorNote, Spinner, ago, toast, useAsync } from "../ui.jsx";
+import { Empty, ErrorNote, Spinner, ago, toast, useAsync, FormEnd } from "../ui.jsx";
 import { apiFilters, fromSaved, prettyName, writeState } from "./search-util.js";
 
 function describe(saved) {
@@ -57,15 +57,7 @@ export function SaveSearch({ state, onSaved }) {
         <input id="search-save-name" maxLength={120} value={name} placeholder={state.q || "My search"} onInput={(e) => setName(e.currentTarget.value)} autoFocus />
         <small>You are told in your inbox when new videos or comments match.</small>
       </div>
-      <ErrorNote error={error} />
-      <div class="row">
-        <button type="submit" disabled={busy}>
-          Save
-        </button>
-        <button type="button" class="button-secondary" onClick={() => setOpen(false)}>
-          Cancel
-        </button>
-      </div>
+      <FormEnd busy={busy} error={error} label="Save" onCancel={() => setOpen(false)} />
     </form>
   );
 }

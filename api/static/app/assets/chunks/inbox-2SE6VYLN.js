@@ -1,1 +1,0 @@
-import{a,b,c}from"./chunk-UTSC6I3X.js";import"./chunk-ZYUMJESQ.js";import"./chunk-EWCTBYRD.js";import"./chunk-5ZBLIKW5.js";import"./chunk-6DHFEWGX.js";export{c as Inbox,a as ShareTracking,b as useUnread};

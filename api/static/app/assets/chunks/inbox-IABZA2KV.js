@@ -1,0 +1,1 @@
+import{a,b,c}from"./chunk-7PSGWUTK.js";import"./chunk-26MNWF6L.js";import"./chunk-RE3NNWKP.js";import"./chunk-G7BIL5LU.js";import"./chunk-6DHFEWGX.js";export{c as Inbox,a as ShareTracking,b as useUnread};
