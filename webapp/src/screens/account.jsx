@@ -58,7 +58,7 @@ function Frame({ title, children }) {
 
 function SignInLink() {
   return (
-    <p>
+    <p class="link-line">
       <Link href="/">Go to sign-in</Link>
     </p>
   );
@@ -181,7 +181,7 @@ function NewPassword({ token }) {
       <Frame title="Password changed">
         <p role="status">Your new password is set, and every device that was signed in has been signed out.</p>
         {me ? (
-          <p>
+          <p class="link-line">
             <a href="/app/">Sign in again</a>
           </p>
         ) : (
@@ -195,7 +195,7 @@ function NewPassword({ token }) {
     <Frame title="Set a new password">
       <ErrorNote error={error} />
       {ended ? (
-        <p>
+        <p class="link-line">
           <Link href="/password-reset">Ask for a new link</Link>
         </p>
       ) : (

@@ -124,7 +124,7 @@ export function SignIn() {
           {busy ? "Signing in…" : "Sign in"}
         </button>
       </form>
-      <p class="small">
+      <p class="link-line">
         <Link href="/password-reset">Forgot your password?</Link>
       </p>
       <details class="provider">
