@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(240)
 
 
-def _run(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, files: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
     for name, text in files.items():
         (tmp_path / name).write_text(textwrap.dedent(text))
     (tmp_path / "conftest.py").write_text(
@@ -27,7 +27,8 @@ def _run(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess[s
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-n", "2", "--dist", "loadgroup", "-p", "no:randomly",
-         "-p", "no:cacheprovider", "-q", "-o", "addopts=", "-o", "timeout=0", str(tmp_path)],
+         "-p", "no:cacheprovider", "-q", "-o", "addopts=", "-o", "timeout=0", *extra,
+         str(tmp_path)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90,
     )  # fmt: skip
 
@@ -86,3 +87,22 @@ def test_a_group_whose_worker_dies_is_finished_by_the_replacement(tmp_path: Path
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert _counts(result.stdout) == {"failed": 1, "passed": 3}, output
+
+
+def test_a_groups_tests_run_on_one_worker(tmp_path: Path) -> None:
+    """`xdist_group` holds (the files that start whole stacks of processes rely on it): a
+    pytest whose node ids lose the group's suffix would spread them over every worker."""
+    tests = "\n".join(f"def test_{n}():\n    time.sleep(0.2)\n" for n in range(6))
+    result = _run(
+        tmp_path,
+        {
+            "test_g.py": "import time\nimport pytest\n"
+            'pytestmark = pytest.mark.xdist_group("stack")\n' + tests,
+            "test_h.py": "import time\n" + tests,
+        },
+        "-vv",  # past the -q
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    workers = set(re.findall(r"\[(gw\d+)\] .*PASSED test_g\.py::", result.stdout))
+    assert len(workers) == 1, result.stdout
+    assert len(set(re.findall(r"\[(gw\d+)\] .*PASSED test_h\.py::", result.stdout))) >= 1
