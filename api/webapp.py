@@ -20,7 +20,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import quote_from_bytes, urlsplit
 
 from flask import Blueprint, Flask, Response, abort, redirect, request, send_file
 
@@ -222,7 +222,8 @@ def install(app: Flask, settings: Settings) -> None:
     @blp.get("/learning/team", endpoint="team_learning_link")
     @blp.get("/search", endpoint="search_link")
     def app_link(item_id: object = None) -> Response:
-        query = request.query_string.decode()
+        # The query as it came, bytes that are not ASCII percent-encoded (never a 500).
+        query = quote_from_bytes(request.query_string, safe="=&%+;,/?:@$!*'()~")
         return redirect(f"/app{request.path}" + (f"?{query}" if query else ""))  # type: ignore[return-value]
 
     @blp.after_request

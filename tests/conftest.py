@@ -328,6 +328,7 @@ def redis_server() -> Iterator[RedisServer]:
         server.remove()
 
 
+@pytest.hookimpl(optionalhook=True)  # a run without pytest-xdist (-p no:xdist) knows no such hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadgroup` that survives a worker's death (tests/xdist_schedule.py)."""
     if config.getvalue("dist") != "loadgroup" or os.environ.get("STOCK_XDIST"):

@@ -215,6 +215,10 @@ def test_every_link_the_product_hands_out_opens_its_screen_in_the_app(client: Fl
         assert response.status_code == 302, path
         assert response.headers["Location"] == f"/app{path}?token=t&saved=1"
         assert any(_routed(route, path) for route in routes), f"no screen in the app for {path}"
+    # A query that is not UTF-8 is passed on percent-encoded, never a server error.
+    response = client.get("/search", environ_overrides={"QUERY_STRING": "q=caf\xe9&saved=1"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/app/search?q=caf%E9&saved=1"
 
 
 def test_the_shell_is_served_without_a_session(client: FlaskClient, context: AppContext) -> None:

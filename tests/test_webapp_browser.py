@@ -346,6 +346,35 @@ def _plays(page: Any) -> str:
 
 
 @needs_chromium
+def test_hls_js_takes_over_where_the_browsers_own_hls_cannot_play_the_stream(
+    browser: Any, product: Product
+) -> None:
+    """The browser says "maybe" to HLS, then fails on the stream (here: its playlist address is
+    swapped for a missing one): hls.js plays it from there, and the person sees no error."""
+    riley = Person(browser, product, "riley")
+    try:
+        riley.context.add_init_script(
+            """{
+              const own = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "src");
+              Object.defineProperty(HTMLMediaElement.prototype, "src", {
+                get() { return own.get.call(this); },
+                set(value) {
+                  own.set.call(this, /\\.m3u8/.test(value) ? "/app/no-such-playlist.m3u8" : value);
+                },
+              });
+            }"""
+        )
+        riley.sign_in()
+        page = riley.open(f"/videos/{_video_id(product, 'riley', OPENER)}")
+        # The player says which way it plays once hls.js has taken over.
+        _expect()(page.get_by_label("Video player")).to_have_attribute("data-mode", "hls.js")
+        assert (_plays(page), _fetched_hls_js(page)) == ("hls.js", True)
+        assert page.get_by_role("alert").count() == 0
+    finally:
+        riley.close()
+
+
+@needs_chromium
 def test_the_player_plays_with_hls_js_where_the_browser_has_no_hls_of_its_own(
     browser: Any, product: Product
 ) -> None:

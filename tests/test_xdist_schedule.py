@@ -22,7 +22,8 @@ def _run(tmp_path: Path, files: dict[str, str], *extra: str) -> subprocess.Compl
     (tmp_path / "conftest.py").write_text(
         "from tests.xdist_schedule import CrashSafeLoadGroupScheduling\n\n"
         "def pytest_xdist_make_scheduler(config, log):\n"
-        "    return CrashSafeLoadGroupScheduling(config, log)\n"
+        "    return CrashSafeLoadGroupScheduling(config, log)\n\n"
+        + textwrap.dedent(files.get("conftest.py", ""))
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
@@ -106,3 +107,35 @@ def test_a_groups_tests_run_on_one_worker(tmp_path: Path) -> None:
     workers = set(re.findall(r"\[(gw\d+)\] .*PASSED test_g\.py::", result.stdout))
     assert len(workers) == 1, result.stdout
     assert len(set(re.findall(r"\[(gw\d+)\] .*PASSED test_h\.py::", result.stdout))) >= 1
+
+
+def test_two_workers_dying_one_after_the_other_cost_two_tests(tmp_path: Path) -> None:
+    """Both workers die, one after the other, with work still queued: the replacements finish
+    it."""
+    singles = "import time\n" + "\n".join(
+        f"def test_slow_{n}():\n    time.sleep(0.4)\n" for n in range(20)
+    )
+    result = _run(
+        tmp_path,
+        {
+            "test_a.py": "import os, time\n"
+            "def test_dies_first():\n    time.sleep(1)\n    os._exit(3)\n",
+            "test_b.py": "import os, time\n"
+            "def test_dies_next():\n    time.sleep(3)\n    os._exit(3)\n",
+            "test_c.py": singles,
+        },
+    )
+    output = result.stdout + result.stderr
+    assert "INTERNALERROR" not in output, output
+    assert _counts(result.stdout) == {"failed": 2, "passed": 20}, output
+    assert result.stdout.count("FAILED ") == 2, output
+
+
+def test_the_suite_runs_without_pytest_xdist() -> None:
+    """The scheduler hook is optional: `-p no:xdist` runs tests in one process."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:randomly", "-q",
+         "tests/test_log_masking.py"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -4,10 +4,11 @@ pytest-xdist 3.8.0 hangs the whole run when a worker process dies (a segfault, a
 `loadgroup` scheduling: the dead worker's finished work units go back on the queue and are
 handed out later as empty ones, and a new worker given a single test waits for a second that
 never comes (pytest-dev/pytest-xdist#1323, #1327, #1378). The test it died on is also handed to
-the replacement, which dies the same way (#1371). This scheduler differs in those three places
-only: a dead worker's finished tests and the test it died on (already reported as failed) are
-not run again, and a worker is always left holding two tests or told that there are no more, so
-a crash costs one failed test instead of the run.
+the replacement, which dies the same way (#1371), and a second death while the replacement is
+still collecting fails the run. This scheduler differs in those places only: a dead worker's
+finished tests and the test it died on (already reported as failed) are not run again, a
+worker is always left holding two tests or told that there are no more, and a worker still
+collecting waits for its turn, so a crash costs one failed test instead of the run.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class CrashSafeLoadGroupScheduling(LoadGroupScheduling):
         return crashitem
 
     def _reschedule(self, node: WorkerController) -> None:
-        if node.shutting_down:
+        # A replacement still collecting (another worker died meanwhile) gets work once ready.
+        if node.shutting_down or node not in self.registered_collections:
             return
         if not self.workqueue:
             node.shutdown()

@@ -73,7 +73,7 @@ const ROUTES = [
   ["/shares/:id", ShareTracking],
   ["/search", Search],
   ["/learning", Learning],
-  ["/learning/team", TeamLearning, isCurator],
+  ["/learning/team", TeamLearning], // anyone with reports gets the reminder (the API scopes it)
   ["/collections", Collections],
   ["/collections/:id", CollectionView],
   ["/top", TopClips],

@@ -63,7 +63,8 @@ export async function attachPlayback(el, playback, options) {
   delete el.dataset.fallback;
   const native = el.canPlayType("application/vnd.apple.mpegurl");
   const hasMse = typeof window.MediaSource !== "undefined" || typeof window.ManagedMediaSource !== "undefined";
-  if (playback.hls_url && native) {
+  // Once the browser's own player failed on this element, a re-attach (fresh URLs) skips it.
+  if (playback.hls_url && native && !(hasMse && el.dataset.nativeHls === "failed")) {
     const attached = useSrc(el, playback.hls_url, "native-hls", options.startMs);
     return hasMse ? withHlsJsBehind(el, playback, options, attached) : attached;
   }
@@ -92,8 +93,9 @@ function useSrc(el, src, mode, startMs = 0) {
 }
 
 // The browser's own HLS said "maybe": if it cannot decode or parse this stream after all, hls.js
-// takes over from the same moment, before the screen hears of the error. (A network error is
-// the screen's: near the grant's end it reads the video again for fresh URLs.)
+// takes over from the same moment, before the screen hears of the error (the listener captures,
+// so it runs before the screen's own, whenever that was added). A network error is the
+// screen's: near the grant's end it reads the video again for fresh URLs.
 function withHlsJsBehind(el, playback, options, attached) {
   let replacement = null;
   let destroyed = false;
@@ -101,7 +103,8 @@ function withHlsJsBehind(el, playback, options, attached) {
     const code = el.error && el.error.code;
     if (code !== 3 && code !== 4) return; // MEDIA_ERR_DECODE, MEDIA_ERR_SRC_NOT_SUPPORTED
     event.stopImmediatePropagation();
-    el.removeEventListener("error", unsupported);
+    el.removeEventListener("error", unsupported, true);
+    el.dataset.nativeHls = "failed";
     const at = Math.round((el.currentTime || 0) * 1000) || options.startMs || 0;
     attached.destroy();
     el.removeAttribute("src");
@@ -110,14 +113,15 @@ function withHlsJsBehind(el, playback, options, attached) {
       else if (next) replacement = next;
       else if (playback.mp4_url) replacement = useSrc(el, playback.mp4_url, "mp4", at);
       else options.onFatal && options.onFatal({ fatal: true, type: "unsupported" });
+      if (!destroyed && replacement && options.onMode) options.onMode(replacement.mode);
     });
   };
-  el.addEventListener("error", unsupported);
+  el.addEventListener("error", unsupported, true);
   return {
     mode: "native-hls",
     destroy: () => {
       destroyed = true;
-      el.removeEventListener("error", unsupported);
+      el.removeEventListener("error", unsupported, true);
       attached.destroy();
       if (replacement) replacement.destroy();
     },

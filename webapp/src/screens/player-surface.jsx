@@ -36,6 +36,7 @@ export function Surface({ video, controller, startMs, clip, mediaVersion, onExpi
         onExpired();
       },
       onFatal: () => setFailed("The video could not be played here. Try again, or download it."),
+      onMode: (next) => !cancelled && setMode(next),
     }).then(
       (attached) => {
         if (cancelled) {
