@@ -331,7 +331,7 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.hookimpl(optionalhook=True)  # a run without pytest-xdist (-p no:xdist) knows no such hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadgroup` that survives a worker's death (tests/xdist_schedule.py)."""
-    if config.getvalue("dist") != "loadgroup" or os.environ.get("STOCK_XDIST"):
+    if config.getvalue("dist") != "loadgroup":
         return None
     from tests.xdist_schedule import CrashSafeLoadGroupScheduling
 

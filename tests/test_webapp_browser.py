@@ -195,8 +195,10 @@ class Person:
 def people(browser: Any, product: Product) -> Iterator[Any]:
     opened: list[Person] = []
 
-    def person(handle: str) -> Person:
+    def person(handle: str, *, init_script: str | None = None) -> Person:
         someone = Person(browser, product, handle)
+        if init_script is not None:  # runs in every page before the app's own scripts
+            someone.context.add_init_script(init_script)
         someone.sign_in()
         opened.append(someone)
         return someone
@@ -347,54 +349,46 @@ def _plays(page: Any) -> str:
 
 @needs_chromium
 def test_hls_js_takes_over_where_the_browsers_own_hls_cannot_play_the_stream(
-    browser: Any, product: Product
+    people: Any, product: Product
 ) -> None:
     """The browser says "maybe" to HLS, then fails on the stream (here: its playlist address is
     swapped for a missing one): hls.js plays it from there, and the person sees no error."""
-    riley = Person(browser, product, "riley")
-    try:
-        riley.context.add_init_script(
-            """{
-              const own = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "src");
-              Object.defineProperty(HTMLMediaElement.prototype, "src", {
-                get() { return own.get.call(this); },
-                set(value) {
-                  own.set.call(this, /\\.m3u8/.test(value) ? "/app/no-such-playlist.m3u8" : value);
-                },
-              });
-            }"""
-        )
-        riley.sign_in()
-        page = riley.open(f"/videos/{_video_id(product, 'riley', OPENER)}")
-        # The player says which way it plays once hls.js has taken over.
-        _expect()(page.get_by_label("Video player")).to_have_attribute("data-mode", "hls.js")
-        assert (_plays(page), _fetched_hls_js(page)) == ("hls.js", True)
-        assert page.get_by_role("alert").count() == 0
-    finally:
-        riley.close()
+    riley = people(
+        "riley",
+        init_script="""{
+          const own = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "src");
+          Object.defineProperty(HTMLMediaElement.prototype, "src", {
+            get() { return own.get.call(this); },
+            set(value) {
+              own.set.call(this, /\\.m3u8/.test(value) ? "/app/no-such-playlist.m3u8" : value);
+            },
+          });
+        }""",
+    )
+    page = riley.open(f"/videos/{_video_id(product, 'riley', OPENER)}")
+    # The player says which way it plays once hls.js has taken over.
+    _expect()(page.get_by_label("Video player")).to_have_attribute("data-mode", "hls.js")
+    assert (_plays(page), _fetched_hls_js(page)) == ("hls.js", True)
+    assert page.get_by_role("alert").count() == 0
 
 
 @needs_chromium
 def test_the_player_plays_with_hls_js_where_the_browser_has_no_hls_of_its_own(
-    browser: Any, product: Product
+    people: Any, product: Product
 ) -> None:
     """Firefox's case (and an older Chromium's): no native HLS, Media Source there."""
-    riley = Person(browser, product, "riley")
-    try:
-        riley.context.add_init_script(
-            """{
-              const own = HTMLMediaElement.prototype.canPlayType;
-              HTMLMediaElement.prototype.canPlayType = function (type) {
-                return /mpegurl/i.test(type) ? "" : own.call(this, type);
-              };
-            }"""
-        )
-        riley.sign_in()
-        page = riley.open(f"/videos/{_video_id(product, 'riley', OPENER)}")
-        assert (_plays(page), _fetched_hls_js(page)) == ("hls.js", True)
-        assert riley.page.evaluate("!document.querySelector('video.pl-video').dataset.fallback")
-    finally:
-        riley.close()
+    riley = people(
+        "riley",
+        init_script="""{
+          const own = HTMLMediaElement.prototype.canPlayType;
+          HTMLMediaElement.prototype.canPlayType = function (type) {
+            return /mpegurl/i.test(type) ? "" : own.call(this, type);
+          };
+        }""",
+    )
+    page = riley.open(f"/videos/{_video_id(product, 'riley', OPENER)}")
+    assert (_plays(page), _fetched_hls_js(page)) == ("hls.js", True)
+    assert page.evaluate("!document.querySelector('video.pl-video').dataset.fallback")
 
 
 @needs_chromium

@@ -26,9 +26,7 @@ class CrashSafeLoadGroupScheduling(LoadGroupScheduling):
         unit = next(iter(pending.values()))
         crashitem = next(nodeid for nodeid, done in unit.items() if not done)
         unit[crashitem] = True  # reported as failed by the caller; never run again
-        for scope, unit in pending.items():
-            if not all(unit.values()):
-                self.workqueue[scope] = unit
+        self.workqueue.update(pending)  # a unit that is now all done is skipped when its turn comes
         for other in self.assigned_work:
             self._reschedule(other)
         return crashitem

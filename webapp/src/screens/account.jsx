@@ -56,6 +56,15 @@ function Frame({ title, children }) {
   );
 }
 
+/** A password to set, with the API's rules (10 to 1024 characters) and its 422 message. */
+function PasswordField({ label, error, value, onChange }) {
+  return (
+    <Field label={label} id="new-password" hint="At least 10 characters" error={fieldError(error, "password")}>
+      {(props) => <input {...props} type="password" autoComplete="new-password" required minLength={10} maxLength={1024} value={value} onInput={(e) => onChange(e.currentTarget.value)} />}
+    </Field>
+  );
+}
+
 function SignInLink() {
   return (
     <p class="link-line">
@@ -122,9 +131,7 @@ export function AcceptInvitation({ query }) {
             <input {...props} autoCapitalize="none" autoComplete="username" required minLength={2} maxLength={32} pattern="[a-z0-9_\-]+" value={handle} onInput={(e) => setHandle(e.currentTarget.value.toLowerCase())} />
           )}
         </Field>
-        <Field label="Password" id="new-password" hint="At least 10 characters" error={fieldError(error, "password")}>
-          {(props) => <input {...props} type="password" autoComplete="new-password" required minLength={10} maxLength={1024} value={password} onInput={(e) => setPassword(e.currentTarget.value)} />}
-        </Field>
+        <PasswordField label="Password" error={error} value={password} onChange={setPassword} />
         <button type="submit" disabled={busy}>
           {busy ? "Joining…" : "Join"}
         </button>
@@ -200,9 +207,7 @@ function NewPassword({ token }) {
         </p>
       ) : (
         <form onSubmit={submit} class="stack">
-          <Field label="New password" id="new-password" hint="At least 10 characters" error={fieldError(error, "password")}>
-            {(props) => <input {...props} type="password" autoComplete="new-password" required minLength={10} maxLength={1024} value={password} onInput={(e) => setPassword(e.currentTarget.value)} />}
-          </Field>
+          <PasswordField label="New password" error={error} value={password} onChange={setPassword} />
           <button type="submit" disabled={busy}>
             {busy ? "Saving…" : "Set password"}
           </button>

@@ -68,6 +68,11 @@ export async function attachPlayback(el, playback, options) {
     const attached = useSrc(el, playback.hls_url, "native-hls", options.startMs);
     return hasMse ? withHlsJsBehind(el, playback, options, attached) : attached;
   }
+  return attachWithoutNativeHls(el, playback, options, hasMse);
+}
+
+/** hls.js over Media Source where there is one, else the progressive MP4; null when neither. */
+async function attachWithoutNativeHls(el, playback, options, hasMse) {
   if (playback.hls_url && hasMse) {
     const attached = await attachHlsJs(el, playback, options);
     if (attached) return attached;
@@ -108,12 +113,13 @@ function withHlsJsBehind(el, playback, options, attached) {
     const at = Math.round((el.currentTime || 0) * 1000) || options.startMs || 0;
     attached.destroy();
     el.removeAttribute("src");
-    attachHlsJs(el, playback, { ...options, startMs: at }).then((next) => {
+    attachWithoutNativeHls(el, playback, { ...options, startMs: at }, true).then((next) => {
       if (destroyed) next && next.destroy();
-      else if (next) replacement = next;
-      else if (playback.mp4_url) replacement = useSrc(el, playback.mp4_url, "mp4", at);
-      else options.onFatal && options.onFatal({ fatal: true, type: "unsupported" });
-      if (!destroyed && replacement && options.onMode) options.onMode(replacement.mode);
+      else if (!next) options.onFatal && options.onFatal({ fatal: true, type: "unsupported" });
+      else {
+        replacement = next;
+        options.onMode && options.onMode(next.mode);
+      }
     });
   };
   el.addEventListener("error", unsupported, true);
